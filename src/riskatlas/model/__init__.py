@@ -1,0 +1,1 @@
+"""The canonical model: loss records, geography, hazard taxonomy."""

@@ -1,0 +1,1 @@
+"""Readers: one per input format, all producing canonical records (see ``registry``)."""

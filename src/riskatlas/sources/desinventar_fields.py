@@ -1,0 +1,119 @@
+"""DesInventar data-card fields and their canonical names, shared by the XML, flat-table
+and DesInventar 8 readers (which first rename their columns to these field names)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# DesInventar field → canonical field
+CARD_FIELDS: dict[str, str] = {
+    "clave": "native_key",
+    "serial": "serial",
+    "uu_id": "uuid",
+    "level0": "level0_code",
+    "name0": "level0_name",
+    "level1": "level1_code",
+    "name1": "level1_name",
+    "level2": "level2_code",
+    "name2": "level2_name",
+    "lugar": "place",
+    "latitude": "latitude",
+    "longitude": "longitude",
+    "fechano": "start_year",
+    "fechames": "start_month",
+    "fechadia": "start_day",
+    "duracion": "duration_days",
+    "evento": "hazard_term",
+    "causa": "cause",
+    "descausa": "cause_description",
+    "glide": "glide",
+    "magnitud2": "magnitude",
+    "muertos": "deaths",
+    "desaparece": "missing",
+    "heridos": "injured",
+    "damnificados": "victims",
+    "afectados": "affected",
+    "evacuados": "evacuated",
+    "reubicados": "relocated",
+    "vivdest": "houses_destroyed",
+    "vivafec": "houses_damaged",
+    "valorloc": "losses_local",
+    "valorus": "losses_usd",
+    "nhectareas": "crops_ha",
+    "cabezas": "livestock",
+    "nescuelas": "schools",
+    "nhospitales": "hospitals",
+    "kmvias": "roads_km",
+    "transporte": "sector_transport",
+    "comunicaciones": "sector_communications",
+    "socorro": "sector_relief",
+    "agropecuario": "sector_agriculture",
+    "acueducto": "sector_water_supply",
+    "alcantarillado": "sector_sewerage",
+    "educacion": "sector_education",
+    "energia": "sector_power",
+    "industrias": "sector_industry",
+    "salud": "sector_health",
+    "otros": "other_losses",
+    "fuentes": "sources",
+    "di_comments": "comments",
+    "fechapor": "recorded_by",
+    "fechafec": "recorded_on",
+}
+CANONICAL_TO_CARD = {v: k for k, v in CARD_FIELDS.items()}
+
+# "there were such effects" flags (-1 yes): a zero count with the flag set is unknown
+HAY_FLAGS: dict[str, str] = {
+    "hay_muertos": "deaths",
+    "hay_deasparece": "missing",
+    "hay_heridos": "injured",
+    "hay_damnificados": "victims",
+    "hay_afectados": "affected",
+    "hay_evacuados": "evacuated",
+    "hay_reubicados": "relocated",
+    "hay_vivdest": "houses_destroyed",
+    "hay_vivafec": "houses_damaged",
+}
+
+
+def _flag_set(value: Any) -> bool:
+    if value is None:
+        return False
+    text = str(value).strip()
+    return text not in ("", "0", "0.0", "false", "False")
+
+
+def _is_zero_or_blank(value: Any) -> bool:
+    if value is None:
+        return True
+    text = str(value).strip()
+    try:
+        return text == "" or float(text) == 0
+    except ValueError:
+        return False
+
+
+def card_values(row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Canonical values and the impacts reported but unknown, from DesInventar fields."""
+    values = {canon: row.get(field) for field, canon in CARD_FIELDS.items()}
+    unknown = [canon for flag, canon in HAY_FLAGS.items()
+               if _flag_set(row.get(flag)) and _is_zero_or_blank(row.get(CANONICAL_TO_CARD[canon]))]
+    approved = row.get("approved")
+    if approved is not None and str(approved).strip() != "":
+        values["approval_status"] = "published" if str(approved).strip() == "0" else "draft"
+    victims, affected = values.get("victims"), values.get("affected")
+    values["directly_affected"] = _sum_known(victims, affected)
+    return values, unknown
+
+
+def _sum_known(*parts: Any) -> float | None:
+    total, seen = 0.0, False
+    for part in parts:
+        try:
+            number = float(str(part).strip()) if part is not None and str(part).strip() else None
+        except ValueError:
+            return None  # the invalid part itself is reported by the record builder
+        if number is not None:
+            total, seen = total + number, True
+    return total if seen else None

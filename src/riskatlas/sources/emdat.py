@@ -1,0 +1,427 @@
+"""Reader for EM-DAT public tables (CRED / UCLouvain).
+
+Two layouts are supported, each as xlsx or CSV:
+
+* the 2023+ layout (``DisNo.``, ``Classification Key``, ``Admin Units`` JSON ...), as
+  downloaded from the EM-DAT site (xlsx, sheet ``EM-DAT Data``) or re-saved as CSV;
+* the pre-2023 ("legacy") layout (``Dis No``, ``Glide``, ``Admin1 Code`` ...), which opens
+  with a short metadata preamble (``Source:``, ``Version:`` ...) before the header line.
+
+This module only reads: :func:`iter_emdat_rows` yields each row verbatim as text and
+:func:`emdat_to_canonical` renames and lightly reshapes one row into canonical field names
+(plain strings or None). Typing, validation and hazard crosswalking are done elsewhere.
+
+Conventions of :func:`emdat_to_canonical`:
+
+* ``hazard_term`` is the ``Classification Key`` (e.g. ``nat-hyd-flo-riv``) when present.
+  Otherwise (legacy layout) it is ``Disaster Type`` and ``Disaster Subtype`` joined by a
+  bare slash, e.g. ``Flood/Riverine flood``; just the type (``Flood``) when the subtype is
+  blank. ``Disaster Subsubtype`` is not part of the term (it stays in the raw row). Both
+  kinds of term are listed in ``data/emdat_crosswalk.csv``.
+* ``deaths`` is EM-DAT ``Total Deaths``, which EM-DAT defines as dead **plus missing**;
+  ``missing`` is therefore always None (never double-counted).
+* ``losses_usd`` / ``losses_usd_adjusted`` are ``Total Damage ('000 US$)`` and
+  ``Total Damage, Adjusted ('000 US$)`` multiplied by 1000, returned as decimal text
+  (``"25000000"``). A value that is not a number is returned unchanged so that the record
+  builder can set it aside. The legacy layout has no adjusted damage.
+* ``level0_*`` is the first ``adm1`` unit and ``level1_*`` the first ``adm2`` unit of the
+  ``Admin Units`` JSON list (the whole list stays in the raw row). In the legacy layout the
+  codes come from the first entry of ``Admin1 Code`` / ``Admin2 Code`` (``;``-separated
+  lists); the legacy layout has no unit names.
+* ``glide`` is the first ``GLIDE:`` entry of ``External IDs`` (entries separated by ``|``),
+  or the legacy ``Glide`` column.
+* ``latitude`` / ``longitude`` written with a hemisphere letter (``8.35 S``) are turned
+  into signed decimals (``-8.35``); other values are passed through.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+SOURCE_KEY = "emdat"
+SHEET_NAME = "EM-DAT Data"
+KEY_COLUMNS: tuple[str, ...] = ("DisNo.", "Dis No")
+"""Header cells that identify an EM-DAT table (2023+ layout, legacy layout)."""
+
+MAX_PREAMBLE_ROWS = 50
+"""How many rows are searched for the header line."""
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_DELIMITERS = (",", ";", "\t")
+_HEMISPHERE = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*°?\s*([NSEWnsew])\s*$")
+
+
+class EmdatFormatError(ValueError):
+    """A file cannot be read as an EM-DAT table (e.g. no ``DisNo.``/``Dis No`` header)."""
+
+
+# --------------------------------------------------------------------------- sniffing
+
+
+def sniff_emdat(path: Path, head: bytes) -> str | None:
+    """Return ``"emdat"`` if ``path`` is an EM-DAT table, else None.
+
+    ``head`` is the first bytes of the file. A workbook is EM-DAT when it has a sheet named
+    ``EM-DAT Data`` or its first sheet has an EM-DAT header row; a text file when one of its
+    first lines (after any preamble) has a ``DisNo.`` or ``Dis No`` cell.
+    """
+    if head.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
+        try:
+            return SOURCE_KEY if _sniff_workbook(path) else None
+        except Exception:  # not a workbook (any zip), or unreadable: not ours
+            logger.debug("sniff_emdat: %s is not a readable workbook", path, exc_info=True)
+            return None
+    text = head.decode("utf-8-sig", errors="replace")
+    lines = text.splitlines()[:MAX_PREAMBLE_ROWS]
+    for line in lines:
+        if _header_delimiter(line) is not None:
+            return SOURCE_KEY
+    return None
+
+
+def _sniff_workbook(path: Path) -> bool:
+    from python_calamine import CalamineWorkbook
+
+    with CalamineWorkbook.from_path(str(path)) as workbook:
+        names = list(workbook.sheet_names)
+        if any(name.strip().casefold() == SHEET_NAME.casefold() for name in names):
+            return True
+        if not names:
+            return False
+        sheet = workbook.get_sheet_by_index(0)
+        for index, cells in enumerate(sheet.iter_rows()):
+            if index >= MAX_PREAMBLE_ROWS:
+                break
+            if _is_header([_cell_text(cell) for cell in cells]):
+                return True
+    return False
+
+
+def _is_header(cells: Iterable[str]) -> bool:
+    return any(cell.strip().lstrip("\ufeff").strip() in KEY_COLUMNS for cell in cells)
+
+
+def _header_delimiter(line: str) -> str | None:
+    """The delimiter with which ``line`` parses as an EM-DAT header, or None."""
+    for delimiter in _DELIMITERS:
+        if delimiter not in line:
+            continue
+        try:
+            cells = next(csv.reader([line], delimiter=delimiter))
+        except (csv.Error, StopIteration):
+            continue
+        if _is_header(cells):
+            return delimiter
+    return None
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def iter_emdat_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(data-row number, row)`` for every data row of an EM-DAT table.
+
+    The number is 1-based and counts data rows after the header line (any preamble is
+    skipped); wholly blank rows are skipped but still counted, so numbers always point at
+    the same row of the file. The row maps each header to the cell's text as in the file:
+    empty cells are ``""``, whole numbers from a workbook are rendered without ``.0``
+    (``2015``), dates as ISO text. Cells beyond the header are kept as ``column_N``.
+    Raises :class:`EmdatFormatError` when no header line is found.
+    """
+    path = Path(path)
+    with path.open("rb") as handle:
+        magic = handle.read(8)
+    if magic.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
+        yield from _iter_workbook(path)
+    else:
+        yield from _iter_csv(path)
+
+
+def _iter_workbook(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    from python_calamine import CalamineWorkbook
+
+    with CalamineWorkbook.from_path(str(path)) as workbook:
+        names = list(workbook.sheet_names)
+        chosen = next(
+            (n for n in names if n.strip().casefold() == SHEET_NAME.casefold()),
+            names[0] if names else None,
+        )
+        if chosen is None:
+            raise EmdatFormatError(f"{path}: the workbook has no sheet")
+        sheet = workbook.get_sheet_by_name(chosen)
+        rows = ([_cell_text(cell) for cell in cells] for cells in sheet.iter_rows())
+        yield from _iter_table(rows, path)
+
+
+def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    text = _decode(path.read_bytes())
+    offset, delimiter = _find_csv_header(text, path)
+    reader = csv.reader(io.StringIO(text[offset:], newline=""), delimiter=delimiter)
+    yield from _iter_table(reader, path)
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else Windows-1252, else Latin-1 (never fails)."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _find_csv_header(text: str, path: Path) -> tuple[int, str]:
+    """Character offset of the header line and its delimiter."""
+    offset = 0
+    for index, line in enumerate(text.splitlines(keepends=True)):
+        if index >= MAX_PREAMBLE_ROWS:
+            break
+        delimiter = _header_delimiter(line.rstrip("\r\n"))
+        if delimiter is not None:
+            return offset, delimiter
+        offset += len(line)
+    raise EmdatFormatError(
+        f"{path}: no EM-DAT header (a 'DisNo.' or 'Dis No' column) "
+        f"in the first {MAX_PREAMBLE_ROWS} lines"
+    )
+
+
+def _iter_table(
+    rows: Iterable[list[str]], path: Path
+) -> Iterator[tuple[int, dict[str, str]]]:
+    iterator = iter(rows)
+    header: list[str] | None = None
+    for index, cells in enumerate(iterator):
+        if index >= MAX_PREAMBLE_ROWS:
+            break
+        if _is_header(cells):
+            header = _header_names(cells)
+            break
+    if header is None:
+        raise EmdatFormatError(
+            f"{path}: no EM-DAT header (a 'DisNo.' or 'Dis No' column) "
+            f"in the first {MAX_PREAMBLE_ROWS} rows"
+        )
+    width = len(header)
+    for number, cells in enumerate(iterator, start=1):
+        if not any(cell.strip() for cell in cells):
+            continue
+        row = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(header)}
+        for i in range(width, len(cells)):
+            if cells[i] != "":
+                row[f"column_{i + 1}"] = cells[i]
+        yield number, row
+
+
+def _header_names(cells: list[str]) -> list[str]:
+    """Stripped header names; blank ones become ``column_N``, repeats get `` (2)``."""
+    names: list[str] = []
+    seen: set[str] = set()
+    # drop trailing blank header cells (a workbook's used range can be wider)
+    while cells and not cells[-1].strip():
+        cells = cells[:-1]
+    for i, cell in enumerate(cells):
+        name = cell.lstrip("\ufeff").strip() or f"column_{i + 1}"
+        base, n = name, 2
+        while name in seen:
+            name, n = f"{base} ({n})", n + 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def _cell_text(value: Any) -> str:
+    """A workbook cell as the text a user sees: ``2015`` not ``2015.0``, dates as ISO."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    return str(value)
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def emdat_layout(row: dict[str, str]) -> str:
+    """``"2023"`` for the 2023+ layout (``DisNo.``), ``"legacy"`` for ``Dis No``."""
+    return "2023" if "DisNo." in row else "legacy"
+
+
+def emdat_to_canonical(row: dict[str, str]) -> dict[str, object]:
+    """Map one raw EM-DAT row (either layout) to canonical field names.
+
+    Values are stripped strings, or None when blank; see the module docstring for the
+    conventions (hazard term, deaths vs missing, damage in thousands, admin units).
+    """
+
+    def get(*names: str) -> str | None:
+        for name in names:
+            value = row.get(name)
+            if value is not None and value.strip():
+                return value.strip()
+        return None
+
+    level0_code, level0_name, level1_code, level1_name = _admin_levels(row)
+    return {
+        "native_key": get("DisNo.", "Dis No"),
+        "country_iso3": get("ISO"),
+        "place": get("Location"),
+        "event_name": get("Event Name"),
+        "glide": _glide(row),
+        "hazard_term": hazard_term(row),
+        "hazard_term_en": get("Disaster Subtype", "Disaster Type"),
+        "magnitude": _magnitude(
+            get("Magnitude", "Dis Mag Value"), get("Magnitude Scale", "Dis Mag Scale")
+        ),
+        "latitude": _coordinate(get("Latitude"), "NS"),
+        "longitude": _coordinate(get("Longitude"), "EW"),
+        "start_year": get("Start Year", "Year"),
+        "start_month": get("Start Month"),
+        "start_day": get("Start Day"),
+        "end_year": get("End Year"),
+        "end_month": get("End Month"),
+        "end_day": get("End Day"),
+        "deaths": get("Total Deaths"),
+        "missing": None,
+        "injured": get("No. Injured", "No Injured"),
+        "affected": get("No. Affected", "No Affected"),
+        "homeless": get("No. Homeless", "No Homeless"),
+        "directly_affected": get("Total Affected"),
+        "losses_usd": _thousands(get("Total Damage ('000 US$)", "Total Damages ('000 US$)")),
+        "losses_usd_adjusted": _thousands(get("Total Damage, Adjusted ('000 US$)")),
+        "level0_code": level0_code,
+        "level0_name": level0_name,
+        "level1_code": level1_code,
+        "level1_name": level1_name,
+    }
+
+
+def hazard_term(row: dict[str, str]) -> str | None:
+    """The Classification Key, else ``"Type/Subtype"`` (``"Type"`` if no subtype)."""
+    key = (row.get("Classification Key") or "").strip()
+    if key:
+        return key
+    parts = [
+        (row.get(name) or "").strip() for name in ("Disaster Type", "Disaster Subtype")
+    ]
+    parts = [part for part in parts if part]
+    return "/".join(parts) if parts else None
+
+
+def _glide(row: dict[str, str]) -> str | None:
+    legacy = (row.get("Glide") or "").strip()
+    if legacy:
+        return legacy
+    for entry in re.split(r"[|;,]", row.get("External IDs") or ""):
+        prefix, sep, value = entry.strip().partition(":")
+        if sep and prefix.strip().upper() == "GLIDE" and value.strip():
+            return value.strip()
+    return None
+
+
+def _magnitude(value: str | None, scale: str | None) -> str | None:
+    if value is None:
+        return None
+    return f"{value} {scale}" if scale else value
+
+
+def _coordinate(value: str | None, hemispheres: str) -> str | None:
+    """``"8.35 S"`` → ``"-8.35"``; anything else unchanged."""
+    if value is None:
+        return None
+    match = _HEMISPHERE.match(value)
+    if not match or match.group(2).upper() not in hemispheres:
+        return value
+    number = match.group(1).lstrip("+")
+    if match.group(2).upper() in "SW" and not number.startswith("-"):
+        number = "-" + number
+    return number
+
+
+def _thousands(value: str | None) -> str | None:
+    """``'000 US$`` text → US$ text (× 1000); non-numbers are returned unchanged."""
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value.replace(",", "").replace(" ", "")) * 1000
+    except InvalidOperation:
+        return value
+    if not amount.is_finite():
+        return value
+    if amount == amount.to_integral_value():
+        return str(amount.quantize(Decimal(1)))
+    return format(amount.normalize(), "f")
+
+
+def _admin_levels(
+    row: dict[str, str],
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """(level0_code, level0_name, level1_code, level1_name) from the admin columns."""
+    units_text = (row.get("Admin Units") or "").strip()
+    if units_text:
+        try:
+            units = json.loads(units_text)
+        except ValueError:
+            logger.debug("Admin Units is not JSON: %r", units_text)
+            units = []
+        adm1 = _first_unit(units, "adm1")
+        adm2 = _first_unit(units, "adm2")
+        return adm1[0], adm1[1], adm2[0], adm2[1]
+    code1 = _first_code(row.get("Admin1 Code"))
+    code2 = _first_code(row.get("Admin2 Code"))
+    return code1, None, code2, None
+
+
+def _first_unit(units: object, level: str) -> tuple[str | None, str | None]:
+    if not isinstance(units, list):
+        return None, None
+    for unit in units:
+        if isinstance(unit, dict) and (
+            f"{level}_code" in unit or f"{level}_name" in unit
+        ):
+            return _json_text(unit.get(f"{level}_code")), _json_text(unit.get(f"{level}_name"))
+    return None, None
+
+
+def _json_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def _first_code(value: str | None) -> str | None:
+    for part in re.split(r"[;,|]", value or ""):
+        if part.strip():
+            return _json_text(part.strip().removesuffix(".0"))
+    return None

@@ -1,0 +1,104 @@
+"""The reader registry. Built-in readers register here the same way a plug-in would."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from riskatlas.errors import SourceFormatError
+
+if TYPE_CHECKING:
+    from riskatlas.store.batch import ImportBatch
+
+SNIFF_BYTES = 64 * 1024
+
+
+@dataclass
+class ReadOptions:
+    """What the user said about the input, and where to report progress."""
+
+    country: str | None = None
+    mapping: Path | None = None
+    workers: int | None = None
+    progress: Callable[[int], None] | None = None  # called with bytes advanced
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def advance(self, n: int) -> None:
+        if self.progress is not None and n:
+            self.progress(n)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One input format. ``family`` groups files that form one dataset (multi-part exports)."""
+
+    format: str
+    description: str
+    sniff: Callable[[Path, bytes], bool]
+    read: Callable[[Path, ImportBatch, ReadOptions], None]
+    source_key: Callable[[Path, ReadOptions], str]
+    family: Callable[[Path], str] = lambda path: str(path)
+    disambiguate_keys: bool = False
+
+
+REGISTRY: dict[str, Reader] = {}
+
+
+def register(reader: Reader) -> Reader:
+    REGISTRY[reader.format] = reader
+    return reader
+
+
+def _load_builtins() -> None:
+    # importing the modules registers their readers
+    from riskatlas.sources import desinventar_xml  # noqa: F401
+
+    for optional in ("desinventar_flat", "desinventar8", "emdat", "mapped"):
+        try:
+            __import__(f"riskatlas.sources.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"riskatlas.sources.{optional}":
+                raise
+
+
+def readers() -> dict[str, Reader]:
+    if not REGISTRY:
+        _load_builtins()
+    return REGISTRY
+
+
+def head_bytes(path: Path) -> bytes:
+    """The first bytes of a file, or of the first member of a zip."""
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if not n.endswith("/")]
+                first = next((n for n in names if n.lower().endswith((".xml", ".csv", ".db"))),
+                             names[0] if names else None)
+                if first is not None:
+                    with archive.open(first) as member:
+                        return head + b"\n" + member.read(SNIFF_BYTES)
+        except (zipfile.BadZipFile, OSError, EOFError):
+            return head
+    return head
+
+
+def detect(path: Path, forced: str | None = None) -> Reader:
+    """The reader for a file: the forced format, else the first whose sniff accepts it."""
+    available = readers()
+    if forced:
+        if forced not in available:
+            raise SourceFormatError("import.unknown_format", path=str(path), format=forced,
+                                    formats=", ".join(sorted(available)))
+        return available[forced]
+    head = head_bytes(path)
+    for reader in available.values():
+        if reader.sniff(path, head):
+            return reader
+    raise SourceFormatError("import.undetected", path=str(path),
+                            formats=", ".join(sorted(available)))

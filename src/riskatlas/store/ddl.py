@@ -1,0 +1,58 @@
+"""Tables of the store. The records table is generated from the canonical schema."""
+
+from __future__ import annotations
+
+import duckdb
+
+from riskatlas.model.schema import record_columns
+
+SCHEMA_VERSION = 1
+
+
+def _records_table() -> str:
+    cols = ",\n  ".join(f"{name} {sql}" for name, sql in record_columns())
+    return f"CREATE TABLE IF NOT EXISTS records (\n  {cols},\n  PRIMARY KEY (record_id)\n)"
+
+
+STATEMENTS = (
+    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    "CREATE SEQUENCE IF NOT EXISTS dataset_seq START 1",
+    """CREATE TABLE IF NOT EXISTS datasets (
+        dataset_id BIGINT PRIMARY KEY, source_key VARCHAR, name VARCHAR, format VARCHAR,
+        importer_version VARCHAR, crosswalk_version VARCHAR, country_iso3 VARCHAR,
+        imported_at TIMESTAMP, records_read BIGINT, records_imported BIGINT,
+        records_quarantined BIGINT, notes JSON, synthetic BOOLEAN)""",
+    """CREATE TABLE IF NOT EXISTS dataset_files (
+        dataset_id BIGINT, file_name VARCHAR, path VARCHAR, sha256 VARCHAR, size BIGINT,
+        format VARCHAR, records_read BIGINT, records_imported BIGINT,
+        records_quarantined BIGINT)""",
+    _records_table(),
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        dataset_id BIGINT, source_file VARCHAR, record_ref VARCHAR, field VARCHAR,
+        reason_key VARCHAR, reason_params JSON, reason VARCHAR, raw JSON)""",
+    """CREATE TABLE IF NOT EXISTS admin_units (
+        country_iso3 VARCHAR, level INTEGER, code VARCHAR, name VARCHAR, name_en VARCHAR,
+        parent_code VARCHAR, centroid_lon DOUBLE, centroid_lat DOUBLE,
+        xmin DOUBLE, ymin DOUBLE, xmax DOUBLE, ymax DOUBLE, geometry JSON,
+        dataset_id BIGINT, PRIMARY KEY (country_iso3, level, code))""",
+    """CREATE TABLE IF NOT EXISTS admin_levels (
+        dataset_id BIGINT, level INTEGER, name VARCHAR, name_en VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS hazard_terms (
+        dataset_id BIGINT, term VARCHAR, term_en VARCHAR, description VARCHAR,
+        hips_code VARCHAR, hazard_group VARCHAR, records BIGINT, in_catalogue BOOLEAN)""",
+    """CREATE TABLE IF NOT EXISTS source_tables (
+        dataset_id BIGINT, source_file VARCHAR, section VARCHAR, row_number BIGINT, row JSON)""",
+    """CREATE TABLE IF NOT EXISTS population (
+        country_iso3 VARCHAR, level INTEGER, admin_code VARCHAR, year INTEGER,
+        population DOUBLE, households DOUBLE, source VARCHAR,
+        PRIMARY KEY (country_iso3, level, admin_code, year))""",
+)
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create missing tables and record the schema version."""
+    for statement in STATEMENTS:
+        con.execute(statement)
+    con.execute(
+        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+    )

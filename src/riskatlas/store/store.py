@@ -1,0 +1,99 @@
+"""The Store: one DuckDB file, written through atomic import batches, read through Ibis."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+
+from riskatlas import __version__
+from riskatlas.errors import StoreError
+from riskatlas.model.hazards import Crosswalk, load_crosswalk
+from riskatlas.store.batch import ImportBatch
+from riskatlas.store.ddl import create_schema
+
+log = logging.getLogger(__name__)
+DEFAULT_DB = "riskatlas.duckdb"
+
+
+def resolve_db(path: str | os.PathLike[str] | None) -> Path:
+    """The store path: the argument, else $RISKATLAS_DB, else ./riskatlas.duckdb."""
+    return Path(path or os.environ.get("RISKATLAS_DB") or DEFAULT_DB)
+
+
+class Store:
+    """A RiskAtlas store. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *,
+                 read_only: bool = False, crosswalks: Sequence[Path] = ()) -> None:
+        self.path = resolve_db(path)
+        self.read_only = read_only
+        self.importer_version = __version__
+        self._crosswalk_files = tuple(crosswalks)
+        try:
+            if read_only and not self.path.exists():
+                raise StoreError("store.missing", path=str(self.path))
+            self.connection = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError("store.cannot_open", path=str(self.path), reason=str(exc)) from exc
+        if not read_only:
+            create_schema(self.connection)
+        log.debug("opened store %s", self.path)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.connection.close()
+        log.debug("closed store %s", self.path)
+
+    @cached_property
+    def ibis(self) -> Any:
+        """An Ibis backend over the same connection, for portable analyses."""
+        return ibis.duckdb.from_connection(self.connection)
+
+    def table(self, name: str) -> Any:
+        """An Ibis table expression of a store table."""
+        return self.ibis.table(name)
+
+    @cached_property
+    def crosswalk(self) -> Crosswalk:
+        return load_crosswalk(self._crosswalk_files)
+
+    def next_dataset_id(self) -> int:
+        return int(self.connection.execute("SELECT nextval('dataset_seq')").fetchone()[0])
+
+    def dataset_of_file(self, sha256: str) -> int | None:
+        """The dataset that already holds a file with this hash, if any."""
+        row = self.connection.execute(
+            "SELECT dataset_id FROM dataset_files WHERE sha256 = ? LIMIT 1", [sha256]
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    @contextmanager
+    def import_batch(self, **kwargs: Any) -> Iterator[ImportBatch]:
+        """Stage one dataset; it is committed only if the block ends without an error."""
+        if self.read_only:
+            raise StoreError("store.read_only", path=str(self.path))
+        batch = ImportBatch(self, crosswalk_version=self.crosswalk.version, **kwargs)
+        log.debug("import batch %s started in %s", batch.dataset_id, batch.staging)
+        try:
+            yield batch
+        except BaseException:
+            batch.discard()
+            log.debug("import batch %s discarded", batch.dataset_id)
+            raise
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a parameterised SQL query (internal use: no user text in ``sql``)."""
+        return self.connection.execute(sql, list(params)).fetchall()
