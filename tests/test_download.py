@@ -10,21 +10,11 @@ from pathlib import Path
 import pytest
 
 from httpserver import FileServer
-from riskatlas import i18n
 from riskatlas.download import DESINVENTAR_URL, desinventar_url, download
 from riskatlas.errors import FetchError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 GRD_ZIP = SHARED / "desinventar" / "grd" / "DI_export_grd.zip"
-
-
-@pytest.fixture(autouse=True)
-def _messages(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Render errors from their keys if the message catalogues are not there yet."""
-    try:
-        i18n.catalogue("en")
-    except FileNotFoundError:
-        monkeypatch.setattr(i18n, "catalogue", lambda lang: {})
 
 
 @pytest.fixture(scope="module")

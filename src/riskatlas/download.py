@@ -140,11 +140,11 @@ def _stream(
             else:
                 raise FetchError("fetch.http_status", url=url, status=status)
 
+            prev = saved if resumed and saved else {}
             info = {
                 "url": url,
-                "etag": response.headers.get("etag") or (saved or {}).get("etag"),
-                "last_modified": response.headers.get("last-modified")
-                or (saved or {}).get("last_modified"),
+                "etag": response.headers.get("etag") or prev.get("etag"),
+                "last_modified": response.headers.get("last-modified") or prev.get("last_modified"),
                 "size": total,
             }
             meta.write_text(json.dumps(info), encoding="utf-8")

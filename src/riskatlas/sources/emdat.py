@@ -198,9 +198,7 @@ def _find_csv_header(text: str, path: Path) -> tuple[int, str]:
     )
 
 
-def _iter_table(
-    rows: Iterable[list[str]], path: Path
-) -> Iterator[tuple[int, dict[str, str]]]:
+def _iter_table(rows: Iterable[list[str]], path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     iterator = iter(rows)
     header: list[str] | None = None
     for index, cells in enumerate(iterator):
@@ -329,9 +327,7 @@ def hazard_term(row: dict[str, str]) -> str | None:
     key = (row.get("Classification Key") or "").strip()
     if key:
         return key
-    parts = [
-        (row.get(name) or "").strip() for name in ("Disaster Type", "Disaster Subtype")
-    ]
+    parts = [(row.get(name) or "").strip() for name in ("Disaster Type", "Disaster Subtype")]
     parts = [part for part in parts if part]
     return "/".join(parts) if parts else None
 
@@ -404,9 +400,7 @@ def _first_unit(units: object, level: str) -> tuple[str | None, str | None]:
     if not isinstance(units, list):
         return None, None
     for unit in units:
-        if isinstance(unit, dict) and (
-            f"{level}_code" in unit or f"{level}_name" in unit
-        ):
+        if isinstance(unit, dict) and (f"{level}_code" in unit or f"{level}_name" in unit):
             return _json_text(unit.get(f"{level}_code")), _json_text(unit.get(f"{level}_name"))
     return None, None
 
@@ -425,3 +419,50 @@ def _first_code(value: str | None) -> str | None:
         if part.strip():
             return _json_text(part.strip().removesuffix(".0"))
     return None
+
+
+# -- registration ---------------------------------------------------------------------
+def _read(path: Path, batch: Any, options: Any) -> None:
+    """Read an EM-DAT table into an import batch (one record per disaster × country)."""
+    from riskatlas.errors import RecordError, SourceFormatError
+    from riskatlas.sources.convert import RecordBuilder
+
+    builder = RecordBuilder(source_key=batch.source_key, source_file=path.name,
+                            crosswalk=batch.store.crosswalk, field_names=_CANONICAL_COLUMNS)
+    options.advance(path.stat().st_size)
+    try:
+        for row_no, raw in iter_emdat_rows(path):
+            batch.count_read(path.name)
+            values = emdat_to_canonical(raw)
+            if options.country and not values.get("country_iso3"):
+                values["country_iso3"] = options.country
+            ref = f"{values.get('native_key') or 'row ' + str(row_no)}"
+            try:
+                batch.add_record(builder.build(values, row=row_no, record_ref=ref, raw=raw))
+            except RecordError as exc:
+                batch.reject(exc, raw)
+    except EmdatFormatError as exc:
+        raise SourceFormatError("emdat.bad_file", path=str(path), reason=str(exc)) from exc
+
+
+# canonical field → the EM-DAT column named in error messages
+_CANONICAL_COLUMNS = {
+    "start_year": "Start Year", "start_month": "Start Month", "start_day": "Start Day",
+    "end_year": "End Year", "end_month": "End Month", "end_day": "End Day",
+    "deaths": "Total Deaths", "injured": "No. Injured", "affected": "No. Affected",
+    "homeless": "No. Homeless", "directly_affected": "Total Affected",
+    "losses_usd": "Total Damage ('000 US$)",
+    "losses_usd_adjusted": "Total Damage, Adjusted ('000 US$)",
+    "hazard_term": "Classification Key", "latitude": "Latitude", "longitude": "Longitude",
+}
+
+
+def _register() -> None:
+    from riskatlas.sources.registry import Reader, register
+
+    register(Reader("emdat", "EM-DAT public table (2023+ or legacy layout; xlsx or csv)",
+                    lambda path, head: sniff_emdat(path, head) is not None, _read,
+                    lambda path, options: "EMDAT"))
+
+
+_register()

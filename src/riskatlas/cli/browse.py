@@ -1,0 +1,91 @@
+"""Commands that look at the store: datasets, hazards, records, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+import riskatlas
+from riskatlas.cli.common import DB_OPTION, STATE, console, print_frame, t
+from riskatlas.export import FORMATS
+
+FMT = typer.Option("table", "--format", help="Output: table, csv or json.")
+BROWSE_COLUMNS = ("record_id", "country_iso3", "level0_name", "level1_name", "level2_name",
+                  "start_date", "date_precision", "hazard_term", "hips_code", "hazard_group",
+                  "deaths", "injured", "affected", "houses_destroyed", "houses_damaged")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def datasets(db: Path = DB_OPTION, fmt: str = FMT) -> None:
+        """List imported datasets with provenance and reconciliation counts."""
+        with riskatlas.open(db, read_only=True) as atlas:
+            frame = atlas.datasets()[["dataset_id", "name", "format", "source_key",
+                                      "country_iso3", "records_read", "records_imported",
+                                      "records_quarantined", "imported_at", "crosswalk_version",
+                                      "importer_version"]]
+        print_frame(frame, fmt, title=t("browse.datasets_title"))
+
+    @app.command()
+    def hazards(
+        unmapped: bool = typer.Option(False, "--unmapped", help="Only terms the crosswalk "
+                                      "does not map (the review list)."),
+        db: Path = DB_OPTION, fmt: str = FMT,
+    ) -> None:
+        """Source hazard terms and their HIPs 2025 code and reporting group."""
+        with riskatlas.open(db, read_only=True) as atlas:
+            frame = atlas.hazard_terms(unmapped=unmapped)
+        if unmapped and frame.empty and fmt == "table":
+            console.print(t("browse.no_unmapped"))
+            return
+        print_frame(frame, fmt, title=t("browse.hazards_title"))
+
+    @app.command()
+    def records(
+        country: str = typer.Option(None, "--country", help="ISO3 country."),
+        admin: str = typer.Option(None, "--admin", help="Admin unit code (any level)."),
+        hazard: str = typer.Option(None, "--hazard", help="Reporting group, HIPs code or "
+                                   "source term."),
+        year_from: int = typer.Option(None, "--from", help="First year."),
+        year_to: int = typer.Option(None, "--to", help="Last year."),
+        dataset: int = typer.Option(None, "--dataset", help="Dataset id."),
+        page: int = typer.Option(1, "--page", min=1, help="Page number."),
+        page_size: int = typer.Option(50, "--page-size", min=1, max=10_000),
+        db: Path = DB_OPTION, fmt: str = FMT,
+    ) -> None:
+        """Browse records with filters, a page at a time."""
+        filters = dict(country=country, admin=admin, hazard=hazard, year_from=year_from,
+                       year_to=year_to, dataset=dataset)
+        with riskatlas.open(db, read_only=True) as atlas:
+            total = atlas.count_records(**filters)
+            frame = atlas.records(limit=page_size, offset=(page - 1) * page_size,
+                                  columns=BROWSE_COLUMNS, **filters)
+        print_frame(frame, fmt, title=t("browse.records_title", page=page,
+                                        pages=max(1, -(-total // page_size)), total=total))
+
+    @app.command()
+    def export(
+        out: Path = typer.Argument(..., help="Output file."),
+        fmt: str = typer.Option(None, "--format", help=f"One of {', '.join(FORMATS)} "
+                                "(default: from the file name)."),
+        country: str = typer.Option(None, "--country"),
+        hazard: str = typer.Option(None, "--hazard"),
+        year_from: int = typer.Option(None, "--from"),
+        year_to: int = typer.Option(None, "--to"),
+        with_raw: bool = typer.Option(False, "--with-raw", help="Add the verbatim source row."),
+        overwrite: bool = typer.Option(False, "--overwrite"),
+        db: Path = DB_OPTION,
+    ) -> None:
+        """Export records with labels (hazard, HIPs and country names next to codes)."""
+        from riskatlas.errors import RiskAtlasError
+
+        fmt = (fmt or out.suffix.lstrip(".")).lower()
+        if fmt not in FORMATS:
+            raise RiskAtlasError("export.format", format=fmt, formats=", ".join(FORMATS))
+        if out.exists() and not overwrite:
+            raise RiskAtlasError("export.exists", path=str(out))
+        with riskatlas.open(db, read_only=True) as atlas:
+            count = atlas.export(out, fmt, lang=STATE.lang, with_raw=with_raw, country=country,
+                                 hazard=hazard, year_from=year_from, year_to=year_to)
+        console.print(t("export.done", count=count, path=out))

@@ -1,0 +1,154 @@
+"""Commands that bring data in: import, fetch, demo, population."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+import riskatlas
+from riskatlas.cli.common import DB_OPTION, STATE, console, print_frame, print_json_line, t
+from riskatlas.importer import FileResult, expand
+from riskatlas.sources.registry import ReadOptions, readers
+
+
+def _expected_bytes(paths: list[Path]) -> int:
+    """Bytes the readers will report: uncompressed members for zips."""
+    total = 0
+    for path in expand(paths):
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                total += sum(i.file_size for i in archive.infolist()
+                             if i.filename.lower().endswith(".xml"))
+        else:
+            total += path.stat().st_size
+    return total
+
+
+def run_import(db: Path | None, paths: list[Path], *, fmt: str | None = None,
+               mapping: Path | None = None, country: str | None = None,
+               as_json: bool = False, workers: int | None = None) -> list[FileResult]:
+    """Import with a progress bar (unless JSON output), then print one line per file."""
+    with riskatlas.open(db) as atlas:
+        options = ReadOptions(country=country.upper() if country else None, mapping=mapping,
+                              workers=workers)
+        if as_json:
+            results = atlas.import_paths(paths, format=fmt, options=options)
+        else:
+            with Progress("[progress.description]{task.description}", BarColumn(),
+                          DownloadColumn(), TimeRemainingColumn(), console=console,
+                          transient=True) as progress:
+                task = progress.add_task(t("import.reading"), total=_expected_bytes(paths))
+                options.progress = lambda n: progress.advance(task, n)
+                results = atlas.import_paths(paths, format=fmt, options=options)
+        for result in results:
+            if as_json:
+                print_json_line(result.as_dict())
+                continue
+            _print_result(atlas, result)
+        unmapped = sorted({term for r in results for term in r.unmapped_hazards})
+        if unmapped and not as_json:
+            console.print(t("import.unmapped", terms=", ".join(unmapped)), style="yellow")
+    return results
+
+
+def _print_result(atlas: riskatlas.Atlas, result: FileResult) -> None:
+    if result.status == "unchanged":
+        console.print(t("import.unchanged", path=result.path, dataset=result.dataset_id))
+        return
+    console.print(t("import.done", path=result.path, read=result.records_read,
+                    imported=result.records_imported, quarantined=result.records_quarantined,
+                    dataset=result.dataset_id))
+    for note in result.notes:
+        params = {k: v for k, v in note.items() if k != "key"}
+        params.setdefault("path", Path(result.path).name)
+        console.print("  " + t(note["key"], **params), style="yellow")
+    if result.records_quarantined:
+        rows = atlas.quarantine(result.dataset_id)
+        rows = rows[rows.source_file == Path(result.path).name].head(10)
+        console.print("  " + t("import.set_aside_header"))
+        for row in rows.itertuples():
+            params = riskatlas.api.json_params(row.reason_params)
+            console.print(f"  - {row.source_file}: {row.record_ref}, {row.field}: "
+                          f"{t(row.reason_key, **params)}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    formats = ", ".join(sorted(readers()))
+
+    @app.command("import")
+    def import_(
+        paths: list[Path] = typer.Argument(..., exists=True, help="Files or folders to import."),
+        fmt: str = typer.Option(None, "--format", help=f"Force a format: {formats}."),
+        mapping: Path = typer.Option(None, "--mapping", help="Mapping file (YAML) for a "
+                                     "national table, or the name of a shipped mapping."),
+        country: str = typer.Option(None, "--country", help="ISO3 country of the records."),
+        as_json: bool = typer.Option(False, "--json", help="One JSON object per file."),
+        workers: int = typer.Option(None, "--workers", help="Worker processes for big files."),
+        db: Path = DB_OPTION,
+    ) -> None:
+        """Import loss databases: DesInventar XML/ZIP, flat tables, DesInventar 8, EM-DAT, national tables."""
+        run_import(db, paths, fmt=fmt, mapping=mapping, country=country, as_json=as_json,
+                   workers=workers)
+
+    @app.command()
+    def fetch(
+        source: str = typer.Argument(..., help="Source: desinventar."),
+        iso3: str = typer.Argument(..., help="Country code, e.g. npl."),
+        dest: Path = typer.Option(Path("downloads"), "--dest", help="Download folder."),
+        base_url: str = typer.Option(None, "--base-url", help="Another server (mirror)."),
+        sha256: str = typer.Option(None, "--sha256", help="Expected SHA-256 of the file."),
+        no_import: bool = typer.Option(False, "--no-import", help="Only download."),
+        db: Path = DB_OPTION,
+    ) -> None:
+        """Download a country's official DesInventar export (resumable), then import it."""
+        from riskatlas.download import desinventar_url, download
+        from riskatlas.errors import FetchError
+
+        if source.lower() != "desinventar":
+            raise FetchError("fetch.unknown_source", source=source)
+        try:
+            url = desinventar_url(iso3, base_url)
+        except ValueError as exc:
+            raise FetchError("fetch.network", url=iso3, reason=str(exc)) from None
+        dest.mkdir(parents=True, exist_ok=True)
+        target = dest / url.rsplit("/", 1)[-1]
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      DownloadColumn(), TimeRemainingColumn(), console=console,
+                      transient=True) as progress:
+            task = progress.add_task(t("fetch.downloading", url=url), total=None)
+            got = download(url, target, expected_sha256=sha256,
+                           progress=lambda done, total: progress.update(task, completed=done,
+                                                                        total=total))
+        key = "fetch.cached" if got.from_cache else "fetch.saved"
+        console.print(t(key, path=got.path, size=got.size, sha256=got.sha256), highlight=False)
+        if not no_import:
+            run_import(db, [got.path], country=iso3)
+
+    @app.command()
+    def demo(
+        db: Path = DB_OPTION,
+        folder: Path = typer.Option(None, "--folder", help="Where to write the demo export."),
+    ) -> None:
+        """Import the bundled SYNTHETIC demo export (fictitious Demoland) and summarise it."""
+        from riskatlas.demo import demo_path
+
+        path = demo_path(folder)
+        console.print(t("demo.synthetic", path=path), style="bold yellow")
+        run_import(db, [path], country="DMO")
+        with riskatlas.open(db) as atlas:
+            summary = atlas.hazard_summary(country="DMO", lang=STATE.lang)
+        print_frame(summary, title=t("demo.summary_title"))
+
+    @app.command()
+    def population(
+        path: Path = typer.Argument(..., exists=True, help="CSV: country_iso3, level, "
+                                    "admin_code, year, population[, households, source]."),
+        db: Path = DB_OPTION,
+    ) -> None:
+        """Load population by admin unit and year (for per-100,000 rates)."""
+        with riskatlas.open(db) as atlas:
+            count = atlas.import_population(path)
+        console.print(t("population.loaded", count=count, path=path))
