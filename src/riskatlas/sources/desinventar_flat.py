@@ -1,0 +1,525 @@
+"""DesInventar flat tables: the CSV or XLSX a user saves from DesConsultar.
+
+One row per data card, under any of the header styles DesInventar tools print: the
+DesInventar field names (``fechano, evento, muertos, level0, name0 ...``), DesConsultar's
+English or Spanish labels (``Year, Event, Deaths, Houses Destroyed, Losses $USD ...``),
+the 10-character labels of a DBF round trip (``Dead_Peopl, Affected_H, Losses__US``, as in
+the Nepal export) and snake-case labels (``deaths, admin_level_1_code ...``).
+
+Headers are matched through ``data/desinventar_flat_headers.csv`` after normalising them
+(case folded, accents and every non-alphanumeric character removed). Each row is renamed
+to DesInventar field names and typed by :func:`card_values` + :class:`RecordBuilder`, so
+the rules are those of the XML reader. Conventions:
+
+* **Header row**: the first of the first 10 non-empty rows with at least 3 recognised
+  fields; rows above it are a preamble. Only the first sheet of a workbook is read.
+* **Raw row**: every column, keyed by its header as in the file (a blank header becomes
+  ``column_N``, a repeated one ``name (2)``; cells beyond the header ``column_N``), with
+  the cell text as read. Workbook numbers are rendered as a user sees them (``1977`` not
+  ``1977.0``), dates as ISO text.
+* **Empty rows** (every cell blank or spaces) are skipped and not counted as read; they
+  still take a row number, so ``source_row`` (1-based, counted from the row after the
+  header) always points at the same data row of the file.
+* **Keys**: the native key is ``clave`` when the table has one, else the serial. DesInventar
+  serials are not unique, so repeats get ``~2``, ``~3`` suffixes in reading order.
+* **Coordinates**: ``Latitude``/``Longitude`` when given and not both 0, else the GIS-join
+  centroid columns ``POINT_Y``/``POINT_X`` (WGS84) when present.
+* **Country**: ``--country``; else, only for files named like DesInventar's own exports
+  (``DI_export_npl.csv``), the ISO3 code of the name; else a level-0 code that is an ISO3
+  code (multi-country roll-ups); else none.
+* **Admin units**: one unit per distinct code of level 0–2 with the most frequent name and
+  parent code seen in imported records; units of level 1 and 2 get as centroid the mean of
+  the distinct ``POINT_X``/``POINT_Y`` pairs of their rows (an approximation; no boxes or
+  shapes). Several files of one dataset add up (the running result is re-applied).
+* **Text files**: UTF-8 (a BOM is allowed), else Windows-1252 (noted as
+  ``import.encoding_fallback``), else Latin-1; delimiter ``,`` ``;`` or tab, chosen by the
+  header line; quoted fields may span lines.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+import unicodedata
+import weakref
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from riskatlas.errors import RecordError, SourceFormatError
+from riskatlas.model.countries import is_iso3
+from riskatlas.sources.convert import RecordBuilder, text
+from riskatlas.sources.desinventar_fields import (
+    CANONICAL_TO_CARD,
+    CARD_FIELDS,
+    HAY_FLAGS,
+    card_values,
+)
+from riskatlas.sources.registry import SNIFF_BYTES, Reader, ReadOptions, register
+from riskatlas.store.batch import AdminUnit
+
+FORMAT = "desinventar-flat"
+HEADERS_FILE = "desinventar_flat_headers.csv"
+HEADER_SCAN_ROWS = 10
+MIN_RECOGNISED = 3
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+DELIMITERS = (",", ";", "\t")
+PROGRESS_ROWS = 1000
+GIS_FIELDS = ("gis_x", "gis_y")  # pseudo-fields: GIS-join centroid columns
+EMDAT_KEYS = frozenset({"disno"})  # EM-DAT's DisNo. / Dis No: never claimed here
+_ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_DI_EXPORT = re.compile(r"(?i)^di_export_([a-z]{3})$")
+_PART_SUFFIX = re.compile(r"[\d\s._\-]+$")
+
+
+# -- header synonyms ------------------------------------------------------------------
+def normalize_header(header: str) -> str:
+    """Case-folded header without accents or non-alphanumerics: 'Losses $USD' → 'lossesusd'."""
+    folded = unicodedata.normalize("NFKD", str(header).casefold())
+    return "".join(ch for ch in folded if ch.isalnum() and not unicodedata.combining(ch))
+
+
+@cache
+def header_synonyms() -> dict[str, tuple[str, ...]]:
+    """Normalised header → DesInventar field names in order of preference."""
+    candidates: dict[str, list[str]] = defaultdict(list)
+
+    def add(header: str, name: str) -> None:
+        key = normalize_header(header)
+        if key and name not in candidates[key]:
+            candidates[key].append(name)
+
+    for name in (*CARD_FIELDS, *HAY_FLAGS, "approved"):
+        add(name, name)
+    data = resources.files("riskatlas.data").joinpath(HEADERS_FILE).read_text("utf-8")
+    lines = [line for line in data.lstrip("\ufeff").splitlines() if not line.startswith("#")]
+    for row in csv.DictReader(lines):
+        add(row["header"], row["field"].strip())
+    for canonical, name in CANONICAL_TO_CARD.items():
+        add(canonical, name)
+    return {k: tuple(v) for k, v in candidates.items()}
+
+
+@dataclass
+class HeaderMap:
+    """How the columns of one table map to DesInventar fields."""
+
+    names: list[str]  # unique column names for the raw row
+    columns: dict[str, int]  # DesInventar field → column index
+    repeated: list[tuple[str, str, str]] = field(default_factory=list)  # (field, used, ignored)
+
+    @property
+    def recognised(self) -> int:
+        return sum(1 for f in self.columns if f not in GIS_FIELDS)
+
+    def header_of(self, name: str) -> str:
+        return self.names[self.columns[name]]
+
+
+def map_header(cells: Sequence[str]) -> HeaderMap:
+    """Map header cells to fields: unambiguous headers first, then ambiguous ones."""
+    synonyms = header_synonyms()
+    names = _unique_names(cells)
+    options = [synonyms.get(normalize_header(c), ()) for c in cells]
+    columns: dict[str, int] = {}
+    repeated: list[tuple[str, str, str]] = []
+    for ambiguous in (False, True):
+        for i, choices in enumerate(options):
+            if not choices or (len(choices) > 1) != ambiguous:
+                continue
+            free = [c for c in choices if c not in columns]
+            if free:
+                columns[free[0]] = i
+            else:
+                repeated.append((choices[0], names[columns[choices[0]]], names[i]))
+    return HeaderMap(names, columns, repeated)
+
+
+def _unique_names(cells: Sequence[str]) -> list[str]:
+    """Header cells as raw-row keys: blank → ``column_N``, repeats → ``name (2)``."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for i, cell in enumerate(cells):
+        name = str(cell).lstrip("\ufeff").strip() or f"column_{i + 1}"
+        base, n = name, 2
+        while name in seen:
+            name, n = f"{base} ({n})", n + 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def _is_desinventar_header(cells: Sequence[str]) -> bool:
+    """A DesConsultar header: ≥3 fields incl. event and year, no EM-DAT key, no repeats."""
+    normalized = [normalize_header(c) for c in cells]
+    if EMDAT_KEYS & set(normalized):
+        return False
+    mapping = map_header(cells)
+    recognised = [n for n in normalized if header_synonyms().get(n)]
+    return (mapping.recognised >= MIN_RECOGNISED and "evento" in mapping.columns
+            and "fechano" in mapping.columns and len(recognised) == len(set(recognised)))
+
+
+def _find_header(rows: Iterator[list[str]]) -> tuple[HeaderMap, list[str]] | None:
+    """The header map and cells: the first of the first non-empty rows with ≥3 fields.
+
+    Consumes the rows up to and including the header, so the caller reads on from there.
+    """
+    seen = 0
+    for cells in rows:
+        if not any(c.strip() for c in cells):
+            continue
+        seen += 1
+        mapping = map_header(cells)
+        if mapping.recognised >= MIN_RECOGNISED:
+            return mapping, cells
+        if seen >= HEADER_SCAN_ROWS:
+            break
+    return None
+
+
+# -- cells and files ------------------------------------------------------------------
+def cell_text(value: Any) -> str:
+    """A workbook cell as the text a user sees: ``1977`` not ``1977.0``, dates as ISO."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _is_workbook(path: Path, head: bytes) -> bool:
+    return head.startswith((_ZIP, _OLE)) and path.suffix.lower() in WORKBOOK_SUFFIXES
+
+
+def _workbook_rows(path: Path) -> list[list[str]]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+    except Exception as exc:  # calamine raises its own error types
+        raise SourceFormatError("flat.unreadable", path=path.name, reason=str(exc)) from exc
+    return [[cell_text(v) for v in row] for row in sheet]
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig`` when the whole file is UTF-8, else ``cp1252``, else ``latin-1``."""
+    for encoding in ("utf-8", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as fh:
+                while block := fh.read(1 << 20):
+                    decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return "utf-8-sig" if encoding == "utf-8" else encoding
+    return "latin-1"
+
+
+def choose_delimiter(sample: str) -> str:
+    """The delimiter under which a line of the sample reads as the best header."""
+    best, best_score = ",", (0, 0)
+    lines = sample.splitlines()[: HEADER_SCAN_ROWS * 2]
+    for delimiter in DELIMITERS:
+        for line in lines:
+            if delimiter not in line:
+                continue
+            try:
+                cells = next(csv.reader([line], delimiter=delimiter))
+            except (csv.Error, StopIteration):
+                continue
+            score = (map_header(cells).recognised, len(cells))
+            if score > best_score:
+                best, best_score = delimiter, score
+    return best
+
+
+def _decode_head(head: bytes) -> str | None:
+    if b"\x00" in head:
+        return None
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return head.decode(encoding)
+        except UnicodeDecodeError as exc:
+            if encoding.startswith("utf") and exc.start > len(head) - 4:
+                return head[: exc.start].decode(encoding)  # a character cut by the head
+    return None
+
+
+# -- sniffing and naming --------------------------------------------------------------
+def sniff(path: Path, head: bytes) -> bool:
+    """A CSV or workbook whose header row is a DesInventar one (never an EM-DAT table)."""
+    try:
+        if _is_workbook(path, head):
+            found = _find_header(iter(_workbook_rows(path)))
+        elif head.startswith((_ZIP, _OLE)):
+            return False
+        else:
+            sample = _decode_head(head)
+            if sample is None:
+                return False
+            if len(head) >= SNIFF_BYTES and "\n" in sample:
+                sample = sample[: sample.rfind("\n")]  # drop a line cut by the head
+            rows = csv.reader(io.StringIO(sample, newline=""), delimiter=choose_delimiter(sample))
+            found = _find_header(rows)
+    except (SourceFormatError, csv.Error, OSError):
+        return False
+    return found is not None and _is_desinventar_header(found[1])
+
+
+def family_stem(path: Path) -> str:
+    """The file stem without trailing part numbers: ``DesInventar2016-07`` → ``DesInventar``."""
+    stripped = _PART_SUFFIX.sub("", path.stem)
+    return stripped or path.stem
+
+
+def family(path: Path) -> str:
+    """Parts of one export (same folder, same stem but the part number) form one dataset."""
+    return f"{path.resolve().parent}/{family_stem(path).casefold()}"
+
+
+def country_of(path: Path, options: ReadOptions) -> str | None:
+    """``--country``, else the ISO3 code of a ``DI_export_xxx`` file name, else None."""
+    if options.country:
+        return options.country.upper()
+    found = _DI_EXPORT.match(path.stem)
+    return found.group(1).upper() if found and is_iso3(found.group(1)) else None
+
+
+def source_key(path: Path, options: ReadOptions) -> str:
+    return "DI-" + (country_of(path, options) or family_stem(path)).upper()
+
+
+# -- reading --------------------------------------------------------------------------
+@dataclass
+class _UnitStats:
+    """Admin units seen so far in one import batch (over all its files)."""
+
+    names: dict[tuple[int, str], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    parents: dict[tuple[int, str], Counter[str]] = field(
+        default_factory=lambda: defaultdict(Counter))
+    points: dict[tuple[int, str], set[tuple[float, float]]] = field(
+        default_factory=lambda: defaultdict(set))
+    level_names: dict[int, str] = field(default_factory=dict)
+    noted: set[tuple[str, ...]] = field(default_factory=set)
+
+
+_BATCH_UNITS: weakref.WeakKeyDictionary[Any, _UnitStats] = weakref.WeakKeyDictionary()
+
+
+def read(path: Path, batch: Any, options: ReadOptions) -> None:
+    """Read one flat table into an import batch."""
+    name = path.name
+    rows, progress = _open_rows(path, batch, options)
+    found = _find_header(rows)
+    if found is None:
+        raise SourceFormatError("flat.no_header", path=name, rows=HEADER_SCAN_ROWS,
+                                count=MIN_RECOGNISED)
+    mapping = found[0]
+    stats = _BATCH_UNITS.setdefault(batch, _UnitStats())
+    _note_columns(mapping, batch, name, stats)
+    builder = RecordBuilder(source_key=batch.source_key, source_file=name,
+                            crosswalk=batch.store.crosswalk, field_names=_field_names(mapping))
+    country = country_of(path, options)
+    touched: set[tuple[int, str]] = set()
+    for number, cells in enumerate(rows, start=1):
+        if number % PROGRESS_ROWS == 0:
+            progress()
+        if not any(c.strip() for c in cells):
+            continue
+        batch.count_read(name)
+        raw = _raw_row(mapping, cells)
+        try:
+            record = _build(builder, mapping, cells, number, raw, country)
+        except RecordError as exc:
+            batch.reject(exc, raw)
+            continue
+        batch.add_record(record)
+        touched.update(_collect_units(stats, record, mapping, cells))
+    progress(final=True)
+    _apply_units(batch, stats, touched, country, mapping)
+
+
+def _open_rows(path: Path, batch: Any, options: ReadOptions) -> tuple[Iterator[list[str]], Any]:
+    """The rows of the file as text cells, and a progress callback."""
+    size = path.stat().st_size
+    reported = 0
+
+    def report(position: int) -> None:
+        nonlocal reported
+        if position > reported:
+            options.advance(position - reported)
+            reported = position
+
+    with path.open("rb") as fh:
+        head = fh.read(64 * 1024)
+    if _is_workbook(path, head):
+        table = _workbook_rows(path)
+        total = max(len(table), 1)
+        rows = iter(table)
+        consumed = 0
+
+        def counted() -> Iterator[list[str]]:
+            nonlocal consumed
+            for row in rows:
+                consumed += 1
+                yield row
+
+        def progress(final: bool = False) -> None:
+            report(size if final else size * consumed // total)
+
+        return counted(), progress
+    encoding = detect_encoding(path)
+    if encoding != "utf-8-sig":
+        batch.note("import.encoding_fallback", path=path.name, encoding=encoding)
+    delimiter = choose_delimiter(head.decode(encoding, errors="replace").lstrip("\ufeff"))
+    binary = path.open("rb")
+    stream = io.TextIOWrapper(binary, encoding=encoding, newline="")
+
+    def csv_rows() -> Iterator[list[str]]:
+        reader = csv.reader(stream, delimiter=delimiter)
+        try:
+            yield from reader
+        except csv.Error as exc:
+            raise SourceFormatError("flat.bad_csv", path=path.name, line=reader.line_num,
+                                    reason=str(exc)) from exc
+        finally:
+            stream.close()
+
+    def progress(final: bool = False) -> None:
+        report(size if final else min(binary.tell(), size))
+
+    return csv_rows(), progress
+
+
+def _field_names(mapping: HeaderMap) -> dict[str, str]:
+    """Canonical field → the column header of this file, for error messages."""
+    names = {CARD_FIELDS[f]: mapping.header_of(f) for f in mapping.columns if f in CARD_FIELDS}
+    for coordinate, gis in (("longitude", "gis_x"), ("latitude", "gis_y")):
+        if coordinate not in names and gis in mapping.columns:
+            names[coordinate] = mapping.header_of(gis)
+    if "native_key" not in names and "serial" in names:
+        names["native_key"] = names["serial"]
+    return names
+
+
+def _raw_row(mapping: HeaderMap, cells: Sequence[str]) -> dict[str, str]:
+    raw = {n: (cells[i] if i < len(cells) else "") for i, n in enumerate(mapping.names)}
+    for i in range(len(mapping.names), len(cells)):
+        if cells[i] != "":
+            raw[f"column_{i + 1}"] = cells[i]
+    return raw
+
+
+def _build(builder: RecordBuilder, mapping: HeaderMap, cells: Sequence[str], number: int,
+           raw: Mapping[str, str], country: str | None) -> dict[str, Any]:
+    row = {f: (cells[i] if i < len(cells) else "") for f, i in mapping.columns.items()}
+    values, unknown = card_values(row)
+    values["native_key"] = text(values.get("native_key")) or text(values.get("serial"))
+    if not _has_coordinates(values) and "gis_x" in row and "gis_y" in row:
+        values["longitude"], values["latitude"] = row["gis_x"], row["gis_y"]
+    level0 = text(values.get("level0_code"))
+    values["country_iso3"] = country or (level0 if is_iso3(level0) else None)
+    serial = text(values.get("serial"))
+    ref = f"serial {serial} (row {number})" if serial else f"row {number}"
+    return builder.build(values, row=number, record_ref=ref, raw=raw, unknown=unknown)
+
+
+def _has_coordinates(values: Mapping[str, Any]) -> bool:
+    lat, lon = text(values.get("latitude")), text(values.get("longitude"))
+    if lat is None and lon is None:
+        return False
+    try:
+        return not (float(lat or 0) == 0 and float(lon or 0) == 0)
+    except ValueError:
+        return True  # not a number: the record builder names the field
+
+
+def _note_columns(mapping: HeaderMap, batch: Any, name: str, stats: _UnitStats) -> None:
+    """Notices about columns kept only in the raw row, once per batch and column set."""
+    used = set(mapping.columns.values())
+    unknown = tuple(n for i, n in enumerate(mapping.names) if i not in used)
+    if unknown and unknown not in stats.noted:
+        stats.noted.add(unknown)
+        batch.note("flat.columns_raw_only", path=name, count=len(unknown),
+                   columns=", ".join(unknown))
+    for field_name, used_col, ignored in mapping.repeated:
+        batch.note("flat.repeated_column", path=name, field=field_name, used=used_col,
+                   ignored=ignored)
+
+
+# -- admin units ----------------------------------------------------------------------
+def _collect_units(stats: _UnitStats, record: Mapping[str, Any], mapping: HeaderMap,
+                   cells: Sequence[str]) -> Iterator[tuple[int, str]]:
+    point = _gis_point(mapping, cells)
+    parent = None
+    for level in range(3):
+        code = record.get(f"level{level}_code")
+        if code:
+            key = (level, code)
+            name = record.get(f"level{level}_name")
+            if name:
+                stats.names[key][name] += 1
+            if parent:
+                stats.parents[key][parent] += 1
+            if point is not None and level > 0:
+                stats.points[key].add(point)
+            yield key
+        parent = code
+
+
+def _gis_point(mapping: HeaderMap, cells: Sequence[str]) -> tuple[float, float] | None:
+    if "gis_x" not in mapping.columns or "gis_y" not in mapping.columns:
+        return None
+    try:
+        x = float(cells[mapping.columns["gis_x"]])
+        y = float(cells[mapping.columns["gis_y"]])
+    except (ValueError, IndexError):
+        return None
+    if (x == 0 and y == 0) or not (-180 <= x <= 180 and -90 <= y <= 90):
+        return None
+    return x, y
+
+
+def _apply_units(batch: Any, stats: _UnitStats, touched: Iterable[tuple[int, str]],
+                 country: str | None, mapping: HeaderMap) -> None:
+    """Add (or update) the units seen in this file with the batch's running results."""
+    for level, code in sorted(touched):
+        key = (level, code)
+        unit_country = country or (code if level == 0 and is_iso3(code) else "")
+        name = _most_common(stats.names.get(key))
+        parent = _most_common(stats.parents.get(key))
+        points = stats.points.get(key)
+        lon = sum(p[0] for p in points) / len(points) if points else None
+        lat = sum(p[1] for p in points) / len(points) if points else None
+        batch.add_unit(AdminUnit(unit_country, level, code, name, None, parent, lon, lat))
+    for level in range(3):
+        header = mapping.header_of(f"name{level}") if f"name{level}" in mapping.columns else ""
+        if header and not any(ch.isdigit() for ch in header) and level not in stats.level_names:
+            stats.level_names[level] = header
+            batch.add_level(level, header, None)
+
+
+def _most_common(counter: Counter[str] | None) -> str | None:
+    """The most frequent value; ties go to the one seen first."""
+    return counter.most_common(1)[0][0] if counter else None
+
+
+register(Reader(FORMAT, "DesInventar flat table (CSV/XLSX from DesConsultar)", sniff, read,
+                source_key, family=family, disambiguate_keys=True))

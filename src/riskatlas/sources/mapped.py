@@ -1,0 +1,972 @@
+"""Importer for any other national loss table (CSV or XLSX), described by a YAML mapping file.
+
+A mapping file says which source column fills which canonical field
+(:data:`riskatlas.model.schema.RECORD_FIELDS`), how to read dates, which columns form the
+native key and which header identifies the table. Every source column is kept verbatim in
+``raw`` whether mapped or not; no row is dropped: each is either imported or set aside
+with a reason naming its field. The format is documented in ``docs/mapping-files.md``;
+in short (``version``, ``source``, ``name`` and ``columns`` are required)::
+
+    version: 1
+    source: IDN-DIBI              # source key: record ids are source + ':' + native key
+    name: Indonesia BNPB DIBI, province table
+    description: free text        # optional
+    country: IDN                  # ISO3 of every row; or map a column to country_iso3
+    sheet: Data                   # workbooks: the sheet to read (default: the first)
+    match: {columns: [tahun, jenis_bencana, provinsi]}   # header that identifies the table
+    key: [tahun, jenis_bencana, provinsi]   # native key, parts joined by '|'; omitted:
+                                            # the row number. Repeats get '~2', '~3'.
+    columns:                      # source column → canonical field; several columns for
+      tahun: start_year           # one field are fallbacks, first non-blank wins
+    missing: ["#N/A", "-"]        # cell values that mean blank (blank always does)
+    date: {column: date_start, format: "%Y-%m-%d", end_column: date_end}
+                                  # partial dates allowed ("2015-10" → year and month)
+    derive:                       # last-resort values from a column, by regex named groups
+      - {column: disaster_id, pattern: "^(?P<hazard_term>[A-Za-z]+)_(?P<start_year>\\d{4})"}
+    values: {hazard_term: {TropicalStorm: Tropical Cyclone}}   # per-field value maps
+    scale: {losses_local: 1000000}   # multiply counts/amounts (e.g. a "millions" column)
+    aggregated: true              # rows are aggregates of several events (a notice says so)
+    event_count: jumlah_kejadian  # the column counting the events of an aggregate row
+    levels: [{name: Provinsi, name_en: Province}]   # names of admin levels 0, 1, ...
+    boundaries:                   # GeoJSON admin boundaries, relative to the data file,
+      - {file: ../spatial/x.geojson, code: ph_psgc, name: municity, level: 0}  # else to
+                                                                    # the mapping file
+
+Where the start date comes from: the ``date`` column when it parses, else the
+``start_year``/``start_month``/``start_day`` columns when the year is a whole number, else
+a ``derive`` pattern with a ``start_year`` group; the year, month and day always come from
+the same source. When none gives a year the row is set aside, naming the first non-blank
+source that failed (or all of them when all are blank). Admin units are made from the
+``level{N}_code``/``level{N}_name`` columns of the imported records (a level with a name
+column but no code column uses the name as its code) plus the boundary files.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from riskatlas.errors import MappingError, RecordError, SourceFormatError
+from riskatlas.model.countries import is_iso3
+from riskatlas.model.schema import RECORD_FIELDS
+from riskatlas.sources.boundaries import read_geojson
+from riskatlas.sources.convert import RecordBuilder, to_number
+from riskatlas.sources.registry import Reader, ReadOptions, register
+from riskatlas.store.batch import AdminUnit
+
+log = logging.getLogger(__name__)
+
+FORMAT = "mapped"
+MAPPINGS_PACKAGE = "riskatlas.data.mappings"
+KEY_SEPARATOR = "|"
+VERSION = 1
+DATE_FIELDS = ("start_year", "start_month", "start_day")
+END_FIELDS = ("end_year", "end_month", "end_day")
+_COMPUTED = {"record_id", "dataset_id", "source_file", "source_row", "native_key", "hips_code",
+             "hazard_group", "climate_related", "date_precision", "start_date", "end_date",
+             "raw", "extension"}
+MAPPABLE_FIELDS = frozenset({f.name for f in RECORD_FIELDS} - _COMPUTED | set(END_FIELDS))
+"""Canonical fields a mapping can fill (the rest are computed by the record builder)."""
+SCALABLE_FIELDS = frozenset(f.name for f in RECORD_FIELDS if f.tri_state)
+TOP_KEYS = ("version", "source", "name", "description", "country", "sheet", "match", "key",
+            "columns", "missing", "date", "derive", "values", "scale", "aggregated",
+            "event_count", "levels", "boundaries")
+_LEVEL_FIELD = re.compile(r"^level(\d)_(code|name)$")
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
+_DELIMITERS = (",", ";", "\t", "|")
+_DIRECTIVES = {"Y": "year", "y": "year", "m": "month", "b": "month", "B": "month", "d": "day"}
+_PROGRESS_ROWS = 2000
+
+
+# -- the mapping ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class DateSpec:
+    column: str
+    format: str
+    end_column: str | None = None
+
+
+@dataclass(frozen=True)
+class DeriveSpec:
+    column: str
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class BoundarySpec:
+    file: str
+    code: str
+    name: str | None = None
+    level: int = 0
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class MappingFile:
+    """A validated mapping file."""
+
+    path: Path
+    text: str
+    source: str
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (source column, canonical field), in file order
+    description: str | None = None
+    country: str | None = None
+    sheet: str | None = None
+    match: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()
+    missing: frozenset[str] = frozenset()
+    date: DateSpec | None = None
+    derive: tuple[DeriveSpec, ...] = ()
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    scale: Mapping[str, Decimal] = field(default_factory=dict)
+    aggregated: bool = False
+    event_count: str | None = None
+    levels: tuple[tuple[str | None, str | None], ...] = ()
+    boundaries: tuple[BoundarySpec, ...] = ()
+
+    def sources(self, canonical: str) -> list[str]:
+        """The source columns of a canonical field, in fallback order."""
+        return [column for column, target in self.columns if target == canonical]
+
+    def fields(self) -> list[str]:
+        """Canonical fields the mapping fills (from columns and derive patterns)."""
+        found = dict.fromkeys(target for _, target in self.columns)
+        for spec in self.derive:
+            found.update(dict.fromkeys(spec.pattern.groupindex))
+        return list(found)
+
+    def referenced_columns(self) -> list[str]:
+        """Every source column the mapping reads (all must be in the table's header)."""
+        names = [column for column, _ in self.columns] + list(self.key)
+        if self.date:
+            names += [self.date.column] + ([self.date.end_column] if self.date.end_column else [])
+        names += [spec.column for spec in self.derive]
+        names += [self.event_count] if self.event_count else []
+        return list(dict.fromkeys(names))
+
+
+class _Loader:
+    """Validates the YAML document of one mapping file; errors name the file and key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, message: str, key: str, **params: Any) -> MappingError:
+        return MappingError(message, path=str(self.path), key=key, **params)
+
+    def text(self, data: Mapping[str, Any], key: str, *, required: bool = False,
+             prefix: str = "") -> str | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                raise self.error("mapping.missing_key", prefix + key)
+            return None
+        if isinstance(value, bool | dict | list):
+            raise self.error("mapping.expected_text", prefix + key)
+        text = str(value).strip()
+        if not text:
+            raise self.error("mapping.empty", prefix + key)
+        return text
+
+    def table(self, data: Mapping[str, Any], key: str, *, prefix: str = "") -> dict[Any, Any]:
+        value = data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error("mapping.expected_table", prefix + key)
+        return value
+
+    def names(self, value: Any, key: str) -> tuple[str, ...]:
+        """A list of column names (a single name is accepted)."""
+        if value is None:
+            return ()
+        if isinstance(value, str | int):
+            value = [value]
+        if not isinstance(value, list) or any(isinstance(v, dict | list | bool) for v in value):
+            raise self.error("mapping.expected_list", key)
+        names = tuple(str(v).strip() for v in value)
+        if not names or not all(names):
+            raise self.error("mapping.empty", key)
+        return names
+
+    def canonical(self, name: Any, key: str) -> str:
+        target = str(name).strip()
+        if target not in MAPPABLE_FIELDS:
+            raise self.error("mapping.unknown_field", key, field=target)
+        return target
+
+    def load(self, text: str) -> MappingFile:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise self.error("mapping.bad_yaml", "-", reason=str(exc).replace("\n", " ")) from None
+        if not isinstance(data, dict):
+            raise self.error("mapping.expected_table", "-")
+        for key in data:
+            if key not in TOP_KEYS:
+                raise self.error("mapping.unknown_key", str(key), allowed=", ".join(TOP_KEYS))
+        version = data.get("version")
+        if version is None:
+            raise self.error("mapping.missing_key", "version")
+        if version != VERSION:
+            raise self.error("mapping.bad_version", "version", value=version, supported=VERSION)
+        if "columns" not in data:
+            raise self.error("mapping.missing_key", "columns")
+        columns = self.columns(data["columns"])
+        country = self.text(data, "country")
+        if country is not None and not is_iso3(country):
+            raise self.error("mapping.bad_country", "country", value=country)
+        aggregated = data.get("aggregated", False)
+        if not isinstance(aggregated, bool):
+            raise self.error("mapping.expected_bool", "aggregated")
+        match = self.table(data, "match")
+        for key in match:
+            if key != "columns":
+                raise self.error("mapping.unknown_key", f"match.{key}", allowed="columns")
+        return MappingFile(
+            path=self.path, text=text,
+            source=self.text(data, "source", required=True) or "",
+            name=self.text(data, "name", required=True) or "",
+            columns=columns,
+            description=self.text(data, "description"),
+            country=country.upper() if country else None,
+            sheet=self.text(data, "sheet"),
+            match=self.names(match.get("columns"), "match.columns") if match else (),
+            key=self.names(data.get("key"), "key"),
+            missing=frozenset(self.names(data.get("missing"), "missing")),
+            date=self.date(data),
+            derive=self.derive(data.get("derive")),
+            values=self.values(data),
+            scale=self.scale(data),
+            aggregated=aggregated,
+            event_count=self.text(data, "event_count"),
+            levels=self.levels(data.get("levels")),
+            boundaries=self.boundaries(data.get("boundaries")),
+        )
+
+    def columns(self, value: Any) -> tuple[tuple[str, str], ...]:
+        if not isinstance(value, dict):
+            raise self.error("mapping.expected_table", "columns")
+        if not value:
+            raise self.error("mapping.empty", "columns")
+        pairs = []
+        for column, target in value.items():
+            key = f"columns.{column}"
+            if target is None or isinstance(target, dict | list | bool):
+                raise self.error("mapping.expected_text", key)
+            pairs.append((str(column).strip(), self.canonical(target, key)))
+        return tuple(pairs)
+
+    def date(self, data: Mapping[str, Any]) -> DateSpec | None:
+        spec = self.table(data, "date")
+        if not spec:
+            return None
+        for key in spec:
+            if key not in ("column", "format", "end_column"):
+                raise self.error("mapping.unknown_key", f"date.{key}",
+                                 allowed="column, format, end_column")
+        fmt = self.text(spec, "format", prefix="date.") or "%Y-%m-%d"
+        if "year" not in _directive_parts(fmt):
+            raise self.error("mapping.bad_date_format", "date.format", value=fmt)
+        return DateSpec(self.text(spec, "column", required=True, prefix="date.") or "", fmt,
+                        self.text(spec, "end_column", prefix="date."))
+
+    def derive(self, value: Any) -> tuple[DeriveSpec, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.error("mapping.expected_list", "derive")
+        specs = []
+        for i, item in enumerate(value):
+            key = f"derive[{i}]"
+            if not isinstance(item, dict):
+                raise self.error("mapping.expected_table", key)
+            for name in item:
+                if name not in ("column", "pattern"):
+                    raise self.error("mapping.unknown_key", f"{key}.{name}",
+                                     allowed="column, pattern")
+            column = self.text(item, "column", required=True, prefix=key + ".") or ""
+            source = self.text(item, "pattern", required=True, prefix=key + ".") or ""
+            try:
+                pattern = re.compile(source)
+            except re.error as exc:
+                raise self.error("mapping.bad_pattern", f"{key}.pattern", reason=str(exc)) from None
+            if not pattern.groupindex:
+                raise self.error("mapping.empty", f"{key}.pattern")
+            for group in pattern.groupindex:
+                self.canonical(group, f"{key}.pattern")
+            specs.append(DeriveSpec(column, pattern))
+        return tuple(specs)
+
+    def values(self, data: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+        maps: dict[str, dict[str, str]] = {}
+        for target, table in self.table(data, "values").items():
+            key = f"values.{target}"
+            name = self.canonical(target, key)
+            if not isinstance(table, dict):
+                raise self.error("mapping.expected_table", key)
+            maps[name] = {str(k).strip(): "" if v is None else str(v).strip()
+                          for k, v in table.items()}
+        return maps
+
+    def scale(self, data: Mapping[str, Any]) -> dict[str, Decimal]:
+        factors: dict[str, Decimal] = {}
+        for target, factor in self.table(data, "scale").items():
+            key = f"scale.{target}"
+            name = self.canonical(target, key)
+            if name not in SCALABLE_FIELDS:
+                raise self.error("mapping.not_scalable", key, field=name)
+            try:
+                number = Decimal(str(factor))
+            except InvalidOperation:
+                number = Decimal("NaN")
+            if isinstance(factor, bool) or not number.is_finite() or number <= 0:
+                raise self.error("mapping.expected_number", key)
+            factors[name] = number
+        return factors
+
+    def levels(self, value: Any) -> tuple[tuple[str | None, str | None], ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.error("mapping.expected_list", "levels")
+        levels = []
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                levels.append((item, None))
+                continue
+            if not isinstance(item, dict):
+                raise self.error("mapping.expected_table", f"levels[{i}]")
+            levels.append((self.text(item, "name", prefix=f"levels[{i}]."),
+                           self.text(item, "name_en", prefix=f"levels[{i}].")))
+        return tuple(levels)
+
+    def boundaries(self, value: Any) -> tuple[BoundarySpec, ...]:
+        if value is None:
+            return ()
+        items = [value] if isinstance(value, dict) else value
+        if not isinstance(items, list):
+            raise self.error("mapping.expected_list", "boundaries")
+        specs = []
+        for i, item in enumerate(items):
+            key = f"boundaries[{i}]"
+            if not isinstance(item, dict):
+                raise self.error("mapping.expected_table", key)
+            for name in item:
+                if name not in ("file", "code", "name", "level", "parent"):
+                    raise self.error("mapping.unknown_key", f"{key}.{name}",
+                                     allowed="file, code, name, level, parent")
+            level = item.get("level", 0)
+            if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 2:
+                raise self.error("mapping.expected_level", f"{key}.level")
+            specs.append(BoundarySpec(
+                self.text(item, "file", required=True, prefix=key + ".") or "",
+                self.text(item, "code", required=True, prefix=key + ".") or "",
+                self.text(item, "name", prefix=key + "."), level,
+                self.text(item, "parent", prefix=key + ".")))
+        return tuple(specs)
+
+
+def load_mapping(path: str | Path) -> MappingFile:
+    """Read and validate a mapping file. Raises :class:`MappingError` naming file and key."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError("mapping.unreadable", path=str(path), key="-",
+                           reason=str(exc)) from None
+    return _Loader(path).load(text)
+
+
+def shipped_mapping_paths() -> dict[str, Path]:
+    """The mappings shipped in ``riskatlas/data/mappings``, by name (file stem)."""
+    folder = resources.files(MAPPINGS_PACKAGE)
+    return {Path(entry.name).stem: Path(str(entry)) for entry in folder.iterdir()
+            if entry.name.endswith((".yaml", ".yml"))}
+
+
+@cache
+def shipped_mappings() -> dict[str, MappingFile]:
+    """The shipped mappings, loaded (sorted by name)."""
+    return {name: load_mapping(path) for name, path in sorted(shipped_mapping_paths().items())}
+
+
+def resolve_mapping(ref: str | Path) -> MappingFile:
+    """A mapping from a file path, or the name of a shipped mapping (``phl-phildis``)."""
+    path = Path(ref)
+    if path.is_file():
+        return load_mapping(path)
+    shipped = shipped_mapping_paths()
+    name = path.name.removesuffix(".yaml").removesuffix(".yml")
+    if name in shipped and len(path.parts) == 1:
+        return shipped_mappings()[name]
+    raise MappingError("mapping.not_found", path=str(ref), key="-",
+                       available=", ".join(sorted(shipped)))
+
+
+def _directive_parts(fmt: str) -> set[str]:
+    return {_DIRECTIVES[d] for d in re.findall(r"%([A-Za-z])", fmt) if d in _DIRECTIVES}
+
+
+# -- reading the table ----------------------------------------------------------------
+@dataclass
+class Table:
+    """The header and data rows of a CSV or workbook sheet (cells as text)."""
+
+    header: list[str]
+    rows: Iterator[tuple[int, dict[str, str]]]  # (1-based data row number, row)
+    encoding: str | None = None
+
+
+def _is_workbook(path: Path, head: bytes) -> bool:
+    return head.startswith((_ZIP_MAGIC, _OLE_MAGIC)) or path.suffix.lower() in _WORKBOOK_SUFFIXES
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """Text and encoding: UTF-8 (with or without BOM), else Windows-1252, else Latin-1."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1"
+
+
+def _delimiter(line: str) -> str:
+    """The delimiter that splits a header line into the most cells."""
+    best, cells = ",", 0
+    for delimiter in _DELIMITERS:
+        try:
+            n = len(next(csv.reader([line], delimiter=delimiter)))
+        except (csv.Error, StopIteration):
+            continue
+        if n > cells:
+            best, cells = delimiter, n
+    return best
+
+
+def _header_names(cells: list[str]) -> list[str]:
+    """Stripped header names; blank ones become ``column_N``, repeats get `` (2)``."""
+    while cells and not cells[-1].strip():
+        cells = cells[:-1]
+    names: list[str] = []
+    seen: set[str] = set()
+    for i, cell in enumerate(cells):
+        name = cell.lstrip("\ufeff").strip() or f"column_{i + 1}"
+        base, n = name, 2
+        while name in seen:
+            name, n = f"{base} ({n})", n + 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def _cell_text(value: Any) -> str:
+    """A workbook cell as the text a user sees: ``2015`` not ``2015.0``, dates as ISO."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat(" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _rows(cells_iter: Iterator[list[str]]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """Header from the first non-blank row; data rows numbered from 1 after it."""
+    header: list[str] | None = None
+    for cells in cells_iter:
+        if any(cell.strip() for cell in cells):
+            header = _header_names(cells)
+            break
+    if header is None:
+        return [], iter(())
+    names = header
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        for number, cells in enumerate(cells_iter, start=1):
+            row = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(names)}
+            for i in range(len(names), len(cells)):
+                if cells[i] != "":
+                    row[f"column_{i + 1}"] = cells[i]
+            yield number, row
+
+    return header, rows()
+
+
+def read_table(path: Path, sheet: str | None = None, options: ReadOptions | None = None) -> Table:
+    """Open a CSV (any common delimiter and encoding) or a workbook sheet as text rows."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if _is_workbook(path, head):
+        return _workbook_table(path, sheet, options)
+    data = path.read_bytes()
+    text, encoding = _decode(data)
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = _delimiter(first)
+    lines = _progress_lines(text, len(data), options)
+    header, rows = _rows(csv.reader(lines, delimiter=delimiter))
+    return Table(header, rows, encoding)
+
+
+def _progress_lines(text: str, size: int, options: ReadOptions | None) -> Iterator[str]:
+    """The lines of ``text``, reporting bytes advanced to the progress callback."""
+    ratio = size / max(len(text), 1)
+    done = consumed = 0
+    for i, line in enumerate(io.StringIO(text, newline=""), start=1):
+        consumed += len(line)
+        if options is not None and i % _PROGRESS_ROWS == 0:
+            target = int(consumed * ratio)
+            options.advance(target - done)
+            done = target
+        yield line
+    if options is not None:
+        options.advance(size - done)
+
+
+def _workbook_table(path: Path, sheet: str | None, options: ReadOptions | None) -> Table:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        names = list(workbook.sheet_names)
+        chosen = sheet if sheet is not None else (names[0] if names else None)
+        if chosen is None or chosen not in names:
+            raise SourceFormatError("mapped.no_sheet", path=str(path), sheet=chosen or "-",
+                                    sheets=", ".join(names))
+        sheet_rows = workbook.get_sheet_by_name(chosen).iter_rows()
+        cells = [[_cell_text(c) for c in row] for row in sheet_rows]
+    except SourceFormatError:
+        raise
+    except Exception as exc:  # calamine raises its own error types
+        raise SourceFormatError("mapped.bad_file", path=str(path), reason=str(exc)) from exc
+    if options is not None:
+        options.advance(path.stat().st_size)
+    header, rows = _rows(iter(cells))
+    return Table(header, rows)
+
+
+def _header_of(path: Path, head: bytes) -> list[str]:
+    """The header row, from the sniffed bytes (CSV) or the first sheet (workbook)."""
+    if _is_workbook(path, head):
+        return read_table(path).header
+    text = head.decode("utf-8-sig", errors="replace")
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if not first:
+        return []
+    return _header_names(next(csv.reader([first], delimiter=_delimiter(first))))
+
+
+def _lookup(header: list[str]) -> dict[str, str]:
+    """Header names by themselves and by their case-folded form."""
+    found = {name.casefold(): name for name in reversed(header)}
+    found.update({name: name for name in header})
+    return found
+
+
+def matching_mapping(header: list[str]) -> MappingFile | None:
+    """The shipped mapping whose ``match.columns`` are all in the header (most specific)."""
+    lookup = _lookup(header)
+    fits = [m for m in shipped_mappings().values()
+            if m.match and all(c in lookup or c.casefold() in lookup for c in m.match)]
+    return max(fits, key=lambda m: len(m.match)) if fits else None
+
+
+# -- the reader -----------------------------------------------------------------------
+def sniff(path: Path, head: bytes) -> bool:
+    """True when a shipped mapping's ``match.columns`` are all in the file's header."""
+    if path.suffix.lower() in (".xml", ".zip", ".db", ".json", ".geojson", ".yaml", ".yml"):
+        return False
+    try:
+        return matching_mapping(_header_of(path, head)) is not None
+    except Exception:  # not a table we can read: not ours
+        log.debug("mapped.sniff: %s is not a readable table", path, exc_info=True)
+        return False
+
+
+def mapping_for(path: Path, options: ReadOptions) -> MappingFile:
+    """The mapping given in ``options.mapping`` (a file or a shipped name), else sniffed."""
+    if options.mapping is not None:
+        return resolve_mapping(options.mapping)
+    with path.open("rb") as fh:
+        head = fh.read(64 * 1024)
+    try:
+        found = matching_mapping(_header_of(path, head))
+    except SourceFormatError:
+        found = None
+    if found is None:
+        raise SourceFormatError("mapped.no_mapping", path=str(path),
+                                available=", ".join(sorted(shipped_mapping_paths())))
+    return found
+
+
+def source_key(path: Path, options: ReadOptions) -> str:
+    return mapping_for(path, options).source
+
+
+def read(path: Path, batch: Any, options: ReadOptions) -> None:
+    """Read one table into an import batch with its mapping."""
+    mapping = mapping_for(path, options)
+    table = read_table(path, mapping.sheet, options)
+    name = path.name
+    if not table.header:
+        raise SourceFormatError("mapped.no_header", path=str(path))
+    if table.encoding not in (None, "utf-8-sig"):
+        batch.note("import.encoding_fallback", path=name, encoding=table.encoding)
+    country = (options.country or mapping.country or "").upper() or None
+    if batch.country_iso3 is None and country:
+        batch.country_iso3 = country
+    _MappedRead(mapping, table, path, batch, country).run()
+
+
+class _MappedRead:
+    """Converts the rows of one table and adds records, rejects, units and notes."""
+
+    def __init__(self, mapping: MappingFile, table: Table, path: Path, batch: Any,
+                 country: str | None) -> None:
+        self.mapping, self.table, self.path, self.batch = mapping, table, path, batch
+        self.name = path.name
+        self.country = country
+        self.columns = self._resolve_columns()
+        self.base_names = {target: self.columns[column] for column, target in
+                           reversed(mapping.columns)}
+        self.builder = RecordBuilder(source_key=batch.source_key, source_file=self.name,
+                                     crosswalk=batch.store.crosswalk,
+                                     field_names=self.base_names)
+        self.fields = [f for f in mapping.fields() if f not in DATE_FIELDS + END_FIELDS]
+        levels = {int(m.group(1)) for f in mapping.fields() if (m := _LEVEL_FIELD.match(f))}
+        self.levels = sorted(levels)
+        self.code_from_name = {lv for lv in levels if not mapping.sources(f"level{lv}_code")
+                               and f"level{lv}_code" not in self._derived_fields()}
+        self.unit_names: dict[tuple[str, int, str], Counter[str]] = {}
+        self.unit_parents: dict[tuple[str, int, str], str] = {}
+        self.events = 0
+        self.blank_rows = 0
+
+    def _derived_fields(self) -> set[str]:
+        return {g for spec in self.mapping.derive for g in spec.pattern.groupindex}
+
+    def _resolve_columns(self) -> dict[str, str]:
+        """Mapping column → actual header name (exact, else case-insensitive)."""
+        lookup = _lookup(self.table.header)
+        resolved, missing = {}, []
+        for column in self.mapping.referenced_columns():
+            actual = lookup.get(column) or lookup.get(column.casefold())
+            if actual is None:
+                missing.append(column)
+            else:
+                resolved[column] = actual
+        if missing:
+            raise SourceFormatError("mapped.columns_missing", path=str(self.path),
+                                    mapping=str(self.mapping.path), columns=", ".join(missing))
+        return resolved
+
+    # -- per row ----------------------------------------------------------------------
+    def run(self) -> None:
+        self.batch.note("mapped.mapping_used", path=self.name, mapping=str(self.mapping.path),
+                        name=self.mapping.name)
+        self.batch.add_section_rows(self.name, "mapping", [{
+            "mapping": str(self.mapping.path), "name": self.mapping.name,
+            "sha256": hashlib.sha256(self.mapping.text.encode()).hexdigest(),
+            "text": self.mapping.text}])
+        for number, raw in self.table.rows:
+            if not any(value.strip() for value in raw.values()):
+                self.blank_rows += 1
+                continue
+            self.batch.count_read(self.name)
+            self._row(number, raw)
+        if self.blank_rows:
+            self.batch.note("mapped.blank_rows", path=self.name, count=self.blank_rows)
+        self._add_units()
+        self._add_boundaries()
+        self._note_aggregates()
+
+    def _row(self, number: int, raw: dict[str, str]) -> None:
+        key = self._key(raw)
+        ref = f"row {number}" + (f" ({key})" if key else "")
+        try:
+            values, names = self._values(raw, ref)
+            values["native_key"] = key
+            self.builder.field_names = names
+            record = self.builder.build(values, row=number, record_ref=ref, raw=raw)
+        except RecordError as exc:
+            self.batch.reject(exc, raw)
+            return
+        self.batch.add_record(record)
+        self._collect_units(record)
+        if self.mapping.event_count:
+            events = to_number_or_none(raw.get(self.columns[self.mapping.event_count]))
+            self.events += int(events) if events is not None and events.is_integer() else 0
+
+    def _key(self, raw: dict[str, str]) -> str | None:
+        if not self.mapping.key:
+            return None
+        parts = [(raw.get(self.columns[c]) or "").strip() for c in self.mapping.key]
+        return KEY_SEPARATOR.join(parts) if any(parts) else None
+
+    def _clean(self, target: str, value: str | None) -> str | None:
+        """A cell's value for a field: None when blank or a missing marker; value-mapped."""
+        if value is None:
+            return None
+        text = value.strip()
+        if not text or text in self.mapping.missing:
+            return None
+        table = self.mapping.values.get(target)
+        if table is not None and text in table:
+            text = table[text]
+        return text or None
+
+    def _first(self, target: str, raw: dict[str, str]) -> tuple[str | None, str | None]:
+        """The first non-blank value among the field's columns, and its column."""
+        for column in self.mapping.sources(target):
+            value = self._clean(target, raw.get(self.columns[column]))
+            if value is not None:
+                return value, self.columns[column]
+        return None, None
+
+    def _derive(self, raw: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
+        """(column, {field: value}) for every derive pattern that matches its column."""
+        found = []
+        for spec in self.mapping.derive:
+            column = self.columns[spec.column]
+            match = spec.pattern.search((raw.get(column) or "").strip())
+            if match:
+                groups = {g: v for g, v in match.groupdict().items() if v}
+                found.append((column, groups))
+        return found
+
+    def _values(self, raw: dict[str, str], ref: str) -> tuple[dict[str, Any], dict[str, str]]:
+        values: dict[str, Any] = {}
+        names = dict(self.base_names)
+        derived = self._derive(raw)
+        for target in self.fields:
+            value, column = self._first(target, raw)
+            for source_column, groups in derived:
+                if value is not None:
+                    break
+                if target in groups:
+                    value, column = self._clean(target, groups[target]), source_column
+            if column is not None:
+                names[target] = column
+            values[target] = self._scaled(target, value)
+        self._dates(raw, derived, values, names, ref)
+        for level in self.code_from_name:
+            values[f"level{level}_code"] = values.get(f"level{level}_name")
+        if self.country and not values.get("country_iso3"):
+            values["country_iso3"] = self.country
+        return values, names
+
+    def _scaled(self, target: str, value: str | None) -> str | None:
+        factor = self.mapping.scale.get(target)
+        if factor is None or value is None:
+            return value
+        try:
+            number = Decimal(value.replace(",", "").replace(" ", "")) * factor
+        except InvalidOperation:
+            return value  # not a number: the record builder sets the row aside
+        if not number.is_finite():
+            return value
+        if number == number.to_integral_value():
+            return str(number.quantize(Decimal(1)))
+        return format(number.normalize(), "f")
+
+    def _dates(self, raw: dict[str, str], derived: list[tuple[str, dict[str, str]]],
+               values: dict[str, Any], names: dict[str, str], ref: str) -> None:
+        """Start (and end) date parts from the first source that gives a whole year."""
+        candidates: list[str] = []
+        failed: tuple[str, str, str] | None = None  # (kind, column, value)
+        spec = self.mapping.date
+        if spec is not None:
+            column = self.columns[spec.column]
+            candidates.append(column)
+            text = self._clean("start_year", raw.get(column))
+            if text is not None:
+                parts = parse_partial_date(text, spec.format)
+                if parts is not None:
+                    self._set_date(values, names, parts, column)
+                    self._end(raw, values, names, ref)
+                    return
+                failed = ("date", column, text)
+        year, year_column = self._first("start_year", raw)
+        candidates += [self.columns[c] for c in self.mapping.sources("start_year")]
+        if year is not None:
+            if _whole(year):
+                month, _ = self._first("start_month", raw)
+                day, _ = self._first("start_day", raw)
+                self._set_date(values, names, (year, month, day), year_column or "")
+                names.update({f: c for f in ("start_month", "start_day")
+                              if (c := self._first(f, raw)[1])})
+                self._end(raw, values, names, ref)
+                return
+            failed = failed or ("year", year_column or "", year)
+        for column, groups in derived:
+            if column not in candidates:
+                candidates.append(column)
+            if groups.get("start_year") and _whole(groups["start_year"]):
+                parts = tuple(self._clean(f, groups.get(f)) for f in DATE_FIELDS)
+                self._set_date(values, names, parts, column)
+                self._end(raw, values, names, ref)
+                return
+        if failed and failed[0] == "date":
+            raise RecordError("record.bad_date", path=self.name, record=ref, field=failed[1],
+                              value=failed[2])
+        if failed:  # the builder names the column and the reason
+            values["start_year"], names["start_year"] = failed[2], failed[1]
+        else:
+            names["start_year"] = " / ".join(candidates) or "start_year"
+
+    @staticmethod
+    def _set_date(values: dict[str, Any], names: dict[str, str],
+                  parts: tuple[Any, ...], column: str) -> None:
+        for target, part in zip(DATE_FIELDS, parts, strict=True):
+            values[target] = part
+            names[target] = column
+
+    def _end(self, raw: dict[str, str], values: dict[str, Any], names: dict[str, str],
+             ref: str) -> None:
+        spec = self.mapping.date
+        if spec is not None and spec.end_column:
+            column = self.columns[spec.end_column]
+            text = self._clean("end_year", raw.get(column))
+            if text is not None:
+                parts = parse_partial_date(text, spec.format)
+                if parts is None:
+                    raise RecordError("record.bad_date", path=self.name, record=ref,
+                                      field=column, value=text)
+                values.update(zip(END_FIELDS, parts, strict=True))
+                names.update(dict.fromkeys(END_FIELDS, column))
+                return
+        for target in END_FIELDS:
+            value, column = self._first(target, raw)
+            values[target] = value
+            if column:
+                names[target] = column
+
+    # -- units, boundaries, notes -----------------------------------------------------
+    def _collect_units(self, record: dict[str, Any]) -> None:
+        country = record.get("country_iso3") or ""
+        for level in self.levels:
+            code = record.get(f"level{level}_code")
+            if not code:
+                continue
+            key = (country, level, code)
+            counter = self.unit_names.setdefault(key, Counter())
+            if record.get(f"level{level}_name"):
+                counter[record[f"level{level}_name"]] += 1
+            parent = record.get(f"level{level - 1}_code") if level else None
+            if parent and key not in self.unit_parents:
+                self.unit_parents[key] = parent
+
+    def _add_units(self) -> None:
+        for level, (level_name, level_name_en) in enumerate(self.mapping.levels):
+            self.batch.add_level(level, level_name, level_name_en)
+        for (country, level, code), names in self.unit_names.items():
+            # the most frequent spelling; ties go to the first seen
+            name = max(names, key=lambda n: names[n]) if names else None
+            self.batch.add_unit(AdminUnit(country, level, code, name, None,
+                                          self.unit_parents.get((country, level, code))))
+
+    def _boundary_path(self, spec: BoundarySpec) -> Path | None:
+        file = Path(spec.file)
+        bases = [self.path.parent, self.mapping.path.parent]
+        for candidate in ([file] if file.is_absolute() else [base / file for base in bases]):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def _add_boundaries(self) -> None:
+        for spec in self.mapping.boundaries:
+            found = self._boundary_path(spec)
+            if found is None:
+                self.batch.note("mapped.boundaries_missing", path=self.name, file=spec.file)
+                continue
+            count = 0
+            for b in read_geojson(found.read_bytes(), spec.code, spec.name):
+                parent = b.attributes.get(spec.parent) if spec.parent else None
+                self.batch.add_unit(AdminUnit(
+                    self.country or "", spec.level, b.code,
+                    str(b.name).strip() if b.name not in (None, "") else None, None,
+                    str(parent) if parent not in (None, "") else None,
+                    b.centroid[0], b.centroid[1], b.bbox, b.geometry))
+                count += 1
+            self.batch.note("mapped.boundaries_read", path=self.name, file=spec.file,
+                            count=count, level=spec.level)
+
+    def _note_aggregates(self) -> None:
+        if not self.mapping.aggregated:
+            return
+        rows = self.batch.files[self.name].read
+        if self.mapping.event_count:
+            self.batch.note("mapped.aggregated_counted", path=self.name, rows=rows,
+                            events=self.events, column=self.mapping.event_count)
+        else:
+            self.batch.note("mapped.aggregated", path=self.name, rows=rows)
+
+
+def parse_partial_date(text: str, fmt: str) -> tuple[str, str | None, str | None] | None:
+    """(year, month, day) as text from ``text`` read with ``fmt`` or a leading part of it.
+
+    ``"%Y-%m-%d"`` also accepts ``"2015-10"`` (no day) and ``"2015"`` (year only); ISO
+    dates (as workbook date cells are rendered) are accepted whatever the format.
+    """
+    for prefix in _format_prefixes(fmt):
+        try:
+            parsed = dt.datetime.strptime(text, prefix)
+        except ValueError:
+            continue
+        parts = _directive_parts(prefix)
+        return (str(parsed.year), str(parsed.month) if "month" in parts else None,
+                str(parsed.day) if "day" in parts else None)
+    try:
+        iso = dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+    return str(iso.year), str(iso.month), str(iso.day)
+
+
+def _format_prefixes(fmt: str) -> list[str]:
+    """The format and its leading parts that end right after a directive, longest first."""
+    ends = [m.end() for m in re.finditer(r"%[A-Za-z]", fmt)]
+    prefixes = [fmt] + [fmt[:end] for end in reversed(ends) if end < len(fmt)]
+    return [p for p in dict.fromkeys(prefixes) if "year" in _directive_parts(p)]
+
+
+def _whole(value: str) -> bool:
+    number = to_number_or_none(value)
+    return number is not None and number.is_integer()
+
+
+def to_number_or_none(value: Any) -> float | None:
+    """A number, or None when blank or not a number."""
+    try:
+        return to_number(value)
+    except ValueError:
+        return None
+
+
+register(Reader(
+    FORMAT,
+    "Any national table (CSV/XLSX) described by a YAML mapping file (--mapping FILE or "
+    "a shipped mapping name)",
+    sniff=sniff, read=read, source_key=source_key, disambiguate_keys=True))

@@ -1,0 +1,151 @@
+"""Bad input: each case gives a one-line message naming file, record and field, or sets the
+row aside with its reason. Nothing is lost; a killed import leaves the store unchanged."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import orjson
+import pytest
+from conftest import shared
+
+CARD = {"serial": "1", "level0": "DMO01", "level1": "", "level2": "", "name0": "North",
+        "name1": "", "name2": "", "evento": "FLOOD", "lugar": "x", "fechano": "2001",
+        "fechames": "5", "fechadia": "0", "muertos": "2", "heridos": "0", "hay_muertos": "-1",
+        "clave": "1", "approved": "0", "latitude": "0", "longitude": "0"}
+
+
+def desinventar_xml(cards: list[dict[str, str]], extra: str = "") -> bytes:
+    rows = "".join("<TR>" + "".join(f"<{k}>{v}</{k}>" for k, v in c.items()) + "</TR>\n"
+                   for c in cards)
+    return (f'<?xml version="1.0" encoding="UTF-8" ?>\n<DESINVENTAR>\n<eventos>\n<TR><serial>1'
+            f"</serial><nombre>FLOOD</nombre><nombre_en>FLOOD</nombre_en></TR>\n</eventos>\n"
+            f"<fichas>\n{rows}</fichas>\n{extra}</DESINVENTAR>\n").encode()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "riskatlas", "--lang", "en", *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def card(**changes: str) -> dict[str, str]:
+    return {**CARD, **changes}
+
+
+def test_bad_rows_are_set_aside_with_reason_and_raw_values(atlas, tmp_path):
+    path = tmp_path / "DI_export_dmo.xml"
+    path.write_bytes(desinventar_xml([
+        card(clave="1"), card(clave="2", muertos="-3"), card(clave="3", fechano="0"),
+        card(clave="4", fechano="201"), card(clave="5", evento=""),
+        card(clave="6", fechames="13"), card(clave="7", heridos="many"),
+        card(clave="1", serial="dup")]))
+    [result] = atlas.import_paths([path])
+    assert (result.records_read, result.records_imported, result.records_quarantined) == (8, 1, 7)
+    rows = {r.record_ref: r for r in atlas.quarantine().itertuples()}
+    assert rows["clave 2"].field == "muertos" and "negative" in rows["clave 2"].reason
+    assert rows["clave 3"].field == "fechano" and "year 0 is out of range" in rows["clave 3"].reason
+    assert rows["clave 4"].reason.startswith("year 201 is out of range")
+    assert rows["clave 5"].field == "evento" and "hazard" in rows["clave 5"].reason
+    assert rows["clave 6"].field == "fechames"
+    assert rows["clave 7"].field == "heridos"
+    assert rows["1"].reason_key == "record.duplicate_key"
+    raw = rows["clave 2"].raw
+    raw = orjson.loads(raw) if isinstance(raw, str) else raw
+    assert raw["muertos"] == "-3"  # raw values are kept
+
+
+def test_control_characters_are_removed_not_fatal(atlas, tmp_path):
+    path = tmp_path / "DI_export_dmo.xml"
+    path.write_bytes(desinventar_xml([card(lugar="bad\x01place\x0b")]))
+    [result] = atlas.import_paths([path])
+    assert result.records_imported == 1
+    assert any(n["key"] == "xml.control_removed" and n["count"] == 2 for n in result.notes)
+    assert atlas.store.query("SELECT place FROM records") == [("badplace",)]
+
+
+def test_malformed_xml_gives_one_line_naming_file_record_and_field(tmp_path):
+    path = tmp_path / "DI_export_dmo.xml"
+    xml = desinventar_xml([card(clave="1"), card(clave="2")])
+    path.write_bytes(xml.replace(b"<heridos>0</heridos>", b"<heridos>0</herido>", 1))
+    done = run_cli("import", str(path), "--db", str(tmp_path / "s.duckdb"))
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "DI_export_dmo.xml" in lines[0] and "malformed XML" in lines[0]
+    assert "fichas row 1" in lines[0] and "heridos" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_doctype_with_entities_is_refused(tmp_path):
+    path = tmp_path / "DI_export_dmo.xml"
+    xml = desinventar_xml([card()]).replace(
+        b"<DESINVENTAR>", b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n<DESINVENTAR>')
+    path.write_bytes(xml.replace(b"<lugar>x</lugar>", b"<lugar>&e;</lugar>"))
+    done = run_cli("import", str(path), "--db", str(tmp_path / "s.duckdb"))
+    assert done.returncode == 1 and "DOCTYPE" in done.stderr
+    assert "root:" not in done.stdout + done.stderr
+
+
+def test_truncated_zip_gives_one_line(tmp_path):
+    data = shared("desinventar/grd/DI_export_grd.zip").read_bytes()
+    path = tmp_path / "DI_export_grd.zip"
+    path.write_bytes(data[: len(data) // 2])
+    db = tmp_path / "s.duckdb"
+    done = run_cli("import", str(path), "--db", str(db))
+    assert done.returncode == 1
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "DI_export_grd.zip" in done.stderr and "zip" in done.stderr
+
+
+def test_truncated_xml_gives_one_line(tmp_path):
+    path = tmp_path / "DI_export_dmo.xml"
+    xml = desinventar_xml([card(clave=str(i)) for i in range(1, 50)])
+    path.write_bytes(xml[: len(xml) // 2])
+    done = run_cli("import", str(path), "--db", str(tmp_path / "s.duckdb"))
+    assert done.returncode == 1 and "truncated" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _big_export(tmp_path: Path, copies: int) -> Path:
+    """The Grenada cards repeated with new keys (a ~30 MB export)."""
+    with zipfile.ZipFile(shared("desinventar/grd/DI_export_grd.zip")) as archive:
+        xml = archive.read("DI_export_grd.xml")
+    start, end = xml.index(b"<fichas>") + len(b"<fichas>"), xml.index(b"</fichas>")
+    body = xml[start:end]
+    import re
+
+    parts = [re.sub(rb"<clave>(\d+)</clave>", lambda m: b"<clave>%d</clave>" % (
+        int(m.group(1)) + 100_000 * i), body) for i in range(copies)]
+    path = tmp_path / "DI_export_big.xml"
+    path.write_bytes(xml[:start] + b"".join(parts) + xml[end:])
+    return path
+
+
+@pytest.mark.slow
+def test_sigkill_midway_leaves_store_unchanged_and_usable(tmp_path):
+    db = tmp_path / "s.duckdb"
+    assert run_cli("import", str(shared("desinventar/grd/DI_export_grd.zip")), "--db",
+                   str(db)).returncode == 0
+    big = _big_export(tmp_path, 150)
+    proc = subprocess.Popen([sys.executable, "-m", "riskatlas", "import", str(big), "--db",
+                             str(db), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    time.sleep(3.0)
+    assert proc.poll() is None, "the import finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    import riskatlas
+
+    with riskatlas.open(db) as atlas:
+        assert atlas.count_records() == 162
+        assert len(atlas.datasets()) == 1
+        [result] = atlas.import_paths([big])
+        # the first copy keeps Grenada's keys: already in the store, so set aside
+        assert (result.records_imported, result.records_quarantined) == (162 * 149, 162)
+        assert atlas.count_records() == 162 + result.records_imported
