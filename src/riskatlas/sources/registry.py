@@ -45,6 +45,7 @@ class Reader:
 
 
 REGISTRY: dict[str, Reader] = {}
+_BUILTINS_LOADED = False
 
 
 def register(reader: Reader) -> Reader:
@@ -65,7 +66,10 @@ def _load_builtins() -> None:
 
 
 def readers() -> dict[str, Reader]:
-    if not REGISTRY:
+    """Every registered reader, the built-in ones loaded first (in detection order)."""
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
         _load_builtins()
     return REGISTRY
 
