@@ -10,13 +10,27 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import shared
 
-from riskatlas.sources import desinventar8 as di8
-from riskatlas.sources.registry import detect, head_bytes
+from conftest import shared
+from riskatlas.sources.registry import ReadOptions, detect, head_bytes, readers
 
 SEED = "desinventar8/bol-gran-chaco/seed.tar.gz"
 REGION = "database/TEST"
+
+
+def _di8():
+    """The reader module, imported after the registry has loaded its built-in readers
+    (importing a reader module first would leave the registry with that reader alone), and
+    registered even when another test module did that already."""
+    readers()
+    from riskatlas.sources import desinventar8
+
+    return desinventar8
+
+
+@pytest.fixture(autouse=True)
+def _registered():
+    _di8()
 
 
 def _import(atlas, path: Path):
@@ -180,6 +194,7 @@ def test_statuses_deleted_cards_and_partial_dates(atlas, tmp_path):
 
 
 def test_sniff(tmp_path):
+    di8 = _di8()
     assert di8.sniff(shared(SEED), head_bytes(shared(SEED)))
     region = _extract(tmp_path)
     assert detect(region / "desinventar.db").format == "desinventar8"
@@ -189,7 +204,7 @@ def test_sniff(tmp_path):
     with tarfile.open(other, "w:gz") as archive:
         archive.add(region / "info.xml", "x/info.xml")
     assert not di8.sniff(other, head_bytes(other))
-    assert di8.source_key(shared(SEED), di8.ReadOptions()) == "DI8-TEST"
+    assert di8.source_key(shared(SEED), ReadOptions()) == "DI8-TEST"
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -198,7 +213,7 @@ def test_sniff(tmp_path):
     ("", (None, None, None)), ("unknown", ("unknown", None, None)),
 ])
 def test_begin_time(value, expected):
-    assert di8.begin_time(value) == expected
+    assert _di8().begin_time(value) == expected
 
 
 @pytest.mark.parametrize(("flag", "q", "expected"), [
@@ -206,4 +221,4 @@ def test_begin_time(value, expected):
     (-2, 0, (None, False)), (None, None, (None, False)),
 ])
 def test_quantity(flag, q, expected):
-    assert di8.quantity(flag, q) == expected
+    assert _di8().quantity(flag, q) == expected

@@ -71,6 +71,7 @@ def import_paths(store: Store, paths: Sequence[Path], *, format: str | None = No
                  options: ReadOptions | None = None) -> list[FileResult]:
     """Import files; one result per file, in the order of the datasets."""
     options = options or ReadOptions()
+    format = format or ("mapped" if options.mapping else None)
     results: list[FileResult] = []
     for reader, files in plan([Path(p) for p in paths], format):
         hashes = {f: sha256_of(f) for f in files}

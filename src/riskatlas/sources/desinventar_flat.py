@@ -27,10 +27,21 @@ the rules are those of the XML reader. Conventions:
 * **Country**: ``--country``; else, only for files named like DesInventar's own exports
   (``DI_export_npl.csv``), the ISO3 code of the name; else a level-0 code that is an ISO3
   code (multi-country roll-ups); else none.
-* **Admin units**: one unit per distinct code of level 0–2 with the most frequent name and
-  parent code seen in imported records; units of level 1 and 2 get as centroid the mean of
-  the distinct ``POINT_X``/``POINT_Y`` pairs of their rows (an approximation; no boxes or
-  shapes). Several files of one dataset add up (the running result is re-applied).
+* **Admin units**: one unit per distinct code of level 0–2 (and country) with the most
+  frequent name and parent code seen in imported records; units of level 1 and 2 get as
+  centroid the mean of the distinct ``POINT_X``/``POINT_Y`` pairs of their rows (an
+  approximation; no boxes or shapes). The files of one dataset add up (the running result
+  is re-applied after each file). Name columns without a digit in their header
+  (``region, district, village``) also name the levels.
+* **Datasets**: files in one folder whose stems differ only by trailing digits and
+  separators (``DesInventar2016-00`` … ``-24``) are parts of one dataset; its source key is
+  ``DI-`` + the country, else that common stem, upper-cased.
+* **Detection**: a header row with ≥3 recognised fields including the event and the year,
+  no EM-DAT key (``DisNo.``/``Dis No``) and no field named twice (a join of two tables,
+  such as an analyst's list of duplicate pairs, is not an export).
+* **Notices**: columns that are no DesInventar field are listed once per dataset
+  (``flat.columns_raw_only``); a field named by two columns is noted
+  (``flat.repeated_column``) and the first column is used.
 * **Text files**: UTF-8 (a BOM is allowed), else Windows-1252 (noted as
   ``import.encoding_fallback``), else Latin-1; delimiter ``,`` ``;`` or tab, chosen by the
   header line; quoted fields may span lines.
@@ -46,10 +57,11 @@ import re
 import unicodedata
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -207,14 +219,16 @@ def _is_workbook(path: Path, head: bytes) -> bool:
     return head.startswith((_ZIP, _OLE)) and path.suffix.lower() in WORKBOOK_SUFFIXES
 
 
-def _workbook_rows(path: Path) -> list[list[str]]:
+def _workbook_rows(path: Path, limit: int | None = None) -> list[list[str]]:
+    """The first sheet's rows as text cells (only the first ``limit`` rows if given)."""
     from python_calamine import CalamineWorkbook
 
     try:
-        sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+        sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
+        rows = sheet.to_python() if limit is None else list(islice(sheet.iter_rows(), limit))
     except Exception as exc:  # calamine raises its own error types
         raise SourceFormatError("flat.unreadable", path=path.name, reason=str(exc)) from exc
-    return [[cell_text(v) for v in row] for row in sheet]
+    return [[cell_text(v) for v in row] for row in rows]
 
 
 def detect_encoding(path: Path) -> str:
@@ -267,7 +281,7 @@ def sniff(path: Path, head: bytes) -> bool:
     """A CSV or workbook whose header row is a DesInventar one (never an EM-DAT table)."""
     try:
         if _is_workbook(path, head):
-            found = _find_header(iter(_workbook_rows(path)))
+            found = _find_header(iter(_workbook_rows(path, HEADER_SCAN_ROWS * 2)))
         elif head.startswith((_ZIP, _OLE)):
             return False
         else:
@@ -307,14 +321,16 @@ def source_key(path: Path, options: ReadOptions) -> str:
 
 
 # -- reading --------------------------------------------------------------------------
+UnitKey = tuple[str, int, str]  # (country or "", level, code), as in the store
+
+
 @dataclass
 class _UnitStats:
     """Admin units seen so far in one import batch (over all its files)."""
 
-    names: dict[tuple[int, str], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    parents: dict[tuple[int, str], Counter[str]] = field(
-        default_factory=lambda: defaultdict(Counter))
-    points: dict[tuple[int, str], set[tuple[float, float]]] = field(
+    names: dict[UnitKey, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    parents: dict[UnitKey, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    points: dict[UnitKey, set[tuple[float, float]]] = field(
         default_factory=lambda: defaultdict(set))
     level_names: dict[int, str] = field(default_factory=dict)
     noted: set[tuple[str, ...]] = field(default_factory=set)
@@ -326,7 +342,8 @@ _BATCH_UNITS: weakref.WeakKeyDictionary[Any, _UnitStats] = weakref.WeakKeyDictio
 def read(path: Path, batch: Any, options: ReadOptions) -> None:
     """Read one flat table into an import batch."""
     name = path.name
-    rows, progress = _open_rows(path, batch, options)
+    rows, position = _open_rows(path, batch)
+    progress = _Progress(path, options, position)
     found = _find_header(rows)
     if found is None:
         raise SourceFormatError("flat.no_header", path=name, rows=HEADER_SCAN_ROWS,
@@ -337,7 +354,7 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
     builder = RecordBuilder(source_key=batch.source_key, source_file=name,
                             crosswalk=batch.store.crosswalk, field_names=_field_names(mapping))
     country = country_of(path, options)
-    touched: set[tuple[int, str]] = set()
+    touched: set[UnitKey] = set()
     for number, cells in enumerate(rows, start=1):
         if number % PROGRESS_ROWS == 0:
             progress()
@@ -353,38 +370,36 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
         batch.add_record(record)
         touched.update(_collect_units(stats, record, mapping, cells))
     progress(final=True)
-    _apply_units(batch, stats, touched, country, mapping)
+    _apply_units(batch, stats, touched, mapping)
 
 
-def _open_rows(path: Path, batch: Any, options: ReadOptions) -> tuple[Iterator[list[str]], Any]:
-    """The rows of the file as text cells, and a progress callback."""
-    size = path.stat().st_size
-    reported = 0
+Position = Callable[[], int]  # bytes of the file read so far
 
-    def report(position: int) -> None:
-        nonlocal reported
-        if position > reported:
-            options.advance(position - reported)
-            reported = position
 
+def _open_rows(path: Path, batch: Any) -> tuple[Iterator[list[str]], Position]:
+    """The rows of the file as text cells, and how far reading has got."""
     with path.open("rb") as fh:
-        head = fh.read(64 * 1024)
+        head = fh.read(SNIFF_BYTES)
     if _is_workbook(path, head):
-        table = _workbook_rows(path)
-        total = max(len(table), 1)
-        rows = iter(table)
-        consumed = 0
+        return _workbook_source(path)
+    return _csv_source(path, batch, head)
 
-        def counted() -> Iterator[list[str]]:
-            nonlocal consumed
-            for row in rows:
-                consumed += 1
-                yield row
 
-        def progress(final: bool = False) -> None:
-            report(size if final else size * consumed // total)
+def _workbook_source(path: Path) -> tuple[Iterator[list[str]], Position]:
+    table = _workbook_rows(path)
+    size, total = path.stat().st_size, max(len(table), 1)
+    consumed = 0
 
-        return counted(), progress
+    def rows() -> Iterator[list[str]]:
+        nonlocal consumed
+        for row in table:
+            consumed += 1
+            yield row
+
+    return rows(), lambda: size * consumed // total
+
+
+def _csv_source(path: Path, batch: Any, head: bytes) -> tuple[Iterator[list[str]], Position]:
     encoding = detect_encoding(path)
     if encoding != "utf-8-sig":
         batch.note("import.encoding_fallback", path=path.name, encoding=encoding)
@@ -392,7 +407,7 @@ def _open_rows(path: Path, batch: Any, options: ReadOptions) -> tuple[Iterator[l
     binary = path.open("rb")
     stream = io.TextIOWrapper(binary, encoding=encoding, newline="")
 
-    def csv_rows() -> Iterator[list[str]]:
+    def rows() -> Iterator[list[str]]:
         reader = csv.reader(stream, delimiter=delimiter)
         try:
             yield from reader
@@ -402,10 +417,21 @@ def _open_rows(path: Path, batch: Any, options: ReadOptions) -> tuple[Iterator[l
         finally:
             stream.close()
 
-    def progress(final: bool = False) -> None:
-        report(size if final else min(binary.tell(), size))
+    return rows(), binary.tell
 
-    return csv_rows(), progress
+
+class _Progress:
+    """Reports the bytes read to ``options.advance``, in steps."""
+
+    def __init__(self, path: Path, options: ReadOptions, position: Position) -> None:
+        self.size, self.options, self.position = path.stat().st_size, options, position
+        self.reported = 0
+
+    def __call__(self, final: bool = False) -> None:
+        done = self.size if final else min(self.position(), self.size)
+        if done > self.reported:
+            self.options.advance(done - self.reported)
+            self.reported = done
 
 
 def _field_names(mapping: HeaderMap) -> dict[str, str]:
@@ -466,13 +492,15 @@ def _note_columns(mapping: HeaderMap, batch: Any, name: str, stats: _UnitStats) 
 
 # -- admin units ----------------------------------------------------------------------
 def _collect_units(stats: _UnitStats, record: Mapping[str, Any], mapping: HeaderMap,
-                   cells: Sequence[str]) -> Iterator[tuple[int, str]]:
+                   cells: Sequence[str]) -> Iterator[UnitKey]:
+    """Count the names, parents and GIS points of the record's units; yield their keys."""
     point = _gis_point(mapping, cells)
+    country = record.get("country_iso3") or ""
     parent = None
     for level in range(3):
         code = record.get(f"level{level}_code")
         if code:
-            key = (level, code)
+            key = (country, level, code)
             name = record.get(f"level{level}_name")
             if name:
                 stats.names[key][name] += 1
@@ -497,12 +525,11 @@ def _gis_point(mapping: HeaderMap, cells: Sequence[str]) -> tuple[float, float] 
     return x, y
 
 
-def _apply_units(batch: Any, stats: _UnitStats, touched: Iterable[tuple[int, str]],
-                 country: str | None, mapping: HeaderMap) -> None:
+def _apply_units(batch: Any, stats: _UnitStats, touched: Iterable[UnitKey],
+                 mapping: HeaderMap) -> None:
     """Add (or update) the units seen in this file with the batch's running results."""
-    for level, code in sorted(touched):
-        key = (level, code)
-        unit_country = country or (code if level == 0 and is_iso3(code) else "")
+    for key in sorted(touched):
+        unit_country, level, code = key
         name = _most_common(stats.names.get(key))
         parent = _most_common(stats.parents.get(key))
         points = stats.points.get(key)

@@ -347,7 +347,7 @@ class _Loader:
             return ()
         if not isinstance(value, list):
             raise self.error("mapping.expected_list", "levels")
-        levels = []
+        levels: list[tuple[str | None, str | None]] = []
         for i, item in enumerate(value):
             if isinstance(item, str):
                 levels.append((item, None))
@@ -493,7 +493,8 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _rows(cells_iter: Iterator[list[str]]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+def _rows(cells_iter: Iterator[list[str]]
+          ) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """Header from the first non-blank row; data rows numbered from 1 after it."""
     header: list[str] | None = None
     for cells in cells_iter:
@@ -651,6 +652,9 @@ class _MappedRead:
         self.columns = self._resolve_columns()
         self.base_names = {target: self.columns[column] for column, target in
                            reversed(mapping.columns)}
+        self.field_columns: dict[str, list[str]] = {}
+        for column, target in mapping.columns:
+            self.field_columns.setdefault(target, []).append(self.columns[column])
         self.builder = RecordBuilder(source_key=batch.source_key, source_file=self.name,
                                      crosswalk=batch.store.crosswalk,
                                      field_names=self.base_names)
@@ -703,6 +707,9 @@ class _MappedRead:
         self._note_aggregates()
 
     def _row(self, number: int, raw: dict[str, str]) -> None:
+        if self.mapping.event_count:
+            events = to_number_or_none(raw.get(self.columns[self.mapping.event_count]))
+            self.events += int(events) if events is not None and events.is_integer() else 0
         key = self._key(raw)
         ref = f"row {number}" + (f" ({key})" if key else "")
         try:
@@ -715,9 +722,6 @@ class _MappedRead:
             return
         self.batch.add_record(record)
         self._collect_units(record)
-        if self.mapping.event_count:
-            events = to_number_or_none(raw.get(self.columns[self.mapping.event_count]))
-            self.events += int(events) if events is not None and events.is_integer() else 0
 
     def _key(self, raw: dict[str, str]) -> str | None:
         if not self.mapping.key:
@@ -739,10 +743,10 @@ class _MappedRead:
 
     def _first(self, target: str, raw: dict[str, str]) -> tuple[str | None, str | None]:
         """The first non-blank value among the field's columns, and its column."""
-        for column in self.mapping.sources(target):
-            value = self._clean(target, raw.get(self.columns[column]))
+        for column in self.field_columns.get(target, ()):
+            value = self._clean(target, raw.get(column))
             if value is not None:
-                return value, self.columns[column]
+                return value, column
         return None, None
 
     def _derive(self, raw: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
@@ -809,7 +813,7 @@ class _MappedRead:
                     return
                 failed = ("date", column, text)
         year, year_column = self._first("start_year", raw)
-        candidates += [self.columns[c] for c in self.mapping.sources("start_year")]
+        candidates += self.field_columns.get("start_year", [])
         if year is not None:
             if _whole(year):
                 month, _ = self._first("start_month", raw)
@@ -820,12 +824,12 @@ class _MappedRead:
                 self._end(raw, values, names, ref)
                 return
             failed = failed or ("year", year_column or "", year)
+        candidates += [self.columns[d.column] for d in self.mapping.derive
+                       if "start_year" in d.pattern.groupindex]
         for column, groups in derived:
-            if column not in candidates:
-                candidates.append(column)
             if groups.get("start_year") and _whole(groups["start_year"]):
-                parts = tuple(self._clean(f, groups.get(f)) for f in DATE_FIELDS)
-                self._set_date(values, names, parts, column)
+                found = tuple(self._clean(f, groups.get(f)) for f in DATE_FIELDS)
+                self._set_date(values, names, found, column)
                 self._end(raw, values, names, ref)
                 return
         if failed and failed[0] == "date":
@@ -834,7 +838,7 @@ class _MappedRead:
         if failed:  # the builder names the column and the reason
             values["start_year"], names["start_year"] = failed[2], failed[1]
         else:
-            names["start_year"] = " / ".join(candidates) or "start_year"
+            names["start_year"] = " / ".join(dict.fromkeys(candidates)) or "start_year"
 
     @staticmethod
     def _set_date(values: dict[str, Any], names: dict[str, str],
@@ -858,10 +862,10 @@ class _MappedRead:
                 names.update(dict.fromkeys(END_FIELDS, column))
                 return
         for target in END_FIELDS:
-            value, column = self._first(target, raw)
+            value, source = self._first(target, raw)
             values[target] = value
-            if column:
-                names[target] = column
+            if source:
+                names[target] = source
 
     # -- units, boundaries, notes -----------------------------------------------------
     def _collect_units(self, record: dict[str, Any]) -> None:
