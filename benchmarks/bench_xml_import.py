@@ -188,7 +188,8 @@ def run_riskatlas(path: Path, out: Path, workers: int | None,
     with riskatlas.open(db) as atlas:
         for setting in duckdb_settings:
             atlas.store.connection.execute(f"SET {setting}")
-        atlas.store.connection = TimedConnection(atlas.store.connection, sql_log)
+        atlas.store.connection = TimedConnection(  # type: ignore[assignment]
+            atlas.store.connection, sql_log)
         (result,) = atlas.import_paths(
             [path], options=registry.ReadOptions(workers=workers))
     return {"records": result.records_read, "imported": result.records_imported,
@@ -280,7 +281,8 @@ class TreeSampler(threading.Thread):
 
         self.root = psutil.Process(pid)
         self.interval = interval
-        self.samples: list[tuple[float, float, float]] = []  # (time, tree MB, main MB)
+        # (time, tree RSS MB, main RSS MB, main CPU s, tree CPU s)
+        self.samples: list[tuple[float, float, float, float, float]] = []
         self.cpu: dict[int, float] = {}
         self.max_procs = 0
         self.stop = threading.Event()
@@ -306,12 +308,44 @@ class TreeSampler(threading.Thread):
                     main = rss
                 self.cpu[proc.pid] = times.user + times.system
             self.max_procs = max(self.max_procs, len(procs))
-            self.samples.append((time.time(), tree, main))
+            self.samples.append((time.time(), tree, main, self.cpu.get(self.root.pid, 0.0),
+                                 sum(self.cpu.values())))
             self.stop.wait(self.interval)
 
-    def peak(self, start: float = 0.0, end: float = math.inf) -> tuple[float, float]:
-        window = [s for s in self.samples if start <= s[0] <= end] or [(0.0, 0.0, 0.0)]
-        return max(s[1] for s in window), max(s[2] for s in window)
+    def window(self, start: float = 0.0, end: float = math.inf) -> dict[str, float | None]:
+        """Peak RSS (tree, main) and CPU seconds used (main, tree) between two times."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if not inside:
+            return {"peak_rss_tree_mb": None, "peak_rss_main_mb": None, "cpu_main_s": None,
+                    "cpu_s": None}
+        before = [s for s in self.samples if s[0] < start] or [(0.0, 0.0, 0.0, 0.0, 0.0)]
+        return {"peak_rss_tree_mb": max(s[1] for s in inside),
+                "peak_rss_main_mb": max(s[2] for s in inside),
+                "cpu_main_s": inside[-1][3] - before[-1][3],
+                "cpu_s": inside[-1][4] - before[-1][4]}
+
+    def peak(self) -> tuple[float, float]:
+        found = self.window()
+        return found["peak_rss_tree_mb"] or 0.0, found["peak_rss_main_mb"] or 0.0
+
+
+def busy_cpu_s() -> float:
+    """CPU seconds the whole machine has been busy (all processes, all cores)."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def wait_until_idle(limit_s: float, busy_fraction: float = 0.15) -> float:
+    """Wait (up to ``limit_s``) until other processes use < ``busy_fraction`` of the CPUs."""
+    import psutil
+
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        if psutil.cpu_percent(interval=2.0) < busy_fraction * 100:
+            break
+    return time.perf_counter() - started
 
 
 def measure(method: str, path: Path, args: argparse.Namespace, fields: list[str],
@@ -325,6 +359,8 @@ def measure(method: str, path: Path, args: argparse.Namespace, fields: list[str]
         cmd += ["--workers", str(args.workers)]
     for setting in args.duckdb_setting:
         cmd += ["--duckdb-setting", setting]
+    waited = wait_until_idle(args.wait_idle) if args.wait_idle else 0.0
+    load_before, busy_before = os.getloadavg()[0], busy_cpu_s()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -340,13 +376,16 @@ def measure(method: str, path: Path, args: argparse.Namespace, fields: list[str]
     wall = time.perf_counter() - started
     sampler.stop.set()
     sampler.join()
+    others = max(0.0, busy_cpu_s() - busy_before - sum(sampler.cpu.values()))
     shutil.rmtree(out, ignore_errors=True)
     tree_peak, main_peak = sampler.peak()
     run: dict[str, Any] = {
         "method": method, "input": str(path), "input_mb": path.stat().st_size / MB,
         "wall_s": wall, "peak_rss_tree_mb": tree_peak, "peak_rss_main_mb": main_peak,
         "cpu_s": sum(sampler.cpu.values()), "cpu_main_s": sampler.cpu.get(proc.pid, 0.0),
-        "processes": sampler.max_procs, "timed_out": cut, "returncode": proc.returncode}
+        "processes": sampler.max_procs, "timed_out": cut, "returncode": proc.returncode,
+        "waited_for_idle_s": round(waited, 1), "load_before": load_before,
+        "other_processes_cpu_s": others, "other_processes_cores": others / wall}
     line = next((x for x in reversed(stdout.splitlines()) if x.startswith("RESULT ")), None)
     if line is None:
         run["error"] = (stderr.strip().splitlines() or ["no output"])[-1][:300] if not cut \
@@ -366,16 +405,16 @@ def measure(method: str, path: Path, args: argparse.Namespace, fields: list[str]
 def _phase_report(phases: list[dict[str, Any]], sampler: TreeSampler) -> list[dict[str, Any]]:
     report = []
     for p in phases:
-        tree, main = sampler.peak(p["start"], p["end"])
-        report.append({"name": p["name"], "seconds": round(p["end"] - p["start"], 2),
-                       "peak_rss_tree_mb": round(tree), "peak_rss_main_mb": round(main)})
+        report.append({"name": p["name"], "seconds": p["end"] - p["start"],
+                       **sampler.window(p["start"], p["end"])})
     return report
 
 
 def _sql_report(sql: list[dict[str, Any]], sampler: TreeSampler) -> list[dict[str, Any]]:
     slowest = sorted(sql, key=lambda s: s["start"] - s["end"])[:6]
-    return [{"sql": s["sql"], "seconds": round(s["end"] - s["start"], 2),
-             "peak_rss_main_mb": round(sampler.peak(s["start"], s["end"])[1])} for s in slowest]
+    return [{"sql": s["sql"], "seconds": s["end"] - s["start"],
+             "peak_rss_main_mb": sampler.window(s["start"], s["end"])["peak_rss_main_mb"]}
+            for s in slowest]
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -385,7 +424,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if not ok:
         return {"method": runs[0]["method"], "error": runs[-1].get("error"), "runs": runs}
     med = {k: statistics.median(r[k] for r in ok) for k in
-           ("wall_s", "peak_rss_tree_mb", "peak_rss_main_mb", "cpu_s", "cpu_main_s")}
+           ("wall_s", "peak_rss_tree_mb", "peak_rss_main_mb", "cpu_s", "cpu_main_s",
+            "other_processes_cores")}
     input_mb, records = ok[0]["input_mb"], ok[0]["records"]
     return {"method": ok[0]["method"], "input": ok[0]["input"], "input_mb": input_mb,
             "records": records, **med, "mb_per_s": input_mb / med["wall_s"],
@@ -398,7 +438,7 @@ def print_table(summary: dict[str, dict[str, Any]]) -> None:
     ra = summary.get("riskatlas", {}).get("mb_per_s")
     head = (f"{'method':<10} {'input MB':>9} {'cards':>9} {'wall s':>8} {'MB/s':>7} "
             f"{'cards/s':>9} {'peak tree MB':>13} {'peak main MB':>13} {'CPU s':>7} "
-            f"{'RiskAtlas x':>11}")
+            f"{'RiskAtlas x':>11} {'others':>6}")
     print("\n" + head + "\n" + "-" * len(head))
     for method, s in summary.items():
         if "error" in s:
@@ -407,7 +447,10 @@ def print_table(summary: dict[str, dict[str, Any]]) -> None:
         ratio = f"{ra / s['mb_per_s']:.2f}" if ra else "-"
         print(f"{method:<10} {s['input_mb']:>9,.0f} {s['records']:>9,} {s['wall_s']:>8.1f} "
               f"{s['mb_per_s']:>7.1f} {s['records_per_s']:>9,.0f} {s['peak_rss_tree_mb']:>13,.0f} "
-              f"{s['peak_rss_main_mb']:>13,.0f} {s['cpu_s']:>7.1f} {ratio:>11}")
+              f"{s['peak_rss_main_mb']:>13,.0f} {s['cpu_s']:>7.1f} {ratio:>11} "
+              f"{s['other_processes_cores']:>6.2f}")
+    print("RiskAtlas x = RiskAtlas MB/s / this method's MB/s; others = CPU cores used by "
+          "processes outside the measured tree during the run (interference)")
 
 
 def verdict(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -424,6 +467,10 @@ def verdict(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return checks
 
 
+def _fmt(value: float | None, spec: str = ",.0f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def print_details(summary: dict[str, dict[str, Any]], checks: dict[str, Any]) -> None:
     pandas = summary.get("pandas", {})
     for run in pandas.get("runs", []):
@@ -435,11 +482,14 @@ def print_details(summary: dict[str, dict[str, Any]], checks: dict[str, Any]) ->
         print(f"\nRiskAtlas phases (last run; {last.get('processes')} processes, CPU main "
               f"{last['cpu_main_s']:.1f} s of {last['cpu_s']:.1f} s):")
         for p in last.get("phases", []):
-            print(f"  {p['name']:<8} {p['seconds']:>8.1f} s   peak tree {p['peak_rss_tree_mb']:>6,} MB"
-                  f"   peak main {p['peak_rss_main_mb']:>6,} MB")
+            print(f"  {p['name']:<7} {p['seconds']:>7.1f} s  peak RSS tree "
+                  f"{_fmt(p['peak_rss_tree_mb'])} MB, main {_fmt(p['peak_rss_main_mb'])} MB; "
+                  "CPU main "
+                  f"{_fmt(p['cpu_main_s'], '.1f')} s, all {_fmt(p['cpu_s'], '.1f')} s")
         print("  slowest SQL at commit:")
         for s in last.get("slowest_sql", []):
-            print(f"    {s['seconds']:>7.2f} s  main {s['peak_rss_main_mb']:>6,} MB  {s['sql']}")
+            print(f"    {s['seconds']:>6.2f} s  main RSS {_fmt(s['peak_rss_main_mb'])} MB  "
+                  f"{s['sql']}")
     print()
     names = {"speedup_vs_lxml": "throughput vs lxml baseline (>= {t}x)",
              "peak_rss_tree_mb": "peak RSS of the import tree (<= {t:.0f} MB)"}
@@ -494,6 +544,9 @@ def main() -> None:
                         help="e.g. \"memory_limit='256MB'\" (SET before the import; repeatable)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     parser.add_argument("--pandas-timeout", type=float, default=900, help="seconds per run")
+    parser.add_argument("--wait-idle", type=float, default=120,
+                        help="before each run, wait up to this many seconds for the machine "
+                        "to be idle (0: do not wait)")
     parser.add_argument("--sample-ms", type=float, default=50, help="RSS sampling interval")
     parser.add_argument("--no-save", action="store_true", help="do not write the JSON results")
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
@@ -525,7 +578,8 @@ def main() -> None:
             runs = [measure(method, path, args, export.card_fields, args.timeout)
                     for _ in range(repeat)]
         for run in runs:
-            state = run.get("error") or f"{run['wall_s']:.1f} s, peak {run['peak_rss_tree_mb']:,.0f} MB"
+            state = run.get("error") or (f"{run['wall_s']:.1f} s, peak "
+                                         f"{run['peak_rss_tree_mb']:,.0f} MB")
             print(f"  {method}: {state}", flush=True)
         summary[method] = summarise(runs)
     checks = verdict(summary)

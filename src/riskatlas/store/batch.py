@@ -325,15 +325,21 @@ class ImportBatch:
                          u.centroid_lon, u.centroid_lat, xmin, ymin, xmax, ymax, u.geometry,
                          self.dataset_id))
         if rows:
-            con.executemany("""INSERT INTO admin_units VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                ?, ?, ?) ON CONFLICT DO UPDATE SET
+            names = ["country_iso3", "level", "code", "name", "name_en", "parent_code",
+                     "centroid_lon", "centroid_lat", "xmin", "ymin", "xmax", "ymax", "geometry",
+                     "dataset_id"]
+            con.register("units_new", pa.Table.from_pylist([dict(zip(names, r, strict=True))
+                                                            for r in rows]))
+            con.execute("""INSERT INTO admin_units SELECT * FROM units_new
+                ON CONFLICT DO UPDATE SET
                 name = coalesce(excluded.name, name), name_en = coalesce(excluded.name_en, name_en),
                 parent_code = coalesce(excluded.parent_code, parent_code),
                 centroid_lon = coalesce(excluded.centroid_lon, centroid_lon),
                 centroid_lat = coalesce(excluded.centroid_lat, centroid_lat),
                 xmin = coalesce(excluded.xmin, xmin), ymin = coalesce(excluded.ymin, ymin),
                 xmax = coalesce(excluded.xmax, xmax), ymax = coalesce(excluded.ymax, ymax),
-                geometry = coalesce(excluded.geometry, geometry)""", rows)
+                geometry = coalesce(excluded.geometry, geometry)""")
+            con.unregister("units_new")
         if self.levels:
             con.executemany("INSERT INTO admin_levels VALUES (?, ?, ?, ?)",
                             [(self.dataset_id, lv, n, ne) for lv, (n, ne) in self.levels.items()])
