@@ -19,12 +19,9 @@ import riskatlas
 from riskatlas.api import Atlas
 from riskatlas.errors import SourceFormatError
 from riskatlas.importer import FileResult
+from riskatlas.sources import desinventar_flat as flat
 from riskatlas.sources.desinventar_fields import CARD_FIELDS, HAY_FLAGS
-from riskatlas.sources.registry import ReadOptions, detect, head_bytes, readers
-
-readers()  # load every built-in reader before importing one directly (registry.readers
-# loads them only while the registry is empty)
-from riskatlas.sources import desinventar_flat as flat  # noqa: E402
+from riskatlas.sources.registry import ReadOptions, detect, head_bytes
 
 DATA = Path(__file__).parent / "data"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

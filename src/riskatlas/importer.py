@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from riskatlas.errors import SourceFormatError
 from riskatlas.sources.registry import Reader, ReadOptions, detect
 from riskatlas.store.batch import FileStats
 from riskatlas.store.store import Store
@@ -29,7 +30,7 @@ class FileResult:
     records_imported: int = 0
     records_quarantined: int = 0
     unmapped_hazards: list[str] = field(default_factory=list)
-    status: str = "imported"  # imported | unchanged
+    status: str = "imported"  # imported | unchanged | skipped
     notes: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -57,14 +58,24 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def plan(paths: Sequence[Path], forced: str | None) -> list[tuple[Reader, list[Path]]]:
-    """Group files into datasets: same reader and same family (multi-part exports)."""
+def plan(paths: Sequence[Path], forced: str | None
+         ) -> tuple[list[tuple[Reader, list[Path]]], list[Path]]:
+    """Group files into datasets (same reader and family: multi-part exports). Files found in
+    a folder that no reader recognises are returned apart; a named file must be readable."""
     groups: dict[tuple[str, str], tuple[Reader, list[Path]]] = {}
+    skipped: list[Path] = []
+    named = {Path(p) for p in paths}
     for path in expand(paths):
-        reader = detect(path, forced)
+        try:
+            reader = detect(path, forced)
+        except SourceFormatError:
+            if path in named:
+                raise
+            skipped.append(path)
+            continue
         key = (reader.format, reader.family(path))
         groups.setdefault(key, (reader, []))[1].append(path)
-    return list(groups.values())
+    return list(groups.values()), skipped
 
 
 def import_paths(store: Store, paths: Sequence[Path], *, format: str | None = None,
@@ -73,7 +84,11 @@ def import_paths(store: Store, paths: Sequence[Path], *, format: str | None = No
     options = options or ReadOptions()
     format = format or ("mapped" if options.mapping else None)
     results: list[FileResult] = []
-    for reader, files in plan([Path(p) for p in paths], format):
+    groups, skipped = plan([Path(p) for p in paths], format)
+    for path in skipped:
+        results.append(FileResult(str(path), None, "", status="skipped",
+                                  notes=[{"key": "import.skipped_unknown", "path": path.name}]))
+    for reader, files in groups:
         hashes = {f: sha256_of(f) for f in files}
         known = {f: store.dataset_of_file(h) for f, h in hashes.items()}
         new = [f for f in files if known[f] is None]

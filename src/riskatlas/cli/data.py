@@ -55,6 +55,9 @@ def run_import(db: Path | None, paths: list[Path], *, fmt: str | None = None,
 
 
 def _print_result(atlas: riskatlas.Atlas, result: FileResult) -> None:
+    if result.status == "skipped":
+        console.print(t("import.skipped_unknown", path=result.path), style="yellow")
+        return
     if result.status == "unchanged":
         console.print(t("import.unchanged", path=result.path, dataset=result.dataset_id))
         return
