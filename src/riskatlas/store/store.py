@@ -40,8 +40,8 @@ class Store:
         try:
             if read_only and not self.path.exists():
                 raise StoreError("store.missing", path=str(self.path))
-            self.connection = duckdb.connect(str(self.path), read_only=read_only,
-                                             config={"enable_progress_bar": False})
+            self.connection = duckdb.connect(str(self.path), read_only=read_only)
+            self.connection.execute("SET enable_progress_bar = false")
         except duckdb.Error as exc:
             raise StoreError("store.cannot_open", path=str(self.path), reason=str(exc)) from exc
         if not read_only:
