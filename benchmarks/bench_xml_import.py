@@ -337,6 +337,15 @@ def busy_cpu_s() -> float:
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
+def warm_cache(path: Path) -> float:
+    """Read the file once so every method starts with it in the page cache."""
+    started = time.perf_counter()
+    with path.open("rb") as fh:
+        while fh.read(8 * 1024 * 1024):
+            pass
+    return time.perf_counter() - started
+
+
 def wait_until_idle(limit_s: float, busy_fraction: float = 0.15) -> float:
     """Wait (up to ``limit_s``) until other processes use < ``busy_fraction`` of the CPUs."""
     import psutil
@@ -359,6 +368,7 @@ def measure(method: str, path: Path, args: argparse.Namespace, fields: list[str]
         cmd += ["--workers", str(args.workers)]
     for setting in args.duckdb_setting:
         cmd += ["--duckdb-setting", setting]
+    warmup = warm_cache(path)
     waited = wait_until_idle(args.wait_idle) if args.wait_idle else 0.0
     load_before, busy_before = os.getloadavg()[0], busy_cpu_s()
     started = time.perf_counter()
@@ -384,12 +394,12 @@ def measure(method: str, path: Path, args: argparse.Namespace, fields: list[str]
         "wall_s": wall, "peak_rss_tree_mb": tree_peak, "peak_rss_main_mb": main_peak,
         "cpu_s": sum(sampler.cpu.values()), "cpu_main_s": sampler.cpu.get(proc.pid, 0.0),
         "processes": sampler.max_procs, "timed_out": cut, "returncode": proc.returncode,
-        "waited_for_idle_s": round(waited, 1), "load_before": load_before,
+        "cache_warmup_s": round(warmup, 2), "waited_for_idle_s": round(waited, 1),
+        "load_before": load_before,
         "other_processes_cpu_s": others, "other_processes_cores": others / wall}
     line = next((x for x in reversed(stdout.splitlines()) if x.startswith("RESULT ")), None)
     if line is None:
-        run["error"] = (stderr.strip().splitlines() or ["no output"])[-1][:300] if not cut \
-            else f"cut after {timeout:.0f} s"
+        run["error"] = f"cut after {timeout:.0f} s" if cut else _last_error(stderr)
         return run
     result = json.loads(line[len("RESULT "):])
     run["records"] = result.pop("records")
@@ -400,6 +410,12 @@ def measure(method: str, path: Path, args: argparse.Namespace, fields: list[str]
         run["slowest_sql"] = _sql_report(result.pop("sql"), sampler)
     run.update(result)
     return run
+
+
+def _last_error(stderr: str) -> str:
+    lines = [x.strip() for x in stderr.splitlines() if x.strip()] or ["no output"]
+    errors = [x for x in lines if re.search(r"(Error|Exception)\b.*:", x)]
+    return (errors or lines)[-1][:300]
 
 
 def _phase_report(phases: list[dict[str, Any]], sampler: TreeSampler) -> list[dict[str, Any]]:
@@ -498,8 +514,18 @@ def print_details(summary: dict[str, dict[str, Any]], checks: dict[str, Any]) ->
               f"{check['value']}")
 
 
+def load_saved(size_mb: int, file_meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Methods measured earlier on the same file (a run of some methods completes them)."""
+    if not RESULTS.exists():
+        return {}
+    saved = json.loads(RESULTS.read_text()).get("runs", {}).get(str(size_mb), {})
+    if saved.get("file", {}).get("bytes") != file_meta["bytes"]:
+        return {}
+    return dict(saved.get("methods", {}))
+
+
 def save(size_mb: int, file_meta: dict[str, Any], summary: dict[str, Any],
-         checks: dict[str, Any]) -> None:
+         checks: dict[str, Any], settings: dict[str, Any]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data.setdefault("benchmark", "xml_import")
@@ -507,7 +533,7 @@ def save(size_mb: int, file_meta: dict[str, Any], summary: dict[str, Any],
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": {
             "cpus": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform()},
-        "file": file_meta, "methods": summary, "targets": checks}
+        "settings": settings, "file": file_meta, "methods": summary, "targets": checks}
     RESULTS.write_text(json.dumps(data, indent=2, default=str) + "\n")
     print(f"figures written to {RESULTS}")
 
@@ -566,6 +592,9 @@ def main() -> None:
         print("SKIP: psutil is needed to sample RSS (pip install psutil)")
         return
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if (args.workers or args.duckdb_setting) and not args.no_save:
+        print("non-default --workers/--duckdb-setting: figures are not saved (experiment)")
+        args.no_save = True
     repeat = args.repeat or (3 if args.size_mb <= 300 else 1)
     export = load_export()
     path, meta = build_file(args.size_mb, export)
@@ -581,12 +610,23 @@ def main() -> None:
             state = run.get("error") or (f"{run['wall_s']:.1f} s, peak "
                                          f"{run['peak_rss_tree_mb']:,.0f} MB")
             print(f"  {method}: {state}", flush=True)
+            if run.get("records") not in (None, meta["cards"]) and "note" not in run:
+                print(f"  WARNING: {method} read {run['records']:,} cards, the file has "
+                      f"{meta['cards']:,}")
         summary[method] = summarise(runs)
+        summary[method]["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    earlier = {m: s for m, s in load_saved(args.size_mb, meta).items() if m not in summary}
+    if earlier and not args.no_save:
+        print("methods not run now, from earlier runs: " + ", ".join(
+            f"{m} ({s.get('measured_at', '?')})" for m, s in earlier.items()))
+        summary.update(earlier)
+    summary = {m: summary[m] for m in METHODS if m in summary}
     checks = verdict(summary)
     print_table(summary)
     print_details(summary, checks)
     if not args.no_save:
-        save(args.size_mb, meta, summary, checks)
+        save(args.size_mb, meta, summary, checks,
+             {"workers": args.workers, "duckdb_settings": args.duckdb_setting})
 
 
 if __name__ == "__main__":
