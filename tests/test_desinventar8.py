@@ -110,7 +110,7 @@ def test_seed_round_trip(atlas, tmp_path):
     extension = {r["DisasterId"]: r for r in _source_rows(db, "EEData")}
     stored = {k: (orjson.loads(raw), orjson.loads(ext), deaths, unknown) for k, raw, ext, deaths,
               unknown in q("SELECT native_key, raw, extension, deaths, deaths_unknown "
-                           "FROM records")}
+                           "FROM records_full")}
     assert stored.keys() == source.keys()
     for key, card in source.items():
         raw, ext, deaths, unknown = stored[key]

@@ -24,7 +24,7 @@ def test_grenada_reconciles_with_extension_and_boundaries(atlas):
         162, 162, 0)
     assert result.unmapped_hazards == []
     q = atlas.store.query
-    assert q("SELECT count(extension) FROM records") == [(162,)]
+    assert q("SELECT count(extension) FROM records_full") == [(162,)]
     levels = dict(q("SELECT level, count(*) FROM admin_units WHERE geometry IS NOT NULL "
                     "GROUP BY 1"))
     assert set(levels) == {0, 1, 2}
@@ -50,7 +50,7 @@ def test_grenada_round_trip_every_field(atlas):
     extension = {tr.findtext("clave_ext"): {el.tag: el.text or "" for el in tr}
                  for tr in root.find("extension")}
     stored = {key: (orjson.loads(raw), orjson.loads(ext)) for key, raw, ext in atlas.store.query(
-        "SELECT native_key, raw, extension FROM records")}
+        "SELECT native_key, raw, extension FROM records_full")}
     assert len(cards) == len(stored) == 162
     for key, card in cards.items():
         raw, ext = stored[key]
@@ -83,7 +83,7 @@ def test_sendai_rollup_upper_case(atlas):
     assert result.unmapped_hazards == []
     q = atlas.store.query
     assert q("SELECT count(DISTINCT country_iso3) FROM records") == [(110,)]
-    assert q("SELECT count(extension) FROM records") == [(911,)]
+    assert q("SELECT count(extension) FROM records_full") == [(911,)]
     assert q("SELECT DISTINCT hazard_group FROM records") == [("other",)]
 
 

@@ -71,9 +71,10 @@ class Atlas:
         return terms.order_by([ibis.desc("records"), "term"]).to_pandas()
 
     def records(self, *, limit: int | None = 50, offset: int = 0, columns: Sequence[str] = (),
-                **filters: Any) -> pd.DataFrame:
-        """Records matching the filters (country, admin, hazard, year_from, year_to, dataset)."""
-        expr = _filtered(self.table("records"), **filters)
+                with_extension: bool = False, **filters: Any) -> pd.DataFrame:
+        """Records matching the filters (country, admin, hazard, year_from, year_to, dataset);
+        ``with_extension`` adds each record's extension block."""
+        expr = _filtered(self.table("records_full" if with_extension else "records"), **filters)
         expr = expr.order_by(["start_date", "record_id"])
         if columns:
             expr = expr.select(*columns)
@@ -87,7 +88,8 @@ class Atlas:
     def export(self, path: str | Path, fmt: str, *, lang: str = "en", with_raw: bool = False,
                **filters: Any) -> int:
         """Write the filtered records with labels; returns the number of rows written."""
-        frame = labelled(self.records(limit=None, **filters), lang, with_raw=with_raw)
+        frame = labelled(self.records(limit=None, with_extension=with_raw, **filters), lang,
+                         with_raw=with_raw)
         units = self.table("admin_units").filter(lambda u: u.centroid_lon.notnull())
         centroids = {r.code: (r.centroid_lon, r.centroid_lat)
                      for r in units.select("code", "centroid_lon", "centroid_lat")

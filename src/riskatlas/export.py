@@ -27,7 +27,7 @@ def labelled(frame: pd.DataFrame, lang: str = "en", *, with_raw: bool = False) -
     out.insert(out.columns.get_loc("country_iso3") + 1, "country_label",
                out["country_iso3"].map(lambda c: country_name(c, lang) if c else None))
     if not with_raw:
-        out = out.drop(columns=["raw", "extension"])
+        out = out.drop(columns=[c for c in ("raw", "extension") if c in out.columns])
     return out
 
 

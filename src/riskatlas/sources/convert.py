@@ -40,25 +40,37 @@ def _blank(value: Any) -> bool:
 
 def to_number(value: Any) -> float | None:
     """A number from text or a number; None when blank. Raises ValueError when not numeric."""
-    if _blank(value):
+    if value is None:
         return None
+    if type(value) is str:  # the hot path: text from XML or CSV
+        try:
+            return float(value)
+        except ValueError:
+            literal = value.strip()
+            if not literal:
+                return None
+            if _THOUSANDS.match(literal):
+                return float(literal.replace(",", ""))
+            raise
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, int | float):
-        return float(value)
-    literal = str(value).strip()
-    if _THOUSANDS.match(literal):
-        literal = literal.replace(",", "")
-    return float(literal)
+        return None if value != value else float(value)  # NaN is blank
+    return to_number(str(value))
 
 
 def text(value: Any) -> str | None:
     """Trimmed text or None; integral floats from spreadsheets lose their '.0'."""
-    if _blank(value):
+    if value is None:
         return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
+    if type(value) is str:
+        return value.strip() or None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+    return str(value).strip() or None
 
 
 def dumps(value: Mapping[str, Any] | None) -> str | None:

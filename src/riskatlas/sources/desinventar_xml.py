@@ -28,12 +28,6 @@ from lxml import etree
 
 from riskatlas.errors import RecordError, SourceFormatError
 from riskatlas.model.countries import is_iso3
-from riskatlas.sources.boundaries import (
-    member_stem,
-    read_shapefile,
-    shapefile_parts_from_dir,
-    shapefile_parts_from_zip,
-)
 from riskatlas.sources.convert import RecordBuilder, text
 from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, card_values
 from riskatlas.sources.registry import Reader, ReadOptions, register
@@ -41,12 +35,11 @@ from riskatlas.store.batch import EXTENSION_SCHEMA, RECORD_SCHEMA, AdminUnit, Ha
 
 log = logging.getLogger(__name__)
 FORMAT = "desinventar-xml"
-CHUNK_BYTES = 4 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 BIG_SECTIONS = ("fichas", "extension")
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 13))
 _TAG = re.compile(rb"<\s*(/?)\s*([A-Za-z_][\w.\-]*)[^>]*?(/?)>|<\?.*?\?>|<!--.*?-->|<!", re.S)
-_TR_CLOSE = re.compile(rb"</\s*tr\s*>", re.I)
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9_\-]+)["']""")
 
 
@@ -153,29 +146,37 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES) -> Iterat
                                         section=section.decode())
             search_from = max(0, searched - 64)  # more() moved pos to 0
             continue
-        end = found.start() if found is not None else _last_row_end(buf, pos, path, line)
+        closing = found is not None and found.start() - pos <= chunk_bytes
+        end = found.start() if closing else _last_row_end(buf, pos, chunk_bytes)  # type: ignore[union-attr]
+        if end < 0:  # a single row longer than the buffer: read on
+            if not more():
+                raise SourceFormatError("xml.truncated", path=path, line=line,
+                                        section=section.decode())
+            search_from = 0
+            continue
         data = buf[pos:end]
         if data.strip():
-            count = data.count(b"<TR>") + data.count(b"<tr>")
+            count = data.count(b"<TR>") or data.count(b"<tr>")
             yield Chunk(section.decode().lower(), data, rows + 1, line)
             rows += count
         line += data.count(b"\n")
-        if found is not None:
-            line += buf.count(b"\n", end, found.end())
-            pos, section = found.end(), None
+        if closing:
+            line += buf.count(b"\n", end, found.end())  # type: ignore[union-attr]
+            pos, section = found.end(), None  # type: ignore[union-attr]
         else:
             pos = end
         search_from = pos
 
 
-def _last_row_end(buf: bytes, start: int, path: str, line: int) -> int:
-    last = None
-    for last in _TR_CLOSE.finditer(buf, start):
-        pass
-    if last is None:
-        raise SourceFormatError("xml.malformed", path=path, line=line, record="-", field="TR",
-                                reason="a row is larger than the chunk size")
-    return last.end()
+def _last_row_end(buf: bytes, start: int, limit: int) -> int:
+    """End of the last whole row within ``limit`` bytes after ``start``; else of the first
+    row however long; -1 when no row ends in the buffer."""
+    stop = start + limit
+    last = max(buf.rfind(b"</TR>", start, stop), buf.rfind(b"</tr>", start, stop))
+    if last < 0:
+        ends = [i for i in (buf.find(b"</TR>", start), buf.find(b"</tr>", start)) if i >= 0]
+        last = min(ends) if ends else -1
+    return last + len(b"</TR>") if last >= 0 else -1
 
 
 # -- parsing rows ---------------------------------------------------------------------
@@ -236,8 +237,8 @@ def _convert_chunk(chunk: Chunk, number: int) -> ChunkResult:
     part = Path(_WORKER["staging"]) / f"{chunk.section}-{number:06d}.parquet"
     if chunk.section == "extension":
         for raw in rows:
-            low = lower_keys(raw)
-            out.append({"native_key": text(low.get("clave_ext")) or "",
+            key = raw.get("clave_ext", raw.get("CLAVE_EXT")) or lower_keys(raw).get("clave_ext")
+            out.append({"native_key": text(key) or "",
                         "extension": orjson.dumps(raw).decode()})
         pq.write_table(pa.Table.from_pylist(out, EXTENSION_SCHEMA), part)
         return ChunkResult(chunk.section, len(rows), str(part), [], removed)
@@ -253,7 +254,8 @@ def _convert_chunk(chunk: Chunk, number: int) -> ChunkResult:
                                      unknown=unknown))
         except RecordError as exc:
             rejected.append(Rejected.from_error(exc, raw))
-    pq.write_table(pa.Table.from_pylist(out, RECORD_SCHEMA), part)
+    columns = {f.name: pa.array([r.get(f.name) for r in out], f.type) for f in RECORD_SCHEMA}
+    pq.write_table(pa.table(columns, schema=RECORD_SCHEMA), part)
     return ChunkResult(chunk.section, len(rows), str(part), rejected, removed)
 
 
@@ -274,6 +276,8 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
                         parallel=workers > 1 and size >= PARALLEL_MIN_BYTES, workers=workers,
                         options=options)
     _apply_sections(sections, batch, name, _country_of(path, options))
+    from riskatlas.sources.boundaries import shapefile_parts_from_dir, shapefile_parts_from_zip
+
     parts = shapefile_parts_from_zip(archive) if archive else shapefile_parts_from_dir(path.parent)
     if archive:
         archive.close()
@@ -371,6 +375,8 @@ def _region_geo(region: dict[str, str] | None) -> tuple[Any, ...]:
 def _apply_boundaries(sections: dict[str, list[dict[str, str]]],
                       parts: dict[str, dict[str, bytes]], batch: Any,
                       country: str | None) -> None:
+    from riskatlas.sources.boundaries import member_stem, read_shapefile  # shapely: not in workers
+
     for row in (lower_keys(r) for r in sections.get("level_maps", [])):
         stem = member_stem(row.get("filename", ""))
         if stem not in parts:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 RECORD_SCHEMA = record_arrow_schema()
 EXTENSION_SCHEMA = pa.schema([("native_key", pa.string()), ("extension", pa.string())])
 _FLUSH_ROWS = 20_000
+IMPORT_MEMORY_LIMIT = "400MB"  # DuckDB spills to disk beyond this during an import
 
 
 @dataclass
@@ -197,6 +198,8 @@ class ImportBatch:
         """Swap the staged rows into the store in one transaction."""
         self._flush()
         con = self.store.connection
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
         con.execute("BEGIN TRANSACTION")
         try:
             result = self._commit(con)
@@ -205,6 +208,7 @@ class ImportBatch:
             con.execute("ROLLBACK")
             raise
         finally:
+            con.execute(f"SET memory_limit = {_sql_text(limit)}")
             self.discard()
         return result
 
@@ -216,74 +220,110 @@ class ImportBatch:
             con.register("staged_empty", RECORD_SCHEMA.empty_table())
             con.execute("CREATE OR REPLACE TEMP VIEW staged_raw AS SELECT * FROM staged_empty")
         if self._ext_parts:
-            con.execute("CREATE OR REPLACE TEMP VIEW staged_ext AS SELECT native_key, "
-                        "first(extension) AS extension FROM "
-                        f"read_parquet({_sql_list(self._ext_parts)}) GROUP BY native_key")
+            con.execute("CREATE OR REPLACE TEMP VIEW staged_ext AS SELECT ? || ':' || native_key "
+                        "AS record_id, native_key, extension FROM "
+                        f"read_parquet({_sql_list(self._ext_parts)})".replace(
+                            "?", _sql_text(self.source_key)))
         else:
             con.execute("CREATE OR REPLACE TEMP VIEW staged_ext AS SELECT NULL::VARCHAR AS "
-                        "native_key, NULL::VARCHAR AS extension WHERE false")
+                        "record_id, NULL::VARCHAR AS native_key, NULL::VARCHAR AS extension "
+                        "WHERE false")
 
     def _commit(self, con: Any) -> BatchResult:
+        """Insert staged rows. Only key columns are ever sorted or joined, so DuckDB's memory
+        stays small whatever the size of the raw rows."""
         self._staged_relation(con)
-        # number duplicates of a key in order of reading
-        con.execute("""CREATE OR REPLACE TEMP TABLE staged AS
-            SELECT *, row_number() OVER (PARTITION BY record_id
-                                         ORDER BY source_file, source_row) AS dup_rank
+        con.execute("""CREATE OR REPLACE TEMP TABLE staged_keys AS
+            SELECT source_file, source_row, record_id, native_key,
+                   row_number() OVER (PARTITION BY record_id
+                                      ORDER BY source_file, source_row) AS rank
             FROM staged_raw""")
         if self.disambiguate_keys:
-            con.execute("""UPDATE staged SET record_id = record_id || '~' || dup_rank,
-                           native_key = native_key || '~' || dup_rank WHERE dup_rank > 1""")
-            con.execute("UPDATE staged SET dup_rank = 1")
-        self._quarantine_sql(con, "dup_rank > 1", "record.duplicate_key",
-                             "'{\"key\": ' || to_json(native_key) || '}'")
-        self._quarantine_sql(
-            con, "record_id IN (SELECT record_id FROM records)", "record.already_in_store",
-            "'{\"key\": ' || to_json(native_key) || ', \"dataset\": ' || "
-            "(SELECT dataset_id FROM records r WHERE r.record_id = staged.record_id) || '}'")
-        columns = [f.name for f in RECORD_SCHEMA]
-        special = {"extension": "coalesce(s.extension, e.extension)",
+            con.execute("""UPDATE staged_keys SET record_id = record_id || '~' || rank,
+                           native_key = native_key || '~' || rank, rank = 1 WHERE rank > 1""")
+            con.execute("""CREATE OR REPLACE TEMP TABLE renames AS SELECT source_file,
+                source_row, record_id, native_key FROM staged_keys
+                WHERE contains(record_id, '~')""")
+        else:
+            con.execute("""CREATE OR REPLACE TEMP TABLE renames AS SELECT source_file,
+                source_row, record_id, native_key FROM staged_keys WHERE false""")
+        self._exclude(con, "k.rank > 1", "record.duplicate_key",
+                      "json_object('key', k.native_key)")
+        self._exclude(con, "k.record_id IN (SELECT record_id FROM records)",
+                      "record.already_in_store",
+                      "json_object('key', k.native_key, 'dataset', (SELECT r.dataset_id FROM "
+                      "records r WHERE r.record_id = k.record_id))")
+        source = """FROM staged_raw s
+            LEFT JOIN renames n ON n.source_file = s.source_file AND n.source_row = s.source_row
+            WHERE NOT EXISTS (SELECT 1 FROM excluded x WHERE x.source_file = s.source_file
+                              AND x.source_row = s.source_row)"""
+        special = {"record_id": "coalesce(n.record_id, s.record_id)",
+                   "native_key": "coalesce(n.native_key, s.native_key)",
                    "dataset_id": str(int(self.dataset_id))}
+        columns = [c for c in RECORD_SCHEMA.names if c != "extension"]
         select = ", ".join(special.get(c, f"s.{c}") for c in columns)
-        con.execute(f"""INSERT INTO records ({', '.join(columns)})
-            SELECT {select} FROM staged s LEFT JOIN staged_ext e USING (native_key)
-            WHERE s.dup_rank = 1""")
-        orphans = con.execute("""SELECT count(*) FROM staged_ext e WHERE NOT EXISTS
-            (SELECT 1 FROM staged s WHERE s.native_key = e.native_key)""").fetchone()[0]
-        if orphans:
-            con.execute("""INSERT INTO source_tables SELECT ?, NULL, 'extension_without_card',
-                row_number() OVER (), extension FROM staged_ext e WHERE NOT EXISTS
-                (SELECT 1 FROM staged s WHERE s.native_key = e.native_key)""", [self.dataset_id])
-            self.note("import.extension_orphans", count=orphans)
+        con.execute(f"INSERT INTO records ({', '.join(columns)}) SELECT {select} {source}")
+        con.execute(f"""INSERT INTO record_extensions SELECT coalesce(n.record_id, s.record_id),
+            {int(self.dataset_id)}, s.extension {source} AND s.extension IS NOT NULL""")
+        self._insert_extension_rows(con)
         self._insert_rejected(con)
         self._count_per_file(con)
         unmapped = self._insert_terms(con)
         self._insert_units(con)
         self._insert_sections(con)
         self._insert_dataset(con)
-        for table in ("staged",):
+        for table in ("staged_keys", "renames", "excluded"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         return BatchResult(self.dataset_id, list(self.files.values()), unmapped, self.notes)
 
-    def _quarantine_sql(self, con: Any, where: str, key: str, params_sql: str) -> None:
+    def _exclude(self, con: Any, where: str, key: str, params_sql: str) -> None:
+        """Set aside the staged rows matching ``where`` (over staged_keys ``k``)."""
         from riskatlas.i18n import translate
 
-        rows = con.execute(f"""SELECT source_file, native_key, {params_sql}, raw, record_id
-                               FROM staged WHERE {where}""").fetchall()
-        for source_file, native_key, params, raw, _ in rows:
+        con.execute("""CREATE TEMP TABLE IF NOT EXISTS excluded (source_file VARCHAR,
+                       source_row BIGINT)""")
+        rows = con.execute(f"""SELECT k.source_file, k.source_row, k.native_key, {params_sql},
+                s.raw FROM staged_keys k JOIN staged_raw s ON s.source_file = k.source_file
+                AND s.source_row = k.source_row WHERE {where}""").fetchall()
+        for source_file, _row, native_key, params, raw in rows:
             parsed = orjson.loads(params)
             self.rejected.append(Rejected(
                 source_file, str(native_key), "native_key", key, parsed,
                 translate(key, "en", **parsed), orjson.loads(raw) if raw else None))
         if rows:
-            con.execute(f"DELETE FROM staged WHERE {where}")
+            con.executemany("INSERT INTO excluded VALUES (?, ?)", [r[:2] for r in rows])
+            con.execute(f"DELETE FROM staged_keys k WHERE {where}")
+
+    def _insert_extension_rows(self, con: Any) -> None:
+        """Extension rows of a separate section (DesInventar XML), joined by key only."""
+        if not self._ext_parts:
+            return
+        dup_keys = con.execute("SELECT count(*) - count(DISTINCT native_key) FROM staged_ext"
+                               ).fetchone()[0]
+        dedupe = "QUALIFY row_number() OVER (PARTITION BY e.record_id) = 1" if dup_keys else ""
+        con.execute(f"""INSERT INTO record_extensions SELECT e.record_id, ?, e.extension
+            FROM staged_ext e WHERE e.record_id IN (SELECT record_id FROM records
+                                                   WHERE dataset_id = ?) {dedupe}""",
+                    [self.dataset_id, self.dataset_id])
+        con.execute("""INSERT INTO source_tables SELECT ?, NULL, 'extension_without_card',
+            row_number() OVER (), extension FROM staged_ext e WHERE e.record_id NOT IN
+            (SELECT record_id FROM records WHERE dataset_id = ?)""",
+                    [self.dataset_id, self.dataset_id])
+        orphans = con.execute("SELECT count(*) FROM source_tables WHERE dataset_id = ? AND "
+                              "section = 'extension_without_card'", [self.dataset_id]
+                              ).fetchone()[0]
+        if orphans:
+            self.note("import.extension_orphans", count=orphans)
+        if dup_keys:
+            self.note("import.extension_duplicates", count=dup_keys)
 
     def _insert_rejected(self, con: Any) -> None:
         rows = [(self.dataset_id, r.source_file, r.record_ref, r.field, r.reason_key,
                  orjson.dumps(r.reason_params, default=str).decode(), r.reason,
                  orjson.dumps(r.raw, default=str).decode() if r.raw is not None else None)
                 for r in self.rejected]
-        if rows:
-            con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        _insert_rows(con, "quarantine", ["dataset_id", "source_file", "record_ref", "field",
+                                         "reason_key", "reason_params", "reason", "raw"], rows)
 
     def _count_per_file(self, con: Any) -> None:
         imported = dict(con.execute(
@@ -345,9 +385,9 @@ class ImportBatch:
                             [(self.dataset_id, lv, n, ne) for lv, (n, ne) in self.levels.items()])
 
     def _insert_sections(self, con: Any) -> None:
-        if self.sections:
-            con.executemany("INSERT INTO source_tables VALUES (?, ?, ?, ?, ?)",
-                            [(self.dataset_id, *row) for row in self.sections])
+        _insert_rows(con, "source_tables", ["dataset_id", "source_file", "section",
+                                            "row_number", "row"],
+                     [(self.dataset_id, *row) for row in self.sections])
 
     def _insert_dataset(self, con: Any) -> None:
         files = list(self.files.values())
@@ -366,3 +406,19 @@ class ImportBatch:
 def _sql_list(paths: list[Path]) -> str:
     """A SQL list literal of our own staging paths (never user text)."""
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _insert_rows(con: Any, table: str, names: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Bulk insert of Python rows through Arrow (executemany is slow in DuckDB)."""
+    if not rows:
+        return
+    arrow = pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+    con.register("rows_new", arrow)
+    try:
+        con.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM rows_new")
+    finally:
+        con.unregister("rows_new")

@@ -10,7 +10,8 @@ SCHEMA_VERSION = 1
 
 
 def _records_table() -> str:
-    cols = ",\n  ".join(f"{name} {sql}" for name, sql in record_columns())
+    cols = ",\n  ".join(f"{name} {sql}" for name, sql in record_columns()
+                         if name != "extension")
     return f"CREATE TABLE IF NOT EXISTS records (\n  {cols},\n  PRIMARY KEY (record_id)\n)"
 
 
@@ -27,6 +28,10 @@ STATEMENTS = (
         format VARCHAR, records_read BIGINT, records_imported BIGINT,
         records_quarantined BIGINT)""",
     _records_table(),
+    """CREATE TABLE IF NOT EXISTS record_extensions (
+        record_id VARCHAR PRIMARY KEY, dataset_id BIGINT, extension JSON)""",
+    """CREATE OR REPLACE VIEW records_full AS SELECT r.*, e.extension FROM records r
+        LEFT JOIN record_extensions e ON e.record_id = r.record_id""",
     """CREATE TABLE IF NOT EXISTS quarantine (
         dataset_id BIGINT, source_file VARCHAR, record_ref VARCHAR, field VARCHAR,
         reason_key VARCHAR, reason_params JSON, reason VARCHAR, raw JSON)""",
