@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from conftest import shared
 
 CARD = {"serial": "1", "level0": "DMO01", "level1": "", "level2": "", "name0": "North",
@@ -120,8 +121,11 @@ def _big_export(tmp_path: Path, copies: int) -> Path:
     body = xml[start:end]
     import re
 
-    parts = [re.sub(rb"<clave>(\d+)</clave>", lambda m: b"<clave>%d</clave>" % (
-        int(m.group(1)) + 100_000 * i), body) for i in range(copies)]
+    def renumber(copy: int) -> bytes:
+        return re.sub(rb"<clave>(\d+)</clave>",
+                      lambda m: b"<clave>%d</clave>" % (int(m.group(1)) + 100_000 * copy), body)
+
+    parts = [renumber(i) for i in range(copies)]
     path = tmp_path / "DI_export_big.xml"
     path.write_bytes(xml[:start] + b"".join(parts) + xml[end:])
     return path

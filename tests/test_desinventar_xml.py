@@ -7,6 +7,7 @@ import zipfile
 
 import orjson
 import pytest
+
 from conftest import shared
 
 GRD = "desinventar/grd/DI_export_grd.zip"

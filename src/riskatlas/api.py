@@ -5,17 +5,16 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ibis
-import pandas as pd
-
-from riskatlas.export import labelled, write
 from riskatlas.importer import FileResult, import_paths
 from riskatlas.model.hazards import reporting_groups
 from riskatlas.population import import_population
 from riskatlas.sources.registry import ReadOptions
 from riskatlas.store.store import Store
+
+if TYPE_CHECKING:  # Ibis and pandas load on first query, not for an import
+    import pandas as pd
 
 
 class Atlas:
@@ -62,6 +61,8 @@ class Atlas:
 
     def hazard_terms(self, *, unmapped: bool = False) -> pd.DataFrame:
         """Source hazard terms with their HIPs code and group; ``unmapped`` = the review list."""
+        import ibis
+
         terms = self.table("hazard_terms")
         if unmapped:
             terms = terms.filter(terms.hazard_group.isnull())
@@ -88,6 +89,8 @@ class Atlas:
     def export(self, path: str | Path, fmt: str, *, lang: str = "en", with_raw: bool = False,
                **filters: Any) -> int:
         """Write the filtered records with labels; returns the number of rows written."""
+        from riskatlas.export import labelled, write
+
         frame = labelled(self.records(limit=None, with_extension=with_raw, **filters), lang,
                          with_raw=with_raw)
         units = self.table("admin_units").filter(lambda u: u.centroid_lon.notnull())
@@ -103,6 +106,8 @@ class Atlas:
 
     def hazard_summary(self, *, lang: str = "en", **filters: Any) -> pd.DataFrame:
         """Records and deaths per reporting group with their shares (%), for a quick look."""
+        import ibis
+
         r = _filtered(self.table("records"), **filters)
         by = r.group_by(group=r.hazard_group.fill_null("(unmapped)")).aggregate(
             records=r.count(), deaths=r.deaths.sum().fill_null(0),

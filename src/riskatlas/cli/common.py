@@ -6,14 +6,16 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from riskatlas.i18n import DEFAULT_LANGUAGE, translate
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -41,6 +43,8 @@ def echo_error(message: str) -> None:
 
 def print_frame(frame: pd.DataFrame, fmt: str = "table", title: str | None = None) -> None:
     """A DataFrame as a rich table, CSV or a JSON array of row objects."""
+    import pandas as pd
+
     if fmt == "csv":
         frame.to_csv(sys.stdout, index=False)
     elif fmt == "json":

@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(None, "--workers", help="Worker processes for big files."),
         db: Path = DB_OPTION,
     ) -> None:
-        """Import loss databases: DesInventar XML/ZIP, flat tables, DesInventar 8, EM-DAT, national tables."""
+        """Import loss databases: DesInventar (XML/ZIP, flat, 8), EM-DAT, national tables."""
         run_import(db, paths, fmt=fmt, mapping=mapping, country=country, as_json=as_json,
                    workers=workers)
 

@@ -105,7 +105,8 @@ def is_climate_related(group: str | None, cause: str | None = None) -> bool | No
     info = reporting_groups().get(group)
     if info is None:
         raise UnknownHazardError("error.unknown_group", group=group)
-    if group == "landslide" and cause and any(w in normalize_term(cause) for w in _EARTHQUAKE_CAUSES):
+    seismic = cause and any(w in normalize_term(cause) for w in _EARTHQUAKE_CAUSES)
+    if group == "landslide" and seismic:
         return False
     return info.climate_related
 

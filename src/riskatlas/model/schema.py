@@ -30,7 +30,7 @@ _ARROW: dict[str, pa.DataType] = {
 _SQL = {
     "key": "VARCHAR",
     "text": "VARCHAR",
-    "json": "JSON",
+    "json": "VARCHAR",  # JSON text: the JSON type would re-parse every raw row on insert
     "int": "BIGINT",
     "float": "DOUBLE",
     "date": "DATE",
@@ -83,7 +83,7 @@ RECORD_FIELDS: tuple[Field, ...] = (
     Field("hazard_term", "text", "The source's own hazard name (DesInventar evento)"),
     Field("hazard_term_en", "text", "The source catalogue's English name for the term"),
     Field("hips_code", "text", "UNDRR-ISC HIPs 2025 code; NULL when the crosswalk has none"),
-    Field("hazard_group", "text", "Reporting group (flood, storm, landslide ...); NULL if unmapped"),
+    Field("hazard_group", "text", "Reporting group (flood, storm ...); NULL if unmapped"),
     Field("climate_related", "bool", "Whether the hazard counts as climate-related"),
     Field("cause", "text", "Cause as given by the source (DesInventar causa)"),
     Field("cause_description", "text", "Description of the cause"),

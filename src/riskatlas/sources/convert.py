@@ -223,7 +223,8 @@ class RecordBuilder:
             last = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)).day
             return dt.date(year, month, min(day or last, last))
         except ValueError:
-            raise self.error("record.bad_date", ref, "end_year", value=f"{year}-{month}-{day}")
+            raise self.error("record.bad_date", ref, "end_year",
+                             value=f"{year}-{month}-{day}") from None
 
     def _hazard(self, out: dict[str, Any], ref: str) -> None:
         term = out["hazard_term"]

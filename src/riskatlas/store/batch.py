@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 RECORD_SCHEMA = record_arrow_schema()
 EXTENSION_SCHEMA = pa.schema([("native_key", pa.string()), ("extension", pa.string())])
 _FLUSH_ROWS = 20_000
-IMPORT_MEMORY_LIMIT = "400MB"  # DuckDB spills to disk beyond this during an import
+IMPORT_MEMORY_LIMIT = "192MB"  # DuckDB spills to disk beyond this during an import
 
 
 @dataclass

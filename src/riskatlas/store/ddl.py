@@ -29,7 +29,7 @@ STATEMENTS = (
         records_quarantined BIGINT)""",
     _records_table(),
     """CREATE TABLE IF NOT EXISTS record_extensions (
-        record_id VARCHAR PRIMARY KEY, dataset_id BIGINT, extension JSON)""",
+        record_id VARCHAR PRIMARY KEY, dataset_id BIGINT, extension VARCHAR)""",
     """CREATE OR REPLACE VIEW records_full AS SELECT r.*, e.extension FROM records r
         LEFT JOIN record_extensions e ON e.record_id = r.record_id""",
     """CREATE TABLE IF NOT EXISTS quarantine (

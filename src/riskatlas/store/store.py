@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import ibis
 
 from riskatlas import __version__
 from riskatlas.errors import StoreError
@@ -61,6 +60,8 @@ class Store:
     @cached_property
     def ibis(self) -> Any:
         """An Ibis backend over the same connection, for portable analyses."""
+        import ibis  # loaded on first query: an import does not need it
+
         return ibis.duckdb.from_connection(self.connection)
 
     def table(self, name: str) -> Any:
