@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -98,6 +98,7 @@ def group_of_code(code: str) -> str:
     return best
 
 
+@lru_cache(maxsize=4096)
 def is_climate_related(group: str | None, cause: str | None = None) -> bool | None:
     """Climate flag of a group; a landslide caused by an earthquake is not climate-related."""
     if group is None:

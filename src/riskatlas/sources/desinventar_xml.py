@@ -258,8 +258,9 @@ def _convert_chunk(chunk: Chunk, number: int) -> ChunkResult:
                         "extension": orjson.dumps(raw).decode()})
         pq.write_table(pa.Table.from_pylist(out, EXTENSION_SCHEMA), part)
         return ChunkResult(chunk.section, len(rows), str(part), [], removed)
+    upper = bool(rows) and not all(k.islower() for k in rows[0])  # one case per export
     for i, raw in enumerate(rows):
-        low = lower_keys(raw)
+        low = lower_keys(raw) if upper else raw
         values, unknown = card_values(low)
         values["country_iso3"] = _WORKER["country"] or (
             low.get("level0") if is_iso3(low.get("level0")) else None)
@@ -270,8 +271,7 @@ def _convert_chunk(chunk: Chunk, number: int) -> ChunkResult:
                                      unknown=unknown))
         except RecordError as exc:
             rejected.append(Rejected.from_error(exc, raw))
-    columns = {f.name: pa.array([r.get(f.name) for r in out], f.type) for f in RECORD_SCHEMA}
-    pq.write_table(pa.table(columns, schema=RECORD_SCHEMA), part)
+    pq.write_table(pa.Table.from_pylist(out, RECORD_SCHEMA), part)
     return ChunkResult(chunk.section, len(rows), str(part), rejected, removed)
 
 
