@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import io
 import re
 import unicodedata
@@ -75,6 +74,7 @@ from riskatlas.sources.desinventar_fields import (
     card_values,
 )
 from riskatlas.sources.registry import SNIFF_BYTES, Reader, ReadOptions, register
+from riskatlas.sources.tables import cell_text, header_names
 from riskatlas.store.batch import AdminUnit
 
 FORMAT = "desinventar-flat"
@@ -138,7 +138,7 @@ class HeaderMap:
 def map_header(cells: Sequence[str]) -> HeaderMap:
     """Map header cells to fields: unambiguous headers first, then ambiguous ones."""
     synonyms = header_synonyms()
-    names = _unique_names(cells)
+    names = header_names(cells, drop_trailing_blank=False)
     options = [synonyms.get(normalize_header(c), ()) for c in cells]
     columns: dict[str, int] = {}
     repeated: list[tuple[str, str, str]] = []
@@ -152,20 +152,6 @@ def map_header(cells: Sequence[str]) -> HeaderMap:
             else:
                 repeated.append((choices[0], names[columns[choices[0]]], names[i]))
     return HeaderMap(names, columns, repeated)
-
-
-def _unique_names(cells: Sequence[str]) -> list[str]:
-    """Header cells as raw-row keys: blank → ``column_N``, repeats → ``name (2)``."""
-    names: list[str] = []
-    seen: set[str] = set()
-    for i, cell in enumerate(cells):
-        name = str(cell).lstrip("\ufeff").strip() or f"column_{i + 1}"
-        base, n = name, 2
-        while name in seen:
-            name, n = f"{base} ({n})", n + 1
-        seen.add(name)
-        names.append(name)
-    return names
 
 
 def _is_desinventar_header(cells: Sequence[str]) -> bool:
@@ -198,23 +184,6 @@ def _find_header(rows: Iterator[list[str]]) -> tuple[HeaderMap, list[str]] | Non
 
 
 # -- cells and files ------------------------------------------------------------------
-def cell_text(value: Any) -> str:
-    """A workbook cell as the text a user sees: ``1977`` not ``1977.0``, dates as ISO."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
-
-
 def _is_workbook(path: Path, head: bytes) -> bool:
     return head.startswith((_ZIP, _OLE)) and path.suffix.lower() in WORKBOOK_SUFFIXES
 

@@ -37,7 +37,6 @@ Conventions of :func:`emdat_to_canonical`:
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import logging
@@ -46,6 +45,8 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from riskatlas.sources.tables import cell_text, decode, header_names
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def _sniff_workbook(path: Path) -> bool:
         for index, cells in enumerate(sheet.iter_rows()):
             if index >= MAX_PREAMBLE_ROWS:
                 break
-            if _is_header([_cell_text(cell) for cell in cells]):
+            if _is_header([cell_text(cell) for cell in cells]):
                 return True
     return False
 
@@ -161,25 +162,15 @@ def _iter_workbook(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         if chosen is None:
             raise EmdatFormatError(f"{path}: the workbook has no sheet")
         sheet = workbook.get_sheet_by_name(chosen)
-        rows = ([_cell_text(cell) for cell in cells] for cells in sheet.iter_rows())
+        rows = ([cell_text(cell) for cell in cells] for cells in sheet.iter_rows())
         yield from _iter_table(rows, path)
 
 
 def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    text = _decode(path.read_bytes())
+    text, _ = decode(path.read_bytes())
     offset, delimiter = _find_csv_header(text, path)
     reader = csv.reader(io.StringIO(text[offset:], newline=""), delimiter=delimiter)
     yield from _iter_table(reader, path)
-
-
-def _decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else Windows-1252, else Latin-1 (never fails)."""
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
 
 
 def _find_csv_header(text: str, path: Path) -> tuple[int, str]:
@@ -205,7 +196,7 @@ def _iter_table(rows: Iterable[list[str]], path: Path) -> Iterator[tuple[int, di
         if index >= MAX_PREAMBLE_ROWS:
             break
         if _is_header(cells):
-            header = _header_names(cells)
+            header = header_names(cells)
             break
     if header is None:
         raise EmdatFormatError(
@@ -221,51 +212,6 @@ def _iter_table(rows: Iterable[list[str]], path: Path) -> Iterator[tuple[int, di
             if cells[i] != "":
                 row[f"column_{i + 1}"] = cells[i]
         yield number, row
-
-
-def _header_names(cells: list[str]) -> list[str]:
-    """Stripped header names; blank ones become ``column_N``, repeats get `` (2)``."""
-    names: list[str] = []
-    seen: set[str] = set()
-    # drop trailing blank header cells (a workbook's used range can be wider)
-    while cells and not cells[-1].strip():
-        cells = cells[:-1]
-    for i, cell in enumerate(cells):
-        name = cell.lstrip("\ufeff").strip() or f"column_{i + 1}"
-        base, n = name, 2
-        while name in seen:
-            name, n = f"{base} ({n})", n + 1
-        seen.add(name)
-        names.append(name)
-    return names
-
-
-def _cell_text(value: Any) -> str:
-    """A workbook cell as the text a user sees: ``2015`` not ``2015.0``, dates as ISO."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e16:
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        if value.time() == dt.time(0, 0):
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return str(value)
-    return str(value)
-
-
-# --------------------------------------------------------------------------- mapping
 
 
 def emdat_layout(row: dict[str, str]) -> str:

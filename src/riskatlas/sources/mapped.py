@@ -66,6 +66,7 @@ from riskatlas.model.schema import RECORD_FIELDS
 from riskatlas.sources.boundaries import read_geojson
 from riskatlas.sources.convert import RecordBuilder, to_number
 from riskatlas.sources.registry import Reader, ReadOptions, register
+from riskatlas.sources.tables import cell_text, decode, header_names
 from riskatlas.store.batch import AdminUnit
 
 log = logging.getLogger(__name__)
@@ -439,16 +440,6 @@ def _is_workbook(path: Path, head: bytes) -> bool:
     return head.startswith((_ZIP_MAGIC, _OLE_MAGIC)) or path.suffix.lower() in _WORKBOOK_SUFFIXES
 
 
-def _decode(data: bytes) -> tuple[str, str]:
-    """Text and encoding: UTF-8 (with or without BOM), else Windows-1252, else Latin-1."""
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1"), "latin-1"
-
-
 def _delimiter(line: str) -> str:
     """The delimiter that splits a header line into the most cells."""
     best, cells = ",", 0
@@ -462,44 +453,13 @@ def _delimiter(line: str) -> str:
     return best
 
 
-def _header_names(cells: list[str]) -> list[str]:
-    """Stripped header names; blank ones become ``column_N``, repeats get `` (2)``."""
-    while cells and not cells[-1].strip():
-        cells = cells[:-1]
-    names: list[str] = []
-    seen: set[str] = set()
-    for i, cell in enumerate(cells):
-        name = cell.lstrip("\ufeff").strip() or f"column_{i + 1}"
-        base, n = name, 2
-        while name in seen:
-            name, n = f"{base} ({n})", n + 1
-        seen.add(name)
-        names.append(name)
-    return names
-
-
-def _cell_text(value: Any) -> str:
-    """A workbook cell as the text a user sees: ``2015`` not ``2015.0``, dates as ISO."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat(" ")
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
-
-
 def _rows(cells_iter: Iterator[list[str]]
           ) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """Header from the first non-blank row; data rows numbered from 1 after it."""
     header: list[str] | None = None
     for cells in cells_iter:
         if any(cell.strip() for cell in cells):
-            header = _header_names(cells)
+            header = header_names(cells)
             break
     if header is None:
         return [], iter(())
@@ -523,7 +483,7 @@ def read_table(path: Path, sheet: str | None = None, options: ReadOptions | None
     if _is_workbook(path, head):
         return _workbook_table(path, sheet, options)
     data = path.read_bytes()
-    text, encoding = _decode(data)
+    text, encoding = decode(data)
     first = next((line for line in text.splitlines() if line.strip()), "")
     delimiter = _delimiter(first)
     lines = _progress_lines(text, len(data), options)
@@ -557,7 +517,7 @@ def _workbook_table(path: Path, sheet: str | None, options: ReadOptions | None) 
             raise SourceFormatError("mapped.no_sheet", path=str(path), sheet=chosen or "-",
                                     sheets=", ".join(names))
         sheet_rows = workbook.get_sheet_by_name(chosen).iter_rows()
-        cells = [[_cell_text(c) for c in row] for row in sheet_rows]
+        cells = [[cell_text(c) for c in row] for row in sheet_rows]
     except SourceFormatError:
         raise
     except Exception as exc:  # calamine raises its own error types
@@ -576,7 +536,7 @@ def _header_of(path: Path, head: bytes) -> list[str]:
     first = next((line for line in text.splitlines() if line.strip()), "")
     if not first:
         return []
-    return _header_names(next(csv.reader([first], delimiter=_delimiter(first))))
+    return header_names(next(csv.reader([first], delimiter=_delimiter(first))))
 
 
 def _lookup(header: list[str]) -> dict[str, str]:
