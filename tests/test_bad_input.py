@@ -146,7 +146,9 @@ def test_sigkill_midway_leaves_store_unchanged_and_usable(tmp_path):
     proc.communicate()
     import riskatlas
 
+    assert list(tmp_path.glob(".s.duckdb.import-*")), "the killed import left its staging"
     with riskatlas.open(db) as atlas:
+        assert not list(tmp_path.glob(".s.duckdb.import-*"))  # removed: its process is gone
         assert atlas.count_records() == 162
         assert len(atlas.datasets()) == 1
         [result] = atlas.import_paths([big])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -106,7 +105,7 @@ class ImportBatch:
         self.synthetic = synthetic
         self.dataset_id = store.next_dataset_id()
         self.files: dict[str, FileStats] = {}
-        self.staging = Path(tempfile.mkdtemp(prefix="riskatlas-import-"))
+        self.staging = store.new_staging_dir()
         self._rows: list[dict[str, Any]] = []
         self._ext_rows: list[dict[str, Any]] = []
         self._parts: list[Path] = []

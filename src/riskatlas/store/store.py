@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -45,6 +47,7 @@ class Store:
             raise StoreError("store.cannot_open", path=str(self.path), reason=str(exc)) from exc
         if not read_only:
             create_schema(self.connection)
+            self._remove_stale_staging()
         log.debug("opened store %s", self.path)
 
     def __enter__(self) -> Store:
@@ -71,6 +74,22 @@ class Store:
     @cached_property
     def crosswalk(self) -> Crosswalk:
         return load_crosswalk(self._crosswalk_files)
+
+    def _staging_prefix(self) -> str:
+        return f".{self.path.name}.import-"
+
+    def new_staging_dir(self) -> Path:
+        """A folder beside the store for an import's staged rows (removed after it)."""
+        return Path(tempfile.mkdtemp(prefix=f"{self._staging_prefix()}{os.getpid()}-",
+                                     dir=self.path.resolve().parent))
+
+    def _remove_stale_staging(self) -> None:
+        """Staging folders left by a killed import (its process is gone)."""
+        for folder in self.path.resolve().parent.glob(self._staging_prefix() + "*"):
+            pid = folder.name[len(self._staging_prefix()):].split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+                log.debug("removed stale staging folder %s", folder)
 
     def next_dataset_id(self) -> int:
         return int(self.connection.execute("SELECT nextval('dataset_seq')").fetchone()[0])
@@ -99,3 +118,13 @@ class Store:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a parameterised SQL query (internal use: no user text in ``sql``)."""
         return self.connection.execute(sql, list(params)).fetchall()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
