@@ -155,3 +155,20 @@ def test_sigkill_midway_leaves_store_unchanged_and_usable(tmp_path):
         # another source key (DI-BIG), so no record id collides with Grenada's
         assert (result.records_imported, result.records_quarantined) == (162 * 150, 0)
         assert atlas.count_records() == 162 + result.records_imported
+
+
+def test_extension_rows_without_card_or_repeated_are_kept(atlas, tmp_path):
+    ext = ("<extension>\n<TR><clave_ext>1</clave_ext><deaths_female>1</deaths_female></TR>\n"
+           "<TR><clave_ext>1</clave_ext><deaths_female>2</deaths_female></TR>\n"
+           "<TR><clave_ext>99</clave_ext><deaths_female>3</deaths_female></TR>\n</extension>\n")
+    path = tmp_path / "DI_export_dmo.xml"
+    path.write_bytes(desinventar_xml([card(clave="1")], extra=ext))
+    [result] = atlas.import_paths([path])
+    assert result.records_imported == 1
+    [(extension,)] = atlas.store.query("SELECT extension FROM records_full")
+    assert orjson.loads(extension)["deaths_female"] == "1"  # the first row of the key
+    kept = dict(atlas.store.query("SELECT section, count(*) FROM source_tables "
+                                  "WHERE section LIKE 'extension_%' GROUP BY 1"))
+    assert kept == {"extension_without_card": 1, "extension_repeated_key": 1}
+    assert {n["key"] for n in result.notes} >= {"import.extension_orphans",
+                                                "import.extension_duplicates"}

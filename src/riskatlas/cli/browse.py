@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -55,8 +56,9 @@ def register(app: typer.Typer) -> None:
         db: Path = DB_OPTION, fmt: str = FMT,
     ) -> None:
         """Browse records with filters, a page at a time."""
-        filters = dict(country=country, admin=admin, hazard=hazard, year_from=year_from,
-                       year_to=year_to, dataset=dataset)
+        filters: dict[str, Any] = {"country": country, "admin": admin, "hazard": hazard,
+                                   "year_from": year_from, "year_to": year_to,
+                                   "dataset": dataset}
         with riskatlas.open(db, read_only=True) as atlas:
             total = atlas.count_records(**filters)
             frame = atlas.records(limit=page_size, offset=(page - 1) * page_size,

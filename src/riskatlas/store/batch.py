@@ -197,7 +197,7 @@ class ImportBatch:
         """Swap the staged rows into the store in one transaction."""
         self._flush()
         con = self.store.connection
-        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        limit = self.store.scalar("SELECT current_setting('memory_limit')")
         con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
         con.execute("BEGIN TRANSACTION")
         try:
@@ -219,14 +219,17 @@ class ImportBatch:
             con.register("staged_empty", RECORD_SCHEMA.empty_table())
             con.execute("CREATE OR REPLACE TEMP VIEW staged_raw AS SELECT * FROM staged_empty")
         if self._ext_parts:
-            con.execute("CREATE OR REPLACE TEMP VIEW staged_ext AS SELECT ? || ':' || native_key "
-                        "AS record_id, native_key, extension FROM "
-                        f"read_parquet({_sql_list(self._ext_parts)})".replace(
-                            "?", _sql_text(self.source_key)))
+            # parts are numbered in file order: (filename, row) orders rows as in the file
+            con.execute(f"""CREATE OR REPLACE TEMP VIEW staged_ext AS
+                SELECT {_sql_text(self.source_key)} || ':' || native_key AS record_id,
+                       native_key, extension, row_number() OVER (
+                           PARTITION BY native_key ORDER BY filename, file_row_number) AS rank
+                FROM read_parquet({_sql_list(self._ext_parts)}, filename = true,
+                                  file_row_number = true)""")
         else:
             con.execute("CREATE OR REPLACE TEMP VIEW staged_ext AS SELECT NULL::VARCHAR AS "
-                        "record_id, NULL::VARCHAR AS native_key, NULL::VARCHAR AS extension "
-                        "WHERE false")
+                        "record_id, NULL::VARCHAR AS native_key, NULL::VARCHAR AS extension, "
+                        "1 AS rank WHERE false")
 
     def _commit(self, con: Any) -> BatchResult:
         """Insert staged rows. Only key columns are ever sorted or joined, so DuckDB's memory
@@ -294,27 +297,26 @@ class ImportBatch:
             con.execute(f"DELETE FROM staged_keys k WHERE {where}")
 
     def _insert_extension_rows(self, con: Any) -> None:
-        """Extension rows of a separate section (DesInventar XML), joined by key only."""
+        """Extension rows of a separate section (DesInventar XML), matched by key only.
+        Rows without a card, and repeats of a key after the first, stay as source rows."""
         if not self._ext_parts:
             return
-        dup_keys = con.execute("SELECT count(*) - count(DISTINCT native_key) FROM staged_ext"
-                               ).fetchone()[0]
-        dedupe = "QUALIFY row_number() OVER (PARTITION BY e.record_id) = 1" if dup_keys else ""
-        con.execute(f"""INSERT INTO record_extensions SELECT e.record_id, ?, e.extension
-            FROM staged_ext e WHERE e.record_id IN (SELECT record_id FROM records
-                                                   WHERE dataset_id = ?) {dedupe}""",
-                    [self.dataset_id, self.dataset_id])
-        con.execute("""INSERT INTO source_tables SELECT ?, NULL, 'extension_without_card',
-            row_number() OVER (), extension FROM staged_ext e WHERE e.record_id NOT IN
+        con.execute("""INSERT INTO record_extensions SELECT e.record_id, ?, e.extension
+            FROM staged_ext e WHERE e.rank = 1 AND e.record_id IN
             (SELECT record_id FROM records WHERE dataset_id = ?)""",
                     [self.dataset_id, self.dataset_id])
-        orphans = con.execute("SELECT count(*) FROM source_tables WHERE dataset_id = ? AND "
-                              "section = 'extension_without_card'", [self.dataset_id]
-                              ).fetchone()[0]
-        if orphans:
-            self.note("import.extension_orphans", count=orphans)
-        if dup_keys:
-            self.note("import.extension_duplicates", count=dup_keys)
+        without_card = "e.record_id NOT IN (SELECT record_id FROM records WHERE dataset_id = ?)"
+        for section, where, params, key in (
+                ("extension_without_card", without_card, [self.dataset_id],
+                 "import.extension_orphans"),
+                ("extension_repeated_key", "e.rank > 1", [], "import.extension_duplicates")):
+            con.execute(f"""INSERT INTO source_tables SELECT ?, NULL, '{section}',
+                row_number() OVER (), extension FROM staged_ext e WHERE {where}""",
+                        [self.dataset_id, *params])
+            count = self.store.scalar("SELECT count(*) FROM source_tables WHERE dataset_id = ? "
+                                      "AND section = ?", [self.dataset_id, section])
+            if count:
+                self.note(key, count=count)
 
     def _insert_rejected(self, con: Any) -> None:
         rows = [(self.dataset_id, r.source_file, r.record_ref, r.field, r.reason_key,

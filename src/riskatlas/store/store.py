@@ -92,7 +92,7 @@ class Store:
                 log.debug("removed stale staging folder %s", folder)
 
     def next_dataset_id(self) -> int:
-        return int(self.connection.execute("SELECT nextval('dataset_seq')").fetchone()[0])
+        return int(self.scalar("SELECT nextval('dataset_seq')"))
 
     def dataset_of_file(self, sha256: str) -> int | None:
         """The dataset that already holds a file with this hash, if any."""
@@ -114,6 +114,13 @@ class Store:
             batch.discard()
             log.debug("import batch %s discarded", batch.dataset_id)
             raise
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first value of a query that returns one row (internal SQL only)."""
+        row = self.connection.execute(sql, list(params)).fetchone()
+        if row is None:
+            raise StoreError("error.store")
+        return row[0]
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a parameterised SQL query (internal use: no user text in ``sql``)."""
