@@ -26,6 +26,11 @@ def register(app: typer.Typer) -> None:
                                       "country_iso3", "records_read", "records_imported",
                                       "records_quarantined", "imported_at", "crosswalk_version",
                                       "importer_version"]]
+        if fmt == "table":  # what fits a terminal; csv and json have every column
+            frame = frame[["dataset_id", "name", "format", "country_iso3", "records_read",
+                           "records_imported", "records_quarantined"]].rename(columns={
+                "dataset_id": "id", "country_iso3": "country", "records_read": "read",
+                "records_imported": "imported", "records_quarantined": "set aside"})
         print_frame(frame, fmt, title=t("browse.datasets_title"))
 
     @app.command()

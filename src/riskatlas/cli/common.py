@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -62,7 +61,3 @@ def print_frame(frame: pd.DataFrame, fmt: str = "table", title: str | None = Non
 def print_json_line(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
-
-
-def db_path(db: Path | None) -> Path | None:
-    return db
