@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
             frame = frame[["dataset_id", "name", "format", "country_iso3", "records_read",
                            "records_imported", "records_quarantined"]].rename(columns={
                 "dataset_id": "id", "country_iso3": "country", "records_read": "read",
-                "records_imported": "imported", "records_quarantined": "set aside"})
+                "records_imported": "imported", "records_quarantined": "set_aside"})
         print_frame(frame, fmt, title=t("browse.datasets_title"))
 
     @app.command()

@@ -52,7 +52,9 @@ def print_frame(frame: pd.DataFrame, fmt: str = "table", title: str | None = Non
     else:
         table = Table(title=title, show_lines=False)
         for column in frame.columns:
-            table.add_column(str(column), overflow="fold")
+            key = f"column.{column}"
+            label = t(key)
+            table.add_column(str(column) if label == key else label, overflow="fold")
         for row in frame.itertuples(index=False):
             table.add_row(*("" if pd.isna(v) else str(v) for v in row))
         console.print(table)
