@@ -1,0 +1,26 @@
+"""EM-DAT tables through the whole import: detection, reconciliation, set-aside rows."""
+
+from __future__ import annotations
+
+from conftest import TEST_DATA
+
+
+def test_all_three_layouts_import_and_reconcile(atlas):
+    paths = [TEST_DATA / n for n in ("emdat_2023.xlsx", "emdat_2023.csv", "emdat_legacy.csv")]
+    results = atlas.import_paths(paths)
+    assert [r.format for r in results] == ["emdat"] * 3
+    assert [r.records_read for r in results] == [12, 8, 9]
+    for r in results:
+        assert r.records_read == r.records_imported + r.records_quarantined
+        assert r.unmapped_hazards == []
+    [bad] = atlas.quarantine().itertuples()
+    assert (bad.source_file, bad.field) == ("emdat_2023.csv", "Total Deaths")
+    assert "'n/a' is not a number" in bad.reason
+    q = atlas.store.query
+    assert q("SELECT count(*) FROM records WHERE missing IS NOT NULL") == [(0,)]  # in deaths
+    # damage is stored in US dollars, not thousands
+    [(usd,)] = q("SELECT max(losses_usd) FROM records")
+    assert usd >= 1000
+    assert q("SELECT count(DISTINCT hazard_group) FROM records")[0][0] >= 5
+    again = atlas.import_paths(paths)
+    assert {r.status for r in again} == {"unchanged"}
