@@ -74,7 +74,7 @@ from riskatlas.sources.desinventar_fields import (
     card_values,
 )
 from riskatlas.sources.registry import SNIFF_BYTES, Reader, ReadOptions, register
-from riskatlas.sources.tables import cell_text, header_names
+from riskatlas.sources.tables import best_delimiter, cell_text, header_names
 from riskatlas.store.batch import AdminUnit
 
 FORMAT = "desinventar-flat"
@@ -82,7 +82,6 @@ HEADERS_FILE = "desinventar_flat_headers.csv"
 HEADER_SCAN_ROWS = 10
 MIN_RECOGNISED = 3
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
-DELIMITERS = (",", ";", "\t")
 PROGRESS_ROWS = 1000
 GIS_FIELDS = ("gis_x", "gis_y")  # pseudo-fields: GIS-join centroid columns
 EMDAT_KEYS = frozenset({"disno"})  # EM-DAT's DisNo. / Dis No: never claimed here
@@ -217,20 +216,8 @@ def detect_encoding(path: Path) -> str:
 
 def choose_delimiter(sample: str) -> str:
     """The delimiter under which a line of the sample reads as the best header."""
-    best, best_score = ",", (0, 0)
     lines = sample.splitlines()[: HEADER_SCAN_ROWS * 2]
-    for delimiter in DELIMITERS:
-        for line in lines:
-            if delimiter not in line:
-                continue
-            try:
-                cells = next(csv.reader([line], delimiter=delimiter))
-            except (csv.Error, StopIteration):
-                continue
-            score = (map_header(cells).recognised, len(cells))
-            if score > best_score:
-                best, best_score = delimiter, score
-    return best
+    return best_delimiter(lines, lambda cells: (map_header(cells).recognised, len(cells)))
 
 
 def _decode_head(head: bytes) -> str | None:

@@ -46,7 +46,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from riskatlas.sources.tables import cell_text, decode, header_names
+from riskatlas.sources.tables import DELIMITERS, cell_text, decode, header_names, split_line
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,6 @@ MAX_PREAMBLE_ROWS = 50
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_DELIMITERS = (",", ";", "\t")
 _HEMISPHERE = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*°?\s*([NSEWnsew])\s*$")
 
 
@@ -116,14 +115,9 @@ def _is_header(cells: Iterable[str]) -> bool:
 
 def _header_delimiter(line: str) -> str | None:
     """The delimiter with which ``line`` parses as an EM-DAT header, or None."""
-    for delimiter in _DELIMITERS:
-        if delimiter not in line:
-            continue
-        try:
-            cells = next(csv.reader([line], delimiter=delimiter))
-        except (csv.Error, StopIteration):
-            continue
-        if _is_header(cells):
+    for delimiter in DELIMITERS:
+        cells = split_line(line, delimiter) if delimiter in line else None
+        if cells is not None and _is_header(cells):
             return delimiter
     return None
 

@@ -66,7 +66,7 @@ from riskatlas.model.schema import RECORD_FIELDS
 from riskatlas.sources.boundaries import read_geojson
 from riskatlas.sources.convert import RecordBuilder, to_number
 from riskatlas.sources.registry import Reader, ReadOptions, register
-from riskatlas.sources.tables import cell_text, decode, header_names
+from riskatlas.sources.tables import best_delimiter, cell_text, decode, header_names
 from riskatlas.store.batch import AdminUnit
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,6 @@ _LEVEL_FIELD = re.compile(r"^level(\d)_(code|name)$")
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
-_DELIMITERS = (",", ";", "\t", "|")
 _DIRECTIVES = {"Y": "year", "y": "year", "m": "month", "b": "month", "B": "month", "d": "day"}
 _PROGRESS_ROWS = 2000
 
@@ -442,15 +441,7 @@ def _is_workbook(path: Path, head: bytes) -> bool:
 
 def _delimiter(line: str) -> str:
     """The delimiter that splits a header line into the most cells."""
-    best, cells = ",", 0
-    for delimiter in _DELIMITERS:
-        try:
-            n = len(next(csv.reader([line], delimiter=delimiter)))
-        except (csv.Error, StopIteration):
-            continue
-        if n > cells:
-            best, cells = delimiter, n
-    return best
+    return best_delimiter([line], len)
 
 
 def _rows(cells_iter: Iterator[list[str]]

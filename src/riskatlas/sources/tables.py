@@ -3,8 +3,9 @@ and text decoding, so every table reader keeps raw values the same way."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 ENCODINGS = ("utf-8-sig", "cp1252")  # tried in order; Latin-1 last, as it never fails
@@ -54,3 +55,28 @@ def decode(data: bytes) -> tuple[str, str]:
         except UnicodeDecodeError:
             continue
     return data.decode("latin-1"), "latin-1"
+
+
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def split_line(line: str, delimiter: str) -> list[str] | None:
+    """One CSV line as cells, or None when it does not parse with that delimiter."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        return None
+
+
+def best_delimiter(lines: Sequence[str], score: Callable[[list[str]], Any]) -> str:
+    """The delimiter whose split of some line scores highest (ties: the earlier one)."""
+    best, best_score = DELIMITERS[0], None
+    for delimiter in DELIMITERS:
+        for line in lines:
+            cells = split_line(line, delimiter) if delimiter in line else None
+            if cells is None:
+                continue
+            value = score(cells)
+            if best_score is None or value > best_score:
+                best, best_score = delimiter, value
+    return best
