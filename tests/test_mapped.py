@@ -12,7 +12,7 @@ import pytest
 from conftest import TEST_DATA, shared
 from riskatlas.errors import MappingError, SourceFormatError
 from riskatlas.model.hazards import load_crosswalk
-from riskatlas.sources import mapped
+from riskatlas.sources import mapped, mapping_file
 from riskatlas.sources.registry import ReadOptions, detect
 
 DIBI = "idn-dibi-province/clean_DIBI_BNPB.csv"
@@ -40,10 +40,10 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 
 # -- the real tables ------------------------------------------------------------------
 def test_shipped_mappings_load():
-    names = mapped.shipped_mappings()
+    names = mapping_file.shipped_mappings()
     assert {"idn-dibi-province", "phl-phildis"} <= set(names)
     assert names["phl-phildis"].source == "PHL-PHILDIS"
-    assert mapped.resolve_mapping(Path("phl-phildis")) is names["phl-phildis"]
+    assert mapping_file.resolve_mapping(Path("phl-phildis")) is names["phl-phildis"]
 
 
 def test_dibi_imports_and_reconciles(atlas):
@@ -318,7 +318,7 @@ GOOD = "version: 1\nsource: X\nname: X\ncolumns:\n  year: start_year\n  hazard: 
 def test_bad_mapping_is_rejected_naming_file_and_key(tmp_path, text, message, key):
     path = _write(tmp_path, text)
     with pytest.raises(MappingError) as info:
-        mapped.load_mapping(path)
+        mapping_file.load_mapping(path)
     error = info.value
     assert (error.key, error.params["key"], error.params["path"]) == (message, key, str(path))
     assert str(path) in str(error) and key in str(error)
@@ -326,13 +326,13 @@ def test_bad_mapping_is_rejected_naming_file_and_key(tmp_path, text, message, ke
 
 def test_unknown_mapping_name_lists_the_shipped_ones():
     with pytest.raises(MappingError) as info:
-        mapped.resolve_mapping(Path("no-such-mapping"))
+        mapping_file.resolve_mapping(Path("no-such-mapping"))
     assert info.value.key == "mapping.not_found"
     assert "phl-phildis" in info.value.params["available"]
 
 
 def test_good_mapping_loads(tmp_path):
-    mapping = mapped.load_mapping(_write(tmp_path, GOOD))
+    mapping = mapping_file.load_mapping(_write(tmp_path, GOOD))
     assert mapping.columns == (("year", "start_year"), ("hazard", "hazard_term"))
     assert mapping.key == () and not mapping.aggregated
 
@@ -349,6 +349,6 @@ def test_every_hazard_term_of_the_shared_tables_maps():
     crosswalk = load_crosswalk()
     dibi = {r["jenis_bencana"] for r in _csv_rows(shared(DIBI))}
     phildis = {r["type"] for r in _csv_rows(shared(PHILDIS))} - {"#N/A"}
-    values = mapped.shipped_mappings()["phl-phildis"].values["hazard_term"].values()
+    values = mapping_file.shipped_mappings()["phl-phildis"].values["hazard_term"].values()
     unmapped = sorted(t for t in dibi | phildis | set(values) if crosswalk.match(t) is None)
     assert unmapped == []
