@@ -59,6 +59,16 @@ def to_number(value: Any) -> float | None:
     return to_number(str(value))
 
 
+def sum_known(*parts: Any) -> float | None:
+    """The sum of the parts that are known; None when none is, or one is not a number (the
+    record builder reports that part)."""
+    try:
+        numbers = [n for n in map(to_number, parts) if n is not None]
+    except ValueError:
+        return None
+    return sum(numbers) if numbers else None
+
+
 def text(value: Any) -> str | None:
     """Trimmed text or None; integral floats from spreadsheets lose their '.0'."""
     if value is None:

@@ -59,7 +59,7 @@ from shapely.ops import unary_union
 from riskatlas.errors import RecordError, SourceFormatError
 from riskatlas.model.countries import is_iso3
 from riskatlas.sources.boundaries import member_stem, read_shapefile
-from riskatlas.sources.convert import RecordBuilder, text, to_number
+from riskatlas.sources.convert import RecordBuilder, sum_known, text, to_number
 from riskatlas.sources.registry import Reader, ReadOptions, register
 from riskatlas.store.batch import AdminUnit, HazardTerm
 
@@ -587,11 +587,6 @@ def quantity(flag: Any, number: Any) -> tuple[Any, bool]:
     return (number if q is not None else flag if entered is not None else None), False
 
 
-def _sum_known(*parts: Any) -> float | None:
-    numbers = [n for n in (_number(p) for p in parts) if n is not None]
-    return sum(numbers) if numbers else None
-
-
 def _comments(row: Mapping[str, Any]) -> str | None:
     notes = [t for t in (text(row.get(c)) for c in NOTE_COLUMNS) if t]
     return "\n\n".join(notes) or None
@@ -625,7 +620,7 @@ def card_values(row: Mapping[str, Any], cat: Catalogues) -> tuple[dict[str, Any]
             value = None
             unknown.append(canon)
         values[canon] = value
-    values["directly_affected"] = _sum_known(values["victims"], values["affected"])
+    values["directly_affected"] = sum_known(values["victims"], values["affected"])
     return values, unknown
 
 

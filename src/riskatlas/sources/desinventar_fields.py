@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from riskatlas.sources.convert import sum_known
+
 # DesInventar field → canonical field
 CARD_FIELDS: dict[str, str] = {
     "clave": "native_key",
@@ -103,17 +105,5 @@ def card_values(row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     if approved is not None and str(approved).strip() != "":
         values["approval_status"] = "published" if str(approved).strip() == "0" else "draft"
     victims, affected = values.get("victims"), values.get("affected")
-    values["directly_affected"] = _sum_known(victims, affected)
+    values["directly_affected"] = sum_known(victims, affected)
     return values, unknown
-
-
-def _sum_known(*parts: Any) -> float | None:
-    total, seen = 0.0, False
-    for part in parts:
-        try:
-            number = float(str(part).strip()) if part is not None and str(part).strip() else None
-        except ValueError:
-            return None  # the invalid part itself is reported by the record builder
-        if number is not None:
-            total, seen = total + number, True
-    return total if seen else None
