@@ -61,7 +61,7 @@ def test_browse_and_export(tmp_path):
 @pytest.mark.slow
 def test_demo_is_synthetic_and_summarised(tmp_path):
     out = cli("demo", "--folder", str(tmp_path), db=tmp_path / "s.duckdb")
-    assert "SYNTHETIC" in out and "flood" in out
+    assert "SYNTHETIC" in out and "Flood" in out and "Landslide" in out
 
 
 def test_fetch_downloads_resumably_and_imports(tmp_path):

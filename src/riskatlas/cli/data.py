@@ -143,7 +143,7 @@ def register(app: typer.Typer) -> None:
         run_import(db, [path], country="DMO")
         with riskatlas.open(db) as atlas:
             summary = atlas.hazard_summary(country="DMO", lang=STATE.lang)
-        print_frame(summary, title=t("demo.summary_title"))
+        print_frame(summary.drop(columns="group"), title=t("demo.summary_title"))
 
     @app.command()
     def population(
