@@ -23,7 +23,6 @@ from pathlib import Path
 from riskatlas.errors import MappingError, UnknownHazardError
 
 BUILTIN_CROSSWALKS = ("hazard_crosswalk.csv", "emdat_crosswalk.csv")
-TAXONOMY_VERSION = "HIPs-2025"
 _EARTHQUAKE_CAUSES = ("earthquake", "seismic", "sismo", "terremoto", "seisme", "gempa")
 
 

@@ -18,24 +18,17 @@ import orjson
 
 from riskatlas.errors import RecordError
 from riskatlas.model.hazards import Crosswalk, is_climate_related
-from riskatlas.model.schema import RECORD_FIELDS, unknown_flag
+from riskatlas.model.schema import COUNT_FIELDS, IMPACT_FIELDS, RECORD_FIELDS, unknown_flag
 
 MIN_YEAR = 1500
+_IMPACTS = tuple((name, name in COUNT_FIELDS) for name in IMPACT_FIELDS)
 _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
-_COUNTS = tuple(f.name for f in RECORD_FIELDS if f.kind == "count")
-_AMOUNTS = tuple(f.name for f in RECORD_FIELDS if f.kind == "amount")
 _INTS = ("sector_transport", "sector_communications", "sector_relief", "sector_agriculture",
          "sector_water_supply", "sector_sewerage", "sector_education", "sector_power",
          "sector_industry", "sector_health", "sector_other", "duration_days")
 _FLOATS = ("latitude", "longitude")
 _TEXTS = tuple(f.name for f in RECORD_FIELDS if f.kind in ("text", "key")
                and f.name not in ("record_id", "source_file", "hazard_group", "hips_code"))
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (
-        isinstance(value, float) and math.isnan(value)
-    )
 
 
 def to_number(value: Any) -> float | None:
@@ -133,11 +126,9 @@ class RecordBuilder:
         out["native_key"] = native
         out["record_id"] = f"{self.source_key}:{native}"
         unknown_set = set(unknown)
-        for name in _COUNTS:
-            out[name] = self._count(values.get(name), name, record_ref)
-        for name in _AMOUNTS:
-            out[name] = self._amount(values.get(name), name, record_ref)
-        for name in (*_COUNTS, *_AMOUNTS):
+        for name, is_count in _IMPACTS:
+            read = self._count if is_count else self._amount
+            out[name] = read(values.get(name), name, record_ref)
             flag = name in unknown_set and not out[name]
             if flag:
                 out[name] = None

@@ -78,8 +78,7 @@ class Rejected:
 
     @classmethod
     def from_error(cls, error: RecordError, raw: Mapping[str, Any] | None) -> Rejected:
-        params = {k: v for k, v in error.params.items()}
-        return cls(error.path, error.record, error.field, error.key, params,
+        return cls(error.path, error.record, error.field, error.key, dict(error.params),
                    error.reason("en"), raw)
 
 
@@ -107,7 +106,6 @@ class ImportBatch:
         self.files: dict[str, FileStats] = {}
         self.staging = store.new_staging_dir()
         self._rows: list[dict[str, Any]] = []
-        self._ext_rows: list[dict[str, Any]] = []
         self._parts: list[Path] = []
         self._ext_parts: list[Path] = []
         self.rejected: list[Rejected] = []
@@ -132,11 +130,6 @@ class ImportBatch:
     def add_records_parquet(self, path: Path) -> None:
         """A Parquet file of records in the staging schema, written by a worker."""
         self._parts.append(path)
-
-    def add_extension(self, native_key: str, extension_json: str) -> None:
-        self._ext_rows.append({"native_key": native_key, "extension": extension_json})
-        if len(self._ext_rows) >= _FLUSH_ROWS:
-            self._flush()
 
     def add_extensions_parquet(self, path: Path) -> None:
         self._ext_parts.append(path)
@@ -183,11 +176,6 @@ class ImportBatch:
             pq.write_table(pa.Table.from_pylist(self._rows, RECORD_SCHEMA), path)
             self._parts.append(path)
             self._rows = []
-        if self._ext_rows:
-            path = self.part_path("ext")
-            pq.write_table(pa.Table.from_pylist(self._ext_rows, EXTENSION_SCHEMA), path)
-            self._ext_parts.append(path)
-            self._ext_rows = []
 
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
