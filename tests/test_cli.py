@@ -62,6 +62,8 @@ def test_browse_and_export(tmp_path):
 def test_demo_is_synthetic_and_summarised(tmp_path):
     out = cli("demo", "--folder", str(tmp_path), db=tmp_path / "s.duckdb")
     assert "SYNTHETIC" in out and "Flood" in out and "Landslide" in out
+    [dataset] = json.loads(cli("datasets", "--format", "json", db=tmp_path / "s.duckdb"))
+    assert dataset["synthetic"] is True and dataset["country_iso3"] == "DMO"
 
 
 def test_fetch_downloads_resumably_and_imports(tmp_path):

@@ -107,7 +107,8 @@ def _import_group(store: Store, reader: Reader, files: list[Path], hashes: dict[
     name = first.name if len(files) == 1 else f"{first.name} (+{len(files) - 1} files)"
     with store.import_batch(source_key=reader.source_key(first, options), name=name,
                             format=reader.format, country_iso3=options.country,
-                            disambiguate_keys=reader.disambiguate_keys) as batch:
+                            disambiguate_keys=reader.disambiguate_keys,
+                            synthetic=options.synthetic) as batch:
         for f in files:
             batch.add_file(FileStats(f.name, str(f.resolve()), hashes[f], f.stat().st_size,
                                      reader.format))

@@ -25,8 +25,10 @@ def register(app: typer.Typer) -> None:
             frame = atlas.datasets()[["dataset_id", "name", "format", "source_key",
                                       "country_iso3", "records_read", "records_imported",
                                       "records_quarantined", "imported_at", "crosswalk_version",
-                                      "importer_version"]]
+                                      "importer_version", "synthetic"]]
         if fmt == "table":  # what fits a terminal; csv and json have every column
+            frame = frame.assign(name=[f"{n} ({t('browse.synthetic')})" if s else n
+                                       for n, s in zip(frame.name, frame.synthetic, strict=True)])
             frame = frame[["dataset_id", "name", "format", "country_iso3", "records_read",
                            "records_imported", "records_quarantined"]].rename(columns={
                 "dataset_id": "id", "country_iso3": "country", "records_read": "read",

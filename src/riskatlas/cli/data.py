@@ -29,11 +29,12 @@ def _expected_bytes(paths: list[Path]) -> int:
 
 def run_import(db: Path | None, paths: list[Path], *, fmt: str | None = None,
                mapping: Path | None = None, country: str | None = None,
-               as_json: bool = False, workers: int | None = None) -> list[FileResult]:
+               as_json: bool = False, workers: int | None = None,
+               synthetic: bool = False) -> list[FileResult]:
     """Import with a progress bar (unless JSON output), then print one line per file."""
     with riskatlas.open(db) as atlas:
         options = ReadOptions(country=country.upper() if country else None, mapping=mapping,
-                              workers=workers)
+                              workers=workers, synthetic=synthetic)
         if as_json:
             results = atlas.import_paths(paths, format=fmt, options=options)
         else:
@@ -140,7 +141,7 @@ def register(app: typer.Typer) -> None:
 
         path = demo_path(folder)
         console.print(t("demo.synthetic", path=path), style="bold yellow")
-        run_import(db, [path], country="DMO")
+        run_import(db, [path], country="DMO", synthetic=True)
         with riskatlas.open(db) as atlas:
             summary = atlas.hazard_summary(country="DMO", lang=STATE.lang)
         print_frame(summary.drop(columns="group"), title=t("demo.summary_title"))

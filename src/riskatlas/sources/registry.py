@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from riskatlas.errors import SourceFormatError
 
@@ -24,7 +24,7 @@ class ReadOptions:
     mapping: Path | None = None
     workers: int | None = None
     progress: Callable[[int], None] | None = None  # called with bytes advanced
-    extra: dict[str, Any] = field(default_factory=dict)
+    synthetic: bool = False  # the input is made-up data (the demo): said on the dataset
 
     def advance(self, n: int) -> None:
         if self.progress is not None and n:
