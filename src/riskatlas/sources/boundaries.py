@@ -6,8 +6,9 @@ from __future__ import annotations
 import io
 import logging
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -73,24 +74,30 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, str | int | float | type(None)) else str(value)
 
 
-def shapefile_parts_from_zip(archive: zipfile.ZipFile) -> dict[str, dict[str, bytes]]:
-    """{stem: {ext: bytes}} for every shapefile in a zip."""
+def shapefile_parts(files: Iterable[tuple[str, Callable[[], bytes]]],
+                    stems: Collection[str] | None = None) -> dict[str, dict[str, bytes]]:
+    """{stem: {ext: bytes}} of the shapefiles among (file name, read) pairs — only those
+    whose lower-case stem is in ``stems`` when given, so nothing else is read."""
     found: dict[str, dict[str, bytes]] = {}
+    for name, read in files:
+        stem, _, ext = PurePosixPath(name).name.rpartition(".")
+        stem, ext = stem.lower(), ext.lower()
+        if ext in ("shp", "shx", "dbf") and (stems is None or stem in stems):
+            found.setdefault(stem, {})[ext] = read()
+    return {k: v for k, v in found.items() if "shp" in v and "dbf" in v}
+
+
+def zip_files(archive: zipfile.ZipFile) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(name, read) for each member of a zip."""
     for info in archive.infolist():
-        stem, _, ext = PurePosixPath(info.filename).name.rpartition(".")
-        if ext.lower() in ("shp", "shx", "dbf"):
-            found.setdefault(stem.lower(), {})[ext.lower()] = archive.read(info)
-    return {k: v for k, v in found.items() if "shp" in v and "dbf" in v}
+        yield info.filename, partial(archive.read, info)
 
 
-def shapefile_parts_from_dir(directory: Path) -> dict[str, dict[str, bytes]]:
-    """{stem: {ext: bytes}} for every shapefile in a folder."""
-    found: dict[str, dict[str, bytes]] = {}
+def folder_files(directory: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(name, read) for each file of a folder."""
     for path in directory.iterdir():
-        ext = path.suffix.lower().lstrip(".")
-        if ext in ("shp", "shx", "dbf"):
-            found.setdefault(path.stem.lower(), {})[ext] = path.read_bytes()
-    return {k: v for k, v in found.items() if "shp" in v and "dbf" in v}
+        if path.is_file():
+            yield path.name, path.read_bytes
 
 
 def read_geojson(data: bytes, code_field: str, name_field: str | None = None

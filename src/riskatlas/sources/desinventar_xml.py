@@ -279,7 +279,7 @@ def _convert_chunk(chunk: Chunk, number: int) -> ChunkResult:
 def read(path: Path, batch: Any, options: ReadOptions) -> None:
     """Read one DesInventar XML export into an import batch."""
     stream, archive, size = _open_xml(path)
-    name = path.name
+    name, country = path.name, _country_of(path, options)
     builder = RecordBuilder(source_key=batch.source_key, source_file=name,
                             crosswalk=batch.store.crosswalk, field_names=CANONICAL_TO_CARD)
     with stream:
@@ -287,17 +287,19 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
         found = _ENCODING.search(head[:256])
         encoding = found.group(1).decode() if found else "UTF-8"
         workers = options.workers or min(os.cpu_count() or 1, 4)
-        init = (builder, _country_of(path, options), str(batch.staging), name, encoding)
+        init = (builder, country, str(batch.staging), name, encoding)
         sections = _run(scan(stream, name), batch, name, init,
                         parallel=workers > 1 and size >= PARALLEL_MIN_BYTES, workers=workers,
                         options=options)
-    _apply_sections(sections, batch, name, _country_of(path, options))
-    from riskatlas.sources.boundaries import shapefile_parts_from_dir, shapefile_parts_from_zip
+    _apply_sections(sections, batch, name, country)
+    from riskatlas.sources.boundaries import folder_files, member_stem, shapefile_parts, zip_files
 
-    parts = shapefile_parts_from_zip(archive) if archive else shapefile_parts_from_dir(path.parent)
+    stems = {member_stem(r.get("filename", "")) for r in map(lower_keys,
+                                                              sections.get("level_maps", []))}
+    parts = shapefile_parts(zip_files(archive) if archive else folder_files(path.parent), stems)
     if archive:
         archive.close()
-    _apply_boundaries(sections, parts, batch, _country_of(path, options))
+    _apply_boundaries(sections, parts, batch, country)
 
 
 def _run(chunks: Iterator[Chunk], batch: Any, name: str, init: tuple[Any, ...], *,
