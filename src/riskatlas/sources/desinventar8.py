@@ -47,6 +47,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -58,7 +59,7 @@ from shapely.ops import unary_union
 
 from riskatlas.errors import RecordError, SourceFormatError
 from riskatlas.model.countries import is_iso3
-from riskatlas.sources.boundaries import member_stem, read_shapefile
+from riskatlas.sources.boundaries import member_stem, read_shapefile, shapefile_parts
 from riskatlas.sources.convert import RecordBuilder, sum_known, text, to_number
 from riskatlas.sources.registry import Reader, ReadOptions, register
 from riskatlas.store.batch import AdminUnit, HazardTerm
@@ -156,14 +157,11 @@ class Database:
 
     def shapefile(self, stem: str) -> dict[str, bytes] | None:
         """{ext: bytes} of the shapefile ``stem`` beside the database (case-insensitive)."""
-        by_lower = {n.lower(): n for n in self.sibling_names}
-        parts = {}
-        for ext in ("shp", "shx", "dbf"):
-            found = by_lower.get(f"{stem.lower()}.{ext}")
-            data = self.sibling(found) if found else None
-            if data is not None:
-                parts[ext] = data
-        return parts if "shp" in parts and "dbf" in parts else None
+        files = ((n, partial(self._sibling_bytes, n)) for n in self.sibling_names)
+        return shapefile_parts(files, {stem.lower()}).get(stem.lower())
+
+    def _sibling_bytes(self, name: str) -> bytes:
+        return self.sibling(name) or b""
 
 
 def _is_archive(path: Path, head: bytes) -> bool:
