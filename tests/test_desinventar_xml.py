@@ -98,3 +98,20 @@ def test_crosswalk_maps_every_event_name_in_the_files(atlas):
         assert names
         _import(atlas, relative)
     assert atlas.hazard_terms(unmapped=True).empty
+
+
+@pytest.mark.parametrize("chunk_bytes", [700, 5_000, 1 << 20])
+def test_scanner_cuts_whole_rows_at_any_chunk_size(chunk_bytes):
+    """Rows longer than a chunk, closing tags across reads: the same rows every time."""
+    import io
+
+    from riskatlas.sources.desinventar_xml import parse_rows, scan
+
+    with zipfile.ZipFile(shared(GRD)) as archive:
+        xml = archive.read("DI_export_grd.xml")
+    rows: dict[str, list[dict[str, str]]] = {}
+    for chunk in scan(io.BytesIO(xml), "grd.xml", chunk_bytes):
+        rows.setdefault(chunk.section, []).extend(parse_rows(chunk, "grd.xml", "UTF-8")[0])
+    assert len(rows["fichas"]) == len(rows["extension"]) == 162
+    assert len(rows["lev2"]) == 176 and len(rows["eventos"]) == 39
+    assert [r["clave"] for r in rows["fichas"]][:3] == ["325", "326", "327"]

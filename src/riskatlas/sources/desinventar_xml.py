@@ -147,8 +147,10 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES) -> Iterat
                                         section=section.decode())
             search_from = max(0, searched - 64)  # more() moved pos to 0
             continue
-        closing = found is not None and found.start() - pos <= chunk_bytes
-        end = found.start() if closing else _last_row_end(buf, pos, chunk_bytes)  # type: ignore[union-attr]
+        # the section's closing tag when it is near enough, else a cut after a whole row
+        close_tag = (found.start(), found.end()) if (
+            found is not None and found.start() - pos <= chunk_bytes) else None
+        end = close_tag[0] if close_tag else _last_row_end(buf, pos, chunk_bytes)
         if end < 0:  # a single row longer than the buffer: read on
             if not more():
                 raise SourceFormatError("xml.truncated", path=path, line=line,
@@ -161,9 +163,9 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES) -> Iterat
             yield Chunk(section.decode().lower(), data, rows + 1, line)
             rows += count
         line += data.count(b"\n")
-        if closing:
-            line += buf.count(b"\n", end, found.end())  # type: ignore[union-attr]
-            pos, section = found.end(), None  # type: ignore[union-attr]
+        if close_tag:
+            line += buf.count(b"\n", end, close_tag[1])
+            pos, section = close_tag[1], None
         else:
             pos = end
         search_from = pos
