@@ -34,3 +34,40 @@ def atlas(tmp_path: Path):
     """A fresh, empty store."""
     with riskatlas.open(tmp_path / "test.duckdb") as store:
         yield store
+
+
+def _imported(tmp_path_factory: pytest.TempPathFactory, name: str, relative: str,
+              country: str | None = None) -> Path:
+    from riskatlas.sources.registry import ReadOptions
+
+    source = shared(relative)
+    db = tmp_path_factory.mktemp(name) / f"{name}.duckdb"
+    with riskatlas.open(db) as atlas:
+        atlas.import_paths([source], options=ReadOptions(country=country))
+    return db
+
+
+@pytest.fixture(scope="session")
+def nepal_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with the 25 Nepal xlsx parts (25,849 records), imported once per session."""
+    return _imported(tmp_path_factory, "nepal", "desinventar/npl-xlsx", country="NPL")
+
+
+@pytest.fixture(scope="session")
+def grenada_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with the Grenada DesInventar export (162 cards and boundaries)."""
+    return _imported(tmp_path_factory, "grenada", "desinventar/grd/DI_export_grd.zip")
+
+
+def require_spark() -> None:
+    """Skip (or fail when RISKATLAS_REQUIRE_SPARK=1, as in CI) without PySpark and Java."""
+    import importlib.util
+    import shutil
+
+    missing = [what for what, ok in (("pyspark", importlib.util.find_spec("pyspark")),
+                                     ("java", shutil.which("java"))) if not ok]
+    if missing:
+        reason = f"the Spark engine needs {' and '.join(missing)}, absent here"
+        if os.environ.get("RISKATLAS_REQUIRE_SPARK") == "1":
+            pytest.fail(reason + "; RISKATLAS_REQUIRE_SPARK=1 makes it mandatory")
+        pytest.skip(reason)

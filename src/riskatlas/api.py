@@ -7,6 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from riskatlas.analysis.engine import Engine, make_engine
+from riskatlas.analysis.methods import Methods, load_methods
+from riskatlas.analysis.profile import DEFAULT_METRICS
+from riskatlas.analysis.results import labelled, sort_rows
+from riskatlas.analysis.scope import Scope, filter_records
 from riskatlas.importer import FileResult, import_paths
 from riskatlas.model.hazards import reporting_groups
 from riskatlas.population import import_population
@@ -18,10 +23,18 @@ if TYPE_CHECKING:  # Ibis and pandas load on first query, not for an import
 
 
 class Atlas:
-    """A RiskAtlas store with its operations. ``riskatlas.open(path)`` makes one."""
+    """A RiskAtlas store with its operations. ``riskatlas.open(path)`` makes one.
 
-    def __init__(self, store: Store) -> None:
+    Analyses (profile, events, risk, sendai, screen) run on ``engine`` ("duckdb" or
+    "spark") with the thresholds and weights of the methods profile.
+    """
+
+    def __init__(self, store: Store, *, engine: str = "duckdb",
+                 methods: str | Path | Methods | None = None) -> None:
         self.store = store
+        self.engine_name = engine
+        self.methods = methods if isinstance(methods, Methods) else load_methods(methods)
+        self._engine: Engine | None = None
 
     def __enter__(self) -> Atlas:
         return self
@@ -30,7 +43,17 @@ class Atlas:
         self.close()
 
     def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         self.store.close()
+
+    @property
+    def engine(self) -> Engine:
+        """The analysis engine, started on first use."""
+        if self._engine is None:
+            self._engine = make_engine(self.engine_name, self.store)
+        return self._engine
 
     def import_paths(self, paths: Sequence[str | Path], *, format: str | None = None,
                      options: ReadOptions | None = None) -> builtins.list[FileResult]:
@@ -75,7 +98,8 @@ class Atlas:
                 with_extension: bool = False, **filters: Any) -> pd.DataFrame:
         """Records matching the filters (country, admin, hazard, year_from, year_to, dataset);
         ``with_extension`` adds each record's extension block."""
-        expr = _filtered(self.table("records_full" if with_extension else "records"), **filters)
+        table = self.table("records_full" if with_extension else "records")
+        expr = filter_records(table, **filters)
         expr = expr.order_by(["start_date", "record_id"])
         if columns:
             expr = expr.select(*columns)
@@ -84,7 +108,7 @@ class Atlas:
         return expr.to_pandas()
 
     def count_records(self, **filters: Any) -> int:
-        return int(_filtered(self.table("records"), **filters).count().to_pandas())
+        return int(filter_records(self.table("records"), **filters).count().to_pandas())
 
     def export(self, path: str | Path, fmt: str, *, lang: str = "en", with_raw: bool = False,
                **filters: Any) -> int:
@@ -108,7 +132,7 @@ class Atlas:
         """Records and deaths per reporting group with their shares (%), for a quick look."""
         import ibis
 
-        r = _filtered(self.table("records"), **filters)
+        r = filter_records(self.table("records"), **filters)
         by = r.group_by(group=r.hazard_group.fill_null("(unmapped)")).aggregate(
             records=r.count(), deaths=r.deaths.sum().fill_null(0),
             houses_destroyed=r.houses_destroyed.sum().fill_null(0))
@@ -122,33 +146,114 @@ class Atlas:
             lambda g: groups[g].name(lang) if g in groups else g))
         return frame
 
+    # --- analyses: each returns a DataFrame whose attrs name its scope and methods ---
+
+    def profile(self, metrics: Sequence[str] = DEFAULT_METRICS, *, top: int | None = None,
+                lang: str = "en", **scope: Any) -> pd.DataFrame:
+        """Each hazard's total and share (%) of every metric, per unit of ``level``
+        (country when None); hazards named at ``hazard_key`` (group, hips or term)."""
+        from riskatlas.analysis.profile import profile
+
+        sc = Scope(**scope)
+        expr = profile(self.engine.table("records"), sc, self.methods, metrics, top)
+        frame = sort_rows(expr.to_pandas(), ["country_iso3", "admin_code", "metric", "rank"])
+        return self._result(frame, "profile", sc, lang)
+
+    def events(self, *, lang: str = "en", **scope: Any) -> pd.DataFrame:
+        """Data cards grouped into events (one row per event)."""
+        from riskatlas.analysis.events import events
+
+        sc = Scope(**scope)
+        expr = events(sc.records(self.engine.table("records")), self.methods)
+        frame = sort_rows(expr.to_pandas(), ["country_iso3", "start_date", "event_id"])
+        return self._result(frame, "events", sc, lang)
+
+    def risk(self, *, lang: str = "en", **scope: Any) -> pd.DataFrame:
+        """Regional hazard-specific risk per unit × hazard: frequency, annual averages,
+        per-100,000 rates, intensive/extensive split and trends."""
+        from riskatlas.analysis.risk import add_trends, annual_series, risk
+
+        sc = Scope(**scope)
+        records = self.engine.table("records")
+        frame = risk(records, self.engine.table("population"), sc, self.methods).to_pandas()
+        frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard"])
+        annual = annual_series(records, sc, self.methods).to_pandas()
+        frame = add_trends(frame, annual, self.methods)
+        notes = [] if frame["population"].notna().any() else ["analysis.note_no_population"]
+        return self._result(frame, "risk", sc, lang, notes)
+
+    def exceedance(self, metric: str = "deaths", *, lang: str = "en",
+                   **scope: Any) -> pd.DataFrame:
+        """Empirical exceedance curve of ``metric`` per unit × hazard (one row per event)."""
+        from riskatlas.analysis.risk import exceedance
+
+        sc = Scope(**scope)
+        frame = exceedance(self.engine.table("records"), sc, self.methods, metric).to_pandas()
+        frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard", "rank"])
+        return self._result(frame, "exceedance", sc, lang)
+
+    def return_levels(self, metric: str = "deaths", *, lang: str = "en",
+                      **scope: Any) -> pd.DataFrame:
+        """The level of ``metric`` exceeded once in T years, per unit × hazard × T."""
+        from riskatlas.analysis.risk import return_levels
+
+        curve = self.exceedance(metric, **scope)
+        frame = return_levels(curve, self.methods)
+        return self._result(frame, "return_levels", Scope(**scope), lang)
+
+    def sendai(self, *, lang: str = "en", **scope: Any) -> pd.DataFrame:
+        """Sendai Framework indicators (A, B, C, D and SDG 1.5.1) per unit × year."""
+        from riskatlas.analysis.sendai import sendai
+
+        sc = Scope(**scope)
+        population = self.store.table("population").to_pandas()
+        frame = sendai(self.engine.table("records"), population, sc, self.methods).to_pandas()
+        frame = sort_rows(frame, ["country_iso3", "admin_code", "year"])
+        notes = [] if frame["population"].notna().any() else ["analysis.note_no_population"]
+        return self._result(frame, "sendai", sc, lang, notes)
+
+    def screen(self, *, all_hazards: bool = False, lang: str = "en",
+               **scope: Any) -> pd.DataFrame:
+        """Units ranked by a composite risk index with class, drivers, data quality and
+        rank stability; climate-related hazards unless ``all_hazards``."""
+        from riskatlas.analysis import screen as sc_mod
+
+        sc = sc_mod.screen_scope(Scope(**scope), self.methods, all_hazards)
+        records = self.engine.table("records")
+        long, per_capita = sc_mod.indicators(records, self.engine.table("population"),
+                                             self.engine.table("admin_units"), sc,
+                                             self.methods)
+        long = long.cache()
+        hazard = sc_mod.hazard_scores(long, self.methods).cache()
+        hazard_rows = hazard.to_pandas()
+        units = sc_mod.composite(hazard).to_pandas().rename(columns={"unit_name": "admin_name"})
+        frame = sc_mod.finish(units, long.to_pandas(), hazard_rows,
+                              sc_mod.quality(records, sc).to_pandas(), self.methods, per_capita)
+        frame.insert(4, "level", sc.level)
+        coverage = sc.coverage(sc.records(records)).to_pandas()
+        frame = frame.merge(coverage, on="country_iso3", how="left")
+        notes = [] if per_capita else ["analysis.note_absolute"]
+        return self._result(frame, "screen", sc, lang, notes,
+                            extra={"hazards": sorted(hazard_rows["hazard"].unique())})
+
+    def _result(self, frame: pd.DataFrame, analysis: str, scope: Scope, lang: str,
+                notes: Sequence[str] = (), extra: dict[str, Any] | None = None
+                ) -> pd.DataFrame:
+        return labelled(frame, analysis=analysis, scope=scope, methods=self.methods,
+                        engine=self.engine.name, lang=lang, notes=notes, extra=extra)
+
 
 def open(path: str | Path | None = None, *, read_only: bool = False,
-         crosswalks: Sequence[Path] = ()) -> Atlas:
-    """Open (or create) a store; ``path`` defaults to $RISKATLAS_DB or ./riskatlas.duckdb."""
-    return Atlas(Store(path, read_only=read_only, crosswalks=crosswalks))
+         crosswalks: Sequence[Path] = (), engine: str = "duckdb",
+         methods: str | Path | Methods | None = None) -> Atlas:
+    """Open (or create) a store; ``path`` defaults to $RISKATLAS_DB or ./riskatlas.duckdb.
 
-
-def _filtered(records: Any, *, country: str | None = None, admin: str | None = None,
-              hazard: str | None = None, year_from: int | None = None,
-              year_to: int | None = None, dataset: int | None = None) -> Any:
-    """Records filtered as the CLI and the web app allow (all parameters bound, never SQL)."""
-    if country:
-        records = records.filter(records.country_iso3 == country.upper())
-    if admin:
-        records = records.filter((records.level0_code == admin) | (records.level1_code == admin)
-                                 | (records.level2_code == admin))
-    if hazard:
-        h = hazard.strip()
-        records = records.filter((records.hazard_group == h.lower()) | (records.hips_code == h)
-                                 | (records.hazard_term == h))
-    if year_from is not None:
-        records = records.filter(records.start_year >= year_from)
-    if year_to is not None:
-        records = records.filter(records.start_year <= year_to)
-    if dataset is not None:
-        records = records.filter(records.dataset_id == dataset)
-    return records
+    ``engine`` runs the analyses on "duckdb" (default) or "spark"; ``methods`` is a YAML
+    profile of thresholds and weights overriding the defaults.
+    """
+    methods = methods if isinstance(methods, Methods) else load_methods(methods)
+    return Atlas(Store(path, read_only=read_only, crosswalks=crosswalks), engine=engine,
+                 methods=methods)
 
 
 def json_params(text: str | None) -> dict[str, Any]:

@@ -89,3 +89,15 @@ class FetchError(RiskAtlasError, OSError):
     """A download failed or its checksum did not match."""
 
     key = "error.fetch"
+
+
+class MethodsError(RiskAtlasError, ValueError):
+    """A methods profile (thresholds and weights) is invalid."""
+
+    key = "error.methods"
+
+
+class AnalysisError(RiskAtlasError, ValueError):
+    """An analysis cannot run with the arguments given (unknown metric, empty scope ...)."""
+
+    key = "error.analysis"

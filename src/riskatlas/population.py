@@ -1,4 +1,5 @@
-"""Population (and households) by admin unit and year, for per-100,000 rates."""
+"""Population (and households, GDP) by admin unit and year, for per-100,000 rates and
+Sendai C-1. ``level`` -1 is the whole country (``admin_code`` = its ISO3 code)."""
 
 from __future__ import annotations
 
@@ -26,14 +27,16 @@ def import_population(store: Store, path: Path) -> int:
                 rows.append((row["country_iso3"].strip().upper(), int(row["level"]),
                              row["admin_code"].strip(), int(row["year"]),
                              to_number(row["population"]), to_number(row.get("households")),
-                             row.get("source") or path.name))
+                             row.get("source") or path.name, to_number(row.get("gdp_usd"))))
             except (ValueError, TypeError, AttributeError) as exc:
                 raise RecordError("record.bad_row", path=str(path), record=f"line {i}",
                                   field="-", reason=str(exc)) from None
     con = store.connection
     con.execute("BEGIN TRANSACTION")
     try:
-        con.executemany("INSERT OR REPLACE INTO population VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        con.executemany("INSERT OR REPLACE INTO population (country_iso3, level, admin_code, "
+                        "year, population, households, source, gdp_usd) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

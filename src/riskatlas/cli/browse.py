@@ -8,10 +8,22 @@ from typing import Any
 import typer
 
 import riskatlas
-from riskatlas.cli.common import DB_OPTION, STATE, console, print_frame, t
+from riskatlas.cli.common import (
+    ADMIN_OPTION,
+    COUNTRY_OPTION,
+    DATASET_OPTION,
+    DB_OPTION,
+    FMT_OPTION,
+    FROM_OPTION,
+    HAZARD_OPTION,
+    STATE,
+    TO_OPTION,
+    console,
+    print_frame,
+    t,
+)
 from riskatlas.export import FORMATS
 
-FMT = typer.Option("table", "--format", help="Output: table, csv or json.")
 BROWSE_COLUMNS = ("record_id", "country_iso3", "level0_name", "level1_name", "level2_name",
                   "start_date", "date_precision", "hazard_term", "hips_code", "hazard_group",
                   "deaths", "injured", "affected", "houses_destroyed", "houses_damaged")
@@ -19,7 +31,7 @@ BROWSE_COLUMNS = ("record_id", "country_iso3", "level0_name", "level1_name", "le
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def datasets(db: Path = DB_OPTION, fmt: str = FMT) -> None:
+    def datasets(db: Path = DB_OPTION, fmt: str = FMT_OPTION) -> None:
         """List imported datasets with provenance and reconciliation counts."""
         with riskatlas.open(db, read_only=True) as atlas:
             frame = atlas.datasets()[["dataset_id", "name", "format", "source_key",
@@ -39,7 +51,7 @@ def register(app: typer.Typer) -> None:
     def hazards(
         unmapped: bool = typer.Option(False, "--unmapped", help="Only terms the crosswalk "
                                       "does not map (the review list)."),
-        db: Path = DB_OPTION, fmt: str = FMT,
+        db: Path = DB_OPTION, fmt: str = FMT_OPTION,
     ) -> None:
         """Source hazard terms and their HIPs 2025 code and reporting group."""
         with riskatlas.open(db, read_only=True) as atlas:
@@ -51,16 +63,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def records(
-        country: str = typer.Option(None, "--country", help="ISO3 country."),
-        admin: str = typer.Option(None, "--admin", help="Admin unit code (any level)."),
-        hazard: str = typer.Option(None, "--hazard", help="Reporting group, HIPs code or "
-                                   "source term."),
-        year_from: int = typer.Option(None, "--from", help="First year."),
-        year_to: int = typer.Option(None, "--to", help="Last year."),
-        dataset: int = typer.Option(None, "--dataset", help="Dataset id."),
+        country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, hazard: str = HAZARD_OPTION,
+        year_from: int = FROM_OPTION, year_to: int = TO_OPTION, dataset: int = DATASET_OPTION,
         page: int = typer.Option(1, "--page", min=1, help="Page number."),
         page_size: int = typer.Option(50, "--page-size", min=1, max=10_000),
-        db: Path = DB_OPTION, fmt: str = FMT,
+        db: Path = DB_OPTION, fmt: str = FMT_OPTION,
     ) -> None:
         """Browse records with filters, a page at a time."""
         filters: dict[str, Any] = {"country": country, "admin": admin, "hazard": hazard,
@@ -78,10 +85,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Argument(..., help="Output file."),
         fmt: str = typer.Option(None, "--format", help=f"One of {', '.join(FORMATS)} "
                                 "(default: from the file name)."),
-        country: str = typer.Option(None, "--country"),
-        hazard: str = typer.Option(None, "--hazard"),
-        year_from: int = typer.Option(None, "--from"),
-        year_to: int = typer.Option(None, "--to"),
+        country: str = COUNTRY_OPTION, hazard: str = HAZARD_OPTION,
+        year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
         with_raw: bool = typer.Option(False, "--with-raw", help="Add the verbatim source row."),
         overwrite: bool = typer.Option(False, "--overwrite"),
         db: Path = DB_OPTION,

@@ -29,6 +29,14 @@ err_console = Console(stderr=True)
 
 DB_OPTION = typer.Option(None, "--db", help="Store file (default: $RISKATLAS_DB or "
                          "./riskatlas.duckdb).")
+FMT_OPTION = typer.Option("table", "--format", help="Output: table, csv or json.")
+# record filters shared by the browsing and analysis commands
+COUNTRY_OPTION = typer.Option(None, "--country", help="ISO3 country.")
+ADMIN_OPTION = typer.Option(None, "--admin", help="Admin unit code (any level).")
+HAZARD_OPTION = typer.Option(None, "--hazard", help="Reporting group, HIPs code or source term.")
+FROM_OPTION = typer.Option(None, "--from", help="First year.")
+TO_OPTION = typer.Option(None, "--to", help="Last year.")
+DATASET_OPTION = typer.Option(None, "--dataset", help="Dataset id.")
 
 
 def t(key: str, **params: Any) -> str:

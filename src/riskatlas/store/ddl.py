@@ -49,7 +49,7 @@ STATEMENTS = (
         dataset_id BIGINT, source_file VARCHAR, section VARCHAR, row_number BIGINT, row JSON)""",
     """CREATE TABLE IF NOT EXISTS population (
         country_iso3 VARCHAR, level INTEGER, admin_code VARCHAR, year INTEGER,
-        population DOUBLE, households DOUBLE, source VARCHAR,
+        population DOUBLE, households DOUBLE, source VARCHAR, gdp_usd DOUBLE,
         PRIMARY KEY (country_iso3, level, admin_code, year))""",
 )
 
@@ -58,6 +58,8 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create missing tables and record the schema version."""
     for statement in STATEMENTS:
         con.execute(statement)
+    # stores made before GDP series were supported
+    con.execute("ALTER TABLE population ADD COLUMN IF NOT EXISTS gdp_usd DOUBLE")
     con.execute(
         "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
     )

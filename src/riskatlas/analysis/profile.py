@@ -1,0 +1,78 @@
+"""Hazard profile: each hazard's total and share of a metric in a scope.
+
+``share(h) = 100 · Σ m over records of hazard h / Σ m over all records in scope`` per unit,
+for every metric asked. Rows always carry the metric and the period, so "floods 37 %"
+never comes without "of what, when".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from riskatlas.analysis.events import card_events
+from riskatlas.analysis.methods import Methods
+from riskatlas.analysis.scope import UNIT_KEYS, Scope
+from riskatlas.errors import AnalysisError
+
+SUM_METRICS = ("deaths", "missing", "injured", "directly_affected", "victims", "affected",
+               "evacuated", "relocated", "houses_destroyed", "houses_damaged", "losses_local",
+               "losses_usd")
+METRICS = ("records", "events", *SUM_METRICS)
+DEFAULT_METRICS = ("records", "deaths", "injured", "directly_affected", "houses_destroyed",
+                   "houses_damaged")
+GROUP_KEYS = (*UNIT_KEYS, "hazard")
+
+
+def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise AnalysisError("analysis.bad_metric", metric=", ".join(unknown) or "-",
+                            metrics=", ".join(METRICS))
+    return tuple(dict.fromkeys(metrics))
+
+
+def profile(records: Any, scope: Scope, methods: Methods,
+            metrics: Sequence[str] = DEFAULT_METRICS, top: int | None = None) -> Any:
+    """Long table: one row per unit × metric × hazard with ``value``, ``share_pct``,
+    ``rank`` (1 = largest in the unit) and ``records`` (cards behind the value)."""
+    import ibis
+
+    metrics = check_metrics(metrics)
+    scoped = scope.records(records)
+    sums = {m: scoped[m].sum().fill_null(0).cast("float64")
+            for m in metrics if m in SUM_METRICS}
+    by = scoped.group_by(GROUP_KEYS).aggregate(
+        admin_name_=scoped.admin_name.max(), n_records=scoped.count(), **sums)
+    if "records" in metrics:
+        by = by.mutate(records=by.n_records.cast("float64"))
+    if "events" in metrics:
+        by = by.join(_event_counts(records, scope, methods), list(GROUP_KEYS), how="left")
+        by = by.mutate(events=by.events.fill_null(0).cast("float64"))
+    long = by.pivot_longer(list(metrics), names_to="metric", values_to="value")
+    unit_metric = ibis.window(group_by=[*UNIT_KEYS, "metric"])
+    total = long.value.sum().over(unit_metric)
+    ranked = ibis.window(group_by=[*UNIT_KEYS, "metric"],
+                         order_by=[ibis.desc("value"), "hazard"])
+    long = long.mutate(
+        share_pct=ibis.ifelse(total > 0, long.value * 100.0 / total, ibis.null("float64")),
+        rank=ibis.row_number().over(ranked) + 1)
+    if top is not None:
+        long = long.filter(long.rank <= top)
+    cov = scope.coverage(scoped)
+    out = long.join(cov, "country_iso3")
+    return out.select("country_iso3", "admin_code", admin_name=out.admin_name_,
+                      level=ibis.literal(scope.level, type="int64"),
+                      period_from=out.period_from, period_to=out.period_to,
+                      metric=out.metric, hazard=out.hazard, value=out.value,
+                      share_pct=out.share_pct, rank=out.rank, records=out.n_records)
+
+
+def _event_counts(records: Any, scope: Scope, methods: Methods) -> Any:
+    """Distinct events per unit × hazard; events are formed over the whole country and
+    period, so an event that crosses units counts once in each unit it touched."""
+    scoped = scope.records(records)
+    basis = scope.but(admin=None, hazard=None, climate_only=False).records(records)
+    tagged = scoped.join(card_events(basis, methods).select("record_id", "event_id"),
+                         "record_id")
+    return tagged.group_by(GROUP_KEYS).aggregate(events=tagged.event_id.nunique())

@@ -1,0 +1,210 @@
+"""Analysis commands: profile, events, risk, sendai, screen.
+
+Each parses the scope, calls the matching :class:`riskatlas.api.Atlas` method and prints
+the result. The table view shows the columns that fit a terminal; csv and json carry all.
+A caption states what was counted, the period, the engine and the methods profile; with
+csv or json it goes to stderr so that stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import typer
+
+import riskatlas
+from riskatlas.analysis.engine import ENGINES
+from riskatlas.analysis.scope import HAZARD_KEYS
+from riskatlas.cli.common import (
+    ADMIN_OPTION,
+    COUNTRY_OPTION,
+    DATASET_OPTION,
+    DB_OPTION,
+    FMT_OPTION,
+    FROM_OPTION,
+    HAZARD_OPTION,
+    STATE,
+    TO_OPTION,
+    console,
+    err_console,
+    print_frame,
+    t,
+)
+
+LEVEL_OPTION = typer.Option(None, "--level", min=0, max=2,
+                            help="Break down by admin level 0, 1 or 2 (default: country).")
+BY_OPTION = typer.Option("group", "--by", help=f"Name hazards by {', '.join(HAZARD_KEYS)}.")
+ENGINE_OPTION = typer.Option("duckdb", "--engine", help=f"Engine: {', '.join(ENGINES)}.")
+METHODS_OPTION = typer.Option(None, "--methods", help="YAML file of thresholds and weights "
+                              "overriding the defaults.")
+
+TABLE_COLUMNS = {
+    "profile": ("admin_name", "metric", "rank", "hazard_name", "value", "share_pct", "records"),
+    "events": ("event_id", "hazard_name", "level0_name", "start_date", "end_date", "cards",
+               "units", "deaths", "houses_destroyed", "intensive"),
+    "risk": ("admin_name", "hazard_name", "events_per_year", "p_event_10y",
+             "deaths_per_year", "intensive_events", "deaths_per_100k", "trend_events",
+             "trend_deaths"),
+    "exceedance": ("admin_name", "hazard_name", "rank", "event_id", "year", "value",
+                   "return_period_years"),
+    "return_levels": ("admin_code", "hazard_name", "metric", "return_period_years", "level"),
+    "sendai": ("admin_name", "year", "population", "population_basis", "deaths", "missing",
+               "a1", "b1", "d1", "sdg_1_5_1"),
+    "screen": ("rank", "admin_name", "score", "class", "drivers", "quality", "stability"),
+}
+
+# columns whose values are keys with a label in the catalogues (table view only)
+VALUE_LABELS = {"metric": "metric", "class": "class", "trend_events": "trend",
+                "trend_deaths": "trend", "population_basis": "basis"}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def profile(
+        metric: list[str] = typer.Option(["records", "deaths", "injured", "directly_affected",
+                                          "houses_destroyed", "houses_damaged"], "--metric",
+                                         help="Metric (repeat for several): records, events, "
+                                         "deaths, missing, injured, directly_affected, victims, "
+                                         "affected, evacuated, relocated, houses_destroyed, "
+                                         "houses_damaged, losses_local, losses_usd."),
+        top: int = typer.Option(None, "--top", min=1, help="Only the top N hazards per unit."),
+        country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, level: int = LEVEL_OPTION,
+        year_from: int = FROM_OPTION, year_to: int = TO_OPTION, dataset: int = DATASET_OPTION,
+        by: str = BY_OPTION, fmt: str = FMT_OPTION, engine: str = ENGINE_OPTION,
+        methods: Path = METHODS_OPTION, db: Path = DB_OPTION,
+    ) -> None:
+        """Hazard profile: each hazard's total and share (%) of each metric."""
+        scope = _scope(country, admin, level, year_from, year_to, dataset, hazard_key=by)
+        with _open(db, engine, methods) as atlas:
+            frame = atlas.profile(metric, top=top, lang=STATE.lang, **scope)
+        _show(frame, fmt)
+
+    @app.command()
+    def events(
+        country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, hazard: str = HAZARD_OPTION,
+        year_from: int = FROM_OPTION, year_to: int = TO_OPTION, dataset: int = DATASET_OPTION,
+        fmt: str = FMT_OPTION, engine: str = ENGINE_OPTION, methods: Path = METHODS_OPTION,
+        db: Path = DB_OPTION,
+    ) -> None:
+        """Data cards grouped into events (same hazard, first-level unit, time window)."""
+        scope = _scope(country, admin, None, year_from, year_to, dataset, hazard=hazard)
+        with _open(db, engine, methods) as atlas:
+            frame = atlas.events(lang=STATE.lang, **scope)
+        _show(frame, fmt)
+
+    @app.command()
+    def risk(
+        exceedance: str = typer.Option(None, "--exceedance", help="Instead: the exceedance "
+                                       "curve of this metric (deaths, houses_destroyed, ...)."),
+        return_periods: str = typer.Option(None, "--return-periods", help="Instead: the "
+                                           "levels of this metric exceeded once in T years."),
+        country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, level: int = LEVEL_OPTION,
+        hazard: str = HAZARD_OPTION, year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
+        dataset: int = DATASET_OPTION, by: str = BY_OPTION, fmt: str = FMT_OPTION,
+        engine: str = ENGINE_OPTION, methods: Path = METHODS_OPTION, db: Path = DB_OPTION,
+    ) -> None:
+        """Regional hazard-specific risk per unit × hazard: frequency, annual averages,
+        intensive/extensive split, return periods and trends."""
+        scope = _scope(country, admin, level, year_from, year_to, dataset, hazard=hazard,
+                       hazard_key=by)
+        with _open(db, engine, methods) as atlas:
+            if exceedance:
+                frame = atlas.exceedance(exceedance, lang=STATE.lang, **scope)
+            elif return_periods:
+                frame = atlas.return_levels(return_periods, lang=STATE.lang, **scope)
+            else:
+                frame = atlas.risk(lang=STATE.lang, **scope)
+        _show(frame, fmt)
+
+    @app.command()
+    def sendai(
+        country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, level: int = LEVEL_OPTION,
+        hazard: str = HAZARD_OPTION, year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
+        dataset: int = DATASET_OPTION, fmt: str = FMT_OPTION, engine: str = ENGINE_OPTION,
+        methods: Path = METHODS_OPTION, db: Path = DB_OPTION,
+    ) -> None:
+        """Sendai Framework indicators (A-1 … D-3, SDG 1.5.1) per unit and year."""
+        scope = _scope(country, admin, level, year_from, year_to, dataset, hazard=hazard)
+        with _open(db, engine, methods) as atlas:
+            frame = atlas.sendai(lang=STATE.lang, **scope)
+        _show(frame, fmt)
+
+    @app.command()
+    def screen(
+        all_hazards: bool = typer.Option(False, "--all-hazards", help="Screen every hazard "
+                                         "group, not only climate-related ones."),
+        country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION,
+        level: int = typer.Option(None, "--level", min=0, max=2,
+                                  help="Admin level of the units screened (default: the "
+                                  "methods profile's, 0)."),
+        year_from: int = FROM_OPTION, year_to: int = TO_OPTION, dataset: int = DATASET_OPTION,
+        fmt: str = FMT_OPTION, engine: str = ENGINE_OPTION, methods: Path = METHODS_OPTION,
+        db: Path = DB_OPTION,
+    ) -> None:
+        """Rank units by a composite risk index, with class, drivers, data quality and
+        rank stability."""
+        scope = _scope(country, admin, level, year_from, year_to, dataset)
+        with _open(db, engine, methods) as atlas:
+            frame = atlas.screen(all_hazards=all_hazards, lang=STATE.lang, **scope)
+        _show(frame, fmt)
+
+
+def _scope(country: str | None, admin: str | None, level: int | None, year_from: int | None,
+           year_to: int | None, dataset: int | None, **extra: Any) -> dict[str, Any]:
+    return {"country": country, "admin": admin, "level": level, "year_from": year_from,
+            "year_to": year_to, "dataset": dataset, **extra}
+
+
+def _open(db: Path | None, engine: str, methods: Path | None) -> riskatlas.Atlas:
+    return riskatlas.open(db, read_only=True, engine=engine, methods=methods)
+
+
+def _show(frame: pd.DataFrame, fmt: str) -> None:
+    caption = caption_of(frame)
+    if fmt == "table":
+        view = frame[[c for c in TABLE_COLUMNS[frame.attrs["analysis"]] if c in frame.columns]]
+        if "drivers" in view.columns:
+            view = view.assign(drivers=view["drivers"].map(drivers_text))
+        for column, prefix in VALUE_LABELS.items():
+            if column in view.columns:
+                view = view.assign(**{column: view[column].map(
+                    lambda v, p=prefix: t(f"{p}.{v}") if isinstance(v, str) else v)})
+        numeric = view.select_dtypes("number").columns
+        view = view.assign(**{c: view[c].round(3) for c in numeric})
+        if "share_pct" in view.columns:
+            view = view.assign(share_pct=view["share_pct"].round(1))
+        print_frame(view, fmt, title=caption)
+        for note in frame.attrs.get("notes", []):
+            console.print(t(note))
+        return
+    err_console.print(caption, highlight=False, soft_wrap=True)
+    for note in frame.attrs.get("notes", []):
+        err_console.print(t(note), highlight=False)
+    if fmt == "csv" and "drivers" in frame.columns:
+        frame = frame.assign(drivers=frame["drivers"].map(
+            lambda d: json.dumps(d, ensure_ascii=False)))
+    print_frame(frame, fmt)
+
+
+def caption_of(frame: pd.DataFrame) -> str:
+    """What a result counts: analysis, period, scope, engine and methods profile."""
+    a = frame.attrs
+    scope = a["scope"]
+    period = ""
+    if "period_from" in frame.columns and len(frame):
+        period = f"{int(frame['period_from'].min())}–{int(frame['period_to'].max())}"
+    level = t("analysis.country_level") if scope["level"] is None else scope["level"]
+    return t("analysis.caption", analysis=t(f"analysis.name_{a['analysis']}"),
+             period=period or "-", level=level, engine=a["engine"],
+             methods=f"{a['methods_version']} ({a['methods_digest']})")
+
+
+def drivers_text(drivers: list[dict[str, Any]]) -> str:
+    from riskatlas.analysis.results import hazard_name
+
+    return "; ".join(f"{hazard_name(d['hazard'], STATE.lang)} · "
+                     f"{t('indicator.' + d['indicator'])} {d['share_pct']:.0f}%"
+                     for d in drivers)
