@@ -90,8 +90,9 @@ def test_all_hazards_and_climate_only(tmp_path):
 def test_bad_methods_file_is_named(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("screen:\n  top_n: many\n")
-    with pytest.raises(MethodsError, match="bad.yaml: setting 'screen.top_n' must be of type int"):
+    with pytest.raises(MethodsError,
+                       match=r"bad\.yaml: setting 'screen\.top_n' must be of type int"):
         riskatlas.open(tmp_path / "x.duckdb", methods=bad)
     bad.write_text("screen:\n  weights: {}\n")
-    with pytest.raises(MethodsError, match="unknown setting 'screen.weights'"):
+    with pytest.raises(MethodsError, match=r"unknown setting 'screen\.weights'"):
         riskatlas.open(tmp_path / "x.duckdb", methods=bad)
