@@ -55,3 +55,20 @@ def test_risk_and_events_match_on_nepal(nepal_db):
     _same(duck, spark, ["admin_code", "hazard"])
     duck, spark = _both(nepal_db, lambda a: a.events(country="NPL"))
     _same(duck, spark, ["event_id"])
+
+
+def test_cli_engine_option(grenada_db):
+    require_spark()
+    import json
+    import subprocess
+    import sys
+
+    rows = {}
+    for engine in ("duckdb", "spark"):
+        done = subprocess.run([sys.executable, "-m", "riskatlas", "screen", "--db",
+                               str(grenada_db), "--all-hazards", "--engine", engine,
+                               "--format", "json"], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert f"engine {engine}" in done.stderr
+        rows[engine] = [(r["admin_code"], round(r["score"], 9)) for r in json.loads(done.stdout)]
+    assert rows["duckdb"] == rows["spark"]

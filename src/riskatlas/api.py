@@ -219,22 +219,16 @@ class Atlas:
         from riskatlas.analysis import screen as sc_mod
 
         sc = sc_mod.screen_scope(Scope(**scope), self.methods, all_hazards)
-        records = self.engine.table("records")
-        long, per_capita = sc_mod.indicators(records, self.engine.table("population"),
+        years = sc_mod.unit_years(self.engine.table("records"), sc).cache()
+        long, per_capita = sc_mod.indicators(years, self.engine.table("population"),
                                              self.engine.table("admin_units"), sc,
                                              self.methods)
-        long = long.cache()
-        hazard = sc_mod.hazard_scores(long, self.methods).cache()
-        hazard_rows = hazard.to_pandas()
-        units = sc_mod.composite(hazard).to_pandas().rename(columns={"unit_name": "admin_name"})
-        frame = sc_mod.finish(units, long.to_pandas(), hazard_rows,
-                              sc_mod.quality(records, sc).to_pandas(), self.methods, per_capita)
+        long_rows = long.to_pandas()
+        frame = sc_mod.score_units(long_rows, self.methods, per_capita)
         frame.insert(4, "level", sc.level)
-        coverage = sc.coverage(sc.records(records)).to_pandas()
-        frame = frame.merge(coverage, on="country_iso3", how="left")
         notes = [] if per_capita else ["analysis.note_absolute"]
         return self._result(frame, "screen", sc, lang, notes,
-                            extra={"hazards": sorted(hazard_rows["hazard"].unique())})
+                            extra={"hazards": sorted(long_rows["hazard"].unique())})
 
     def _result(self, frame: pd.DataFrame, analysis: str, scope: Scope, lang: str,
                 notes: Sequence[str] = (), extra: dict[str, Any] | None = None

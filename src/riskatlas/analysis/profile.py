@@ -39,7 +39,7 @@ def profile(records: Any, scope: Scope, methods: Methods,
     import ibis
 
     metrics = check_metrics(metrics)
-    scoped = scope.records(records)
+    scoped = scope.records(records, keep=[m for m in metrics if m in SUM_METRICS])
     sums = {m: scoped[m].sum().fill_null(0).cast("float64")
             for m in metrics if m in SUM_METRICS}
     by = scoped.group_by(GROUP_KEYS).aggregate(

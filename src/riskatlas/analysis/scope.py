@@ -6,6 +6,7 @@ Everything here builds Ibis expressions; user text is only ever a bound literal.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,6 +16,10 @@ HAZARD_KEYS = ("group", "hips", "term")
 LEVELS = (0, 1, 2)
 UNMAPPED = "unmapped:"  # prefix of a source term that the crosswalk does not map
 NO_COUNTRY = "XXX"  # records imported without a country (flat exports name none)
+# the columns that scoping reads
+SCOPE_COLUMNS = ("record_id", "dataset_id", "country_iso3", "level0_code", "level0_name",
+                 "level1_code", "level1_name", "level2_code", "level2_name", "start_year",
+                 "hazard_term", "hips_code", "hazard_group", "climate_related")
 
 
 @dataclass(frozen=True)
@@ -48,9 +53,12 @@ class Scope:
     def but(self, **changes: Any) -> Scope:
         return replace(self, **changes)
 
-    def records(self, records: Any) -> Any:
+    def records(self, records: Any, keep: Sequence[str] | None = None) -> Any:
         """The records in scope with the analysis keys added: ``admin_code``,
-        ``admin_name`` (the unit at ``level``, or the country) and ``hazard``."""
+        ``admin_name`` (the unit at ``level``, or the country) and ``hazard``.
+        ``keep`` narrows the columns to those an analysis reads (smaller queries)."""
+        if keep is not None:
+            records = records.select(*dict.fromkeys([*SCOPE_COLUMNS, *keep]))
         r = filter_records(records, country=self.country, admin=self.admin,
                            hazard=self.hazard, year_from=self.year_from,
                            year_to=self.year_to, dataset=self.dataset)

@@ -5,8 +5,10 @@ people (per 1,000 households for houses lost) where population is loaded for eve
 else absolute, and the result says which. Each indicator is log(1 + x), capped at a
 percentile across the units in scope and scaled min–max to 0–10; a hazard's score is the
 weighted mean of its indicators; hazards combine as 10 − (Π(10 − xₕ))^(1/n) so that one
-extreme hazard dominates. The Ibis part ends at the per-unit scores; classes, drivers, the
-data-quality badge and rank stability are computed from that small result in Python.
+extreme hazard dominates. Everything that reads the records or compares units (sums,
+percentile caps, min–max) is Ibis; the weighted means and the composite are numpy over the
+small normalised table, the same code that recomputes them for 1,000 weight draws (rank
+stability), so the score and its stability cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from riskatlas.analysis.methods import Methods
-from riskatlas.analysis.population import unit_population
+from riskatlas.analysis.population import pop_level, unit_population
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
 from riskatlas.errors import AnalysisError
 
@@ -34,32 +36,44 @@ def screen_scope(scope: Scope, methods: Methods, all_hazards: bool) -> Scope:
     return scope.but(level=level, climate_only=climate, hazard_key="group")
 
 
-def indicators(records: Any, population: Any, units: Any, scope: Scope,
+def unit_years(records: Any, scope: Scope) -> Any:
+    """The one pass over the records: per unit × hazard × year, the sums the indicators
+    and the data-quality badge need (small; cache it)."""
+    scoped = scope.records(records, keep=[*CORE_COUNTS, *(f"{c}_unknown" for c in CORE_COUNTS),
+                                          "approval_status"])
+    scoped = scoped.filter(scoped.admin_code != "")
+    unknown = sum((scoped[f"{c}_unknown"].fill_null(False).cast("int64")
+                   for c in CORE_COUNTS), start=0)
+    status = scoped.approval_status
+    return scoped.group_by([*UNIT_KEYS, "hazard", "start_year"]).aggregate(
+        unit_name=scoped.admin_name.max(), cards=scoped.count(),
+        unknown_flags=unknown.sum(), with_status=status.count(),
+        approved=status.isin(APPROVED).cast("int64").sum(),
+        **{c: scoped[c].sum().fill_null(0).cast("float64") for c in CORE_COUNTS})
+
+
+def indicators(years_table: Any, population: Any, units: Any, scope: Scope,
                methods: Methods) -> tuple[Any, bool]:
-    """Long table unit × hazard × indicator with ``raw`` and normalised ``norm`` (0–10);
-    and whether the values are per capita (population loaded for every unit)."""
+    """Long table unit × hazard × indicator with ``raw`` and normalised ``norm`` (0–10),
+    each unit's period and data quality; and whether the values are per capita (population
+    loaded for every unit). ``years_table`` is :func:`unit_years`."""
     import ibis
 
-    scoped = scope.records(records)
-    scoped = scoped.filter(scoped.admin_code != "")
-    cov = scope.coverage(scoped)
+    uy = years_table
+    cov = scope.coverage(uy)
     w_damaged = float(methods.get("screen.damaged_house_weight"))
-
-    def total(column: str) -> Any:
-        return scoped[column].sum().fill_null(0).cast("float64")
-
-    by = scoped.group_by([*UNIT_KEYS, "hazard"]).aggregate(
-        deaths_missing=total("deaths") + total("missing"), injured=total("injured"),
-        directly_affected=total("directly_affected"),
-        houses_lost=total("houses_destroyed") + w_damaged * total("houses_damaged"))
-    grid = _unit_grid(scoped, units, scope).cross_join(by.select("hazard").distinct())
+    by = uy.group_by([*UNIT_KEYS, "hazard"]).aggregate(
+        deaths_missing=uy.deaths.sum() + uy.missing.sum(), injured=uy.injured.sum(),
+        directly_affected=uy.directly_affected.sum(),
+        houses_lost=uy.houses_destroyed.sum() + w_damaged * uy.houses_damaged.sum())
+    grid = _unit_grid(uy, units, scope).cross_join(by.select("hazard").distinct())
     by = grid.join(by, [*UNIT_KEYS, "hazard"], how="left").drop(
         "country_iso3_right", "admin_code_right", "hazard_right")
     by = by.join(cov, "country_iso3")
     pop = unit_population(population, scope.level, cov)
     by = by.join(pop, list(UNIT_KEYS), how="left").drop("country_iso3_right",
                                                           "admin_code_right")
-    per_capita = _all_have_population(by)
+    per_capita = _all_have_population(by, population, scope.level)
     years = by.years.cast("float64")
     size = float(methods.get("sendai.household_size_default"))
     households = ibis.coalesce(by.households, by.population / size)
@@ -70,7 +84,8 @@ def indicators(records: Any, population: Any, units: Any, scope: Scope,
             annual = (annual * 1e3 / households if name == "houses_lost"
                       else annual * 1e5 / by.population)
         values[name] = annual
-    wide = by.select(*UNIT_KEYS, "hazard", "unit_name", **values)
+    wide = by.select(*UNIT_KEYS, "hazard", "unit_name", "period_from", "period_to", "years",
+                     **values)
     long = wide.pivot_longer(list(INDICATORS), names_to="indicator", values_to="raw")
     x = (long.raw + 1).ln()
     group = ibis.window(group_by=["hazard", "indicator"])
@@ -80,72 +95,67 @@ def indicators(records: Any, population: Any, units: Any, scope: Scope,
     long = long.mutate(xc=ibis.least(long.x, long.cap))
     lo, hi = long.xc.min().over(group), long.xc.max().over(group)
     norm = ibis.ifelse(hi > lo, (long.xc - lo) * 10.0 / (hi - lo), 0.0)
-    return long.select(*UNIT_KEYS, "unit_name", "hazard", "indicator", "raw", norm=norm), \
-        per_capita
+    long = long.select(*UNIT_KEYS, "unit_name", "period_from", "period_to", "years", "hazard",
+                       "indicator", "raw", norm=norm)
+    joined = long.join(quality(uy), list(UNIT_KEYS), how="left")
+    return joined.drop("country_iso3_right", "admin_code_right"), per_capita
 
 
-def hazard_scores(long: Any, methods: Methods) -> Any:
-    """Per unit × hazard: the weighted mean of the normalised indicators (Ibis)."""
-    import ibis
-
-    weights = methods.indicator_weights()
-    unknown = set(weights) - set(INDICATORS)
-    if unknown:
-        raise AnalysisError("analysis.bad_indicator", indicator=", ".join(sorted(unknown)),
-                            indicators=", ".join(INDICATORS))
-    w = ibis.cases(*((long.indicator == k, v) for k, v in weights.items()), else_=0.0)
-    long = long.mutate(w=w)
-    by = long.group_by([*UNIT_KEYS, "hazard"]).aggregate(
-        unit_name=long.unit_name.max(),
-        hazard_score=(long.w * long.norm).sum() / long.w.sum())
-    return by
-
-
-def composite(scores: Any) -> Any:
-    """Per unit: 10 − (Π(10 − xₕ))^(1/n) over the n hazards in scope (Ibis)."""
-    import ibis
-
-    n = scores.hazard.nunique().as_scalar()
-    gap = ibis.greatest(10.0 - scores.hazard_score, _FLOOR).ln()
-    by = scores.group_by(list(UNIT_KEYS)).aggregate(
-        unit_name=scores.unit_name.max(), log_gap=gap.sum())
-    return by.mutate(score=10.0 - (by.log_gap / n).exp()).drop("log_gap")
-
-
-def quality(records: Any, scope: Scope) -> Any:
+def quality(years_table: Any) -> Any:
     """Per unit: years with records, share of core counts reported as unknown, share of
-    approved cards among cards with an approval status (Ibis)."""
-    scoped = scope.records(records)
-    unknown = sum((scoped[f"{c}_unknown"].fill_null(False).cast("int64")
-                   for c in CORE_COUNTS), start=0)
-    status = scoped.approval_status
-    by = scoped.group_by(list(UNIT_KEYS)).aggregate(
-        years_covered=scoped.start_year.nunique(), cards=scoped.count(),
-        unknown_flags=unknown.sum(), with_status=status.count(),
-        approved=status.isin(APPROVED).cast("int64").sum())
+    approved cards among cards with an approval status (from :func:`unit_years`)."""
+    uy = years_table
+    by = uy.group_by(list(UNIT_KEYS)).aggregate(
+        years_covered=uy.start_year.nunique(), cards=uy.cards.sum(),
+        unknown_flags=uy.unknown_flags.sum(), with_status=uy.with_status.sum(),
+        approved=uy.approved.sum())
     return by.mutate(
         unknown_share=by.unknown_flags / (by.cards * len(CORE_COUNTS)),
         approved_share=by.approved.cast("float64") / by.with_status.nullif(0)).drop(
         "unknown_flags", "with_status", "approved")
 
 
-def finish(units: pd.DataFrame, long: pd.DataFrame, hazard: pd.DataFrame,
-           quality_rows: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.DataFrame:
-    """Rank, class, drivers, badge and rank stability per unit."""
+def hazard_scores(cube: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted means over the indicator axis: cube (unit, hazard, indicator) and weights
+    (..., indicator) → (..., unit, hazard)."""
+    return np.einsum("uhi,...i->...uh", cube, weights) / weights.sum(axis=-1)[..., None, None]
+
+
+def composite(scores: np.ndarray) -> np.ndarray:
+    """10 − (Π(10 − xₕ))^(1/n) over the last (hazard) axis."""
+    return 10 - np.exp(np.log(np.maximum(10 - scores, _FLOOR)).mean(axis=-1))
+
+
+def score_units(long: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.DataFrame:
+    """One row per unit: rank, score, class, drivers, data quality and rank stability,
+    from the normalised long table of :func:`indicators` (joined with :func:`quality`)."""
+    weights = methods.indicator_weights()
+    unknown = set(weights) - set(INDICATORS)
+    if unknown:
+        raise AnalysisError("analysis.bad_indicator", indicator=", ".join(sorted(unknown)),
+                            indicators=", ".join(INDICATORS))
+    names = sorted(weights)  # alphabetical: ties between drivers go by name
+    hazards = sorted(long["hazard"].unique())
+    units = long.drop_duplicates(list(UNIT_KEYS)).sort_values(list(UNIT_KEYS))
+    units = units.drop(columns=["hazard", "indicator", "raw", "norm"]).reset_index(drop=True)
+    norm, raw = (_cube(long, units, hazards, names, column) for column in ("norm", "raw"))
+    w = np.array([weights[n] for n in names], dtype="float64")
+    by_hazard = hazard_scores(norm, w)
+    units = units.rename(columns={"unit_name": "admin_name"})
+    units["score"] = composite(by_hazard)
+    units["hazard_scores"] = [dict(zip(hazards, row.round(4).tolist(), strict=True))
+                              for row in by_hazard]
+    units["drivers"] = _drivers(norm, raw, by_hazard, w, hazards, names)
+    units["stability"] = rank_stability(norm, w, methods)
     cfg = methods.get("screen")
-    out = units.merge(quality_rows, on=list(UNIT_KEYS), how="left")
-    out = out.assign(tie=out["score"].round(9)).sort_values(
+    out = units.assign(tie=units["score"].round(9)).sort_values(
         ["tie", "country_iso3", "admin_code"], ascending=[False, True, True]).drop(
         columns="tie").reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     out["class"] = [score_class(s, methods) for s in out["score"]]
-    out["basis"] = "per_capita" if per_capita else "absolute"
-    drivers = _drivers(long, hazard, methods)
-    out["drivers"] = [drivers.get((c, a), []) for c, a in
-                      zip(out["country_iso3"], out["admin_code"], strict=True)]
     out["top_hazard"] = [d[0]["hazard"] if d else None for d in out["drivers"]]
     out["quality"] = [_badge(r, cfg["quality"]) for r in out.itertuples()]
-    out["stability"] = rank_stability(long, out, methods)
+    out["basis"] = "per_capita" if per_capita else "absolute"
     out["top_n"] = int(cfg["top_n"])
     first = ["rank", "country_iso3", "admin_code", "admin_name", "score", "class",
              "top_hazard", "drivers", "quality", "stability", "top_n"]
@@ -159,32 +169,41 @@ def score_class(score: float, methods: Methods) -> str:
     return methods.classes()[-1][0]
 
 
-def _drivers(long: pd.DataFrame, hazard: pd.DataFrame,
-             methods: Methods) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """The three (hazard, indicator) pairs that carry most of each unit's score.
+def _cube(long: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: list[str],
+          column: str) -> np.ndarray:
+    """``column`` as an array (unit, hazard, indicator) in the given orders."""
+    wide = long[long["indicator"].isin(names)].pivot_table(
+        index=list(UNIT_KEYS), columns=["hazard", "indicator"], values=column,
+        fill_value=0.0, aggfunc="first")
+    wide = wide.reindex(index=pd.MultiIndex.from_frame(units[list(UNIT_KEYS)]),
+                        columns=pd.MultiIndex.from_product([hazards, names]), fill_value=0.0)
+    return wide.to_numpy(dtype="float64").reshape(len(units), len(hazards), len(names))
+
+
+def _drivers(norm: np.ndarray, raw: np.ndarray, by_hazard: np.ndarray, w: np.ndarray,
+             hazards: list[str], names: list[str]) -> list[list[dict[str, Any]]]:
+    """Per unit, the three (hazard, indicator) pairs that carry most of its score.
 
     The composite is 10·(1 − exp(−D/n)) with D = Σₕ −ln(1 − xₕ/10), so hazard h carries
     the share −ln(1 − xₕ/10) / D; inside a hazard, indicators share by weight × value.
     """
-    weights = methods.indicator_weights()
-    h = hazard.copy()
-    h["d"] = -np.log(np.maximum(1 - h["hazard_score"] / 10, _FLOOR / 10))
-    h["d_share"] = h["d"] / h.groupby(list(UNIT_KEYS))["d"].transform("sum")
-    frame = long.merge(h[[*UNIT_KEYS, "hazard", "d_share"]], on=[*UNIT_KEYS, "hazard"])
-    frame["wx"] = frame["indicator"].map(weights).fillna(0) * frame["norm"]
-    inside = frame.groupby([*UNIT_KEYS, "hazard"])["wx"].transform("sum")
-    frame["share"] = np.where(inside > 0, frame["d_share"] * frame["wx"] / inside, 0.0)
-    # ties (equal shares up to float noise, which differs between engines) go by name
-    frame = frame[frame["share"] > 0].assign(tie=frame["share"].round(9)).sort_values(
-        ["country_iso3", "admin_code", "tie", "hazard", "indicator"],
-        ascending=[True, True, False, True, True])
-    result: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for key, g in frame.groupby(list(UNIT_KEYS), sort=False):
-        result[(str(key[0]), str(key[1]))] = [
-            {"hazard": r.hazard, "indicator": r.indicator, "share_pct": round(r.share * 100, 1),
-             "value": float(r.raw), "score": round(float(r.norm), 2)}
-            for r in g.head(3).itertuples()]
-    return result
+    d = -np.log(np.maximum(1 - by_hazard / 10, _FLOOR / 10))
+    total = d.sum(axis=1, keepdims=True)
+    d_share = np.divide(d, total, out=np.zeros_like(d), where=total > 0)
+    wx = norm * w
+    inside = wx.sum(axis=2, keepdims=True)
+    share = d_share[:, :, None] * np.divide(wx, inside, out=np.zeros_like(wx), where=inside > 0)
+    flat, norm_flat, raw_flat = (a.reshape(len(a), -1) for a in (share, norm, raw))
+    out = []
+    for u in range(len(flat)):
+        # largest first; equal shares (up to float noise, which differs between engines)
+        # in the order hazard, indicator
+        order = np.lexsort((np.arange(flat.shape[1]), -flat[u].round(9)))
+        out.append([{"hazard": hazards[k // len(names)], "indicator": names[k % len(names)],
+                     "share_pct": round(float(flat[u, k]) * 100, 1),
+                     "value": float(raw_flat[u, k]), "score": round(float(norm_flat[u, k]), 2)}
+                    for k in map(int, order[:3]) if flat[u, k] > 0])
+    return out
 
 
 def _badge(row: Any, bounds: dict[str, dict[str, float]]) -> str:
@@ -202,43 +221,27 @@ def _badge(row: Any, bounds: dict[str, dict[str, float]]) -> str:
     return "B"
 
 
-def rank_stability(long: pd.DataFrame, ranked: pd.DataFrame, methods: Methods) -> np.ndarray:
-    """Share of random weight draws (each weight × U(1 − p, 1 + p)) in which each unit of
-    ``ranked`` stays in the top N."""
+def rank_stability(norm: np.ndarray, w: np.ndarray, methods: Methods) -> np.ndarray:
+    """Per unit (in the cube's order): the share of random weight draws, each weight ×
+    U(1 − p, 1 + p), in which the unit stays in the top N."""
     cfg = methods.get("screen")
     draws = int(cfg["stability"]["draws"])
     spread = float(cfg["stability"]["weight_perturbation"])
     top_n = int(cfg["top_n"])
-    weights = methods.indicator_weights()
-    names = [i for i in INDICATORS if i in weights]
-    keys = list(zip(ranked["country_iso3"], ranked["admin_code"], strict=True))
-    if not keys:
-        return np.zeros(0)
-    hazards = sorted(long["hazard"].unique())
-    cube = np.zeros((len(keys), len(hazards), len(names)))
-    pos = {k: i for i, k in enumerate(keys)}
-    hpos = {h: i for i, h in enumerate(hazards)}
-    ipos = {n: i for i, n in enumerate(names)}
-    for r in long.itertuples():
-        u = pos.get((r.country_iso3, r.admin_code))
-        if u is not None and r.indicator in ipos:
-            cube[u, hpos[r.hazard], ipos[r.indicator]] = r.norm
     rng = np.random.default_rng(int(cfg["stability"]["seed"]))
-    base = np.array([weights[n] for n in names])
-    hits = np.zeros(len(keys))
-    for start in range(0, draws, 100):  # chunks bound the memory of units × hazards × draws
-        w = base * rng.uniform(1 - spread, 1 + spread, size=(min(100, draws - start), len(names)))
-        hs = np.einsum("uhi,di->duh", cube, w) / w.sum(axis=1)[:, None, None]
-        score = 10 - np.exp(np.log(np.maximum(10 - hs, _FLOOR)).mean(axis=2))
-        order = np.argsort(-score, axis=1, kind="stable")[:, :top_n]
+    hits = np.zeros(len(norm))
+    for start in range(0, draws, 100):  # chunks bound the memory of draws × units × hazards
+        weights = w * rng.uniform(1 - spread, 1 + spread, size=(min(100, draws - start), len(w)))
+        scores = composite(hazard_scores(norm, weights)).round(9)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :top_n]
         np.add.at(hits, order.ravel(), 1)
-    return hits / draws
+    return hits / draws if draws else hits
 
 
-def _unit_grid(scoped: Any, units: Any, scope: Scope) -> Any:
+def _unit_grid(uy: Any, units: Any, scope: Scope) -> Any:
     """Every unit in scope: those with records, and — for a whole-country scope — every
     unit of the level in the gazetteer (a unit without losses is screened at zero)."""
-    seen = scoped.group_by(list(UNIT_KEYS)).aggregate(unit_name=scoped.admin_name.max())
+    seen = uy.group_by(list(UNIT_KEYS)).aggregate(unit_name=uy.unit_name.max())
     if scope.admin is not None or scope.level is None:
         return seen
     gaz = units.filter(units.level == scope.level)
@@ -249,7 +252,9 @@ def _unit_grid(scoped: Any, units: Any, scope: Scope) -> Any:
     return both.group_by(list(UNIT_KEYS)).aggregate(unit_name=both.unit_name.max())
 
 
-def _all_have_population(by: Any) -> bool:
+def _all_have_population(by: Any, population: Any, level: int | None) -> bool:
+    if not population.filter(population.level == pop_level(level)).count().to_pyarrow().as_py():
+        return False  # the common case, answered without the join
     counts = by.aggregate(n=by.count(), with_pop=(by.population > 0).cast("int64").sum())
     row = counts.to_pyarrow().to_pylist()[0]
     return bool(row["n"]) and row["with_pop"] == row["n"]
