@@ -148,8 +148,8 @@ grid AS (
 long AS (UNPIVOT grid ON deaths_missing, injured, directly_affected, houses_lost
          INTO NAME indicator VALUE raw),
 capped AS (
-  SELECT *, least(ln(raw + 1), quantile_cont(ln(raw + 1), 0.95) OVER (PARTITION BY h, indicator))
-    AS xc FROM long),
+  SELECT *, least(ln(raw + 1), coalesce(quantile_cont(CASE WHEN raw > 0 THEN ln(raw + 1) END,
+    0.95) OVER (PARTITION BY h, indicator), 0)) AS xc FROM long),
 normed AS (
   SELECT c, u, h, CASE WHEN max(xc) OVER w > min(xc) OVER w
     THEN (xc - min(xc) OVER w) * 10.0 / (max(xc) OVER w - min(xc) OVER w) ELSE 0 END AS norm
@@ -225,7 +225,8 @@ def run_pandas(db: Path, parquet: Path) -> dict[str, Any]:
     uh[indicators] = uh[indicators].div(uh["c"].map(years), axis=0)
     long = uh.melt(["c", "level1_code", "h"], indicators, "indicator", "raw")
     long["x"] = np.log1p(long["raw"])
-    cap = long.groupby(["h", "indicator"])["x"].transform(lambda x: x.quantile(0.95))
+    cap = long["x"].where(long["x"] > 0).groupby([long["h"], long["indicator"]]).transform(
+        lambda x: x.quantile(0.95)).fillna(0)
     long["xc"] = np.minimum(long["x"], cap)
     lo = long.groupby(["h", "indicator"])["xc"].transform("min")
     hi = long.groupby(["h", "indicator"])["xc"].transform("max")

@@ -21,6 +21,8 @@ from riskatlas.store.store import Store
 if TYPE_CHECKING:  # Ibis and pandas load on first query, not for an import
     import pandas as pd
 
+    from riskatlas.report.assessment import Assessment
+
 
 class Atlas:
     """A RiskAtlas store with its operations. ``riskatlas.open(path)`` makes one.
@@ -229,6 +231,26 @@ class Atlas:
         notes = [] if per_capita else ["analysis.note_absolute"]
         return self._result(frame, "screen", sc, lang, notes,
                             extra={"hazards": sorted(long_rows["hazard"].unique())})
+
+    def assess(self, *, country: str | None = None, level: int | None = None,
+               year_from: int | None = None, year_to: int | None = None, lang: str = "en",
+               top: int = 5) -> Assessment:
+        """Every analysis of a report (profile, events, risk, Sendai, screen, advice, peers)
+        over one scope; ``level`` None picks the level of the data's cities or districts."""
+        from riskatlas.report.assessment import assess
+
+        return assess(self, country=country, level=level, year_from=year_from,
+                      year_to=year_to, lang=lang, top=top)
+
+    def peers(self, country: str, admin: str, *, level: int, k: int = 5,
+              year_from: int | None = None, year_to: int | None = None) -> pd.DataFrame:
+        """The ``k`` units most similar to (country, admin) across every dataset, with what
+        distinguishes each."""
+        from riskatlas.advice.peers import peers
+        from riskatlas.report.assessment import peer_features
+
+        return peers(peer_features(self, level, year_from, year_to), (country.upper(), admin),
+                     k=k)
 
     def _result(self, frame: pd.DataFrame, analysis: str, scope: Scope, lang: str,
                 notes: Sequence[str] = (), extra: dict[str, Any] | None = None

@@ -101,3 +101,15 @@ class AnalysisError(RiskAtlasError, ValueError):
     """An analysis cannot run with the arguments given (unknown metric, empty scope ...)."""
 
     key = "error.analysis"
+
+
+class ReportError(RiskAtlasError, OSError):
+    """A report cannot be written (no Chromium for the PDF, an unwritable folder ...)."""
+
+    key = "error.report"
+
+
+class CatalogueError(RiskAtlasError, ValueError):
+    """The measure catalogue or the case library is invalid. Names file, entry and field."""
+
+    key = "error.catalogue"

@@ -20,7 +20,7 @@ from riskatlas.model.hazards import hips_types, reporting_groups
 
 def hazard_name(key: str | None, lang: str = "en") -> str | None:
     """The name of a hazard key: a reporting group, a HIPs code or a source term."""
-    if key is None:
+    if not isinstance(key, str):  # None, or NaN from a pandas column
         return None
     groups = reporting_groups()
     if key in groups:

@@ -90,8 +90,11 @@ def indicators(years_table: Any, population: Any, units: Any, scope: Scope,
     x = (long.raw + 1).ln()
     group = ibis.window(group_by=["hazard", "indicator"])
     long = long.mutate(x=x)
-    long = long.mutate(cap=long.x.quantile(float(methods.get("screen.cap_percentile")))
-                       .over(group))
+    # the cap is a percentile of the units with losses: where most units have none (a
+    # gazetteer of villages), a percentile over all of them would be 0 and erase every value
+    positive = ibis.ifelse(long.x > 0, long.x, ibis.null("float64"))
+    cap = positive.quantile(float(methods.get("screen.cap_percentile"))).over(group)
+    long = long.mutate(cap=cap.fill_null(0.0))
     long = long.mutate(xc=ibis.least(long.x, long.cap))
     lo, hi = long.xc.min().over(group), long.xc.max().over(group)
     norm = ibis.ifelse(hi > lo, (long.xc - lo) * 10.0 / (hi - lo), 0.0)

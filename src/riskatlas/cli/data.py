@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 import riskatlas
-from riskatlas.cli.common import DB_OPTION, STATE, console, print_frame, print_json_line, t
+from riskatlas.cli.common import DB_OPTION, STATE, console, print_json_line, t
 from riskatlas.importer import FileResult, expand
 from riskatlas.sources.registry import ReadOptions, readers
 
@@ -135,16 +135,19 @@ def register(app: typer.Typer) -> None:
     def demo(
         db: Path = DB_OPTION,
         folder: Path = typer.Option(None, "--folder", help="Where to write the demo export."),
+        out: Path = typer.Option(Path("riskatlas-report-demo"), "--out",
+                                 help="Folder of the demo report."),
+        no_pdf: bool = typer.Option(False, "--no-pdf", help="Skip the PDF."),
     ) -> None:
-        """Import the bundled SYNTHETIC demo export (fictitious Demoland) and summarise it."""
+        """Import the bundled SYNTHETIC demo export (fictitious Demoland) and assess it:
+        the report goes to --out."""
+        from riskatlas.cli.assess import report
         from riskatlas.demo import demo_path
 
         path = demo_path(folder)
         console.print(t("demo.synthetic", path=path), style="bold yellow")
         run_import(db, [path], country="DMO", synthetic=True)
-        with riskatlas.open(db) as atlas:
-            summary = atlas.hazard_summary(country="DMO", lang=STATE.lang)
-        print_frame(summary.drop(columns="group"), title=t("demo.summary_title"))
+        report(db, out, country="DMO", lang=STATE.lang, pdf=not no_pdf)
 
     @app.command()
     def population(

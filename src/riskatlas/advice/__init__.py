@@ -1,0 +1,1 @@
+"""Advice: the measure catalogue, the case library and (later) the recommendations."""

@@ -1,0 +1,74 @@
+"""``riskatlas assess``: the main job. Import the inputs, assess, write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+import riskatlas
+from riskatlas.cli.analysis import ENGINE_OPTION, METHODS_OPTION, drivers_text
+from riskatlas.cli.common import (
+    COUNTRY_OPTION,
+    DB_OPTION,
+    FROM_OPTION,
+    STATE,
+    TO_OPTION,
+    console,
+    t,
+)
+from riskatlas.cli.data import run_import
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def assess(
+        inputs: list[Path] = typer.Argument(None, help="Files or folders to import first "
+                                            "(already imported files are skipped)."),
+        country: str = COUNTRY_OPTION,
+        level: int = typer.Option(None, "--level", min=0, max=2, help="Admin level of the "
+                                  "units assessed (default: the level of the data's cities or "
+                                  "districts)."),
+        year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
+        top: int = typer.Option(5, "--top", min=1, help="Units with a page of their own."),
+        out: Path = typer.Option(Path("riskatlas-report"), "--out", help="Output folder."),
+        lang: str = typer.Option(None, "--lang", help="Report language: en or zh-TW "
+                                 "(default: the language of messages)."),
+        no_pdf: bool = typer.Option(False, "--no-pdf", help="Skip the PDF."),
+        engine: str = ENGINE_OPTION, methods: Path = METHODS_OPTION, db: Path = DB_OPTION,
+    ) -> None:
+        """Import, assess and write a bilingual report: HTML, PDF, CSV and XLSX tables."""
+        from riskatlas.i18n import normalize_language
+
+        if inputs:
+            run_import(db, list(inputs), country=country)
+        report(db, out, country=country, level=level, year_from=year_from, year_to=year_to,
+               top=top, lang=normalize_language(lang) if lang else STATE.lang, pdf=not no_pdf,
+               engine=engine, methods=methods)
+
+
+def report(db: Path | None, out: Path, *, country: str | None = None, level: int | None = None,
+           year_from: int | None = None, year_to: int | None = None, top: int = 5,
+           lang: str = "en", pdf: bool = True, engine: str = "duckdb",
+           methods: Path | None = None) -> None:
+    """Assess the store, write the report folder and print where it is and what it found."""
+    from riskatlas.report.writer import write_report
+
+    with riskatlas.open(db, engine=engine, methods=methods) as atlas:
+        console.print(t("assess.running"))
+        assessment = atlas.assess(country=country, level=level, year_from=year_from,
+                                  year_to=year_to, lang=lang, top=top)
+        files = write_report(assessment, out, pdf=pdf)
+    console.print(t("assess.written", html=files.html, tables=files.tables,
+                    workbook=files.workbook), soft_wrap=True)  # paths stay whole
+    if files.pdf:
+        console.print(t("assess.pdf", pdf=files.pdf), soft_wrap=True)
+    elif files.pdf_error:
+        console.print(files.pdf_error, style="yellow")
+    console.print(t("assess.top_title", level=assessment.level), style="bold")
+    for u in assessment.top_units.head(3).to_dict("records"):
+        console.print(t("assess.top_unit", rank=u["rank"], unit=u["admin_name"]
+                        or u["admin_code"], score=f"{u['score']:.1f}",
+                        cls=t(f"class.{u['class']}"), drivers=drivers_text(u["drivers"])))
+        for item in assessment.advice_for((u["country_iso3"], u["admin_code"]))[:3]:
+            console.print(t("assess.top_measure", measure=item.measure.name_in(STATE.lang)))

@@ -1,0 +1,259 @@
+"""The HTML report: a self-contained page (inline CSS and SVG, no script, no CDN) rendered
+from an :class:`Assessment` with a Jinja template and the message catalogues."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from riskatlas import __version__
+from riskatlas.advice.engine import Advice, Reason
+from riskatlas.analysis.results import hazard_name
+from riskatlas.i18n import translate
+from riskatlas.model.countries import country_name
+from riskatlas.report import svg
+from riskatlas.report.assessment import Assessment
+
+PROFILE_CHART_METRICS = ("deaths", "injured", "directly_affected", "houses_destroyed",
+                         "houses_damaged", "records", "events")
+
+
+class Text:
+    """Translation and number formatting in the report's language."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def __call__(self, key: str, **params: Any) -> str:
+        return translate(key, self.lang, **params)
+
+    def hazard(self, key: str | None) -> str:
+        return hazard_name(key, self.lang) or "—"
+
+    def metric(self, key: str) -> str:
+        return self(f"metric.{key}")
+
+    @staticmethod
+    def num(value: Any, digits: int = 0) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return "—"
+        return f"{value:,.{digits}f}"
+
+
+def render_html(a: Assessment) -> str:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("riskatlas.report", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html.j2").render(**context(a))
+
+
+def context(a: Assessment) -> dict[str, Any]:
+    t = Text(a.lang)
+    first, last = a.period
+    place = country_name(a.country, a.lang) if a.country else t("report.all_countries")
+    return {
+        "t": t, "lang": a.lang, "place": place, "period": f"{first}–{last}",
+        "level": a.level, "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "version": __version__, "records_total": len(a.records),
+        "findings": findings(a, t), "profiles": profile_sections(a, t),
+        "maps": maps(a, t), "screen": screen_rows(a, t), "units": unit_pages(a, t),
+        "methods": methods(a), "datasets": a.datasets.to_dict("records"),
+        "notes": [t(n) for n in a.notes],
+        "silent_units": int((a.screen["cards"].fillna(0) == 0).sum()),
+    }
+
+
+def findings(a: Assessment, t: Text) -> list[str]:
+    """The summary page: dominant hazards, the units at highest risk, first measures."""
+    out = []
+    for metric in ("deaths", "records"):
+        rows = a.profile[(a.profile["metric"] == metric) & (a.profile["rank"] <= 3)]
+        rows = rows[rows["value"] > 0].sort_values("rank")
+        if len(rows):
+            shares = t("report.list_sep").join(
+                f"{t.hazard(r.hazard)} {r.share_pct:.0f} %" for r in rows.itertuples())
+            out.append(t("report.finding_profile", metric=t.metric(metric), shares=shares,
+                         period=f"{int(rows.period_from.min())}–{int(rows.period_to.max())}",
+                         records=t.num(int(a.profile[a.profile["metric"] == "records"]
+                                           ["value"].sum()))))
+    for u in a.top_units.head(3).to_dict("records"):
+        driver = u["drivers"][0] if u["drivers"] else None
+        out.append(t("report.finding_unit", rank=u["rank"], unit=u["admin_name"] or
+                     u["admin_code"], score=f"{u['score']:.1f}", cls=t(f"class.{u['class']}"),
+                     driver=t.hazard(driver["hazard"]) if driver else "—"))
+    first = {item.measure.id: item.measure for item in a.advice}
+    if first:
+        names = [m.name_in(a.lang) for m in list(first.values())[:4]]
+        out.append(t("report.finding_measures", measures=t("report.list_sep").join(names)))
+    return out
+
+
+def profile_sections(a: Assessment, t: Text) -> list[dict[str, Any]]:
+    sections = []
+    for metric in PROFILE_CHART_METRICS:
+        rows = a.profile[(a.profile["metric"] == metric) & (a.profile["value"] > 0)]
+        if not len(rows):
+            continue
+        rows = rows.sort_values("rank")
+        items = [(t.hazard(r.hazard), float(r.share_pct), r.hazard) for r in rows.itertuples()]
+        sections.append({
+            "metric": t.metric(metric), "chart": svg.bar_chart(
+                items, label=t("report.chart_profile", metric=t.metric(metric))),
+            "rows": [{"hazard": t.hazard(r.hazard), "value": t.num(r.value),
+                      "share": f"{r.share_pct:.1f}", "records": t.num(r.records)}
+                     for r in rows.itertuples()],
+            "caption": t("report.caption_profile", metric=t.metric(metric),
+                         period=f"{int(rows.period_from.min())}–{int(rows.period_to.max())}",
+                         records=t.num(int(rows["records"].sum())))})
+    return sections
+
+
+def maps(a: Assessment, t: Text) -> dict[str, str]:
+    if not len(a.units) or not a.units["geometry"].map(bool).any():
+        return {}
+    screen = a.screen.set_index(["country_iso3", "admin_code"])
+    score_units, hazard_units = [], []
+    for u in a.units.itertuples():
+        row = screen.loc[(u.country_iso3, u.code)] if (u.country_iso3, u.code) in screen.index \
+            else None
+        name = u.name or u.code
+        if row is None:
+            score_units.append({"geometry": u.geometry, "fill": svg.NO_DATA, "title": name})
+            hazard_units.append({"geometry": u.geometry, "fill": svg.NO_DATA, "title": name})
+            continue
+        cls = row["class"]
+        score_units.append({"geometry": u.geometry, "fill": svg.CLASS_COLOURS[cls],
+                            "title": f"{name}: {row['score']:.1f} ({t(f'class.{cls}')})"})
+        top = row["top_hazard"]
+        hazard_units.append({"geometry": u.geometry,
+                             "fill": svg.colour(top) if top else svg.NO_DATA,
+                             "title": f"{name}: {t.hazard(top)}"})
+    hazards = sorted({h for h in a.screen["top_hazard"].dropna()})
+    return {
+        "score": svg.choropleth(score_units, label=t("report.map_score"), legend=[
+            (t(f"class.{c}"), colour) for c, colour in svg.CLASS_COLOURS.items()]),
+        "hazard": svg.choropleth(hazard_units, label=t("report.map_hazard"), legend=[
+            (t.hazard(h), svg.colour(h)) for h in hazards])}
+
+
+def drivers_text(drivers: list[dict[str, Any]], t: Text) -> str:
+    return t("report.list_sep").join(
+        f"{t.hazard(d['hazard'])} · {t('indicator.' + d['indicator'])} {d['share_pct']:.0f} %"
+        for d in drivers)
+
+
+def screen_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
+    """Units with records (the others score 0 and are counted in a note)."""
+    ranked = a.screen[a.screen["cards"].fillna(0) > 0]
+    return [{"rank": r["rank"], "unit": r["admin_name"] or r["admin_code"],
+             "code": r["admin_code"], "score": f"{r['score']:.2f}",
+             "cls": r["class"], "class_label": t(f"class.{r['class']}"),
+             "drivers": drivers_text(r["drivers"], t), "quality": r["quality"],
+             "years": t.num(r["years_covered"]), "stability": f"{r['stability']:.2f}",
+             "top": r["rank"] <= a.top}
+            for r in ranked.sort_values("rank").to_dict("records")]
+
+
+def reason_text(reason: Reason, unit: str, t: Text) -> str:
+    v, hazard = reason.values, t.hazard(reason.hazard)
+    if reason.kind == "share":
+        return t("report.reason_share", hazard=hazard, pct=f"{v['pct']:.0f}",
+                 metric=t.metric(v["metric"]), unit=unit, min=f"{v['min_pct']:g}")
+    if reason.kind == "hazard_rank":
+        return t("report.reason_rank", hazard=hazard, unit=unit, rank=v["rank"],
+                 units=v["units"], score=f"{v['score']:.1f}")
+    if reason.kind == "trend":
+        slope = v.get("slope")
+        return t("report.reason_trend", hazard=hazard, series=t.metric(v["series"]),
+                 direction=t(f"trend.{v['direction']}"),
+                 slope=f"{slope:+.2f}" if slope is not None else "—",
+                 p=f"{v['p']:.3f}" if v.get("p") is not None else "—") + (
+            t("report.reason_extensive") if v.get("extensive_only") else "")
+    return t("report.reason_annual", hazard=hazard, metric=t(f"report.annual_{v['metric']}"),
+             value=t.num(v["value"], 2), min=f"{v['min']:g}")
+
+
+def measure_items(items: list[Advice], unit: str, t: Text) -> list[dict[str, Any]]:
+    return [{"name": i.measure.name_in(t.lang), "description": i.measure.description_in(t.lang),
+             "type": t(f"measure_type.{i.measure.type}"), "hazard": t.hazard(i.hazard),
+             "cost": t(f"cost.{i.measure.cost_class}"),
+             "reasons": [reason_text(r, unit, t) for r in i.reasons],
+             "cases": [{"place": c.place_in(t.lang), "summary": c.summary_in(t.lang)}
+                       for c in i.cases]}
+            for i in items]
+
+
+def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
+    pages = []
+    for u in a.top_units.to_dict("records"):
+        key = (u["country_iso3"], u["admin_code"])
+        name = u["admin_name"] or u["admin_code"]
+        prof = a.unit_profile[(a.unit_profile["country_iso3"] == key[0])
+                              & (a.unit_profile["admin_code"] == key[1])]
+        deaths = prof[(prof["metric"] == "deaths") & (prof["value"] > 0)].sort_values("rank")
+        basis = deaths if len(deaths) else prof[prof["metric"] == "records"].sort_values("rank")
+        metric = "deaths" if len(deaths) else "records"
+        risk = a.risk[(a.risk["country_iso3"] == key[0]) & (a.risk["admin_code"] == key[1])]
+        annual = a.annual[(a.annual["country_iso3"] == key[0])
+                          & (a.annual["admin_code"] == key[1])]
+        main = [d["hazard"] for d in u["drivers"]][:3] or list(basis["hazard"][:3])
+        series = {f"{h}|{t.hazard(h)}": [(int(r.year), float(r.events))
+                                         for r in annual[annual["hazard"] == h].itertuples()]
+                  for h in dict.fromkeys(main)}
+        levels = a.return_levels[(a.return_levels["country_iso3"] == key[0])
+                                 & (a.return_levels["admin_code"] == key[1])
+                                 & a.return_levels["hazard"].isin(main)]
+        sendai = a.unit_sendai[(a.unit_sendai["country_iso3"] == key[0])
+                               & (a.unit_sendai["admin_code"] == key[1])]
+        peers = a.peers.get(key, pd.DataFrame())
+        pages.append({
+            "name": name, "code": key[1], "rank": u["rank"], "score": f"{u['score']:.2f}",
+            "cls": u["class"], "class_label": t(f"class.{u['class']}"),
+            "drivers": drivers_text(u["drivers"], t), "quality": u["quality"],
+            "stability": f"{u['stability']:.2f}", "top_n": u["top_n"],
+            "chart": svg.bar_chart([(t.hazard(r.hazard), float(r.share_pct), r.hazard)
+                                    for r in basis.itertuples()],
+                                   label=t("report.chart_profile", metric=t.metric(metric))),
+            "chart_caption": t("report.caption_unit_profile", metric=t.metric(metric),
+                               unit=name, records=t.num(int(basis["records"].sum()))),
+            "trend": svg.line_chart(series, label=t("report.chart_trend")),
+            "risk": [{"hazard": t.hazard(r.hazard), "events": t.num(r.events),
+                      "per_year": t.num(r.events_per_year, 2),
+                      "deaths_per_year": t.num(r.deaths_per_year, 2),
+                      "p10": f"{100 * r.p_event_10y:.0f} %",
+                      "intensive": t.num(r.intensive_events),
+                      "trend": t(f"trend.{r.trend_events}")}
+                     for r in risk.sort_values("events", ascending=False).itertuples()],
+            "levels": [{"hazard": t.hazard(r.hazard), "period": r.return_period_years,
+                        "level": t.num(r.level)} for r in levels.itertuples()],
+            "sendai": [{"year": int(r.year), "deaths": t.num(r.deaths),
+                        "missing": t.num(r.missing), "injured": t.num(r.injured),
+                        "affected": t.num(r.directly_affected),
+                        "a1": t.num(r.a1, 2), "b1": t.num(r.b1, 1), "d1": t.num(r.d1)}
+                       for r in sendai.sort_values("year").tail(10).itertuples()],
+            "measures": measure_items(a.advice_for(key), name, t),
+            "peers": [{"unit": p["admin_name"] or p["admin_code"],
+                       "country": country_name(p["country_iso3"], t.lang),
+                       "similarity": f"{p['similarity']:.2f}",
+                       "differs": t("report.peer_differs", hazard=t.hazard(
+                           p["differs_by"]["hazard"]), metric=t.metric(p["differs_by"]["metric"]),
+                           peer=p["differs_by"]["peer_share_pct"],
+                           own=p["differs_by"]["own_share_pct"])
+                       if p["differs_by"]["hazard"] else "—"}
+                      for p in peers.to_dict("records")]})
+    return pages
+
+
+def methods(a: Assessment) -> dict[str, Any]:
+    stamp = a.screen.attrs
+    crosswalks = sorted({str(v) for v in a.datasets.get("crosswalk_version", []) if v})
+    return {"methods_version": stamp.get("methods_version"),
+            "methods_digest": stamp.get("methods_digest"),
+            "methods_source": stamp.get("methods_source"),
+            "crosswalk": "; ".join(crosswalks) or "—",
+            "catalogue": a.catalogue.version, "cases": a.cases.version,
+            "hazards": ", ".join(stamp.get("hazards", []))}

@@ -1,0 +1,59 @@
+"""The tables behind every figure of a report, as CSV files and one XLSX workbook.
+
+Nested values (drivers, reasons, hazard scores) are written as JSON text. The ``records``
+table lists every record in scope with its id, so any number traces back to data cards.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from riskatlas.report.assessment import Assessment
+
+
+def report_tables(a: Assessment) -> dict[str, pd.DataFrame]:
+    peers = [frame.assign(unit_country=unit[0], unit_code=unit[1])
+             for unit, frame in a.peers.items() if len(frame)]
+    return {
+        "screen": a.screen, "advice": a.advice_table(), "profile": a.profile,
+        "unit_profile": a.unit_profile, "risk": a.risk, "return_levels": a.return_levels,
+        "sendai": a.sendai, "unit_sendai": a.unit_sendai, "events": a.events,
+        "peers": pd.concat(peers, ignore_index=True) if peers else pd.DataFrame(),
+        "records": a.records, "datasets": a.datasets,
+    }
+
+
+def write_tables(a: Assessment, out: Path) -> tuple[Path, Path]:
+    """CSV files in ``out/tables`` and ``out/riskatlas-tables.xlsx``; returns both paths."""
+    folder = out / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = {name: _flat(frame) for name, frame in report_tables(a).items()}
+    for name, frame in tables.items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    workbook = out / "riskatlas-tables.xlsx"
+    with pd.ExcelWriter(workbook, engine="openpyxl") as writer:
+        for name, frame in tables.items():
+            frame.to_excel(writer, sheet_name=name[:31], index=False)
+    return folder, workbook
+
+
+def _flat(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lists and dicts as JSON text; time zones dropped (Excel has none)."""
+    out = frame.copy()
+    out.attrs = {}
+    for column in out.columns:
+        values = out[column]
+        if values.dtype == object and values.map(lambda v: isinstance(v, list | dict)).any():
+            out[column] = values.map(_json)
+        elif isinstance(values.dtype, pd.DatetimeTZDtype):
+            out[column] = values.dt.tz_localize(None)
+    return out
+
+
+def _json(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False, default=str) if isinstance(value, list | dict) \
+        else value

@@ -1,0 +1,37 @@
+"""Write a report folder: HTML, PDF, CSV tables and the XLSX workbook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from riskatlas.errors import ReportError
+from riskatlas.report.assessment import Assessment
+from riskatlas.report.html import render_html
+from riskatlas.report.pdf import html_to_pdf
+from riskatlas.report.tables import write_tables
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path
+    pdf: Path | None
+    tables: Path
+    workbook: Path
+    pdf_error: str | None = None
+
+
+def write_report(a: Assessment, out: Path, *, pdf: bool = True) -> ReportFiles:
+    """All outputs of one assessment in ``out`` (created if needed)."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"riskatlas-report-{a.lang}"
+    html = out / f"{stem}.html"
+    html.write_text(render_html(a), encoding="utf-8")
+    tables, workbook = write_tables(a, out)
+    pdf_path, error = None, None
+    if pdf:
+        try:
+            pdf_path = html_to_pdf(html, out / f"{stem}.pdf")
+        except ReportError as exc:  # the rest of the report stands without the PDF
+            error = exc.render(a.lang)
+    return ReportFiles(html, pdf_path, tables, workbook, error)
