@@ -87,8 +87,10 @@ def build(records: int) -> tuple[Path, Path, dict[str, Any]]:
 # --- the methods (each runs in a child process) ----------------------------------------
 
 def run_riskatlas(db: Path, parquet: Path) -> dict[str, Any]:
-    import ibis.backends.duckdb  # noqa: F401  (library imports outside the timing, as for
-    import riskatlas.api  # noqa: F401           the baselines' duckdb and pandas)
+    # library imports stay outside the timing, as the baselines' duckdb and pandas do
+    import ibis.backends.duckdb  # noqa: F401
+
+    import riskatlas.api
 
     start = time.perf_counter()
     with riskatlas.open(db, read_only=True) as atlas:

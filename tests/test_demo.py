@@ -109,3 +109,19 @@ def test_demo_path_generates_once(tmp_path: Path) -> None:
     stamp = path.stat().st_mtime_ns
     assert demo_path(tmp_path) == path
     assert path.stat().st_mtime_ns == stamp
+
+
+def test_demo_command_writes_a_report(tmp_path: Path) -> None:
+    """The README's main job: import the demo export and assess it."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, "-m", "riskatlas", "--lang", "en", "demo", "--db",
+                           str(tmp_path / "d.duckdb"), "--folder", str(tmp_path), "--out",
+                           str(out), "--no-pdf"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "SYNTHETIC" in done.stdout and "Units at highest risk" in done.stdout
+    html = (out / "riskatlas-report-en.html").read_text("utf-8")
+    assert "Demoland" in html and "SYNTHETIC" in html
+    assert html.count('class="map"') == 2  # provinces/districts have boundaries

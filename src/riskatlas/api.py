@@ -234,13 +234,15 @@ class Atlas:
 
     def assess(self, *, country: str | None = None, level: int | None = None,
                year_from: int | None = None, year_to: int | None = None, lang: str = "en",
-               top: int = 5) -> Assessment:
+               top: int = 5, measures: Sequence[Path] = (),
+               cases: Sequence[Path] = ()) -> Assessment:
         """Every analysis of a report (profile, events, risk, Sendai, screen, advice, peers)
-        over one scope; ``level`` None picks the level of the data's cities or districts."""
+        over one scope; ``level`` None picks the level of the data's cities or districts;
+        ``measures`` and ``cases`` are extra catalogue files extending the shipped ones."""
         from riskatlas.report.assessment import assess
 
         return assess(self, country=country, level=level, year_from=year_from,
-                      year_to=year_to, lang=lang, top=top)
+                      year_to=year_to, lang=lang, top=top, measures=measures, cases=cases)
 
     def peers(self, country: str, admin: str, *, level: int, k: int = 5,
               year_from: int | None = None, year_to: int | None = None) -> pd.DataFrame:

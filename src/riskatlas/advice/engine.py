@@ -5,7 +5,8 @@ against its triggers (any one fires it) using the assessment's own numbers: the 
 profile (shares), the screen (hazard scores and ranks) and the risk table (annual averages,
 trends, intensive vs extensive). A fired measure carries each reason with its numbers and
 the peer cases that applied it. Measures are ordered by the share of the unit's score that
-their hazard carries (the drivers), then by how many triggers fired.
+their hazard carries (the drivers), then specific before multi-hazard measures, then by
+how many triggers fired.
 """
 
 from __future__ import annotations
@@ -133,7 +134,10 @@ def advise(screen: pd.DataFrame, profile: pd.DataFrame, risk: pd.DataFrame,
                         weight[hazard], reasons, cases.for_measure(measure.id))
                 else:  # one measure serving several hazards: keep every reason
                     seen.reasons.extend(reasons)
+        # the driving hazard first; among its measures, the specific before the general
+        # (a landslide early warning before a multi-hazard plan), then by evidence
         out.extend(sorted(fired.values(), key=lambda a: (-round(a.priority, 9),
+                                                         len(a.measure.groups),
                                                          -len(a.reasons), a.measure.id)))
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -32,32 +33,40 @@ def register(app: typer.Typer) -> None:
         year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
         top: int = typer.Option(5, "--top", min=1, help="Units with a page of their own."),
         out: Path = typer.Option(Path("riskatlas-report"), "--out", help="Output folder."),
-        lang: str = typer.Option(None, "--lang", help="Report language: en or zh-TW "
-                                 "(default: the language of messages)."),
+        lang: str = typer.Option(None, "--lang", help="Language of the report and the "
+                                 "messages: en or zh-TW (default: as for messages)."),
         no_pdf: bool = typer.Option(False, "--no-pdf", help="Skip the PDF."),
+        measures: list[Path] = typer.Option([], "--measures", help="A measure catalogue "
+                                            "file extending the shipped one (repeatable)."),
+        cases: list[Path] = typer.Option([], "--cases", help="A case library file extending "
+                                         "the shipped one (repeatable)."),
         engine: str = ENGINE_OPTION, methods: Path = METHODS_OPTION, db: Path = DB_OPTION,
     ) -> None:
         """Import, assess and write a bilingual report: HTML, PDF, CSV and XLSX tables."""
         from riskatlas.i18n import normalize_language
 
+        if lang:  # the report's language is also the language of the messages
+            STATE.lang = normalize_language(lang)
         if inputs:
             run_import(db, list(inputs), country=country)
         report(db, out, country=country, level=level, year_from=year_from, year_to=year_to,
-               top=top, lang=normalize_language(lang) if lang else STATE.lang, pdf=not no_pdf,
-               engine=engine, methods=methods)
+               top=top, lang=STATE.lang, pdf=not no_pdf, engine=engine, methods=methods,
+               measures=measures, cases=cases)
 
 
 def report(db: Path | None, out: Path, *, country: str | None = None, level: int | None = None,
            year_from: int | None = None, year_to: int | None = None, top: int = 5,
            lang: str = "en", pdf: bool = True, engine: str = "duckdb",
-           methods: Path | None = None) -> None:
+           methods: Path | None = None, measures: Sequence[Path] = (),
+           cases: Sequence[Path] = ()) -> None:
     """Assess the store, write the report folder and print where it is and what it found."""
     from riskatlas.report.writer import write_report
 
     with riskatlas.open(db, engine=engine, methods=methods) as atlas:
         console.print(t("assess.running"))
         assessment = atlas.assess(country=country, level=level, year_from=year_from,
-                                  year_to=year_to, lang=lang, top=top)
+                                  year_to=year_to, lang=lang, top=top, measures=measures,
+                                  cases=cases)
         files = write_report(assessment, out, pdf=pdf)
     console.print(t("assess.written", html=files.html, tables=files.tables,
                     workbook=files.workbook), soft_wrap=True)  # paths stay whole

@@ -24,9 +24,12 @@ def _zh_tw() -> gettext.NullTranslations:
 
 
 def country_name(code: str, lang: str = "en") -> str:
-    """The country's common name in English or Traditional Chinese; the code if unknown."""
+    """The country's common name in English or Traditional Chinese; for a code ISO 3166 does
+    not assign, the message catalogues' ``country.<code>``, else the code itself."""
     country = pycountry.countries.get(alpha_3=code.upper())
-    if country is None:
-        return code
+    if country is None:  # e.g. the synthetic demo's DMO, named in the message catalogues
+        from riskatlas.i18n import catalogue
+
+        return catalogue(lang).get(f"country.{code.upper()}", code)
     name = getattr(country, "common_name", None) or country.name
     return _zh_tw().gettext(country.name) if lang == "zh-TW" else name

@@ -7,7 +7,9 @@ writers (HTML/PDF, CSV/XLSX) and the CLI only format.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -85,7 +87,8 @@ def choose_level(atlas: Atlas, **scope: Any) -> int:
 
 def assess(atlas: Atlas, *, country: str | None = None, level: int | None = None,
            year_from: int | None = None, year_to: int | None = None, lang: str = "en",
-           top: int = 5, peers_k: int = 5) -> Assessment:
+           top: int = 5, peers_k: int = 5, measures: Sequence[Path] = (),
+           cases: Sequence[Path] = ()) -> Assessment:
     """Run every analysis of a report over one scope (the store's only country when it
     holds one and ``country`` is not given)."""
     if country is None:
@@ -96,13 +99,13 @@ def assess(atlas: Atlas, *, country: str | None = None, level: int | None = None
     if level is None:
         level = choose_level(atlas, **scope)
     unit_scope = {**scope, "level": level}
-    catalogue = load_measures()
-    cases = load_cases(measures=catalogue)
+    catalogue = load_measures(extra=measures)
+    library = load_cases(measures=catalogue, extra=cases)
     profile = atlas.profile(REPORT_METRICS, lang=lang, **scope)
     unit_profile = atlas.profile(REPORT_METRICS, lang=lang, **unit_scope)
     risk = atlas.risk(lang=lang, **unit_scope)
     screen = atlas.screen(lang=lang, **unit_scope)
-    advice = advise(screen, unit_profile, risk, catalogue, cases, top=top)
+    advice = advise(screen, unit_profile, risk, catalogue, library, top=top)
     features = peer_features(atlas, level, year_from, year_to)
     peer_lists = {(u.country_iso3, u.admin_code): peers(features, (u.country_iso3, u.admin_code),
                                                         k=peers_k)
@@ -115,7 +118,7 @@ def assess(atlas: Atlas, *, country: str | None = None, level: int | None = None
         sendai=atlas.sendai(lang=lang, **scope), unit_sendai=atlas.sendai(lang=lang, **unit_scope),
         events=atlas.events(lang=lang, **scope), annual=annual, screen=screen, advice=advice,
         peers=peer_lists, units=_units(atlas, level, country), records=_records(atlas, unit_scope),
-        catalogue=catalogue, cases=cases, top=top,
+        catalogue=catalogue, cases=library, top=top,
         notes=sorted({n for f in (risk, screen) for n in f.attrs.get("notes", [])}))
 
 

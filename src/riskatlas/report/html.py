@@ -16,6 +16,7 @@ from riskatlas.model.countries import country_name
 from riskatlas.report import svg
 from riskatlas.report.assessment import Assessment
 
+MEASURES_PER_UNIT = 6  # on a unit's page; the advice table has them all
 PROFILE_CHART_METRICS = ("deaths", "injured", "directly_affected", "houses_destroyed",
                          "houses_damaged", "records", "events")
 
@@ -171,10 +172,16 @@ def reason_text(reason: Reason, unit: str, t: Text) -> str:
         return t("report.reason_trend", hazard=hazard, series=t.metric(v["series"]),
                  direction=t(f"trend.{v['direction']}"),
                  slope=f"{slope:+.2f}" if slope is not None else "—",
-                 p=f"{v['p']:.3f}" if v.get("p") is not None else "—") + (
+                 p=_p_value(v.get("p"))) + (
             t("report.reason_extensive") if v.get("extensive_only") else "")
     return t("report.reason_annual", hazard=hazard, metric=t(f"report.annual_{v['metric']}"),
              value=t.num(v["value"], 2), min=f"{v['min']:g}")
+
+
+def _p_value(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def measure_items(items: list[Advice], unit: str, t: Text) -> list[dict[str, Any]]:
@@ -235,7 +242,8 @@ def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
                         "affected": t.num(r.directly_affected),
                         "a1": t.num(r.a1, 2), "b1": t.num(r.b1, 1), "d1": t.num(r.d1)}
                        for r in sendai.sort_values("year").tail(10).itertuples()],
-            "measures": measure_items(a.advice_for(key), name, t),
+            "measures": measure_items(a.advice_for(key)[:MEASURES_PER_UNIT], name, t),
+            "more_measures": max(0, len(a.advice_for(key)) - MEASURES_PER_UNIT),
             "peers": [{"unit": p["admin_name"] or p["admin_code"],
                        "country": country_name(p["country_iso3"], t.lang),
                        "similarity": f"{p['similarity']:.2f}",

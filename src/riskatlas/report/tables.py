@@ -35,10 +35,25 @@ def write_tables(a: Assessment, out: Path) -> tuple[Path, Path]:
     for name, frame in tables.items():
         frame.to_csv(folder / f"{name}.csv", index=False)
     workbook = out / "riskatlas-tables.xlsx"
-    with pd.ExcelWriter(workbook, engine="openpyxl") as writer:
-        for name, frame in tables.items():
-            frame.to_excel(writer, sheet_name=name[:31], index=False)
+    _write_workbook(workbook, tables)
     return folder, workbook
+
+
+def _write_workbook(path: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """One sheet per table, written row by row in constant memory (xlsxwriter); dates as
+    ISO text, missing values as empty cells."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "nan_inf_to_errors": True})
+    bold = book.add_format({"bold": True})
+    for name, frame in tables.items():
+        sheet = book.add_worksheet(name[:31])
+        sheet.write_row(0, 0, [str(c) for c in frame.columns], bold)
+        cells = frame.astype(object).where(frame.notna(), None)
+        for i, row in enumerate(cells.itertuples(index=False, name=None), start=1):
+            sheet.write_row(i, 0, [v if v is None or isinstance(v, int | float | str | bool)
+                                   else str(v) for v in row])
+    book.close()
 
 
 def _flat(frame: pd.DataFrame) -> pd.DataFrame:
