@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -116,58 +116,44 @@ class Case:
         return frozenset(hazard_group(h) for h in self.hazards)
 
 
-@dataclass(frozen=True)
-class Catalogue:
-    """The measures by id, with the version and files they came from."""
+E = TypeVar("E", Measure, Case)
 
-    measures: dict[str, Measure]
+
+@dataclass(frozen=True)
+class _Entries(Generic[E]):
+    """Entries by id, with the version and files they came from."""
+
+    entries: dict[str, E]
     version: str
     source: tuple[str, ...] = field(default=())
 
-    def __iter__(self) -> Iterator[Measure]:
-        return iter(self.measures.values())
+    def __iter__(self) -> Iterator[E]:
+        return iter(self.entries.values())
 
     def __len__(self) -> int:
-        return len(self.measures)
+        return len(self.entries)
 
-    def __contains__(self, measure_id: object) -> bool:
-        return measure_id in self.measures
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self.entries
 
-    def __getitem__(self, measure_id: str) -> Measure:
-        return self.measures[measure_id]
+    def __getitem__(self, entry_id: str) -> E:
+        return self.entries[entry_id]
 
-    def for_hazard(self, group: str) -> list[Measure]:
-        """Measures for a reporting group (a HIPs code is read as its group)."""
+    def for_hazard(self, group: str) -> list[E]:
+        """Entries for a reporting group (a HIPs code is read as its group)."""
         wanted = _known_group(group)
-        return [m for m in self if wanted in m.groups]
+        return [e for e in self if wanted in e.groups]
 
 
-@dataclass(frozen=True)
-class CaseLibrary:
-    """The cases by id, with the version and files they came from."""
+class Catalogue(_Entries[Measure]):
+    """The measures by id."""
 
-    cases: dict[str, Case]
-    version: str
-    source: tuple[str, ...] = field(default=())
 
-    def __iter__(self) -> Iterator[Case]:
-        return iter(self.cases.values())
-
-    def __len__(self) -> int:
-        return len(self.cases)
-
-    def __contains__(self, case_id: object) -> bool:
-        return case_id in self.cases
-
-    def __getitem__(self, case_id: str) -> Case:
-        return self.cases[case_id]
+class CaseLibrary(_Entries[Case]):
+    """The cases by id."""
 
     def for_measure(self, measure_id: str) -> list[Case]:
         return [c for c in self if measure_id in c.measures]
-
-    def for_hazard(self, group: str) -> list[Case]:
-        wanted = _known_group(group)
-        return [c for c in self if wanted in c.groups]
 
 
 def _known_group(hazard: str) -> str:
