@@ -181,7 +181,7 @@ def reason_text(reason: Reason, unit: str, t: Text) -> str:
 def _p_value(p: float | None) -> str:
     if p is None:
         return "—"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def measure_items(items: list[Advice], unit: str, t: Text) -> list[dict[str, Any]]:
