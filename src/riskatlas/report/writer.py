@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +28,13 @@ def write_report(a: Assessment, out: Path, *, pdf: bool = True) -> ReportFiles:
     stem = f"riskatlas-report-{a.lang}"
     html = out / f"{stem}.html"
     html.write_text(render_html(a), encoding="utf-8")
-    tables, workbook = write_tables(a, out)
-    pdf_path, error = None, None
-    if pdf:
-        try:
-            pdf_path = html_to_pdf(html, out / f"{stem}.pdf")
-        except ReportError as exc:  # the rest of the report stands without the PDF
-            error = exc.render(a.lang)
+    with ThreadPoolExecutor(1) as pool:  # Chromium prints while the tables are written
+        printing = pool.submit(html_to_pdf, html, out / f"{stem}.pdf") if pdf else None
+        tables, workbook = write_tables(a, out)
+        pdf_path, error = None, None
+        if printing is not None:
+            try:
+                pdf_path = printing.result()
+            except ReportError as exc:  # the rest of the report stands without the PDF
+                error = exc.render(a.lang)
     return ReportFiles(html, pdf_path, tables, workbook, error)
