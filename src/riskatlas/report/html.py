@@ -196,6 +196,7 @@ def measure_items(items: list[Advice], unit: str, t: Text) -> list[dict[str, Any
 
 def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
     pages = []
+    first, last = a.period
     for u in a.top_units.to_dict("records"):
         key = (u["country_iso3"], u["admin_code"])
         name = u["admin_name"] or u["admin_code"]
@@ -228,6 +229,11 @@ def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
             "chart_caption": t("report.caption_unit_profile", metric=t.metric(metric),
                                unit=name, records=t.num(int(basis["records"].sum()))),
             "trend": svg.line_chart(series, label=t("report.chart_trend")),
+            "risk_caption": t("report.caption_risk", unit=name, cards=t.num(risk["cards"].sum()),
+                              events=t.num(risk["events"].sum()),
+                              years=t.num(risk["years"].max() if len(risk) else 0),
+                              period=f"{first}–{last}"),
+            "sendai_caption": t("report.caption_sendai", unit=name),
             "risk": [{"hazard": t.hazard(r.hazard), "events": t.num(r.events),
                       "per_year": t.num(r.events_per_year, 2),
                       "deaths_per_year": t.num(r.deaths_per_year, 2),
