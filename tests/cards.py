@@ -15,7 +15,7 @@ COLUMNS = {  # DesConsultar English labels → keyword used by the tests
     "Deaths": "deaths", "Missing": "missing", "Injured": "injured",
     "Houses Destroyed": "destroyed", "Houses Damaged": "damaged",
     "Directly affected": "affected", "Glide": "glide", "Level0": "l0", "Name0": "n0",
-    "Level1": "l1", "Name1": "n1", "Losses $USD": "usd",
+    "Level1": "l1", "Name1": "n1", "Losses $USD": "usd", "Comments": "comments",
 }
 
 

@@ -71,3 +71,34 @@ def require_spark() -> None:
         if os.environ.get("RISKATLAS_REQUIRE_SPARK") == "1":
             pytest.fail(reason + "; RISKATLAS_REQUIRE_SPARK=1 makes it mandatory")
         pytest.skip(reason)
+
+
+def require_chromium() -> str:
+    """Debian's Chromium and Playwright (never ``playwright install``); skip without them,
+    or fail when RISKATLAS_REQUIRE_BROWSER=1 (as in CI)."""
+    from riskatlas.report.pdf import find_chromium
+
+    missing = [] if find_chromium() else ["chromium"]
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing.append("playwright (pip)")
+    if missing:
+        reason = f"the browser tests need {', '.join(missing)}, absent here"
+        if os.environ.get("RISKATLAS_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + "; RISKATLAS_REQUIRE_BROWSER=1 makes it mandatory")
+        pytest.skip(reason)
+    return str(find_chromium())
+
+
+def web_client(db: Path, **options: object):
+    """A TestClient over ``create_app(db)`` (Starlette's deprecation of httpx silenced)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Starlette 1.x: "use httpx2" (a UserWarning)
+        from fastapi.testclient import TestClient
+
+    from riskatlas.web import create_app
+
+    return TestClient(create_app(db, **options))  # type: ignore[arg-type]

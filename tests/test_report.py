@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import shared
+from conftest import require_chromium, shared
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow, pytest.mark.browser]
 
@@ -23,21 +23,14 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def require_browser() -> str:
-    """The Chromium binary; skip (or fail when RISKATLAS_REQUIRE_BROWSER=1, as in CI)."""
-    from riskatlas.report.pdf import find_chromium
-
-    missing = [name for name, ok in (("chromium", find_chromium()),
-                                     ("pdftoppm", shutil.which("pdftoppm"))) if not ok]
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        missing.append("playwright (pip)")
-    if missing:
-        reason = f"the report tests need {', '.join(missing)}, absent here"
+    """Chromium and Playwright (conftest), plus pdftoppm for the PDF pages."""
+    chromium = require_chromium()
+    if not shutil.which("pdftoppm"):
+        reason = "the report tests need pdftoppm (poppler-utils), absent here"
         if os.environ.get("RISKATLAS_REQUIRE_BROWSER") == "1":
             pytest.fail(reason + "; RISKATLAS_REQUIRE_BROWSER=1 makes it mandatory")
         pytest.skip(reason)
-    return str(find_chromium())
+    return chromium
 
 
 def assess(source: Path, out: Path, db: Path, lang: str, *args: str) -> str:

@@ -117,7 +117,8 @@ def assess(atlas: Atlas, *, country: str | None = None, level: int | None = None
         return_levels=atlas.return_levels("deaths", lang=lang, **unit_scope),
         sendai=atlas.sendai(lang=lang, **scope), unit_sendai=atlas.sendai(lang=lang, **unit_scope),
         events=atlas.events(lang=lang, **scope), annual=annual, screen=screen, advice=advice,
-        peers=peer_lists, units=_units(atlas, level, country), records=_records(atlas, unit_scope),
+        peers=peer_lists, units=units_of(atlas, level, country),
+        records=_records(atlas, unit_scope),
         catalogue=catalogue, cases=library, top=top,
         notes=sorted({n for f in (risk, screen) for n in f.attrs.get("notes", [])}))
 
@@ -139,13 +140,14 @@ def _annual(atlas: Atlas, scope: dict[str, Any]) -> pd.DataFrame:
                          atlas.methods).to_pandas()
 
 
-def _units(atlas: Atlas, level: int, country: str | None) -> pd.DataFrame:
+def units_of(atlas: Atlas, level: int, country: str | None) -> pd.DataFrame:
+    """The gazetteer of one level, with GeoJSON where boundaries are loaded."""
     units = atlas.table("admin_units")
     units = units.filter(units.level == level)
     if country:
         units = units.filter(units.country_iso3 == country.upper())
     return units.select("country_iso3", "code", "name", "centroid_lon", "centroid_lat",
-                        "geometry").to_pandas()
+                        "geometry").order_by(["country_iso3", "code"]).to_pandas()
 
 
 def _records(atlas: Atlas, scope: dict[str, Any]) -> pd.DataFrame:

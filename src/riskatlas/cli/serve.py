@@ -1,0 +1,48 @@
+"""``riskatlas serve``: the read-only public dashboard and open JSON API (uvicorn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from riskatlas.cli.common import DB_OPTION
+from riskatlas.errors import StoreError
+from riskatlas.store.store import resolve_db
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on "
+                                 "(0.0.0.0 for every interface)."),
+        port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port."),
+        workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
+        snapshot: bool = typer.Option(True, "--snapshot/--no-snapshot", help="Serve a "
+                                      "private copy of the store, refreshed after each "
+                                      "import (imports never wait for readers), or read "
+                                      "the store itself."),
+        methods: Path = typer.Option(None, "--methods", help="YAML file of thresholds and "
+                                     "weights overriding the defaults."),
+        db: Path = DB_OPTION,
+    ) -> None:
+        """Serve the store read-only: a bilingual dashboard and the JSON API under /api/
+        (OpenAPI at /openapi.json). Imports may run meanwhile from another process."""
+        import os
+
+        import uvicorn
+
+        path = resolve_db(db)
+        if not path.exists():
+            raise StoreError("store.missing", path=str(path))
+        if workers > 1:  # each worker process builds its app from the environment
+            os.environ["RISKATLAS_DB"] = str(path.resolve())
+            os.environ["RISKATLAS_WEB_SNAPSHOT"] = "1" if snapshot else "0"
+            if methods:
+                os.environ["RISKATLAS_WEB_METHODS"] = str(methods.resolve())
+            uvicorn.run("riskatlas.web.app:app_from_environment", factory=True, host=host,
+                        port=port, workers=workers)
+            return
+        from riskatlas.web.app import create_app
+
+        uvicorn.run(create_app(path, methods=methods, snapshot=snapshot), host=host, port=port)

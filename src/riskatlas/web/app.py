@@ -1,0 +1,71 @@
+"""The web app: ``create_app(db)`` wires settings, error handlers, the JSON API, the pages
+and the bundled stylesheet. Everything is read-only; each request opens the store for
+itself (see :mod:`riskatlas.web.deps`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from riskatlas import __version__
+from riskatlas.analysis.methods import Methods, load_methods
+from riskatlas.store.store import resolve_db
+from riskatlas.web import errors, routes_api, routes_pages
+from riskatlas.web.deps import WebSettings
+from riskatlas.web.snapshot import Snapshots
+
+log = logging.getLogger(__name__)
+
+
+def create_app(db_path: str | Path | None = None, *, methods: str | Path | Methods | None = None,
+               lock_wait: float = 2.0, retry_after: int = 5, snapshot: bool = True,
+               snapshot_dir: str | Path | None = None) -> FastAPI:
+    """The dashboard and API over the store at ``db_path`` (default $RISKATLAS_DB or
+    ./riskatlas.duckdb); ``methods`` is a YAML profile of thresholds and weights;
+    ``lock_wait`` is how long a request waits while an import holds the store;
+    ``snapshot`` serves a private copy of the store refreshed after each import (in
+    ``snapshot_dir``, default the system's temporary folder) so that imports are never
+    locked out by readers, else every request opens the store itself."""
+    db = resolve_db(db_path)
+    snapshots = Snapshots(db, folder=Path(snapshot_dir) if snapshot_dir else None) \
+        if snapshot else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if snapshots is not None:
+            snapshots.close()
+
+    settings = WebSettings(
+        db=db, snapshots=snapshots,
+        methods=methods if isinstance(methods, Methods) else load_methods(methods),
+        lock_wait=lock_wait, retry_after=retry_after)
+    app = FastAPI(title="RiskAtlas", version=__version__, docs_url=None, redoc_url=None,
+                  lifespan=lifespan,
+                  description="Open, read-only API over a RiskAtlas store: hazard profiles, "
+                  "events, hazard-specific risk, Sendai indicators, screening, advice, "
+                  "peers and the records behind them. Errors: "
+                  '{"error": {"code", "message", "status"}}.')
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(routes_api.router)
+    app.include_router(routes_pages.router)
+    app.mount("/static", StaticFiles(packages=[("riskatlas.web", "static")]), name="static")
+    log.debug("web app over %s", settings.db)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of a uvicorn worker process (``riskatlas serve --workers N``): the store
+    from $RISKATLAS_DB, the methods profile from $RISKATLAS_WEB_METHODS, copies or not
+    from $RISKATLAS_WEB_SNAPSHOT (set by the command)."""
+    import os
+
+    return create_app(os.environ.get("RISKATLAS_DB"),
+                      methods=os.environ.get("RISKATLAS_WEB_METHODS") or None,
+                      snapshot=os.environ.get("RISKATLAS_WEB_SNAPSHOT", "1") != "0")

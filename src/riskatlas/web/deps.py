@@ -1,0 +1,146 @@
+"""What every request needs: the settings, the reader's language, the current user and a
+short-lived read-only view of the store.
+
+Concurrency with an importer: DuckDB lets one process write a file, and a process cannot
+open a file read-only while another holds it for writing (nor can an importer open it
+while a reader holds it). By default requests read a private copy of the store
+(:mod:`riskatlas.web.snapshot`), refreshed after each import, so readers never block the
+importer and keep answering while it runs. With ``snapshot=False`` each request opens the
+store itself, read-only, and closes it when the response is ready. Either way, when an
+import holds the lock and there is nothing to read yet, the request retries for
+``lock_wait`` seconds, then answers 503 with Retry-After (see DESIGN.md, "Web").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from fastapi import Request
+
+import riskatlas
+from riskatlas.analysis.methods import Methods
+from riskatlas.api import Atlas
+from riskatlas.errors import StoreError
+from riskatlas.i18n import DEFAULT_LANGUAGE, normalize_language
+from riskatlas.web.snapshot import LockedError, Snapshots
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Read once by ``create_app`` and passed to every request through ``app.state``."""
+
+    db: Path
+    methods: Methods
+    lock_wait: float = 2.0     # seconds a request waits for an importer's lock
+    retry_after: int = 5       # seconds suggested to the client after that
+    snapshots: Snapshots | None = None  # None: read the store itself
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking. Accounts and roles come later; today everyone is an anonymous viewer.
+
+    The later rule: anonymous viewers see published (approved) cards only. For now every
+    record is shown.
+    """
+
+    name: str = "anonymous"
+    role: str = "viewer"
+
+    @property
+    def anonymous(self) -> bool:
+        return self.name == "anonymous"
+
+
+ANONYMOUS = Viewer()
+
+
+class StoreBusyError(StoreError):
+    """An importer holds the store: try again in a few seconds."""
+
+    key = "web.error.store_busy"
+
+
+def settings_of(request: Request) -> WebSettings:
+    settings: WebSettings = request.app.state.settings
+    return settings
+
+
+def current_user(request: Request) -> Viewer:
+    """The viewer of this request (always anonymous until accounts exist)."""
+    return ANONYMOUS
+
+
+def request_language(request: Request) -> str:
+    """``?lang=``, else the best tag of Accept-Language, else English."""
+    explicit = request.query_params.get("lang")
+    if explicit:
+        return normalize_language(explicit)
+    best, best_q = None, -1.0
+    for part in request.headers.get("accept-language", "").split(","):
+        tag, _, params = part.strip().partition(";")
+        if not tag or tag == "*":
+            continue
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if q > best_q:
+            best, best_q = tag, q
+    return normalize_language(best) if best else DEFAULT_LANGUAGE
+
+
+def _wait_for(settings: WebSettings, attempt: Callable[[], T]) -> T:
+    """``attempt()`` retried while a writer holds the store, at most ``lock_wait`` s."""
+    deadline = time.monotonic() + settings.lock_wait
+    pause = 0.05
+    while True:
+        try:
+            return attempt()
+        except (LockedError, StoreError) as exc:
+            if isinstance(exc, StoreError) and "lock" not in str(
+                    exc.params.get("reason", "")).lower():
+                raise
+            if time.monotonic() + pause > deadline:
+                log.info("store %s busy (an import holds it): 503", settings.db)
+                raise StoreBusyError() from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 0.4)
+
+
+def open_atlas(settings: WebSettings) -> Atlas:
+    """A read-only Atlas over the store itself (``snapshot=False``)."""
+    return _wait_for(settings, lambda: riskatlas.open(settings.db, read_only=True,
+                                                      methods=settings.methods))
+
+
+def get_atlas(request: Request) -> Iterator[Atlas]:
+    """The store (or its newest copy) for one request, closed when the request is done."""
+    settings = settings_of(request)
+    snapshots = settings.snapshots
+    if snapshots is None:
+        atlas = open_atlas(settings)
+        try:
+            yield atlas
+        finally:
+            atlas.close()
+        return
+    path = _wait_for(settings, snapshots.acquire)
+    try:
+        atlas = riskatlas.open(path, read_only=True, methods=settings.methods)
+        try:
+            yield atlas
+        finally:
+            atlas.close()
+    finally:
+        snapshots.release(path)

@@ -1,0 +1,212 @@
+"""The open JSON API under /api/: the CLI's analyses and browsing, same parameters.
+
+Every table answer is ``{"meta": {...provenance...}, "rows": [...]}`` (records orient,
+NaN → null, dates ISO); every error is the one shape of :mod:`riskatlas.web.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from riskatlas.analysis.profile import DEFAULT_METRICS
+from riskatlas.api import Atlas
+from riskatlas.web import data
+from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language
+from riskatlas.web.serialize import json_response, table_response
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    status: int
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class TableResult(BaseModel):
+    meta: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+
+class RecordsResult(TableResult):
+    total: int
+    page: int
+    page_size: int
+    pages: int
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in (
+        (400, "Invalid analysis arguments"), (404, "Not found"),
+        (422, "Invalid parameter"), (503, "Store unavailable (an import is running)"))}
+
+router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
+
+AtlasDep = Annotated[Atlas, Depends(get_atlas)]
+Lang = Annotated[str, Depends(request_language)]
+Country = Annotated[str | None, Query(max_length=64, description="ISO3 country.")]
+Admin = Annotated[str | None, Query(max_length=64, description="Admin unit code (any level).")]
+Level = Annotated[int | None, Query(ge=0, le=2, description="Break down by admin level "
+                                    "0, 1 or 2 (default: country).")]
+Hazard = Annotated[str | None, Query(max_length=200, description="Reporting group, HIPs code "
+                                     "or source term.")]
+YearFrom = Annotated[int | None, Query(ge=1000, le=3000, description="First year.")]
+YearTo = Annotated[int | None, Query(ge=1000, le=3000, description="Last year.")]
+Dataset = Annotated[int | None, Query(ge=1, description="Dataset id.")]
+By = Annotated[str, Query(description="Name hazards by group, hips or term.")]
+LangParam = Annotated[str | None, Query(alias="lang", description="en or zh-TW (default: "
+                                        "Accept-Language).")]
+
+
+def _scope(country: str | None, admin: str | None, level: int | None, year_from: int | None,
+           year_to: int | None, dataset: int | None, **extra: Any) -> dict[str, Any]:
+    return {"country": country, "admin": admin, "level": level, "year_from": year_from,
+            "year_to": year_to, "dataset": dataset, **extra}
+
+
+@router.get("/profile", response_model=TableResult)
+def profile(atlas: AtlasDep, lang: Lang, metric: Annotated[list[str] | None, Query(
+                description="Metric (repeat for several).")] = None,
+            top: Annotated[int | None, Query(ge=1)] = None, country: Country = None,
+            admin: Admin = None, level: Level = None, year_from: YearFrom = None,
+            year_to: YearTo = None, dataset: Dataset = None, by: By = "group",
+            _lang: LangParam = None) -> Response:
+    """Hazard profile: each hazard's total and share (%) of each metric."""
+    frame = atlas.profile(metric or DEFAULT_METRICS, top=top, lang=lang, **_scope(
+        country, admin, level, year_from, year_to, dataset, hazard_key=by))
+    return table_response(frame, lang)
+
+
+@router.get("/events", response_model=TableResult)
+def events(atlas: AtlasDep, lang: Lang, country: Country = None, admin: Admin = None,
+           hazard: Hazard = None, year_from: YearFrom = None, year_to: YearTo = None,
+           dataset: Dataset = None, _lang: LangParam = None) -> Response:
+    """Data cards grouped into events (same hazard, first-level unit, time window)."""
+    frame = atlas.events(lang=lang, **_scope(country, admin, None, year_from, year_to,
+                                             dataset, hazard=hazard))
+    return table_response(frame, lang)
+
+
+@router.get("/risk", response_model=TableResult)
+def risk(atlas: AtlasDep, lang: Lang,
+         exceedance: Annotated[str | None, Query(description="Instead: the exceedance curve "
+                                                 "of this metric.")] = None,
+         return_periods: Annotated[str | None, Query(description="Instead: the levels of "
+                                                     "this metric exceeded once in T "
+                                                     "years.")] = None,
+         country: Country = None, admin: Admin = None, level: Level = None,
+         hazard: Hazard = None, year_from: YearFrom = None, year_to: YearTo = None,
+         dataset: Dataset = None, by: By = "group", _lang: LangParam = None) -> Response:
+    """Hazard-specific risk per unit × hazard (or an exceedance curve, or return levels)."""
+    scope = _scope(country, admin, level, year_from, year_to, dataset, hazard=hazard,
+                   hazard_key=by)
+    if exceedance:
+        frame = atlas.exceedance(exceedance, lang=lang, **scope)
+    elif return_periods:
+        frame = atlas.return_levels(return_periods, lang=lang, **scope)
+    else:
+        frame = atlas.risk(lang=lang, **scope)
+    return table_response(frame, lang)
+
+
+@router.get("/sendai", response_model=TableResult)
+def sendai(atlas: AtlasDep, lang: Lang, country: Country = None, admin: Admin = None,
+           level: Level = None, hazard: Hazard = None, year_from: YearFrom = None,
+           year_to: YearTo = None, dataset: Dataset = None, _lang: LangParam = None
+           ) -> Response:
+    """Sendai Framework indicators (A-1 … D-3, SDG 1.5.1) per unit and year."""
+    frame = atlas.sendai(lang=lang, **_scope(country, admin, level, year_from, year_to,
+                                             dataset, hazard=hazard))
+    return table_response(frame, lang)
+
+
+@router.get("/screen", response_model=TableResult)
+def screen(atlas: AtlasDep, lang: Lang, all_hazards: bool = False, country: Country = None,
+           admin: Admin = None, level: Level = None, year_from: YearFrom = None,
+           year_to: YearTo = None, dataset: Dataset = None, _lang: LangParam = None
+           ) -> Response:
+    """Units ranked by a composite risk index, with class, drivers, quality, stability."""
+    frame = atlas.screen(all_hazards=all_hazards, lang=lang, **_scope(
+        country, admin, level, year_from, year_to, dataset))
+    return table_response(frame, lang)
+
+
+@router.get("/advice", response_model=TableResult)
+def advice(atlas: AtlasDep, lang: Lang, country: Country = None, level: Level = None,
+           year_from: YearFrom = None, year_to: YearTo = None,
+           top: Annotated[int, Query(ge=1, le=1000)] = 5, _lang: LangParam = None
+           ) -> Response:
+    """Recommended measures (with their reasons) for the ``top`` screened units, as
+    ``riskatlas assess`` computes them; ``level`` defaults to the data's cities/districts."""
+    if level is None:
+        level = data.default_level(atlas, country, year_from, year_to)
+    frame = data.advice_table(atlas, level=level, top=top, lang=lang, country=country,
+                              year_from=year_from, year_to=year_to)
+    return table_response(frame, lang)
+
+
+@router.get("/peers", response_model=TableResult)
+def peers(atlas: AtlasDep, lang: Lang, country: Annotated[str, Query(max_length=64)],
+          admin: Annotated[str, Query(max_length=64)], level: Annotated[int, Query(ge=0, le=2)],
+          k: Annotated[int, Query(ge=1, le=100)] = 5, year_from: YearFrom = None,
+          year_to: YearTo = None, _lang: LangParam = None) -> Response:
+    """The ``k`` units most similar to (country, admin) across every dataset."""
+    frame = atlas.peers(country, admin, level=level, k=k, year_from=year_from,
+                        year_to=year_to)
+    frame.attrs = {"analysis": "peers", "scope": {"country": country, "admin": admin,
+                                                  "level": level, "year_from": year_from,
+                                                  "year_to": year_to, "k": k},
+                   "engine": atlas.engine.name, **atlas.methods.stamp(), "notes": []}
+    return table_response(frame, lang)
+
+
+@router.get("/records", response_model=RecordsResult)
+def records(atlas: AtlasDep, lang: Lang, viewer: Annotated[Viewer, Depends(current_user)],
+            country: Country = None, admin: Admin = None, hazard: Hazard = None,
+            year_from: YearFrom = None, year_to: YearTo = None, dataset: Dataset = None,
+            q: Annotated[str | None, Query(max_length=200, description="Text in the place "
+                                           "or comments.")] = None,
+            page: Annotated[int, Query(ge=1)] = 1,
+            page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+            _lang: LangParam = None) -> Response:
+    """Records matching the filters, a page at a time, with the total."""
+    filters: dict[str, Any] = {"country": country, "admin": admin, "hazard": hazard,
+                               "year_from": year_from, "year_to": year_to,
+                               "dataset": dataset}
+    total, frame = data.search_records(atlas, page=page, page_size=page_size, text=q,
+                                       **filters)
+    frame.attrs = {"analysis": "records", "scope": {**filters, "q": q}, "notes": []}
+    return table_response(frame, lang, total=total, page=page, page_size=page_size,
+                          pages=max(1, -(-total // page_size)))
+
+
+@router.get("/datasets", response_model=TableResult)
+def datasets(atlas: AtlasDep, lang: Lang, _lang: LangParam = None) -> Response:
+    """Every import with its provenance and reconciliation counts."""
+    frame = atlas.datasets()
+    frame.attrs = {"analysis": "datasets", "notes": []}
+    return table_response(frame, lang)
+
+
+@router.get("/hazards", response_model=TableResult)
+def hazards(atlas: AtlasDep, lang: Lang, unmapped: bool = False, _lang: LangParam = None
+            ) -> Response:
+    """Source hazard terms with their HIPs 2025 code and reporting group; ``unmapped``:
+    only the terms the crosswalk does not map (the review list)."""
+    frame = atlas.hazard_terms(unmapped=unmapped)
+    frame.attrs = {"analysis": "hazards", "scope": {"unmapped": unmapped}, "notes": []}
+    return table_response(frame, lang)
+
+
+@router.get("/", include_in_schema=False)
+def index() -> Response:
+    """The endpoints, for a person who opens /api/ in a browser."""
+    return json_response({"openapi": "/openapi.json",
+                          "endpoints": sorted({str(getattr(r, "path", "")) for r in router.routes}
+                                             - {"/api/"})})

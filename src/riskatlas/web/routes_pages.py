@@ -1,0 +1,205 @@
+"""The public dashboard: overview, hazard profile, screening, unit pages, records browser,
+datasets and record downloads. Pages reuse the report's chart, map and table builders
+(:mod:`riskatlas.report.html`), so the dashboard and the report always agree."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from riskatlas.api import Atlas
+from riskatlas.export import labelled, write
+from riskatlas.model.countries import country_name
+from riskatlas.report import html as report
+from riskatlas.report.assessment import REPORT_METRICS
+from riskatlas.report.html import Text
+from riskatlas.web import data
+from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language
+from riskatlas.web.errors import NotFoundError
+from riskatlas.web.pages import opt_int, opt_text, render
+
+router = APIRouter(include_in_schema=False)
+AtlasDep = Annotated[Atlas, Depends(get_atlas)]
+Lang = Annotated[str, Depends(request_language)]
+PAGE_SIZE = 50
+DOWNLOADS = {"csv": "text/csv; charset=utf-8",
+             "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def _hazards(t: Text, items: list[dict[str, Any]]) -> str:
+    return t("report.list_sep").join(f"{t.hazard(i['hazard'])} {i['share']:.0f} %"
+                                      for i in items) or "—"
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, atlas: AtlasDep, lang: Lang) -> HTMLResponse:
+    t = Text(lang)
+    rows = [{**c, "deaths": t.num(c["deaths"]), "records": t.num(c["records"]),
+             "period": f"{c['period_from']}–{c['period_to']}",
+             "top_deaths": _hazards(t, c["top_deaths"]),
+             "top_records": _hazards(t, c["top_records"])} for c in data.overview(atlas, lang)]
+    return render(request, "overview.html.j2", countries=rows,
+                  datasets=len(atlas.datasets()))
+
+
+@router.get("/profile", response_class=HTMLResponse)
+def profile(request: Request, atlas: AtlasDep, lang: Lang, country: str | None = None,
+            level: str | None = None, year_from: str | None = None,
+            year_to: str | None = None, metric: str = "deaths") -> HTMLResponse:
+    t = Text(lang)
+    choices = data.countries(atlas)
+    iso = (opt_text(country) or (choices[0] if choices else "")).upper()
+    lvl, y0, y1 = (opt_int("level", level), opt_int("year_from", year_from),
+                   opt_int("year_to", year_to))
+    scope: dict[str, Any] = {"country": iso or None, "year_from": y0, "year_to": y1}
+    whole = atlas.profile(REPORT_METRICS, lang=lang, **scope)
+    sections = report.profile_sections(data.profile_assessment(whole, lang), t)
+    units = []
+    if lvl is not None:
+        by_unit = atlas.profile([metric], lang=lang, level=lvl, **scope)
+        for (c, code), rows in by_unit.groupby(["country_iso3", "admin_code"], sort=False):
+            first = rows.sort_values("rank").iloc[0]
+            name = first["admin_name"] if isinstance(first["admin_name"], str) else ""
+            units.append({"name": name or code or t("web.profile.unlocated"), "code": code,
+                          "url": request.url_for("unit", country=c, code=code).path
+                          if code else None, "total": float(rows["value"].sum()),
+                          "records": int(rows["records"].sum()),
+                          "top": t.hazard(first["hazard"]) if first["value"] > 0 else "—",
+                          "share": f"{first['share_pct']:.1f}" if first["value"] > 0 else "—"})
+        units.sort(key=lambda u: (-u["total"], str(u["name"])))
+        for u in units:
+            u["total"] = t.num(u["total"])
+    period = ""
+    if len(whole):
+        period = f"{int(whole['period_from'].min())}–{int(whole['period_to'].max())}"
+    return render(request, "profile.html.j2", sections=sections, units=units,
+                  countries=[(c, country_name(c, lang)) for c in choices], country=iso,
+                  level=lvl, year_from=y0, year_to=y1, metric=metric, period=period,
+                  metrics=REPORT_METRICS, place=country_name(iso, lang) if iso else "")
+
+
+@router.get("/screen", response_class=HTMLResponse)
+def screen(request: Request, atlas: AtlasDep, lang: Lang, country: str | None = None,
+           level: str | None = None, year_from: str | None = None, year_to: str | None = None,
+           all_hazards: bool = False, top: int = 5) -> HTMLResponse:
+    t = Text(lang)
+    choices = data.countries(atlas)
+    iso = (opt_text(country) or (choices[0] if choices else "")).upper() or None
+    y0, y1 = opt_int("year_from", year_from), opt_int("year_to", year_to)
+    lvl = opt_int("level", level)
+    if lvl is None:
+        lvl = data.default_level(atlas, iso, y0, y1)
+    a = data.screen_assessment(atlas, level=lvl, country=iso, lang=lang, top=top,
+                               all_hazards=all_hazards, year_from=y0, year_to=y1)
+    ranked = a.screen[a.screen["cards"].fillna(0) > 0].sort_values("rank")
+    rows = report.screen_rows(a, t)
+    for row, iso3 in zip(rows, ranked["country_iso3"], strict=True):
+        row["url"] = request.url_for("unit", country=iso3, code=row["code"]).path \
+            if row["code"] else None
+        row["level"] = lvl
+    return render(request, "screen.html.j2", rows=rows, maps=report.maps(a, t),
+                  notes=[t(n) for n in a.notes], level=lvl, country=iso,
+                  countries=[(c, country_name(c, lang)) for c in choices],
+                  year_from=y0, year_to=y1, all_hazards=all_hazards,
+                  silent=int((a.screen["cards"].fillna(0) == 0).sum()))
+
+
+@router.get("/unit/{country}/{code}", response_class=HTMLResponse, name="unit")
+def unit(request: Request, atlas: AtlasDep, lang: Lang, country: str, code: str,
+         level: str | None = None, year_from: str | None = None,
+         year_to: str | None = None) -> HTMLResponse:
+    t = Text(lang)
+    lvl = opt_int("level", level)
+    if lvl is None:
+        lvl = data.level_of(atlas, country, code)
+    a = None if lvl is None else data.unit_assessment(
+        atlas, country, code, level=lvl, year_from=opt_int("year_from", year_from),
+        year_to=opt_int("year_to", year_to), lang=lang)
+    if a is None:
+        raise NotFoundError("web.error.unit_not_found", country=country, code=code)
+    page = report.unit_pages(a, t)[0]
+    return render(request, "unit.html.j2", u=page, level=lvl, country=country.upper(),
+                  country_label=country_name(country.upper(), lang),
+                  notes=[t(n) for n in a.notes])
+
+
+def _record_filters(country: str | None, admin: str | None, hazard: str | None,
+                    year_from: str | None, year_to: str | None, dataset: str | None,
+                    q: str | None) -> dict[str, Any]:
+    return {"country": opt_text(country), "admin": opt_text(admin),
+            "hazard": opt_text(hazard), "year_from": opt_int("year_from", year_from),
+            "year_to": opt_int("year_to", year_to), "dataset": opt_int("dataset", dataset),
+            "text": opt_text(q)}
+
+
+@router.get("/records", response_class=HTMLResponse)
+def records(request: Request, atlas: AtlasDep, lang: Lang,
+            viewer: Annotated[Viewer, Depends(current_user)], country: str | None = None,
+            admin: str | None = None, hazard: str | None = None, year_from: str | None = None,
+            year_to: str | None = None, dataset: str | None = None, q: str | None = None,
+            page: int = 1) -> HTMLResponse:
+    t = Text(lang)
+    filters = _record_filters(country, admin, hazard, year_from, year_to, dataset, q)
+    page = max(1, page)
+    total, frame = data.search_records(atlas, page=page, page_size=PAGE_SIZE,
+                                       columns=data.BROWSE_COLUMNS, **filters)
+    pages = max(1, -(-total // PAGE_SIZE))
+    rows = [{"id": r["record_id"], "date": str(r["start_date"])[:10]
+             if r["start_date"] is not None and str(r["start_date"]) != "NaT" else "—",
+             "place": " / ".join(str(r[f"level{i}_name"]) for i in (0, 1, 2)
+                                 if isinstance(r[f"level{i}_name"], str)
+                                 and r[f"level{i}_name"]) or "—",
+             "detail": r["place"] if isinstance(r["place"], str) else "",
+             "hazard": t.hazard(r["hazard_group"]) if isinstance(r["hazard_group"], str)
+             else (r["hazard_term"] or "—"),
+             "term": r["hazard_term"] or "", "deaths": t.num(r["deaths"]),
+             "injured": t.num(r["injured"]), "affected": t.num(r["directly_affected"]),
+             "destroyed": t.num(r["houses_destroyed"]), "damaged": t.num(r["houses_damaged"]),
+             "comments": r["comments"] if isinstance(r["comments"], str) else ""}
+            for r in frame.to_dict("records")]
+    form = {k: ("" if v is None else v) for k, v in filters.items()}
+    query = {k if k != "text" else "q": v for k, v in filters.items()}
+    return render(request, "records.html.j2", rows=rows, total=total, page=page,
+                  pages=pages, form=form, query=query, viewer=viewer,
+                  countries=[(c, country_name(c, lang)) for c in data.countries(atlas)])
+
+
+@router.get("/download/records.{fmt}", name="download")
+def download(atlas: AtlasDep, lang: Lang, fmt: str, country: str | None = None,
+             admin: str | None = None, hazard: str | None = None,
+             year_from: str | None = None, year_to: str | None = None,
+             dataset: str | None = None, q: str | None = None) -> Response:
+    """The filtered records with labels (hazard, HIPs and country names next to codes)."""
+    if fmt not in DOWNLOADS:
+        raise NotFoundError()
+    filters = _record_filters(country, admin, hazard, year_from, year_to, dataset, q)
+    frame = labelled(data.all_records(atlas, **filters), lang)
+    with tempfile.TemporaryDirectory(prefix="riskatlas-web-") as folder:
+        path = Path(folder) / f"records.{fmt}"
+        write(frame, path, fmt, {})
+        body = path.read_bytes()
+    return Response(body, media_type=DOWNLOADS[fmt], headers={
+        "Content-Disposition": f'attachment; filename="riskatlas-records.{fmt}"'})
+
+
+@router.get("/datasets", response_class=HTMLResponse)
+def datasets(request: Request, atlas: AtlasDep, lang: Lang) -> HTMLResponse:
+    t = Text(lang)
+    frame = atlas.datasets()
+    files = atlas.dataset_files()
+    rows = []
+    for d in frame.to_dict("records"):
+        mine = files[files["dataset_id"] == d["dataset_id"]] if len(files) else files
+        rows.append({**{k: ("—" if v is None or (isinstance(v, float) and v != v) else v)
+                        for k, v in d.items()},
+                     "records_read": t.num(d["records_read"]),
+                     "records_imported": t.num(d["records_imported"]),
+                     "records_quarantined": t.num(d["records_quarantined"]),
+                     "imported_at": str(d["imported_at"])[:19],
+                     "files": mine.to_dict("records")})
+    unmapped = len(atlas.hazard_terms(unmapped=True))
+    return render(request, "datasets.html.j2", datasets=rows, unmapped=unmapped)

@@ -1,0 +1,64 @@
+"""DataFrames as JSON: records orient, NaN → null, dates ISO, provenance as ``meta``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+from fastapi.responses import Response
+
+from riskatlas.i18n import translate
+
+
+def jsonable(value: Any) -> Any:
+    """A value that JSON can hold: numpy scalars unwrapped, NaN/NaT → None, dates ISO."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [jsonable(v) for v in value]
+    if value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        if value.hour == value.minute == value.second == value.microsecond == 0:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): jsonable(v) for k, v in row.items()}
+            for row in frame.to_dict(orient="records")]
+
+
+def meta_of(frame: pd.DataFrame, lang: str) -> dict[str, Any]:
+    """The result's provenance (analysis, scope, engine, methods, notes) and its language."""
+    meta = jsonable(dict(frame.attrs))
+    meta["lang"] = lang
+    meta["notes_text"] = [translate(n, lang) for n in frame.attrs.get("notes", [])]
+    return meta
+
+
+def json_response(payload: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
+def table_response(frame: pd.DataFrame, lang: str, **extra: Any) -> Response:
+    """``{"meta": {...}, "rows": [...]}`` (plus ``extra`` keys such as ``total``)."""
+    return json_response({**extra, "meta": meta_of(frame, lang), "rows": rows_of(frame)})
