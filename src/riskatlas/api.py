@@ -13,7 +13,6 @@ from riskatlas.analysis.profile import DEFAULT_METRICS
 from riskatlas.analysis.results import labelled, sort_rows
 from riskatlas.analysis.scope import Scope, filter_records
 from riskatlas.importer import FileResult, import_paths
-from riskatlas.model.hazards import reporting_groups
 from riskatlas.population import import_population
 from riskatlas.sources.registry import ReadOptions
 from riskatlas.store.store import Store
@@ -129,24 +128,6 @@ class Atlas:
         """Load population (and households) by admin unit and year from a CSV file with
         columns country_iso3, level, admin_code, year, population[, households, source]."""
         return import_population(self.store, Path(path))
-
-    def hazard_summary(self, *, lang: str = "en", **filters: Any) -> pd.DataFrame:
-        """Records and deaths per reporting group with their shares (%), for a quick look."""
-        import ibis
-
-        r = filter_records(self.table("records"), **filters)
-        by = r.group_by(group=r.hazard_group.fill_null("(unmapped)")).aggregate(
-            records=r.count(), deaths=r.deaths.sum().fill_null(0),
-            houses_destroyed=r.houses_destroyed.sum().fill_null(0))
-        total = by.aggregate(tr=by.records.sum(), td=by.deaths.sum())
-        out = by.cross_join(total).mutate(
-            records_pct=(by.records * 100.0 / total.tr).round(1),
-            deaths_pct=ibis.ifelse(total.td > 0, by.deaths * 100.0 / total.td, 0.0).round(1))
-        frame = out.drop("tr", "td").order_by(ibis.desc("records")).to_pandas()
-        groups = reporting_groups()
-        frame.insert(1, "name", frame["group"].map(
-            lambda g: groups[g].name(lang) if g in groups else g))
-        return frame
 
     # --- analyses: each returns a DataFrame whose attrs name its scope and methods ---
 
