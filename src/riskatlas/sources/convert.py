@@ -4,21 +4,33 @@ A reader maps its source fields to canonical names and hands raw values (text or
 numbers) to :class:`RecordBuilder`, which types them, checks them and maps the hazard
 term. A value that cannot be accepted raises :class:`RecordError` naming the source
 field, so the row is set aside with its reason instead of being lost.
+:meth:`RecordBuilder.build_many` types whole columns at once (Arrow) for the rows whose
+values are plainly valid and hands every other row back to :meth:`RecordBuilder.build`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from riskatlas.errors import RecordError
 from riskatlas.model.hazards import Crosswalk, is_climate_related
-from riskatlas.model.schema import COUNT_FIELDS, IMPACT_FIELDS, RECORD_FIELDS, unknown_flag
+from riskatlas.model.schema import (
+    COUNT_FIELDS,
+    IMPACT_FIELDS,
+    RECORD_FIELDS,
+    record_arrow_schema,
+    unknown_flag,
+)
 
 MIN_YEAR = 1500
 _IMPACTS = tuple((name, name in COUNT_FIELDS) for name in IMPACT_FIELDS)
@@ -29,6 +41,12 @@ _INTS = ("sector_transport", "sector_communications", "sector_relief", "sector_a
 _FLOATS = ("latitude", "longitude")
 _TEXTS = tuple(f.name for f in RECORD_FIELDS if f.kind in ("text", "key")
                and f.name not in ("record_id", "source_file", "hazard_group", "hips_code"))
+_SCHEMA = record_arrow_schema()
+_END_FIELDS = ("end_date", "end_year", "end_month", "end_day")
+_NUMBERS = (*IMPACT_FIELDS, *_INTS, *_FLOATS, "start_year", "start_month", "start_day")
+_COUNTS = frozenset(COUNT_FIELDS)
+_AMOUNTS = frozenset(name for name in IMPACT_FIELDS if name not in COUNT_FIELDS)
+_INT_LIMIT = 2.0 ** 63  # beyond this a count is not an int64: left to build()
 
 
 def to_number(value: Any) -> float | None:
@@ -142,6 +160,128 @@ class RecordBuilder:
         out["extension"] = dumps(extension) if extension else None
         return out
 
+    def build_many(
+        self,
+        columns: Mapping[str, Sequence[Any] | None],
+        n: int,
+        *,
+        first_row: int,
+        raw: Sequence[str | bytes],
+        unknown: Mapping[str, Sequence[bool]] | None = None,
+    ) -> tuple[pa.Table, list[int]]:
+        """Records of ``n`` rows typed column by column: the same records :meth:`build`
+        gives, for the rows whose values are plainly valid. Values are text, floats or None
+        (a column of None: absent); ``raw`` holds each row's JSON text; ``unknown[name][i]``
+        says row i reports impact ``name`` without a figure. Returns the table of those rows
+        (in order) and the positions of the others, which the caller builds one by one."""
+        if n == 0 or any(columns.get(name) is not None for name in _END_FIELDS):
+            return _SCHEMA.empty_table(), list(range(n))
+        bad = np.zeros(n, dtype=bool)
+        # numbers: float64 values (NaN where null) and null masks
+        values: dict[str, np.ndarray] = {}
+        nulls: dict[str, np.ndarray] = {}
+        parsed = _floats_together(columns, _NUMBERS, n)
+        for name in _NUMBERS:
+            v, null = values[name], nulls[name] = parsed.get(name) or _floats(
+                columns.get(name), n, bad)
+            if null.all():
+                continue
+            with np.errstate(invalid="ignore"):
+                bad |= ~null & ~np.isfinite(v)  # "nan", "inf"
+                bad |= np.abs(v) >= _INT_LIMIT
+                if name in _COUNTS or name in _AMOUNTS:
+                    bad |= v < 0
+                if name not in _FLOATS and name not in _AMOUNTS:
+                    bad |= ~null & (np.floor(v) != v)  # not a whole number
+        lat, lon = values["latitude"], values["longitude"]
+        zero = (lat == 0) & (lon == 0)  # DesInventar: 0,0 means unknown
+        nulls["latitude"] = nulls["latitude"] | zero
+        nulls["longitude"] = nulls["longitude"] | zero
+        bad |= (lat < -90) | (lat > 90) | (lon < -180) | (lon > 180)
+        year = values["start_year"]
+        bad |= nulls["start_year"] | (year < MIN_YEAR) | (year > self.max_year)
+        for name, top in (("start_month", 12), ("start_day", 31)):
+            v = values[name]
+            bad |= (v != 0) & ~nulls[name] & ((v < 1) | (v > top))
+        texts = _texts_together(columns, n)
+        bad |= np.asarray(pc.is_null(texts["hazard_term"]))
+
+        good = np.flatnonzero(~bad)
+        m = len(good)
+        rows = pa.array(first_row + good, pa.int64())
+        if m < n:
+            keep = pa.array(~bad)
+            texts = {name: arr.filter(keep) for name, arr in texts.items()}
+            values = {name: v[good] for name, v in values.items()}
+            nulls = {name: null[good] for name, null in nulls.items()}
+            raw = [raw[i] for i in good.tolist()]
+        out: dict[str, Any] = dict(texts)
+        native = texts["native_key"]
+        if native.null_count:
+            native = pc.coalesce(native, pc.cast(rows, pa.string()))
+        out["native_key"] = native
+        out["record_id"] = pc.binary_join_element_wise(f"{self.source_key}:", native, "")
+        out["source_file"] = pa.array([self.source_file] * m, pa.string())
+        out["source_row"] = rows
+        no_flag = pa.array(np.zeros(m, dtype=bool))
+        for name, is_count in _IMPACTS:
+            v, null = values[name], nulls[name]
+            reported = (unknown or {}).get(name)
+            flag = no_flag
+            if reported is not None:
+                said = np.fromiter(reported, bool, n)
+                if m < n:
+                    said = said[good]
+                unknown_now = said & (null | (v == 0))  # reported, but no figure
+                null = null | unknown_now
+                flag = pa.array(unknown_now)
+            out[name] = _number_array(v, null, is_count)
+            out[unknown_flag(name)] = flag
+        for name in _INTS:
+            out[name] = _number_array(values[name], nulls[name], True)
+        for name in _FLOATS:
+            out[name] = _number_array(values[name], nulls[name], False)
+        upper = {c: c.upper() for c in set(texts["country_iso3"].to_pylist()) if c}
+        out["country_iso3"] = pa.array([upper.get(c) for c in texts["country_iso3"].to_pylist()],
+                                       pa.string())
+        self._dates_many(values, nulls, out)
+        self._hazard_many(texts, out)
+        out["raw"] = pa.array(raw, pa.string())
+        arrays = [_as_array(out.get(f.name), f.type, m) for f in _SCHEMA]
+        return pa.Table.from_arrays(arrays, schema=_SCHEMA), np.flatnonzero(bad).tolist()
+
+    def _dates_many(self, values: dict[str, np.ndarray], nulls: dict[str, np.ndarray],
+                    out: dict[str, Any]) -> None:
+        """Start dates of valid rows, as :meth:`_dates` (an impossible day is dropped)."""
+        year = values["start_year"].astype(np.int64)
+        month = np.where(nulls["start_month"], 0, values["start_month"]).astype(np.int64)
+        day = np.where(nulls["start_day"] | (month == 0), 0,
+                       values["start_day"]).astype(np.int64)
+        first = ((year - 1970) * 12 + np.maximum(month, 1) - 1).astype("datetime64[M]")
+        start = first.astype("datetime64[D]")
+        length = (first + 1).astype("datetime64[D]") - start
+        day = np.where(day > length.astype(np.int64), 0, day)
+        out["start_year"] = pa.array(year)
+        out["start_month"] = pa.array(month, mask=month == 0)
+        out["start_day"] = pa.array(day, mask=day == 0)
+        out["start_date"] = pa.array(start + np.maximum(day, 1) - 1, pa.date32())
+        precision = pa.array(np.where(day > 0, 2, np.where(month > 0, 1, 0)), pa.int8())
+        out["date_precision"] = pc.take(pa.array(["year", "month", "day"]), precision)
+
+    def _hazard_many(self, texts: dict[str, Any], out: dict[str, Any]) -> None:
+        cause = texts["cause"].to_pylist()
+        terms = list(zip(texts["hazard_term"].to_pylist(), texts["hazard_term_en"].to_pylist(),
+                         strict=True))
+        matches = {key: self.crosswalk.match(*key) for key in set(terms)}
+        found = [matches[key] for key in terms]
+        groups = [m.group if m else None for m in found]
+        out["hips_code"] = [m.hips_code if m else None for m in found]
+        out["hazard_group"] = groups
+        pairs = list(zip(groups, cause, strict=True))
+        climate = {key: is_climate_related(*key) for key in set(pairs)}
+        out["climate_related"] = pa.array([climate[key] for key in pairs], pa.bool_())
+        out["approval_status"] = pc.fill_null(texts["approval_status"], "published")
+
     def _number(self, value: Any, name: str, ref: str) -> float | None:
         try:
             number = to_number(value)
@@ -237,3 +377,99 @@ class RecordBuilder:
         out["climate_related"] = is_climate_related(out["hazard_group"], out["cause"])
         if out["approval_status"] is None:
             out["approval_status"] = "published"
+
+
+def _floats(col: Sequence[Any] | None, n: int, bad: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers of a column as float64 values (NaN where null) and a null mask (None and ""
+    are null). Text goes through Arrow's parser, whose finite numbers are a subset of what
+    float() reads, with the same values (both round correctly); a column it refuses is
+    read by float() value by value, and a value float() does not read either marks its row
+    ``bad`` (build() decides: blank, thousands or an error)."""
+    if col is None:
+        return np.full(n, np.nan), np.ones(n, dtype=bool)
+    arr = None
+    try:
+        text = pa.array(col, pa.string())
+        arr = pc.cast(pc.if_else(pc.equal(text, ""), None, text), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass  # numbers rather than text, or text Arrow does not read
+    if arr is None:
+        numbers: list[float | None] = [None] * n
+        for i, value in enumerate(col):
+            if value is None or value == "":
+                continue
+            try:
+                numbers[i] = float(value)
+            except (TypeError, ValueError):
+                bad[i] = True
+        arr = pa.array(numbers, pa.float64())
+    null = np.asarray(arr.is_null())
+    return arr.to_numpy(zero_copy_only=False), null
+
+
+def _floats_together(columns: Mapping[str, Sequence[Any] | None], names: Sequence[str],
+                     n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """:func:`_floats` of the text columns among ``names`` in one pass through Arrow (a
+    column call costs more than its values); {} when Arrow cannot read them all."""
+    text = [name for name in names if (col := columns.get(name)) is not None
+            and next((v for v in col if v is not None), "").__class__ is str]
+    if not text:
+        return {}
+    try:
+        flat = pa.array(itertools.chain.from_iterable(columns[name] for name in text),  # type: ignore[misc]
+                        pa.string(), size=n * len(text))
+        arr = pc.cast(pc.if_else(pc.equal(flat, ""), None, flat), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return {}
+    values = arr.to_numpy(zero_copy_only=False).reshape(len(text), n)
+    null = np.asarray(arr.is_null()).reshape(len(text), n)
+    return {name: (values[i], null[i]) for i, name in enumerate(text)}
+
+
+def _texts_together(columns: Mapping[str, Sequence[Any] | None], n: int) -> dict[str, Any]:
+    """:func:`_texts` of every text field, the present ones in one pass through Arrow."""
+    present = [name for name in _TEXTS if columns.get(name) is not None]
+    try:
+        flat = pa.array(itertools.chain.from_iterable(columns[name] for name in present),  # type: ignore[misc]
+                        pa.string(), size=n * len(present))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return {name: _texts(columns.get(name), n) for name in _TEXTS}
+    flat = pc.utf8_trim(flat, characters=_WHITESPACE)
+    flat = pc.if_else(pc.equal(flat, ""), None, flat)
+    texts = {name: flat.slice(i * n, n) for i, name in enumerate(present)}
+    return {name: texts.get(name) or pa.nulls(n, pa.string()) for name in _TEXTS}
+
+
+def _number_array(values: np.ndarray, null: np.ndarray, whole: bool) -> pa.Array:
+    """An int64 (``whole``) or float64 Arrow array of valid values, null where ``null``."""
+    if whole:
+        return pa.array(np.where(null, 0, values).astype(np.int64), mask=null)
+    return pa.array(np.where(null, 0.0, values), mask=null)
+
+
+# the characters str.strip() removes (str.isspace)
+_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+               "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def _texts(col: Sequence[Any] | None, n: int) -> pa.Array:
+    """text() of every value: trimmed text, or null when blank."""
+    if col is None:
+        return pa.nulls(n, pa.string())
+    try:
+        arr = pa.array(col, pa.string())
+    except (TypeError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([text(v) for v in col], pa.string())
+    arr = pc.utf8_trim(arr, characters=_WHITESPACE)
+    return pc.if_else(pc.equal(arr, ""), None, arr)
+
+
+def _as_array(values: Any, type_: pa.DataType, n: int) -> pa.Array:
+    if values is None:
+        return pa.nulls(n, type_)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values if values.type == type_ else values.cast(type_)
+    return pa.array(values, type_)

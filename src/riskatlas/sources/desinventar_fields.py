@@ -3,7 +3,7 @@ and DesInventar 8 readers (which first rename their columns to these field names
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from riskatlas.sources.convert import sum_known
@@ -79,6 +79,9 @@ HAY_FLAGS: dict[str, str] = {
 }
 
 
+_NOT_SET = frozenset(("", "0", "0.0", "false", "False"))
+
+
 def _flag_set(value: Any) -> bool:
     if value is None:
         return False
@@ -107,3 +110,42 @@ def card_values(row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     victims, affected = values.get("victims"), values.get("affected")
     values["directly_affected"] = sum_known(victims, affected)
     return values, unknown
+
+
+def card_columns(column: Callable[[str], Sequence[Any] | None]
+                 ) -> tuple[dict[str, Sequence[Any] | None], dict[str, list[bool]]]:
+    """:func:`card_values` for many rows at once: canonical columns, and per impact which
+    rows set its hay_* flag (for ``RecordBuilder.build_many``). ``column(field)`` gives a
+    DesInventar field's values (text or None), or None when no row has the field."""
+    columns: dict[str, Sequence[Any] | None] = {canon: column(field)
+                                                for field, canon in CARD_FIELDS.items()}
+    flagged = {}
+    for flag, canon in HAY_FLAGS.items():
+        values = column(flag)
+        if values is not None:
+            flagged[canon] = [v.strip() not in _NOT_SET if v.__class__ is str else _flag_set(v)
+                              for v in values]
+    approved = column("approved")
+    columns["approval_status"] = None if approved is None else [_approval(v) for v in approved]
+    victims, affected = columns["victims"], columns["affected"]
+    if victims is None and affected is None:
+        columns["directly_affected"] = None
+    else:
+        n = len(victims if victims is not None else affected)  # type: ignore[arg-type]
+        columns["directly_affected"] = [_sum2(v, a) for v, a in zip(
+            victims or [None] * n, affected or [None] * n, strict=True)]
+    return columns, flagged
+
+
+def _approval(value: Any) -> str | None:
+    if value is None or (text := str(value).strip()) == "":
+        return None
+    return "published" if text == "0" else "draft"
+
+
+def _sum2(a: Any, b: Any) -> float | None:
+    """sum_known(a, b); both numbers (the common case) without the general path."""
+    try:
+        return float(a) + float(b)
+    except (TypeError, ValueError):
+        return sum_known(a, b)

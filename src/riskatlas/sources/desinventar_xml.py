@@ -2,13 +2,20 @@
 
 The file is read as a stream: a scanner cuts each section into chunks of whole ``<TR>``
 rows, and worker processes parse the chunks of the large sections (fichas, extension)
-in parallel, writing Parquet parts into the import batch. Memory stays bounded whatever
-the file size. Element names are matched case-insensitively; illegal control characters
-are removed; documents with a DOCTYPE are refused (no entity is ever resolved).
+in parallel, writing Parquet parts into the import batch; from a plain ``.xml`` file the
+workers read their chunks themselves. Rows of the export's usual flat layout are matched
+by a pattern built from the first row and typed column by column; anything else goes
+through lxml, so the result is the same either way. Memory stays bounded whatever the
+file size. Element names are matched case-insensitively; illegal control characters are
+removed; documents with a DOCTYPE are refused (no entity is ever resolved).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import dataclasses
+import functools
 import logging
 import multiprocessing
 import os
@@ -16,7 +23,7 @@ import re
 import sys
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,18 +37,22 @@ from lxml import etree
 from riskatlas.errors import RecordError, SourceFormatError
 from riskatlas.model.countries import is_iso3
 from riskatlas.sources.convert import RecordBuilder, text
-from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, card_values
+from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, card_columns, card_values
 from riskatlas.sources.registry import Reader, ReadOptions, register
 from riskatlas.store.batch import EXTENSION_SCHEMA, RECORD_SCHEMA, AdminUnit, HazardTerm, Rejected
 
 log = logging.getLogger(__name__)
 FORMAT = "desinventar-xml"
-CHUNK_BYTES = 1024 * 1024
+CHUNK_BYTES = 4 * 1024 * 1024
+CARD_CHUNK_BYTES = 1024 * 1024  # cards cost more memory per byte than extension rows
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 BIG_SECTIONS = ("fichas", "extension")
+STAGING_COMPRESSION = "lz4"  # staged parts live for minutes: cheap to write and read
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 13))
 _TAG = re.compile(rb"<\s*(/?)\s*([A-Za-z_][\w.\-]*)[^>]*?(/?)>|<\?.*?\?>|<!--.*?-->|<!", re.S)
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9_\-]+)["']""")
+_NON_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what bytes.strip() keeps
+_SPACES = b" \t\n\r\x0b\x0c"  # \s of a bytes pattern
 
 
 # -- sniffing and naming --------------------------------------------------------------
@@ -66,9 +77,34 @@ def _country_of(path: Path, options: ReadOptions) -> str | None:
 @dataclass
 class Chunk:
     section: str  # lower case
-    data: bytes
+    data: bytes  # empty when the bytes are read from ``source`` by the worker
     first_row: int  # 1-based number of the first <TR> of the chunk in its section
-    line: int  # line of the file where the chunk starts
+    line: int  # line of the file where the chunk starts (0: found from ``offset`` on need)
+    offset: int = 0  # place of the chunk in the XML
+    size: int = 0
+    source: str | None = None  # the plain XML file the chunk can be read from
+
+
+def chunk_data(chunk: Chunk) -> bytes:
+    """The bytes of a chunk (read from its file when the scanner did not keep them)."""
+    if chunk.data or chunk.source is None:
+        return chunk.data
+    with open(chunk.source, "rb", buffering=0) as fh:
+        return os.pread(fh.fileno(), chunk.size, chunk.offset)
+
+
+def chunk_line(chunk: Chunk) -> int:
+    return chunk.line or _line_at(chunk.source or "", chunk.offset)
+
+
+def _line_at(source: str, offset: int) -> int:
+    """Line number of a byte offset of a file (counted on need: only errors ask)."""
+    lines, done = 1, 0
+    with open(source, "rb") as fh:
+        while done < offset and (block := fh.read(min(1 << 22, offset - done))):
+            lines += block.count(b"\n")
+            done += len(block)
+    return lines
 
 
 def _open_xml(path: Path) -> tuple[IO[bytes], zipfile.ZipFile | None, int]:
@@ -89,41 +125,62 @@ def _open_xml(path: Path) -> tuple[IO[bytes], zipfile.ZipFile | None, int]:
     return path.open("rb"), None, path.stat().st_size
 
 
-def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
-    """Cut the document into chunks of whole rows, section by section."""
-    buf, pos, line = b"", 0, 1
+def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
+         source: str | None = None, limits: Mapping[str, int] | None = None
+         ) -> Iterator[Chunk]:
+    """Cut the document into chunks of whole rows, section by section (at most
+    ``chunk_bytes``, or ``limits[section]`` if smaller). When ``source`` names the plain
+    file the stream reads, chunks of the big sections carry only their place in it
+    (workers read them) and lines are counted only when an error needs one."""
+    buf = bytearray()
+    pos = base = 0  # base: offset of buf[0] in the document
+    line, counted = 1, 0  # the line at offset ``counted``
     eof = False
+    block = bytearray(chunk_bytes)
 
     def more() -> bool:
-        nonlocal buf, pos, eof
+        nonlocal pos, eof, base
         if eof:
             return False
         try:
-            block = stream.read(chunk_bytes)
+            n = stream.readinto(block)  # type: ignore[attr-defined]
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
             raise SourceFormatError("zip.bad", path=path, reason=str(exc)) from exc
-        if not block:
+        if not n:
             eof = True
             return False
-        buf, pos = buf[pos:] + block, 0
+        if source is None:
+            line_at(pos)  # count the lines of the bytes about to go
+        del buf[:pos]
+        base, pos = base + pos, 0
+        buf.extend(memoryview(block)[:n])
         return True
+
+    def line_at(at: int) -> int:
+        """The line of buf[at]: counted as the scan goes, or from the file on need."""
+        nonlocal line, counted
+        if source is not None:
+            return _line_at(source, base + at)
+        line += buf.count(b"\n", counted - base, at)
+        counted = base + at
+        return line
 
     section: bytes | None = None
     rows = 0
+    lazy = False
     while True:
         if section is None:
             match = _TAG.search(buf, pos)
-            if match is None or (match.group(0) == b"<!" and b">" not in buf[match.end():]):
+            if match is None or (match.group(0) == b"<!" and buf.find(b">", match.end()) < 0):
                 if not more():
-                    if buf[pos:].strip():
-                        raise SourceFormatError("xml.truncated", path=path, line=line,
+                    if _NON_SPACE.search(buf, pos):
+                        raise SourceFormatError("xml.truncated", path=path, line=line_at(pos),
                                                 section="-")
                     return
                 continue
             token = match.group(0)
             if token.startswith(b"<!") and not token.startswith(b"<!--"):
-                raise SourceFormatError("xml.doctype", path=path, line=line)
-            line += buf.count(b"\n", pos, match.end())
+                raise SourceFormatError("xml.doctype", path=path, line=line_at(pos))
             pos = match.end()
             closing, name, selfclosing = match.group(1), match.group(2), match.group(3)
             if token.startswith((b"<?", b"<!--")) or name is None or selfclosing:
@@ -133,49 +190,71 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES) -> Iterat
                     return
                 continue
             if closing:
-                raise SourceFormatError("xml.malformed", path=path, line=line, record="-",
-                                        field=name.decode(), reason="unexpected closing tag")
-            section, rows = name, 0
+                raise SourceFormatError("xml.malformed", path=path, line=line_at(pos),
+                                        record="-", field=name.decode(),
+                                        reason="unexpected closing tag")
+            section, rows = bytes(name), 0
+            lazy = source is not None and section.decode().lower() in BIG_SECTIONS
+            limit = min(chunk_bytes, (limits or {}).get(section.decode().lower(), chunk_bytes))
             close = re.compile(rb"</\s*" + re.escape(section) + rb"\s*>")
             search_from = pos
             continue
-        found = close.search(buf, search_from)
-        if found is None and len(buf) - pos < chunk_bytes:
+        found = _close_tag(buf, section, close, search_from, pos + limit)
+        if found is None and len(buf) - pos < limit:
             searched = len(buf) - pos
             if not more():
-                raise SourceFormatError("xml.truncated", path=path, line=line,
+                raise SourceFormatError("xml.truncated", path=path, line=line_at(pos),
                                         section=section.decode())
             search_from = max(0, searched - 64)  # more() moved pos to 0
             continue
         # the section's closing tag when it is near enough, else a cut after a whole row
-        close_tag = (found.start(), found.end()) if (
-            found is not None and found.start() - pos <= chunk_bytes) else None
-        end = close_tag[0] if close_tag else _last_row_end(buf, pos, chunk_bytes)
+        close_tag = (found.start(), found.end()) if found is not None else None
+        end = close_tag[0] if close_tag else _last_row_end(buf, pos, limit)
         if end < 0:  # a single row longer than the buffer: read on
             if not more():
-                raise SourceFormatError("xml.truncated", path=path, line=line,
+                raise SourceFormatError("xml.truncated", path=path, line=line_at(pos),
                                         section=section.decode())
             search_from = 0
             continue
-        data = buf[pos:end]
-        if data.strip():
-            count = data.count(b"<TR>") or data.count(b"<tr>")
-            yield Chunk(section.decode().lower(), data, rows + 1, line)
+        if _NON_SPACE.search(buf, pos, end):
+            count = buf.count(b"<TR>", pos, end) or buf.count(b"<tr>", pos, end)
+            name = section.decode().lower()
+            if lazy:
+                yield Chunk(name, b"", rows + 1, 0, base + pos, end - pos, source)
+            else:
+                yield Chunk(name, bytes(memoryview(buf)[pos:end]), rows + 1,
+                            0 if source else line_at(pos), base + pos, end - pos, source)
             rows += count
-        line += data.count(b"\n")
         if close_tag:
-            line += buf.count(b"\n", end, close_tag[1])
             pos, section = close_tag[1], None
         else:
             pos = end
         search_from = pos
 
 
-def _last_row_end(buf: bytes, start: int, limit: int) -> int:
+def _close_tag(buf: bytearray, name: bytes, close: re.Pattern[bytes], start: int,
+               last: int) -> re.Match[bytes] | None:
+    """The first match of ``close`` (``</name>``, spaces allowed) that starts between
+    ``start`` and ``last``; found through the name, which is quicker than the regex."""
+    at = buf.find(name, start, last + len(name) + 66)
+    while at >= 0:
+        begin = at
+        while begin > start and buf[begin - 1] in _SPACES:
+            begin -= 1
+        if begin - 2 >= start and buf[begin - 2:begin] == b"</":
+            found = close.match(buf, begin - 2)
+            if found is not None:
+                return found if found.start() <= last else None
+        at = buf.find(name, at + 1, last + len(name) + 66)
+    return None
+
+
+def _last_row_end(buf: bytearray, start: int, limit: int) -> int:
     """End of the last whole row within ``limit`` bytes after ``start``; else of the first
     row however long; -1 when no row ends in the buffer."""
     stop = start + limit
-    last = max(buf.rfind(b"</TR>", start, stop), buf.rfind(b"</tr>", start, stop))
+    last = buf.rfind(b"</TR>", start, stop)
+    last = max(last, buf.rfind(b"</tr>", max(last, start), stop))
     if last < 0:
         ends = [i for i in (buf.find(b"</TR>", start), buf.find(b"</tr>", start)) if i >= 0]
         last = min(ends) if ends else -1
@@ -189,8 +268,9 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=Tru
 
 def parse_rows(chunk: Chunk, path: str, encoding: str) -> tuple[list[dict[str, str]], int]:
     """The rows of a chunk as {element name: text}, and the control characters removed."""
-    data = chunk.data.translate(None, _CONTROL)
-    removed = len(chunk.data) - len(data)
+    raw = chunk_data(chunk)
+    data = raw.translate(None, _CONTROL)
+    removed = len(raw) - len(data)
     wrapped = b'<?xml version="1.0" encoding="' + encoding.encode() + b'"?><c>' + data + b"</c>"
     try:
         root = etree.fromstring(wrapped, _PARSER)
@@ -199,7 +279,7 @@ def parse_rows(chunk: Chunk, path: str, encoding: str) -> tuple[list[dict[str, s
         before = b"\n".join(data.split(b"\n")[:lineno])
         record = f"{chunk.section} row {chunk.first_row + max(before.count(b'<TR>') - 1, 0)}"
         field = re.findall(r"tag mismatch: (\w+)", exc.msg or "")
-        raise SourceFormatError("xml.malformed", path=path, line=chunk.line + lineno - 1,
+        raise SourceFormatError("xml.malformed", path=path, line=chunk_line(chunk) + lineno - 1,
                                 record=record, field=field[0] if field else "-",
                                 reason=exc.msg) from None
     rows = []
@@ -208,6 +288,201 @@ def parse_rows(chunk: Chunk, path: str, encoding: str) -> tuple[list[dict[str, s
             continue
         rows.append({el.tag: el.text or "" for el in tr if isinstance(el.tag, str)})
     return rows, removed
+
+
+# The fast path. Export rows are flat and repeat one layout: <TR><f1>text</f1>...</TR>.
+# A regular expression built from the first row's field names (parsed by lxml) matches each
+# following row whole, giving its texts as a tuple. Anything else -- markup in a value,
+# another layout, comments, control characters, a bad reference -- is parsed by lxml: a
+# piece that fails alone sends the whole chunk to lxml, so errors read exactly as before.
+_WS = "[ \t\r\n]*"
+_TEXT = "([^<\r\x00-\x08\x0b\x0c\x0e-\x1f]*)"  # \r: XML turns line ends into \n
+_REF = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]+)|#x([0-9a-fA-F]+));")
+_ENTITIES = {"lt": "<", "gt": ">", "quot": '"', "apos": "'", "amp": "&"}  # amp last
+_CONTROL_TEXT = dict.fromkeys(_CONTROL)
+_SINGLE_BYTE = frozenset(("us-ascii", "ascii", "iso-8859-1", "latin1", "latin-1",
+                          "iso-8859-15", "windows-1252", "cp1252"))
+Row = tuple[str, ...] | dict[str, str]
+
+
+class _Fallback(Exception):
+    """The chunk is parsed by lxml as a whole."""
+
+
+@functools.lru_cache(maxsize=32)
+def _row_pattern(row_tag: str, tags: tuple[str, ...]) -> re.Pattern[str]:
+    fields = "".join(f"<{t}>{_TEXT}</{t}>{_WS}" for t in map(re.escape, tags))
+    tag = re.escape(row_tag)
+    return re.compile(f"{_WS}<{tag}>{_WS}{fields}</{tag}>")
+
+
+def read_rows(chunk: Chunk, path: str, encoding: str
+              ) -> tuple[tuple[str, ...], list[Row], int]:
+    """The rows of a chunk: tuples of texts in the order of the returned field names, or
+    {element name: text} for rows of another layout; and the control characters removed.
+    The same rows and values as :func:`parse_rows`."""
+    try:
+        return _fast_rows(chunk_data(chunk), encoding)
+    except _Fallback:
+        rows, removed = parse_rows(chunk, path, encoding)
+        return (), list(rows), removed
+
+
+def _fast_rows(data: bytes, encoding: str) -> tuple[tuple[str, ...], list[Row], int]:
+    name = encoding.lower()
+    ascii_only = data.isascii()
+    if name not in ("utf-8", "utf8") and not (name in _SINGLE_BYTE and ascii_only):
+        raise _Fallback
+    if (b"]" in data and b"]]>" in data) or (b"\xef" in data and (
+            b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data)):
+        raise _Fallback  # not allowed in content ("]]>", U+FFFE, U+FFFF): lxml reports it
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Fallback from None
+    layout = _layout(text)
+    if layout is None:
+        raise _Fallback
+    row_tag, tags = layout
+    match = _row_pattern(row_tag, tags).match
+    close = f"</{row_tag}>"
+    rows: list[Row] = []
+    removed, pos, size = 0, 0, len(text)
+    while pos < size:
+        found = match(text, pos)
+        if found is not None:
+            end = found.end()
+            values = found.groups()
+            rows.append(values if text.find("&", pos, end) < 0 else _unescape_row(values))
+            pos = end
+            continue
+        end = text.find(close, pos)
+        end = size if end < 0 else end + len(close)
+        piece = text[pos:end].translate(_CONTROL_TEXT)
+        removed += end - pos - len(piece)
+        if piece.strip():
+            rows.extend(_piece_rows(piece))
+        pos = end
+    return tags, rows, removed
+
+
+def _unescape_row(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple([v if "&" not in v else _unescape(v) for v in values])
+
+
+# Extension rows hold many empty fields; when no value needs escaping (no reference, quote,
+# backslash or control character), a row's JSON is the layout's template filled with the
+# raw bytes of its values: the same text as orjson gives for {name: text}.
+_JSON_VALUE = rb'([^<&"\\\x00-\x1f]*)'
+_TRAILING_SPACE = re.compile(rb"[ \t\r\n]*\Z")
+
+
+@functools.lru_cache(maxsize=32)
+def _json_layout(row_tag: str, tags: tuple[str, ...]
+                 ) -> tuple[re.Pattern[bytes], bytes, int | None, int | None]:
+    """The row pattern, the JSON template and where the key (clave_ext) is looked up."""
+    space = _WS.encode()
+    fields = b"".join(b"<" + t + b">" + _JSON_VALUE + b"</" + t + b">" + space
+                      for t in (re.escape(t).encode() for t in tags))
+    tag = re.escape(row_tag).encode()
+    pattern = re.compile(space + b"<" + tag + b">" + space + fields + b"</" + tag + b">")
+    template = b"{" + b",".join(orjson.dumps(t) + b':"%s"' for t in tags) + b"}"
+    first = next((tags.index(k) for k in ("clave_ext", "CLAVE_EXT") if k in tags), None)
+    last = max((i for i, t in enumerate(tags) if t.lower() == "clave_ext"), default=None)
+    return pattern, template, first, last
+
+
+def _fast_extension(data: bytes, encoding: str) -> pa.Table | None:
+    """The extension table of a chunk whose rows all fit the JSON template; else None."""
+    name = encoding.lower()
+    if not (name in ("utf-8", "utf8") or (name in _SINGLE_BYTE and data.isascii())):
+        return None
+    if (b"]" in data and b"]]>" in data) or (b"\xef" in data and (
+            b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data)):
+        return None
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    end = data.find(b"</TR>")
+    try:
+        layout = _layout(data[:end + 5].decode()) if end >= 0 else None
+    except _Fallback:
+        layout = None
+    if layout is None:
+        return None
+    match, template, first, last = _json_layout(*layout)
+    match_row = match.match
+    keys: list[str] = []
+    texts: list[bytes] = []
+    pos, size = 0, len(data)
+    while pos < size:
+        found = match_row(data, pos)
+        if found is None:
+            if _TRAILING_SPACE.match(data, pos) is None:
+                return None
+            break
+        values = found.groups()
+        texts.append(template % values)
+        key = values[first] if first is not None else None
+        if not key and last is not None:
+            key = values[last]
+        keys.append(key.decode().strip() if key else "")
+        pos = found.end()
+    return pa.table([pa.array(keys, pa.string()), pa.array(texts, pa.string())],
+                    schema=EXTENSION_SCHEMA)
+
+
+def _parse_piece(piece: str) -> Any:
+    try:
+        return etree.fromstring(b"<c>" + piece.encode() + b"</c>", _PARSER)
+    except etree.XMLSyntaxError:
+        raise _Fallback from None
+
+
+def _layout(text: str) -> tuple[str, tuple[str, ...]] | None:
+    """The row element and field names of the first row (None: not a flat row)."""
+    end = min((i for i in (text.find("</TR>"), text.find("</tr>")) if i >= 0), default=-1)
+    if end < 0 or "<!" in text[:end] or "<?" in text[:end]:
+        return None
+    rows = [tr for tr in _parse_piece(text[:end + 5]) if isinstance(tr.tag, str)]
+    if len(rows) != 1:
+        return None
+    tags = tuple(el.tag for el in rows[0])
+    if not all(isinstance(t, str) for t in tags) or len(set(tags)) != len(tags):
+        return None
+    return rows[0].tag, tags
+
+
+def _piece_rows(piece: str) -> list[Row]:
+    return [{el.tag: el.text or "" for el in tr if isinstance(el.tag, str)}
+            for tr in _parse_piece(piece) if isinstance(tr.tag, str)]
+
+
+def _unescape(value: str) -> str:
+    """Expand the predefined entities and character references of a value."""
+    if "&#" not in value:
+        found = sum(value.count(f"&{name};") for name in _ENTITIES)
+        if found != value.count("&"):
+            raise _Fallback  # a bare '&' or an unknown entity: lxml reports it
+        for name, char in _ENTITIES.items():  # &amp; last: "&amp;lt;" is "&lt;"
+            value = value.replace(f"&{name};", char)
+        return value
+    text, count = _REF.subn(_reference, value)
+    if count != value.count("&"):
+        raise _Fallback
+    return text
+
+
+def _reference(found: re.Match[str]) -> str:
+    if found.group(1):
+        return _ENTITIES[found.group(1)]
+    code = int(found.group(2)) if found.group(2) else int(found.group(3), 16)
+    if not (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+            or 0x10000 <= code <= 0x10FFFF):
+        raise _Fallback
+    return chr(code)
 
 
 def lower_keys(row: dict[str, str]) -> dict[str, str]:
@@ -245,36 +520,121 @@ class _NoPandas:
 def _init_pool_worker(*args: Any) -> None:
     sys.meta_path.insert(0, _NoPandas)  # type: ignore[arg-type]
     _init_worker(*args)
+    with contextlib.suppress(OSError, AttributeError):  # glibc keeps freed memory:
+        _WORKER["trim"] = ctypes.CDLL("libc.so.6").malloc_trim  # hand it back per chunk
+
+
+def _release_memory() -> None:
+    pa.default_memory_pool().release_unused()
+    if "trim" in _WORKER:
+        _WORKER["trim"](0)
 
 
 def _convert_chunk(chunk: Chunk, number: int) -> ChunkResult:
     """Parse one chunk of fichas or extension rows into a Parquet part."""
-    builder: RecordBuilder = _WORKER["builder"]
-    rows, removed = parse_rows(chunk, _WORKER["path"], _WORKER["encoding"])
-    out, rejected = [], []
+    if not chunk.data:
+        chunk = dataclasses.replace(chunk, data=chunk_data(chunk))
     part = Path(_WORKER["staging"]) / f"{chunk.section}-{number:06d}.parquet"
-    if chunk.section == "extension":
-        for raw in rows:
-            key = raw.get("clave_ext", raw.get("CLAVE_EXT")) or lower_keys(raw).get("clave_ext")
-            out.append({"native_key": text(key) or "",
-                        "extension": orjson.dumps(raw).decode()})
-        pq.write_table(pa.Table.from_pylist(out, EXTENSION_SCHEMA), part)
-        return ChunkResult(chunk.section, len(rows), str(part), [], removed)
-    upper = bool(rows) and not all(k.islower() for k in rows[0])  # one case per export
-    for i, raw in enumerate(rows):
-        low = lower_keys(raw) if upper else raw
+    rejected: list[Rejected] = []
+    removed = 0
+    table = _fast_extension(chunk.data, _WORKER["encoding"]) if (
+        chunk.section == "extension") else None
+    if table is None:
+        tags, rows, removed = read_rows(chunk, _WORKER["path"], _WORKER["encoding"])
+        if chunk.section == "extension":
+            table = _extension_table(tags, rows)
+        else:
+            table, rejected = _card_table(tags, rows, chunk.first_row)
+        del rows
+    pq.write_table(table, part, compression=STAGING_COMPRESSION, use_dictionary=False,
+                   write_statistics=False)
+    result = ChunkResult(chunk.section, table.num_rows + len(rejected), str(part), rejected,
+                         removed)
+    del table
+    _release_memory()
+    return result
+
+
+def _as_dict(tags: tuple[str, ...], row: Row) -> dict[str, str]:
+    return dict(zip(tags, row, strict=True)) if type(row) is tuple else row  # type: ignore[return-value]
+
+
+def _extension_table(tags: tuple[str, ...], rows: list[Row]) -> pa.Table:
+    keys, texts = [], []
+    for row in rows:
+        raw = _as_dict(tags, row)
+        key = raw.get("clave_ext", raw.get("CLAVE_EXT")) or lower_keys(raw).get("clave_ext")
+        keys.append(text(key) or "")
+        texts.append(orjson.dumps(raw))
+    return pa.table([pa.array(keys, pa.string()), pa.array(texts, pa.string())],
+                    schema=EXTENSION_SCHEMA)
+
+
+def _card_table(tags: tuple[str, ...], rows: list[Row], first_row: int
+                ) -> tuple[pa.Table, list[Rejected]]:
+    """Cards typed column by column; the rows that need it are built one by one."""
+    builder: RecordBuilder = _WORKER["builder"]
+    n = len(rows)
+    names = tags if not rows or type(rows[0]) is tuple else tuple(rows[0])
+    upper = bool(rows) and not all(k.islower() for k in names)  # one case per export
+    column = _column_reader(tags, rows, upper)
+    columns, flagged = card_columns(column)
+    country = _WORKER["country"]
+    level0 = column("level0") or [None] * n
+    columns["country_iso3"] = [country] * n if country else [
+        code if _is_iso3(code) else None for code in level0]
+    raw = [orjson.dumps(_as_dict(tags, row)) for row in rows]
+    table, slow = builder.build_many(columns, n, first_row=first_row, raw=raw, unknown=flagged)
+    if not slow:
+        return table, []
+    out, rejected = [], []
+    for i in slow:
+        raw_row = _as_dict(tags, rows[i])
+        low = lower_keys(raw_row) if upper else raw_row
         values, unknown = card_values(low)
-        values["country_iso3"] = _WORKER["country"] or (
+        values["country_iso3"] = country or (
             low.get("level0") if is_iso3(low.get("level0")) else None)
-        row_no = chunk.first_row + i
+        row_no = first_row + i
         ref = f"clave {low.get('clave')}" if low.get("clave") else f"row {row_no}"
         try:
-            out.append(builder.build(values, row=row_no, record_ref=ref, raw=raw,
+            out.append(builder.build(values, row=row_no, record_ref=ref, raw=raw_row,
                                      unknown=unknown))
         except RecordError as exc:
-            rejected.append(Rejected.from_error(exc, raw))
-    pq.write_table(pa.Table.from_pylist(out, RECORD_SCHEMA), part)
-    return ChunkResult(chunk.section, len(rows), str(part), rejected, removed)
+            rejected.append(Rejected.from_error(exc, raw_row))
+    if out:
+        table = pa.concat_tables([table, pa.Table.from_pylist(out, RECORD_SCHEMA)])
+        table = table.sort_by("source_row")
+    return table, rejected
+
+
+def _column_reader(tags: tuple[str, ...], rows: list[Row], upper: bool
+                   ) -> Callable[[str], Sequence[str | None] | None]:
+    """A function giving the values of one field over all rows (None where absent; None
+    for a field no row has)."""
+    names = [t.lower() for t in tags] if upper else list(tags)
+    index = {name: i for i, name in enumerate(names)}  # the last wins, as in lower_keys
+    if all(type(r) is tuple for r in rows):
+        columns = list(zip(*rows, strict=True)) if rows else []
+
+        def from_tuples(field: str) -> Sequence[str | None] | None:
+            i = index.get(field)
+            return None if i is None or not columns else columns[i]
+        return from_tuples
+    lowered = [lower_keys(r) if upper and type(r) is dict else r for r in rows]
+    fields = set(index).union(*(r for r in lowered if type(r) is dict))
+
+    def mixed(field: str) -> Sequence[str | None] | None:
+        if field not in fields:
+            return None
+        i = index.get(field)
+        return [(r[i] if i is not None else None) if type(r) is tuple else r.get(field)  # type: ignore[call-overload, union-attr]
+                for r in lowered]
+    return mixed
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_iso3(code: str | None) -> bool:
+    return is_iso3(code)
 
 
 # -- the reader -----------------------------------------------------------------------
@@ -290,7 +650,9 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
         encoding = found.group(1).decode() if found else "UTF-8"
         workers = options.workers or min(os.cpu_count() or 1, 4)
         init = (builder, country, str(batch.staging), name, encoding)
-        sections = _run(scan(stream, name), batch, name, init,
+        source = None if archive else str(path)  # a plain file: workers read their chunks
+        chunks = scan(stream, name, source=source, limits={"fichas": CARD_CHUNK_BYTES})
+        sections = _run(chunks, batch, name, init,
                         parallel=workers > 1 and size >= PARALLEL_MIN_BYTES, workers=workers,
                         options=options)
     _apply_sections(sections, batch, name, country)
@@ -321,7 +683,7 @@ def _run(chunks: Iterator[Chunk], batch: Any, name: str, init: tuple[Any, ...], 
     def collect(result: ChunkResult) -> None:
         batch.count_read(name, result.rows if result.section == "fichas" else 0)
         if result.section == "fichas":
-            batch.add_records_parquet(Path(result.part))  # type: ignore[arg-type]
+            batch.add_records_parquet(Path(result.part), extensions=False)  # type: ignore[arg-type]
         else:
             batch.add_extensions_parquet(Path(result.part))  # type: ignore[arg-type]
         batch.add_rejected(result.rejected)
@@ -331,7 +693,7 @@ def _run(chunks: Iterator[Chunk], batch: Any, name: str, init: tuple[Any, ...], 
 
     try:
         for chunk in chunks:
-            options.advance(len(chunk.data))
+            options.advance(chunk.size)
             if chunk.section not in BIG_SECTIONS:
                 rows, removed = parse_rows(chunk, name, init[4])
                 sections.setdefault(chunk.section, []).extend(rows)

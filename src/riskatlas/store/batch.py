@@ -31,6 +31,9 @@ RECORD_SCHEMA = record_arrow_schema()
 EXTENSION_SCHEMA = pa.schema([("native_key", pa.string()), ("extension", pa.string())])
 _FLUSH_ROWS = 20_000
 IMPORT_MEMORY_LIMIT = "192MB"  # DuckDB spills to disk beyond this during an import
+# Text written by an import is compressed with zstd: DuckDB's default analysis (dictionary
+# + FSST) costs more than a third of the commit on the large JSON columns (raw, extension).
+IMPORT_COMPRESSION = "zstd"
 
 
 @dataclass
@@ -107,6 +110,7 @@ class ImportBatch:
         self.staging = store.new_staging_dir()
         self._rows: list[dict[str, Any]] = []
         self._parts: list[Path] = []
+        self._record_extensions = False  # whether staged records may carry an extension
         self._ext_parts: list[Path] = []
         self.rejected: list[Rejected] = []
         self.units: dict[tuple[str, int, str], AdminUnit] = {}
@@ -127,9 +131,11 @@ class ImportBatch:
         if len(self._rows) >= _FLUSH_ROWS:
             self._flush()
 
-    def add_records_parquet(self, path: Path) -> None:
-        """A Parquet file of records in the staging schema, written by a worker."""
+    def add_records_parquet(self, path: Path, *, extensions: bool = True) -> None:
+        """A Parquet file of records in the staging schema, written by a worker
+        (``extensions=False``: its ``extension`` column is empty)."""
         self._parts.append(path)
+        self._record_extensions |= extensions
 
     def add_extensions_parquet(self, path: Path) -> None:
         self._ext_parts.append(path)
@@ -174,7 +180,7 @@ class ImportBatch:
         if self._rows:
             path = self.part_path("records")
             pq.write_table(pa.Table.from_pylist(self._rows, RECORD_SCHEMA), path)
-            self._parts.append(path)
+            self.add_records_parquet(path)
             self._rows = []
 
     def discard(self) -> None:
@@ -185,8 +191,13 @@ class ImportBatch:
         """Swap the staged rows into the store in one transaction."""
         self._flush()
         con = self.store.connection
-        limit = self.store.scalar("SELECT current_setting('memory_limit')")
+        saved = self.store.query(
+            "SELECT current_setting('memory_limit'), current_setting('threads'), "
+            "current_setting('force_compression')")[0]
+        # inserts run on one thread anyway; a second one only waits for memory
         con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
+        con.execute("SET threads = 1")
+        con.execute(f"SET force_compression = '{IMPORT_COMPRESSION}'")
         con.execute("BEGIN TRANSACTION")
         try:
             result = self._commit(con)
@@ -195,7 +206,9 @@ class ImportBatch:
             con.execute("ROLLBACK")
             raise
         finally:
-            con.execute(f"SET memory_limit = {_sql_text(limit)}")
+            con.execute(f"SET memory_limit = {_sql_text(saved[0])}")
+            con.execute(f"SET threads = {int(saved[1])}")
+            con.execute(f"SET force_compression = {_sql_text(saved[2])}")
             self.discard()
         return result
 
@@ -206,23 +219,13 @@ class ImportBatch:
         else:
             con.register("staged_empty", RECORD_SCHEMA.empty_table())
             con.execute("CREATE OR REPLACE TEMP VIEW staged_raw AS SELECT * FROM staged_empty")
-        if self._ext_parts:
-            # parts are numbered in file order: (filename, row) orders rows as in the file
-            con.execute(f"""CREATE OR REPLACE TEMP VIEW staged_ext AS
-                SELECT {_sql_text(self.source_key)} || ':' || native_key AS record_id,
-                       native_key, extension, row_number() OVER (
-                           PARTITION BY native_key ORDER BY filename, file_row_number) AS rank
-                FROM read_parquet({_sql_list(self._ext_parts)}, filename = true,
-                                  file_row_number = true)""")
-        else:
-            con.execute("CREATE OR REPLACE TEMP VIEW staged_ext AS SELECT NULL::VARCHAR AS "
-                        "record_id, NULL::VARCHAR AS native_key, NULL::VARCHAR AS extension, "
-                        "1 AS rank WHERE false")
 
     def _commit(self, con: Any) -> BatchResult:
         """Insert staged rows. Only key columns are ever sorted or joined, so DuckDB's memory
         stays small whatever the size of the raw rows."""
         self._staged_relation(con)
+        con.execute("""CREATE OR REPLACE TEMP TABLE excluded (source_file VARCHAR,
+                       source_row BIGINT)""")
         con.execute("""CREATE OR REPLACE TEMP TABLE staged_keys AS
             SELECT source_file, source_row, record_id, native_key,
                    row_number() OVER (PARTITION BY record_id
@@ -250,11 +253,17 @@ class ImportBatch:
         special = {"record_id": "coalesce(n.record_id, s.record_id)",
                    "native_key": "coalesce(n.native_key, s.native_key)",
                    "dataset_id": str(int(self.dataset_id))}
+        if not self.store.scalar("SELECT (SELECT count(*) FROM renames) + "
+                                 "(SELECT count(*) FROM excluded)"):
+            # the common case: every staged row goes in as it is (no join to pay for)
+            source = "FROM staged_raw s WHERE true"
+            special.update(record_id="s.record_id", native_key="s.native_key")
         columns = [c for c in RECORD_SCHEMA.names if c != "extension"]
         select = ", ".join(special.get(c, f"s.{c}") for c in columns)
         con.execute(f"INSERT INTO records ({', '.join(columns)}) SELECT {select} {source}")
-        con.execute(f"""INSERT INTO record_extensions SELECT coalesce(n.record_id, s.record_id),
-            {int(self.dataset_id)}, s.extension {source} AND s.extension IS NOT NULL""")
+        if self._record_extensions:
+            con.execute(f"""INSERT INTO record_extensions SELECT {special["record_id"]},
+                {int(self.dataset_id)}, s.extension {source} AND s.extension IS NOT NULL""")
         self._insert_extension_rows(con)
         self._insert_rejected(con)
         self._count_per_file(con)
@@ -262,7 +271,7 @@ class ImportBatch:
         self._insert_units(con)
         self._insert_sections(con)
         self._insert_dataset(con)
-        for table in ("staged_keys", "renames", "excluded"):
+        for table in ("staged_keys", "renames", "excluded", "ext_keys"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         return BatchResult(self.dataset_id, list(self.files.values()), unmapped, self.notes)
 
@@ -270,8 +279,6 @@ class ImportBatch:
         """Set aside the staged rows matching ``where`` (over staged_keys ``k``)."""
         from riskatlas.i18n import translate
 
-        con.execute("""CREATE TEMP TABLE IF NOT EXISTS excluded (source_file VARCHAR,
-                       source_row BIGINT)""")
         rows = con.execute(f"""SELECT k.source_file, k.source_row, k.native_key, {params_sql},
                 s.raw FROM staged_keys k JOIN staged_raw s ON s.source_file = k.source_file
                 AND s.source_row = k.source_row WHERE {where}""").fetchall()
@@ -286,21 +293,41 @@ class ImportBatch:
 
     def _insert_extension_rows(self, con: Any) -> None:
         """Extension rows of a separate section (DesInventar XML), matched by key only.
-        Rows without a card, and repeats of a key after the first, stay as source rows."""
+        Rows without a card, and repeats of a key after the first, stay as source rows.
+        Keys are ranked apart from the rows, so only key columns are ever sorted."""
         if not self._ext_parts:
             return
-        con.execute("""INSERT INTO record_extensions SELECT e.record_id, ?, e.extension
-            FROM staged_ext e WHERE e.rank = 1 AND e.record_id IN
-            (SELECT record_id FROM records WHERE dataset_id = ?)""",
-                    [self.dataset_id, self.dataset_id])
-        without_card = "e.record_id NOT IN (SELECT record_id FROM records WHERE dataset_id = ?)"
-        for section, where, params, key in (
-                ("extension_without_card", without_card, [self.dataset_id],
-                 "import.extension_orphans"),
-                ("extension_repeated_key", "e.rank > 1", [], "import.extension_duplicates")):
+        # parts are numbered in file order: (filename, row) orders rows as in the file
+        parts = _sql_list(self._ext_parts)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE ext_keys AS
+            SELECT *, record_id IN (SELECT record_id FROM records
+                                    WHERE dataset_id = {int(self.dataset_id)}) AS card
+            FROM (SELECT filename, file_row_number, native_key, row_number() OVER (
+                          PARTITION BY native_key ORDER BY filename, file_row_number) AS rank,
+                         {_sql_text(self.source_key)} || ':' || native_key AS record_id
+                  FROM read_parquet({parts}, filename = true, file_row_number = true))""")
+        odd = self.store.scalar("SELECT count(*) FROM ext_keys WHERE rank > 1 OR NOT card")
+        if not odd:  # every row has its card, once: no join
+            con.execute(f"""INSERT INTO record_extensions
+                SELECT {_sql_text(self.source_key)} || ':' || native_key, ?, extension
+                FROM read_parquet({parts})""", [self.dataset_id])
+            return
+
+        def rows(where: str) -> str:
+            """Staged rows whose keys match ``where``, in file order (a semi join: the
+            hash table holds keys only)."""
+            return f"""read_parquet({parts}, filename = true, file_row_number = true) e
+                WHERE EXISTS (SELECT 1 FROM ext_keys k WHERE k.filename = e.filename
+                              AND k.file_row_number = e.file_row_number AND {where})"""
+
+        con.execute(f"""INSERT INTO record_extensions
+            SELECT {_sql_text(self.source_key)} || ':' || native_key, ?, extension
+            FROM {rows("k.rank = 1 AND k.card")}""", [self.dataset_id])
+        for section, where, key in (
+                ("extension_without_card", "NOT k.card", "import.extension_orphans"),
+                ("extension_repeated_key", "k.rank > 1", "import.extension_duplicates")):
             con.execute(f"""INSERT INTO source_tables SELECT ?, NULL, '{section}',
-                row_number() OVER (), extension FROM staged_ext e WHERE {where}""",
-                        [self.dataset_id, *params])
+                row_number() OVER (), extension FROM {rows(where)}""", [self.dataset_id])
             count = self.store.scalar("SELECT count(*) FROM source_tables WHERE dataset_id = ? "
                                       "AND section = ?", [self.dataset_id, section])
             if count:
