@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import statistics
 import sys
 import time
@@ -29,59 +28,15 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from measure import machine, run_child, wait_until_idle  # noqa: E402
+from stores import CORE, NEPAL, PARQUET_COLUMNS, build  # noqa: E402
 
-WORK = HERE / "work" / "analysis"
 RESULTS = HERE / "results" / "analysis.json"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-NEPAL = SHARED_DATA / "desinventar" / "npl-xlsx"
 METHODS = ("riskatlas", "sql", "pandas")
 METRICS = ("records", "deaths", "injured", "directly_affected", "houses_destroyed",
            "houses_damaged")
 TARGET_SQL_RATIO = 1.5     # RiskAtlas time / raw SQL time, at most
 TARGET_PANDAS_SPEEDUP = 5  # pandas time / RiskAtlas time, at least
 TARGET_PEAK_MB = 2000
-CORE = ("deaths", "missing", "injured", "directly_affected", "houses_destroyed",
-        "houses_damaged")
-PARQUET_COLUMNS = ("country_iso3", "level1_code", "level1_name", "hazard_group", "hazard_term",
-                   "climate_related", "start_year", "approval_status", *CORE,
-                   *(f"{c}_unknown" for c in CORE))
-
-
-# --- the input -------------------------------------------------------------------------
-
-def build(records: int) -> tuple[Path, Path, dict[str, Any]]:
-    """The replicated store and its Parquet twin (cached in benchmarks/work/analysis)."""
-    import duckdb
-
-    WORK.mkdir(parents=True, exist_ok=True)
-    db, parquet, meta_path = (WORK / f"npl_{records}.duckdb", WORK / f"npl_{records}.parquet",
-                              WORK / f"npl_{records}.json")
-    if meta_path.exists() and db.exists() and parquet.exists():
-        return db, parquet, json.loads(meta_path.read_text())
-    base = WORK / "npl_base.duckdb"
-    if not base.exists():
-        import riskatlas
-        from riskatlas.sources.registry import ReadOptions
-
-        with riskatlas.open(base) as atlas:
-            atlas.import_paths([NEPAL], options=ReadOptions(country="NPL"))
-    print(f"building a store of {records:,} records (once) ...", flush=True)
-    shutil.copyfile(base, db)
-    con = duckdb.connect(str(db))
-    n_base = con.execute("SELECT count(*) FROM records").fetchone()[0]
-    copies = math.ceil(records / n_base)
-    con.execute("CREATE TEMP TABLE base AS SELECT * FROM records")
-    con.execute("INSERT INTO records SELECT base.* REPLACE (record_id || '#' || i::VARCHAR AS "
-                f"record_id, NULL AS raw) FROM base, range(1, {copies}) t(i)")
-    total = con.execute("SELECT count(*) FROM records").fetchone()[0]
-    con.execute(f"COPY (SELECT {', '.join(PARQUET_COLUMNS)} FROM records) TO '{parquet}' "
-                "(FORMAT parquet)")
-    con.execute("CHECKPOINT")
-    con.close()
-    meta = {"records": total, "base_records": n_base, "copies": copies,
-            "store_mb": db.stat().st_size / 1e6, "parquet_mb": parquet.stat().st_size / 1e6}
-    meta_path.write_text(json.dumps(meta))
-    return db, parquet, meta
 
 
 # --- the methods (each runs in a child process) ----------------------------------------

@@ -102,3 +102,37 @@ def web_client(db: Path, **options: object):
     from riskatlas.web import create_app
 
     return TestClient(create_app(db, **options))  # type: ignore[arg-type]
+
+
+PASSWORD = "correct horse battery"
+
+
+def web_user(db: Path, name: str, role: str, password: str | None = PASSWORD) -> str:
+    """Add a user of the web app to a store; returns a new API token of theirs."""
+    from riskatlas.web import auth
+
+    with riskatlas.open(db) as atlas:
+        con = atlas.store.connection
+        auth.add_user(con, name, role, password)
+        return auth.add_token(con, name)
+
+
+def login(client, name: str, password: str = PASSWORD):
+    """Sign a TestClient in through the login form (CSRF token from the page)."""
+    import re
+
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf, page.text[:300]
+    return client.post("/login", data={"name": name, "password": password,
+                                       "csrf": csrf.group(1), "next": "/"},
+                       follow_redirects=False)
+
+
+def csrf_of(client, path: str = "/cards/new") -> str:
+    """The session's CSRF token, read from a page's form."""
+    import re
+
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert found, path
+    return found.group(1)

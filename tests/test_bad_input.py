@@ -172,3 +172,14 @@ def test_extension_rows_without_card_or_repeated_are_kept(atlas, tmp_path):
     assert kept == {"extension_without_card": 1, "extension_repeated_key": 1}
     assert {n["key"] for n in result.notes} >= {"import.extension_orphans",
                                                 "import.extension_duplicates"}
+
+
+def test_a_file_whose_every_row_is_set_aside(tmp_path):
+    """Nothing imported, everything set aside with its reason; the CLI says so."""
+    from cards import card, write_cards
+
+    path = write_cards(tmp_path / "bad.csv", [card(1, "FLOOD", 0, "01"),
+                                              card(2, "FLOOD", 201, "01")])
+    done = run_cli("import", str(path), "--country", "LKA", "--db", str(tmp_path / "s.duckdb"))
+    assert done.returncode == 0, done.stderr
+    assert "0 of 2 records imported, 2 set aside" in " ".join(done.stdout.split())

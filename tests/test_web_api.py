@@ -36,7 +36,7 @@ ANALYSES = {"profile", "events", "risk", "sendai", "screen", "advice", "peers"}
 
 @pytest.fixture(scope="module")
 def grd(grenada_db: Path):
-    with web_client(grenada_db) as client:
+    with web_client(grenada_db, public_all=True) as client:  # every card, as imported
         yield client
 
 

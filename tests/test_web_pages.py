@@ -30,7 +30,7 @@ PAGES = ("/", "/profile?country=GRD&level=2", "/screen?country=GRD&level=2",
 
 @pytest.fixture(scope="module")
 def grd(grenada_db: Path):
-    with web_client(grenada_db) as client:
+    with web_client(grenada_db, public_all=True) as client:  # every card, as imported
         yield client
 
 

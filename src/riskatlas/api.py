@@ -255,8 +255,10 @@ def open(path: str | Path | None = None, *, read_only: bool = False,
                  methods=methods)
 
 
-def json_params(text: str | None) -> dict[str, Any]:
-    """Reason parameters stored as JSON text."""
+def json_params(value: str | dict[str, Any] | None) -> dict[str, Any]:
+    """Reason parameters stored as JSON (text, or already parsed by the driver)."""
     import orjson
 
-    return dict(orjson.loads(text)) if text else {}
+    if isinstance(value, dict):
+        return value
+    return dict(orjson.loads(value)) if value else {}

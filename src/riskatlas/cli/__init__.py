@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from riskatlas.cli import analysis, assess, browse, data, serve
+from riskatlas.cli import analysis, assess, browse, data, serve, users
 from riskatlas.cli.common import STATE, echo_error
 from riskatlas.errors import RiskAtlasError
 from riskatlas.i18n import LANGUAGES, default_language, normalize_language
@@ -39,6 +39,7 @@ browse.register(app)
 analysis.register(app)
 assess.register(app)
 serve.register(app)
+users.register(app)
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""``riskatlas serve``: the read-only public dashboard and open JSON API (uvicorn)."""
+"""``riskatlas serve``: the public dashboard, the open JSON API and data-card management
+for signed-in users (uvicorn)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,21 @@ def register(app: typer.Typer) -> None:
                                       "private copy of the store, refreshed after each "
                                       "import (imports never wait for readers), or read "
                                       "the store itself."),
+        public_all: bool = typer.Option(False, "--public-all", help="Show anonymous "
+                                        "visitors every card (default: published cards "
+                                        "only)."),
+        secure_cookies: bool = typer.Option(False, "--secure-cookies", help="Mark the "
+                                            "session cookie Secure (served over https "
+                                            "behind a proxy)."),
+        max_upload_mb: int = typer.Option(200, "--max-upload-mb", min=1, help="Largest "
+                                          "file accepted by /upload (MB)."),
         methods: Path = typer.Option(None, "--methods", help="YAML file of thresholds and "
                                      "weights overriding the defaults."),
         db: Path = DB_OPTION,
     ) -> None:
-        """Serve the store read-only: a bilingual dashboard and the JSON API under /api/
-        (OpenAPI at /openapi.json). Imports may run meanwhile from another process."""
+        """Serve the store: a bilingual dashboard, the JSON API under /api/ (OpenAPI at
+        /openapi.json) and, for users added with 'riskatlas users add', data-card entry,
+        approval and uploads. Imports may run meanwhile from another process."""
         import os
 
         import uvicorn
@@ -38,6 +48,9 @@ def register(app: typer.Typer) -> None:
         if workers > 1:  # each worker process builds its app from the environment
             os.environ["RISKATLAS_DB"] = str(path.resolve())
             os.environ["RISKATLAS_WEB_SNAPSHOT"] = "1" if snapshot else "0"
+            os.environ["RISKATLAS_WEB_PUBLIC_ALL"] = "1" if public_all else "0"
+            os.environ["RISKATLAS_WEB_SECURE_COOKIES"] = "1" if secure_cookies else "0"
+            os.environ["RISKATLAS_WEB_MAX_UPLOAD_MB"] = str(max_upload_mb)
             if methods:
                 os.environ["RISKATLAS_WEB_METHODS"] = str(methods.resolve())
             uvicorn.run("riskatlas.web.app:app_from_environment", factory=True, host=host,
@@ -45,4 +58,6 @@ def register(app: typer.Typer) -> None:
             return
         from riskatlas.web.app import create_app
 
-        uvicorn.run(create_app(path, methods=methods, snapshot=snapshot), host=host, port=port)
+        uvicorn.run(create_app(path, methods=methods, snapshot=snapshot, public_all=public_all,
+                               secure_cookies=secure_cookies, max_upload_mb=max_upload_mb),
+                    host=host, port=port)

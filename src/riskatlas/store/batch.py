@@ -369,8 +369,9 @@ class ImportBatch:
                 seen[term] = (term, info.term_en, info.description,
                               match.hips_code if match else None,
                               match.group if match else None, 0, True)
-        con.executemany("INSERT INTO hazard_terms VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [(self.dataset_id, *row) for row in seen.values()])
+        if seen:  # DuckDB refuses an empty executemany (a file whose rows were all set aside)
+            con.executemany("INSERT INTO hazard_terms VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(self.dataset_id, *row) for row in seen.values()])
         return sorted(t for t, row in seen.items() if row[4] is None)
 
     def _insert_units(self, con: Any) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+
 import duckdb
 
 from riskatlas.model.schema import record_columns
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: accounts, web workflow and audit log (web/)
 
 
 def _records_table() -> str:
@@ -51,6 +53,19 @@ STATEMENTS = (
         country_iso3 VARCHAR, level INTEGER, admin_code VARCHAR, year INTEGER,
         population DOUBLE, households DOUBLE, source VARCHAR, gdp_usd DOUBLE,
         PRIMARY KEY (country_iso3, level, admin_code, year))""",
+    # accounts and the web workflow (riskatlas.web.auth, riskatlas.web.workflow)
+    """CREATE TABLE IF NOT EXISTS users (
+        name VARCHAR PRIMARY KEY, role VARCHAR NOT NULL, password_hash VARCHAR,
+        disabled BOOLEAN NOT NULL DEFAULT false, created_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS api_tokens (
+        token_hash VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, created_at TIMESTAMP,
+        last_used TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS card_authors (
+        record_id VARCHAR PRIMARY KEY, created_by VARCHAR NOT NULL, created_at TIMESTAMP)""",
+    "CREATE SEQUENCE IF NOT EXISTS audit_seq START 1",
+    """CREATE TABLE IF NOT EXISTS audit_log (
+        id BIGINT PRIMARY KEY, "at" TIMESTAMP NOT NULL, "user" VARCHAR, action VARCHAR NOT NULL,
+        record_id VARCHAR, before JSON, after JSON, reason VARCHAR)""",
 )
 
 
@@ -63,3 +78,6 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
     )
+    # the key that signs the web app's session cookies (riskatlas.web.auth), made once
+    con.execute("INSERT INTO meta VALUES ('web_session_key', ?) ON CONFLICT DO NOTHING",
+                [secrets.token_hex(32)])

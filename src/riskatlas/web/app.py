@@ -1,6 +1,7 @@
-"""The web app: ``create_app(db)`` wires settings, error handlers, the JSON API, the pages
-and the bundled stylesheet. Everything is read-only; each request opens the store for
-itself (see :mod:`riskatlas.web.deps`)."""
+"""The web app: ``create_app(db)`` wires settings, error handlers, the JSON API, the pages,
+the accounts, data-card and admin routes and the bundled stylesheet. Reads use a copy of
+the store (see :mod:`riskatlas.web.deps`); writes open the store itself briefly
+(:mod:`riskatlas.web.writer`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from fastapi.staticfiles import StaticFiles
 from riskatlas import __version__
 from riskatlas.analysis.methods import Methods, load_methods
 from riskatlas.store.store import resolve_db
-from riskatlas.web import errors, routes_api, routes_pages
+from riskatlas.web import errors, routes_admin, routes_api, routes_cards, routes_pages
+from riskatlas.web.auth import LoginLimiter
 from riskatlas.web.deps import WebSettings
 from riskatlas.web.snapshot import Snapshots
 
@@ -24,13 +26,19 @@ log = logging.getLogger(__name__)
 
 def create_app(db_path: str | Path | None = None, *, methods: str | Path | Methods | None = None,
                lock_wait: float = 2.0, retry_after: int = 5, snapshot: bool = True,
-               snapshot_dir: str | Path | None = None) -> FastAPI:
+               snapshot_dir: str | Path | None = None, public_all: bool = False,
+               secure_cookies: bool = False, max_upload_mb: int = 200,
+               write_wait: float = 5.0) -> FastAPI:
     """The dashboard and API over the store at ``db_path`` (default $RISKATLAS_DB or
     ./riskatlas.duckdb); ``methods`` is a YAML profile of thresholds and weights;
     ``lock_wait`` is how long a request waits while an import holds the store;
     ``snapshot`` serves a private copy of the store refreshed after each import (in
     ``snapshot_dir``, default the system's temporary folder) so that imports are never
-    locked out by readers, else every request opens the store itself."""
+    locked out by readers, else every request opens the store itself; ``public_all``
+    shows anonymous visitors every card (default: published cards only);
+    ``secure_cookies`` marks the session cookie Secure even over http (behind a TLS proxy);
+    ``max_upload_mb`` limits uploads; ``write_wait`` is how long a web write waits while an
+    import holds the store."""
     db = resolve_db(db_path)
     snapshots = Snapshots(db, folder=Path(snapshot_dir) if snapshot_dir else None) \
         if snapshot else None
@@ -44,17 +52,24 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     settings = WebSettings(
         db=db, snapshots=snapshots,
         methods=methods if isinstance(methods, Methods) else load_methods(methods),
-        lock_wait=lock_wait, retry_after=retry_after)
+        lock_wait=lock_wait, retry_after=retry_after, public_all=public_all,
+        secure_cookies=secure_cookies, max_upload_mb=max_upload_mb, write_wait=write_wait,
+        limiter=LoginLimiter())
     app = FastAPI(title="RiskAtlas", version=__version__, docs_url=None, redoc_url=None,
                   lifespan=lifespan,
-                  description="Open, read-only API over a RiskAtlas store: hazard profiles, "
+                  description="Open API over a RiskAtlas store: hazard profiles, "
                   "events, hazard-specific risk, Sendai indicators, screening, advice, "
-                  "peers and the records behind them. Errors: "
+                  "peers and the records behind them; data cards created, edited and "
+                  "approved by signed-in users (Authorization: Bearer <token>). Errors: "
                   '{"error": {"code", "message", "status"}}.')
     app.state.settings = settings
     errors.install(app)
     app.include_router(routes_api.router)
+    app.include_router(routes_cards.api)
+    app.include_router(routes_admin.api)
     app.include_router(routes_pages.router)
+    app.include_router(routes_cards.pages)
+    app.include_router(routes_admin.pages)
     app.mount("/static", StaticFiles(packages=[("riskatlas.web", "static")]), name="static")
     log.debug("web app over %s", settings.db)
     return app
@@ -68,4 +83,7 @@ def app_from_environment() -> FastAPI:
 
     return create_app(os.environ.get("RISKATLAS_DB"),
                       methods=os.environ.get("RISKATLAS_WEB_METHODS") or None,
-                      snapshot=os.environ.get("RISKATLAS_WEB_SNAPSHOT", "1") != "0")
+                      snapshot=os.environ.get("RISKATLAS_WEB_SNAPSHOT", "1") != "0",
+                      public_all=os.environ.get("RISKATLAS_WEB_PUBLIC_ALL") == "1",
+                      secure_cookies=os.environ.get("RISKATLAS_WEB_SECURE_COOKIES") == "1",
+                      max_upload_mb=int(os.environ.get("RISKATLAS_WEB_MAX_UPLOAD_MB", "200")))

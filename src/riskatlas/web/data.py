@@ -23,7 +23,8 @@ from riskatlas.report.assessment import REPORT_METRICS, Assessment, choose_level
 BROWSE_COLUMNS = ("record_id", "dataset_id", "country_iso3", "level0_code", "level0_name",
                   "level1_code", "level1_name", "level2_code", "level2_name", "place",
                   "start_date", "hazard_term", "hazard_group", "deaths", "missing", "injured",
-                  "directly_affected", "houses_destroyed", "houses_damaged", "comments")
+                  "directly_affected", "houses_destroyed", "houses_damaged", "comments",
+                  "approval_status")
 RECORD_FILTERS = ("country", "admin", "hazard", "year_from", "year_to", "dataset")
 
 

@@ -1,5 +1,5 @@
 """What every request needs: the settings, the reader's language, the current user and a
-short-lived read-only view of the store.
+short-lived read-only view of the store, restricted to what that user may see.
 
 Concurrency with an importer: DuckDB lets one process write a file, and a process cannot
 open a file read-only while another holds it for writing (nor can an importer open it
@@ -9,6 +9,11 @@ importer and keep answering while it runs. With ``snapshot=False`` each request 
 store itself, read-only, and closes it when the response is ready. Either way, when an
 import holds the lock and there is nothing to read yet, the request retries for
 ``lock_wait`` seconds, then answers 503 with Retry-After (see DESIGN.md, "Web").
+
+Who may see what: anonymous visitors and viewers see published cards only (unless the
+app serves every card, ``public_all``). The rule is applied once, to the request's
+connection: a temporary view ``records`` that shadows the stored table, so the records
+browser, the downloads, the API and every analysis read the same visible cards.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 import riskatlas
 from riskatlas.analysis.methods import Methods
@@ -42,22 +47,33 @@ class WebSettings:
     lock_wait: float = 2.0     # seconds a request waits for an importer's lock
     retry_after: int = 5       # seconds suggested to the client after that
     snapshots: Snapshots | None = None  # None: read the store itself
+    public_all: bool = False   # anonymous visitors see every card, not only published ones
+    secure_cookies: bool = False  # session cookie marked Secure even over plain http
+    max_upload_mb: int = 200   # largest file accepted by /upload
+    write_wait: float = 5.0    # seconds a web write waits for an importer's lock
+    limiter: Any = None        # auth.LoginLimiter of this process
+    cache: dict[str, Any] = field(default_factory=dict)  # the cookie key, once read
 
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who is asking. Accounts and roles come later; today everyone is an anonymous viewer.
-
-    The later rule: anonymous viewers see published (approved) cards only. For now every
-    record is shown.
-    """
+    """Who is asking: an anonymous visitor, or a signed-in user with a role (viewer,
+    collector, validator, admin). ``csrf`` is the session's form token; ``via`` says how
+    the request was authenticated ("session", "token" or "")."""
 
     name: str = "anonymous"
     role: str = "viewer"
+    csrf: str = ""
+    via: str = ""
 
     @property
     def anonymous(self) -> bool:
-        return self.name == "anonymous"
+        return self.via == ""
+
+    @property
+    def staff(self) -> bool:
+        """Collectors, validators and admins see every card, whatever its status."""
+        return not self.anonymous and self.role in ("collector", "validator", "admin")
 
 
 ANONYMOUS = Viewer()
@@ -74,9 +90,6 @@ def settings_of(request: Request) -> WebSettings:
     return settings
 
 
-def current_user(request: Request) -> Viewer:
-    """The viewer of this request (always anonymous until accounts exist)."""
-    return ANONYMOUS
 
 
 def request_language(request: Request) -> str:
@@ -108,8 +121,7 @@ def _wait_for(settings: WebSettings, attempt: Callable[[], T]) -> T:
         try:
             return attempt()
         except (LockedError, StoreError) as exc:
-            if isinstance(exc, StoreError) and "lock" not in str(
-                    exc.params.get("reason", "")).lower():
+            if isinstance(exc, StoreError) and not busy(str(exc.params.get("reason", ""))):
                 raise
             if time.monotonic() + pause > deadline:
                 log.info("store %s busy (an import holds it): 503", settings.db)
@@ -118,13 +130,20 @@ def _wait_for(settings: WebSettings, attempt: Callable[[], T]) -> T:
             pause = min(pause * 2, 0.4)
 
 
+def busy(reason: str) -> bool:
+    """Whether a DuckDB error says another connection holds the file: a writing process
+    ("lock"), or this process with other settings ("different configuration")."""
+    reason = reason.lower()
+    return "lock" in reason or "different configuration" in reason
+
+
 def open_atlas(settings: WebSettings) -> Atlas:
     """A read-only Atlas over the store itself (``snapshot=False``)."""
     return _wait_for(settings, lambda: riskatlas.open(settings.db, read_only=True,
                                                       methods=settings.methods))
 
 
-def get_atlas(request: Request) -> Iterator[Atlas]:
+def store_view(request: Request) -> Iterator[Atlas]:
     """The store (or its newest copy) for one request, closed when the request is done."""
     settings = settings_of(request)
     snapshots = settings.snapshots
@@ -144,3 +163,23 @@ def get_atlas(request: Request) -> Iterator[Atlas]:
             atlas.close()
     finally:
         snapshots.release(path)
+
+
+def current_user(request: Request, atlas: Annotated[Atlas, Depends(store_view)]) -> Viewer:
+    """The viewer of this request: ``Authorization: Bearer <token>``, else the session
+    cookie, else anonymous. A bad token is 401; a bad or stale cookie is ignored."""
+    from riskatlas.web.access import resolve_viewer
+
+    viewer = resolve_viewer(request, atlas, settings_of(request))
+    request.state.viewer = viewer
+    return viewer
+
+
+def get_atlas(request: Request, atlas: Annotated[Atlas, Depends(store_view)],
+              viewer: Annotated[Viewer, Depends(current_user)]) -> Atlas:
+    """The request's store, showing only the cards ``viewer`` may see."""
+    from riskatlas.web.access import restrict
+
+    if not (viewer.staff or settings_of(request).public_all):
+        restrict(atlas)
+    return atlas

@@ -3,7 +3,9 @@
     {"error": {"code": "<message key>", "message": "<text>", "status": <int>}}
 
 RiskAtlas errors keep their message key as the code (analysis and methods errors are the
-caller's: 400; the store is unavailable: 503, with Retry-After while an import holds it);
+caller's: 400; not signed in 401, role not allowed 403, a workflow conflict 409, an upload
+too large 413, too many failed logins 429; the store is unavailable: 503, with Retry-After
+while an import or another write holds it);
 unknown routes are 404, invalid parameters 422, anything else 500. A browser asking for a
 page (Accept: text/html, outside /api/) gets the same status with an HTML page.
 """
@@ -63,8 +65,10 @@ def _riskatlas_error(request: Request, exc: Exception) -> Response:
         status, code = 503, "web.error.store_unavailable"
     elif isinstance(exc, NotFoundError):
         status, code = 404, exc.key
-    else:
-        status, code = 400, exc.key
+    else:  # accounts and workflow errors say their status (401, 403, 409, 413, 429)
+        status, code = int(getattr(exc, "http_status", 400)), exc.key
+        if status == 401 and request.url.path.startswith("/api/"):
+            headers = {"WWW-Authenticate": 'Bearer realm="riskatlas"'}
     message = exc.render(lang) if code == exc.key else translate(code, lang)
     return error_response(request, status, code, message, headers)
 

@@ -22,6 +22,12 @@ NAV = (("/", "web.nav.overview"), ("/profile", "web.nav.profile"),
        ("/screen", "web.nav.screen"), ("/records", "web.nav.records"),
        ("/datasets", "web.nav.datasets"))
 
+STAFF_NAV = (("/cards", "workflow.nav.cards", ("collector", "validator", "admin")),
+             ("/cards/new", "workflow.nav.new", ("collector", "validator", "admin")),
+             ("/upload", "workflow.nav.upload", ("collector", "validator", "admin")),
+             ("/admin/audit", "auth.nav.audit", ("admin",)),
+             ("/admin/users", "auth.nav.users", ("admin",)))
+
 
 @cache
 def environment() -> jinja2.Environment:
@@ -60,9 +66,15 @@ def render(request: Request, template: str, *, status: int = 200,
     lang = request_language(request)
     t = Text(lang)
     links = Links(request, lang)
+    me = getattr(request.state, "viewer", None)
+    nav = list(NAV)
+    if me is not None and not me.anonymous:  # the signed-in user's pages
+        nav += [(path, key) for path, key, roles in STAFF_NAV if me.role in roles]
+    session = getattr(request.state, "session", None)
     base = {"t": t, "lang": lang, "link": links, "switch_url": links.switch(),
             "switch_label": t("web.switch_language"), "version": __version__,
-            "nav": [(links(path), t(key), path == request.url.path) for path, key in NAV]}
+            "nav": [(links(path), t(key), path == request.url.path) for path, key in nav],
+            "me": me, "session_csrf": str(session["c"]) if session else ""}
     html = environment().get_template(template).render(**base, **context)
     return HTMLResponse(html, status_code=status, headers=headers)
 

@@ -18,7 +18,7 @@ from riskatlas.report import html as report
 from riskatlas.report.assessment import REPORT_METRICS
 from riskatlas.report.html import Text
 from riskatlas.web import data
-from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language
+from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language, settings_of
 from riskatlas.web.errors import NotFoundError
 from riskatlas.web.pages import opt_int, opt_text, render
 
@@ -159,12 +159,14 @@ def records(request: Request, atlas: AtlasDep, lang: Lang,
              "term": r["hazard_term"] or "", "deaths": t.num(r["deaths"]),
              "injured": t.num(r["injured"]), "affected": t.num(r["directly_affected"]),
              "destroyed": t.num(r["houses_destroyed"]), "damaged": t.num(r["houses_damaged"]),
-             "comments": r["comments"] if isinstance(r["comments"], str) else ""}
+             "comments": r["comments"] if isinstance(r["comments"], str) else "",
+             "status": r["approval_status"] if isinstance(r["approval_status"], str) else ""}
             for r in frame.to_dict("records")]
     form = {k: ("" if v is None else v) for k, v in filters.items()}
     query = {k if k != "text" else "q": v for k, v in filters.items()}
     return render(request, "records.html.j2", rows=rows, total=total, page=page,
                   pages=pages, form=form, query=query, viewer=viewer,
+                  published_only=not (viewer.staff or settings_of(request).public_all),
                   countries=[(c, country_name(c, lang)) for c in data.countries(atlas)])
 
 

@@ -76,6 +76,12 @@ class Snapshots:
             self._users[self._current] = self._users.get(self._current, 0) + 1
             return self._current
 
+    def refresh(self) -> None:
+        """Take a fresh copy now (after a write by this app: the next request sees it,
+        whatever the file's timestamp says)."""
+        with self._refreshing:
+            self._refresh(self._current is None, force=True)
+
     def release(self, path: Path) -> None:
         with self._lock:
             self._users[path] -= 1
@@ -95,9 +101,9 @@ class Snapshots:
                 out.append((st.st_mtime_ns, st.st_size))
         return tuple(out)
 
-    def _refresh(self, first: bool) -> None:
+    def _refresh(self, first: bool, force: bool = False) -> None:
         with self._lock:
-            if self._current is not None and self._stat() == self._signature:
+            if not force and self._current is not None and self._stat() == self._signature:
                 return  # another request refreshed it meanwhile
             self._checked = time.monotonic()
         if not self.source.exists():
@@ -105,7 +111,9 @@ class Snapshots:
         try:  # the read-only lock keeps writers out while the file is copied
             guard = duckdb.connect(str(self.source), read_only=True)
         except duckdb.Error as exc:
-            if "lock" not in str(exc).lower():
+            # "lock": another process writes; "different configuration": this process does
+            # (a web write or an upload being imported)
+            if "lock" not in str(exc).lower() and "different configuration" not in str(exc):
                 raise StoreError("store.cannot_open", path=str(self.source),
                                  reason=str(exc)) from exc
             if first:

@@ -1,0 +1,499 @@
+"""Benchmark: the web app (``riskatlas serve``) under a bounded loopback load.
+
+The 25,849 real Nepal records are replicated to ``--records`` (default 1,000,000; the store
+is shared with bench_analysis.py, see stores.py). For each server configuration
+(``--workers``: 1 = the command's default, 2 = ``--workers 2``) the real CLI is started on
+127.0.0.1 and a free port, its process tree sampled (RSS, CPU), and then:
+
+1. warm-up: every endpoint once (not counted; the first request copies the store);
+2. baseline: one client issues ``--baseline-requests`` of the mix sequentially;
+3. load: ``--clients`` threads, each with its own ``httpx.Client``, issue up to
+   ``--requests-per-client`` requests of the mix, stopping at ``--max-seconds``.
+
+The mix: the JSON API (profile, screen, records pages with hazard/year filters) and the
+HTML pages (profile, screen, records). Reported per endpoint and overall: requests, errors
+(non-2xx or transport errors), throughput, p50/p95/p99 latency, the same-run sequential
+p50/p95 (concurrency cost as a ratio), server peak RSS and CPU, and ``others`` (cores busy
+with other processes). ``--profile`` adds an in-process diagnosis (create_app + TestClient:
+per-endpoint time, cProfile of each endpoint, the analyses timed on their own).
+Run ``python benchmarks/bench_web.py --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from measure import MB, TreeSampler, busy_cpu_s, machine, wait_until_idle  # noqa: E402
+from stores import NEPAL, build  # noqa: E402
+
+WORK = HERE / "work" / "web"
+RESULTS = HERE / "results" / "web.json"
+TARGET_P95_MS = 200.0
+COUNTRY = "NPL"
+# endpoint → how its URLs vary (records pages and filters are drawn per request)
+ENDPOINTS = ("api/profile", "api/screen", "api/records", "page/profile", "page/screen",
+             "page/records")
+RECORD_FILTERS = ("", "&hazard=flood", "&year_from=2000", "&hazard=landslide&year_from=1990",
+                  "&hazard=storm&year_to=2005")
+
+
+def url_of(endpoint: str, rng: random.Random) -> str:
+    page = rng.choice((1, 2, 3, rng.randint(4, 100), rng.randint(100, 1000)))
+    filters = rng.choice(RECORD_FILTERS)
+    return {
+        "api/profile": f"/api/profile?country={COUNTRY}&level=1&metric=deaths",
+        "api/screen": f"/api/screen?country={COUNTRY}&level=1",
+        "api/records": f"/api/records?country={COUNTRY}&page={page}&page_size=50{filters}",
+        "page/profile": f"/profile?country={COUNTRY}&level=1&metric=deaths",
+        "page/screen": f"/screen?country={COUNTRY}&level=1",
+        "page/records": f"/records?country={COUNTRY}&page={page}{filters}",
+    }[endpoint]
+
+
+def mix(clients: int, per_client: int, seed: int) -> list[list[tuple[str, str]]]:
+    """Each client's requests: the endpoints in turn (client c starts at endpoint c), so
+    every endpoint gets the same share and the mix is even at any moment."""
+    rng = random.Random(seed)
+    return [[(ep := ENDPOINTS[(c + i) % len(ENDPOINTS)], url_of(ep, rng))
+             for i in range(per_client)] for c in range(clients)]
+
+
+# --- the server ----------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """``riskatlas serve`` in its own session, with its process tree sampled."""
+
+    def __init__(self, db: Path, workers: int, log: Path, sample_s: float) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        cli = Path(sys.executable).parent / "riskatlas"
+        cmd = [str(cli), "serve", "--db", str(db), "--host", "127.0.0.1",
+               "--port", str(self.port)]
+        if workers > 1:
+            cmd += ["--workers", str(workers)]
+        self.cmd = cmd
+        self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file = log.open("w")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.sampler = TreeSampler(self.proc.pid, sample_s)
+        self.sampler.start()
+
+    def wait_ready(self, timeout: float) -> float:
+        import httpx
+
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}); see {self.log}")
+            try:
+                if httpx.get(self.base + "/api/", timeout=2).status_code == 200:
+                    return time.perf_counter() - self.started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server not answering after {timeout:.0f} s; see {self.log}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # lifespan shutdown removes copies
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.sampler.stop.set()
+        self.sampler.join()
+        self._log_file.close()
+
+    def log_errors(self) -> int:
+        text = self.log.read_text(errors="replace")
+        return text.count("Traceback") + text.count(" 500 Internal")
+
+
+# --- the clients ---------------------------------------------------------------------
+
+def client(base: str, requests: list[tuple[str, str]], max_s: float, timeout: float,
+           start: threading.Barrier, out: list[dict[str, Any]]) -> None:
+    """Issue ``requests`` one after another on one connection until ``max_s`` seconds
+    after the start (requests in flight then are finished)."""
+    import httpx
+
+    with httpx.Client(base_url=base, timeout=timeout) as http:
+        start.wait()
+        deadline = time.perf_counter() + max_s
+        for endpoint, url in requests:
+            if time.perf_counter() >= deadline:
+                break
+            sent = time.perf_counter()
+            status, error, size = None, None, 0
+            try:
+                response = http.get(url)
+                status, size = response.status_code, len(response.content)
+            except httpx.HTTPError as exc:
+                error = type(exc).__name__
+            out.append({"endpoint": endpoint, "url": url, "status": status, "error": error,
+                        "bytes": size, "sent": sent, "ms": (time.perf_counter() - sent) * 1e3})
+
+
+def run_clients(base: str, lists: list[list[tuple[str, str]]], max_s: float,
+                timeout: float) -> tuple[list[dict[str, Any]], float]:
+    """Every list in its own thread with its own connection; (results, wall seconds)."""
+    out: list[dict[str, Any]] = []
+    barrier = threading.Barrier(len(lists) + 1)
+    threads = [threading.Thread(target=client, daemon=True,
+                                args=(base, reqs, max_s, timeout, barrier, out))
+               for reqs in lists]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    return out, time.perf_counter() - started
+
+
+class Phase:
+    """Wall time, server CPU/RSS, the benchmark's own CPU and other processes' CPU."""
+
+    def __init__(self, server: Server) -> None:
+        import psutil
+
+        self.server = server
+        self.me = psutil.Process()
+
+    def __enter__(self) -> Phase:
+        self.t0, self.busy0 = time.time(), busy_cpu_s()
+        self.own0 = sum(self.me.cpu_times()[:2])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.t1 = time.time()
+        time.sleep(self.server.sampler.interval * 2)  # one more sample inside the window
+        self.figures = self.server.sampler.window(self.t0, self.t1)
+        wall = self.t1 - self.t0
+        own = sum(self.me.cpu_times()[:2]) - self.own0
+        server = self.figures["cpu_s"] or 0.0
+        others = max(0.0, busy_cpu_s() - self.busy0 - server - own)
+        self.figures.update({"wall_s": wall, "client_cpu_s": own,
+                             "server_cores": server / wall if wall else 0.0,
+                             "others_cores": others / wall if wall else 0.0})
+
+
+# --- figures -------------------------------------------------------------------------
+
+def pct(values: list[float], q: float) -> float | None:
+    """The q-th percentile (linear interpolation, as numpy's default)."""
+    if not values:
+        return None
+    v = sorted(values)
+    k = (len(v) - 1) * q / 100
+    lo = int(k)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def stats(rows: list[dict[str, Any]], wall: float) -> dict[str, Any]:
+    ms = [r["ms"] for r in rows]
+    errors = [r for r in rows if r["status"] is None or not 200 <= r["status"] < 300]
+    return {"requests": len(rows), "errors": len(errors),
+            "error_kinds": sorted({str(r["error"] or r["status"]) for r in errors}),
+            "throughput_rps": len(rows) / wall if wall else None,
+            "p50_ms": pct(ms, 50), "p95_ms": pct(ms, 95), "p99_ms": pct(ms, 99),
+            "mean_ms": statistics.fmean(ms) if ms else None, "max_ms": max(ms, default=None),
+            "mean_kb": statistics.fmean(r["bytes"] for r in rows) / 1e3 if rows else None}
+
+
+def by_endpoint(rows: list[dict[str, Any]], wall: float) -> dict[str, Any]:
+    out = {ep: stats([r for r in rows if r["endpoint"] == ep], wall) for ep in ENDPOINTS}
+    out["overall"] = stats(rows, wall)
+    return out
+
+
+# --- one configuration ---------------------------------------------------------------
+
+def run_config(db: Path, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    if args.wait_idle:
+        waited = wait_until_idle(args.wait_idle)
+        print(f"  waited {waited:.0f} s for idle CPUs", flush=True)
+    lists = mix(args.clients, args.requests_per_client, args.seed)
+    server = Server(db, workers, WORK / f"server-w{workers}.log", args.sample_ms / 1000)
+    result: dict[str, Any] = {"workers": workers, "command": " ".join(server.cmd[1:])}
+    try:
+        result["ready_s"] = server.wait_ready(args.start_timeout)
+        print(f"  server ready in {result['ready_s']:.1f} s (port {server.port})", flush=True)
+
+        # warm-up: every endpoint once per worker (parallel, so each worker gets some)
+        rng = random.Random(args.seed + 1)
+        warm = [[(ep, url_of(ep, rng)) for ep in ENDPOINTS] for _ in range(workers)]
+        with Phase(server) as phase:
+            rows, wall = run_clients(server.base, warm, args.timeout * 2, args.timeout)
+        result["warmup"] = {**phase.figures, "requests": len(rows),
+                            "errors": sum(r["status"] != 200 for r in rows),
+                            "slowest_ms": max((r["ms"] for r in rows), default=None)}
+        print(f"  warm-up: {len(rows)} requests in {wall:.1f} s", flush=True)
+
+        # baseline: one client, sequential, the same requests taken from each endpoint
+        # in turn (so every endpoint gets the same share)
+        pool = {ep: [r for reqs in lists for r in reqs if r[0] == ep] for ep in ENDPOINTS}
+        base_list = [pool[ep][i] for i in range(args.requests_per_client * args.clients)
+                     for ep in ENDPOINTS if i < len(pool[ep])][:args.baseline_requests]
+        with Phase(server) as phase:
+            rows, wall = run_clients(server.base, [base_list], args.max_seconds,
+                                     args.timeout)
+        result["baseline"] = {"endpoints": by_endpoint(rows, wall), **phase.figures}
+        b = result["baseline"]["endpoints"]["overall"]
+        print(f"  baseline: {b['requests']} sequential requests in {wall:.1f} s, "
+              f"p50 {b['p50_ms']:.0f} ms, p95 {b['p95_ms']:.0f} ms", flush=True)
+
+        # load: N concurrent clients
+        with Phase(server) as phase:
+            rows, wall = run_clients(server.base, lists, args.max_seconds, args.timeout)
+        planned = sum(len(x) for x in lists)
+        result["load"] = {"clients": len(lists), "planned": planned,
+                          "not_sent": planned - len(rows),
+                          "endpoints": by_endpoint(rows, wall), **phase.figures}
+        o = result["load"]["endpoints"]["overall"]
+        print(f"  load: {o['requests']} requests ({planned - len(rows)} not sent) in "
+              f"{wall:.1f} s, {o['throughput_rps']:.1f} req/s, p95 {o['p95_ms']:.0f} ms",
+              flush=True)
+        if args.keep_requests:
+            result["load"]["requests"] = [{k: r[k] for k in ("endpoint", "url", "status",
+                                                             "ms")} for r in rows]
+        result["peak_rss_tree_mb"] = max(result[p]["peak_rss_tree_mb"] or 0
+                                         for p in ("warmup", "baseline", "load"))
+        result["processes"] = server.sampler.max_procs
+    except (RuntimeError, httpx.HTTPError) as exc:
+        result["error"] = str(exc)
+        print(f"  failed: {exc}", flush=True)
+    finally:
+        server.stop()
+        result["server_log_errors"] = server.log_errors()
+    return result
+
+
+# --- in-process diagnosis ------------------------------------------------------------
+
+def diagnose(db: Path, top: int = 14) -> dict[str, Any]:
+    """Each endpoint through create_app + TestClient (median of 3 after a warm-up, and a
+    cProfile of one request), then the analyses behind them timed on their own."""
+    import cProfile
+    import io
+    import pstats
+
+    import fastapi.routing
+    from fastapi.testclient import TestClient
+
+    import riskatlas
+    from riskatlas.web import data
+    from riskatlas.web.app import create_app
+
+    # sync endpoints run in a worker thread, which cProfile does not follow: profile the
+    # endpoint function inside that thread (a patch of this process only)
+    active: list[cProfile.Profile] = []
+    original = fastapi.routing.run_in_threadpool
+
+    async def in_threadpool(func: Any, *a: Any, **kw: Any) -> Any:
+        def profiled(*a: Any, **kw: Any) -> Any:
+            if not active:
+                return func(*a, **kw)
+            return active[0].runcall(func, *a, **kw)
+        return await original(profiled, *a, **kw)
+
+    fastapi.routing.run_in_threadpool = in_threadpool  # type: ignore[assignment]
+    out: dict[str, Any] = {"endpoints": {}, "analyses": {}}
+    rng = random.Random(7)
+    with TestClient(create_app(db)) as http:
+        for ep in ENDPOINTS:
+            url = url_of(ep, rng)
+            http.get(url)
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                status = http.get(url).status_code
+                times.append((time.perf_counter() - t0) * 1e3)
+            prof = cProfile.Profile()
+            active.append(prof)
+            http.get(url)
+            active.clear()
+            buf = io.StringIO()
+            st = pstats.Stats(prof, stream=buf)
+            st.sort_stats("cumulative").print_stats(top)
+            funcs = []
+            for (file, line, name), (_, ncalls, tt, ct, _) in st.stats.items():  # type: ignore[attr-defined]
+                if "riskatlas" in file or name in ("execute", "to_pandas", "sql",
+                                                    "connect", "fetch_arrow_table"):
+                    funcs.append({"function": f"{Path(file).name}:{line}:{name}",
+                                  "calls": ncalls, "cum_ms": ct * 1e3, "self_ms": tt * 1e3})
+            funcs.sort(key=lambda f: -f["cum_ms"])
+            out["endpoints"][ep] = {"url": url, "status": status,
+                                    "median_ms": statistics.median(times),
+                                    "top_functions": funcs[:top]}
+            print(f"\n=== {ep}  {url}  median {statistics.median(times):.0f} ms")
+            for f in funcs[:top]:
+                print(f"  {f['cum_ms']:>8.1f} ms cum {f['self_ms']:>7.1f} self "
+                      f"{f['calls']:>6}x  {f['function']}")
+
+    def timed(name: str, fn: Any, n: int = 3) -> None:
+        fn()
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+        out["analyses"][name] = statistics.median(times)
+
+    timed("riskatlas.open + close (read-only)",
+          lambda: riskatlas.open(db, read_only=True).close())
+    with riskatlas.open(db, read_only=True) as atlas:
+        scope = {"country": COUNTRY, "level": 1}
+        timed("atlas.profile(deaths, level=1)", lambda: atlas.profile(["deaths"], **scope))
+        timed("atlas.profile(REPORT_METRICS) (page, whole country)",
+              lambda: atlas.profile(list(data.REPORT_METRICS), country=COUNTRY))
+        timed("  the same without 'events'", lambda: atlas.profile(
+            [m for m in data.REPORT_METRICS if m != "events"], country=COUNTRY))
+        timed("  'events' alone", lambda: atlas.profile(["events"], country=COUNTRY))
+        timed("atlas.screen(level=1)", lambda: atlas.screen(**scope))
+        timed("data.countries (distinct over all records)", lambda: data.countries(atlas))
+        timed("data.search_records page 1",
+              lambda: data.search_records(atlas, page=1, country=COUNTRY))
+        timed("data.search_records page 800 hazard=flood",
+              lambda: data.search_records(atlas, page=800, country=COUNTRY, hazard="flood"))
+        timed("units_of(level 1) (screen page's maps)",
+              lambda: data.units_of(atlas, 1, COUNTRY))
+    fastapi.routing.run_in_threadpool = original  # type: ignore[assignment]
+    print("\n=== analyses on their own (median of 3, ms)")
+    for name, ms in out["analyses"].items():
+        print(f"  {ms:>8.1f}  {name}")
+    return out
+
+
+# --- report --------------------------------------------------------------------------
+
+def fmt(v: float | None, spec: str = ".0f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def report(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    verdicts: dict[str, Any] = {}
+    for name, c in configs.items():
+        if "error" in c:
+            print(f"\n{name}: failed: {c['error']}")
+            continue
+        load, base = c["load"], c["baseline"]["endpoints"]
+        print(f"\n{name} — {load['clients']} clients, {load['wall_s']:.1f} s, "
+              f"server peak RSS {c['peak_rss_tree_mb']:,.0f} MB (tree of "
+              f"{c['processes']} processes), server CPU {load['cpu_s']:.1f} s "
+              f"({load['server_cores']:.2f} cores), client CPU {load['client_cpu_s']:.1f} s, "
+              f"others {load['others_cores']:.2f} cores")
+        head = (f"{'endpoint':<13} {'req':>4} {'err':>4} {'req/s':>6} {'p50 ms':>7} "
+                f"{'p95 ms':>7} {'p99 ms':>7} {'seq p50':>8} {'seq p95':>8} {'p50 x':>6} "
+                f"{'p95 x':>6}")
+        print(head + "\n" + "-" * len(head))
+        for ep, s in load["endpoints"].items():
+            b = base.get(ep, {})
+            r50 = s["p50_ms"] / b["p50_ms"] if s["p50_ms"] and b.get("p50_ms") else None
+            r95 = s["p95_ms"] / b["p95_ms"] if s["p95_ms"] and b.get("p95_ms") else None
+            print(f"{ep:<13} {s['requests']:>4} {s['errors']:>4} "
+                  f"{fmt(s['throughput_rps'], '.2f'):>6} {fmt(s['p50_ms']):>7} "
+                  f"{fmt(s['p95_ms']):>7} {fmt(s['p99_ms']):>7} {fmt(b.get('p50_ms')):>8} "
+                  f"{fmt(b.get('p95_ms')):>8} {fmt(r50, '.1f'):>6} {fmt(r95, '.1f'):>6}")
+        if load["not_sent"]:
+            print(f"({load['not_sent']} planned requests not sent: --max-seconds reached)")
+        p95 = load["endpoints"]["overall"]["p95_ms"]
+        verdicts[name] = {"p95_ms": {"value": round(p95), "target": f"< {TARGET_P95_MS:.0f}",
+                                     "pass": p95 < TARGET_P95_MS},
+                          "errors": {"value": load["endpoints"]["overall"]["errors"],
+                                     "target": "0",
+                                     "pass": load["endpoints"]["overall"]["errors"] == 0}}
+        worst = max(ENDPOINTS, key=lambda e: load["endpoints"][e]["p95_ms"] or 0)
+        print(f"seq = the same requests from one client, one at a time (same run); x = "
+              f"concurrent ÷ sequential; slowest endpoint: {worst}")
+        for key, v in verdicts[name].items():
+            print(f"{'PASS' if v['pass'] else 'FAIL'}  {key}: {v['value']} "
+                  f"(target {v['target']})")
+    return verdicts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--workers", default="1",
+                        help="server configurations, comma-separated (1 = default; e.g. 1,2)")
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--requests-per-client", type=int, default=25)
+    parser.add_argument("--max-seconds", type=float, default=120.0,
+                        help="stop sending new requests after this (baseline and load)")
+    parser.add_argument("--baseline-requests", type=int, default=36,
+                        help="sequential requests of the same mix (same run)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
+    parser.add_argument("--start-timeout", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--wait-idle", type=float, default=30.0,
+                        help="seconds to wait for idle CPUs before each configuration")
+    parser.add_argument("--sample-ms", type=float, default=100.0)
+    parser.add_argument("--profile", action="store_true",
+                        help="also diagnose in-process (cProfile per endpoint, analyses)")
+    parser.add_argument("--profile-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--keep-requests", action="store_true",
+                        help="store every load request in the JSON")
+    parser.add_argument("--no-save", action="store_true")
+    args = parser.parse_args()
+    if not NEPAL.exists():
+        print(f"SKIP: {NEPAL} is absent (real data in ../shared/data)")
+        return
+    db, _, meta = build(args.records)
+    print(f"store: {meta['records']:,} records ({meta['base_records']:,} Nepal records × "
+          f"{meta['copies']}), {meta['store_mb']:,.0f} MB", flush=True)
+    configs: dict[str, dict[str, Any]] = {}
+    if not args.profile_only:
+        for workers in (int(w) for w in args.workers.split(",")):
+            name = f"workers={workers}"
+            print(f"{name}:", flush=True)
+            configs[name] = run_config(db, workers, args)
+    verdicts = report(configs)
+    diagnosis = diagnose(db) if args.profile or args.profile_only else None
+    if args.no_save:
+        return
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    saved.setdefault("benchmark", "web")
+    entry = saved.setdefault("runs", {}).setdefault(str(meta["records"]), {})
+    entry.update({"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(),
+                  "input": meta, "settings": {k: v for k, v in vars(args).items()
+                                              if k not in ("no_save",)}})
+    entry.setdefault("configs", {}).update(configs)
+    entry.setdefault("targets", {}).update(verdicts)
+    if diagnosis is not None:
+        entry["diagnosis"] = diagnosis
+    RESULTS.write_text(json.dumps(saved, indent=2, default=str) + "\n")
+    print(f"figures written to {RESULTS} (RSS in MB of {MB:,} bytes)")
+
+
+if __name__ == "__main__":
+    main()

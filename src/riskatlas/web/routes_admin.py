@@ -1,0 +1,170 @@
+"""Administration (admins only): the audit log (``/admin/audit``, ``/api/admin/audit``:
+paged, filtered by user, action, record and date) and the users (``/admin/users``,
+``/api/admin/users``: list, add, disable). Filters are Ibis expressions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from riskatlas.api import Atlas
+from riskatlas.errors import RiskAtlasError
+from riskatlas.web import auth
+from riskatlas.web.access import check_csrf, require, tables
+from riskatlas.web.deps import Viewer, current_user, request_language, settings_of, store_view
+from riskatlas.web.pages import opt_text, render
+from riskatlas.web.serialize import json_response, jsonable
+from riskatlas.web.workflow import audit
+from riskatlas.web.writer import writing
+
+RawAtlas = Annotated[Atlas, Depends(store_view)]
+ViewerDep = Annotated[Viewer, Depends(current_user)]
+api = APIRouter(prefix="/api/admin", tags=["admin"])
+pages = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+
+
+def audit_rows(atlas: Atlas, *, user: str | None = None, action: str | None = None,
+               record_id: str | None = None, since: dt.date | None = None,
+               until: dt.date | None = None, page: int = 1, page_size: int = PAGE_SIZE
+               ) -> tuple[int, list[dict[str, Any]]]:
+    """(total, one page of the audit log, newest first) matching the filters."""
+    if "audit_log" not in tables(atlas):
+        return 0, []
+    log = atlas.table("audit_log")
+    if user:
+        log = log.filter(log["user"] == user)
+    if action:
+        log = log.filter(log.action.startswith(action))
+    if record_id:
+        log = log.filter(log.record_id == record_id)
+    if since:
+        log = log.filter(log.at >= dt.datetime.combine(since, dt.time()))
+    if until:
+        log = log.filter(log.at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time()))
+    total = int(log.count().to_pandas())
+    frame = log.order_by(log.id.desc()).limit(page_size, offset=(page - 1) * page_size) \
+        .to_pandas()
+    return total, [{k: jsonable(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def users_rows(atlas: Atlas) -> list[dict[str, Any]]:
+    """Every user without the password hash, with the number of API tokens."""
+    if "users" not in tables(atlas):
+        return []
+    users = atlas.table("users").drop("password_hash").order_by("name").to_pandas()
+    tokens = atlas.table("api_tokens").to_pandas()
+    out = []
+    for row in users.to_dict("records"):
+        mine = tokens[tokens["user_name"] == row["name"]]
+        used = mine["last_used"].dropna()
+        out.append({**{k: jsonable(v) for k, v in row.items()}, "tokens": len(mine),
+                    "token_last_used": jsonable(used.max()) if len(used) else None})
+    return out
+
+
+def _date(name: str, value: str | None) -> dt.date | None:
+    if not value or not value.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise RiskAtlasError("web.error.invalid_parameter",
+                             problems=f"{name}: {value}") from None
+
+
+# --- API ----------------------------------------------------------------------------------
+
+@api.get("/audit")
+def audit_api(atlas: RawAtlas, viewer: ViewerDep,
+              user: Annotated[str | None, Query(max_length=64)] = None,
+              action: Annotated[str | None, Query(max_length=64)] = None,
+              record_id: Annotated[str | None, Query(max_length=300)] = None,
+              since: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
+              until: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
+              page: Annotated[int, Query(ge=1)] = 1,
+              page_size: Annotated[int, Query(ge=1, le=1000)] = PAGE_SIZE) -> Response:
+    """The audit log, newest first (admins)."""
+    require(viewer, "admin")
+    total, rows = audit_rows(atlas, user=user, action=action, record_id=record_id,
+                             since=_date("since", since), until=_date("until", until),
+                             page=page, page_size=page_size)
+    return json_response({"total": total, "page": page, "page_size": page_size,
+                          "pages": max(1, -(-total // page_size)), "rows": rows})
+
+
+@api.get("/users")
+def users_api(atlas: RawAtlas, viewer: ViewerDep) -> Response:
+    """Every user with role, state and tokens (admins; never a password hash)."""
+    require(viewer, "admin")
+    return json_response({"rows": users_rows(atlas)})
+
+
+# --- pages --------------------------------------------------------------------------------
+
+@pages.get("/admin/audit", response_class=HTMLResponse)
+def audit_page(request: Request, atlas: RawAtlas, viewer: ViewerDep,
+               user: str | None = None, action: str | None = None,
+               record_id: str | None = None, since: str | None = None,
+               until: str | None = None, page: int = 1) -> Response:
+    require(viewer, "admin")
+    page = max(1, page)
+    filters = {"user": opt_text(user), "action": opt_text(action),
+               "record_id": opt_text(record_id), "since": opt_text(since),
+               "until": opt_text(until)}
+    total, rows = audit_rows(atlas, user=filters["user"], action=filters["action"],
+                             record_id=filters["record_id"], since=_date("since", since),
+                             until=_date("until", until), page=page)
+    return render(request, "audit.html.j2", rows=rows, total=total, page=page,
+                  pages=max(1, -(-total // PAGE_SIZE)),
+                  form={k: v or "" for k, v in filters.items()})
+
+
+@pages.get("/admin/users", response_class=HTMLResponse)
+def users_page(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response:
+    require(viewer, "admin")
+    return render(request, "users.html.j2", users=users_rows(atlas), roles=auth.ROLES,
+                  message="", token="")
+
+
+@pages.post("/admin/users", response_class=HTMLResponse)
+async def users_post(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response:
+    """Add a user, disable or enable one, or make a token (shown once)."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf") or ""))
+    require(viewer, "admin")
+    op, name = str(form.get("op") or ""), str(form.get("name") or "").strip()
+    token = ""
+
+    def write() -> str:
+        with writing(settings_of(request)) as w:
+            con = w.store.connection
+            if op == "add":
+                role = str(form.get("role") or "")
+                auth.add_user(con, name, role, str(form.get("password") or ""))
+                audit(con, viewer.name, "user.add", None, None, {"name": name, "role": role})
+            elif op in ("disable", "enable"):
+                auth.set_disabled(con, name, op == "disable")
+                audit(con, viewer.name, f"user.{op}", None, None, {"name": name})
+            elif op == "token":
+                made = auth.add_token(con, name)
+                audit(con, viewer.name, "token.create", None, None, {"name": name})
+                return made
+            else:
+                raise auth.AccountError("auth.error.bad_operation")
+        return ""
+
+    try:
+        token = await run_in_threadpool(write)
+    except auth.AccountError as exc:
+        return render(request, "users.html.j2", status=400, users=users_rows(atlas),
+                      roles=auth.ROLES, message=exc.render(request_language(request)),
+                      token="")
+    if token:  # the token is shown on this page once, never stored in clear
+        return render(request, "users.html.j2", users=users_rows(atlas), roles=auth.ROLES,
+                      message="", token=token, token_user=name)
+    return RedirectResponse(f"/admin/users?lang={request_language(request)}", status_code=303)

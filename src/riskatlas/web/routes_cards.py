@@ -1,0 +1,450 @@
+"""Data-card management: the JSON API (``POST /api/records``, ``GET|PATCH
+/api/records/{id}``, ``POST /api/records/{id}/transition``, ``POST /api/upload``,
+``GET /api/me``) and the pages (sign in and out, the card form, a card with its
+workflow buttons, the author's and the reviewer's lists, the upload form).
+
+Every write goes through :mod:`riskatlas.web.writer` (the store itself, one transaction)
+and :mod:`riskatlas.web.workflow` (the importers' validation, the rules, the audit log).
+API callers authenticate with ``Authorization: Bearer <token>``; a browser session may
+call the API too, with its CSRF token in ``X-CSRF-Token``. Every form post carries the
+session's CSRF token in a hidden field.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData, UploadFile
+
+from riskatlas.api import Atlas
+from riskatlas.errors import RiskAtlasError
+from riskatlas.model.schema import APPROVAL_STATUSES
+from riskatlas.web import auth, uploads, workflow
+from riskatlas.web.access import (
+    check_csrf,
+    form_session,
+    require,
+    session_key,
+    set_session,
+    tables,
+)
+from riskatlas.web.access import user_row as find_user
+from riskatlas.web.deps import (
+    Viewer,
+    current_user,
+    get_atlas,
+    request_language,
+    settings_of,
+    store_view,
+)
+from riskatlas.web.errors import NotFoundError
+from riskatlas.web.pages import render
+from riskatlas.web.serialize import json_response, jsonable
+from riskatlas.web.writer import writing
+
+log = logging.getLogger(__name__)
+AtlasDep = Annotated[Atlas, Depends(get_atlas)]
+RawAtlas = Annotated[Atlas, Depends(store_view)]
+ViewerDep = Annotated[Viewer, Depends(current_user)]
+Lang = Annotated[str, Depends(request_language)]
+
+api = APIRouter(prefix="/api", tags=["cards"])
+pages = APIRouter(include_in_schema=False)
+
+
+def api_actor(request: Request, viewer: Viewer, *roles: str) -> Viewer:
+    """The caller of a writing API call: signed in, with one of ``roles``; a browser
+    session must send its CSRF token in X-CSRF-Token."""
+    require(viewer, *roles)
+    if viewer.via == "session":
+        check_csrf(request, request.headers.get("x-csrf-token"))
+    return viewer
+
+
+def card_json(card: dict[str, Any]) -> dict[str, Any]:
+    return {k: jsonable(v) for k, v in card.items() if k not in ("raw", "extension")}
+
+
+def _card_view(atlas: Atlas, record_id: str, viewer: Viewer) -> dict[str, Any]:
+    """A visible card with its author, last reason and the moves open to ``viewer``."""
+    records = atlas.table("records")
+    rows = records.filter(records.record_id == record_id).drop("raw").to_pandas()
+    if not len(rows):
+        raise workflow.CardNotFoundError(record=record_id)
+    card = rows.to_dict("records")[0]
+    author, reason = None, None
+    if "card_authors" in tables(atlas):
+        authors = atlas.table("card_authors")
+        hit = authors.filter(authors.record_id == record_id).to_pandas()
+        author = str(hit["created_by"].iloc[0]) if len(hit) else None
+        if viewer.staff:
+            reason = workflow.last_reason(atlas, record_id)
+    status = str(card["approval_status"])
+    allowed = workflow.allowed_transitions(viewer, status, author, record_id)
+    editable = (record_id.startswith(workflow.SOURCE_KEY + ":") and not viewer.anonymous
+                and (viewer.role == "admin" or (author == viewer.name
+                                                and status in workflow.EDITABLE)))
+    return {"card": card, "author": author, "reason": reason, "allowed": allowed,
+            "editable": editable}
+
+
+# --- API ----------------------------------------------------------------------------------
+
+@api.get("/me")
+def me(viewer: ViewerDep) -> Response:
+    """Who the request is authenticated as (``anonymous`` without credentials)."""
+    return json_response({"user": None if viewer.anonymous else viewer.name,
+                          "role": None if viewer.anonymous else viewer.role,
+                          "via": viewer.via or None})
+
+
+@api.post("/records", status_code=201)
+def create_record(request: Request, viewer: ViewerDep,
+                  body: Annotated[dict[str, Any], Body(description="Card fields by canonical "
+                                                       "name, and optionally 'unknown': the "
+                                                       "impacts reported without a figure.")]
+                  ) -> Response:
+    """Create a draft data card (collector, validator, admin); validated like an import."""
+    api_actor(request, viewer, *workflow.CREATORS)
+    fields = dict(body)
+    unknown = fields.pop("unknown", None)
+    with writing(settings_of(request)) as atlas:
+        card = workflow.create(atlas, viewer, fields, unknown)
+    return json_response({"record": card_json(card)}, status=201)
+
+
+@api.get("/records/{record_id:path}/history")
+def record_history(request: Request, viewer: ViewerDep, atlas: AtlasDep,
+                   record_id: str) -> Response:
+    """The audit log of one card (collectors, validators, admins)."""
+    require(viewer, *workflow.CREATORS)
+    from riskatlas.web.routes_admin import audit_rows
+
+    total, rows = audit_rows(atlas, record_id=record_id, page=1, page_size=1000)
+    return json_response({"total": total, "rows": rows})
+
+
+@api.get("/records/{record_id:path}")
+def get_record(atlas: AtlasDep, viewer: ViewerDep, record_id: str) -> Response:
+    """One card (if the caller may see it), its author, status and allowed moves."""
+    view = _card_view(atlas, record_id, viewer)
+    return json_response({"record": card_json(view["card"]), "author": view["author"],
+                          "reason": view["reason"], "transitions": view["allowed"]})
+
+
+@api.patch("/records/{record_id:path}")
+def edit_record(request: Request, viewer: ViewerDep, record_id: str,
+                body: Annotated[dict[str, Any], Body()]) -> Response:
+    """Change fields of a web card: its author while draft or needs_revision, or an admin."""
+    api_actor(request, viewer, *workflow.CREATORS)
+    fields = dict(body)
+    unknown = fields.pop("unknown", None)
+    with writing(settings_of(request)) as atlas:
+        card = workflow.edit(atlas, viewer, record_id, fields, unknown)
+    return json_response({"record": card_json(card)})
+
+
+@api.post("/records/{record_id:path}/transition")
+def transition_record(request: Request, viewer: ViewerDep, record_id: str,
+                      body: Annotated[dict[str, Any], Body(examples=[{"to": "submitted"}])]
+                      ) -> Response:
+    """Move a card in the workflow: {"to": "submitted" | "validated" | "published" |
+    "needs_revision", "reason": "..."} (a reason is required to send a card back)."""
+    api_actor(request, viewer)
+    to, reason = body.get("to"), body.get("reason")
+    if not isinstance(to, str) or (reason is not None and not isinstance(reason, str)):
+        raise workflow.WorkflowError("workflow.error.bad_status", status=str(to),
+                                     statuses=", ".join(APPROVAL_STATUSES))
+    with writing(settings_of(request)) as atlas:
+        card = workflow.transition(atlas, viewer, record_id, to, reason)
+    return json_response({"record": card_json(card)})
+
+
+@api.post("/upload")
+async def upload_api(request: Request, viewer: ViewerDep) -> Response:
+    """Import a file (multipart field ``file``; optional ``country``, ``format``) and
+    answer its reconciliation: records read, imported and set aside with reasons."""
+    api_actor(request, viewer, *workflow.CREATORS)
+    form = await uploads.read_form(request, settings_of(request))
+    try:
+        report = await run_in_threadpool(_import_form, request, viewer, form)
+    finally:
+        await form.close()
+    return json_response(report)
+
+
+def _import_form(request: Request, viewer: Viewer, form: FormData) -> dict[str, Any]:
+    file = form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
+        raise uploads.UploadError("workflow.upload.no_file")
+    country, fmt = form.get("country"), form.get("format")
+    return uploads.import_upload(
+        settings_of(request), viewer, file,
+        country=country.strip() or None if isinstance(country, str) else None,
+        fmt=fmt.strip() or None if isinstance(fmt, str) else None,
+        lang=request_language(request))
+
+
+# --- pages: signing in and out ------------------------------------------------------------
+
+def _local(target: str | None) -> str:
+    """A redirect target inside this site only."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+
+
+@pages.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, atlas: RawAtlas, viewer: ViewerDep,
+               next: str | None = None) -> Response:
+    holder = Response()
+    csrf = form_session(request, atlas, settings_of(request), holder)
+    page = render(request, "login.html.j2", csrf=csrf, next=_local(next), message="", name="")
+    _copy_cookies(holder, page)
+    return page
+
+
+def _copy_cookies(source: Response, target: Response) -> None:
+    for key, value in source.raw_headers:
+        if key == b"set-cookie":
+            target.raw_headers.append((key, value))
+
+
+@pages.post("/login", response_class=HTMLResponse)
+async def login(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response:
+    form = await request.form()
+    name, password = str(form.get("name") or "").strip(), str(form.get("password") or "")
+    check_csrf(request, str(form.get("csrf") or ""))
+    settings = settings_of(request)
+    address = request.client.host if request.client else "-"
+    target = _local(str(form.get("next") or "/"))
+    lang = request_language(request)
+
+    def again(status: int, message: str) -> Response:
+        return render(request, "login.html.j2", status=status, csrf=str(form.get("csrf")),
+                      next=target, message=message, name=name)
+
+    try:
+        settings.limiter.check(name, address)
+    except auth.RateLimitedError as exc:
+        return again(429, exc.render(lang))
+    user = await run_in_threadpool(find_user, atlas, name)
+    ok = await run_in_threadpool(auth.verify_password, password,
+                                 user["password_hash"] if user else None)
+    if not ok or user is None or bool(user["disabled"]):
+        settings.limiter.failed(name, address)
+        log.info("failed login for %r from %s", name, address)
+        return again(401, auth.AuthError("auth.error.bad_login").render(lang))
+    settings.limiter.succeeded(name, address)
+    sep = "&" if "?" in target else "?"
+    response = RedirectResponse(f"{target}{sep}lang={lang}" if "lang=" not in target
+                                else target, status_code=303)
+    set_session(response, request, settings, session_key(atlas, settings),
+                auth.session_payload(str(user["name"]), user["password_hash"]))
+    return response
+
+
+@pages.post("/logout")
+async def logout(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf") or ""))
+    response = RedirectResponse(f"/?lang={request_language(request)}", status_code=303)
+    settings = settings_of(request)
+    set_session(response, request, settings, session_key(atlas, settings),
+                auth.session_payload(None))
+    return response
+
+
+# --- pages: cards -------------------------------------------------------------------------
+
+@pages.get("/cards", response_class=HTMLResponse)
+def cards_page(request: Request, atlas: AtlasDep, viewer: ViewerDep,
+               status: str | None = None) -> Response:
+    """The author's own cards, and for reviewers the cards waiting for them."""
+    if viewer.anonymous:
+        return login_redirect(request)
+    require(viewer, *workflow.CREATORS)
+    mine: list[dict[str, Any]] = []
+    queue: list[dict[str, Any]] = []
+    if "card_authors" in tables(atlas):
+        records, authors = atlas.table("records"), atlas.table("card_authors")
+        cols = ["record_id", "start_date", "hazard_term", "place", "level0_name",
+                "approval_status", "deaths"]
+        own = records.join(authors, "record_id").filter(authors.created_by == viewer.name)
+        mine = own.select(*cols).order_by("record_id").to_pandas().to_dict("records")
+    if viewer.role in workflow.REVIEWERS:
+        records = atlas.table("records")
+        wanted = [status] if status in APPROVAL_STATUSES else ["submitted", "validated"]
+        queue = (records.filter(records.approval_status.isin(wanted))
+                 .select("record_id", "start_date", "hazard_term", "place", "level0_name",
+                         "approval_status", "deaths")
+                 .order_by("record_id").limit(500).to_pandas().to_dict("records"))
+    for row in (*mine, *queue):
+        row["start_date"] = str(row["start_date"])[:10]
+    return render(request, "cards.html.j2", mine=mine, queue=queue,
+                  reviewer=viewer.role in workflow.REVIEWERS)
+
+
+def _form_fields(form: FormData) -> tuple[dict[str, Any], list[str]]:
+    fields = {name: str(form.get(name) or "") for name in workflow.FORM_FIELDS
+              if name in form}
+    unknown = [str(v) for v in form.getlist("unknown")]
+    return fields, unknown
+
+
+def _card_form(request: Request, *, card: dict[str, Any] | None, record_id: str | None,
+               message: str = "", status: int = 200, unknown: list[str] | None = None
+               ) -> Response:
+    values = {k: ("" if v is None else v) for k, v in (card or {}).items()}
+    return render(request, "card_form.html.j2", status=status, values=values,
+                  record_id=record_id, message=message, unknown=unknown or [],
+                  groups=(("workflow.group.place", workflow.PLACE_FIELDS),
+                          ("workflow.group.event", workflow.EVENT_FIELDS),
+                          ("workflow.group.effects", workflow.EFFECT_FIELDS),
+                          ("workflow.group.notes", workflow.NOTE_FIELDS)),
+                  numbers=workflow.NUMBER_FIELDS, impacts=workflow.UNKNOWN_IMPACTS)
+
+
+@pages.get("/cards/new", response_class=HTMLResponse)
+def new_card_page(request: Request, viewer: ViewerDep) -> Response:
+    if viewer.anonymous:
+        return login_redirect(request)
+    require(viewer, *workflow.CREATORS)
+    return _card_form(request, card=None, record_id=None)
+
+
+@pages.post("/cards/new", response_class=HTMLResponse)
+async def new_card(request: Request, viewer: ViewerDep) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf") or ""))
+    require(viewer, *workflow.CREATORS)
+    fields, unknown = _form_fields(form)
+
+    def write() -> dict[str, Any]:
+        with writing(settings_of(request)) as atlas:
+            return workflow.create(atlas, viewer, fields, unknown)
+
+    try:
+        card = await run_in_threadpool(write)
+    except (workflow.WorkflowError, RiskAtlasError) as exc:
+        if getattr(exc, "http_status", 400) != 400:
+            raise
+        return _card_form(request, card=fields, record_id=None, status=400, unknown=unknown,
+                          message=exc.render(request_language(request)))
+    return _to_card(request, str(card["record_id"]))
+
+
+def _to_card(request: Request, record_id: str) -> RedirectResponse:
+    query = urlencode({"id": record_id, "lang": request_language(request)})
+    return RedirectResponse(f"/card?{query}", status_code=303)
+
+
+@pages.get("/card", response_class=HTMLResponse)
+def card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep, id: str) -> Response:
+    try:
+        view = _card_view(atlas, id, viewer)
+    except workflow.CardNotFoundError:
+        raise NotFoundError("workflow.error.no_card", record=id) from None
+    card = view["card"]
+    rows = [(name, jsonable(card.get(name))) for name in ("record_id", "approval_status",
+                                                          "dataset_id", "hips_code",
+                                                          "hazard_group", "start_date",
+                                                          "directly_affected",
+                                                          *workflow.FORM_FIELDS)]
+    return render(request, "card.html.j2", card=card, rows=rows, author=view["author"],
+                  reason=view["reason"], allowed=view["allowed"], editable=view["editable"])
+
+
+@pages.get("/card/edit", response_class=HTMLResponse)
+def edit_card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep, id: str) -> Response:
+    if viewer.anonymous:
+        return login_redirect(request)
+    view = _card_view(atlas, id, viewer)
+    if not view["editable"]:
+        raise auth.ForbiddenError("workflow.error.not_author", record=id)
+    import orjson
+
+    records = atlas.table("records")
+    raw = records.filter(records.record_id == id).select("raw").to_pandas()["raw"].iloc[0]
+    values = orjson.loads(raw or "{}")
+    unknown = values.pop("unknown", [])
+    return _card_form(request, card=values, record_id=id, unknown=unknown)
+
+
+@pages.post("/card/edit", response_class=HTMLResponse)
+async def edit_card(request: Request, viewer: ViewerDep) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf") or ""))
+    require(viewer, *workflow.CREATORS)
+    record_id = str(form.get("id") or "")
+    fields, unknown = _form_fields(form)
+
+    def write() -> dict[str, Any]:
+        with writing(settings_of(request)) as atlas:
+            return workflow.edit(atlas, viewer, record_id, fields, unknown)
+
+    try:
+        await run_in_threadpool(write)
+    except RiskAtlasError as exc:
+        if getattr(exc, "http_status", 400) != 400:
+            raise
+        return _card_form(request, card=fields, record_id=record_id, status=400,
+                          unknown=unknown, message=exc.render(request_language(request)))
+    return _to_card(request, record_id)
+
+
+@pages.post("/card/transition")
+async def transition_card(request: Request, viewer: ViewerDep) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf") or ""))
+    require(viewer)
+    record_id, to = str(form.get("id") or ""), str(form.get("to") or "")
+    reason = str(form.get("reason") or "")
+
+    def write() -> None:
+        with writing(settings_of(request)) as atlas:
+            workflow.transition(atlas, viewer, record_id, to, reason)
+
+    await run_in_threadpool(write)
+    return _to_card(request, record_id)
+
+
+# --- pages: upload ------------------------------------------------------------------------
+
+@pages.get("/upload", response_class=HTMLResponse)
+def upload_page(request: Request, viewer: ViewerDep) -> Response:
+    if viewer.anonymous:
+        return login_redirect(request)
+    require(viewer, *workflow.CREATORS)
+    return render(request, "upload.html.j2", report=None, message="",
+                  max_mb=settings_of(request).max_upload_mb)
+
+
+@pages.post("/upload", response_class=HTMLResponse)
+async def upload(request: Request, viewer: ViewerDep) -> Response:
+    settings = settings_of(request)
+    form = await uploads.read_form(request, settings)
+    try:
+        check_csrf(request, str(form.get("csrf") or ""))
+        require(viewer, *workflow.CREATORS)
+        report = await run_in_threadpool(_import_form, request, viewer, form)
+    except RiskAtlasError as exc:
+        if getattr(exc, "http_status", 400) != 400:
+            raise
+        return render(request, "upload.html.j2", status=400, report=None,
+                      message=exc.render(request_language(request)),
+                      max_mb=settings.max_upload_mb)
+    finally:
+        await form.close()
+    return render(request, "upload.html.j2", report=report, message="",
+                  max_mb=settings.max_upload_mb)

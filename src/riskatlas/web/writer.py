@@ -1,0 +1,71 @@
+"""Writes from the web app: a short read-write opening of the store itself (never the
+copy the readers use), one transaction, then a fresh copy for the readers.
+
+One write at a time per process (a lock); while an importer in another process holds the
+store, the write retries for ``write_wait`` seconds and then answers 503 with Retry-After
+(:class:`StoreBusyError`), as reads do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import riskatlas
+from riskatlas.api import Atlas
+from riskatlas.errors import StoreError
+from riskatlas.web.deps import StoreBusyError, WebSettings, busy
+
+log = logging.getLogger(__name__)
+_ONE_WRITER = threading.Lock()
+
+
+def _open(settings: WebSettings, deadline: float) -> Atlas:
+    pause = 0.05
+    while True:
+        try:
+            return riskatlas.open(settings.db, methods=settings.methods)
+        except StoreError as exc:
+            if not busy(str(exc.params.get("reason", ""))):
+                raise
+            if time.monotonic() + pause > deadline:
+                log.info("store %s busy: web write refused (503)", settings.db)
+                raise StoreBusyError() from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 0.4)
+
+
+@contextmanager
+def writing(settings: WebSettings, *, transaction: bool = True) -> Iterator[Atlas]:
+    """The store opened for writing; with ``transaction`` the block runs in one DuckDB
+    transaction (rolled back on any error). Afterwards the readers' copy is refreshed."""
+    if not settings.db.exists():  # never create a store from the web
+        raise StoreError("store.missing", path=str(settings.db))
+    deadline = time.monotonic() + settings.write_wait
+    if not _ONE_WRITER.acquire(timeout=settings.write_wait):
+        raise StoreBusyError()
+    wrote = False
+    try:
+        atlas = _open(settings, deadline)
+        try:
+            con = atlas.store.connection
+            if transaction:
+                con.execute("BEGIN TRANSACTION")
+            try:
+                yield atlas
+                if transaction:
+                    con.execute("COMMIT")
+                wrote = True
+            except BaseException:
+                if transaction:
+                    con.execute("ROLLBACK")
+                raise
+        finally:
+            atlas.close()
+    finally:
+        _ONE_WRITER.release()
+        if settings.snapshots is not None and wrote:
+            settings.snapshots.refresh()

@@ -1,0 +1,152 @@
+"""The data-card workflow in headless Chromium (Debian's, driven by Playwright) against a
+real uvicorn server: a collector signs in, fills in a card and submits it; a validator
+signs in, validates and publishes it; an anonymous visitor then finds it in the records
+browser and in the hazard profile; the language switch changes the page text."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cards import card, store_with
+from conftest import PASSWORD, require_chromium, web_user
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    import uvicorn
+
+    from riskatlas.web import create_app
+
+    db = store_with(tmp_path, [card(1, "FLOOD", 2001, "01", l1="0101", deaths=3),
+                               card(2, "LANDSLIDE", 2003, "01", deaths=1)])
+    web_user(db, "ana", "collector")
+    web_user(db, "vera", "validator")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=30)
+
+
+def flood_deaths(page) -> str:
+    """The flood row of the deaths table on the profile page."""
+    section = page.locator("figure.profile").filter(has=page.locator("h2", has_text="Deaths"))
+    return section.locator("tbody tr", has_text="Flood").first.inner_text()
+
+
+@pytest.mark.browser
+def test_card_workflow_in_chromium(server: str, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    chromium = require_chromium()
+    shots: list[Path] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+
+        def shot(page, name: str) -> None:
+            path = tmp_path / f"workflow-{name}.png"
+            page.screenshot(path=str(path), full_page=True)
+            shots.append(path)
+
+        def sign_in(context, name: str):
+            page = context.new_page()
+            page.goto(f"{server}/login?lang=en")
+            page.fill("input[name=name]", name)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("#login-form button[type=submit]")
+            page.wait_for_load_state("load")
+            assert name in page.locator("#whoami").inner_text()
+            return page
+
+        visitor = browser.new_context(locale="en-GB").new_page()
+        visitor.goto(f"{server}/profile?country=LKA&lang=en")
+        before = flood_deaths(visitor)
+        assert re.search(r"\b3\b", before), before
+        shot(visitor, "profile-before")
+
+        # the collector enters a card and submits it
+        collector = browser.new_context(locale="en-GB")
+        page = sign_in(collector, "ana")
+        page.goto(f"{server}/cards/new?lang=en")
+        for name, value in (("country_iso3", "LKA"), ("level0_code", "01"),
+                            ("level0_name", "Unit 01"), ("start_year", "2021"),
+                            ("start_month", "11"), ("hazard_term", "FLOOD"),
+                            ("deaths", "40"), ("affected", "120"),
+                            ("comments", "Browser-entered flood <script>x</script>")):
+            page.fill(f"[name={name}]", value)
+        shot(page, "form-filled")
+        page.click("#save")
+        page.wait_for_load_state("load")
+        record_id = page.locator("#record-id").inner_text()
+        assert record_id.startswith("WEB:")
+        assert page.locator("#status").inner_text() == "draft"
+        page.click("#to-submitted")
+        page.wait_for_load_state("load")
+        assert page.locator("#status").inner_text() == "submitted"
+        assert page.locator("#to-validated").count() == 0  # not for the author
+        shot(page, "submitted")
+
+        # not yet visible to visitors
+        visitor.goto(f"{server}/records?q=Browser-entered&lang=en")
+        assert visitor.locator("table.records tbody tr td.code").count() == 0
+
+        # the validator finds it in the queue, validates and publishes it
+        validator = browser.new_context(locale="en-GB")
+        page = sign_in(validator, "vera")
+        page.goto(f"{server}/cards?lang=en")
+        page.locator("#queue a", has_text=record_id).click()
+        page.wait_for_load_state("load")
+        page.click("#to-validated")
+        page.wait_for_load_state("load")
+        assert page.locator("#status").inner_text() == "validated"
+        page.click("#to-published")
+        page.wait_for_load_state("load")
+        assert page.locator("#status").inner_text() == "published"
+        shot(page, "published")
+
+        # the visitor now sees it in the records browser and in the profile
+        visitor.goto(f"{server}/records?q=Browser-entered&lang=en")
+        assert visitor.locator("table.records tbody td.code", has_text=record_id).count() == 1
+        assert "<script>x</script>" in visitor.locator("td.comments").first.inner_text()
+        assert visitor.locator("td.comments script").count() == 0  # shown, not run
+        shot(visitor, "records-after")
+        visitor.goto(f"{server}/profile?country=LKA&lang=en")
+        after = flood_deaths(visitor)
+        assert after != before and re.search(r"\b43\b", after), after
+        shot(visitor, "profile-after")
+
+        # the language switch changes the page text
+        visitor.locator("#lang-switch").click()
+        visitor.wait_for_load_state("load")
+        assert visitor.locator("html").get_attribute("lang") == "zh-TW"
+        text = visitor.inner_text("body")
+        assert len(CJK.findall(text)) > 30 and "登入" in text
+        shot(visitor, "profile-zh-TW")
+        browser.close()
+    artifacts = os.environ.get("RISKATLAS_TEST_ARTIFACTS")
+    if artifacts:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        for path in shots:
+            shutil.copy(path, Path(artifacts) / path.name)
