@@ -309,3 +309,26 @@ def test_imports_are_not_locked_out_and_show_up(tmp_path: Path):
         assert client.get("/api/records").json()["total"] == 3
         assert len(list(folder.glob("*.duckdb"))) == 1, "old copies are removed"
     assert not folder.exists(), "copies are removed at shutdown"
+
+
+def test_anonymous_answers_are_cached_until_the_store_changes(tmp_path):
+    """Same question, same store: the second answer comes from the cache; any change to the
+    store (here a population import) makes the next answer fresh."""
+    import riskatlas
+    from cards import card, store_with
+    from conftest import web_client
+
+    db = store_with(tmp_path, [card(1, "FLOOD", 2001, "01", deaths=2)])
+    client = web_client(db)
+    first = client.get("/api/profile?metric=deaths")
+    second = client.get("/api/profile?metric=deaths")
+    assert first.headers["x-riskatlas-cache"] == "miss"
+    assert second.headers["x-riskatlas-cache"] == "hit" and second.json() == first.json()
+    assert client.get("/api/profile?metric=records").headers["x-riskatlas-cache"] == "miss"
+    signed = client.get("/api/profile?metric=deaths", headers={"Authorization": "Bearer x"})
+    assert "x-riskatlas-cache" not in signed.headers  # never cached for signed-in callers
+    population = tmp_path / "pop.csv"
+    population.write_text("country_iso3,level,admin_code,year,population\nLKA,0,01,2001,1000\n")
+    with riskatlas.open(db) as atlas:
+        atlas.import_population(population)
+    assert client.get("/api/profile?metric=deaths").headers["x-riskatlas-cache"] == "miss"

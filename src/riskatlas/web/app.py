@@ -18,6 +18,7 @@ from riskatlas.analysis.methods import Methods, load_methods
 from riskatlas.store.store import resolve_db
 from riskatlas.web import errors, routes_admin, routes_api, routes_cards, routes_pages
 from riskatlas.web.auth import LoginLimiter
+from riskatlas.web.cache import ResponseCache
 from riskatlas.web.deps import WebSettings
 from riskatlas.web.snapshot import Snapshots
 
@@ -28,7 +29,7 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
                lock_wait: float = 2.0, retry_after: int = 5, snapshot: bool = True,
                snapshot_dir: str | Path | None = None, public_all: bool = False,
                secure_cookies: bool = False, max_upload_mb: int = 200,
-               write_wait: float = 5.0) -> FastAPI:
+               write_wait: float = 5.0, cache: bool = True) -> FastAPI:
     """The dashboard and API over the store at ``db_path`` (default $RISKATLAS_DB or
     ./riskatlas.duckdb); ``methods`` is a YAML profile of thresholds and weights;
     ``lock_wait`` is how long a request waits while an import holds the store;
@@ -38,7 +39,7 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     shows anonymous visitors every card (default: published cards only);
     ``secure_cookies`` marks the session cookie Secure even over http (behind a TLS proxy);
     ``max_upload_mb`` limits uploads; ``write_wait`` is how long a web write waits while an
-    import holds the store."""
+    import holds the store; ``cache`` keeps anonymous answers until the store changes."""
     db = resolve_db(db_path)
     snapshots = Snapshots(db, folder=Path(snapshot_dir) if snapshot_dir else None) \
         if snapshot else None
@@ -71,6 +72,8 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     app.include_router(routes_cards.pages)
     app.include_router(routes_admin.pages)
     app.mount("/static", StaticFiles(packages=[("riskatlas.web", "static")]), name="static")
+    if cache:
+        app.add_middleware(ResponseCache, db=db)
     log.debug("web app over %s", settings.db)
     return app
 

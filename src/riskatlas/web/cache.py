@@ -1,0 +1,115 @@
+"""A response cache for anonymous GET requests, invalidated by any change to the store.
+
+Public dashboards answer the same questions over and over, and the answers change only
+when an import or a web edit changes the store. The cache key is the store's file
+signature (size and modification time of the file and its WAL), the path, the sorted query
+string and the reader's language; only anonymous requests (no session cookie, no
+Authorization header) are served from it, and only 200 answers that set no cookie are
+kept. Identical requests that arrive together wait for the first one instead of running the
+same analysis twenty times (single flight). Entries live in a size-bounded LRU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from riskatlas.i18n import normalize_language
+from riskatlas.web.auth import COOKIE
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_BYTES = 64 * 1024 * 1024
+
+
+class ResponseCache:
+    """ASGI middleware: cached answers for anonymous GETs (``X-RiskAtlas-Cache: hit``)."""
+
+    def __init__(self, app: ASGIApp, db: Path, *, max_bytes: int = MAX_BYTES) -> None:
+        self.app = app
+        self.db = db
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[tuple[Any, ...], tuple[int, list[Any], bytes]] = OrderedDict()
+        self.size = 0
+        self.flights: dict[tuple[Any, ...], asyncio.Lock] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = self._key(scope)
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        lock = self.flights.setdefault(key, asyncio.Lock())
+        async with lock:  # identical requests run once; the others read the result
+            hit = self.entries.get(key)
+            if hit is None:
+                hit = await self._fill(key, scope, receive, send)
+                if hit is None:  # not cacheable: already sent
+                    return
+                label = b"miss"
+            else:
+                self.entries.move_to_end(key)
+                label = b"hit"
+        self.flights.pop(key, None)
+        status, headers, body = hit
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*headers, (b"x-riskatlas-cache", label)]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _key(self, scope: Scope) -> tuple[Any, ...] | None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return None
+        headers = dict(scope["headers"])
+        if b"authorization" in headers or COOKIE.encode() in headers.get(b"cookie", b""):
+            return None
+        path = scope["path"]
+        if path.startswith(("/static", "/login", "/cards", "/card", "/admin", "/upload",
+                            "/download")):
+            return None
+        query = "&".join(sorted(scope.get("query_string", b"").decode("latin-1").split("&")))
+        lang = normalize_language(headers.get(b"accept-language", b"").decode("latin-1"))
+        return (self._signature(), path, query, lang)
+
+    def _signature(self) -> tuple[Any, ...]:
+        out: list[tuple[int, int] | None] = []
+        for path in (self.db, self.db.with_name(self.db.name + ".wal")):
+            try:
+                st = os.stat(path)
+                out.append((st.st_size, st.st_mtime_ns))
+            except FileNotFoundError:
+                out.append(None)
+        return tuple(out)
+
+    async def _fill(self, key: tuple[Any, ...], scope: Scope, receive: Receive,
+                    send: Send) -> tuple[int, list[Any], bytes] | None:
+        """Run the app, capturing its answer; keep it when cacheable, else pass it on."""
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        body = b"".join(chunks)
+        headers = list(start.get("headers", []))
+        if start.get("status") != 200 or any(k.lower() == b"set-cookie" for k, _ in headers):
+            await send({"type": "http.response.start", "status": start.get("status", 500),
+                        "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return None
+        self.entries[key] = (200, headers, body)
+        self.size += len(body)
+        while self.size > self.max_bytes and self.entries:
+            _, (_, _, old) = self.entries.popitem(last=False)
+            self.size -= len(old)
+        return self.entries[key]
