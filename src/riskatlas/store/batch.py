@@ -31,10 +31,6 @@ RECORD_SCHEMA = record_arrow_schema()
 EXTENSION_SCHEMA = pa.schema([("native_key", pa.string()), ("extension", pa.string())])
 _FLUSH_ROWS = 20_000
 IMPORT_MEMORY_LIMIT = "192MB"  # DuckDB spills to disk beyond this during an import
-# Text written by an import is compressed with zstd: DuckDB's default analysis (dictionary
-# + FSST) costs more than a third of the commit on the large JSON columns (raw, extension).
-IMPORT_COMPRESSION = "zstd"
-
 
 @dataclass
 class AdminUnit:
@@ -192,12 +188,10 @@ class ImportBatch:
         self._flush()
         con = self.store.connection
         saved = self.store.query(
-            "SELECT current_setting('memory_limit'), current_setting('threads'), "
-            "current_setting('force_compression')")[0]
+            "SELECT current_setting('memory_limit'), current_setting('threads')")[0]
         # inserts run on one thread anyway; a second one only waits for memory
         con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
         con.execute("SET threads = 1")
-        con.execute(f"SET force_compression = '{IMPORT_COMPRESSION}'")
         con.execute("BEGIN TRANSACTION")
         try:
             result = self._commit(con)
@@ -208,7 +202,6 @@ class ImportBatch:
         finally:
             con.execute(f"SET memory_limit = {_sql_text(saved[0])}")
             con.execute(f"SET threads = {int(saved[1])}")
-            con.execute(f"SET force_compression = {_sql_text(saved[2])}")
             self.discard()
         return result
 

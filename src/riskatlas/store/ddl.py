@@ -11,9 +11,14 @@ from riskatlas.model.schema import record_columns
 SCHEMA_VERSION = 2  # 2: accounts, web workflow and audit log (web/)
 
 
+# the verbatim source rows are large and rarely read: compressed hard, column by column, so
+# that the analysis columns keep DuckDB's fast default encodings
+VERBATIM = "USING COMPRESSION zstd"
+
+
 def _records_table() -> str:
-    cols = ",\n  ".join(f"{name} {sql}" for name, sql in record_columns()
-                         if name != "extension")
+    cols = ",\n  ".join(f"{name} {sql}" + (f" {VERBATIM}" if name == "raw" else "")
+                         for name, sql in record_columns() if name != "extension")
     return f"CREATE TABLE IF NOT EXISTS records (\n  {cols},\n  PRIMARY KEY (record_id)\n)"
 
 
@@ -30,13 +35,13 @@ STATEMENTS = (
         format VARCHAR, records_read BIGINT, records_imported BIGINT,
         records_quarantined BIGINT)""",
     _records_table(),
-    """CREATE TABLE IF NOT EXISTS record_extensions (
-        record_id VARCHAR PRIMARY KEY, dataset_id BIGINT, extension VARCHAR)""",
+    f"""CREATE TABLE IF NOT EXISTS record_extensions (
+        record_id VARCHAR PRIMARY KEY, dataset_id BIGINT, extension VARCHAR {VERBATIM})""",
     """CREATE OR REPLACE VIEW records_full AS SELECT r.*, e.extension FROM records r
         LEFT JOIN record_extensions e ON e.record_id = r.record_id""",
-    """CREATE TABLE IF NOT EXISTS quarantine (
+    f"""CREATE TABLE IF NOT EXISTS quarantine (
         dataset_id BIGINT, source_file VARCHAR, record_ref VARCHAR, field VARCHAR,
-        reason_key VARCHAR, reason_params JSON, reason VARCHAR, raw JSON)""",
+        reason_key VARCHAR, reason_params JSON, reason VARCHAR, raw JSON {VERBATIM})""",
     """CREATE TABLE IF NOT EXISTS admin_units (
         country_iso3 VARCHAR, level INTEGER, code VARCHAR, name VARCHAR, name_en VARCHAR,
         parent_code VARCHAR, centroid_lon DOUBLE, centroid_lat DOUBLE,
@@ -47,8 +52,9 @@ STATEMENTS = (
     """CREATE TABLE IF NOT EXISTS hazard_terms (
         dataset_id BIGINT, term VARCHAR, term_en VARCHAR, description VARCHAR,
         hips_code VARCHAR, hazard_group VARCHAR, records BIGINT, in_catalogue BOOLEAN)""",
-    """CREATE TABLE IF NOT EXISTS source_tables (
-        dataset_id BIGINT, source_file VARCHAR, section VARCHAR, row_number BIGINT, row JSON)""",
+    f"""CREATE TABLE IF NOT EXISTS source_tables (
+        dataset_id BIGINT, source_file VARCHAR, section VARCHAR, row_number BIGINT,
+        row JSON {VERBATIM})""",
     """CREATE TABLE IF NOT EXISTS population (
         country_iso3 VARCHAR, level INTEGER, admin_code VARCHAR, year INTEGER,
         population DOUBLE, households DOUBLE, source VARCHAR, gdp_usd DOUBLE,
