@@ -25,7 +25,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -33,11 +32,13 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from measure import MB, TreeSampler, busy_cpu_s, wait_until_idle  # noqa: E402
+
 WORK = HERE / "work"
 RESULTS = HERE / "results" / "xml_import.json"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCE_ZIP = SHARED_DATA / "desinventar" / "grd" / "DI_export_grd.zip"
-MB = 1_000_000
 GENERATOR_VERSION = 1
 TARGET_SPEEDUP = 2.0  # RiskAtlas throughput / lxml baseline throughput
 TARGET_PEAK_MB = 500.0  # peak RSS of the whole RiskAtlas process tree
@@ -272,88 +273,12 @@ def child_main(args: argparse.Namespace) -> None:
 
 
 # -- measuring a child --------------------------------------------------------------------
-class TreeSampler(threading.Thread):
-    """Samples the RSS (sum over the process and all its descendants) and CPU times."""
-
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
-        super().__init__(daemon=True)
-        import psutil
-
-        self.root = psutil.Process(pid)
-        self.interval = interval
-        # (time, tree RSS MB, main RSS MB, main CPU s, tree CPU s)
-        self.samples: list[tuple[float, float, float, float, float]] = []
-        self.cpu: dict[int, float] = {}
-        self.max_procs = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        import psutil
-
-        while not self.stop.is_set():
-            try:
-                procs = [self.root, *self.root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
-            tree = main = 0.0
-            for proc in procs:
-                try:
-                    with proc.oneshot():
-                        rss = proc.memory_info().rss / MB
-                        times = proc.cpu_times()
-                except psutil.NoSuchProcess:
-                    continue
-                tree += rss
-                if proc.pid == self.root.pid:
-                    main = rss
-                self.cpu[proc.pid] = times.user + times.system
-            self.max_procs = max(self.max_procs, len(procs))
-            self.samples.append((time.time(), tree, main, self.cpu.get(self.root.pid, 0.0),
-                                 sum(self.cpu.values())))
-            self.stop.wait(self.interval)
-
-    def window(self, start: float = 0.0, end: float = math.inf) -> dict[str, float | None]:
-        """Peak RSS (tree, main) and CPU seconds used (main, tree) between two times."""
-        inside = [s for s in self.samples if start <= s[0] <= end]
-        if not inside:
-            return {"peak_rss_tree_mb": None, "peak_rss_main_mb": None, "cpu_main_s": None,
-                    "cpu_s": None}
-        before = [s for s in self.samples if s[0] < start] or [(0.0, 0.0, 0.0, 0.0, 0.0)]
-        return {"peak_rss_tree_mb": max(s[1] for s in inside),
-                "peak_rss_main_mb": max(s[2] for s in inside),
-                "cpu_main_s": inside[-1][3] - before[-1][3],
-                "cpu_s": inside[-1][4] - before[-1][4]}
-
-    def peak(self) -> tuple[float, float]:
-        found = self.window()
-        return found["peak_rss_tree_mb"] or 0.0, found["peak_rss_main_mb"] or 0.0
-
-
-def busy_cpu_s() -> float:
-    """CPU seconds the whole machine has been busy (all processes, all cores)."""
-    import psutil
-
-    times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
-
-
 def warm_cache(path: Path) -> float:
     """Read the file once so every method starts with it in the page cache."""
     started = time.perf_counter()
     with path.open("rb") as fh:
         while fh.read(8 * 1024 * 1024):
             pass
-    return time.perf_counter() - started
-
-
-def wait_until_idle(limit_s: float, busy_fraction: float = 0.15) -> float:
-    """Wait (up to ``limit_s``) until other processes use < ``busy_fraction`` of the CPUs."""
-    import psutil
-
-    started = time.perf_counter()
-    while time.perf_counter() - started < limit_s:
-        if psutil.cpu_percent(interval=2.0) < busy_fraction * 100:
-            break
     return time.perf_counter() - started
 
 
