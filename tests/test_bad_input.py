@@ -140,10 +140,15 @@ def test_sigkill_midway_leaves_store_unchanged_and_usable(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "riskatlas", "import", str(big), "--db",
                              str(db), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
-    time.sleep(3.0)
-    assert proc.poll() is None, "the import finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    try:  # kill as soon as the import has staged rows: midway, whatever the machine's speed
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".s.duckdb.import-*/**/*.parquet")):
+            assert proc.poll() is None, "the import finished before it could be killed"
+            assert time.monotonic() < deadline, "the import staged nothing in 120 s"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.communicate()
     import riskatlas
 
     assert list(tmp_path.glob(".s.duckdb.import-*")), "the killed import left its staging"
