@@ -7,6 +7,10 @@ RISKATLAS_REQUIRE_SHARED_DATA=1, which turns those skips into failures.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -136,3 +140,55 @@ def csrf_of(client, path: str = "/cards/new") -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
     assert found, path
     return found.group(1)
+
+
+@contextmanager
+def serving(db: Path) -> Iterator[str]:
+    """uvicorn serving ``create_app(db)`` in a thread on a free loopback port; yields its URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from riskatlas.web import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextmanager
+def holding_store(db: Path, folder: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Another process holding the store open for writing (as an import does), until exit."""
+    import time
+
+    flag = folder / "store-held"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import duckdb, pathlib, sys\n"
+        f"c = duckdb.connect({str(db)!r})\n"
+        f"pathlib.Path({str(flag)!r}).touch()\n"
+        "sys.stdin.read()\n"
+        "c.close()\n")], stdin=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not flag.exists():
+            assert holder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        yield holder  # ``holder.communicate(b"")`` lets the store go early
+    finally:
+        if holder.poll() is None:
+            holder.communicate(b"", timeout=30)

@@ -5,8 +5,6 @@ text, and reading while another process holds the store for an import."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 
 import riskatlas
 from cards import card, store_with
-from conftest import web_client
+from conftest import holding_store, web_client
 
 INJECTIONS = ("' OR 1=1 --", '"; DROP TABLE records; --')
 SCRIPT = "<script>alert(1)</script> flooded road"
@@ -255,29 +253,14 @@ def test_many_concurrent_readers(small):
 @pytest.mark.parametrize("snapshot", [True, False])
 def test_a_writer_holding_the_store_gives_503_then_recovers(cards_db: Path, tmp_path: Path,
                                                            snapshot: bool):
-    flag = tmp_path / "locked"
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import duckdb, pathlib, sys, time\n"
-        f"c = duckdb.connect({str(cards_db)!r})\n"
-        f"pathlib.Path({str(flag)!r}).touch()\n"
-        "sys.stdin.read()\n"
-        "c.close()\n")], stdin=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while not flag.exists():
-            assert holder.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        with web_client(cards_db, lock_wait=0.3, retry_after=7, snapshot=snapshot) as client:
-            busy = client.get("/api/datasets")
-            error = assert_error(busy, 503)
-            assert error["code"] == "web.error.store_busy"
-            assert busy.headers["retry-after"] == "7"
-            holder.communicate(b"", timeout=30)
-            assert client.get("/api/datasets").status_code == 200
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
+    with holding_store(cards_db, tmp_path) as holder, \
+            web_client(cards_db, lock_wait=0.3, retry_after=7, snapshot=snapshot) as client:
+        busy = client.get("/api/datasets")
+        error = assert_error(busy, 503)
+        assert error["code"] == "web.error.store_busy"
+        assert busy.headers["retry-after"] == "7"
+        holder.communicate(b"", timeout=30)
+        assert client.get("/api/datasets").status_code == 200
 
 
 def test_serve_command_is_registered():

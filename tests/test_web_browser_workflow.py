@@ -8,46 +8,25 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cards import card, store_with
-from conftest import PASSWORD, require_chromium, web_user
+from conftest import PASSWORD, require_chromium, serving, web_user
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    import uvicorn
-
-    from riskatlas.web import create_app
-
     db = store_with(tmp_path, [card(1, "FLOOD", 2001, "01", l1="0101", deaths=3),
                                card(2, "LANDSLIDE", 2003, "01", deaths=1)])
     web_user(db, "ana", "collector")
     web_user(db, "vera", "validator")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=30)
+    with serving(db) as url:
+        yield url
 
 
 def flood_deaths(page) -> str:

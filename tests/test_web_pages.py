@@ -8,15 +8,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import require_chromium, web_client
+from conftest import require_chromium, serving, web_client
 
 # message keys or unformatted placeholders leaking into a page
 LEAKS = re.compile(r"\b(web|report|column|class|metric|trend|indicator|analysis|browse|"
@@ -114,27 +111,8 @@ def test_error_pages_are_html_for_browsers(atlas):
 @pytest.fixture
 def server(grenada_db: Path) -> Iterator[str]:
     """uvicorn serving the Grenada store in a thread on a free loopback port."""
-    import uvicorn
-
-    from riskatlas.web import create_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(grenada_db), host="127.0.0.1", port=port,
-                            log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=30)
+    with serving(grenada_db) as url:
+        yield url
 
 
 @pytest.mark.shared_data

@@ -6,16 +6,13 @@ of stored text and a store held by an importer."""
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import riskatlas
 from cards import card, store_with, write_cards
-from conftest import web_client, web_user
+from conftest import holding_store, web_client, web_user
 from test_web_api import INJECTIONS, assert_error
 
 SCRIPT = "<script>alert(1)</script> road cut"
@@ -340,20 +337,9 @@ def test_upload_size_limit(tmp_path: Path):
 def test_a_write_while_an_importer_holds_the_store_is_503(tmp_path: Path):
     db = store_with(tmp_path, [card(1, "FLOOD", 2001, "01")])
     token = web_user(db, "ana", "collector")
-    flag = tmp_path / "locked"
     with web_client(db, write_wait=0.3, retry_after=9) as client:
         assert client.get("/api/records").status_code == 200  # the copy exists
-        holder = subprocess.Popen([sys.executable, "-c", (
-            "import duckdb, pathlib, sys\n"
-            f"c = duckdb.connect({str(db)!r})\n"
-            f"pathlib.Path({str(flag)!r}).touch()\n"
-            "sys.stdin.read()\n"
-            "c.close()\n")], stdin=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 30
-            while not flag.exists():
-                assert holder.poll() is None and time.monotonic() < deadline
-                time.sleep(0.05)
+        with holding_store(db, tmp_path) as holder:
             busy = client.post("/api/records", json=NEW, headers=auth(token))
             assert assert_error(busy, 503)["code"] == "web.error.store_busy"
             assert busy.headers["retry-after"] == "9"
@@ -363,10 +349,6 @@ def test_a_write_while_an_importer_holds_the_store_is_503(tmp_path: Path):
             assert created.status_code == 201
             # the write is visible to the very next read (the copy was refreshed)
             assert client.get("/api/records", headers=auth(token)).json()["total"] == 2
-        finally:
-            if holder.poll() is None:
-                holder.kill()
-                holder.wait()
 
 
 def test_public_all_shows_every_card(tmp_path: Path):
