@@ -113,9 +113,12 @@ def request_language(request: Request) -> str:
     return normalize_language(best) if best else DEFAULT_LANGUAGE
 
 
-def _wait_for(settings: WebSettings, attempt: Callable[[], T]) -> T:
-    """``attempt()`` retried while a writer holds the store, at most ``lock_wait`` s."""
-    deadline = time.monotonic() + settings.lock_wait
+def wait_for_store(settings: WebSettings, attempt: Callable[[], T], *,
+                   deadline: float | None = None) -> T:
+    """``attempt()`` retried with backoff while a writer holds the store, until
+    ``deadline`` (default: ``lock_wait`` from now); then StoreBusyError (503)."""
+    if deadline is None:
+        deadline = time.monotonic() + settings.lock_wait
     pause = 0.05
     while True:
         try:
@@ -139,7 +142,7 @@ def busy(reason: str) -> bool:
 
 def open_atlas(settings: WebSettings) -> Atlas:
     """A read-only Atlas over the store itself (``snapshot=False``)."""
-    return _wait_for(settings, lambda: riskatlas.open(settings.db, read_only=True,
+    return wait_for_store(settings, lambda: riskatlas.open(settings.db, read_only=True,
                                                       methods=settings.methods))
 
 
@@ -154,7 +157,7 @@ def store_view(request: Request) -> Iterator[Atlas]:
         finally:
             atlas.close()
         return
-    path = _wait_for(settings, snapshots.acquire)
+    path = wait_for_store(settings, snapshots.acquire)
     try:
         atlas = riskatlas.open(path, read_only=True, methods=settings.methods)
         try:

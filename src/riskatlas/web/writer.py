@@ -17,25 +17,10 @@ from contextlib import contextmanager
 import riskatlas
 from riskatlas.api import Atlas
 from riskatlas.errors import StoreError
-from riskatlas.web.deps import StoreBusyError, WebSettings, busy
+from riskatlas.web.deps import StoreBusyError, WebSettings, wait_for_store
 
 log = logging.getLogger(__name__)
 _ONE_WRITER = threading.Lock()
-
-
-def _open(settings: WebSettings, deadline: float) -> Atlas:
-    pause = 0.05
-    while True:
-        try:
-            return riskatlas.open(settings.db, methods=settings.methods)
-        except StoreError as exc:
-            if not busy(str(exc.params.get("reason", ""))):
-                raise
-            if time.monotonic() + pause > deadline:
-                log.info("store %s busy: web write refused (503)", settings.db)
-                raise StoreBusyError() from exc
-            time.sleep(pause)
-            pause = min(pause * 2, 0.4)
 
 
 @contextmanager
@@ -49,7 +34,8 @@ def writing(settings: WebSettings, *, transaction: bool = True) -> Iterator[Atla
         raise StoreBusyError()
     wrote = False
     try:
-        atlas = _open(settings, deadline)
+        atlas = wait_for_store(settings, lambda: riskatlas.open(
+            settings.db, methods=settings.methods), deadline=deadline)
         try:
             con = atlas.store.connection
             if transaction:
