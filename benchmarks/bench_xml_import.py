@@ -23,7 +23,6 @@ import platform
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import zipfile
@@ -33,7 +32,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from measure import MB, TreeSampler, busy_cpu_s, wait_until_idle  # noqa: E402
+from measure import MB, TreeSampler, run_child, wait_until_idle  # noqa: E402
 
 WORK = HERE / "work"
 RESULTS = HERE / "results" / "xml_import.json"
@@ -295,52 +294,23 @@ def measure(method: str, path: Path, args: argparse.Namespace, fields: list[str]
         cmd += ["--duckdb-setting", setting]
     warmup = warm_cache(path)
     waited = wait_until_idle(args.wait_idle) if args.wait_idle else 0.0
-    load_before, busy_before = os.getloadavg()[0], busy_cpu_s()
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    sampler = TreeSampler(proc.pid, args.sample_ms / 1000)
-    sampler.start()
-    cut = False
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        cut = True
-        os.killpg(proc.pid, 9)  # our own child's session: it and its workers
-        stdout, stderr = proc.communicate()
-    wall = time.perf_counter() - started
-    sampler.stop.set()
-    sampler.join()
-    others = max(0.0, busy_cpu_s() - busy_before - sum(sampler.cpu.values()))
+    load_before = os.getloadavg()[0]
+
+    def place(result: dict[str, Any], sampler: TreeSampler) -> dict[str, Any]:
+        result["work_s"] = result.pop("end") - result.pop("start")
+        if method == "riskatlas":
+            result["phases"] = _phase_report(result.pop("phases"), sampler)
+            result["slowest_sql"] = _sql_report(result.pop("sql"), sampler)
+        return result
+
+    run = run_child(cmd, timeout=timeout, sample_s=args.sample_ms / 1000, on_result=place)
     shutil.rmtree(out, ignore_errors=True)
-    tree_peak, main_peak = sampler.peak()
-    run: dict[str, Any] = {
-        "method": method, "input": str(path), "input_mb": path.stat().st_size / MB,
-        "wall_s": wall, "peak_rss_tree_mb": tree_peak, "peak_rss_main_mb": main_peak,
-        "cpu_s": sum(sampler.cpu.values()), "cpu_main_s": sampler.cpu.get(proc.pid, 0.0),
-        "processes": sampler.max_procs, "timed_out": cut, "returncode": proc.returncode,
-        "cache_warmup_s": round(warmup, 2), "waited_for_idle_s": round(waited, 1),
-        "load_before": load_before,
-        "other_processes_cpu_s": others, "other_processes_cores": others / wall}
-    line = next((x for x in reversed(stdout.splitlines()) if x.startswith("RESULT ")), None)
-    if line is None:
-        run["error"] = f"cut after {timeout:.0f} s" if cut else _last_error(stderr)
-        return run
-    result = json.loads(line[len("RESULT "):])
-    run["records"] = result.pop("records")
-    run["peak_rss_main_mb"] = max(main_peak, result.pop("self_maxrss_mb"))
-    run["work_s"] = result.pop("end") - result.pop("start")
-    if method == "riskatlas":
-        run["phases"] = _phase_report(result.pop("phases"), sampler)
-        run["slowest_sql"] = _sql_report(result.pop("sql"), sampler)
-    run.update(result)
+    run.update({"method": method, "input": str(path), "input_mb": path.stat().st_size / MB,
+                "cache_warmup_s": round(warmup, 2), "waited_for_idle_s": round(waited, 1),
+                "load_before": load_before})
+    if "self_maxrss_mb" in run:
+        run["peak_rss_main_mb"] = max(run["peak_rss_main_mb"], run.pop("self_maxrss_mb"))
     return run
-
-
-def _last_error(stderr: str) -> str:
-    lines = [x.strip() for x in stderr.splitlines() if x.strip()] or ["no output"]
-    errors = [x for x in lines if re.search(r"(Error|Exception)\b.*:", x)]
-    return (errors or lines)[-1][:300]
 
 
 def _phase_report(phases: list[dict[str, Any]], sampler: TreeSampler) -> list[dict[str, Any]]:

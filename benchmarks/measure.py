@@ -7,9 +7,11 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 MB = 1_000_000
@@ -91,9 +93,12 @@ def wait_until_idle(limit_s: float, busy_fraction: float = 0.15) -> float:
     return time.perf_counter() - started
 
 
-def run_child(cmd: list[str], *, timeout: float, sample_s: float = 0.05) -> dict[str, Any]:
+def run_child(cmd: list[str], *, timeout: float, sample_s: float = 0.05,
+              on_result: Callable[[dict[str, Any], TreeSampler], dict[str, Any]] | None = None,
+              ) -> dict[str, Any]:
     """Run ``cmd`` in its own session, sampling its process tree. The child reports its
-    figures on a stdout line ``RESULT {json}``; they are merged into the returned dict."""
+    figures on a stdout line ``RESULT {json}``; they are merged into the returned dict,
+    after ``on_result(result, sampler)`` when given (e.g. to place phases on the samples)."""
     busy_before = busy_cpu_s()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -105,7 +110,7 @@ def run_child(cmd: list[str], *, timeout: float, sample_s: float = 0.05) -> dict
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         cut = True
-        os.killpg(proc.pid, 9)
+        os.killpg(proc.pid, 9)  # our own child's session: it and its workers
         stdout, stderr = proc.communicate()
     wall = time.perf_counter() - started
     sampler.stop.set()
@@ -114,16 +119,23 @@ def run_child(cmd: list[str], *, timeout: float, sample_s: float = 0.05) -> dict
     tree_peak, main_peak = sampler.peak()
     run: dict[str, Any] = {
         "wall_s": wall, "peak_rss_tree_mb": tree_peak, "peak_rss_main_mb": main_peak,
-        "cpu_s": sum(sampler.cpu.values()), "processes": sampler.max_procs,
-        "timed_out": cut, "returncode": proc.returncode,
-        "other_processes_cores": others / wall}
+        "cpu_s": sum(sampler.cpu.values()), "cpu_main_s": sampler.cpu.get(proc.pid, 0.0),
+        "processes": sampler.max_procs, "timed_out": cut, "returncode": proc.returncode,
+        "other_processes_cpu_s": others, "other_processes_cores": others / wall}
     line = next((x for x in reversed(stdout.splitlines()) if x.startswith("RESULT ")), None)
     if line is None:
-        tail = [x for x in stderr.strip().splitlines() if x.strip()]
-        run["error"] = f"cut after {timeout:.0f} s" if cut else (tail[-1] if tail else "failed")
+        run["error"] = f"cut after {timeout:.0f} s" if cut else last_error(stderr)
         return run
-    run.update(json.loads(line[len("RESULT "):]))
+    result = json.loads(line[len("RESULT "):])
+    run.update(on_result(result, sampler) if on_result else result)
     return run
+
+
+def last_error(stderr: str) -> str:
+    """The line of a child's stderr that names its error (else its last line)."""
+    lines = [x.strip() for x in stderr.splitlines() if x.strip()] or ["no output"]
+    errors = [x for x in lines if re.search(r"(Error|Exception)\b.*:", x)]
+    return (errors or lines)[-1][:300]
 
 
 def machine() -> dict[str, Any]:
