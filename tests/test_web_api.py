@@ -195,7 +195,7 @@ def _snapshot(db: Path) -> tuple[int, list[str]]:
 @pytest.mark.parametrize("attack", INJECTIONS)
 def test_injection_strings_in_every_filter_find_nothing(small, cards_db: Path, attack: str):
     before = _snapshot(cards_db)
-    for name in ("country", "admin", "hazard", "q"):
+    for name in ("country", "admin", "hazard", "status", "q"):
         body = small.get("/api/records", params={name: attack}).json()
         assert (body["total"], body["rows"]) == (0, []), name
     for path in ("/api/profile", "/api/events", "/api/risk", "/api/sendai"):
@@ -207,7 +207,7 @@ def test_injection_strings_in_every_filter_find_nothing(small, cards_db: Path, a
             assert response.json()["rows"] == [], (path, name)
     response = small.get("/api/peers", params={"country": attack, "admin": attack, "level": 1})
     assert response.status_code == 200 and response.json()["rows"] == []
-    for name in ("country", "admin", "hazard", "q"):
+    for name in ("country", "admin", "hazard", "status", "q"):
         page = small.get("/records", params={name: attack})
         assert page.status_code == 200
         assert attack not in page.text  # reflected in the form, but escaped

@@ -71,6 +71,9 @@ def test_the_whole_workflow_and_what_visitors_see(site):
     assert client.get("/api/records", headers=auth(tokens["vic"])).json()["total"] == 2
     assert deaths(client) == 4
     assert client.get("/api/records", headers=auth(tokens["vera"])).json()["total"] == 3
+    drafts = client.get("/api/records?status=draft", headers=auth(tokens["vera"])).json()
+    assert [r["record_id"] for r in drafts["rows"]] == [rid]
+    assert client.get("/api/records?status=draft").json()["total"] == 0
     assert deaths(client, auth(tokens["vera"])) == 44
     assert_error(client.get(f"/api/records/{rid}"), 404)
     assert client.get(f"/api/records/{rid}", headers=auth(tokens["ana"])).json()[

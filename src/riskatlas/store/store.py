@@ -19,6 +19,7 @@ from riskatlas.errors import StoreError
 from riskatlas.model.hazards import Crosswalk, load_crosswalk
 from riskatlas.store.batch import ImportBatch
 from riskatlas.store.ddl import create_schema
+from riskatlas.store.memo import Memo
 
 log = logging.getLogger(__name__)
 DEFAULT_DB = "riskatlas.duckdb"
@@ -33,15 +34,22 @@ class Store:
     """A RiskAtlas store. Use as a context manager, or call :meth:`close`."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *,
-                 read_only: bool = False, crosswalks: Sequence[Path] = ()) -> None:
+                 read_only: bool = False, crosswalks: Sequence[Path] = (),
+                 connection: duckdb.DuckDBPyConnection | None = None,
+                 memo: Memo | None = None) -> None:
+        """``connection``: use this connection to ``path`` (already open, e.g. a cursor of
+        a served copy) instead of opening the file; ``memo``: values that stay valid while
+        the file does not change (table schemas are kept there)."""
         self.path = resolve_db(path)
         self.read_only = read_only
         self.importer_version = __version__
+        self.memo = memo
         self._crosswalk_files = tuple(crosswalks)
         try:
             if read_only and not self.path.exists():
                 raise StoreError("store.missing", path=str(self.path))
-            self.connection = duckdb.connect(str(self.path), read_only=read_only)
+            self.connection = connection or duckdb.connect(str(self.path),
+                                                           read_only=read_only)
             self.connection.execute("SET enable_progress_bar = false")
         except duckdb.Error as exc:
             raise StoreError("store.cannot_open", path=str(self.path), reason=str(exc)) from exc
@@ -68,8 +76,14 @@ class Store:
         return ibis.duckdb.from_connection(self.connection)
 
     def table(self, name: str) -> Any:
-        """An Ibis table expression of a store table."""
-        return self.ibis.table(name)
+        """An Ibis table expression of a store table (its schema read once per memo)."""
+        if self.memo is None:
+            return self.ibis.table(name)
+        import ibis.expr.operations as ops
+
+        schema = self.memo.get(("schema", name), lambda: self.ibis.get_schema(name))
+        return ops.DatabaseTable(name, schema=schema, source=self.ibis,
+                                 namespace=ops.Namespace()).to_expr()
 
     @cached_property
     def crosswalk(self) -> Crosswalk:

@@ -18,7 +18,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from riskatlas.api import Atlas
-from riskatlas.web import auth
+from riskatlas.web import auth, browse
 from riskatlas.web.deps import ANONYMOUS, Viewer, WebSettings
 
 log = logging.getLogger(__name__)
@@ -90,12 +90,14 @@ def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Vie
 
 def restrict(atlas: Atlas) -> None:
     """Show only published cards on this connection: a temporary view ``records`` (and
-    through it ``records_full``) shadows the stored table for every query, Ibis or SQL."""
+    through it ``records_full``) shadows the stored table for every query, Ibis or SQL;
+    the record browser's index is restricted the same way."""
     con = atlas.store.connection
     database = str(con.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
     quoted = '"' + database.replace('"', '""') + '"'
     con.execute(f"CREATE OR REPLACE TEMP VIEW records AS SELECT * FROM {quoted}.main.records "
                 "WHERE approval_status = 'published'")
+    browse.restrict(atlas, quoted)
 
 
 def set_session(response: Response, request: Request, settings: WebSettings,

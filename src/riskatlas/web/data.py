@@ -1,12 +1,11 @@
-"""What the web views need beyond one :class:`Atlas` call: the records browser with a text
-search, the overview's key figures, the gazetteer of a level, the advice of a screen and
-the assessment of one unit. Every filter is an Ibis expression (user text is only ever a
-bound literal, never SQL).
+"""What the web views need beyond one :class:`Atlas` call (the records browser is
+:mod:`riskatlas.web.browse`): the overview's key figures, the gazetteer of a level, the
+advice of a screen and the assessment of one unit. Every filter is an Ibis expression
+(user text is only ever a bound literal, never SQL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -19,14 +18,6 @@ from riskatlas.api import Atlas
 from riskatlas.model.countries import country_name
 from riskatlas.report.assessment import REPORT_METRICS, Assessment, choose_level, units_of
 
-# the records browser's columns (the API's rows carry every column but the raw source row)
-BROWSE_COLUMNS = ("record_id", "dataset_id", "country_iso3", "level0_code", "level0_name",
-                  "level1_code", "level1_name", "level2_code", "level2_name", "place",
-                  "start_date", "hazard_term", "hazard_group", "deaths", "missing", "injured",
-                  "directly_affected", "houses_destroyed", "houses_damaged", "comments",
-                  "approval_status")
-RECORD_FILTERS = ("country", "admin", "hazard", "year_from", "year_to", "dataset")
-
 
 @cache
 def catalogues() -> tuple[Catalogue, CaseLibrary]:
@@ -35,39 +26,15 @@ def catalogues() -> tuple[Catalogue, CaseLibrary]:
     return catalogue, load_cases(measures=catalogue)
 
 
-def matching_records(atlas: Atlas, *, text: str | None = None, **filters: Any) -> Any:
-    """An Ibis expression of the records matching the filters and a text found (any case)
-    in their place or comments."""
-    r = filter_records(atlas.table("records"), **filters)
-    needle = (text or "").strip().lower()
-    if needle:
-        r = r.filter(r.place.fill_null("").lower().contains(needle)
-                     | r.comments.fill_null("").lower().contains(needle))
-    return r
-
-
-def search_records(atlas: Atlas, *, page: int = 1, page_size: int = 50,
-                   columns: Sequence[str] | None = None, text: str | None = None,
-                   **filters: Any) -> tuple[int, pd.DataFrame]:
-    """(total, one page of records) ordered like :meth:`Atlas.records`."""
-    r = matching_records(atlas, text=text, **filters)
-    total = int(r.count().to_pandas())
-    page_expr = r.order_by(["start_date", "record_id"])
-    page_expr = page_expr.select(*columns) if columns else page_expr.drop("raw")
-    frame = page_expr.limit(page_size, offset=(page - 1) * page_size).to_pandas()
-    return total, frame
-
-
-def all_records(atlas: Atlas, *, text: str | None = None, **filters: Any) -> pd.DataFrame:
-    """Every matching record (no raw source row), for the downloads."""
-    r = matching_records(atlas, text=text, **filters)
-    return r.order_by(["start_date", "record_id"]).drop("raw").to_pandas()
-
-
 def countries(atlas: Atlas) -> list[str]:
-    r = atlas.table("records")
-    codes = r.select(code=r.country_iso3.fill_null("XXX")).distinct().to_pandas()["code"]
-    return sorted(str(c) for c in codes)
+    """The countries of the records (``XXX``: none), once per served copy."""
+    def distinct() -> list[str]:
+        r = atlas.table("records")
+        codes = r.select(code=r.country_iso3.fill_null("XXX")).distinct().to_pandas()["code"]
+        return sorted(str(c) for c in codes)
+
+    memo = atlas.store.memo
+    return distinct() if memo is None else memo.get(("countries",), distinct)
 
 
 def overview(atlas: Atlas, lang: str) -> list[dict[str, Any]]:

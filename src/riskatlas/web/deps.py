@@ -32,6 +32,7 @@ from riskatlas.analysis.methods import Methods
 from riskatlas.api import Atlas
 from riskatlas.errors import StoreError
 from riskatlas.i18n import DEFAULT_LANGUAGE, normalize_language
+from riskatlas.store.store import Store
 from riskatlas.web.snapshot import LockedError, Snapshots
 
 log = logging.getLogger(__name__)
@@ -157,15 +158,14 @@ def store_view(request: Request) -> Iterator[Atlas]:
         finally:
             atlas.close()
         return
-    path = wait_for_store(settings, snapshots.acquire)
+    copy = wait_for_store(settings, snapshots.acquire)
     try:
-        atlas = riskatlas.open(path, read_only=True, methods=settings.methods)
-        try:
+        store = Store(copy.path, read_only=True, connection=copy.connection.cursor(),
+                      memo=copy.memo)
+        with Atlas(store, methods=settings.methods) as atlas:
             yield atlas
-        finally:
-            atlas.close()
     finally:
-        snapshots.release(path)
+        snapshots.release(copy)
 
 
 def current_user(request: Request, atlas: Annotated[Atlas, Depends(store_view)]) -> Viewer:

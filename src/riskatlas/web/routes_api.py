@@ -14,9 +14,9 @@ from pydantic import BaseModel
 
 from riskatlas.analysis.profile import DEFAULT_METRICS
 from riskatlas.api import Atlas
-from riskatlas.web import data
+from riskatlas.web import browse, data
 from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language
-from riskatlas.web.serialize import json_response, table_response
+from riskatlas.web.serialize import json_response, meta_of, table_response
 
 
 class ErrorDetail(BaseModel):
@@ -170,6 +170,9 @@ def peers(atlas: AtlasDep, lang: Lang, country: Annotated[str, Query(max_length=
 def records(atlas: AtlasDep, lang: Lang, viewer: Annotated[Viewer, Depends(current_user)],
             country: Country = None, admin: Admin = None, hazard: Hazard = None,
             year_from: YearFrom = None, year_to: YearTo = None, dataset: Dataset = None,
+            status: Annotated[str | None, Query(max_length=32, description="Approval status "
+                                                "(draft, submitted, needs_revision, "
+                                                "validated, published).")] = None,
             q: Annotated[str | None, Query(max_length=200, description="Text in the place "
                                            "or comments.")] = None,
             page: Annotated[int, Query(ge=1)] = 1,
@@ -178,12 +181,12 @@ def records(atlas: AtlasDep, lang: Lang, viewer: Annotated[Viewer, Depends(curre
     """Records matching the filters, a page at a time, with the total."""
     filters: dict[str, Any] = {"country": country, "admin": admin, "hazard": hazard,
                                "year_from": year_from, "year_to": year_to,
-                               "dataset": dataset}
-    total, frame = data.search_records(atlas, page=page, page_size=page_size, text=q,
-                                       **filters)
-    frame.attrs = {"analysis": "records", "scope": {**filters, "q": q}, "notes": []}
-    return table_response(frame, lang, total=total, page=page, page_size=page_size,
-                          pages=max(1, -(-total // page_size)))
+                               "dataset": dataset, "status": status}
+    total, rows = browse.search(atlas, page=page, page_size=page_size, text=q, **filters)
+    meta = {"analysis": "records", "scope": {**filters, "q": q}, "notes": []}
+    return json_response({"total": total, "page": page, "page_size": page_size,
+                          "pages": max(1, -(-total // page_size)),
+                          "meta": meta_of(meta, lang), "rows": rows.to_pylist()})
 
 
 @router.get("/datasets", response_model=TableResult)

@@ -14,10 +14,11 @@ from fastapi.responses import HTMLResponse, Response
 from riskatlas.api import Atlas
 from riskatlas.export import labelled, write
 from riskatlas.model.countries import country_name
+from riskatlas.model.schema import APPROVAL_STATUSES
 from riskatlas.report import html as report
 from riskatlas.report.assessment import REPORT_METRICS
 from riskatlas.report.html import Text
-from riskatlas.web import data
+from riskatlas.web import browse, data
 from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language, settings_of
 from riskatlas.web.errors import NotFoundError
 from riskatlas.web.pages import opt_int, opt_text, render
@@ -129,27 +130,27 @@ def unit(request: Request, atlas: AtlasDep, lang: Lang, country: str, code: str,
 
 def _record_filters(country: str | None, admin: str | None, hazard: str | None,
                     year_from: str | None, year_to: str | None, dataset: str | None,
-                    q: str | None) -> dict[str, Any]:
+                    status: str | None, q: str | None) -> dict[str, Any]:
     return {"country": opt_text(country), "admin": opt_text(admin),
             "hazard": opt_text(hazard), "year_from": opt_int("year_from", year_from),
             "year_to": opt_int("year_to", year_to), "dataset": opt_int("dataset", dataset),
-            "text": opt_text(q)}
+            "status": opt_text(status), "text": opt_text(q)}
 
 
 @router.get("/records", response_class=HTMLResponse)
 def records(request: Request, atlas: AtlasDep, lang: Lang,
             viewer: Annotated[Viewer, Depends(current_user)], country: str | None = None,
             admin: str | None = None, hazard: str | None = None, year_from: str | None = None,
-            year_to: str | None = None, dataset: str | None = None, q: str | None = None,
-            page: int = 1) -> HTMLResponse:
+            year_to: str | None = None, dataset: str | None = None,
+            status: str | None = None, q: str | None = None, page: int = 1) -> HTMLResponse:
     t = Text(lang)
-    filters = _record_filters(country, admin, hazard, year_from, year_to, dataset, q)
+    filters = _record_filters(country, admin, hazard, year_from, year_to, dataset, status, q)
     page = max(1, page)
-    total, frame = data.search_records(atlas, page=page, page_size=PAGE_SIZE,
-                                       columns=data.BROWSE_COLUMNS, **filters)
+    total, found = browse.search(atlas, page=page, page_size=PAGE_SIZE,
+                                 columns=browse.PAGE_COLUMNS, **filters)
     pages = max(1, -(-total // PAGE_SIZE))
-    rows = [{"id": r["record_id"], "date": str(r["start_date"])[:10]
-             if r["start_date"] is not None and str(r["start_date"]) != "NaT" else "—",
+    rows = [{"id": r["record_id"],
+             "date": r["start_date"].isoformat() if r["start_date"] else "—",
              "place": " / ".join(str(r[f"level{i}_name"]) for i in (0, 1, 2)
                                  if isinstance(r[f"level{i}_name"], str)
                                  and r[f"level{i}_name"]) or "—",
@@ -161,12 +162,13 @@ def records(request: Request, atlas: AtlasDep, lang: Lang,
              "destroyed": t.num(r["houses_destroyed"]), "damaged": t.num(r["houses_damaged"]),
              "comments": r["comments"] if isinstance(r["comments"], str) else "",
              "status": r["approval_status"] if isinstance(r["approval_status"], str) else ""}
-            for r in frame.to_dict("records")]
+            for r in found.to_pylist()]
     form = {k: ("" if v is None else v) for k, v in filters.items()}
     query = {k if k != "text" else "q": v for k, v in filters.items()}
     return render(request, "records.html.j2", rows=rows, total=total, page=page,
                   pages=pages, form=form, query=query, viewer=viewer,
                   published_only=not (viewer.staff or settings_of(request).public_all),
+                  statuses=APPROVAL_STATUSES,
                   countries=[(c, country_name(c, lang)) for c in data.countries(atlas)])
 
 
@@ -174,12 +176,13 @@ def records(request: Request, atlas: AtlasDep, lang: Lang,
 def download(atlas: AtlasDep, lang: Lang, fmt: str, country: str | None = None,
              admin: str | None = None, hazard: str | None = None,
              year_from: str | None = None, year_to: str | None = None,
-             dataset: str | None = None, q: str | None = None) -> Response:
+             dataset: str | None = None, status: str | None = None,
+             q: str | None = None) -> Response:
     """The filtered records with labels (hazard, HIPs and country names next to codes)."""
     if fmt not in DOWNLOADS:
         raise NotFoundError()
-    filters = _record_filters(country, admin, hazard, year_from, year_to, dataset, q)
-    frame = labelled(data.all_records(atlas, **filters), lang)
+    filters = _record_filters(country, admin, hazard, year_from, year_to, dataset, status, q)
+    frame = labelled(browse.all_records(atlas, **filters), lang)
     with tempfile.TemporaryDirectory(prefix="riskatlas-web-") as folder:
         path = Path(folder) / f"records.{fmt}"
         write(frame, path, fmt, {})

@@ -47,18 +47,20 @@ def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
             for row in frame.to_dict(orient="records")]
 
 
-def meta_of(frame: pd.DataFrame, lang: str) -> dict[str, Any]:
-    """The result's provenance (analysis, scope, engine, methods, notes) and its language."""
-    meta = jsonable(dict(frame.attrs))
+def meta_of(attrs: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A result's provenance (analysis, scope, engine, methods, notes: a frame's
+    ``attrs``) and its language."""
+    meta = jsonable(dict(attrs))
     meta["lang"] = lang
-    meta["notes_text"] = [translate(n, lang) for n in frame.attrs.get("notes", [])]
+    meta["notes_text"] = [translate(n, lang) for n in attrs.get("notes", [])]
     return meta
 
 
 def json_response(payload: dict[str, Any], status: int = 200) -> Response:
+    """JSON by orjson: dates ISO, NaN null (rows of Arrow need no conversion)."""
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
 
 
 def table_response(frame: pd.DataFrame, lang: str, **extra: Any) -> Response:
     """``{"meta": {...}, "rows": [...]}`` (plus ``extra`` keys such as ``total``)."""
-    return json_response({**extra, "meta": meta_of(frame, lang), "rows": rows_of(frame)})
+    return json_response({**extra, "meta": meta_of(frame.attrs, lang), "rows": rows_of(frame)})

@@ -10,6 +10,10 @@ store's file changes (an import committed), the next request after ``min_interva
 seconds takes a fresh copy; while an importer holds the store the copy fails and requests
 keep reading the last one (the data as of the last finished import). Requests in flight
 keep their generation until they finish; older generations are then deleted.
+
+Each copy is prepared once for serving (the record browser's index, see
+:mod:`riskatlas.web.browse`) and kept open: requests take a cursor of its connection and
+share a :class:`~riskatlas.store.memo.Memo` of what they computed from it.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ import tempfile
 import threading
 import time
 import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from riskatlas.errors import StoreError
+from riskatlas.store.memo import Memo
+from riskatlas.web import browse
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +42,23 @@ class LockedError(Exception):
     """The store is held by a writer (an import is running)."""
 
 
+@dataclass(eq=False)
+class Copy:
+    """One generation: the copy's file, a read-only connection kept open while it is
+    served, and the values computed from it."""
+
+    path: Path
+    connection: duckdb.DuckDBPyConnection
+    memo: Memo = field(default_factory=Memo)
+    users: int = 0
+
+    def remove(self) -> None:
+        self.connection.close()
+        _remove(self.path)
+
+
 class Snapshots:
-    """Generations of copies of one store; ``acquire`` a path, ``release`` it when done."""
+    """Generations of copies of one store; ``acquire`` a copy, ``release`` it when done."""
 
     def __init__(self, source: Path, *, folder: Path | None = None,
                  min_interval: float = 1.0) -> None:
@@ -45,18 +67,22 @@ class Snapshots:
         self.folder = Path(tempfile.mkdtemp(prefix="riskatlas-web-", dir=folder))
         self._lock = threading.Lock()          # guards the fields below
         self._refreshing = threading.Lock()    # one copy at a time
-        self._current: Path | None = None
+        self._current: Copy | None = None
         self._signature: Signature | None = None
         self._checked = 0.0
         self._generation = 0
-        self._users: dict[Path, int] = {}
+        self._retired: list[Copy] = []   # older generations still read by a request
         self._finalizer = weakref.finalize(self, shutil.rmtree, self.folder, True)
 
     def close(self) -> None:
         """Remove every copy (at shutdown)."""
+        with self._lock:
+            for copy in [*self._retired, *([self._current] if self._current else [])]:
+                copy.connection.close()
+            self._retired, self._current = [], None
         self._finalizer()
 
-    def acquire(self) -> Path:
+    def acquire(self) -> Copy:
         """The newest copy (taken now if the store changed); raises :class:`LockedError`
         while a writer holds the store and no copy exists yet."""
         with self._lock:
@@ -73,7 +99,7 @@ class Snapshots:
         with self._lock:
             if self._current is None:
                 raise LockedError()
-            self._users[self._current] = self._users.get(self._current, 0) + 1
+            self._current.users += 1
             return self._current
 
     def refresh(self) -> None:
@@ -82,13 +108,19 @@ class Snapshots:
         with self._refreshing:
             self._refresh(self._current is None, force=True)
 
-    def release(self, path: Path) -> None:
+    def release(self, copy: Copy) -> None:
         with self._lock:
-            self._users[path] -= 1
-            for old, users in list(self._users.items()):
-                if users == 0 and old != self._current:
-                    del self._users[old]
-                    _remove(old)
+            copy.users -= 1
+            done = self._finished()
+        for old in done:
+            old.remove()
+
+    def _finished(self) -> list[Copy]:
+        """Retired generations no request reads any more (taken off the list; the caller
+        holds ``_lock`` and removes them after releasing it)."""
+        done = [old for old in self._retired if old.users == 0]
+        self._retired = [old for old in self._retired if old.users > 0]
+        return done
 
     def _stat(self) -> Signature:
         out: list[tuple[int, int] | None] = []
@@ -130,15 +162,23 @@ class Snapshots:
                 shutil.copyfile(_wal(self.source), _wal(target))
         finally:
             guard.close()
-        log.info("copied %s for the web app in %.2f s", self.source,
-                 time.perf_counter() - started)
+        copied = time.perf_counter()
+        writer = duckdb.connect(str(target))
+        try:
+            browse.build_index(writer)
+        finally:
+            writer.close()
+        copy = Copy(target, duckdb.connect(str(target), read_only=True))
+        log.info("copied %s for the web app in %.2f s (browser index %.2f s)", self.source,
+                 time.perf_counter() - started, time.perf_counter() - copied)
         with self._lock:
             previous = self._current
-            self._current, self._signature = target, signature
-            self._users.setdefault(target, 0)
-            if previous is not None and self._users.get(previous) == 0:
-                del self._users[previous]
-                _remove(previous)
+            self._current, self._signature = copy, signature
+            if previous is not None:
+                self._retired.append(previous)
+            done = self._finished()
+        for old in done:
+            old.remove()
 
 
 def _wal(path: Path) -> Path:
