@@ -5,7 +5,9 @@ is shared with bench_analysis.py, see stores.py). For each server configuration
 (``--workers``: 1 = the command's default, 2 = ``--workers 2``) the real CLI is started on
 127.0.0.1 and a free port, its process tree sampled (RSS, CPU), and then:
 
-1. warm-up: every endpoint once (not counted; the first request copies the store);
+1. warm-up, not counted: every endpoint once, the record browser once per filter (the
+   first request copies the store, the first records request indexes the copy, the first
+   of each filter counts its matches: what a server running for a while has done);
 2. baseline: one client issues ``--baseline-requests`` of the mix sequentially;
 3. load: ``--clients`` threads, each with its own ``httpx.Client``, issue up to
    ``--requests-per-client`` requests of the mix, stopping at ``--max-seconds``.
@@ -51,9 +53,11 @@ RECORD_FILTERS = ("", "&hazard=flood", "&year_from=2000", "&hazard=landslide&yea
                   "&hazard=storm&year_to=2005")
 
 
-def url_of(endpoint: str, rng: random.Random) -> str:
-    page = rng.choice((1, 2, 3, rng.randint(4, 100), rng.randint(100, 1000)))
-    filters = rng.choice(RECORD_FILTERS)
+def url_of(endpoint: str, rng: random.Random, filters: str | None = None,
+           page: int | None = None) -> str:
+    """A URL of ``endpoint``; records pages and filters drawn unless given."""
+    page = page or rng.choice((1, 2, 3, rng.randint(4, 100), rng.randint(100, 1000)))
+    filters = rng.choice(RECORD_FILTERS) if filters is None else filters
     return {
         "api/profile": f"/api/profile?country={COUNTRY}&level=1&metric=deaths",
         "api/screen": f"/api/screen?country={COUNTRY}&level=1",
@@ -247,9 +251,13 @@ def run_config(db: Path, workers: int, args: argparse.Namespace) -> dict[str, An
         result["ready_s"] = server.wait_ready(args.start_timeout)
         print(f"  server ready in {result['ready_s']:.1f} s (port {server.port})", flush=True)
 
-        # warm-up: every endpoint once per worker (parallel, so each worker gets some)
+        # warm-up: every endpoint once per worker (parallel, so each worker gets some),
+        # the record browser once per filter (on its last page, which the load never asks)
         rng = random.Random(args.seed + 1)
-        warm = [[(ep, url_of(ep, rng)) for ep in ENDPOINTS] for _ in range(workers)]
+        warm = [[(ep, url_of(ep, rng, filters, 20000))
+                 for ep in ENDPOINTS
+                 for filters in (RECORD_FILTERS if "records" in ep else ("",))]
+                for _ in range(workers)]
         with Phase(server) as phase:
             rows, wall = run_clients(server.base, warm, args.timeout * 2, args.timeout)
         result["warmup"] = {**phase.figures, "requests": len(rows),

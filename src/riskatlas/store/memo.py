@@ -35,9 +35,15 @@ class Memo:
         child.limit, child.prefix = self.limit, (*self.prefix, name)
         return child
 
+    def shared(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``get`` outside any scope: one value for every reader."""
+        return self._get((key,), compute)
+
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         """Threads asking for the same missing key together wait for the first one."""
-        full = (*self.prefix, key)
+        return self._get((*self.prefix, key), compute)
+
+    def _get(self, full: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
         while True:
             with self._lock:
                 if full in self._values:

@@ -44,6 +44,7 @@ class Store:
         self.read_only = read_only
         self.importer_version = __version__
         self.memo = memo
+        self.published_only = False
         self._crosswalk_files = tuple(crosswalks)
         try:
             if read_only and not self.path.exists():
@@ -129,12 +130,29 @@ class Store:
             log.debug("import batch %s discarded", batch.dataset_id)
             raise
 
+    @cached_property
+    def _database(self) -> str:
+        return str(self.scalar("SELECT current_database()")).replace('"', '""')
+
+    def stored(self, table: str) -> str:
+        """The SQL name of a stored table, even where a temporary view shadows it."""
+        return f'"{self._database}".main.{table}'
+
+    def show_published_only(self) -> None:
+        """From now on this connection sees published cards only: a temporary view
+        ``records`` shadows the stored table for every query, Ibis or SQL (the web app's
+        visitors); ``published_only`` tells code that reads stored tables directly."""
+        self.connection.execute(
+            f"CREATE OR REPLACE TEMP VIEW records AS SELECT * FROM {self.stored('records')} "
+            "WHERE approval_status = 'published'")
+        self.published_only = True
+
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first value of a query that returns one row (internal SQL only)."""
-        row = self.connection.execute(sql, list(params)).fetchone()
-        if row is None:
+        rows = self.connection.execute(sql, list(params)).fetchall()  # leaves no open result
+        if not rows:
             raise StoreError("error.store")
-        return row[0]
+        return rows[0][0]
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a parameterised SQL query (internal use: no user text in ``sql``)."""

@@ -18,7 +18,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from riskatlas.api import Atlas
-from riskatlas.web import auth, browse
+from riskatlas.web import auth
 from riskatlas.web.deps import ANONYMOUS, Viewer, WebSettings
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Vie
         if user is None or bool(user["disabled"]):
             raise auth.AuthError("auth.error.bad_token")
         return Viewer(name=str(user["name"]), role=str(user["role"]), via="token")
-    payload = auth.unsign(request.cookies.get(auth.COOKIE), session_key(atlas, settings))
+    cookie = request.cookies.get(auth.COOKIE)
+    payload = auth.unsign(cookie, session_key(atlas, settings)) if cookie else None
     request.state.session = payload
     if payload is None or not payload.get("u"):
         return ANONYMOUS
@@ -89,15 +90,11 @@ def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Vie
 
 
 def restrict(atlas: Atlas) -> None:
-    """Show only published cards on this connection: a temporary view ``records`` (and
-    through it ``records_full``) shadows the stored table for every query, Ibis or SQL;
-    the record browser's index is restricted the same way."""
-    con = atlas.store.connection
-    database = str(con.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
-    quoted = '"' + database.replace('"', '""') + '"'
-    con.execute(f"CREATE OR REPLACE TEMP VIEW records AS SELECT * FROM {quoted}.main.records "
-                "WHERE approval_status = 'published'")
-    browse.restrict(atlas, quoted)
+    """Show only published cards on this request's connection (see
+    :meth:`Store.show_published_only`); what it computes is kept apart from staff's."""
+    atlas.store.show_published_only()
+    if atlas.store.memo is not None:
+        atlas.store.memo = atlas.store.memo.scoped("published")
 
 
 def set_session(response: Response, request: Request, settings: WebSettings,

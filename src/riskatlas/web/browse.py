@@ -2,22 +2,28 @@
 on millions of records.
 
 Asked of the records table, page 800 of a million records sorted by (start_date,
-record_id) sorts every match, wide rows and all (about 0.3 s). Each served copy of the
-store therefore gets an index once (``web_browse``, built with the copy): every record's
-position ``seq`` in that order and the columns the filters read, stored in that order. A
-page is then a top-N of integers over narrow columns, and its rows are fetched by record
-id. The filter is an Ibis expression over the index (user text only ever a bound literal),
-compiled once per filter and copy; its total is counted once (both kept in the copy's
-memo). A store read directly (``--no-snapshot``) gets the same index as a temporary view,
-computed by each query: slower, same answers.
+record_id) sorts every match, wide rows and all (about 0.3 s). A served copy of the store
+therefore gets an index on first use (``web_browse``): every record but its raw source
+row, with its position ``seq`` in that order, stored in that order. For each filter the
+browser then keeps the total and every 256th matching ``seq`` (the checkpoints), so a page
+reads only the stretch of the index between two checkpoints, which DuckDB finds from its
+zone maps. The filter is an Ibis expression over the index (user text only ever a bound
+literal), compiled once per filter; totals, checkpoints and compiled filters live in the
+copy's memo. A store read directly (``--no-snapshot``) gets the same index as a temporary
+view, recomputed by each request: slower, same answers.
+
+Who sees what: on a connection restricted to published cards (see
+:meth:`riskatlas.store.store.Store.show_published_only`) the index is filtered the same
+way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -27,9 +33,7 @@ from riskatlas.store.memo import Memo
 
 TABLE = "web_browse"
 ORDER = ("start_date", "record_id")
-INDEX_COLUMNS = ("record_id", "country_iso3", "level0_code", "level1_code", "level2_code",
-                 "hazard_group", "hips_code", "hazard_term", "start_year", "dataset_id",
-                 "approval_status", "place", "comments")
+STRIDE = 256  # matches between two checkpoints
 
 # the columns of the browser's page (the API's rows carry every column but the raw row)
 PAGE_COLUMNS = ("record_id", "dataset_id", "country_iso3", "level0_code", "level0_name",
@@ -39,25 +43,31 @@ PAGE_COLUMNS = ("record_id", "dataset_id", "country_iso3", "level0_code", "level
                 "approval_status")
 
 
-def _index_sql() -> str:
-    return (f"SELECT row_number() OVER (ORDER BY {', '.join(ORDER)}) AS seq, "
-            f"{', '.join(INDEX_COLUMNS)} FROM records")
+def _index_sql(atlas: Atlas) -> str:
+    """Every stored record but its raw row, with its ``seq``; the narrow rows sorted
+    first, then the wide ones joined in that order (two thirds the time and half the
+    memory of sorting wide rows at once)."""
+    records = atlas.store.stored("records")  # the table, even for restricted readers
+    return (f"SELECT o.seq, r.* EXCLUDE (raw) FROM (SELECT rowid AS row, row_number() "
+            f"OVER (ORDER BY {', '.join(ORDER)}) AS seq FROM {records}) AS o "
+            f"JOIN {records} AS r ON r.rowid = o.row")
 
 
-def build_index(con: duckdb.DuckDBPyConnection) -> None:
-    """The index of a served copy: a table in ``seq`` order (0.9 s for a million
-    records)."""
-    con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS {_index_sql()} ORDER BY seq")
+@dataclass(frozen=True)
+class Matches:
+    """What the browser keeps of one filter: its compiled SQL (every index column of the
+    matching rows), the number of matches and every ``STRIDE``-th matching ``seq``."""
 
+    sql: str
+    total: int
+    checkpoints: np.ndarray
 
-def restrict(atlas: Atlas, database: str) -> None:
-    """Show only published cards in the index too (a served copy's table is shadowed; a
-    store read directly has the index as a view of ``records``, already restricted)."""
-    if atlas.store.memo is not None:
-        atlas.store.connection.execute(
-            f"CREATE OR REPLACE TEMP VIEW {TABLE} AS SELECT * FROM {database}.main.{TABLE} "
-            "WHERE approval_status = 'published'")
-        atlas.store.memo = atlas.store.memo.scoped("published")
+    def window(self, offset: int, size: int) -> tuple[int, int | None, int]:
+        """(first seq, seq past the end or None, matches to skip) around a page."""
+        first = offset // STRIDE
+        end = (offset + size - 1) // STRIDE + 1
+        upper = int(self.checkpoints[end]) if end < len(self.checkpoints) else None
+        return int(self.checkpoints[first]), upper, offset - first * STRIDE
 
 
 def matching(records: Any, *, text: str | None = None, status: str | None = None,
@@ -74,34 +84,57 @@ def matching(records: Any, *, text: str | None = None, status: str | None = None
     return r
 
 
+def _index(atlas: Atlas) -> Memo:
+    """The index (a table of a served copy, built once; a view of the store itself) and
+    the memo to keep this request's filters in."""
+    memo = atlas.store.memo
+    if memo is None:
+        atlas.store.connection.execute(f"CREATE OR REPLACE TEMP VIEW {TABLE} AS "
+                                       f"{_index_sql(atlas)}")  # unsorted: pages sort by seq
+        return Memo()
+    memo.shared(("browse.index",), lambda: atlas.store.query(
+        f"CREATE TABLE IF NOT EXISTS {atlas.store.stored(TABLE)} AS {_index_sql(atlas)} "
+        "ORDER BY seq"))
+    return memo
+
+
+def _matches(atlas: Atlas, published_only: bool, filters: dict[str, Any]) -> Matches:
+    import ibis
+
+    index = atlas.table(TABLE)
+    expr = matching(index, **filters)
+    if published_only:
+        expr = expr.filter(expr.approval_status == "published")
+    sql = str(ibis.to_sql(expr, dialect="duckdb"))
+    seqs = atlas.store.connection.execute(
+        f"SELECT seq FROM ({sql}) ORDER BY seq").fetchnumpy()["seq"]
+    return Matches(sql, len(seqs), np.asarray(seqs[::STRIDE], dtype=np.int64))
+
+
 def search(atlas: Atlas, *, page: int = 1, page_size: int = 50,
            columns: Sequence[str] | None = None, **filters: Any) -> tuple[int, pa.Table]:
     """(total, one page of the matching records) in (start_date, record_id) order, with
     ``columns`` (default: every column but the raw source row)."""
-    import ibis
-
-    con = atlas.store.connection
-    memo = atlas.store.memo
-    if memo is None:  # the store itself: the index as a view, nothing kept
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {TABLE} AS {_index_sql()}")
-        memo = Memo()
-    key = tuple(sorted((k, v) for k, v in filters.items() if v not in (None, "")))
-    total = memo.get(("browse.total", key), lambda: int(
-        matching(atlas.table(TABLE), **filters).count().to_pandas()))
-    seq_sql = memo.get(("browse.sql", key), lambda: str(ibis.to_sql(
-        matching(atlas.table(TABLE), **filters).select("seq"), dialect="duckdb")))
-    ids = [row[0] for row in con.execute(
-        f"SELECT record_id FROM {TABLE} WHERE seq IN (SELECT seq FROM ({seq_sql}) "
-        "ORDER BY seq LIMIT ? OFFSET ?) ORDER BY seq",
-        [page_size, (max(page, 1) - 1) * page_size]).fetchall()]
+    memo = _index(atlas)
+    published_only = atlas.store.published_only
+    key = (published_only, tuple(sorted((k, v) for k, v in filters.items()
+                                        if v not in (None, ""))))
+    found = memo.get(("browse", key), lambda: _matches(atlas, published_only, filters))
     names = list(columns) if columns else [
-        c for c in memo.get(("browse.columns",), lambda: atlas.table("records").columns)
-        if c != "raw"]
+        c for c in memo.shared(("browse.columns",), lambda: atlas.table(TABLE).columns)
+        if c != "seq"]
     select = ", ".join('"' + c.replace('"', '""') + '"' for c in names)
-    rows = con.sql(
-        f"SELECT {select} FROM records WHERE record_id IN (SELECT unnest(?::VARCHAR[])) "
-        "ORDER BY list_position(?::VARCHAR[], record_id)", params=[ids, ids])
-    return total, rows.to_arrow_table()
+    offset = (max(page, 1) - 1) * page_size
+    if offset >= found.total:
+        return found.total, atlas.store.connection.sql(
+            f"SELECT {select} FROM {TABLE} LIMIT 0").to_arrow_table()
+    lower, upper, skip = found.window(offset, page_size)
+    # integers of ours written as literals: DuckDB prunes the index by them at planning
+    bounds = f"seq >= {lower:d}" + ("" if upper is None else f" AND seq < {upper:d}")
+    rows = atlas.store.connection.sql(
+        f"SELECT {select} FROM ({found.sql}) WHERE {bounds} ORDER BY seq "
+        f"LIMIT {int(page_size):d} OFFSET {skip:d}")
+    return found.total, rows.to_arrow_table()
 
 
 def all_records(atlas: Atlas, **filters: Any) -> pd.DataFrame:

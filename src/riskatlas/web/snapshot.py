@@ -11,9 +11,9 @@ seconds takes a fresh copy; while an importer holds the store the copy fails and
 keep reading the last one (the data as of the last finished import). Requests in flight
 keep their generation until they finish; older generations are then deleted.
 
-Each copy is prepared once for serving (the record browser's index, see
-:mod:`riskatlas.web.browse`) and kept open: requests take a cursor of its connection and
-share a :class:`~riskatlas.store.memo.Memo` of what they computed from it.
+Each copy is kept open while it is served: requests take a cursor of its connection and
+share a :class:`~riskatlas.store.memo.Memo` of what they computed from it (the record
+browser adds its index to the copy on first use, see :mod:`riskatlas.web.browse`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import duckdb
 
 from riskatlas.errors import StoreError
 from riskatlas.store.memo import Memo
-from riskatlas.web import browse
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +43,9 @@ class LockedError(Exception):
 
 @dataclass(eq=False)
 class Copy:
-    """One generation: the copy's file, a read-only connection kept open while it is
-    served, and the values computed from it."""
+    """One generation: the copy's file, a connection kept open while it is served (not
+    read-only: the record browser writes its index there), and the values computed from
+    it."""
 
     path: Path
     connection: duckdb.DuckDBPyConnection
@@ -162,15 +162,9 @@ class Snapshots:
                 shutil.copyfile(_wal(self.source), _wal(target))
         finally:
             guard.close()
-        copied = time.perf_counter()
-        writer = duckdb.connect(str(target))
-        try:
-            browse.build_index(writer)
-        finally:
-            writer.close()
-        copy = Copy(target, duckdb.connect(str(target), read_only=True))
-        log.info("copied %s for the web app in %.2f s (browser index %.2f s)", self.source,
-                 time.perf_counter() - started, time.perf_counter() - copied)
+        copy = Copy(target, duckdb.connect(str(target)))
+        log.info("copied %s for the web app in %.2f s", self.source,
+                 time.perf_counter() - started)
         with self._lock:
             previous = self._current
             self._current, self._signature = copy, signature
