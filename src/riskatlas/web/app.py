@@ -40,6 +40,8 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     ``secure_cookies`` marks the session cookie Secure even over http (behind a TLS proxy);
     ``max_upload_mb`` limits uploads; ``write_wait`` is how long a web write waits while an
     import holds the store; ``cache`` keeps anonymous answers until the store changes."""
+    import ibis.expr.operations  # noqa: F401  (now: request threads importing it at once race)
+
     db = resolve_db(db_path)
     snapshots = Snapshots(db, folder=Path(snapshot_dir) if snapshot_dir else None) \
         if snapshot else None
