@@ -519,7 +519,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1",
                         help="server configurations, comma-separated (1 = default; e.g. 1,2)")
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--requests-per-client", type=int, default=25)
+    parser.add_argument("--requests-per-client", type=int, default=50)
     parser.add_argument("--max-seconds", type=float, default=120.0,
                         help="stop sending new requests after this (baseline and load)")
     parser.add_argument("--baseline-requests", type=int, default=36,

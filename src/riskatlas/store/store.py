@@ -49,9 +49,10 @@ class Store:
         try:
             if read_only and not self.path.exists():
                 raise StoreError("store.missing", path=str(self.path))
-            self.connection = connection or duckdb.connect(str(self.path),
-                                                           read_only=read_only)
-            self.connection.execute("SET enable_progress_bar = false")
+            if connection is None:
+                connection = duckdb.connect(str(self.path), read_only=read_only)
+                connection.execute("SET enable_progress_bar = false")
+            self.connection = connection
         except duckdb.Error as exc:
             raise StoreError("store.cannot_open", path=str(self.path), reason=str(exc)) from exc
         if not read_only:

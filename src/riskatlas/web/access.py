@@ -92,6 +92,8 @@ def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Vie
 def restrict(atlas: Atlas) -> None:
     """Show only published cards on this request's connection (see
     :meth:`Store.show_published_only`); what it computes is kept apart from staff's."""
+    if atlas.store.published_only:  # a reader kept from an earlier visitor's request
+        return
     atlas.store.show_published_only()
     if atlas.store.memo is not None:
         atlas.store.memo = atlas.store.memo.scoped("published")

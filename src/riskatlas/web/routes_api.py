@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from riskatlas.analysis.profile import DEFAULT_METRICS
 from riskatlas.api import Atlas
 from riskatlas.web import browse, data
-from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language
+from riskatlas.web.deps import Viewer, current_user, get_atlas, language
 from riskatlas.web.serialize import json_response, meta_of, table_response
 
 
@@ -49,7 +49,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
 
 AtlasDep = Annotated[Atlas, Depends(get_atlas)]
-Lang = Annotated[str, Depends(request_language)]
+Lang = Annotated[str, Depends(language)]
 Country = Annotated[str | None, Query(max_length=64, description="ISO3 country.")]
 Admin = Annotated[str | None, Query(max_length=64, description="Admin unit code (any level).")]
 Level = Annotated[int | None, Query(ge=0, le=2, description="Break down by admin level "

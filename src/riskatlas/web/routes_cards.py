@@ -38,6 +38,7 @@ from riskatlas.web.deps import (
     Viewer,
     current_user,
     get_atlas,
+    language,
     request_language,
     settings_of,
     store_view,
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 AtlasDep = Annotated[Atlas, Depends(get_atlas)]
 RawAtlas = Annotated[Atlas, Depends(store_view)]
 ViewerDep = Annotated[Viewer, Depends(current_user)]
-Lang = Annotated[str, Depends(request_language)]
+Lang = Annotated[str, Depends(language)]
 
 api = APIRouter(prefix="/api", tags=["cards"])
 pages = APIRouter(include_in_schema=False)

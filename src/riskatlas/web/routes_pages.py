@@ -19,13 +19,19 @@ from riskatlas.report import html as report
 from riskatlas.report.assessment import REPORT_METRICS
 from riskatlas.report.html import Text
 from riskatlas.web import browse, data
-from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language, settings_of
+from riskatlas.web.deps import (
+    Viewer,
+    current_user,
+    get_atlas,
+    language,
+    settings_of,
+)
 from riskatlas.web.errors import NotFoundError
 from riskatlas.web.pages import opt_int, opt_text, render
 
 router = APIRouter(include_in_schema=False)
 AtlasDep = Annotated[Atlas, Depends(get_atlas)]
-Lang = Annotated[str, Depends(request_language)]
+Lang = Annotated[str, Depends(language)]
 PAGE_SIZE = 50
 DOWNLOADS = {"csv": "text/csv; charset=utf-8",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}

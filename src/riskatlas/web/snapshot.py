@@ -24,8 +24,10 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import duckdb
 
@@ -37,6 +39,13 @@ log = logging.getLogger(__name__)
 Signature = tuple[tuple[int, int] | None, ...]
 
 
+IDLE_READERS = 8  # readers of each kind kept per copy between requests
+
+
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
+
 class LockedError(Exception):
     """The store is held by a writer (an import is running)."""
 
@@ -44,15 +53,37 @@ class LockedError(Exception):
 @dataclass(eq=False)
 class Copy:
     """One generation: the copy's file, a connection kept open while it is served (not
-    read-only: the record browser writes its index there), and the values computed from
-    it."""
+    read-only: the record browser writes its index there), the values computed from it,
+    and the readers (cursors with their state) that requests gave back."""
 
     path: Path
     connection: duckdb.DuckDBPyConnection
     memo: Memo = field(default_factory=Memo)
     users: int = 0
+    idle: dict[Hashable, list[Closeable]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, kind: Hashable) -> Any | None:
+        """A reader of ``kind`` that a finished request gave back, if any."""
+        with self._lock:
+            readers = self.idle.get(kind)
+            return readers.pop() if readers else None
+
+    def give(self, kind: Hashable, reader: Closeable) -> None:
+        """Keep a reader for the next request (a few of each kind; others are closed)."""
+        with self._lock:
+            readers = self.idle.setdefault(kind, [])
+            if len(readers) < IDLE_READERS:
+                readers.append(reader)
+                return
+        reader.close()
 
     def remove(self) -> None:
+        with self._lock:
+            readers = [r for kind in self.idle.values() for r in kind]
+            self.idle.clear()
+        for reader in readers:
+            reader.close()
         self.connection.close()
         _remove(self.path)
 
@@ -78,17 +109,24 @@ class Snapshots:
         """Remove every copy (at shutdown)."""
         with self._lock:
             for copy in [*self._retired, *([self._current] if self._current else [])]:
-                copy.connection.close()
+                copy.remove()
             self._retired, self._current = [], None
         self._finalizer()
+
+    def ready(self) -> Copy | None:
+        """The current copy, acquired, when no new copy is due; else None (then call
+        :meth:`acquire`). Never waits nor copies: safe on the event loop."""
+        with self._lock:
+            if self._current is None or self._due():
+                return None
+            self._current.users += 1
+            return self._current
 
     def acquire(self) -> Copy:
         """The newest copy (taken now if the store changed); raises :class:`LockedError`
         while a writer holds the store and no copy exists yet."""
         with self._lock:
-            due = self._current is None or (
-                time.monotonic() - self._checked >= self.min_interval
-                and self._stat() != self._signature)
+            due = self._current is None or self._due()
         if due:
             first = self._current is None
             if self._refreshing.acquire(blocking=first):  # the first copy: wait for it
@@ -112,8 +150,13 @@ class Snapshots:
         with self._lock:
             copy.users -= 1
             done = self._finished()
-        for old in done:
-            old.remove()
+        for old in done:  # closing a connection may checkpoint: not on the caller's time
+            threading.Thread(target=old.remove, daemon=True).start()
+
+    def _due(self) -> bool:
+        """Whether the store changed since the current copy (checked once a second)."""
+        return (time.monotonic() - self._checked >= self.min_interval
+                and self._stat() != self._signature)
 
     def _finished(self) -> list[Copy]:
         """Retired generations no request reads any more (taken off the list; the caller
@@ -162,7 +205,9 @@ class Snapshots:
                 shutil.copyfile(_wal(self.source), _wal(target))
         finally:
             guard.close()
-        copy = Copy(target, duckdb.connect(str(target)))
+        connection = duckdb.connect(str(target))
+        connection.execute("SET enable_progress_bar = false")
+        copy = Copy(target, connection)
         log.info("copied %s for the web app in %.2f s", self.source,
                  time.perf_counter() - started)
         with self._lock:
