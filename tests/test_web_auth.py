@@ -208,6 +208,53 @@ def test_users_command(db: Path):
     assert runner.invoke(app, ["users", "disable", "ana", "--db", str(db)]).exit_code == 0
     with web_client(db) as client:
         assert_error(client.get("/api/me", headers={"Authorization": f"Bearer {token}"}), 401)
+        assert runner.invoke(app, ["users", "enable", "ana", "--db", str(db)]).exit_code == 0
+        client.app.state.settings.snapshots.refresh()
+        me = client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).json()
+        assert (me["user"], me["role"]) == ("ana", "collector")
+        assert runner.invoke(app, ["users", "role", "ana", "validator", "--db", str(db)]
+                             ).exit_code == 0
+        assert runner.invoke(app, ["users", "role", "ana", "chief", "--db", str(db)]
+                             ).exit_code == 1
+        client.app.state.settings.snapshots.refresh()
+        assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).json()[
+            "role"] == "validator"
+        revoked = runner.invoke(app, ["--lang", "zh-TW", "users", "revoke", "ana", "--db",
+                                      str(db)])
+        assert revoked.exit_code == 0 and "1 個 API 權杖" in revoked.output
+        client.app.state.settings.snapshots.refresh()
+        assert_error(client.get("/api/me", headers={"Authorization": f"Bearer {token}"}), 401)
     with riskatlas.open(db, read_only=True) as atlas:
         actions = [r[0] for r in atlas.store.query("SELECT action FROM audit_log ORDER BY id")]
-    assert actions == ["user.add", "token.create", "user.disable"]
+    assert actions == ["user.add", "token.create", "user.disable", "user.enable", "user.role",
+                       "token.revoke"]
+
+
+def test_a_new_password_ends_sessions(db: Path):
+    web_user(db, "ana", "collector")
+    web_user(db, "adam", "admin")
+    with web_client(db) as client, web_client(db) as admin:
+        login(client, "ana")
+        assert client.get("/api/me").json()["user"] == "ana"
+        login(admin, "adam")
+        csrf = csrf_of(admin, "/admin/users")
+        assert "Set password" in admin.get("/admin/users").text
+        changed = admin.post("/admin/users", data={"op": "password", "name": "ana", "csrf": csrf,
+                                                   "password": "another long secret"},
+                             follow_redirects=False)
+        assert changed.status_code == 303
+        client.app.state.settings.snapshots.refresh()
+        assert client.get("/api/me").json()["user"] is None  # the old session ended
+        login(client, "ana", "another long secret")
+        assert client.get("/api/me").json()["user"] == "ana"
+        role = admin.post("/admin/users", data={"op": "role", "name": "ana", "csrf": csrf,
+                                                "role": "validator"}, follow_redirects=False)
+        assert role.status_code == 303
+        client.app.state.settings.snapshots.refresh()
+        assert client.get("/api/me").json()["role"] == "validator"
+        bad = admin.post("/admin/users", data={"op": "role", "name": "ana", "csrf": csrf,
+                                               "role": "chief"})
+        assert bad.status_code == 400 and "chief" in bad.text
+    result = CliRunner().invoke(app, ["users", "password", "ana", "--password-stdin", "--db",
+                                      str(db)], input="short\n")
+    assert result.exit_code == 1 and "at least 8" in str(result.exception)

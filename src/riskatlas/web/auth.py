@@ -149,10 +149,36 @@ def add_user(con: Any, name: str, role: str, password: str | None) -> None:
                 "VALUES (?, ?, ?, false, ?)", [name, role, hashed, now()])
 
 
-def set_disabled(con: Any, name: str, disabled: bool = True) -> None:
-    if not con.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+def _existing(con: Any, name: str) -> None:
+    if not con.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchall():
         raise AccountError("auth.error.no_such_user", name=name)
+
+
+def set_disabled(con: Any, name: str, disabled: bool = True) -> None:
+    _existing(con, name)
     con.execute("UPDATE users SET disabled = ? WHERE name = ?", [disabled, name])
+
+
+def set_role(con: Any, name: str, role: str) -> None:
+    _existing(con, name)
+    con.execute("UPDATE users SET role = ? WHERE name = ?", [check_role(role), name])
+
+
+def set_password(con: Any, name: str, password: str | None) -> None:
+    """A new password (None: tokens only). The user's sessions end with the old one,
+    since a session carries a fingerprint of the password hash it was opened with."""
+    _existing(con, name)
+    hashed = hash_password(check_password(password)) if password is not None else None
+    con.execute("UPDATE users SET password_hash = ? WHERE name = ?", [hashed, name])
+
+
+def revoke_tokens(con: Any, name: str) -> int:
+    """Delete every API token of ``name``; returns how many there were."""
+    _existing(con, name)
+    count = con.execute("SELECT count(*) FROM api_tokens WHERE user_name = ?",
+                        [name]).fetchall()[0][0]
+    con.execute("DELETE FROM api_tokens WHERE user_name = ?", [name])
+    return int(count)
 
 
 def add_token(con: Any, name: str) -> str:

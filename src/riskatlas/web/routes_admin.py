@@ -133,7 +133,8 @@ def users_page(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response
 
 @pages.post("/admin/users", response_class=HTMLResponse)
 async def users_post(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response:
-    """Add a user, disable or enable one, or make a token (shown once)."""
+    """Add a user; change one's role or password, disable or enable them, make a token
+    (shown once) or revoke their tokens."""
     form = await request.form()
     check_csrf(request, str(form.get("csrf") or ""))
     require(viewer, "admin")
@@ -150,6 +151,16 @@ async def users_post(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Re
             elif op in ("disable", "enable"):
                 auth.set_disabled(con, name, op == "disable")
                 audit(con, viewer.name, f"user.{op}", None, None, {"name": name})
+            elif op == "role":
+                role = str(form.get("role") or "")
+                auth.set_role(con, name, role)
+                audit(con, viewer.name, "user.role", None, None, {"name": name, "role": role})
+            elif op == "password":  # the user's open sessions end
+                auth.set_password(con, name, str(form.get("password") or ""))
+                audit(con, viewer.name, "user.password", None, None, {"name": name})
+            elif op == "revoke":
+                auth.revoke_tokens(con, name)
+                audit(con, viewer.name, "token.revoke", None, None, {"name": name})
             elif op == "token":
                 made = auth.add_token(con, name)
                 audit(con, viewer.name, "token.create", None, None, {"name": name})
