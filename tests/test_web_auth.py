@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import riskatlas
 from cards import card, store_with
 from conftest import PASSWORD, csrf_of, login, web_client, web_user
 from riskatlas.cli import app
+from riskatlas.errors import StoreError
 from riskatlas.web import auth
 from test_web_api import assert_error
 
@@ -258,3 +260,22 @@ def test_a_new_password_ends_sessions(db: Path):
     result = CliRunner().invoke(app, ["users", "password", "ana", "--password-stdin", "--db",
                                       str(db)], input="short\n")
     assert result.exit_code == 1 and "at least 8" in str(result.exception)
+
+
+def test_token_use_is_recorded(db: Path):
+    token = web_user(db, "ana", "collector")
+    with web_client(db) as client:
+        assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).json()[
+            "user"] == "ana"
+        deadline = time.monotonic() + 10
+        used = None
+        while used is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # the write runs in the background
+            try:
+                with riskatlas.open(db, read_only=True) as atlas:
+                    used = atlas.store.scalar("SELECT last_used FROM api_tokens")
+            except StoreError:  # the background writer holds it right now
+                continue
+    assert used is not None
+    listed = CliRunner().invoke(app, ["users", "list", "--format", "json", "--db", str(db)])
+    assert str(used)[:10] in listed.stdout

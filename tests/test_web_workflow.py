@@ -78,11 +78,14 @@ def test_the_whole_workflow_and_what_visitors_see(site):
     assert_error(client.get(f"/api/records/{rid}"), 404)
     assert client.get(f"/api/records/{rid}", headers=auth(tokens["ana"])).json()[
         "transitions"] == ["submitted"]
-    # the web dataset, with provenance
-    datasets = client.get("/api/datasets").json()["rows"]
+    # the web dataset, with provenance; visitors are not told of the draft
+    datasets = client.get("/api/datasets", headers=auth(tokens["vera"])).json()["rows"]
     web = [d for d in datasets if d["source_key"] == "WEB"]
     assert len(web) == 1 and web[0]["name"] == "web entries" and web[0]["format"] == "web"
-    assert web[0]["records_imported"] == 1 and rec["dataset_id"] == web[0]["dataset_id"]
+    assert web[0]["records_imported"] == web[0]["records_visible"] == 1
+    assert rec["dataset_id"] == web[0]["dataset_id"]
+    public = [d for d in client.get("/api/datasets").json()["rows"] if d["source_key"] == "WEB"]
+    assert (public[0]["records_read"], public[0]["records_imported"]) == (0, 0)
 
     assert move(client, tokens["ana"], rid, "submitted").json()["record"][
         "approval_status"] == "submitted"

@@ -12,17 +12,21 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import threading
+import time
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 
 from riskatlas.api import Atlas
+from riskatlas.errors import StoreError
 from riskatlas.web import auth
 from riskatlas.web.deps import ANONYMOUS, Viewer, WebSettings
 
 log = logging.getLogger(__name__)
 _FALLBACK_KEY = secrets.token_bytes(32)  # a store without a key has no users either
+TOKEN_USE_INTERVAL = 3600.0  # seconds between two records of a token's use
 
 
 def tables(atlas: Atlas) -> set[str]:
@@ -73,6 +77,7 @@ def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Vie
         user = user_row(atlas, str(hit["user_name"].iloc[0])) if len(hit) else None
         if user is None or bool(user["disabled"]):
             raise auth.AuthError("auth.error.bad_token")
+        note_token_use(settings, auth.token_hash(token))
         return Viewer(name=str(user["name"]), role=str(user["role"]), via="token")
     cookie = request.cookies.get(auth.COOKIE)
     payload = auth.unsign(cookie, session_key(atlas, settings)) if cookie else None
@@ -87,6 +92,29 @@ def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Vie
         return ANONYMOUS
     return Viewer(name=str(user["name"]), role=str(user["role"]), csrf=str(payload["c"]),
                   via="session")
+
+
+def note_token_use(settings: WebSettings, token_hash: str) -> None:
+    """Record when a token was last used: at most once an hour per token and process, by
+    a background write that is skipped while an importer holds the store."""
+    from riskatlas.web.writer import writing
+
+    seen: dict[str, float] = settings.cache.setdefault("token_use", {})
+    now = time.monotonic()
+    if now - seen.get(token_hash, -TOKEN_USE_INTERVAL) < TOKEN_USE_INTERVAL:
+        return
+    seen[token_hash] = now
+
+    def write() -> None:
+        try:
+            with writing(settings, refresh=False) as atlas:
+                atlas.store.connection.execute(
+                    "UPDATE api_tokens SET last_used = ? WHERE token_hash = ?",
+                    [auth.now(), token_hash])
+        except StoreError as exc:
+            log.info("token use not recorded: %s", exc)
+
+    threading.Thread(target=write, name="riskatlas-token-use", daemon=True).start()
 
 
 def restrict(atlas: Atlas) -> None:

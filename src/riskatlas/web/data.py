@@ -26,6 +26,21 @@ def catalogues() -> tuple[Catalogue, CaseLibrary]:
     return catalogue, load_cases(measures=catalogue)
 
 
+def datasets(atlas: Atlas) -> pd.DataFrame:
+    """Every import with its provenance and counts, and ``records_visible``: the records
+    of each that this reader may see. For a reader restricted to published cards the
+    counts read and imported are those of published cards (drafts are not announced)."""
+    frame = atlas.datasets()
+    r = atlas.table("records")
+    visible = r.group_by("dataset_id").aggregate(records_visible=r.count()).to_pandas()
+    frame = frame.merge(visible, on="dataset_id", how="left")
+    frame["records_visible"] = frame["records_visible"].fillna(0).astype("int64")
+    if atlas.store.published_only:
+        frame["records_imported"] = frame["records_visible"]
+        frame["records_read"] = frame["records_visible"] + frame["records_quarantined"]
+    return frame
+
+
 def countries(atlas: Atlas) -> list[str]:
     """The countries of the records (``XXX``: none), once per served copy."""
     def distinct() -> list[str]:

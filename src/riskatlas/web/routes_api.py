@@ -192,7 +192,7 @@ def records(atlas: AtlasDep, lang: Lang, viewer: Annotated[Viewer, Depends(curre
 @router.get("/datasets", response_model=TableResult)
 def datasets(atlas: AtlasDep, lang: Lang, _lang: LangParam = None) -> Response:
     """Every import with its provenance and reconciliation counts."""
-    frame = atlas.datasets()
+    frame = data.datasets(atlas)
     frame.attrs = {"analysis": "datasets", "notes": []}
     return table_response(frame, lang)
 

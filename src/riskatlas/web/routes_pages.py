@@ -200,7 +200,7 @@ def download(atlas: AtlasDep, lang: Lang, fmt: str, country: str | None = None,
 @router.get("/datasets", response_class=HTMLResponse)
 def datasets(request: Request, atlas: AtlasDep, lang: Lang) -> HTMLResponse:
     t = Text(lang)
-    frame = atlas.datasets()
+    frame = data.datasets(atlas)
     files = atlas.dataset_files()
     rows = []
     for d in frame.to_dict("records"):

@@ -24,9 +24,11 @@ _ONE_WRITER = threading.Lock()
 
 
 @contextmanager
-def writing(settings: WebSettings, *, transaction: bool = True) -> Iterator[Atlas]:
+def writing(settings: WebSettings, *, transaction: bool = True,
+            refresh: bool = True) -> Iterator[Atlas]:
     """The store opened for writing; with ``transaction`` the block runs in one DuckDB
-    transaction (rolled back on any error). Afterwards the readers' copy is refreshed."""
+    transaction (rolled back on any error). Afterwards the readers' copy is refreshed
+    (unless ``refresh`` is False: bookkeeping that readers need not see at once)."""
     if not settings.db.exists():  # never create a store from the web
         raise StoreError("store.missing", path=str(settings.db))
     deadline = time.monotonic() + settings.write_wait
@@ -53,5 +55,5 @@ def writing(settings: WebSettings, *, transaction: bool = True) -> Iterator[Atla
             atlas.close()
     finally:
         _ONE_WRITER.release()
-        if settings.snapshots is not None and wrote:
+        if settings.snapshots is not None and wrote and refresh:
             settings.snapshots.refresh()
