@@ -2,7 +2,8 @@
 
 Each command parses its arguments, calls :mod:`riskatlas.api` and formats the result.
 One handler turns any :class:`RiskAtlasError` into a one-line message in the user's
-language and exit code 1; tracebacks only with ``--debug``.
+language and exit code 1; tracebacks only with ``--debug``. The ``--help`` texts are the
+``cli_help`` section of the catalogues (:func:`riskatlas.cli.common.h`).
 """
 
 from __future__ import annotations
@@ -13,20 +14,20 @@ import sys
 import typer
 
 from riskatlas.cli import analysis, assess, browse, data, serve, users
-from riskatlas.cli.common import STATE, echo_error
+from riskatlas.cli.common import STATE, echo_error, h
 from riskatlas.errors import RiskAtlasError
 from riskatlas.i18n import LANGUAGES, default_language, normalize_language
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="RiskAtlas: disaster-loss data → regional, hazard-specific risk.")
+                  help=h("riskatlas.help"))
 
 
 @app.callback()
 def _global(
-    lang: str = typer.Option(None, "--lang", help=f"Language of messages: {', '.join(LANGUAGES)}"
-                             " (default: $RISKATLAS_LANG or the locale)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    lang: str = typer.Option(None, "--lang",
+                             help=h("riskatlas.lang", languages=", ".join(LANGUAGES))),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=h("riskatlas.verbose")),
+    debug: bool = typer.Option(False, "--debug", help=h("riskatlas.debug")),
 ) -> None:
     STATE.lang = normalize_language(lang) if lang else default_language()
     STATE.debug = debug

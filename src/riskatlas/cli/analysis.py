@@ -26,20 +26,23 @@ from riskatlas.cli.common import (
     FMT_OPTION,
     FROM_OPTION,
     HAZARD_OPTION,
+    METHODS_OPTION,
     STATE,
     TO_OPTION,
     console,
     err_console,
+    h,
     print_frame,
     t,
 )
 
-LEVEL_OPTION = typer.Option(None, "--level", min=0, max=2,
-                            help="Break down by admin level 0, 1 or 2 (default: country).")
-BY_OPTION = typer.Option("group", "--by", help=f"Name hazards by {', '.join(HAZARD_KEYS)}.")
-ENGINE_OPTION = typer.Option("duckdb", "--engine", help=f"Engine: {', '.join(ENGINES)}.")
-METHODS_OPTION = typer.Option(None, "--methods", help="YAML file of thresholds and weights "
-                              "overriding the defaults.")
+LEVEL_OPTION = typer.Option(None, "--level", min=0, max=2, help=h("option.level"))
+BY_OPTION = typer.Option("group", "--by", help=h("option.by", keys=", ".join(HAZARD_KEYS)))
+ENGINE_OPTION = typer.Option("duckdb", "--engine",
+                             help=h("option.engine", engines=", ".join(ENGINES)))
+METRIC_OPTION = typer.Option(["records", "deaths", "injured", "directly_affected",
+                              "houses_destroyed", "houses_damaged"], "--metric",
+                             help=h("profile.metric"))
 
 TABLE_COLUMNS = {
     "profile": ("admin_name", "metric", "rank", "hazard_name", "value", "share_pct", "records"),
@@ -62,15 +65,10 @@ VALUE_LABELS = {"metric": "metric", "class": "class", "trend_events": "trend",
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(help=h("profile.help"))
     def profile(
-        metric: list[str] = typer.Option(["records", "deaths", "injured", "directly_affected",
-                                          "houses_destroyed", "houses_damaged"], "--metric",
-                                         help="Metric (repeat for several): records, events, "
-                                         "deaths, missing, injured, directly_affected, victims, "
-                                         "affected, evacuated, relocated, houses_destroyed, "
-                                         "houses_damaged, losses_local, losses_usd."),
-        top: int = typer.Option(None, "--top", min=1, help="Only the top N hazards per unit."),
+        metric: list[str] = METRIC_OPTION,
+        top: int = typer.Option(None, "--top", min=1, help=h("profile.top")),
         country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, level: int = LEVEL_OPTION,
         year_from: int = FROM_OPTION, year_to: int = TO_OPTION, dataset: int = DATASET_OPTION,
         by: str = BY_OPTION, fmt: str = FMT_OPTION, engine: str = ENGINE_OPTION,
@@ -82,7 +80,7 @@ def register(app: typer.Typer) -> None:
             frame = atlas.profile(metric, top=top, lang=STATE.lang, **scope)
         _show(frame, fmt)
 
-    @app.command()
+    @app.command(help=h("events.help"))
     def events(
         country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, hazard: str = HAZARD_OPTION,
         year_from: int = FROM_OPTION, year_to: int = TO_OPTION, dataset: int = DATASET_OPTION,
@@ -95,12 +93,11 @@ def register(app: typer.Typer) -> None:
             frame = atlas.events(lang=STATE.lang, **scope)
         _show(frame, fmt)
 
-    @app.command()
+    @app.command(help=h("risk.help"))
     def risk(
-        exceedance: str = typer.Option(None, "--exceedance", help="Instead: the exceedance "
-                                       "curve of this metric (deaths, houses_destroyed, ...)."),
-        return_periods: str = typer.Option(None, "--return-periods", help="Instead: the "
-                                           "levels of this metric exceeded once in T years."),
+        exceedance: str = typer.Option(None, "--exceedance", help=h("risk.exceedance")),
+        return_periods: str = typer.Option(None, "--return-periods",
+                                           help=h("risk.return_periods")),
         country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, level: int = LEVEL_OPTION,
         hazard: str = HAZARD_OPTION, year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
         dataset: int = DATASET_OPTION, by: str = BY_OPTION, fmt: str = FMT_OPTION,
@@ -119,7 +116,7 @@ def register(app: typer.Typer) -> None:
                 frame = atlas.risk(lang=STATE.lang, **scope)
         _show(frame, fmt)
 
-    @app.command()
+    @app.command(help=h("sendai.help"))
     def sendai(
         country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, level: int = LEVEL_OPTION,
         hazard: str = HAZARD_OPTION, year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
@@ -132,14 +129,11 @@ def register(app: typer.Typer) -> None:
             frame = atlas.sendai(lang=STATE.lang, **scope)
         _show(frame, fmt)
 
-    @app.command()
+    @app.command(help=h("screen.help"))
     def screen(
-        all_hazards: bool = typer.Option(False, "--all-hazards", help="Screen every hazard "
-                                         "group, not only climate-related ones."),
+        all_hazards: bool = typer.Option(False, "--all-hazards", help=h("screen.all_hazards")),
         country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION,
-        level: int = typer.Option(None, "--level", min=0, max=2,
-                                  help="Admin level of the units screened (default: the "
-                                  "methods profile's, 0)."),
+        level: int = typer.Option(None, "--level", min=0, max=2, help=h("screen.level")),
         year_from: int = FROM_OPTION, year_to: int = TO_OPTION, dataset: int = DATASET_OPTION,
         fmt: str = FMT_OPTION, engine: str = ENGINE_OPTION, methods: Path = METHODS_OPTION,
         db: Path = DB_OPTION,

@@ -8,38 +8,39 @@ from pathlib import Path
 import typer
 
 import riskatlas
-from riskatlas.cli.analysis import ENGINE_OPTION, METHODS_OPTION, drivers_text
+from riskatlas.cli.analysis import ENGINE_OPTION, drivers_text
 from riskatlas.cli.common import (
     COUNTRY_OPTION,
     DB_OPTION,
     FROM_OPTION,
+    METHODS_OPTION,
+    NO_PDF_OPTION,
     STATE,
     TO_OPTION,
     console,
+    h,
     t,
 )
 from riskatlas.cli.data import run_import
 
+INPUTS_ARGUMENT = typer.Argument(None, help=h("assess.inputs"))
+OUT_OPTION = typer.Option(Path("riskatlas-report"), "--out", help=h("assess.out"))
+MEASURES_OPTION = typer.Option([], "--measures", help=h("assess.measures"))
+CASES_OPTION = typer.Option([], "--cases", help=h("assess.cases"))
+
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(help=h("assess.help"))
     def assess(
-        inputs: list[Path] = typer.Argument(None, help="Files or folders to import first "
-                                            "(already imported files are skipped)."),
+        inputs: list[Path] = INPUTS_ARGUMENT,
         country: str = COUNTRY_OPTION,
-        level: int = typer.Option(None, "--level", min=0, max=2, help="Admin level of the "
-                                  "units assessed (default: the level of the data's cities or "
-                                  "districts)."),
+        level: int = typer.Option(None, "--level", min=0, max=2, help=h("assess.level")),
         year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
-        top: int = typer.Option(5, "--top", min=1, help="Units with a page of their own."),
-        out: Path = typer.Option(Path("riskatlas-report"), "--out", help="Output folder."),
-        lang: str = typer.Option(None, "--lang", help="Language of the report and the "
-                                 "messages: en or zh-TW (default: as for messages)."),
-        no_pdf: bool = typer.Option(False, "--no-pdf", help="Skip the PDF."),
-        measures: list[Path] = typer.Option([], "--measures", help="A measure catalogue "
-                                            "file extending the shipped one (repeatable)."),
-        cases: list[Path] = typer.Option([], "--cases", help="A case library file extending "
-                                         "the shipped one (repeatable)."),
+        top: int = typer.Option(5, "--top", min=1, help=h("assess.top")),
+        out: Path = OUT_OPTION,
+        lang: str = typer.Option(None, "--lang", help=h("assess.lang")),
+        no_pdf: bool = NO_PDF_OPTION,
+        measures: list[Path] = MEASURES_OPTION, cases: list[Path] = CASES_OPTION,
         engine: str = ENGINE_OPTION, methods: Path = METHODS_OPTION, db: Path = DB_OPTION,
     ) -> None:
         """Import, assess and write a bilingual report: HTML, PDF, CSV and XLSX tables."""

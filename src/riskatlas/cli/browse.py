@@ -19,6 +19,7 @@ from riskatlas.cli.common import (
     STATE,
     TO_OPTION,
     console,
+    h,
     print_frame,
     t,
 )
@@ -27,10 +28,11 @@ from riskatlas.export import FORMATS
 BROWSE_COLUMNS = ("record_id", "country_iso3", "level0_name", "level1_name", "level2_name",
                   "start_date", "date_precision", "hazard_term", "hips_code", "hazard_group",
                   "deaths", "injured", "affected", "houses_destroyed", "houses_damaged")
+EXPORT_OUT = typer.Argument(..., help=h("export.out"))
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(help=h("datasets.help"))
     def datasets(db: Path = DB_OPTION, fmt: str = FMT_OPTION) -> None:
         """List imported datasets with provenance and reconciliation counts."""
         with riskatlas.open(db, read_only=True) as atlas:
@@ -47,10 +49,9 @@ def register(app: typer.Typer) -> None:
                 "records_imported": "imported", "records_quarantined": "set_aside"})
         print_frame(frame, fmt, title=t("browse.datasets_title"))
 
-    @app.command()
+    @app.command(help=h("hazards.help"))
     def hazards(
-        unmapped: bool = typer.Option(False, "--unmapped", help="Only terms the crosswalk "
-                                      "does not map (the review list)."),
+        unmapped: bool = typer.Option(False, "--unmapped", help=h("hazards.unmapped")),
         db: Path = DB_OPTION, fmt: str = FMT_OPTION,
     ) -> None:
         """Source hazard terms and their HIPs 2025 code and reporting group."""
@@ -61,12 +62,13 @@ def register(app: typer.Typer) -> None:
             return
         print_frame(frame, fmt, title=t("browse.hazards_title"))
 
-    @app.command()
+    @app.command(help=h("records.help"))
     def records(
         country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, hazard: str = HAZARD_OPTION,
         year_from: int = FROM_OPTION, year_to: int = TO_OPTION, dataset: int = DATASET_OPTION,
-        page: int = typer.Option(1, "--page", min=1, help="Page number."),
-        page_size: int = typer.Option(50, "--page-size", min=1, max=10_000),
+        page: int = typer.Option(1, "--page", min=1, help=h("records.page")),
+        page_size: int = typer.Option(50, "--page-size", min=1, max=10_000,
+                                      help=h("records.page_size")),
         db: Path = DB_OPTION, fmt: str = FMT_OPTION,
     ) -> None:
         """Browse records with filters, a page at a time."""
@@ -80,15 +82,15 @@ def register(app: typer.Typer) -> None:
         print_frame(frame, fmt, title=t("browse.records_title", page=page,
                                         pages=max(1, -(-total // page_size)), total=total))
 
-    @app.command()
+    @app.command(help=h("export.help"))
     def export(
-        out: Path = typer.Argument(..., help="Output file."),
-        fmt: str = typer.Option(None, "--format", help=f"One of {', '.join(FORMATS)} "
-                                "(default: from the file name)."),
+        out: Path = EXPORT_OUT,
+        fmt: str = typer.Option(None, "--format",
+                                help=h("export.format", formats=", ".join(FORMATS))),
         country: str = COUNTRY_OPTION, hazard: str = HAZARD_OPTION,
         year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
-        with_raw: bool = typer.Option(False, "--with-raw", help="Add the verbatim source row."),
-        overwrite: bool = typer.Option(False, "--overwrite"),
+        with_raw: bool = typer.Option(False, "--with-raw", help=h("export.with_raw")),
+        overwrite: bool = typer.Option(False, "--overwrite", help=h("export.overwrite")),
         db: Path = DB_OPTION,
     ) -> None:
         """Export records with labels (hazard, HIPs and country names next to codes)."""

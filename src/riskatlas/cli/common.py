@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from riskatlas.i18n import DEFAULT_LANGUAGE, translate
+from riskatlas.i18n import DEFAULT_LANGUAGE, default_language, normalize_language, translate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,16 +28,39 @@ STATE = _State()
 console = Console()
 err_console = Console(stderr=True)
 
-DB_OPTION = typer.Option(None, "--db", help="Store file (default: $RISKATLAS_DB or "
-                         "./riskatlas.duckdb).")
-FMT_OPTION = typer.Option("table", "--format", help="Output: table, csv or json.")
+
+def help_language(argv: Sequence[str]) -> str:
+    """The language of the ``--help`` texts: ``--lang X`` or ``--lang=X`` in ``argv``, else
+    :func:`default_language`. Help is built at import, before Typer parses the options."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg.startswith("--lang="):
+            return normalize_language(arg.partition("=")[2])
+        if arg == "--lang" and i + 1 < len(argv):
+            return normalize_language(argv[i + 1])
+    return default_language()
+
+
+HELP_LANGUAGE = help_language(sys.argv[1:])
+
+
+def h(key: str, **params: Any) -> str:
+    """The ``--help`` text ``cli_help.<key>`` of the catalogues, in :data:`HELP_LANGUAGE`."""
+    return translate("cli_help." + key, HELP_LANGUAGE, **params)
+
+
+DB_OPTION = typer.Option(None, "--db", help=h("option.db"))
+FMT_OPTION = typer.Option("table", "--format", help=h("option.format"))
 # record filters shared by the browsing and analysis commands
-COUNTRY_OPTION = typer.Option(None, "--country", help="ISO3 country.")
-ADMIN_OPTION = typer.Option(None, "--admin", help="Admin unit code (any level).")
-HAZARD_OPTION = typer.Option(None, "--hazard", help="Reporting group, HIPs code or source term.")
-FROM_OPTION = typer.Option(None, "--from", help="First year.")
-TO_OPTION = typer.Option(None, "--to", help="Last year.")
-DATASET_OPTION = typer.Option(None, "--dataset", help="Dataset id.")
+COUNTRY_OPTION = typer.Option(None, "--country", help=h("option.country"))
+ADMIN_OPTION = typer.Option(None, "--admin", help=h("option.admin"))
+HAZARD_OPTION = typer.Option(None, "--hazard", help=h("option.hazard"))
+FROM_OPTION = typer.Option(None, "--from", help=h("option.from"))
+TO_OPTION = typer.Option(None, "--to", help=h("option.to"))
+DATASET_OPTION = typer.Option(None, "--dataset", help=h("option.dataset"))
+NO_PDF_OPTION = typer.Option(False, "--no-pdf", help=h("option.no_pdf"))
+METHODS_OPTION = typer.Option(None, "--methods", help=h("option.methods"))
 
 
 def t(key: str, **params: Any) -> str:

@@ -9,9 +9,24 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 import riskatlas
-from riskatlas.cli.common import DB_OPTION, STATE, console, print_json_line, t
+from riskatlas.cli.common import (
+    DB_OPTION,
+    NO_PDF_OPTION,
+    STATE,
+    console,
+    h,
+    print_json_line,
+    t,
+)
 from riskatlas.importer import FileResult, expand
 from riskatlas.sources.registry import ReadOptions, readers
+
+IMPORT_PATHS = typer.Argument(..., exists=True, help=h("import.paths"))
+MAPPING_OPTION = typer.Option(None, "--mapping", help=h("import.mapping"))
+DEST_OPTION = typer.Option(Path("downloads"), "--dest", help=h("fetch.dest"))
+DEMO_FOLDER_OPTION = typer.Option(None, "--folder", help=h("demo.folder"))
+DEMO_OUT_OPTION = typer.Option(Path("riskatlas-report-demo"), "--out", help=h("demo.out"))
+POPULATION_PATH = typer.Argument(..., exists=True, help=h("population.path"))
 
 
 def _expected_bytes(paths: list[Path]) -> int:
@@ -82,29 +97,28 @@ def _print_result(atlas: riskatlas.Atlas, result: FileResult) -> None:
 def register(app: typer.Typer) -> None:
     formats = ", ".join(sorted(readers()))
 
-    @app.command("import")
+    @app.command("import", help=h("import.help"))
     def import_(
-        paths: list[Path] = typer.Argument(..., exists=True, help="Files or folders to import."),
-        fmt: str = typer.Option(None, "--format", help=f"Force a format: {formats}."),
-        mapping: Path = typer.Option(None, "--mapping", help="Mapping file (YAML) for a "
-                                     "national table, or the name of a shipped mapping."),
-        country: str = typer.Option(None, "--country", help="ISO3 country of the records."),
-        as_json: bool = typer.Option(False, "--json", help="One JSON object per file."),
-        workers: int = typer.Option(None, "--workers", help="Worker processes for big files."),
+        paths: list[Path] = IMPORT_PATHS,
+        fmt: str = typer.Option(None, "--format", help=h("import.format", formats=formats)),
+        mapping: Path = MAPPING_OPTION,
+        country: str = typer.Option(None, "--country", help=h("import.country")),
+        as_json: bool = typer.Option(False, "--json", help=h("import.json")),
+        workers: int = typer.Option(None, "--workers", help=h("import.workers")),
         db: Path = DB_OPTION,
     ) -> None:
         """Import loss databases: DesInventar (XML/ZIP, flat, 8), EM-DAT, national tables."""
         run_import(db, paths, fmt=fmt, mapping=mapping, country=country, as_json=as_json,
                    workers=workers)
 
-    @app.command()
+    @app.command(help=h("fetch.help"))
     def fetch(
-        source: str = typer.Argument(..., help="Source: desinventar."),
-        iso3: str = typer.Argument(..., help="Country code, e.g. npl."),
-        dest: Path = typer.Option(Path("downloads"), "--dest", help="Download folder."),
-        base_url: str = typer.Option(None, "--base-url", help="Another server (mirror)."),
-        sha256: str = typer.Option(None, "--sha256", help="Expected SHA-256 of the file."),
-        no_import: bool = typer.Option(False, "--no-import", help="Only download."),
+        source: str = typer.Argument(..., help=h("fetch.source")),
+        iso3: str = typer.Argument(..., help=h("fetch.iso3")),
+        dest: Path = DEST_OPTION,
+        base_url: str = typer.Option(None, "--base-url", help=h("fetch.base_url")),
+        sha256: str = typer.Option(None, "--sha256", help=h("fetch.sha256")),
+        no_import: bool = typer.Option(False, "--no-import", help=h("fetch.no_import")),
         db: Path = DB_OPTION,
     ) -> None:
         """Download a country's official DesInventar export (resumable), then import it."""
@@ -131,13 +145,12 @@ def register(app: typer.Typer) -> None:
         if not no_import:
             run_import(db, [got.path], country=iso3)
 
-    @app.command()
+    @app.command(help=h("demo.help"))
     def demo(
         db: Path = DB_OPTION,
-        folder: Path = typer.Option(None, "--folder", help="Where to write the demo export."),
-        out: Path = typer.Option(Path("riskatlas-report-demo"), "--out",
-                                 help="Folder of the demo report."),
-        no_pdf: bool = typer.Option(False, "--no-pdf", help="Skip the PDF."),
+        folder: Path = DEMO_FOLDER_OPTION,
+        out: Path = DEMO_OUT_OPTION,
+        no_pdf: bool = NO_PDF_OPTION,
     ) -> None:
         """Import the bundled SYNTHETIC demo export (fictitious Demoland) and assess it:
         the report goes to --out."""
@@ -149,10 +162,9 @@ def register(app: typer.Typer) -> None:
         run_import(db, [path], country="DMO", synthetic=True)
         report(db, out, country="DMO", lang=STATE.lang, pdf=not no_pdf)
 
-    @app.command()
+    @app.command(help=h("population.help"))
     def population(
-        path: Path = typer.Argument(..., exists=True, help="CSV: country_iso3, level, "
-                                    "admin_code, year, population[, households, source]."),
+        path: Path = POPULATION_PATH,
         db: Path = DB_OPTION,
     ) -> None:
         """Load population by admin unit and year (for per-100,000 rates)."""

@@ -7,32 +7,25 @@ from pathlib import Path
 
 import typer
 
-from riskatlas.cli.common import DB_OPTION
+from riskatlas.cli.common import DB_OPTION, METHODS_OPTION, h
 from riskatlas.errors import StoreError
 from riskatlas.store.store import resolve_db
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(help=h("serve.help"))
     def serve(
-        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on "
-                                 "(0.0.0.0 for every interface)."),
-        port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port."),
-        workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
-        snapshot: bool = typer.Option(True, "--snapshot/--no-snapshot", help="Serve a "
-                                      "private copy of the store, refreshed after each "
-                                      "import (imports never wait for readers), or read "
-                                      "the store itself."),
-        public_all: bool = typer.Option(False, "--public-all", help="Show anonymous "
-                                        "visitors every card (default: published cards "
-                                        "only)."),
-        secure_cookies: bool = typer.Option(False, "--secure-cookies", help="Mark the "
-                                            "session cookie Secure (served over https "
-                                            "behind a proxy)."),
-        max_upload_mb: int = typer.Option(200, "--max-upload-mb", min=1, help="Largest "
-                                          "file accepted by /upload (MB)."),
-        methods: Path = typer.Option(None, "--methods", help="YAML file of thresholds and "
-                                     "weights overriding the defaults."),
+        host: str = typer.Option("127.0.0.1", "--host", help=h("serve.host")),
+        port: int = typer.Option(8000, "--port", min=1, max=65535, help=h("serve.port")),
+        workers: int = typer.Option(1, "--workers", min=1, help=h("serve.workers")),
+        snapshot: bool = typer.Option(True, "--snapshot/--no-snapshot",
+                                      help=h("serve.snapshot")),
+        public_all: bool = typer.Option(False, "--public-all", help=h("serve.public_all")),
+        secure_cookies: bool = typer.Option(False, "--secure-cookies",
+                                            help=h("serve.secure_cookies")),
+        max_upload_mb: int = typer.Option(200, "--max-upload-mb", min=1,
+                                          help=h("serve.max_upload_mb")),
+        methods: Path = METHODS_OPTION,
         db: Path = DB_OPTION,
     ) -> None:
         """Serve the store: a bilingual dashboard, the JSON API under /api/ (OpenAPI at

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import typer
 
 import riskatlas
-from riskatlas.cli.common import DB_OPTION, console, print_frame, t
+from riskatlas.cli.common import DB_OPTION, FMT_OPTION, console, h, print_frame, t
 
-ROLE_HELP = "viewer, collector, validator or admin"
+ROLE_HELP = h("users.roles")  # "viewer, collector, validator or admin"
 T = TypeVar("T")
 
 
@@ -48,22 +48,18 @@ def _password(from_stdin: bool, none: bool) -> str | None:
                             confirmation_prompt=True))
 
 
-PASSWORD_STDIN = typer.Option(False, "--password-stdin", help="Read the password from the "
-                              "first line of stdin (else it is asked for).")
-NO_PASSWORD = typer.Option(False, "--no-password", help="No password: the user signs in "
-                           "with API tokens only.")
+PASSWORD_STDIN = typer.Option(False, "--password-stdin", help=h("users.password_stdin"))
+NO_PASSWORD = typer.Option(False, "--no-password", help=h("users.no_password"))
 
 
 def register(app: typer.Typer) -> None:
-    users = typer.Typer(no_args_is_help=True, help="Accounts of the web app "
-                        "(riskatlas serve): add, list, role, password, disable, enable, "
-                        "token, revoke.")
+    users = typer.Typer(no_args_is_help=True, help=h("users.help"))
     app.add_typer(users, name="users")
 
-    @users.command("add")
+    @users.command("add", help=h("users.add.help"))
     def add(
-        name: str = typer.Argument(..., help="User name."),
-        role: str = typer.Option(..., "--role", help=f"Role: {ROLE_HELP}."),
+        name: str = typer.Argument(..., help=h("users.name")),
+        role: str = typer.Option(..., "--role", help=h("users.add.role", roles=ROLE_HELP)),
         password_stdin: bool = PASSWORD_STDIN, no_password: bool = NO_PASSWORD,
         db: Path = DB_OPTION,
     ) -> None:
@@ -79,9 +75,9 @@ def register(app: typer.Typer) -> None:
         if password is None:
             console.print(t("auth.cli.no_password", name=name))
 
-    @users.command("list")
+    @users.command("list", help=h("users.list.help"))
     def list_(
-        fmt: str = typer.Option("table", "--format", help="Output: table, csv or json."),
+        fmt: str = FMT_OPTION,
         db: Path = DB_OPTION,
     ) -> None:
         """Users with their role, state and API tokens (never a password)."""
@@ -97,9 +93,10 @@ def register(app: typer.Typer) -> None:
         print_frame(pd.DataFrame(rows, columns=["name", "role", "disabled", "created_at",
                                                 "tokens", "token_last_used"]), fmt)
 
-    @users.command("role")
-    def role(name: str = typer.Argument(..., help="User name."),
-             new_role: str = typer.Argument(..., metavar="ROLE", help=f"{ROLE_HELP}."),
+    @users.command("role", help=h("users.role.help"))
+    def role(name: str = typer.Argument(..., help=h("users.name")),
+             new_role: str = typer.Argument(..., metavar="ROLE",
+                                            help=h("users.role.role", roles=ROLE_HELP)),
              db: Path = DB_OPTION) -> None:
         """Change a user's role."""
         from riskatlas.web import auth
@@ -108,8 +105,8 @@ def register(app: typer.Typer) -> None:
                 role=new_role)
         console.print(t("auth.cli.role_set", name=name, role=new_role))
 
-    @users.command("password")
-    def password(name: str = typer.Argument(..., help="User name."),
+    @users.command("password", help=h("users.password.help"))
+    def password(name: str = typer.Argument(..., help=h("users.name")),
                  password_stdin: bool = PASSWORD_STDIN, no_password: bool = NO_PASSWORD,
                  db: Path = DB_OPTION) -> None:
         """Set a new password; the user's open sessions end."""
@@ -120,8 +117,8 @@ def register(app: typer.Typer) -> None:
                 name=name)
         console.print(t("auth.cli.password_set", name=name))
 
-    @users.command("disable")
-    def disable(name: str = typer.Argument(..., help="User name."),
+    @users.command("disable", help=h("users.disable.help"))
+    def disable(name: str = typer.Argument(..., help=h("users.name")),
                 db: Path = DB_OPTION) -> None:
         """Disable a user: their sessions and API tokens stop working."""
         from riskatlas.web import auth
@@ -129,8 +126,8 @@ def register(app: typer.Typer) -> None:
         _change(db, "user.disable", lambda con: auth.set_disabled(con, name, True), name=name)
         console.print(t("auth.cli.disabled", name=name))
 
-    @users.command("enable")
-    def enable(name: str = typer.Argument(..., help="User name."),
+    @users.command("enable", help=h("users.enable.help"))
+    def enable(name: str = typer.Argument(..., help=h("users.name")),
                db: Path = DB_OPTION) -> None:
         """Enable a disabled user again."""
         from riskatlas.web import auth
@@ -138,8 +135,8 @@ def register(app: typer.Typer) -> None:
         _change(db, "user.enable", lambda con: auth.set_disabled(con, name, False), name=name)
         console.print(t("auth.cli.enabled", name=name))
 
-    @users.command("token")
-    def token(name: str = typer.Argument(..., help="User name."),
+    @users.command("token", help=h("users.token.help"))
+    def token(name: str = typer.Argument(..., help=h("users.name")),
               db: Path = DB_OPTION) -> None:
         """Make a new API token for a user and print it once (only its hash is kept)."""
         from riskatlas.web import auth
@@ -148,8 +145,8 @@ def register(app: typer.Typer) -> None:
         print(t("auth.cli.token", name=name), file=sys.stderr)
         sys.stdout.write(made + "\n")
 
-    @users.command("revoke")
-    def revoke(name: str = typer.Argument(..., help="User name."),
+    @users.command("revoke", help=h("users.revoke.help"))
+    def revoke(name: str = typer.Argument(..., help=h("users.name")),
                db: Path = DB_OPTION) -> None:
         """Delete every API token of a user."""
         from riskatlas.web import auth

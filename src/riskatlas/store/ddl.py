@@ -8,7 +8,7 @@ import duckdb
 
 from riskatlas.model.schema import record_columns
 
-SCHEMA_VERSION = 2  # 2: accounts, web workflow and audit log (web/)
+SCHEMA_VERSION = 3  # 2: accounts, web workflow and audit log (web/); 3: population.gdp_usd
 
 
 # the verbatim source rows are large and rarely read: compressed hard, column by column, so
@@ -76,7 +76,11 @@ STATEMENTS = (
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create missing tables and record the schema version."""
+    """Create missing tables and record the schema version. A store already at this
+    version is left untouched: opening it writes nothing (two writers of one process,
+    e.g. the web app's, would otherwise conflict on the catalogue)."""
+    if _up_to_date(con):
+        return
     for statement in STATEMENTS:
         con.execute(statement)
     # stores made before GDP series were supported
@@ -87,3 +91,13 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     # the key that signs the web app's session cookies (riskatlas.web.auth), made once
     con.execute("INSERT INTO meta VALUES ('web_session_key', ?) ON CONFLICT DO NOTHING",
                 [secrets.token_hex(32)])
+
+
+def _up_to_date(con: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        rows = con.execute("SELECT key, value FROM meta WHERE key IN "
+                           "('schema_version', 'web_session_key')").fetchall()
+    except duckdb.CatalogException:  # a new store: no meta table yet
+        return False
+    found = dict(rows)
+    return found.get("schema_version") == str(SCHEMA_VERSION) and "web_session_key" in found

@@ -1,0 +1,174 @@
+"""The ``--help`` texts of ``riskatlas`` come from the catalogues, in English and zh-TW.
+
+The texts are the ``cli_help`` section of the message catalogues; the language is the one
+of ``--lang`` on the command line, else $RISKATLAS_LANG or the locale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from typer.main import get_command
+
+from riskatlas.cli import app
+from riskatlas.cli.common import HELP_LANGUAGE, help_language
+from riskatlas.i18n import catalogue
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+BOX = re.compile(r"[│╭╮╰╯─]")
+# texts used only inside another text, not as a help of their own
+EMBEDDED = {"cli_help.users.roles"}
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of the root, of every group and of every command."""
+    paths = [path]
+    for name, sub in getattr(command, "commands", {}).items():
+        paths += _commands(sub, (*path, name))
+    return paths
+
+
+ROOT = get_command(app)
+PATHS = _commands(ROOT)
+
+
+def _help_key(path: tuple[str, ...]) -> str:
+    return "cli_help." + ".".join(path or ("riskatlas",)) + ".help"
+
+
+def _section(lang: str) -> dict[str, str]:
+    return {k: v for k, v in catalogue(lang).items() if k.startswith("cli_help.")}
+
+
+def _placeholders(template: str) -> set[str]:
+    return set(re.findall(r"{(\w+)}", template))
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """A template as a regular expression: its placeholders match any text."""
+    parts = re.split(r"{\w+}", template)
+    return re.compile(".+".join(re.escape(p) for p in parts), re.S)
+
+
+def _flat(text: str) -> str:
+    """Help output without the boxes and the line wrapping of Rich."""
+    return " ".join(BOX.sub(" ", text).split())
+
+
+def _help(path: tuple[str, ...], env_lang: str, argv_lang: str | None = None) -> str:
+    env = {**os.environ, "RISKATLAS_LANG": env_lang, "COLUMNS": "200", "NO_COLOR": "1",
+           "PYTHONIOENCODING": "utf-8"}
+    lang = ["--lang", argv_lang] if argv_lang else []
+    done = subprocess.run([sys.executable, "-m", "riskatlas", *lang, *path, "--help"],
+                          capture_output=True, encoding="utf-8", env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_every_help_key_is_in_both_catalogues():
+    en, zh = _section("en"), _section("zh-TW")
+    assert len(en) > 80
+    assert set(en) == set(zh)
+    for key in en:
+        assert en[key].strip() and zh[key].strip(), key
+        assert _placeholders(en[key]) == _placeholders(zh[key]), key
+        assert CJK.search(zh[key]), key
+
+
+def test_help_language_comes_from_the_command_line(monkeypatch):
+    monkeypatch.setenv("RISKATLAS_LANG", "en")
+    assert help_language(["--lang", "zh-TW", "import", "--help"]) == "zh-TW"
+    assert help_language(["users", "add", "--lang=zh_TW.UTF-8"]) == "zh-TW"
+    assert help_language(["import", "--help"]) == "en"
+    assert help_language(["import", "--", "--lang", "zh-TW"]) == "en"
+    assert help_language(["--lang"]) == "en"
+    monkeypatch.setenv("RISKATLAS_LANG", "zh-Hant")
+    assert help_language(["import", "--help"]) == "zh-TW"
+    assert help_language(["--lang", "en", "import", "--help"]) == "en"
+
+
+def test_every_help_in_the_app_is_a_catalogue_text():
+    """Every command and parameter help is a text of the catalogue (of this process'
+    language), and every catalogue text is used."""
+    texts = _section(HELP_LANGUAGE)
+    patterns = {key: _pattern(text) for key, text in texts.items()}
+    used: set[str] = set()
+    for path in PATHS:
+        command = ROOT
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        assert command.help == texts[_help_key(path)], path
+        used.add(_help_key(path))
+        for param in command.params:
+            if param.name == "help":  # Click's own --help
+                continue
+            help_text = getattr(param, "help", None)
+            assert help_text, (path, param.name)
+            keys = [k for k, p in patterns.items() if p.fullmatch(help_text)]
+            assert keys, (path, param.name, help_text)
+            used.update(keys)
+    assert set(texts) - used == EMBEDDED
+
+
+def test_every_help_is_chinese_with_lang_zh_tw():
+    """With --lang zh-TW in argv, every command and parameter help has Chinese text."""
+    script = """if True:
+        import json
+        from typer.main import get_command
+        from riskatlas.cli import app
+
+        def walk(command, path):
+            yield path, command.help
+            for param in command.params:
+                if param.name != "help":
+                    yield path + "/" + str(param.name), getattr(param, "help", None)
+            for name, sub in getattr(command, "commands", {}).items():
+                yield from walk(sub, path + " " + name)
+
+        print(json.dumps(dict(walk(get_command(app), "riskatlas")), ensure_ascii=False))
+    """
+    env = {**os.environ, "RISKATLAS_LANG": "en", "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run([sys.executable, "-c", script, "--lang", "zh-TW"], env=env,
+                          capture_output=True, encoding="utf-8", timeout=120)
+    assert done.returncode == 0, done.stderr
+    helps = json.loads(done.stdout)
+    assert len(helps) > 100
+    english = [where for where, text in helps.items() if not CJK.search(text or "")]
+    assert not english
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "riskatlas")
+def test_help_in_chinese(path):
+    """$RISKATLAS_LANG=zh-TW, and --lang zh-TW over $RISKATLAS_LANG=en: Chinese help."""
+    with ThreadPoolExecutor(2) as pool:
+        outputs = list(pool.map(lambda args: _help(path, *args),
+                                [("zh-TW", None), ("en", "zh-TW")]))
+    en = _section("en")
+    english = [en[_help_key(path)]]
+    english += [t for k, t in en.items() if k not in EMBEDDED and not _placeholders(t)
+                and len(t) >= 5]
+    for output in outputs:
+        flat = _flat(output)
+        assert CJK.search(output), output
+        assert _section("zh-TW")[_help_key(path)].replace(" ", "") in flat.replace(" ", "")
+        for text in english:
+            assert text not in flat, (text, output)
+
+
+@pytest.mark.parametrize("path", [(), ("users",), ("import",), ("risk",), ("users", "add")],
+                         ids=lambda p: " ".join(p) or "riskatlas")
+def test_help_in_english(path):
+    """$RISKATLAS_LANG=en: the English help, with no Chinese."""
+    flat = _flat(_help(path, "en"))
+    en = _section("en")
+    assert en[_help_key(path)] in flat
+    assert not CJK.search(flat), flat
+    if path and path != ("users",):
+        assert en["cli_help.option.db"] in flat
