@@ -128,8 +128,12 @@ def test_unmapped_hazard_terms_reach_the_review_list(site):
     client, tokens, _ = site
     rec = create(client, tokens["ana"], hazard_term="Sky falling")
     assert rec["hazard_group"] is None and rec["hips_code"] is None
-    unmapped = client.get("/api/hazards?unmapped=true").json()["rows"]
-    assert "Sky falling" in {r["term"] for r in unmapped}
+    unmapped = client.get("/api/hazards?unmapped=true", headers=auth(tokens["vera"])).json()
+    assert "Sky falling" in {r["term"] for r in unmapped["rows"]}
+    # visitors are not shown the draft's term, nor counts of unpublished cards
+    public = client.get("/api/hazards").json()["rows"]
+    assert "Sky falling" not in {r["term"] for r in public}
+    assert sum(r["records"] for r in public) == client.get("/api/records").json()["total"]
 
 
 def test_401_and_403_in_the_one_shape(site):

@@ -41,6 +41,20 @@ def datasets(atlas: Atlas) -> pd.DataFrame:
     return frame
 
 
+def hazard_terms(atlas: Atlas, *, unmapped: bool = False) -> pd.DataFrame:
+    """:meth:`Atlas.hazard_terms`; for a reader restricted to published cards, only the
+    terms of those cards, counted over them."""
+    frame = atlas.hazard_terms(unmapped=unmapped)
+    if not atlas.store.published_only:
+        return frame
+    r = atlas.table("records")
+    seen = r.group_by(term=r.hazard_term).aggregate(
+        records=r.count(), datasets=r.dataset_id.nunique()).to_pandas()
+    frame = frame.drop(columns=["records", "datasets"]).merge(seen, on="term")
+    return frame.sort_values(["records", "term"], ascending=[False, True],
+                             ignore_index=True)
+
+
 def countries(atlas: Atlas) -> list[str]:
     """The countries of the records (``XXX``: none), once per served copy."""
     def distinct() -> list[str]:

@@ -202,7 +202,7 @@ def hazards(atlas: AtlasDep, lang: Lang, unmapped: bool = False, _lang: LangPara
             ) -> Response:
     """Source hazard terms with their HIPs 2025 code and reporting group; ``unmapped``:
     only the terms the crosswalk does not map (the review list)."""
-    frame = atlas.hazard_terms(unmapped=unmapped)
+    frame = data.hazard_terms(atlas, unmapped=unmapped)
     frame.attrs = {"analysis": "hazards", "scope": {"unmapped": unmapped}, "notes": []}
     return table_response(frame, lang)
 

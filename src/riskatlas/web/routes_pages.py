@@ -212,5 +212,5 @@ def datasets(request: Request, atlas: AtlasDep, lang: Lang) -> HTMLResponse:
                      "records_quarantined": t.num(d["records_quarantined"]),
                      "imported_at": str(d["imported_at"])[:19],
                      "files": mine.to_dict("records")})
-    unmapped = len(atlas.hazard_terms(unmapped=True))
+    unmapped = len(data.hazard_terms(atlas, unmapped=True))
     return render(request, "datasets.html.j2", datasets=rows, unmapped=unmapped)
