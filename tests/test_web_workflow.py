@@ -12,7 +12,7 @@ import pytest
 
 import riskatlas
 from cards import card, store_with, write_cards
-from conftest import holding_store, web_client, web_user
+from conftest import holding_store, login, web_client, web_user
 from test_web_api import INJECTIONS, assert_error
 
 SCRIPT = "<script>alert(1)</script> road cut"
@@ -100,6 +100,18 @@ def test_the_whole_workflow_and_what_visitors_see(site):
     # a second card in the same dataset
     other = create(client, tokens["cole"], hazard_term="LANDSLIDE")
     assert other["dataset_id"] == rec["dataset_id"]
+
+
+def test_records_page_filters_by_status_for_staff(site):
+    client, tokens, _ = site
+    rid = create(client, tokens["ana"])["record_id"]
+    visitor = client.get("/records?status=draft")
+    assert 'name="status"' not in visitor.text and rid not in visitor.text
+    login(client, "vera")
+    drafts = client.get("/records?status=draft&lang=zh-TW")
+    assert 'name="status"' in drafts.text and rid in drafts.text and "草稿" in drafts.text
+    assert rid not in client.get("/records?status=published").text
+    assert rid in client.get("/records").text
 
 
 def test_validation_is_the_importers(site):
