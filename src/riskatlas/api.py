@@ -244,15 +244,17 @@ class Atlas:
 
 def open(path: str | Path | None = None, *, read_only: bool = False,
          crosswalks: Sequence[Path] = (), engine: str = "duckdb",
-         methods: str | Path | Methods | None = None) -> Atlas:
+         methods: str | Path | Methods | None = None,
+         lock_wait: float | None = None) -> Atlas:
     """Open (or create) a store; ``path`` defaults to $RISKATLAS_DB or ./riskatlas.duckdb.
 
     ``engine`` runs the analyses on "duckdb" (default) or "spark"; ``methods`` is a YAML
-    profile of thresholds and weights overriding the defaults.
+    profile of thresholds and weights overriding the defaults; ``lock_wait``: seconds a
+    writer waits while another process holds the store (see :class:`Store`).
     """
     methods = methods if isinstance(methods, Methods) else load_methods(methods)
-    return Atlas(Store(path, read_only=read_only, crosswalks=crosswalks), engine=engine,
-                 methods=methods)
+    return Atlas(Store(path, read_only=read_only, crosswalks=crosswalks,
+                       lock_wait=lock_wait), engine=engine, methods=methods)
 
 
 def json_params(value: str | dict[str, Any] | None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -23,6 +24,7 @@ from riskatlas.store.memo import Memo
 
 log = logging.getLogger(__name__)
 DEFAULT_DB = "riskatlas.duckdb"
+LOCK_WAIT = 10.0  # seconds a writer waits for another process to let the file go
 
 
 def resolve_db(path: str | os.PathLike[str] | None) -> Path:
@@ -36,10 +38,12 @@ class Store:
     def __init__(self, path: str | os.PathLike[str] | None = None, *,
                  read_only: bool = False, crosswalks: Sequence[Path] = (),
                  connection: duckdb.DuckDBPyConnection | None = None,
-                 memo: Memo | None = None) -> None:
+                 memo: Memo | None = None, lock_wait: float | None = None) -> None:
         """``connection``: use this connection to ``path`` (already open, e.g. a cursor of
         a served copy) instead of opening the file; ``memo``: values that stay valid while
-        the file does not change (table schemas are kept there)."""
+        the file does not change (table schemas are kept there); ``lock_wait``: seconds a
+        writer waits while another process holds the file (default ``LOCK_WAIT``, e.g. the
+        web app copying it; readers never wait: only a writer can keep them out)."""
         self.path = resolve_db(path)
         self.read_only = read_only
         self.importer_version = __version__
@@ -50,7 +54,8 @@ class Store:
             if read_only and not self.path.exists():
                 raise StoreError("store.missing", path=str(self.path))
             if connection is None:
-                connection = duckdb.connect(str(self.path), read_only=read_only)
+                wait = 0.0 if read_only else LOCK_WAIT if lock_wait is None else lock_wait
+                connection = _connect(self.path, read_only, wait)
                 connection.execute("SET enable_progress_bar = false")
             self.connection = connection
         except duckdb.Error as exc:
@@ -158,6 +163,22 @@ class Store:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a parameterised SQL query (internal use: no user text in ``sql``)."""
         return self.connection.execute(sql, list(params)).fetchall()
+
+
+def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, retried with backoff for ``wait`` seconds while another process
+    holds the file."""
+    deadline = time.monotonic() + wait
+    pause = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() + pause > deadline:
+                raise
+            log.info("store %s held by another process: waiting", path)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
 
 def _alive(pid: int) -> bool:

@@ -37,7 +37,7 @@ def writing(settings: WebSettings, *, transaction: bool = True,
     wrote = False
     try:
         atlas = wait_for_store(settings, lambda: riskatlas.open(
-            settings.db, methods=settings.methods), deadline=deadline)
+            settings.db, methods=settings.methods, lock_wait=0), deadline=deadline)
         try:
             con = atlas.store.connection
             if transaction:
