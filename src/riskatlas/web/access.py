@@ -72,12 +72,13 @@ def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Vie
         if "api_tokens" not in tables(atlas):
             raise auth.AuthError("auth.error.bad_token")
         tokens = atlas.table("api_tokens")
-        hit = tokens.filter(tokens.token_hash == auth.token_hash(token)).select(
+        hashed = auth.token_hash(token)
+        hit = tokens.filter(tokens.token_hash == hashed).select(
             "user_name").to_pandas()
         user = user_row(atlas, str(hit["user_name"].iloc[0])) if len(hit) else None
         if user is None or bool(user["disabled"]):
             raise auth.AuthError("auth.error.bad_token")
-        note_token_use(settings, auth.token_hash(token))
+        note_token_use(settings, hashed)
         return Viewer(name=str(user["name"]), role=str(user["role"]), via="token")
     cookie = request.cookies.get(auth.COOKIE)
     payload = auth.unsign(cookie, session_key(atlas, settings)) if cookie else None

@@ -34,6 +34,7 @@ from riskatlas.api import Atlas
 from riskatlas.errors import StoreError
 from riskatlas.i18n import DEFAULT_LANGUAGE, normalize_language
 from riskatlas.store.store import Store
+from riskatlas.web.auth import COOKIE
 from riskatlas.web.snapshot import LockedError, Snapshots
 
 log = logging.getLogger(__name__)
@@ -188,8 +189,6 @@ async def store_view(request: Request) -> AsyncIterator[Atlas]:
 
 def visitor(request: Request) -> bool:
     """Whether the request is anonymous: no token, no session cookie."""
-    from riskatlas.web.auth import COOKIE
-
     return "authorization" not in request.headers and COOKIE not in request.cookies
 
 

@@ -16,7 +16,7 @@ from riskatlas.analysis.profile import DEFAULT_METRICS
 from riskatlas.api import Atlas
 from riskatlas.web import browse, data
 from riskatlas.web.deps import Viewer, current_user, get_atlas, language
-from riskatlas.web.serialize import json_response, meta_of, table_response
+from riskatlas.web.serialize import json_response, table_response
 
 
 class ErrorDetail(BaseModel):
@@ -183,10 +183,9 @@ def records(atlas: AtlasDep, lang: Lang, viewer: Annotated[Viewer, Depends(curre
                                "year_from": year_from, "year_to": year_to,
                                "dataset": dataset, "status": status}
     total, rows = browse.search(atlas, page=page, page_size=page_size, text=q, **filters)
-    meta = {"analysis": "records", "scope": {**filters, "q": q}, "notes": []}
-    return json_response({"total": total, "page": page, "page_size": page_size,
-                          "pages": max(1, -(-total // page_size)),
-                          "meta": meta_of(meta, lang), "rows": rows.to_pylist()})
+    attrs = {"analysis": "records", "scope": {**filters, "q": q}, "notes": []}
+    return table_response(rows, lang, attrs, total=total, page=page, page_size=page_size,
+                          pages=max(1, -(-total // page_size)))
 
 
 @router.get("/datasets", response_model=TableResult)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
 from fastapi.responses import Response
 
 from riskatlas.i18n import translate
@@ -57,10 +58,14 @@ def meta_of(attrs: dict[str, Any], lang: str) -> dict[str, Any]:
 
 
 def json_response(payload: dict[str, Any], status: int = 200) -> Response:
-    """JSON by orjson: dates ISO, NaN null (rows of Arrow need no conversion)."""
+    """JSON by orjson: dates ISO, NaN null."""
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
 
 
-def table_response(frame: pd.DataFrame, lang: str, **extra: Any) -> Response:
-    """``{"meta": {...}, "rows": [...]}`` (plus ``extra`` keys such as ``total``)."""
-    return json_response({**extra, "meta": meta_of(frame.attrs, lang), "rows": rows_of(frame)})
+def table_response(frame: pd.DataFrame | pa.Table, lang: str,
+                   attrs: dict[str, Any] | None = None, **extra: Any) -> Response:
+    """``{"meta": {...}, "rows": [...]}`` (plus ``extra`` keys such as ``total``); the
+    meta is ``attrs``, else the frame's. Rows of Arrow need no conversion."""
+    rows = frame.to_pylist() if isinstance(frame, pa.Table) else rows_of(frame)
+    meta = attrs if attrs is not None else getattr(frame, "attrs", {})
+    return json_response({**extra, "meta": meta_of(meta, lang), "rows": rows})

@@ -154,9 +154,14 @@ class Snapshots:
             threading.Thread(target=old.remove, daemon=True).start()
 
     def _due(self) -> bool:
-        """Whether the store changed since the current copy (checked once a second)."""
-        return (time.monotonic() - self._checked >= self.min_interval
-                and self._stat() != self._signature)
+        """Whether the store changed since the current copy (its files looked at once per
+        ``min_interval``, not on every request; the caller holds ``_lock``)."""
+        if time.monotonic() - self._checked < self.min_interval:
+            return False
+        if self._stat() == self._signature:
+            self._checked = time.monotonic()
+            return False
+        return True
 
     def _finished(self) -> list[Copy]:
         """Retired generations no request reads any more (taken off the list; the caller
