@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from riskatlas.errors import SourceFormatError
+from riskatlas.sources.library_warnings import warnings_as_notes
 from riskatlas.sources.registry import Reader, ReadOptions, detect
 from riskatlas.store.batch import FileStats
 from riskatlas.store.store import Store
@@ -113,7 +114,8 @@ def _import_group(store: Store, reader: Reader, files: list[Path], hashes: dict[
             batch.add_file(FileStats(f.name, str(f.resolve()), hashes[f], f.stat().st_size,
                                      reader.format))
             log.debug("reading %s as %s", f, reader.format)
-            reader.read(f, batch, options)
+            with warnings_as_notes(batch.note, f.name):
+                reader.read(f, batch, options)
         outcome = batch.commit()
     return [FileResult(str(f), outcome.dataset_id, reader.format, stats.read, stats.imported,
                        stats.quarantined, outcome.unmapped_terms, notes=outcome.notes)
