@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from conftest import shared
+from riskatlas.sources.registry import ReadOptions
 
 CARD = {"serial": "1", "level0": "DMO01", "level1": "", "level2": "", "name0": "North",
         "name1": "", "name2": "", "evento": "FLOOD", "lugar": "x", "fechano": "2001",
@@ -39,15 +40,47 @@ def card(**changes: str) -> dict[str, str]:
     return {**CARD, **changes}
 
 
-def test_bad_rows_are_set_aside_with_reason_and_raw_values(atlas, tmp_path):
+BAD_CARDS = [card(clave="1"), card(clave="2", muertos="-3"), card(clave="3", fechano="0"),
+             card(clave="4", fechano="201"), card(clave="5", evento=""),
+             card(clave="6", fechames="13"), card(clave="7", heridos="many"),
+             card(clave="8", fechadia="31", fechames="2"), card(clave="1", serial="dup")]
+
+
+def test_bad_values_are_flagged_and_their_records_kept(atlas, tmp_path):
     path = tmp_path / "DI_export_dmo.xml"
-    path.write_bytes(desinventar_xml([
-        card(clave="1"), card(clave="2", muertos="-3"), card(clave="3", fechano="0"),
-        card(clave="4", fechano="201"), card(clave="5", evento=""),
-        card(clave="6", fechames="13"), card(clave="7", heridos="many"),
-        card(clave="1", serial="dup")]))
+    path.write_bytes(desinventar_xml(BAD_CARDS))
     [result] = atlas.import_paths([path])
-    assert (result.records_read, result.records_imported, result.records_quarantined) == (8, 1, 7)
+    # only the repeated key is set aside: it cannot be a record of its own
+    assert (result.records_read, result.records_imported, result.records_quarantined) == (9, 8, 1)
+    [dup] = atlas.quarantine().itertuples()
+    assert (dup.record_ref, dup.reason_key) == ("1", "record.duplicate_key")
+    issues = {(r.record_ref, r.source_field): r for r in atlas.quality_issues().itertuples()}
+    assert {k: (r.rule, r.raw_value if isinstance(r.raw_value, str) else None)
+            for k, r in issues.items()} == {
+        ("clave 2", "muertos"): ("record.negative", "-3"),
+        ("clave 3", "fechano"): ("record.year_out_of_range", "0"),
+        ("clave 4", "fechano"): ("record.year_out_of_range", "201"),
+        ("clave 5", "evento"): ("record.no_hazard", None),
+        ("clave 6", "fechames"): ("record.month_out_of_range", "13"),
+        ("clave 7", "heridos"): ("record.not_a_number", "many"),
+        ("clave 8", "fechadia"): ("record.impossible_date", "2001-2-31"),
+    }
+    got = {k: v for k, *v in atlas.store.query(
+        "SELECT native_key, date_precision, start_month, hazard_term, deaths, injured "
+        "FROM records")}
+    assert got["2"][3] is None and got["7"][4] is None  # the field only
+    assert got["3"][0] == got["4"][0] == "unknown"
+    assert got["6"][:2] == ["year", None] and got["8"][:2] == ["month", 2]
+    assert got["5"][2] == "unspecified"
+    raw = orjson.loads(atlas.store.query("SELECT raw FROM records WHERE native_key = '2'")[0][0])
+    assert raw["muertos"] == "-3"  # raw values are kept
+
+
+def test_strict_sets_bad_records_aside_with_reason_and_raw_values(atlas, tmp_path):
+    path = tmp_path / "DI_export_dmo.xml"
+    path.write_bytes(desinventar_xml(BAD_CARDS))
+    [result] = atlas.import_paths([path], options=ReadOptions(strict=True))
+    assert (result.records_read, result.records_imported, result.records_quarantined) == (9, 1, 8)
     rows = {r.record_ref: r for r in atlas.quarantine().itertuples()}
     assert rows["clave 2"].field == "muertos" and "negative" in rows["clave 2"].reason
     assert rows["clave 3"].field == "fechano" and "year 0 is out of range" in rows["clave 3"].reason
@@ -55,6 +88,7 @@ def test_bad_rows_are_set_aside_with_reason_and_raw_values(atlas, tmp_path):
     assert rows["clave 5"].field == "evento" and "hazard" in rows["clave 5"].reason
     assert rows["clave 6"].field == "fechames"
     assert rows["clave 7"].field == "heridos"
+    assert rows["clave 8"].field == "fechadia"
     assert rows["1"].reason_key == "record.duplicate_key"
     raw = rows["clave 2"].raw
     raw = orjson.loads(raw) if isinstance(raw, str) else raw
@@ -185,6 +219,7 @@ def test_a_file_whose_every_row_is_set_aside(tmp_path):
 
     path = write_cards(tmp_path / "bad.csv", [card(1, "FLOOD", 0, "01"),
                                               card(2, "FLOOD", 201, "01")])
-    done = run_cli("import", str(path), "--country", "LKA", "--db", str(tmp_path / "s.duckdb"))
+    done = run_cli("import", str(path), "--country", "LKA", "--strict",
+                   "--db", str(tmp_path / "s.duckdb"))
     assert done.returncode == 0, done.stderr
     assert "0 of 2 records imported, 2 set aside" in " ".join(done.stdout.split())

@@ -44,7 +44,9 @@ def atlas(tmp_path: Path) -> Iterator[Atlas]:
 
 
 def one(atlas: Atlas, path: Path, **options: Any) -> FileResult:
-    """Import one file and return its result."""
+    """Import one file and return its result (the synthetic fixtures name no country:
+    Demoland's DMO unless the test says otherwise)."""
+    options.setdefault("country", "DMO")
     results = atlas.import_paths([path], options=ReadOptions(**options))
     assert len(results) == 1
     return results[0]
@@ -157,7 +159,7 @@ def test_spanish_field_names(atlas: Atlas) -> None:
     assert result.unmapped_hazards == []
     got = records(atlas, result.dataset_id)
     first = got["S-001"]
-    assert first["record_id"] == "DI-DESINVENTAR_FLAT_ES:S-001"
+    assert first["record_id"] == "DI-DMO:S-001"
     assert (first["deaths"], first["injured"], first["missing"]) == (2, 5, 0)
     assert (first["affected"], first["victims"], first["directly_affected"]) == (120, 30, 150)
     assert (first["houses_destroyed"], first["houses_damaged"]) == (1, 14)
@@ -165,7 +167,7 @@ def test_spanish_field_names(atlas: Atlas) -> None:
     assert (first["level0_code"], first["level0_name"]) == ("91", "Provincia Norte")
     assert (first["level1_code"], first["level1_name"]) == ("91001", "Municipio Alfa")
     assert first["hazard_group"] == "flood" and first["cause"] == "LLUVIAS"
-    assert first["country_iso3"] is None
+    assert first["country_iso3"] == "DMO"
     # the repeated serial gets a suffix; thousands separators are read
     assert got["S-001~2"]["losses_local"] == 1234567
     # month 0 = unknown; 31 September keeps the month
@@ -245,30 +247,49 @@ def test_cp1252_fallback(atlas: Atlas) -> None:
     assert json.loads(got["C3"]["raw"])["Comments"] == "œuvre détruite"
 
 
-def test_invalid_rows_are_set_aside_with_their_field(atlas: Atlas) -> None:
+INVALID = {  # record: (source field, canonical field, rule, raw value, what is kept)
+    "X1": ("Deaths", "deaths", "record.negative", "-3", "blanked"),
+    "X2": ("Year", "start_year", "record.year_out_of_range", "201", "date_precision"),
+    "X3": ("Year", "start_year", "record.year_out_of_range", "0", "date_precision"),
+    "X4": ("Event", "hazard_term", "record.no_hazard", None, "unspecified"),
+}
+
+
+def test_a_bad_value_costs_its_field_not_the_record(atlas: Atlas) -> None:
     result = one(atlas, DATA / "desinventar_flat_invalid.csv")
     # two blank rows are skipped and not counted
+    assert (result.records_read, result.records_imported, result.records_quarantined) == (6, 6, 0)
+    assert result.fields_flagged == len(INVALID)
+    got = records(atlas, result.dataset_id)
+    assert set(got) == {"V1", "V2", *INVALID}
+    assert got["X1"]["deaths"] is None and got["X1"]["injured"] == 0
+    assert not got["X1"]["deaths_unknown"]  # invalid, not "reported but unknown"
+    assert (got["X2"]["start_year"], got["X2"]["date_precision"]) == (None, "unknown")
+    assert (got["X4"]["hazard_term"], got["X4"]["deaths"]) == ("unspecified", 4)
+    issues = {r["record_id"].split(":")[-1]: r for r in rows(
+        atlas, "SELECT * FROM quality_issues WHERE dataset_id = ?", result.dataset_id)}
+    assert set(issues) == set(INVALID)
+    for key, (source_field, field, rule, value, action) in INVALID.items():
+        row = issues[key]
+        assert (row["source_field"], row["field"], row["rule"]) == (source_field, field, rule)
+        assert (row["raw_value"], row["action"]) == (value, action)
+        assert row["message_en"] and row["message_zh"] and row["message_en"] != row["message_zh"]
+        if value is not None:
+            assert value in row["message_en"] and value in row["message_zh"]
+        assert json.loads(got[key]["raw"])[source_field] == (value or "")
+
+
+def test_strict_sets_the_whole_record_aside(atlas: Atlas) -> None:
+    result = one(atlas, DATA / "desinventar_flat_invalid.csv", strict=True)
     assert (result.records_read, result.records_imported, result.records_quarantined) == (6, 2, 4)
-    assert result.records_read == result.records_imported + result.records_quarantined
     assert set(records(atlas, result.dataset_id)) == {"V1", "V2"}
     aside = {r["record_ref"]: r for r in rows(atlas, "SELECT * FROM quarantine")}
-    expected = {
-        "serial X1 (row 2)": ("Deaths", "record.negative", "-3"),
-        "serial X2 (row 3)": ("Year", "record.year_out_of_range", "201"),
-        "serial X3 (row 5)": ("Year", "record.year_out_of_range", "0"),
-        "serial X4 (row 6)": ("Event", "record.no_hazard", None),
-    }
-    assert set(aside) == set(expected)
-    for ref, (field, key, value) in expected.items():
-        row = aside[ref]
-        assert (row["field"], row["reason_key"]) == (field, key)
-        raw = json.loads(row["raw"])
-        assert raw["Serial"] == ref.split()[1]
-        assert list(raw) == ["Serial", "Year", "Month", "Day", "Event", "Place", "Deaths",
-                             "Injured"]
-        if value is not None:
-            assert value in row["reason"]
-    assert json.loads(aside["serial X1 (row 2)"]["raw"])["Deaths"] == "-3"
+    assert {ref.split()[1]: (r["field"], r["reason_key"]) for ref, r in aside.items()} == {
+        key: (source_field, rule) for key, (source_field, _, rule, _, _) in INVALID.items()}
+    raw = json.loads(aside["serial X1 (row 2)"]["raw"])
+    assert list(raw) == ["Serial", "Year", "Month", "Day", "Event", "Place", "Deaths", "Injured"]
+    assert raw["Deaths"] == "-3"
+    assert rows(atlas, "SELECT * FROM quality_issues") == []
 
 
 def test_workbook_with_dbf_labels(atlas: Atlas) -> None:
@@ -315,13 +336,13 @@ def test_parts_form_one_dataset(atlas: Atlas, tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "losses-01.csv").write_text("".join(lines[:4]), encoding="utf-8")
     (folder / "losses-02.csv").write_text(lines[0] + "".join(lines[4:]), encoding="utf-8")
-    results = atlas.import_paths([folder])
+    results = atlas.import_paths([folder], options=ReadOptions(country="DMO"))
     assert [r.records_imported for r in results] == [3, 3]
     assert len({r.dataset_id for r in results}) == 1
     assert results[0].dataset_id is not None
     ids = {r["record_id"] for r in rows(atlas, "SELECT record_id FROM records")}
-    assert "DI-LOSSES:S-001~2" in ids  # the repeat in part 2 follows the first in part 1
-    again = atlas.import_paths([folder])
+    assert "DI-DMO:S-001~2" in ids  # the repeat in part 2 follows the first in part 1
+    again = atlas.import_paths([folder], options=ReadOptions(country="DMO"))
     assert {r.status for r in again} == {"unchanged"}
     assert rows(atlas, "SELECT count(*) AS n FROM records") == [{"n": 6}]
 
@@ -329,12 +350,33 @@ def test_parts_form_one_dataset(atlas: Atlas, tmp_path: Path) -> None:
 def test_country_from_a_desinventar_export_name(atlas: Atlas, tmp_path: Path) -> None:
     path = tmp_path / "DI_export_col.csv"
     shutil.copy(DATA / "desinventar_flat_es.csv", path)
-    result = one(atlas, path)
+    result = one(atlas, path, country=None)
     got = records(atlas, result.dataset_id)
     assert {r["country_iso3"] for r in got.values()} == {"COL"}
     assert got["S-001"]["record_id"] == "DI-COL:S-001"
     units = rows(atlas, "SELECT DISTINCT country_iso3 FROM admin_units")
     assert units == [{"country_iso3": "COL"}]
+
+
+def test_country_from_a_country_named_in_the_file_name(atlas: Atlas, tmp_path: Path) -> None:
+    path = tmp_path / "desinventar_sri_lanka_2016.csv"
+    shutil.copy(DATA / "desinventar_flat_es.csv", path)
+    result = one(atlas, path, country=None)
+    assert {r["country_iso3"] for r in records(atlas, result.dataset_id).values()} == {"LKA"}
+
+
+def test_no_country_anywhere_stops_before_writing(atlas: Atlas, tmp_path: Path) -> None:
+    """Never a record without a country: a one-line message asks for --country."""
+    path = tmp_path / "losses.csv"
+    shutil.copy(DATA / "desinventar_flat_es.csv", path)
+    with pytest.raises(SourceFormatError) as caught:
+        one(atlas, path, country=None)
+    assert caught.value.key == "flat.no_country"
+    message = caught.value.render("en")
+    assert "losses.csv" in message and "--country" in message and "\n" not in message
+    assert "--country" in caught.value.render("zh-TW")
+    assert rows(atlas, "SELECT count(*) AS n FROM records") == [{"n": 0}]
+    assert rows(atlas, "SELECT count(*) AS n FROM datasets") == [{"n": 0}]
 
 
 def test_country_from_iso3_level0_and_repeated_column(atlas: Atlas, tmp_path: Path) -> None:

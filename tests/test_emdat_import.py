@@ -13,9 +13,11 @@ def test_all_three_layouts_import_and_reconcile(atlas):
     for r in results:
         assert r.records_read == r.records_imported + r.records_quarantined
         assert r.unmapped_hazards == []
-    [bad] = atlas.quarantine().itertuples()
-    assert (bad.source_file, bad.field) == ("emdat_2023.csv", "Total Deaths")
-    assert "'n/a' is not a number" in bad.reason
+    assert atlas.quarantine().empty  # a bad value costs its field, not the record
+    [bad] = atlas.quality_issues().itertuples()
+    assert (bad.source_file, bad.source_field, bad.field) == (
+        "emdat_2023.csv", "Total Deaths", "deaths")
+    assert "'n/a' is not a number" in bad.message_en and bad.raw_value == "n/a"
     q = atlas.store.query
     assert q("SELECT count(*) FROM records WHERE missing IS NOT NULL") == [(0,)]  # in deaths
     # damage is stored in US dollars, not thousands

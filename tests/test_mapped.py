@@ -28,9 +28,10 @@ def _import(atlas, path: Path, **options):
     return result
 
 
-def _set_aside(atlas) -> list[tuple[str, str, str]]:
-    return atlas.store.query("SELECT record_ref, field, reason_key FROM quarantine "
-                             "ORDER BY source_file, record_ref")
+def _flagged(atlas) -> list[tuple[str, str, str]]:
+    """(record, source column, rule) of every value not taken as read."""
+    return atlas.store.query("SELECT record_ref, source_field, rule FROM quality_issues "
+                             "ORDER BY source_file, source_row")
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
@@ -84,9 +85,9 @@ def test_phildis_imports_and_reconciles(atlas):
     assert detect(path).format == "mapped"
     result = _import(atlas, path)
     assert (result.records_read, result.records_imported, result.records_quarantined) == (
-        1347, 1341, 6)
+        1347, 1347, 0)
     assert result.unmapped_hazards == []
-    reasons = [(ref.split(" (")[0], field, key) for ref, field, key in _set_aside(atlas)]
+    reasons = [(ref.split(" (")[0], field, key) for ref, field, key in _flagged(atlas)]
     assert sorted(reasons) == sorted([
         ("row 147", "damage_total", "record.not_a_number"),  # '0..003'
         ("row 313", "date_start / date_year / disaster_id", "record.no_year"),
@@ -158,7 +159,7 @@ def _import_example(atlas, table: Path = EXAMPLE_CSV, mapping: Path = EXAMPLE_MA
 def test_example_imports_with_explicit_mapping(atlas):
     result = _import_example(atlas)
     assert (result.records_read, result.records_imported, result.records_quarantined) == (
-        8, 6, 2)
+        8, 8, 0)
     assert result.unmapped_hazards == []
     notes = {n["key"]: n for n in result.notes}
     assert notes["mapped.blank_rows"]["count"] == 1
@@ -181,19 +182,21 @@ def test_example_imports_with_explicit_mapping(atlas):
                     "S01", "NPL"),
         "SYN-007": (2022, 5, 2, "day", "Landslide", 0, 1, 750.0, "Synthetic South", "S02",
                     "NPL"),
+        # 'many' deaths: that field only is lost; no year: the date is unknown
+        "SYN-005": (2018, None, None, "year", "Drought", None, None, None, "Synthetic North",
+                    "N01", "NPL"),
+        "SYN-006": (None, None, None, "unknown", "Flood", None, None, None, "Synthetic North",
+                    "N02", "NPL"),
     }
     assert q("SELECT record_id FROM records WHERE native_key = 'SYN-001'") == [
         ("SYN-EXAMPLE:SYN-001",)]
-    assert _set_aside(atlas) == [("row 7 (SYN-005)", "dead", "record.not_a_number"),
-                                 ("row 8 (SYN-006)", "date / year / code", "record.no_year")]
-    # every source column kept verbatim in raw, mapped or not
+    assert _flagged(atlas) == [("row 7 (SYN-005)", "dead", "record.not_a_number"),
+                               ("row 8 (SYN-006)", "date / year / code", "record.no_year")]
+    # every source column kept verbatim in raw, mapped or not, for every row
     source = [r for r in _csv_rows_semicolon(EXAMPLE_CSV) if r["event_no"]]
     stored = [orjson.loads(raw) for (raw,) in q("SELECT raw FROM records ORDER BY source_row")]
-    kept = [r for r in source if r["event_no"] not in ("SYN-005", "SYN-006")]
-    assert stored == kept
-    quarantined = [orjson.loads(raw) for (raw,) in q(
-        "SELECT raw FROM quarantine ORDER BY record_ref")]
-    assert quarantined == [r for r in source if r["event_no"] in ("SYN-005", "SYN-006")]
+    assert stored == source
+    assert q("SELECT count(*) FROM quarantine") == [(0,)]
     # units: provinces by name (level 0), districts by code with their parent (level 1)
     units = set(q("SELECT level, code, name, parent_code FROM admin_units"))
     assert units == {
@@ -219,7 +222,7 @@ def test_example_reimport_is_unchanged(atlas):
     first = _import_example(atlas)
     again = _import_example(atlas)
     assert again.status == "unchanged" and again.dataset_id == first.dataset_id
-    assert atlas.store.query("SELECT count(*) FROM records") == [(6,)]
+    assert atlas.store.query("SELECT count(*) FROM records") == [(8,)]
 
 
 def test_example_as_workbook_reads_the_same(atlas, tmp_path):
@@ -234,7 +237,7 @@ def test_example_as_workbook_reads_the_same(atlas, tmp_path):
     book.save(table)
     result = _import_example(atlas, table)
     assert (result.records_read, result.records_imported, result.records_quarantined) == (
-        8, 6, 2)
+        8, 8, 0)
     assert atlas.store.query("SELECT sum(deaths), sum(losses_local) FROM records") == [
         (6, 1_751_250.0)]
 
@@ -245,7 +248,7 @@ def test_country_option_overrides_the_mapping(atlas):
     q = atlas.store.query
     assert q("SELECT DISTINCT country_iso3 FROM records") == [("LKA",)]
     assert q("SELECT country_iso3 FROM datasets") == [("LKA",)]
-    assert result.records_imported == 6
+    assert result.records_imported == 8
 
 
 def test_example_is_not_sniffed_and_needs_a_mapping():

@@ -102,7 +102,11 @@ def test_assess_grenada_report(tmp_path, lang):
     check_html(html, chromium, shots, lang=lang, maps=True)
     check_pdf(out / f"riskatlas-report-{lang}.pdf", shots)
     tables = {p.stem for p in (out / "tables").glob("*.csv")}
-    assert {"profile", "screen", "advice", "risk", "sendai", "records", "peers"} <= tables
+    assert {"profile", "screen", "advice", "risk", "sendai", "records", "peers",
+            "quality"} <= tables
+    from riskatlas.i18n import translate
+
+    assert translate("report.data_quality", lang) in html.read_text("utf-8")
     from openpyxl import load_workbook
 
     book = load_workbook(out / "riskatlas-tables.xlsx", read_only=True)

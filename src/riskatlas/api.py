@@ -83,6 +83,29 @@ class Atlas:
             rows = rows.filter(rows.dataset_id == dataset_id)
         return rows.to_pandas()
 
+    def quality_issues(self, dataset_id: int | None = None) -> pd.DataFrame:
+        """Fields not taken as read, one row per record and field: raw value, rule, what was
+        kept (blanked, rounded, date precision, unspecified hazard) and the message."""
+        rows = self.table("quality_issues")
+        if dataset_id is not None:
+            rows = rows.filter(rows.dataset_id == dataset_id)
+        return rows.order_by(["dataset_id", "source_file", "source_row", "field"]).to_pandas()
+
+    def quality_summary(self, dataset_id: int | None = None) -> pd.DataFrame:
+        """The issues by dataset, rule and field: how many records, what was kept, and up
+        to three raw values as examples (the CLI's ``quality`` and the reports use this)."""
+        rows = self.table("quality_issues")
+        if dataset_id is not None:
+            rows = rows.filter(rows.dataset_id == dataset_id)
+        keys = ["dataset_id", "rule", "field", "source_field", "action"]
+        summary = rows.group_by(keys).aggregate(
+            records=rows.record_id.nunique(), examples=rows.raw_value.collect(distinct=True))
+        frame = summary.order_by(["dataset_id", summary.records.desc(), "rule",
+                                  "field"]).to_pandas()
+        frame["examples"] = [sorted(v for v in (values or ()) if v is not None)[:3]
+                             for values in frame["examples"]]
+        return frame
+
     def hazard_terms(self, *, unmapped: bool = False) -> pd.DataFrame:
         """Source hazard terms with their HIPs code and group; ``unmapped`` = the review list."""
         import ibis
@@ -94,6 +117,30 @@ class Atlas:
             term_en=terms.term_en.max(), records=terms.records.sum(),
             datasets=terms.dataset_id.nunique())
         return terms.order_by([ibis.desc("records"), "term"]).to_pandas()
+
+    def hazard_suggestions(self, *, limit: int = 3, lang: str = "en") -> pd.DataFrame:
+        """The review list with, for each term, its ``limit`` closest HIPs 2025 entries
+        (:func:`riskatlas.model.hazards.suggest`) in the column ``suggestions``: a list of
+        {hips_code, hips_name, hazard_group, similarity, resembles, source, csv_line}, where
+        ``csv_line`` is a crosswalk row that maps the term (``import --crosswalk FILE``)."""
+        from riskatlas.i18n import translate
+        from riskatlas.model.hazards import suggest
+
+        frame = self.hazard_terms(unmapped=True)
+        crosswalk = self.store.crosswalk
+        column = []
+        for term, term_en in zip(frame["term"], frame["term_en"], strict=True):
+            found = suggest(crosswalk, term, term_en if isinstance(term_en, str) else None,
+                            limit)
+            column.append([{
+                "hips_code": s.hips_code, "hips_name": s.hips_name, "hazard_group": s.group,
+                "similarity": s.score, "resembles": s.resembles, "source": s.source,
+                "csv_line": s.csv_line(term, translate(
+                    "crosswalk.mapped_note" if s.source == "mapped" else
+                    "crosswalk.suggested_note", lang, resembles=s.resembles,
+                    name=s.hips_name))} for s in found])
+        frame["suggestions"] = column
+        return frame
 
     def records(self, *, limit: int | None = 50, offset: int = 0, columns: Sequence[str] = (),
                 with_extension: bool = False, **filters: Any) -> pd.DataFrame:
@@ -107,6 +154,13 @@ class Atlas:
         if limit is not None:
             expr = expr.limit(limit, offset=offset)
         return expr.to_pandas()
+
+    def _undated(self, scope: Scope) -> bool:
+        """Whether cards of the scope (any period) have no year: analyses leave them out."""
+        records = self.engine.table("records")
+        found = filter_records(records, country=scope.country, admin=scope.admin,
+                               hazard=scope.hazard, dataset=scope.dataset)
+        return bool(found.filter(found.start_year.isnull()).count().to_pandas())
 
     def count_records(self, **filters: Any) -> int:
         return int(filter_records(self.table("records"), **filters).count().to_pandas())
@@ -238,6 +292,8 @@ class Atlas:
     def _result(self, frame: pd.DataFrame, analysis: str, scope: Scope, lang: str,
                 notes: Sequence[str] = (), extra: dict[str, Any] | None = None
                 ) -> pd.DataFrame:
+        if self._undated(scope):
+            notes = [*notes, "analysis.undated_left_out"]
         return labelled(frame, analysis=analysis, scope=scope, methods=self.methods,
                         engine=self.engine.name, lang=lang, notes=notes, extra=extra)
 

@@ -24,11 +24,41 @@ class RiskAtlasError(Exception):
 
         return translate(self.key, lang, **self.params)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # import workers send errors back pickled: keep the key and the parameters (not just
+        # the English text), so the message is still shown in the reader's language
+        return _unpickle, (type(self), self.__dict__)
+
+
+def _unpickle(cls: type[RiskAtlasError], state: dict[str, Any]) -> RiskAtlasError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, error.render("en"))
+    return error
+
 
 class SourceFormatError(RiskAtlasError, ValueError):
     """A file cannot be read as the format it claims or was detected as."""
 
     key = "error.source_format"
+
+
+class LimitError(RiskAtlasError, ValueError):
+    """An input goes beyond one of the limits of :mod:`riskatlas.sources.limits` (a zip bomb,
+    a giant value, a million columns ...). Names the file, where in it, and the limit.
+
+    Not a :class:`SourceFormatError`: a file found in a folder that breaches a limit stops
+    the import rather than being skipped as "not a format RiskAtlas reads".
+    """
+
+    key = "error.limit"
+
+    def render(self, lang: str = "en") -> str:
+        from riskatlas.i18n import translate
+
+        where = self.params.get("where")
+        place = translate(where, lang, **self.params) if where else ""
+        return translate(self.key, lang, **{**self.params, "where": place})
 
 
 class RecordError(RiskAtlasError, ValueError):

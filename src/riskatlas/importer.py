@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from riskatlas.errors import SourceFormatError
+from riskatlas.sources.convert import QualityPolicy
 from riskatlas.sources.library_warnings import warnings_as_notes
 from riskatlas.sources.registry import Reader, ReadOptions, detect
 from riskatlas.store.batch import FileStats
@@ -30,6 +31,7 @@ class FileResult:
     records_read: int = 0
     records_imported: int = 0
     records_quarantined: int = 0
+    fields_flagged: int = 0  # values not taken as read: see ``riskatlas quality``
     unmapped_hazards: list[str] = field(default_factory=list)
     status: str = "imported"  # imported | unchanged | skipped
     notes: list[dict[str, Any]] = field(default_factory=list)
@@ -109,7 +111,8 @@ def _import_group(store: Store, reader: Reader, files: list[Path], hashes: dict[
     with store.import_batch(source_key=reader.source_key(first, options), name=name,
                             format=reader.format, country_iso3=options.country,
                             disambiguate_keys=reader.disambiguate_keys,
-                            synthetic=options.synthetic) as batch:
+                            synthetic=options.synthetic,
+                            policy=QualityPolicy(strict=options.strict)) as batch:
         for f in files:
             batch.add_file(FileStats(f.name, str(f.resolve()), hashes[f], f.stat().st_size,
                                      reader.format))
@@ -118,5 +121,6 @@ def _import_group(store: Store, reader: Reader, files: list[Path], hashes: dict[
                 reader.read(f, batch, options)
         outcome = batch.commit()
     return [FileResult(str(f), outcome.dataset_id, reader.format, stats.read, stats.imported,
-                       stats.quarantined, outcome.unmapped_terms, notes=outcome.notes)
+                       stats.quarantined, stats.flagged, outcome.unmapped_terms,
+                       notes=outcome.notes)
             for f, stats in zip(files, outcome.files, strict=True)]

@@ -62,6 +62,8 @@ class Scope:
         r = filter_records(records, country=self.country, admin=self.admin,
                            hazard=self.hazard, year_from=self.year_from,
                            year_to=self.year_to, dataset=self.dataset)
+        # a card whose year could not be read has no place in time (riskatlas quality)
+        r = r.filter(r.start_year.notnull())
         if self.climate_only:
             r = r.filter(r.climate_related.fill_null(False))
         r = r.mutate(country_iso3=r.country_iso3.fill_null(NO_COUNTRY))

@@ -24,11 +24,41 @@ from riskatlas.cli.common import (
     t,
 )
 from riskatlas.export import FORMATS
+from riskatlas.model.hazards import CROSSWALK_COLUMNS
 
 BROWSE_COLUMNS = ("record_id", "country_iso3", "level0_name", "level1_name", "level2_name",
                   "start_date", "date_precision", "hazard_term", "hips_code", "hazard_group",
                   "deaths", "injured", "affected", "houses_destroyed", "houses_damaged")
 EXPORT_OUT = typer.Argument(..., help=h("export.out"))
+SUGGESTION_COLUMNS = ("hips_code", "hips_name", "hazard_group", "similarity", "resembles",
+                      "source", "csv_line")
+
+
+def _print_review(frame: Any, fmt: str) -> None:
+    """The review list with its suggestions: csv has one row per term and suggestion; a
+    table shows the list, the suggestions and then the crosswalk lines, ready to copy."""
+    import pandas as pd
+
+    review = frame.drop(columns=["suggestions", "hips_code", "hazard_group"])
+    rows: list[dict[str, Any]] = []
+    for term, suggestions in zip(review.to_dict("records"), frame["suggestions"], strict=True):
+        rows += [{**term, "rank": n, **s} for n, s in enumerate(suggestions, 1)] or [term]
+    long = pd.DataFrame(rows, columns=[*review.columns, "rank", *SUGGESTION_COLUMNS])
+    long["rank"] = long["rank"].astype("Int64")
+    if fmt == "csv":
+        print_frame(long, fmt)
+        return
+    print_frame(review, fmt, title=t("browse.hazards_title"))
+    found = long[long["hips_code"].notna()]
+    if not found.empty:
+        print_frame(found[["term", "rank", "hips_code", "hips_name", "hazard_group",
+                           "similarity", "resembles"]], fmt, title=t("browse.suggestions_title"))
+        console.print(t("browse.suggestion_lines"))
+        console.print(",".join(CROSSWALK_COLUMNS), markup=False, highlight=False, soft_wrap=True)
+        for line in found["csv_line"]:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    for term in long.loc[long["hips_code"].isna(), "term"]:
+        console.print(t("browse.no_suggestion", term=term), style="yellow", markup=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -49,6 +79,23 @@ def register(app: typer.Typer) -> None:
                 "records_imported": "imported", "records_quarantined": "set_aside"})
         print_frame(frame, fmt, title=t("browse.datasets_title"))
 
+    @app.command(help=h("quality.help"))
+    def quality(dataset: int = DATASET_OPTION, db: Path = DB_OPTION,
+                fmt: str = FMT_OPTION) -> None:
+        """Values not taken as read, by rule and field, with examples of raw values."""
+        with riskatlas.open(db, read_only=True) as atlas:
+            frame = atlas.quality_summary(dataset)
+        if frame.empty and fmt == "table":
+            console.print(t("browse.no_quality_issues"))
+            return
+        if fmt == "table":
+            frame = frame.assign(
+                rule=[t(key, value="…", stored="…", min="…", max="…") for key in frame.rule],
+                action=[t(f"quality.action.{a}") for a in frame.action],
+                examples=[", ".join(map(repr, v)) for v in frame.examples]).rename(
+                columns={"dataset_id": "id", "source_field": "source_column"})
+        print_frame(frame, fmt, title=t("browse.quality_title"))
+
     @app.command(help=h("hazards.help"))
     def hazards(
         unmapped: bool = typer.Option(False, "--unmapped", help=h("hazards.unmapped")),
@@ -56,9 +103,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Source hazard terms and their HIPs 2025 code and reporting group."""
         with riskatlas.open(db, read_only=True) as atlas:
-            frame = atlas.hazard_terms(unmapped=unmapped)
+            frame = (atlas.hazard_suggestions(lang=STATE.lang) if unmapped
+                     else atlas.hazard_terms())
         if unmapped and frame.empty and fmt == "table":
             console.print(t("browse.no_unmapped"))
+            return
+        if unmapped and fmt != "json":  # json keeps the suggestions nested in each term
+            _print_review(frame, fmt)
             return
         print_frame(frame, fmt, title=t("browse.hazards_title"))
 

@@ -18,11 +18,15 @@ from riskatlas.cli.common import (
     print_json_line,
     t,
 )
+from riskatlas.errors import LimitError
 from riskatlas.importer import FileResult, expand
+from riskatlas.sources.limits import check_zip
 from riskatlas.sources.registry import ReadOptions, readers
 
 IMPORT_PATHS = typer.Argument(..., exists=True, help=h("import.paths"))
 MAPPING_OPTION = typer.Option(None, "--mapping", help=h("import.mapping"))
+CROSSWALK_OPTION = typer.Option(None, "--crosswalk", exists=True, dir_okay=False,
+                                help=h("import.crosswalk"))
 DEST_OPTION = typer.Option(Path("downloads"), "--dest", help=h("fetch.dest"))
 DEMO_FOLDER_OPTION = typer.Option(None, "--folder", help=h("demo.folder"))
 DEMO_OUT_OPTION = typer.Option(Path("riskatlas-report-demo"), "--out", help=h("demo.out"))
@@ -33,11 +37,12 @@ def _expected_bytes(paths: list[Path]) -> int:
     """Bytes the readers will report: uncompressed members for zips."""
     total = 0
     for path in expand(paths):
-        if zipfile.is_zipfile(path):
+        try:
+            check_zip(path)  # a zip bomb is for the import to refuse, in its own words
             with zipfile.ZipFile(path) as archive:
                 total += sum(i.file_size for i in archive.infolist()
                              if i.filename.lower().endswith(".xml"))
-        else:
+        except (zipfile.BadZipFile, LimitError, OSError, EOFError):
             total += path.stat().st_size
     return total
 
@@ -45,11 +50,13 @@ def _expected_bytes(paths: list[Path]) -> int:
 def run_import(db: Path | None, paths: list[Path], *, fmt: str | None = None,
                mapping: Path | None = None, country: str | None = None,
                as_json: bool = False, workers: int | None = None,
-               synthetic: bool = False) -> list[FileResult]:
-    """Import with a progress bar (unless JSON output), then print one line per file."""
-    with riskatlas.open(db) as atlas:
+               synthetic: bool = False, strict: bool = False,
+               crosswalks: list[Path] | None = None) -> list[FileResult]:
+    """Import with a progress bar (unless JSON output), then print one line per file;
+    ``crosswalks``: the user's crosswalk files, over the built-in one."""
+    with riskatlas.open(db, crosswalks=crosswalks or ()) as atlas:
         options = ReadOptions(country=country.upper() if country else None, mapping=mapping,
-                              workers=workers, synthetic=synthetic)
+                              workers=workers, synthetic=synthetic, strict=strict)
         if as_json:
             results = atlas.import_paths(paths, format=fmt, options=options)
         else:
@@ -64,6 +71,9 @@ def run_import(db: Path | None, paths: list[Path], *, fmt: str | None = None,
                 print_json_line(result.as_dict())
                 continue
             _print_result(atlas, result)
+            if crosswalks and result.status == "unchanged":
+                console.print("  " + t("import.crosswalk_not_applied", path=result.path),
+                              style="yellow")
         unmapped = sorted({term for r in results for term in r.unmapped_hazards})
         if unmapped and not as_json:
             console.print(t("import.unmapped", terms=", ".join(unmapped)), style="yellow")
@@ -80,6 +90,9 @@ def _print_result(atlas: riskatlas.Atlas, result: FileResult) -> None:
     console.print(t("import.done", path=result.path, read=result.records_read,
                     imported=result.records_imported, quarantined=result.records_quarantined,
                     dataset=result.dataset_id))
+    if result.fields_flagged:
+        console.print("  " + t("import.flagged", count=result.fields_flagged,
+                               dataset=result.dataset_id), style="yellow")
     for note in result.notes:
         params = {k: v for k, v in note.items() if k != "key"}
         params.setdefault("path", Path(result.path).name)
@@ -102,14 +115,16 @@ def register(app: typer.Typer) -> None:
         paths: list[Path] = IMPORT_PATHS,
         fmt: str = typer.Option(None, "--format", help=h("import.format", formats=formats)),
         mapping: Path = MAPPING_OPTION,
+        crosswalks: list[Path] = CROSSWALK_OPTION,
         country: str = typer.Option(None, "--country", help=h("import.country")),
         as_json: bool = typer.Option(False, "--json", help=h("import.json")),
         workers: int = typer.Option(None, "--workers", help=h("import.workers")),
+        strict: bool = typer.Option(False, "--strict", help=h("import.strict")),
         db: Path = DB_OPTION,
     ) -> None:
         """Import loss databases: DesInventar (XML/ZIP, flat, 8), EM-DAT, national tables."""
         run_import(db, paths, fmt=fmt, mapping=mapping, country=country, as_json=as_json,
-                   workers=workers)
+                   workers=workers, strict=strict, crosswalks=crosswalks)
 
     @app.command(help=h("fetch.help"))
     def fetch(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gettext
+import unicodedata
 from functools import cache
 
 import pycountry
@@ -33,3 +34,36 @@ def country_name(code: str, lang: str = "en") -> str:
         return catalogue(lang).get(f"country.{code.upper()}", code)
     name = getattr(country, "common_name", None) or country.name
     return _zh_tw().gettext(country.name) if lang == "zh-TW" else name
+
+
+def _words(text: str) -> str:
+    """Lower-case letters with single spaces: 'Sri_Lanka-2016' → 'sri lanka'."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    letters = "".join(c if c.isalpha() and c.isascii() else " " for c in folded
+                      if not unicodedata.combining(c))
+    return " ".join(letters.split())
+
+
+@cache
+def _names() -> dict[str, str]:
+    """Normalised English names (official, common, short) → ISO3."""
+    found: dict[str, str] = {}
+    for c in pycountry.countries:
+        for attr in ("name", "common_name", "official_name"):
+            if value := getattr(c, attr, None):
+                found.setdefault(_words(value), c.alpha_3)
+    return found
+
+
+def country_in_name(stem: str) -> str | None:
+    """The ISO3 code of a country named in a file name ('nepal_desinventar_2016' → NPL,
+    'DesInventar Sri Lanka' → LKA): the longest run of words that is a country's English
+    name; None when no country is named, or two are."""
+    words = _words(stem).split()
+    names = _names()
+    spans = [(i, j, names[" ".join(words[i:j])]) for i in range(len(words))
+             for j in range(i + 1, min(len(words), i + 6) + 1) if " ".join(words[i:j]) in names]
+    # 'papua new guinea' holds 'guinea': only runs that no longer run contains count
+    found = {code for i, j, code in spans
+             if not any(a <= i and j <= b and (a, b) != (i, j) for a, b, _ in spans)}
+    return found.pop() if len(found) == 1 else None

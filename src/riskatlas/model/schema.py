@@ -2,7 +2,9 @@
 
 One row per data card. Impact fields are tri-state: a value; "reported but unknown"
 (the value is NULL and ``<field>_unknown`` is true, DesInventar's hay_* flags); or not
-reported (the value is NULL and ``<field>_unknown`` is false). Everything else a source
+reported (the value is NULL and ``<field>_unknown`` is false). A value that could not be
+accepted is NULL too, with a row in ``quality_issues`` naming the field, the raw value and
+the rule (value / reported-unknown / invalid / not reported). Everything else a source
 carries is kept verbatim in ``raw`` (the source row, as text) and ``extension`` (the
 DesInventar extension table or another source's extra block).
 """
@@ -72,10 +74,11 @@ RECORD_FIELDS: tuple[Field, ...] = (
     Field("latitude", "float", "WGS84 latitude; NULL when unknown (DesInventar 0,0 means unknown)"),
     Field("longitude", "float", "WGS84 longitude; NULL when unknown"),
     # time
-    Field("start_year", "int", "Year the event started"),
+    Field("start_year", "int", "Year the event started; NULL when the source's is unreadable"),
     Field("start_month", "int", "Month (1-12) or NULL when unknown (DesInventar 0)"),
     Field("start_day", "int", "Day (1-31) or NULL when unknown (DesInventar 0)"),
-    Field("date_precision", "text", "year, month or day: how much of the start date is known"),
+    Field("date_precision", "text",
+          "unknown, year, month or day: how much of the start date is known"),
     Field("start_date", "date", "First day of the known start period"),
     Field("end_date", "date", "End date, when the source gives one"),
     Field("duration_days", "int", "Duration in days, when the source gives one"),
@@ -144,7 +147,7 @@ IMPACT_FIELDS: tuple[str, ...] = tuple(f.name for f in RECORD_FIELDS if f.tri_st
 FIELDS_BY_NAME = {f.name: f for f in RECORD_FIELDS}
 
 APPROVAL_STATUSES = ("draft", "submitted", "needs_revision", "validated", "published")
-DATE_PRECISIONS = ("year", "month", "day")
+DATE_PRECISIONS = ("unknown", "year", "month", "day")
 
 
 def unknown_flag(name: str) -> str:

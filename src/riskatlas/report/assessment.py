@@ -53,6 +53,8 @@ class Assessment:
     cases: CaseLibrary
     top: int
     notes: list[str] = field(default_factory=list)
+    # values not taken as read, by dataset, rule and field (Atlas.quality_summary)
+    quality: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def top_units(self) -> pd.DataFrame:
@@ -119,7 +121,7 @@ def assess(atlas: Atlas, *, country: str | None = None, level: int | None = None
         events=atlas.events(lang=lang, **scope), annual=annual, screen=screen, advice=advice,
         peers=peer_lists, units=units_of(atlas, level, country),
         records=_records(atlas, unit_scope),
-        catalogue=catalogue, cases=library, top=top,
+        catalogue=catalogue, cases=library, top=top, quality=atlas.quality_summary(),
         notes=sorted({n for f in (risk, screen) for n in f.attrs.get("notes", [])}))
 
 

@@ -52,6 +52,14 @@ def render_html(a: Assessment) -> str:
     return env.get_template("report.html.j2").render(**context(a))
 
 
+def quality_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
+    """The data-quality summary (``riskatlas quality``) in the reader's language."""
+    blank = dict.fromkeys(("value", "stored", "min", "max"), "…")
+    return [{"dataset_id": r.dataset_id, "rule": t(r.rule, **blank), "column": r.source_field,
+             "action": t(f"quality.action.{r.action}"), "records": r.records,
+             "examples": ", ".join(r.examples)} for r in a.quality.itertuples()]
+
+
 def context(a: Assessment) -> dict[str, Any]:
     t = Text(a.lang)
     first, last = a.period
@@ -63,6 +71,7 @@ def context(a: Assessment) -> dict[str, Any]:
         "findings": findings(a, t), "profiles": profile_sections(a, t),
         "maps": maps(a, t), "screen": screen_rows(a, t), "units": unit_pages(a, t),
         "methods": methods(a), "datasets": a.datasets.to_dict("records"),
+        "quality": quality_rows(a, t),
         "notes": [t(n) for n in a.notes],
         "silent_units": int((a.screen["cards"].fillna(0) == 0).sum()),
     }

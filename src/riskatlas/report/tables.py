@@ -23,7 +23,7 @@ def report_tables(a: Assessment) -> dict[str, pd.DataFrame]:
         "unit_profile": a.unit_profile, "risk": a.risk, "return_levels": a.return_levels,
         "sendai": a.sendai, "unit_sendai": a.unit_sendai, "events": a.events,
         "peers": pd.concat(peers, ignore_index=True) if peers else pd.DataFrame(),
-        "records": a.records, "datasets": a.datasets,
+        "records": a.records, "datasets": a.datasets, "quality": a.quality,
     }
 
 

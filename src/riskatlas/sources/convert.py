@@ -2,20 +2,25 @@
 
 A reader maps its source fields to canonical names and hands raw values (text or
 numbers) to :class:`RecordBuilder`, which types them, checks them and maps the hazard
-term. A value that cannot be accepted raises :class:`RecordError` naming the source
-field, so the row is set aside with its reason instead of being lost.
+term. A value that cannot be accepted costs that field only: the field is blanked (or a
+fractional count rounded, or the date kept at the precision the data allows) and a
+:class:`QualityIssue` names the record, the source field, the raw value and the rule; the
+raw row keeps the value. With ``QualityPolicy(strict=True)`` (``--strict``, and the web's
+card forms) such a value raises :class:`RecordError` instead, and the row is set aside.
 :meth:`RecordBuilder.build_many` types whole columns at once (Arrow) for the rows whose
 values are plainly valid and hands every other row back to :meth:`RecordBuilder.build`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -47,6 +52,39 @@ _NUMBERS = (*IMPACT_FIELDS, *_INTS, *_FLOATS, "start_year", "start_month", "star
 _COUNTS = frozenset(COUNT_FIELDS)
 _AMOUNTS = frozenset(name for name in IMPACT_FIELDS if name not in COUNT_FIELDS)
 _INT_LIMIT = 2.0 ** 63  # beyond this a count is not an int64: left to build()
+_SECTORS = frozenset(name for name in _INTS if name.startswith("sector_"))
+# sector columns are MS-Access booleans in DesInventar (-1 yes, 0 no); words in any language
+_YES = frozenset(("true", "yes", "y", "si", "sí", "oui", "sim", "ya", "x", "是", "有"))
+_NO = frozenset(("false", "no", "n", "non", "não", "nao", "tidak", "否", "無", "无"))
+ISSUES_KEY = "__quality_issues"  # the key under which build() hands a record's issues on
+UNSPECIFIED = "unspecified"  # the hazard term of a record that names none
+
+Fractional = Literal["round", "blank", "reject-record"]
+
+
+@dataclass(frozen=True)
+class QualityPolicy:
+    """What a bad value costs. ``strict``: the whole record (set aside with its reason);
+    otherwise the field only. ``fractional``: a count with a fraction (an imputed 0.0328
+    deaths) is rounded half to even, blanked, or sets the record aside."""
+
+    strict: bool = False
+    fractional: Fractional = "round"
+
+
+@dataclass
+class QualityIssue:
+    """One field of one record that was not taken as read (the raw row keeps the value)."""
+
+    source_file: str
+    source_row: int
+    record_ref: str
+    field: str  # the canonical field
+    source_field: str  # the source's own column or element name
+    raw_value: str | None
+    rule: str  # message key, e.g. record.negative
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    action: str = "blanked"  # blanked | rounded | unspecified | date_precision
 
 
 def to_number(value: Any) -> float | None:
@@ -66,7 +104,10 @@ def to_number(value: Any) -> float | None:
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, int | float):
-        return None if value != value else float(value)  # NaN is blank
+        try:
+            return None if value != value else float(value)  # NaN is blank
+        except OverflowError:  # an int beyond float range
+            return math.inf if value > 0 else -math.inf
     return to_number(str(value))
 
 
@@ -112,12 +153,16 @@ class RecordBuilder:
         crosswalk: Crosswalk,
         field_names: Mapping[str, str] | None = None,
         max_year: int | None = None,
+        policy: QualityPolicy | None = None,
     ) -> None:
         self.source_key = source_key
         self.source_file = source_file
         self.crosswalk = crosswalk
         self.field_names = dict(field_names or {})
         self.max_year = max_year or dt.date.today().year + 1
+        self.policy = policy or QualityPolicy()
+        self._issues: list[QualityIssue] = []
+        self._row = 0
 
     def error(self, key: str, record: str, field: str, **params: Any) -> RecordError:
         """A RecordError naming this file, the record and the source field."""
@@ -125,6 +170,17 @@ class RecordBuilder:
             key, path=self.source_file, record=record,
             field=self.field_names.get(field, field), **params,
         )
+
+    def flag(self, key: str, record: str, name: str, value: Any, *,
+             action: str = "blanked", **params: Any) -> None:
+        """A value not taken as read: raises under the strict policy, else notes an issue
+        (the caller blanks or adjusts the field)."""
+        if self.policy.strict:
+            raise self.error(key, record, name, value=value, **params)
+        raw = None if value is None else str(value)
+        self._issues.append(QualityIssue(
+            self.source_file, self._row, record, name, self.field_names.get(name, name), raw,
+            key, {"value": raw, **params}, action))
 
     def build(
         self,
@@ -135,8 +191,16 @@ class RecordBuilder:
         raw: Mapping[str, Any],
         extension: Mapping[str, Any] | None = None,
         unknown: Iterable[str] = (),
+        flags: Iterable[tuple[str, str, Any]] = (),
     ) -> dict[str, Any]:
-        """One typed canonical record. ``unknown`` names impacts reported but unknown."""
+        """One typed canonical record. ``unknown`` names impacts reported but unknown;
+        ``flags`` are (rule, field, raw value) that the reader found (e.g. a date it could
+        not parse; the field is left blank). The issues of its fields travel with it under
+        ``ISSUES_KEY`` (the batch takes them)."""
+        self._issues, self._row = [], row
+        for key, name, value in flags:
+            self.flag(key, record_ref, name, value,
+                      action="date_precision" if name == "start_year" else "blanked")
         out: dict[str, Any] = {name: text(values.get(name)) for name in _TEXTS}
         out["source_file"] = self.source_file
         out["source_row"] = row
@@ -152,12 +216,15 @@ class RecordBuilder:
                 out[name] = None
             out[unknown_flag(name)] = flag
         for name in _INTS:
-            out[name] = self._int(values.get(name), name, record_ref)
+            read_int = self._sector if name in _SECTORS else self._int
+            out[name] = read_int(values.get(name), name, record_ref)
         self._place(values, out, record_ref)
         self._dates(values, out, record_ref)
         self._hazard(out, record_ref)
         out["raw"] = dumps(raw)
         out["extension"] = dumps(extension) if extension else None
+        if self._issues:
+            out[ISSUES_KEY] = self._issues
         return out
 
     def build_many(
@@ -203,6 +270,7 @@ class RecordBuilder:
         for name, top in (("start_month", 12), ("start_day", 31)):
             v = values[name]
             bad |= (v != 0) & ~nulls[name] & ((v < 1) | (v > top))
+        bad |= _impossible_day(values, nulls, bad)
         texts = _texts_together(columns, n)
         bad |= np.asarray(pc.is_null(texts["hazard_term"]))
 
@@ -286,69 +354,106 @@ class RecordBuilder:
         try:
             number = to_number(value)
         except ValueError:
-            raise self.error("record.not_a_number", ref, name, value=value) from None
+            self.flag("record.not_a_number", ref, name, value)
+            return None
         if number is not None and not math.isfinite(number):
-            raise self.error("record.not_a_number", ref, name, value=value)
+            self.flag("record.not_a_number", ref, name, value)
+            return None
         return number
 
     def _count(self, value: Any, name: str, ref: str) -> int | None:
         number = self._amount(value, name, ref)
         if number is None:
             return None
+        if number >= _INT_LIMIT:
+            self.flag("record.too_large", ref, name, value)
+            return None
         if not number.is_integer():
-            raise self.error("record.not_integer", ref, name, value=value)
+            if self.policy.strict or self.policy.fractional == "reject-record":
+                raise self.error("record.not_integer", ref, name, value=value)
+            if self.policy.fractional == "blank":
+                self.flag("record.not_integer", ref, name, value)
+                return None
+            rounded = round(number)  # half to even
+            self.flag("record.rounded", ref, name, value, action="rounded", stored=rounded)
+            return rounded
         return int(number)
 
     def _amount(self, value: Any, name: str, ref: str) -> float | None:
         number = self._number(value, name, ref)
         if number is not None and number < 0:
-            raise self.error("record.negative", ref, name, value=value)
+            self.flag("record.negative", ref, name, value)
+            return None
         return number
 
     def _int(self, value: Any, name: str, ref: str) -> int | None:
         number = self._number(value, name, ref)
         if number is None:
             return None
+        if abs(number) >= _INT_LIMIT:
+            self.flag("record.too_large", ref, name, value)
+            return None
         if not number.is_integer():
-            raise self.error("record.not_integer", ref, name, value=value)
+            self.flag("record.not_integer", ref, name, value)
+            return None
         return int(number)
+
+    def _sector(self, value: Any, name: str, ref: str) -> int | None:
+        """A sector flag: a number as it is (-1 yes, 0 no, or a count), or a yes/no word."""
+        word = text(value)
+        if word is not None and word.lower() in _YES:
+            return -1
+        if word is not None and word.lower() in _NO:
+            return 0
+        return self._int(value, name, ref)
 
     def _place(self, values: Mapping[str, Any], out: dict[str, Any], ref: str) -> None:
         lat = self._number(values.get("latitude"), "latitude", ref)
         lon = self._number(values.get("longitude"), "longitude", ref)
         if lat == 0 and lon == 0:  # DesInventar: 0,0 means unknown
             lat = lon = None
-        if lat is not None and not -90 <= lat <= 90:
-            raise self.error("record.out_of_range", ref, "latitude", value=values.get("latitude"))
-        if lon is not None and not -180 <= lon <= 180:
-            raise self.error("record.out_of_range", ref, "longitude", value=values.get("longitude"))
+        for name, number, top in (("latitude", lat, 90), ("longitude", lon, 180)):
+            if number is not None and not -top <= number <= top:
+                self.flag("record.out_of_range", ref, name, values.get(name))
+                lat = lon = None  # half a position locates nothing
         out["latitude"], out["longitude"] = lat, lon
         if out["country_iso3"]:
             out["country_iso3"] = out["country_iso3"].upper()
 
     def _dates(self, values: Mapping[str, Any], out: dict[str, Any], ref: str) -> None:
+        """The start date at the best precision the data allows: an unreadable year leaves
+        it unknown, an unreadable month the year, an impossible day the month."""
         year = self._int(values.get("start_year"), "start_year", ref)
-        if year is None:
-            raise self.error("record.no_year", ref, "start_year")
-        if not MIN_YEAR <= year <= self.max_year:
-            raise self.error("record.year_out_of_range", ref, "start_year",
-                             value=year, min=MIN_YEAR, max=self.max_year)
+        said = any(issue.field == "start_year" for issue in self._issues)
+        if year is None and text(values.get("start_year")) is None and not said:
+            self.flag("record.no_year", ref, "start_year", None, action="date_precision")
+        elif year is not None and not MIN_YEAR <= year <= self.max_year:
+            self.flag("record.year_out_of_range", ref, "start_year", year,
+                      action="date_precision", min=MIN_YEAR, max=self.max_year)
+            year = None
         month = self._int(values.get("start_month"), "start_month", ref) or None
         day = self._int(values.get("start_day"), "start_day", ref) or None
         if month is not None and not 1 <= month <= 12:
-            raise self.error("record.month_out_of_range", ref, "start_month", value=month)
+            self.flag("record.month_out_of_range", ref, "start_month", month,
+                      action="date_precision")
+            month = None
         if day is not None and not 1 <= day <= 31:
-            raise self.error("record.day_out_of_range", ref, "start_day", value=day)
-        if month is None:
+            self.flag("record.day_out_of_range", ref, "start_day", day, action="date_precision")
+            day = None
+        if year is None or month is None:
+            month = None if year is None else month
             day = None
         elif day is not None:
             try:
                 dt.date(year, month, day)
-            except ValueError:  # 31 April: keep the month, the raw row keeps the day
+            except ValueError:  # 31 February: keep the month, the raw row keeps the day
+                self.flag("record.impossible_date", ref, "start_day", f"{year}-{month}-{day}",
+                          action="date_precision")
                 day = None
         out["start_year"], out["start_month"], out["start_day"] = year, month, day
-        out["date_precision"] = "day" if day else "month" if month else "year"
-        out["start_date"] = dt.date(year, month or 1, day or 1)
+        out["date_precision"] = ("day" if day else "month" if month else "year" if year
+                                 else "unknown")
+        out["start_date"] = dt.date(year, month or 1, day or 1) if year else None
         out["end_date"] = self._end_date(values, ref)
 
     def _end_date(self, values: Mapping[str, Any], ref: str) -> dt.date | None:
@@ -363,20 +468,37 @@ class RecordBuilder:
         try:
             last = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)).day
             return dt.date(year, month, min(day or last, last))
-        except ValueError:
-            raise self.error("record.bad_date", ref, "end_year",
-                             value=f"{year}-{month}-{day}") from None
+        except (ValueError, OverflowError):
+            self.flag("record.bad_date", ref, "end_year", f"{year}-{month}-{day}")
+            return None
 
     def _hazard(self, out: dict[str, Any], ref: str) -> None:
-        term = out["hazard_term"]
-        if not term:
-            raise self.error("record.no_hazard", ref, "hazard_term")
-        match = self.crosswalk.match(term, out["hazard_term_en"])
+        if not out["hazard_term"]:
+            self.flag("record.no_hazard", ref, "hazard_term", None, action="unspecified")
+            out["hazard_term"] = UNSPECIFIED
+        match = self.crosswalk.match(out["hazard_term"], out["hazard_term_en"])
         out["hips_code"] = match.hips_code if match else None
         out["hazard_group"] = match.group if match else None
         out["climate_related"] = is_climate_related(out["hazard_group"], out["cause"])
         if out["approval_status"] is None:
             out["approval_status"] = "published"
+
+
+def _impossible_day(values: dict[str, np.ndarray], nulls: dict[str, np.ndarray],
+                    bad: np.ndarray) -> np.ndarray:
+    """Rows whose day does not exist in their month (31 February): build() flags them."""
+    ok = (~bad & ~nulls["start_day"] & ~nulls["start_month"] & (values["start_month"] >= 1)
+          & (values["start_day"] > 28))
+    if not ok.any():
+        return np.zeros(len(bad), dtype=bool)
+    year = values["start_year"][ok].astype(np.int64)
+    month = values["start_month"][ok].astype(np.int64)
+    first = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    length = ((first + 1).astype("datetime64[D]") - first.astype("datetime64[D]")).astype(
+        np.int64)
+    out = np.zeros(len(bad), dtype=bool)
+    out[np.flatnonzero(ok)] = values["start_day"][ok] > length
+    return out
 
 
 def _floats(col: Sequence[Any] | None, n: int, bad: np.ndarray

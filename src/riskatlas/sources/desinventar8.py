@@ -36,11 +36,15 @@ How the data card maps to canonical records:
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import logging
+import lzma
 import re
 import shutil
 import sqlite3
 import tarfile
+import tempfile
 import zipfile
 import zlib
 from collections import Counter, defaultdict
@@ -49,7 +53,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 from lxml import etree
@@ -59,7 +63,15 @@ from shapely.ops import unary_union
 
 from riskatlas.errors import RecordError, SourceFormatError
 from riskatlas.model.countries import is_iso3
-from riskatlas.sources.boundaries import member_stem, read_shapefile, shapefile_parts
+from riskatlas.sources import limits
+from riskatlas.sources.boundaries import (
+    Parts,
+    admin_level,
+    check_layer_size,
+    member_stem,
+    read_layer,
+    shapefile_parts,
+)
 from riskatlas.sources.convert import RecordBuilder, sum_known, text, to_number
 from riskatlas.sources.registry import Reader, ReadOptions, register
 from riskatlas.store.batch import AdminUnit, HazardTerm
@@ -73,6 +85,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_MEMBERS = 64  # tar members looked at when sniffing
 SNIFF_TAR_BYTES = 256 * 1024 * 1024  # ... as long as they start within this many bytes
+LAYER_SUFFIXES = (".shp", ".shx", ".dbf")  # the map layer parts taken out of an archive
 LEVEL_WIDTH = 5  # characters of GeographyId per level
 RECORD_TABLES = ("Disaster", "EEData")
 REQUIRED_COLUMNS = frozenset({"DisasterId", "DisasterBeginTime", "EffectPeopleDeadQ"})
@@ -155,8 +168,8 @@ class Database:
     sibling: Callable[[str], bytes | None]  # bytes of a file beside the database, by name
     sibling_names: list[str] = field(default_factory=list)
 
-    def shapefile(self, stem: str) -> dict[str, bytes] | None:
-        """{ext: bytes} of the shapefile ``stem`` beside the database (case-insensitive)."""
+    def shapefile(self, stem: str) -> Parts | None:
+        """{ext: read} of the shapefile ``stem`` beside the database (case-insensitive)."""
         files = ((n, partial(self._sibling_bytes, n)) for n in self.sibling_names)
         return shapefile_parts(files, {stem.lower()}).get(stem.lower())
 
@@ -189,36 +202,77 @@ def _db_in_folder(folder: Path) -> Path:
     return folder / _pick_db(found, str(folder))
 
 
-def _folder_database(db: Path, name: str) -> Database:
+def _folder_database(db: Path, name: str, too_big: Mapping[str, int] | None = None
+                     ) -> Database:
+    """The database ``db`` and the files beside it; ``too_big``: map layer parts left in
+    the archive for their size (reading them raises ``LayerTooBig``)."""
     folder = db.parent
+    too_big = too_big or {}
 
-    def sibling(file_name: str) -> bytes | None:
+    def sibling(file_name: str) -> bytes | None:  # only map layers are read beside it
         path = folder / file_name
-        return path.read_bytes() if path.is_file() else None
+        if file_name in too_big:
+            check_layer_size(too_big[file_name])
+        if not path.is_file():
+            return None
+        check_layer_size(path.stat().st_size)
+        return path.read_bytes()
 
     names = [p.name for p in folder.iterdir() if p.is_file()]
-    return Database(db, name, sibling, names)
+    return Database(db, name, sibling, [*names, *too_big])
+
+
+_DECOMPRESSORS: tuple[tuple[bytes, Callable[[IO[bytes]], Any]], ...] = (
+    (GZIP_MAGIC, lambda raw: gzip.GzipFile(fileobj=raw)),
+    (b"BZh", lambda raw: bz2.BZ2File(raw)),
+    (b"\xfd7zXZ\x00", lambda raw: lzma.LZMAFile(raw)),  # noqa: SIM115 - closed in close()
+)
 
 
 class _Archive:
-    """Uniform access to the members of a tar (any compression) or zip archive."""
+    """Uniform access to the members of a tar (any compression) or zip archive. Everything
+    read (or skipped over, which decompresses too) counts against the archive's limits."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.zip: zipfile.ZipFile | None = None
         self.tar: tarfile.TarFile | None = None
+        self._streams: list[IO[bytes]] = []
+        self.budget = limits.Budget(path)
         try:
             if zipfile.is_zipfile(path):
+                limits.check_zip(path)
                 self.zip = zipfile.ZipFile(path)
             else:
-                self.tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed in close()
-        except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+                self.tar = tarfile.open(  # noqa: SIM115 - closed in close()
+                    fileobj=cast(IO[bytes], self._tar_stream()), mode="r:")
+        except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, lzma.LZMAError) as exc:
+            self.close()
             raise SourceFormatError("di8.bad_archive", path=path.name, reason=str(exc)) from exc
+        except limits.LimitError:
+            self.close()
+            raise
+
+    def _tar_stream(self) -> limits.LimitedReader:
+        """The decompressed tar, guarded: a .tar.gz is held to the ratio as a whole."""
+        raw = self.path.open("rb")
+        self._streams.append(raw)
+        head = raw.read(6)
+        raw.seek(0)
+        for magic, opener in _DECOMPRESSORS:
+            if head.startswith(magic):
+                stream = opener(raw)
+                self._streams.append(stream)
+                self.budget.packed = self.path.stat().st_size
+                return limits.LimitedReader(stream, self.budget)
+        return limits.LimitedReader(raw, self.budget)
 
     def close(self) -> None:
         for archive in (self.zip, self.tar):
             if archive is not None:
                 archive.close()
+        for stream in reversed(self._streams):
+            stream.close()
 
     def names(self) -> list[str]:
         """Paths of the regular files of the archive."""
@@ -226,10 +280,24 @@ class _Archive:
             if self.zip is not None:
                 return [i.filename for i in self.zip.infolist() if not i.is_dir()]
             assert self.tar is not None
-            return [m.name for m in self.tar.getmembers() if m.isfile()]
-        except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+            names = []
+            for count, member in enumerate(self.tar, start=1):
+                if count > limits.MAX_MEMBERS:
+                    raise limits.fail("limit.members", self.path, count=f"> {count - 1:,}",
+                                      limit=limits.count_text(limits.MAX_MEMBERS))
+                if member.isfile():
+                    names.append(member.name)
+            return names
+        except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.error,
+                lzma.LZMAError) as exc:
             raise SourceFormatError("di8.bad_archive", path=self.path.name,
                                     reason=str(exc)) from exc
+
+    def size(self, member: str) -> int:
+        if self.zip is not None:
+            return self.zip.getinfo(member).file_size
+        assert self.tar is not None
+        return int(self.tar.getmember(member).size)
 
     def _fail(self, exc: BaseException) -> SourceFormatError:
         return SourceFormatError("di8.bad_archive", path=self.path.name, reason=str(exc))
@@ -238,7 +306,8 @@ class _Archive:
         """A stream of one member."""
         try:
             if self.zip is not None:
-                return self.zip.open(member)
+                return cast(IO[bytes], limits.open_member(self.zip, self.zip.getinfo(member),
+                                                          self.budget))
             assert self.tar is not None
             stream = self.tar.extractfile(member)
         except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
@@ -251,15 +320,36 @@ class _Archive:
         with self.open(member) as stream, target.open("wb") as out:
             try:
                 shutil.copyfileobj(stream, out, 1 << 20)
-            except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError,
+                    lzma.LZMAError) as exc:
                 raise self._fail(exc) from exc
 
     def read(self, member: str) -> bytes:
         with self.open(member) as stream:
             try:
                 return stream.read()
-            except (tarfile.TarError, zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+            except (tarfile.TarError, zipfile.BadZipFile, zlib.error, OSError, EOFError,
+                    lzma.LZMAError) as exc:
                 raise self._fail(exc) from exc
+
+    def extract(self, members: list[str], folder: Path) -> dict[str, int]:
+        """Copy members (by their file name) into ``folder`` in one pass in archive order
+        (a compressed tar is decompressed once more, not once a member). The first is the
+        database; map layer parts bigger than the limit are left out: {name: size}."""
+        wanted = set(members)
+        infos: list[Any] = (self.zip.infolist() if self.zip is not None
+                            else self.tar.getmembers())  # type: ignore[union-attr]
+        too_big = {}
+        for info in infos:
+            name = info.filename if self.zip is not None else info.name
+            size = info.file_size if self.zip is not None else info.size
+            if name not in wanted:
+                continue
+            if name != members[0] and size > limits.MAX_LAYER_BYTES:
+                too_big[PurePosixPath(name).name] = size
+                continue
+            self.copy(name, folder / PurePosixPath(name).name)
+        return too_big
 
 
 @contextmanager
@@ -278,15 +368,15 @@ def open_database(path: Path, workdir: Path) -> Iterator[Database]:
         names = archive.names()
         member = _pick_db([n for n in names if PurePosixPath(n).name.lower() == DB_NAME],
                           path.name)
-        target = workdir / DB_NAME
-        archive.copy(member, target)
         folder = PurePosixPath(member).parent
-        beside = {PurePosixPath(n).name: n for n in names if PurePosixPath(n).parent == folder}
-        yield Database(target, path.name,
-                       lambda n: archive.read(beside[n]) if n in beside else None,
-                       list(beside))
+        layers = [n for n in names if PurePosixPath(n).parent == folder
+                  and PurePosixPath(n).suffix.lower() in LAYER_SUFFIXES]
+        target = workdir / "di8"
+        target.mkdir(exist_ok=True)
+        too_big = archive.extract([member, *layers], target)
     finally:
         archive.close()
+    yield _folder_database(target / PurePosixPath(member).name, path.name, too_big)
 
 
 def connect(db: Path) -> sqlite3.Connection:
@@ -294,6 +384,8 @@ def connect(db: Path) -> sqlite3.Connection:
     uri = db.resolve().as_uri() + "?mode=ro&immutable=1"
     try:
         con = sqlite3.connect(uri, uri=True)
+        # a longer value raises SQLITE_TOOBIG when read, instead of being loaded
+        con.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.MAX_VALUE_CHARS)
         con.row_factory = sqlite3.Row
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -356,7 +448,8 @@ def family(path: Path) -> str:
 def region_info(path: Path) -> dict[str, str]:
     """The region's general settings (RegionId, CountryIso, LangIsoCode ...)."""
     if path.is_file() and path.name.lower() == INFO_NAME:
-        return _info_from_xml(path.read_bytes())
+        too_big = path.stat().st_size > limits.MAX_VALUE_CHARS  # refused when read
+        return {} if too_big else _info_from_xml(path.read_bytes())
     if path.is_file():
         with path.open("rb") as fh:
             head = fh.read(512)
@@ -375,11 +468,13 @@ def _archive_info(path: Path) -> dict[str, str]:
                           path.name)
         info = str(PurePosixPath(member).parent / INFO_NAME)
         if info in names:
-            return _info_from_xml(archive.read(info))
-        with closing(sqlite3.connect(":memory:")) as con:
-            con.deserialize(archive.read(member))
-            con.row_factory = sqlite3.Row
-            return _info_table(con)
+            return _info_from_xml(archive.read(info)) \
+                if archive.size(info) <= limits.MAX_VALUE_CHARS else {}
+        with tempfile.TemporaryDirectory(prefix="riskatlas-di8-") as folder:
+            db = Path(folder) / DB_NAME
+            archive.copy(member, db)  # streamed: the database is never held in memory
+            with closing(connect(db)) as con:
+                return _info_table(con)
     finally:
         archive.close()
 
@@ -423,8 +518,27 @@ def _stem(path: Path) -> str:
 
 
 # -- catalogues --------------------------------------------------------------------------
+class _ValueTooLong(Exception):
+    """A value of ``table`` is longer than :data:`~limits.MAX_VALUE_CHARS` (SQLITE_TOOBIG)."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(table)
+        self.table = table
+
+
+def _select(con: sqlite3.Connection, table: str, columns: str = "*") -> Iterator[sqlite3.Row]:
+    """The rows of a table; a value past the limit on values names the table."""
+    quoted = '"' + table.replace('"', '""') + '"'
+    try:
+        yield from con.execute(f"SELECT {columns} FROM {quoted}")
+    except sqlite3.DataError as exc:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_TOOBIG":
+            raise _ValueTooLong(table) from None
+        raise
+
+
 def _rows(con: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
-    return [_plain_row(r) for r in con.execute(f'SELECT * FROM "{table}"')]
+    return [_plain_row(r) for r in _select(con, table)]
 
 
 def _plain_row(row: sqlite3.Row) -> dict[str, Any]:
@@ -517,11 +631,8 @@ def _places(rows: list[dict[str, Any]], lang: str) -> dict[str, Place]:
 
 
 def _level_of(gid: str, row: Mapping[str, Any]) -> int:
-    try:
-        level = int(row.get("GeographyLevel"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        level = -1
-    return level if level >= 0 else max(len(gid) // LEVEL_WIDTH - 1, 0)
+    level = admin_level(row.get("GeographyLevel"))
+    return level if level is not None else max(len(gid) // LEVEL_WIDTH - 1, 0)
 
 
 def _events(rows: list[dict[str, Any]], lang: str) -> dict[str, tuple[str, str | None]]:
@@ -641,16 +752,26 @@ def _record_ref(row: Mapping[str, Any], number: int) -> str:
 def read(path: Path, batch: Any, options: ReadOptions) -> None:
     """Read one DesInventar 8 database (or its info.xml) into an import batch."""
     if path.is_file() and path.name.lower() == INFO_NAME:
+        if path.stat().st_size > limits.MAX_VALUE_CHARS:  # kept whole, as one value
+            raise limits.fail("limit.value", path, limit=limits.count_text(limits.MAX_VALUE_CHARS))
         batch.add_section_rows(path.name, INFO_NAME,
                                [{"xml": path.read_bytes().decode("utf-8", "replace")}])
         options.advance(path.stat().st_size)
         return
     with open_database(path, Path(batch.staging)) as database, \
             closing(connect(database.db)) as con:
-        if not _has_disaster_table(con):
+        try:
+            if not _has_disaster_table(con):
+                raise SourceFormatError("di8.bad_database", path=database.name,
+                                        reason="no Disaster table with DisasterBeginTime")
+            _read_database(con, database, batch, options)
+        except _ValueTooLong as exc:
+            raise limits.fail("limit.value", database.name, "limit.where.table",
+                              table=exc.table,
+                              limit=limits.count_text(limits.MAX_VALUE_CHARS)) from None
+        except sqlite3.DatabaseError as exc:  # damaged beyond its first page
             raise SourceFormatError("di8.bad_database", path=database.name,
-                                    reason="no Disaster table with DisasterBeginTime")
-        _read_database(con, database, batch, options)
+                                    reason=str(exc)) from exc
     if path.is_file():
         options.advance(path.stat().st_size)
 
@@ -687,15 +808,16 @@ def _extensions(con: sqlite3.Connection, tables: list[str]) -> dict[str, dict[st
 
 
 def _card_keys(con: sqlite3.Connection) -> set[str]:
-    return {text(r[0]) or "" for r in con.execute("SELECT DisasterId FROM Disaster")}
+    return {text(r[0]) or "" for r in _select(con, "Disaster", "DisasterId")}
 
 
 def _read_cards(con: sqlite3.Connection, name: str, batch: Any, cat: Catalogues,
                 extensions: dict[str, dict[str, Any]]) -> None:
     builder = RecordBuilder(source_key=batch.source_key, source_file=name,
-                            crosswalk=batch.store.crosswalk, field_names=FIELD_NAMES)
+                            crosswalk=batch.store.crosswalk, policy=batch.policy,
+                            field_names=FIELD_NAMES)
     odd_statuses: Counter[str] = Counter()
-    for number, row in enumerate(con.execute("SELECT * FROM Disaster"), start=1):
+    for number, row in enumerate(_select(con, "Disaster"), start=1):
         raw = _plain_row(row)
         batch.count_read(name)
         ref = _record_ref(raw, number)
@@ -729,9 +851,8 @@ def _apply_catalogues(tables: dict[str, list[dict[str, Any]]], cat: Catalogues, 
     levels = tables.get("GeoLevel", [])
     english = _english(levels, "GeoLevelId", "GeoLevelName") if lang != "eng" else {}
     for level_id, row in _in_language(levels, "GeoLevelId", lang).items():
-        try:
-            level = int(level_id)
-        except ValueError:
+        level = admin_level(level_id)
+        if level is None:
             continue
         batch.add_level(level, text(row.get("GeoLevelName")), english.get(level_id))
     for place in cat.places.values():
@@ -751,19 +872,17 @@ def _apply_boundaries(carto: list[dict[str, Any]], database: Database, cat: Cata
     for row in carto:
         layer = text(row.get("GeoLevelLayerFile"))
         code_field = text(row.get("GeoLevelLayerCode"))
-        try:
-            level = int(row.get("GeoLevelId"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-        if not layer or not code_field or (level, layer.lower()) in done:
+        level = admin_level(row.get("GeoLevelId"))
+        if level is None or not layer or not code_field or (level, layer.lower()) in done:
             continue
         done.add((level, layer.lower()))
         parts = database.shapefile(member_stem(layer))
         if parts is None:
             batch.note("di8.no_shapefile", path=database.name, layer=layer, level=level)
             continue
-        boundaries = read_shapefile(parts, code_field, text(row.get("GeoLevelLayerName")))
-        for code, (name, geometry) in _dissolve(boundaries).items():
+        boundaries = read_layer(parts, code_field, text(row.get("GeoLevelLayerName")),
+                                path=database.name, layer=layer, note=batch.note)
+        for code, (name, geometry) in _dissolve(boundaries or ()).items():
             unit_code = codes[level].get(code, code)
             known = (cat.country or "", level, unit_code) in batch.units
             center, bbox = geometry.centroid, geometry.bounds

@@ -24,9 +24,11 @@ the rules are those of the XML reader. Conventions:
   serials are not unique, so repeats get ``~2``, ``~3`` suffixes in reading order.
 * **Coordinates**: ``Latitude``/``Longitude`` when given and not both 0, else the GIS-join
   centroid columns ``POINT_Y``/``POINT_X`` (WGS84) when present.
-* **Country**: ``--country``; else, only for files named like DesInventar's own exports
-  (``DI_export_npl.csv``), the ISO3 code of the name; else a level-0 code that is an ISO3
-  code (multi-country roll-ups); else none.
+* **Country**: ``--country``; else, for files named like DesInventar's own exports
+  (``DI_export_npl.csv``), the ISO3 code of the name; else a country's English name in the
+  file name (``nepal_2016.csv``); else level-0 codes that are ISO3 codes (multi-country
+  roll-ups, seen in the first 100 data rows); else the import stops before writing anything
+  and asks for ``--country``.
 * **Admin units**: one unit per distinct code of level 0–2 (and country) with the most
   frequent name and parent code seen in imported records; units of level 1 and 2 get as
   centroid the mean of the distinct ``POINT_X``/``POINT_Y`` pairs of their rows (an
@@ -49,9 +51,9 @@ the rules are those of the XML reader. Conventions:
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
+import itertools
 import re
 import unicodedata
 import weakref
@@ -64,8 +66,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from riskatlas.errors import RecordError, SourceFormatError
-from riskatlas.model.countries import is_iso3
+from riskatlas.errors import LimitError, RecordError, SourceFormatError
+from riskatlas.model.countries import country_in_name, is_iso3
 from riskatlas.sources.convert import RecordBuilder, text
 from riskatlas.sources.desinventar_fields import (
     CANONICAL_TO_CARD,
@@ -74,12 +76,21 @@ from riskatlas.sources.desinventar_fields import (
     card_values,
 )
 from riskatlas.sources.registry import SNIFF_BYTES, Reader, ReadOptions, register
-from riskatlas.sources.tables import best_delimiter, cell_text, header_names
+from riskatlas.sources.tables import (
+    TextLines,
+    best_delimiter,
+    cell_text,
+    csv_rows,
+    detect_encoding,
+    header_names,
+)
+from riskatlas.sources.workbooks import open_workbook
 from riskatlas.store.batch import AdminUnit
 
 FORMAT = "desinventar-flat"
 HEADERS_FILE = "desinventar_flat_headers.csv"
 HEADER_SCAN_ROWS = 10
+COUNTRY_SCAN_ROWS = 100  # data rows looked at for ISO3 level-0 codes when no country is named
 MIN_RECOGNISED = 3
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 PROGRESS_ROWS = 1000
@@ -187,31 +198,19 @@ def _is_workbook(path: Path, head: bytes) -> bool:
     return head.startswith((_ZIP, _OLE)) and path.suffix.lower() in WORKBOOK_SUFFIXES
 
 
-def _workbook_rows(path: Path, limit: int | None = None) -> list[list[str]]:
-    """The first sheet's rows as text cells (only the first ``limit`` rows if given)."""
-    from python_calamine import CalamineWorkbook
-
+def _first_sheet(path: Path) -> Any:
+    """The first sheet of a workbook (checked against the limits first)."""
     try:
-        sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
-        rows = sheet.to_python() if limit is None else list(islice(sheet.iter_rows(), limit))
+        return open_workbook(path).get_sheet_by_index(0)
+    except LimitError:
+        raise
     except Exception as exc:  # calamine raises its own error types
         raise SourceFormatError("flat.unreadable", path=path.name, reason=str(exc)) from exc
-    return [[cell_text(v) for v in row] for row in rows]
 
 
-def detect_encoding(path: Path) -> str:
-    """``utf-8-sig`` when the whole file is UTF-8, else ``cp1252``, else ``latin-1``."""
-    for encoding in ("utf-8", "cp1252"):
-        decoder = codecs.getincrementaldecoder(encoding)()
-        try:
-            with path.open("rb") as fh:
-                while block := fh.read(1 << 20):
-                    decoder.decode(block)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            continue
-        return "utf-8-sig" if encoding == "utf-8" else encoding
-    return "latin-1"
+def _workbook_rows(path: Path, limit: int) -> list[list[str]]:
+    """The first ``limit`` rows of the first sheet as text cells."""
+    return [[cell_text(v) for v in row] for row in islice(_first_sheet(path).iter_rows(), limit)]
 
 
 def choose_delimiter(sample: str) -> str:
@@ -265,11 +264,26 @@ def family(path: Path) -> str:
 
 
 def country_of(path: Path, options: ReadOptions) -> str | None:
-    """``--country``, else the ISO3 code of a ``DI_export_xxx`` file name, else None."""
+    """``--country``, else the ISO3 code of a ``DI_export_xxx`` file name, else a country
+    named in the file name (``nepal_2016.csv``), else None."""
     if options.country:
         return options.country.upper()
     found = _DI_EXPORT.match(path.stem)
-    return found.group(1).upper() if found and is_iso3(found.group(1)) else None
+    if found and is_iso3(found.group(1)):
+        return found.group(1).upper()
+    return country_in_name(path.stem)
+
+
+def _require_country(rows: Iterator[list[str]], mapping: HeaderMap, name: str
+                     ) -> Iterator[list[str]]:
+    """The rows, once their first data row shows a level-0 code that is an ISO3 country
+    (a multi-country roll-up); else the file names no country: fail before reading on."""
+    column = mapping.columns.get("level0")
+    head = list(itertools.islice(rows, COUNTRY_SCAN_ROWS))
+    codes = {text(cells[column]) for cells in head if column is not None and column < len(cells)}
+    if not any(is_iso3(code) for code in codes):
+        raise SourceFormatError("flat.no_country", path=name)
+    return itertools.chain(head, rows)
 
 
 def source_key(path: Path, options: ReadOptions) -> str:
@@ -308,8 +322,11 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
     stats = _BATCH_UNITS.setdefault(batch, _UnitStats())
     _note_columns(mapping, batch, name, stats)
     builder = RecordBuilder(source_key=batch.source_key, source_file=name,
-                            crosswalk=batch.store.crosswalk, field_names=_field_names(mapping))
+                            crosswalk=batch.store.crosswalk, policy=batch.policy,
+                            field_names=_field_names(mapping))
     country = country_of(path, options)
+    if country is None:
+        rows = _require_country(rows, mapping, name)
     touched: set[UnitKey] = set()
     for number, cells in enumerate(rows, start=1):
         if number % PROGRESS_ROWS == 0:
@@ -342,17 +359,17 @@ def _open_rows(path: Path, batch: Any) -> tuple[Iterator[list[str]], Position]:
 
 
 def _workbook_source(path: Path) -> tuple[Iterator[list[str]], Position]:
-    table = _workbook_rows(path)
-    size, total = path.stat().st_size, max(len(table), 1)
+    sheet = _first_sheet(path)
+    size, total = path.stat().st_size, max(sheet.height, 1)
     consumed = 0
 
-    def rows() -> Iterator[list[str]]:
+    def rows() -> Iterator[list[str]]:  # one row at a time: no second copy of the sheet
         nonlocal consumed
-        for row in table:
+        for row in sheet.iter_rows():
             consumed += 1
-            yield row
+            yield [cell_text(v) for v in row]
 
-    return rows(), lambda: size * consumed // total
+    return rows(), lambda: size * min(consumed, total) // total
 
 
 def _csv_source(path: Path, batch: Any, head: bytes) -> tuple[Iterator[list[str]], Position]:
@@ -364,11 +381,11 @@ def _csv_source(path: Path, batch: Any, head: bytes) -> tuple[Iterator[list[str]
     stream = io.TextIOWrapper(binary, encoding=encoding, newline="")
 
     def rows() -> Iterator[list[str]]:
-        reader = csv.reader(stream, delimiter=delimiter)
+        lines = TextLines(stream, path)
         try:
-            yield from reader
+            yield from csv_rows(lines, delimiter)
         except csv.Error as exc:
-            raise SourceFormatError("flat.bad_csv", path=path.name, line=reader.line_num,
+            raise SourceFormatError("flat.bad_csv", path=path.name, line=lines.line,
                                     reason=str(exc)) from exc
         finally:
             stream.close()

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 import pyarrow as pa
@@ -36,7 +36,8 @@ from lxml import etree
 
 from riskatlas.errors import RecordError, SourceFormatError
 from riskatlas.model.countries import is_iso3
-from riskatlas.sources.convert import RecordBuilder, text
+from riskatlas.sources import limits
+from riskatlas.sources.convert import ISSUES_KEY, QualityIssue, RecordBuilder, text
 from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, card_columns, card_values
 from riskatlas.sources.registry import Reader, ReadOptions, register
 from riskatlas.store.batch import EXTENSION_SCHEMA, RECORD_SCHEMA, AdminUnit, HazardTerm, Rejected
@@ -107,31 +108,47 @@ def _line_at(source: str, offset: int) -> int:
     return lines
 
 
-def _open_xml(path: Path) -> tuple[IO[bytes], zipfile.ZipFile | None, int]:
-    """A byte stream of the XML (inside a zip or not), the zip, and the stream size."""
+def _open_xml(path: Path) -> tuple[IO[bytes], zipfile.ZipFile | None, int, limits.Budget]:
+    """A byte stream of the XML (inside a zip or not), the zip, the stream size, and the
+    budget of decompressed bytes that the zip's members are read against."""
+    budget = limits.Budget(path)
     if zipfile.is_zipfile(path):
+        limits.check_zip(path)
         try:
             archive = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise SourceFormatError("zip.bad", path=str(path), reason=str(exc)) from exc
+        try:
             names = [i for i in archive.infolist() if i.filename.lower().endswith(".xml")]
             if not names:
                 raise SourceFormatError("xml.no_member", path=str(path))
             member = max(names, key=lambda i: i.file_size)
-            return archive.open(member), archive, member.file_size
+            stream = cast(IO[bytes], limits.open_member(archive, member, budget))
         except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            archive.close()
             raise SourceFormatError("zip.bad", path=str(path), reason=str(exc)) from exc
+        except SourceFormatError:
+            archive.close()
+            raise
+        return stream, archive, member.file_size, budget
     with path.open("rb") as fh:
         if fh.read(4) == b"PK\x03\x04":
             raise SourceFormatError("zip.bad", path=str(path), reason="truncated or damaged")
-    return path.open("rb"), None, path.stat().st_size
+    return path.open("rb"), None, path.stat().st_size, budget
 
 
 def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
-         source: str | None = None, limits: Mapping[str, int] | None = None
+         source: str | None = None, chunk_limits: Mapping[str, int] | None = None
          ) -> Iterator[Chunk]:
     """Cut the document into chunks of whole rows, section by section (at most
-    ``chunk_bytes``, or ``limits[section]`` if smaller). When ``source`` names the plain
-    file the stream reads, chunks of the big sections carry only their place in it
-    (workers read them) and lines are counted only when an error needs one."""
+    ``chunk_bytes``, or ``chunk_limits[section]`` if smaller). When ``source`` names the
+    plain file the stream reads, chunks of the big sections carry only their place in it
+    (workers read them) and lines are counted only when an error needs one.
+
+    The buffer stays bounded whatever the input: blank space between rows and stray text
+    outside sections are dropped as they stream by; a row that grows past
+    :data:`~limits.MAX_ROW_CHARS`, or a value past :data:`~limits.MAX_VALUE_CHARS`, is
+    refused (:class:`LimitError`) instead of being read on."""
     buf = bytearray()
     pos = base = 0  # base: offset of buf[0] in the document
     line, counted = 1, 0  # the line at offset ``counted``
@@ -168,16 +185,26 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
     section: bytes | None = None
     rows = 0
     lazy = False
+    stray = False  # text outside sections dropped since the last tag
     while True:
         if section is None:
             match = _TAG.search(buf, pos)
             if match is None or (match.group(0) == b"<!" and buf.find(b">", match.end()) < 0):
+                # keep only what may start a tag; drop the rest (it cannot be a tag)
+                keep = match.start() if match is not None else buf.rfind(b"<", pos)
+                keep = len(buf) if keep < 0 else keep
+                stray = stray or _NON_SPACE.search(buf, pos, keep) is not None
+                pos = max(pos, keep)
+                if len(buf) - pos > limits.MAX_ROW_CHARS:
+                    raise limits.fail("limit.row", path, "limit.where.line", line=line_at(pos),
+                                      limit=limits.count_text(limits.MAX_ROW_CHARS))
                 if not more():
-                    if _NON_SPACE.search(buf, pos):
+                    if stray or _NON_SPACE.search(buf, pos):
                         raise SourceFormatError("xml.truncated", path=path, line=line_at(pos),
                                                 section="-")
                     return
                 continue
+            stray = False
             token = match.group(0)
             if token.startswith(b"<!") and not token.startswith(b"<!--"):
                 raise SourceFormatError("xml.doctype", path=path, line=line_at(pos))
@@ -195,7 +222,8 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
                                         reason="unexpected closing tag")
             section, rows = bytes(name), 0
             lazy = source is not None and section.decode().lower() in BIG_SECTIONS
-            limit = min(chunk_bytes, (limits or {}).get(section.decode().lower(), chunk_bytes))
+            limit = min(chunk_bytes,
+                        (chunk_limits or {}).get(section.decode().lower(), chunk_bytes))
             close = re.compile(rb"</\s*" + re.escape(section) + rb"\s*>")
             search_from = pos
             continue
@@ -210,7 +238,14 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
         # the section's closing tag when it is near enough, else a cut after a whole row
         close_tag = (found.start(), found.end()) if found is not None else None
         end = close_tag[0] if close_tag else _last_row_end(buf, pos, limit)
-        if end < 0:  # a single row longer than the buffer: read on
+        if end < 0:
+            first = _NON_SPACE.search(buf, pos)
+            if first is None or first.start() > pos:  # blank space between rows: drop it
+                pos = search_from = len(buf) if first is None else first.start()
+                if first is not None:
+                    continue
+            else:  # a single row longer than the buffer: read on, within the limits
+                _check_long_row(buf, pos, path, section.decode(), rows + 1, line_at)
             if not more():
                 raise SourceFormatError("xml.truncated", path=path, line=line_at(pos),
                                         section=section.decode())
@@ -230,6 +265,25 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
         else:
             pos = end
         search_from = pos
+
+
+def _check_long_row(buf: bytearray, start: int, path: str, section: str, row: int,
+                    line_at: Callable[[int], int]) -> None:
+    """Refuse the unfinished row at ``buf[start:]`` once its last value, or the row itself,
+    is longer than the limits (a 512 MB value is refused after 1 MB, not read)."""
+    tag = buf.rfind(b"<", start)
+    text_at = buf.find(b">", tag) + 1 if tag >= 0 else start
+    if text_at > 0 and len(buf) - text_at > limits.MAX_VALUE_CHARS and _NON_SPACE.search(
+            buf, text_at, text_at + limits.MAX_VALUE_CHARS):
+        found = _TAG.match(buf, tag) if tag >= 0 else None
+        field = found.group(2).decode() if found is not None and found.group(2) else "-"
+        raise limits.fail("limit.value", path, "limit.where.xml", line=line_at(start),
+                          section=section, row=row, field=field,
+                          limit=limits.count_text(limits.MAX_VALUE_CHARS))
+    if len(buf) - start > limits.MAX_ROW_CHARS:
+        raise limits.fail("limit.row", path, "limit.where.xml", line=line_at(start),
+                          section=section, row=row, field="-",
+                          limit=limits.count_text(limits.MAX_ROW_CHARS))
 
 
 def _close_tag(buf: bytearray, name: bytes, close: re.Pattern[bytes], start: int,
@@ -262,8 +316,10 @@ def _last_row_end(buf: bytearray, start: int, limit: int) -> int:
 
 
 # -- parsing rows ---------------------------------------------------------------------
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True,
-                          load_dtd=False)
+# No huge_tree: libxml2 keeps its own limits (elements nested at most 256 deep, text nodes
+# under 10 MB), which the scanner's limits on rows and values stay below.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+_TOO_DEEP = re.compile(r"Excessive depth")
 
 
 def parse_rows(chunk: Chunk, path: str, encoding: str) -> tuple[list[dict[str, str]], int]:
@@ -279,6 +335,11 @@ def parse_rows(chunk: Chunk, path: str, encoding: str) -> tuple[list[dict[str, s
         before = b"\n".join(data.split(b"\n")[:lineno])
         record = f"{chunk.section} row {chunk.first_row + max(before.count(b'<TR>') - 1, 0)}"
         field = re.findall(r"tag mismatch: (\w+)", exc.msg or "")
+        if _TOO_DEEP.search(exc.msg or ""):
+            raise limits.fail("limit.xml_depth", path, "limit.where.xml",
+                              line=chunk_line(chunk) + lineno - 1, section=chunk.section,
+                              row=record.rsplit(" ", 1)[-1], field="-",
+                              limit=limits.count_text(limits.MAX_XML_DEPTH)) from None
         raise SourceFormatError("xml.malformed", path=path, line=chunk_line(chunk) + lineno - 1,
                                 record=record, field=field[0] if field else "-",
                                 reason=exc.msg) from None
@@ -287,7 +348,23 @@ def parse_rows(chunk: Chunk, path: str, encoding: str) -> tuple[list[dict[str, s
         if not isinstance(tr.tag, str):
             continue
         rows.append({el.tag: el.text or "" for el in tr if isinstance(el.tag, str)})
+    _check_values(rows, chunk, path)
     return rows, removed
+
+
+def _check_values(rows: Sequence[Row], chunk: Chunk, path: str) -> None:
+    """Refuse a value longer than the limit (only a chunk that long can hold one). Rows of
+    the fast path (tuples) cannot: their pattern stops at the limit."""
+    if chunk.size and chunk.size <= limits.MAX_VALUE_CHARS:
+        return
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            continue
+        for field, value in row.items():
+            if len(value) > limits.MAX_VALUE_CHARS:
+                raise limits.fail("limit.value", path, "limit.where.xml", line=chunk_line(chunk),
+                                  section=chunk.section, row=chunk.first_row + i, field=field,
+                                  limit=limits.count_text(limits.MAX_VALUE_CHARS))
 
 
 # The fast path. Export rows are flat and repeat one layout: <TR><f1>text</f1>...</TR>.
@@ -296,7 +373,7 @@ def parse_rows(chunk: Chunk, path: str, encoding: str) -> tuple[list[dict[str, s
 # another layout, comments, control characters, a bad reference -- is parsed by lxml: a
 # piece that fails alone sends the whole chunk to lxml, so errors read exactly as before.
 _WS = "[ \t\r\n]*"
-_TEXT = "([^<\r\x00-\x08\x0b\x0c\x0e-\x1f]*)"  # \r: XML turns line ends into \n
+_TEXT = "([^<\r\x00-\x08\x0b\x0c\x0e-\x1f]{0,%d})"  # \r: XML turns line ends into \n
 _REF = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]+)|#x([0-9a-fA-F]+));")
 _ENTITIES = {"lt": "<", "gt": ">", "quot": '"', "apos": "'", "amp": "&"}  # amp last
 _CONTROL_TEXT = dict.fromkeys(_CONTROL)
@@ -310,8 +387,11 @@ class _Fallback(Exception):
 
 
 @functools.lru_cache(maxsize=32)
-def _row_pattern(row_tag: str, tags: tuple[str, ...]) -> re.Pattern[str]:
-    fields = "".join(f"<{t}>{_TEXT}</{t}>{_WS}" for t in map(re.escape, tags))
+def _row_pattern(row_tag: str, tags: tuple[str, ...], longest: int) -> re.Pattern[str]:
+    """The pattern of a row; a value longer than ``longest`` does not match (lxml reads the
+    row and the limit on values refuses it)."""
+    text = _TEXT % longest
+    fields = "".join(f"<{t}>{text}</{t}>{_WS}" for t in map(re.escape, tags))
     tag = re.escape(row_tag)
     return re.compile(f"{_WS}<{tag}>{_WS}{fields}</{tag}>")
 
@@ -322,10 +402,12 @@ def read_rows(chunk: Chunk, path: str, encoding: str
     {element name: text} for rows of another layout; and the control characters removed.
     The same rows and values as :func:`parse_rows`."""
     try:
-        return _fast_rows(chunk_data(chunk), encoding)
+        tags, rows, removed = _fast_rows(chunk_data(chunk), encoding)
     except _Fallback:
-        rows, removed = parse_rows(chunk, path, encoding)
-        return (), list(rows), removed
+        parsed, removed = parse_rows(chunk, path, encoding)
+        return (), list(parsed), removed
+    _check_values(rows, chunk, path)
+    return tags, rows, removed
 
 
 def _fast_rows(data: bytes, encoding: str) -> tuple[tuple[str, ...], list[Row], int]:
@@ -344,7 +426,7 @@ def _fast_rows(data: bytes, encoding: str) -> tuple[tuple[str, ...], list[Row], 
     if layout is None:
         raise _Fallback
     row_tag, tags = layout
-    match = _row_pattern(row_tag, tags).match
+    match = _row_pattern(row_tag, tags, limits.MAX_VALUE_CHARS).match
     close = f"</{row_tag}>"
     rows: list[Row] = []
     removed, pos, size = 0, 0, len(text)
@@ -373,16 +455,18 @@ def _unescape_row(values: tuple[str, ...]) -> tuple[str, ...]:
 # Extension rows hold many empty fields; when no value needs escaping (no reference, quote,
 # backslash or control character), a row's JSON is the layout's template filled with the
 # raw bytes of its values: the same text as orjson gives for {name: text}.
-_JSON_VALUE = rb'([^<&"\\\x00-\x1f]*)'
+_JSON_VALUE = rb'([^<&"\\\x00-\x1f]{0,%d})'
 _TRAILING_SPACE = re.compile(rb"[ \t\r\n]*\Z")
 
 
 @functools.lru_cache(maxsize=32)
-def _json_layout(row_tag: str, tags: tuple[str, ...]
+def _json_layout(row_tag: str, tags: tuple[str, ...], longest: int
                  ) -> tuple[re.Pattern[bytes], bytes, int | None, int | None]:
-    """The row pattern, the JSON template and where the key (clave_ext) is looked up."""
+    """The row pattern, the JSON template and where the key (clave_ext) is looked up; a
+    value longer than ``longest`` does not match (the slow path refuses it)."""
     space = _WS.encode()
-    fields = b"".join(b"<" + t + b">" + _JSON_VALUE + b"</" + t + b">" + space
+    value = _JSON_VALUE % longest
+    fields = b"".join(b"<" + t + b">" + value + b"</" + t + b">" + space
                       for t in (re.escape(t).encode() for t in tags))
     tag = re.escape(row_tag).encode()
     pattern = re.compile(space + b"<" + tag + b">" + space + fields + b"</" + tag + b">")
@@ -412,7 +496,7 @@ def _fast_extension(data: bytes, encoding: str) -> pa.Table | None:
         layout = None
     if layout is None:
         return None
-    match, template, first, last = _json_layout(*layout)
+    match, template, first, last = _json_layout(*layout, limits.MAX_VALUE_CHARS)
     match_row = match.match
     keys: list[str] = []
     texts: list[bytes] = []
@@ -496,6 +580,7 @@ class ChunkResult:
     part: str | None
     rejected: list[Rejected]
     control_removed: int
+    issues: list[QualityIssue] = dataclasses.field(default_factory=list)
 
 
 _WORKER: dict[str, Any] = {}
@@ -536,6 +621,7 @@ def _convert_chunk(chunk: Chunk, number: int) -> ChunkResult:
         chunk = dataclasses.replace(chunk, data=chunk_data(chunk))
     part = Path(_WORKER["staging"]) / f"{chunk.section}-{number:06d}.parquet"
     rejected: list[Rejected] = []
+    issues: list[QualityIssue] = []
     removed = 0
     table = _fast_extension(chunk.data, _WORKER["encoding"]) if (
         chunk.section == "extension") else None
@@ -544,12 +630,12 @@ def _convert_chunk(chunk: Chunk, number: int) -> ChunkResult:
         if chunk.section == "extension":
             table = _extension_table(tags, rows)
         else:
-            table, rejected = _card_table(tags, rows, chunk.first_row)
+            table, rejected, issues = _card_table(tags, rows, chunk.first_row)
         del rows
     pq.write_table(table, part, compression=STAGING_COMPRESSION, use_dictionary=False,
                    write_statistics=False)
     result = ChunkResult(chunk.section, table.num_rows + len(rejected), str(part), rejected,
-                         removed)
+                         removed, issues)
     del table
     _release_memory()
     return result
@@ -571,7 +657,7 @@ def _extension_table(tags: tuple[str, ...], rows: list[Row]) -> pa.Table:
 
 
 def _card_table(tags: tuple[str, ...], rows: list[Row], first_row: int
-                ) -> tuple[pa.Table, list[Rejected]]:
+                ) -> tuple[pa.Table, list[Rejected], list[QualityIssue]]:
     """Cards typed column by column; the rows that need it are built one by one."""
     builder: RecordBuilder = _WORKER["builder"]
     n = len(rows)
@@ -586,8 +672,8 @@ def _card_table(tags: tuple[str, ...], rows: list[Row], first_row: int
     raw = [orjson.dumps(_as_dict(tags, row)) for row in rows]
     table, slow = builder.build_many(columns, n, first_row=first_row, raw=raw, unknown=flagged)
     if not slow:
-        return table, []
-    out, rejected = [], []
+        return table, [], []
+    out, rejected, issues = [], [], []
     for i in slow:
         raw_row = _as_dict(tags, rows[i])
         low = lower_keys(raw_row) if upper else raw_row
@@ -597,14 +683,16 @@ def _card_table(tags: tuple[str, ...], rows: list[Row], first_row: int
         row_no = first_row + i
         ref = f"clave {low.get('clave')}" if low.get("clave") else f"row {row_no}"
         try:
-            out.append(builder.build(values, row=row_no, record_ref=ref, raw=raw_row,
-                                     unknown=unknown))
+            record = builder.build(values, row=row_no, record_ref=ref, raw=raw_row,
+                                   unknown=unknown)
+            issues.extend(record.pop(ISSUES_KEY, ()))
+            out.append(record)
         except RecordError as exc:
             rejected.append(Rejected.from_error(exc, raw_row))
     if out:
         table = pa.concat_tables([table, pa.Table.from_pylist(out, RECORD_SCHEMA)])
         table = table.sort_by("source_row")
-    return table, rejected
+    return table, rejected, issues
 
 
 def _column_reader(tags: tuple[str, ...], rows: list[Row], upper: bool
@@ -640,10 +728,20 @@ def _is_iso3(code: str | None) -> bool:
 # -- the reader -----------------------------------------------------------------------
 def read(path: Path, batch: Any, options: ReadOptions) -> None:
     """Read one DesInventar XML export into an import batch."""
-    stream, archive, size = _open_xml(path)
+    stream, archive, size, budget = _open_xml(path)
+    try:
+        _read(path, stream, archive, size, budget, batch, options)
+    finally:
+        if archive is not None:
+            archive.close()
+
+
+def _read(path: Path, stream: IO[bytes], archive: zipfile.ZipFile | None, size: int,
+          budget: limits.Budget, batch: Any, options: ReadOptions) -> None:
     name, country = path.name, _country_of(path, options)
     builder = RecordBuilder(source_key=batch.source_key, source_file=name,
-                            crosswalk=batch.store.crosswalk, field_names=CANONICAL_TO_CARD)
+                            crosswalk=batch.store.crosswalk, policy=batch.policy,
+                            field_names=CANONICAL_TO_CARD)
     with stream:
         head = stream.peek(256) if hasattr(stream, "peek") else b""
         found = _ENCODING.search(head[:256])
@@ -651,7 +749,7 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
         workers = options.workers or min(os.cpu_count() or 1, 4)
         init = (builder, country, str(batch.staging), name, encoding)
         source = None if archive else str(path)  # a plain file: workers read their chunks
-        chunks = scan(stream, name, source=source, limits={"fichas": CARD_CHUNK_BYTES})
+        chunks = scan(stream, name, source=source, chunk_limits={"fichas": CARD_CHUNK_BYTES})
         sections = _run(chunks, batch, name, init,
                         parallel=workers > 1 and size >= PARALLEL_MIN_BYTES, workers=workers,
                         options=options)
@@ -660,10 +758,8 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
 
     stems = {member_stem(r.get("filename", "")) for r in map(lower_keys,
                                                               sections.get("level_maps", []))}
-    parts = shapefile_parts(zip_files(archive) if archive else folder_files(path.parent), stems)
-    if archive:
-        archive.close()
-    _apply_boundaries(sections, parts, batch, country)
+    files = zip_files(archive, budget) if archive else folder_files(path.parent)
+    _apply_boundaries(sections, shapefile_parts(files, stems), batch, name, country)
 
 
 def _run(chunks: Iterator[Chunk], batch: Any, name: str, init: tuple[Any, ...], *,
@@ -687,6 +783,7 @@ def _run(chunks: Iterator[Chunk], batch: Any, name: str, init: tuple[Any, ...], 
         else:
             batch.add_extensions_parquet(Path(result.part))  # type: ignore[arg-type]
         batch.add_rejected(result.rejected)
+        batch.add_issues(result.issues)
         if result.control_removed:
             batch.note("xml.control_removed", path=name, count=result.control_removed,
                        section=result.section)
@@ -754,17 +851,24 @@ def _region_geo(region: dict[str, str] | None) -> tuple[Any, ...]:
     return x, y, bbox
 
 
-def _apply_boundaries(sections: dict[str, list[dict[str, str]]],
-                      parts: dict[str, dict[str, bytes]], batch: Any,
-                      country: str | None) -> None:
-    from riskatlas.sources.boundaries import member_stem, read_shapefile  # shapely: not in workers
+def _apply_boundaries(sections: dict[str, list[dict[str, str]]], parts: dict[str, Any],
+                      batch: Any, name: str, country: str | None) -> None:
+    # shapely: not in workers
+    from riskatlas.sources.boundaries import admin_level, member_stem, read_layer
 
     for row in (lower_keys(r) for r in sections.get("level_maps", [])):
         stem = member_stem(row.get("filename", ""))
         if stem not in parts:
             continue
-        level = int(row.get("map_level") or 0)
-        for b in read_shapefile(parts[stem], row.get("lev_code", ""), row.get("lev_name")):
+        level = admin_level(row.get("map_level") or 0)
+        layer = re.split(r"[\\/]", row.get("filename", ""))[-1]
+        if level is None:
+            batch.note("boundaries.bad_layer", path=name, layer=layer,
+                       reason=f"map_level {str(row.get('map_level'))[:40]} is not an admin level")
+            continue
+        boundaries = read_layer(parts[stem], row.get("lev_code", ""), row.get("lev_name"),
+                                path=name, layer=layer, note=batch.note)
+        for b in boundaries or ():
             unit_country = country or (b.code if level == 0 and is_iso3(b.code) else "")
             known = (unit_country, level, b.code) in batch.units
             batch.add_unit(AdminUnit(unit_country, level, b.code, None if known else b.name,

@@ -42,11 +42,21 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from riskatlas.sources.tables import DELIMITERS, cell_text, decode, header_names, split_line
+from riskatlas.errors import LimitError
+from riskatlas.sources.tables import (
+    DELIMITERS,
+    TextLines,
+    cell_text,
+    csv_rows,
+    detect_encoding,
+    header_names,
+    scaled_text,
+    split_line,
+)
+from riskatlas.sources.workbooks import open_workbook
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +102,7 @@ def sniff_emdat(path: Path, head: bytes) -> str | None:
 
 
 def _sniff_workbook(path: Path) -> bool:
-    from python_calamine import CalamineWorkbook
-
-    with CalamineWorkbook.from_path(str(path)) as workbook:
+    with open_workbook(path) as workbook:
         names = list(workbook.sheet_names)
         if any(name.strip().casefold() == SHEET_NAME.casefold() for name in names):
             return True
@@ -145,9 +153,8 @@ def iter_emdat_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
 
 
 def _iter_workbook(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    from python_calamine import CalamineWorkbook
-
-    with CalamineWorkbook.from_path(str(path)) as workbook:
+    try:
+        workbook = open_workbook(path)
         names = list(workbook.sheet_names)
         chosen = next(
             (n for n in names if n.strip().casefold() == SHEET_NAME.casefold()),
@@ -156,27 +163,38 @@ def _iter_workbook(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         if chosen is None:
             raise EmdatFormatError(f"{path}: the workbook has no sheet")
         sheet = workbook.get_sheet_by_name(chosen)
+    except (EmdatFormatError, LimitError):
+        raise
+    except Exception as exc:  # calamine raises its own error types
+        raise EmdatFormatError(f"the workbook cannot be read: {exc}") from exc
+    with workbook:
         rows = ([cell_text(cell) for cell in cells] for cells in sheet.iter_rows())
         yield from _iter_table(rows, path)
 
 
 def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    text, _ = decode(path.read_bytes())
-    offset, delimiter = _find_csv_header(text, path)
-    reader = csv.reader(io.StringIO(text[offset:], newline=""), delimiter=delimiter)
-    yield from _iter_table(reader, path)
+    """The rows of a CSV file, streamed line by line within the limits."""
+    with path.open("rb") as binary, io.TextIOWrapper(
+            binary, encoding=detect_encoding(path), newline="") as stream:
+        lines = TextLines(stream, path)
+        delimiter = _find_csv_header(lines, path)
+        try:
+            yield from _iter_table(csv_rows(lines, delimiter), path)
+        except csv.Error as exc:
+            raise EmdatFormatError(f"line {lines.line}: {exc}") from exc
 
 
-def _find_csv_header(text: str, path: Path) -> tuple[int, str]:
-    """Character offset of the header line and its delimiter."""
-    offset = 0
-    for index, line in enumerate(text.splitlines(keepends=True)):
+def _find_csv_header(lines: TextLines, path: Path) -> str:
+    """The delimiter of the header line, which is the next line of ``lines`` afterwards."""
+    for index, line in enumerate(lines):
         if index >= MAX_PREAMBLE_ROWS:
             break
         delimiter = _header_delimiter(line.rstrip("\r\n"))
         if delimiter is not None:
-            return offset, delimiter
-        offset += len(line)
+            lines.unread(line)
+            lines.row_done()
+            return delimiter
+        lines.row_done()
     raise EmdatFormatError(
         f"{path}: no EM-DAT header (a 'DisNo.' or 'Dis No' column) "
         f"in the first {MAX_PREAMBLE_ROWS} lines"
@@ -306,15 +324,8 @@ def _thousands(value: str | None) -> str | None:
     """``'000 US$`` text → US$ text (× 1000); non-numbers are returned unchanged."""
     if value is None:
         return None
-    try:
-        amount = Decimal(value.replace(",", "").replace(" ", "")) * 1000
-    except InvalidOperation:
-        return value
-    if not amount.is_finite():
-        return value
-    if amount == amount.to_integral_value():
-        return str(amount.quantize(Decimal(1)))
-    return format(amount.normalize(), "f")
+    scaled = scaled_text(value, 1000)
+    return value if scaled is None else scaled
 
 
 def _admin_levels(
@@ -368,7 +379,8 @@ def _read(path: Path, batch: Any, options: Any) -> None:
     from riskatlas.sources.convert import RecordBuilder
 
     builder = RecordBuilder(source_key=batch.source_key, source_file=path.name,
-                            crosswalk=batch.store.crosswalk, field_names=_CANONICAL_COLUMNS)
+                            crosswalk=batch.store.crosswalk, policy=batch.policy,
+                            field_names=_CANONICAL_COLUMNS)
     options.advance(path.stat().st_size)
     try:
         for row_no, raw in iter_emdat_rows(path):

@@ -44,6 +44,7 @@ column but no code column uses the name as its code) plus the boundary files.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -52,11 +53,10 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from riskatlas.errors import RecordError, SourceFormatError
+from riskatlas.errors import LimitError, RecordError, SourceFormatError
 from riskatlas.sources.boundaries import read_geojson
 from riskatlas.sources.convert import RecordBuilder, to_number
 from riskatlas.sources.mapping_file import (
@@ -71,7 +71,16 @@ from riskatlas.sources.mapping_file import (
     shipped_mappings,
 )
 from riskatlas.sources.registry import Reader, ReadOptions, register
-from riskatlas.sources.tables import best_delimiter, cell_text, decode, header_names
+from riskatlas.sources.tables import (
+    TextLines,
+    best_delimiter,
+    cell_text,
+    csv_rows,
+    detect_encoding,
+    header_names,
+    scaled_text,
+)
+from riskatlas.sources.workbooks import open_workbook
 from riskatlas.store.batch import AdminUnit
 
 log = logging.getLogger(__name__)
@@ -82,6 +91,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
 _PROGRESS_ROWS = 2000
+_EXACT = 2.0**53  # whole numbers a float holds exactly
 
 
 # -- reading the table ----------------------------------------------------------------
@@ -132,49 +142,58 @@ def read_table(path: Path, sheet: str | None = None, options: ReadOptions | None
         head = fh.read(8)
     if _is_workbook(path, head):
         return _workbook_table(path, sheet, options)
-    data = path.read_bytes()
-    text, encoding = decode(data)
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = _delimiter(first)
-    lines = _progress_lines(text, len(data), options)
-    header, rows = _rows(csv.reader(lines, delimiter=delimiter))
+    encoding = detect_encoding(path)
+    binary = path.open("rb")
+    stream = io.TextIOWrapper(binary, encoding=encoding, newline="")
+    lines = TextLines(stream, path)
+    first = ""
+    for line in lines:  # the delimiter is the one that splits the first line most
+        lines.row_done()
+        if line.strip():
+            first = line
+            lines.unread(line)
+            break
+    delimiter = _delimiter(first.rstrip("\r\n"))
+    header, rows = _rows(_csv_cells(path, lines, delimiter, binary, stream, options))
     return Table(header, rows, encoding)
 
 
-def _progress_lines(text: str, size: int, options: ReadOptions | None) -> Iterator[str]:
-    """The lines of ``text``, reporting bytes advanced to the progress callback."""
-    ratio = size / max(len(text), 1)
-    done = consumed = 0
-    for i, line in enumerate(io.StringIO(text, newline=""), start=1):
-        consumed += len(line)
-        if options is not None and i % _PROGRESS_ROWS == 0:
-            target = int(consumed * ratio)
-            options.advance(target - done)
-            done = target
-        yield line
+def _csv_cells(path: Path, lines: TextLines, delimiter: str, binary: IO[bytes],
+               stream: IO[str], options: ReadOptions | None) -> Iterator[list[str]]:
+    """The CSV rows, streamed within the limits, reporting bytes read to the progress
+    callback; the file is closed at the end."""
+    done = 0
+    try:
+        for i, cells in enumerate(csv_rows(lines, delimiter), start=1):
+            if options is not None and i % _PROGRESS_ROWS == 0:
+                options.advance(binary.tell() - done)
+                done = binary.tell()
+            yield cells
+    except csv.Error as exc:
+        raise SourceFormatError("mapped.bad_file", path=str(path),
+                                reason=f"line {lines.line}: {exc}") from exc
+    finally:
+        stream.close()
     if options is not None:
-        options.advance(size - done)
+        options.advance(path.stat().st_size - done)
 
 
 def _workbook_table(path: Path, sheet: str | None, options: ReadOptions | None) -> Table:
-    from python_calamine import CalamineWorkbook
-
     try:
-        workbook = CalamineWorkbook.from_path(str(path))
+        workbook = open_workbook(path)
         names = list(workbook.sheet_names)
         chosen = sheet if sheet is not None else (names[0] if names else None)
         if chosen is None or chosen not in names:
             raise SourceFormatError("mapped.no_sheet", path=str(path), sheet=chosen or "-",
                                     sheets=", ".join(names))
         sheet_rows = workbook.get_sheet_by_name(chosen).iter_rows()
-        cells = [[cell_text(c) for c in row] for row in sheet_rows]
-    except SourceFormatError:
+    except (SourceFormatError, LimitError):
         raise
     except Exception as exc:  # calamine raises its own error types
         raise SourceFormatError("mapped.bad_file", path=str(path), reason=str(exc)) from exc
     if options is not None:
         options.advance(path.stat().st_size)
-    header, rows = _rows(iter(cells))
+    header, rows = _rows([cell_text(c) for c in row] for row in sheet_rows)
     return Table(header, rows)
 
 
@@ -267,6 +286,8 @@ class _MappedRead:
             self.field_columns.setdefault(target, []).append(self.columns[column])
         self.builder = RecordBuilder(source_key=batch.source_key, source_file=self.name,
                                      crosswalk=batch.store.crosswalk,
+                                     policy=dataclasses.replace(
+                                         batch.policy, fractional=mapping.fractional),
                                      field_names=self.base_names)
         self.fields = [f for f in mapping.fields() if f not in DATE_FIELDS + END_FIELDS]
         levels = {int(m.group(1)) for f in mapping.fields() if (m := _LEVEL_FIELD.match(f))}
@@ -319,14 +340,17 @@ class _MappedRead:
     def _row(self, number: int, raw: dict[str, str]) -> None:
         if self.mapping.event_count:
             events = to_number_or_none(raw.get(self.columns[self.mapping.event_count]))
-            self.events += int(events) if events is not None and events.is_integer() else 0
+            if events is not None and events.is_integer() and abs(events) < _EXACT:
+                self.events += int(events)  # a count past 2**53 is junk, not events
         key = self._key(raw)
         ref = f"row {number}" + (f" ({key})" if key else "")
+        self._pending: list[tuple[str, str, Any]] = []  # dates this reader could not read
         try:
             values, names = self._values(raw, ref)
             values["native_key"] = key
             self.builder.field_names = names
-            record = self.builder.build(values, row=number, record_ref=ref, raw=raw)
+            record = self.builder.build(values, row=number, record_ref=ref, raw=raw,
+                                        flags=self._pending)
         except RecordError as exc:
             self.batch.reject(exc, raw)
             return
@@ -395,15 +419,8 @@ class _MappedRead:
         factor = self.mapping.scale.get(target)
         if factor is None or value is None:
             return value
-        try:
-            number = Decimal(value.replace(",", "").replace(" ", "")) * factor
-        except InvalidOperation:
-            return value  # not a number: the record builder sets the row aside
-        if not number.is_finite():
-            return value
-        if number == number.to_integral_value():
-            return str(number.quantize(Decimal(1)))
-        return format(number.normalize(), "f")
+        scaled = scaled_text(value, factor)
+        return value if scaled is None else scaled  # not a number: the builder says so
 
     def _dates(self, raw: dict[str, str], derived: list[tuple[str, dict[str, str]]],
                values: dict[str, Any], names: dict[str, str], ref: str) -> None:
@@ -443,9 +460,9 @@ class _MappedRead:
                 self._end(raw, values, names, ref)
                 return
         if failed and failed[0] == "date":
-            raise RecordError("record.bad_date", path=self.name, record=ref, field=failed[1],
-                              value=failed[2])
-        if failed:  # the builder names the column and the reason
+            self._pending.append(("record.bad_date", "start_year", failed[2]))
+            names["start_year"] = failed[1]
+        elif failed:  # the builder names the column and the reason
             values["start_year"], names["start_year"] = failed[2], failed[1]
         else:
             names["start_year"] = " / ".join(dict.fromkeys(candidates)) or "start_year"
@@ -466,8 +483,9 @@ class _MappedRead:
             if text is not None:
                 parts = parse_partial_date(text, spec.format)
                 if parts is None:
-                    raise RecordError("record.bad_date", path=self.name, record=ref,
-                                      field=column, value=text)
+                    self._pending.append(("record.bad_date", "end_year", text))
+                    names["end_year"] = column
+                    return
                 values.update(zip(END_FIELDS, parts, strict=True))
                 names.update(dict.fromkeys(END_FIELDS, column))
                 return

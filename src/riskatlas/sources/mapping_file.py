@@ -31,7 +31,8 @@ MAPPABLE_FIELDS = frozenset({f.name for f in RECORD_FIELDS} - _COMPUTED | set(EN
 SCALABLE_FIELDS = frozenset(f.name for f in RECORD_FIELDS if f.tri_state)
 TOP_KEYS = ("version", "source", "name", "description", "country", "sheet", "match", "key",
             "columns", "missing", "date", "derive", "values", "scale", "aggregated",
-            "event_count", "levels", "boundaries")
+            "event_count", "levels", "boundaries", "fractional")
+FRACTIONAL = ("round", "blank", "reject-record")  # what a fractional count costs
 _DIRECTIVES = {"Y": "year", "y": "year", "m": "month", "b": "month", "B": "month", "d": "day"}
 
 
@@ -81,6 +82,8 @@ class MappingFile:
     event_count: str | None = None
     levels: tuple[tuple[str | None, str | None], ...] = ()
     boundaries: tuple[BoundarySpec, ...] = ()
+    fractional: str = "round"  # a count with a fraction: round (half to even), blank, or
+    # reject-record (sources.convert.QualityPolicy)
 
     def sources(self, canonical: str) -> list[str]:
         """The source columns of a canonical field, in fallback order."""
@@ -200,7 +203,15 @@ class _Loader:
             event_count=self.text(data, "event_count"),
             levels=self.levels(data.get("levels")),
             boundaries=self.boundaries(data.get("boundaries")),
+            fractional=self.choice(data, "fractional", FRACTIONAL, "round"),
         )
+
+    def choice(self, data: Mapping[str, Any], key: str, allowed: tuple[str, ...],
+               default: str) -> str:
+        value = self.text(data, key) or default
+        if value not in allowed:
+            raise self.error("mapping.bad_choice", key, value=value, allowed=", ".join(allowed))
+        return value
 
     def columns(self, value: Any) -> tuple[tuple[str, str], ...]:
         if not isinstance(value, dict):

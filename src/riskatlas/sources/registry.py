@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ class ReadOptions:
     workers: int | None = None
     progress: Callable[[int], None] | None = None  # called with bytes advanced
     synthetic: bool = False  # the input is made-up data (the demo): said on the dataset
+    strict: bool = False  # --strict: a bad value sets its whole record aside
 
     def advance(self, n: int) -> None:
         if self.progress is not None and n:
@@ -87,13 +89,25 @@ def head_bytes(path: Path) -> bytes:
                 if first is not None:
                     with archive.open(first) as member:
                         return head + b"\n" + member.read(SNIFF_BYTES)
-        except (zipfile.BadZipFile, OSError, EOFError):
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError):
             return head
     return head
 
 
+def check_input(path: Path) -> None:
+    """Refuse an archive or workbook that breaks a limit (:mod:`riskatlas.sources.limits`)
+    before any reader opens it: sniffing a workbook loads its first sheet."""
+    from riskatlas.sources import limits, workbooks
+
+    if path.is_file() and zipfile.is_zipfile(path):
+        limits.check_zip(path)
+        workbooks.check_workbook(path)
+
+
 def detect(path: Path, forced: str | None = None) -> Reader:
-    """The reader for a file: the forced format, else the first whose sniff accepts it."""
+    """The reader for a file: the forced format, else the first whose sniff accepts it.
+    An input that breaks a limit raises :class:`~riskatlas.errors.LimitError`."""
+    check_input(path)
     available = readers()
     if forced:
         if forced not in available:

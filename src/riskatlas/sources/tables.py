@@ -1,14 +1,18 @@
-"""Helpers shared by the readers of tables (CSV and workbooks): cell text, header names
-and text decoding, so every table reader keeps raw values the same way."""
+"""Helpers shared by the readers of tables (CSV and workbooks): cell text, header names,
+text decoding and CSV rows read within the limits, so every table reader keeps raw values
+the same way and refuses the same inputs (:mod:`riskatlas.sources.limits`)."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
 
-ENCODINGS = ("utf-8-sig", "cp1252")  # tried in order; Latin-1 last, as it never fails
+from riskatlas.sources import limits
 
 
 def cell_text(value: Any) -> str:
@@ -46,15 +50,112 @@ def header_names(cells: Sequence[str], *, drop_trailing_blank: bool = True) -> l
     return names
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """Text and the encoding used: UTF-8 (with or without BOM), else Windows-1252, else
-    Latin-1 (which never fails)."""
-    for encoding in ENCODINGS:
+def detect_encoding(path: Path) -> str:
+    """The encoding of a whole text file, read in blocks (never held in memory):
+    ``utf-8-sig`` when it is UTF-8 (with or without BOM), else ``cp1252``, else ``latin-1``
+    (which never fails)."""
+    for encoding in ("utf-8", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            return data.decode(encoding), encoding
+            with path.open("rb") as fh:
+                while block := fh.read(1 << 20):
+                    decoder.decode(block)
+            decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
-    return data.decode("latin-1"), "latin-1"
+        return "utf-8-sig" if encoding == "utf-8" else encoding
+    return "latin-1"
+
+
+class TextLines:
+    """The lines of a text stream for :func:`csv_rows`, read one at a time and never longer
+    than :data:`~limits.MAX_ROW_CHARS`: a row (all the lines of a quoted value together) that
+    grows past it is refused, as a value past :data:`~limits.MAX_VALUE_CHARS` when one
+    stretch without a delimiter is that long."""
+
+    def __init__(self, stream: TextIO, path: str | Path, delimiter: str = ",") -> None:
+        self.stream, self.path, self.delimiter = stream, path, delimiter
+        self.line = 0  # lines read
+        self.row_line = 1  # the line where the row being read starts
+        self.pending = 0  # characters of the row being read
+        self._back: list[str] = []
+
+    def __iter__(self) -> TextLines:
+        return self
+
+    def __next__(self) -> str:
+        text = self._back.pop() if self._back else self.stream.readline(
+            limits.MAX_ROW_CHARS + 1)
+        if not text:
+            raise StopIteration
+        self.line += 1
+        if not self.pending:
+            self.row_line = self.line
+        self.pending += len(text)
+        if self.pending > limits.MAX_ROW_CHARS:
+            raise self._too_long(text)
+        return text
+
+    def unread(self, text: str) -> None:
+        """Give back a line read ahead (to look for a header): the next one read."""
+        self._back.append(text)
+        self.line -= 1
+        self.pending = max(self.pending - len(text), 0)
+
+    def row_done(self) -> None:
+        self.pending = 0
+
+    def _too_long(self, text: str) -> limits.LimitError:
+        if max(map(len, text.split(self.delimiter))) > limits.MAX_VALUE_CHARS:
+            return limits.fail("limit.value", self.path, "limit.where.line", line=self.row_line,
+                               limit=limits.count_text(limits.MAX_VALUE_CHARS))
+        return limits.fail("limit.row", self.path, "limit.where.line", line=self.row_line,
+                           limit=limits.count_text(limits.MAX_ROW_CHARS))
+
+
+def csv_rows(lines: TextLines, delimiter: str) -> Iterator[list[str]]:
+    """The CSV rows of ``lines``, within the limits on values, rows and columns. Other CSV
+    errors (``csv.Error``) are left to the caller, with ``lines.line`` for its message."""
+    csv.field_size_limit(limits.MAX_VALUE_CHARS)  # process-wide; the csv default is 128 KiB
+    lines.delimiter = delimiter
+    reader = csv.reader(lines, delimiter=delimiter)
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise limits.fail("limit.value", lines.path, "limit.where.line",
+                                  line=lines.row_line,
+                                  limit=limits.count_text(limits.MAX_VALUE_CHARS)) from None
+            raise
+        if len(cells) > limits.MAX_COLUMNS:
+            raise limits.fail("limit.columns", lines.path, "limit.where.line",
+                              line=lines.row_line, count=limits.count_text(len(cells)),
+                              limit=limits.count_text(limits.MAX_COLUMNS))
+        lines.row_done()
+        yield cells
+
+
+def scaled_text(value: str, factor: Decimal | int) -> str | None:
+    """``value`` × ``factor`` as decimal text (``"1.5"`` × 1000 → ``"1500"``); None when
+    ``value`` is not a finite number. A product with more digits than a decimal holds
+    (``1e300`` × 1000) stays in exponent form (``1E+303``), which the record builder reads
+    like any number; one past the decimal exponents gives None."""
+    try:
+        number = Decimal(value.replace(",", "").replace(" ", ""))
+        if not number.is_finite():
+            return None
+        number *= factor
+    except ArithmeticError:  # not a number (InvalidOperation), or past the exponents
+        return None
+    if number != number.to_integral_value():
+        return format(number.normalize(), "f")
+    try:
+        return str(number.quantize(Decimal(1)))
+    except ArithmeticError:
+        return str(number)
 
 
 DELIMITERS = (",", ";", "\t", "|")

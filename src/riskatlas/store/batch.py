@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from riskatlas.errors import RecordError, StoreError
 from riskatlas.model.schema import record_arrow_schema
+from riskatlas.sources.convert import ISSUES_KEY, QualityIssue, QualityPolicy
 
 if TYPE_CHECKING:
     from riskatlas.store.store import Store
@@ -63,6 +64,7 @@ class FileStats:
     read: int = 0
     imported: int = 0
     quarantined: int = 0
+    flagged: int = 0  # fields not taken as read (quality_issues)
 
 
 @dataclass
@@ -94,13 +96,15 @@ class ImportBatch:
 
     def __init__(self, store: Store, *, source_key: str, name: str, format: str,
                  crosswalk_version: str, country_iso3: str | None = None,
-                 disambiguate_keys: bool = False, synthetic: bool = False) -> None:
+                 disambiguate_keys: bool = False, synthetic: bool = False,
+                 policy: QualityPolicy | None = None) -> None:
         self.store = store
         self.source_key, self.name, self.format = source_key, name, format
         self.crosswalk_version = crosswalk_version
         self.country_iso3 = country_iso3
         self.disambiguate_keys = disambiguate_keys
         self.synthetic = synthetic
+        self.policy = policy or QualityPolicy()
         self.dataset_id = store.next_dataset_id()
         self.files: dict[str, FileStats] = {}
         self.staging = store.new_staging_dir()
@@ -109,6 +113,7 @@ class ImportBatch:
         self._record_extensions = False  # whether staged records may carry an extension
         self._ext_parts: list[Path] = []
         self.rejected: list[Rejected] = []
+        self.issues: list[QualityIssue] = []
         self.units: dict[tuple[str, int, str], AdminUnit] = {}
         self.levels: dict[int, tuple[str | None, str | None]] = {}
         self.terms: dict[str, HazardTerm] = {}
@@ -123,6 +128,8 @@ class ImportBatch:
         self.files[file_name].read += n
 
     def add_record(self, record: dict[str, Any]) -> None:
+        if ISSUES_KEY in record:
+            self.issues.extend(record.pop(ISSUES_KEY))
         self._rows.append(record)
         if len(self._rows) >= _FLUSH_ROWS:
             self._flush()
@@ -141,6 +148,9 @@ class ImportBatch:
 
     def add_rejected(self, rejected: Iterable[Rejected]) -> None:
         self.rejected.extend(rejected)
+
+    def add_issues(self, issues: Iterable[QualityIssue]) -> None:
+        self.issues.extend(issues)
 
     def add_unit(self, unit: AdminUnit) -> None:
         key = (unit.country_iso3, unit.level, unit.code)
@@ -259,6 +269,7 @@ class ImportBatch:
                 {int(self.dataset_id)}, s.extension {source} AND s.extension IS NOT NULL""")
         self._insert_extension_rows(con)
         self._insert_rejected(con)
+        self._insert_issues(con)
         self._count_per_file(con)
         unmapped = self._insert_terms(con)
         self._insert_units(con)
@@ -334,13 +345,42 @@ class ImportBatch:
         _insert_rows(con, "quarantine", ["dataset_id", "source_file", "record_ref", "field",
                                          "reason_key", "reason_params", "reason", "raw"], rows)
 
+    def _insert_issues(self, con: Any) -> None:
+        """Issues of the records that went in (a record set aside takes its issues along:
+        its raw row is in quarantine), under their final record ids."""
+        if not self.issues:
+            return
+        from riskatlas.i18n import translate
+
+        names = ["source_file", "source_row", "record_ref", "field", "source_field",
+                 "raw_value", "rule", "params", "action", "message_en", "message_zh"]
+        rows = [(i.source_file, i.source_row, i.record_ref, i.field, i.source_field,
+                 i.raw_value, i.rule, orjson.dumps(i.params, default=str).decode(), i.action,
+                 translate(i.rule, "en", **i.params), translate(i.rule, "zh-TW", **i.params))
+                for i in self.issues]
+        con.register("issues_new", pa.table(
+            {n: [r[k] for r in rows] for k, n in enumerate(names)},
+            schema=pa.schema([(n, pa.int64() if n == "source_row" else pa.string())
+                              for n in names])))
+        try:
+            con.execute(f"""INSERT INTO quality_issues SELECT {int(self.dataset_id)},
+                r.record_id, {", ".join("i." + n for n in names)} FROM issues_new i
+                JOIN records r ON r.dataset_id = {int(self.dataset_id)}
+                 AND r.source_file = i.source_file AND r.source_row = i.source_row""")
+        finally:
+            con.unregister("issues_new")
+
     def _count_per_file(self, con: Any) -> None:
         imported = dict(con.execute(
             "SELECT source_file, count(*) FROM records WHERE dataset_id = ? GROUP BY 1",
             [self.dataset_id]).fetchall())
+        flagged = dict(con.execute(
+            "SELECT source_file, count(*) FROM quality_issues WHERE dataset_id = ? GROUP BY 1",
+            [self.dataset_id]).fetchall())
         quarantined = Counter(r.source_file for r in self.rejected)
         for stats in self.files.values():
             stats.imported = imported.get(stats.name, 0)
+            stats.flagged = flagged.get(stats.name, 0)
             stats.quarantined = quarantined.get(stats.name, 0)
             if stats.read != stats.imported + stats.quarantined:
                 raise StoreError("import.unreconciled", path=stats.name, read=stats.read,
@@ -401,16 +441,16 @@ class ImportBatch:
 
     def _insert_dataset(self, con: Any) -> None:
         files = list(self.files.values())
-        con.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        con.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             self.dataset_id, self.source_key, self.name, self.format,
             self.store.importer_version, self.crosswalk_version, self.country_iso3,
             dt.datetime.now(dt.UTC).replace(tzinfo=None),
             sum(f.read for f in files), sum(f.imported for f in files),
             sum(f.quarantined for f in files), orjson.dumps(self.notes).decode(),
-            self.synthetic])
-        con.executemany("INSERT INTO dataset_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            self.synthetic, sum(f.flagged for f in files)])
+        con.executemany("INSERT INTO dataset_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             (self.dataset_id, f.name, f.path, f.sha256, f.size, f.format, f.read, f.imported,
-             f.quarantined) for f in files])
+             f.quarantined, f.flagged) for f in files])
 
 
 def _sql_list(paths: list[Path]) -> str:

@@ -8,7 +8,8 @@ import duckdb
 
 from riskatlas.model.schema import record_columns
 
-SCHEMA_VERSION = 3  # 2: accounts, web workflow and audit log (web/); 3: population.gdp_usd
+SCHEMA_VERSION = 4  # 2: accounts, web workflow and audit log (web/); 3: population.gdp_usd;
+# 4: quality_issues, fields_flagged
 
 
 # the verbatim source rows are large and rarely read: compressed hard, column by column, so
@@ -29,11 +30,11 @@ STATEMENTS = (
         dataset_id BIGINT PRIMARY KEY, source_key VARCHAR, name VARCHAR, format VARCHAR,
         importer_version VARCHAR, crosswalk_version VARCHAR, country_iso3 VARCHAR,
         imported_at TIMESTAMP, records_read BIGINT, records_imported BIGINT,
-        records_quarantined BIGINT, notes JSON, synthetic BOOLEAN)""",
+        records_quarantined BIGINT, notes JSON, synthetic BOOLEAN, fields_flagged BIGINT)""",
     """CREATE TABLE IF NOT EXISTS dataset_files (
         dataset_id BIGINT, file_name VARCHAR, path VARCHAR, sha256 VARCHAR, size BIGINT,
         format VARCHAR, records_read BIGINT, records_imported BIGINT,
-        records_quarantined BIGINT)""",
+        records_quarantined BIGINT, fields_flagged BIGINT)""",
     _records_table(),
     f"""CREATE TABLE IF NOT EXISTS record_extensions (
         record_id VARCHAR PRIMARY KEY, dataset_id BIGINT, extension VARCHAR {VERBATIM})""",
@@ -42,6 +43,11 @@ STATEMENTS = (
     f"""CREATE TABLE IF NOT EXISTS quarantine (
         dataset_id BIGINT, source_file VARCHAR, record_ref VARCHAR, field VARCHAR,
         reason_key VARCHAR, reason_params JSON, reason VARCHAR, raw JSON {VERBATIM})""",
+    # one row per record and field whose value was not taken as read (sources/convert.py)
+    """CREATE TABLE IF NOT EXISTS quality_issues (
+        dataset_id BIGINT, record_id VARCHAR, source_file VARCHAR, source_row BIGINT,
+        record_ref VARCHAR, field VARCHAR, source_field VARCHAR, raw_value VARCHAR,
+        rule VARCHAR, params JSON, action VARCHAR, message_en VARCHAR, message_zh VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS admin_units (
         country_iso3 VARCHAR, level INTEGER, code VARCHAR, name VARCHAR, name_en VARCHAR,
         parent_code VARCHAR, centroid_lon DOUBLE, centroid_lat DOUBLE,
@@ -85,6 +91,9 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
     # stores made before GDP series were supported
     con.execute("ALTER TABLE population ADD COLUMN IF NOT EXISTS gdp_usd DOUBLE")
+    # stores made before field-level data quality
+    for table in ("datasets", "dataset_files"):
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS fields_flagged BIGINT")
     con.execute(
         "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
     )

@@ -106,6 +106,13 @@ def import_upload(settings: WebSettings, viewer: Viewer, file: UploadFile, *,
                         {"record": row.record_ref, "field": row.field,
                          "reason": translate(row.reason_key, lang, **_params(row.reason_params))}
                         for row in rows.itertuples()]
+                item["flagged"] = []
+                if r.fields_flagged and r.dataset_id is not None:
+                    issues = atlas.quality_issues(r.dataset_id).head(50)
+                    message = "message_zh" if lang == "zh-TW" else "message_en"
+                    item["flagged"] = [
+                        {"record": row.record_ref, "field": row.source_field,
+                         "reason": getattr(row, message)} for row in issues.itertuples()]
                 item["notes_text"] = [translate(n["key"], lang, **{
                     "path": path.name, **{k: v for k, v in n.items() if k != "key"}})
                     for n in r.notes]

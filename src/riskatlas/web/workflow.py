@@ -30,7 +30,7 @@ import orjson
 
 from riskatlas.errors import RiskAtlasError
 from riskatlas.model.schema import APPROVAL_STATUSES, record_columns
-from riskatlas.sources.convert import RecordBuilder
+from riskatlas.sources.convert import QualityPolicy, RecordBuilder
 from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, HAY_FLAGS, card_values
 from riskatlas.web.auth import ForbiddenError, now
 from riskatlas.web.deps import Viewer
@@ -132,7 +132,9 @@ def build_card(crosswalk: Any, native_key: str, fields: Mapping[str, Any],
         if name not in CANONICAL_TO_CARD:
             values[name] = value
     values.update(native_key=native_key, approval_status=status, recorded_by=author)
-    builder = RecordBuilder(source_key=SOURCE_KEY, source_file=SOURCE_FILE, crosswalk=crosswalk)
+    # a form answers every bad value at once instead of storing a flagged field
+    builder = RecordBuilder(source_key=SOURCE_KEY, source_file=SOURCE_FILE, crosswalk=crosswalk,
+                            policy=QualityPolicy(strict=True))
     raw: dict[str, Any] = {k: fields[k] for k in FORM_FIELDS if fields.get(k) is not None}
     if unknown:
         raw["unknown"] = unknown
@@ -183,7 +185,7 @@ def web_dataset(atlas: Any) -> int:
     if row:
         return int(row[0])
     dataset_id = atlas.store.next_dataset_id()
-    con.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, false)", [
+    con.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, false, 0)", [
         dataset_id, SOURCE_KEY, DATASET_NAME, DATASET_FORMAT, atlas.store.importer_version,
         atlas.store.crosswalk.version, None, now(),
         orjson.dumps([{"key": "workflow.dataset_note"}]).decode()])
