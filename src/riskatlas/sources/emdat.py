@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from riskatlas.errors import LimitError
+from riskatlas.sources.library_warnings import data_note
 from riskatlas.sources.tables import (
     DELIMITERS,
     TextLines,
@@ -53,6 +54,7 @@ from riskatlas.sources.tables import (
     csv_rows,
     detect_encoding,
     header_names,
+    note_repeated_headers,
     scaled_text,
     split_line,
 )
@@ -177,15 +179,17 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     with path.open("rb") as binary, io.TextIOWrapper(
             binary, encoding=detect_encoding(path), newline="") as stream:
         lines = TextLines(stream, path)
-        delimiter = _find_csv_header(lines, path)
+        delimiter, announced = _find_csv_header(lines, path)
         try:
-            yield from _iter_table(csv_rows(lines, delimiter), path)
+            yield from _iter_table(csv_rows(lines, delimiter), path, announced)
         except csv.Error as exc:
             raise EmdatFormatError(f"line {lines.line}: {exc}") from exc
 
 
-def _find_csv_header(lines: TextLines, path: Path) -> str:
-    """The delimiter of the header line, which is the next line of ``lines`` afterwards."""
+def _find_csv_header(lines: TextLines, path: Path) -> tuple[str, int | None]:
+    """The delimiter of the header line, which is the next line of ``lines`` afterwards,
+    and the number of rows the preamble announces, if it does."""
+    announced = None
     for index, line in enumerate(lines):
         if index >= MAX_PREAMBLE_ROWS:
             break
@@ -193,7 +197,8 @@ def _find_csv_header(lines: TextLines, path: Path) -> str:
         if delimiter is not None:
             lines.unread(line)
             lines.row_done()
-            return delimiter
+            return delimiter, announced
+        announced = announced or _announced_rows(line.replace(",", " ").split())
         lines.row_done()
     raise EmdatFormatError(
         f"{path}: no EM-DAT header (a 'DisNo.' or 'Dis No' column) "
@@ -201,7 +206,10 @@ def _find_csv_header(lines: TextLines, path: Path) -> str:
     )
 
 
-def _iter_table(rows: Iterable[list[str]], path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def _iter_table(rows: Iterable[list[str]], path: Path, announced: int | None = None
+                ) -> Iterator[tuple[int, dict[str, str]]]:
+    """Data rows after the header; a preamble row announcing a row count ("Records: 1,069")
+    that the rows do not reach or exceed becomes a note."""
     iterator = iter(rows)
     header: list[str] | None = None
     for index, cells in enumerate(iterator):
@@ -210,12 +218,14 @@ def _iter_table(rows: Iterable[list[str]], path: Path) -> Iterator[tuple[int, di
         if _is_header(cells):
             header = header_names(cells)
             break
+        announced = announced or _announced_rows(cells)
     if header is None:
         raise EmdatFormatError(
             f"{path}: no EM-DAT header (a 'DisNo.' or 'Dis No' column) "
             f"in the first {MAX_PREAMBLE_ROWS} rows"
         )
-    width = len(header)
+    note_repeated_headers(header)
+    width, count = len(header), 0
     for number, cells in enumerate(iterator, start=1):
         if not any(cell.strip() for cell in cells):
             continue
@@ -223,7 +233,21 @@ def _iter_table(rows: Iterable[list[str]], path: Path) -> Iterator[tuple[int, di
         for i in range(width, len(cells)):
             if cells[i] != "":
                 row[f"column_{i + 1}"] = cells[i]
+        count += 1
         yield number, row
+    if announced is not None and count != announced:
+        data_note("table.rows_announced", announced=announced, read=count)
+
+
+_ANNOUNCED = re.compile(r"\b(?:records?|rows?|events?|disasters?|entries|registros?|fichas)\b"
+                        r"\D{0,12}?(\d{1,3}(?:[,.\u202f ]\d{3})+|\d+)\b", re.I)
+
+
+def _announced_rows(cells: list[str]) -> int | None:
+    """The number of rows a preamble line announces ('Records: 1,069', 'Number of events,
+    1069'), or None."""
+    found = _ANNOUNCED.search(" ".join(cell.strip() for cell in cells))
+    return int(re.sub(r"\D", "", found.group(1))) if found else None
 
 
 def emdat_layout(row: dict[str, str]) -> str:

@@ -78,6 +78,7 @@ from riskatlas.sources.tables import (
     csv_rows,
     detect_encoding,
     header_names,
+    note_repeated_headers,
     scaled_text,
 )
 from riskatlas.sources.workbooks import open_workbook
@@ -259,6 +260,7 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
     """Read one table into an import batch with its mapping."""
     mapping = mapping_for(path, options)
     table = read_table(path, mapping.sheet, options)
+    note_repeated_headers(table.header)
     name = path.name
     if not table.header:
         raise SourceFormatError("mapped.no_header", path=str(path))

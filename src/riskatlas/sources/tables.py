@@ -7,12 +7,14 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
 from riskatlas.sources import limits
+from riskatlas.sources.library_warnings import data_note
 
 
 def cell_text(value: Any) -> str:
@@ -78,6 +80,7 @@ class TextLines:
         self.line = 0  # lines read
         self.row_line = 1  # the line where the row being read starts
         self.pending = 0  # characters of the row being read
+        self.quotes = 0  # quote characters in the row being read (odd: a value still open)
         self._back: list[str] = []
 
     def __iter__(self) -> TextLines:
@@ -92,6 +95,7 @@ class TextLines:
         if not self.pending:
             self.row_line = self.line
         self.pending += len(text)
+        self.quotes += text.count('"')
         if self.pending > limits.MAX_ROW_CHARS:
             raise self._too_long(text)
         return text
@@ -101,9 +105,10 @@ class TextLines:
         self._back.append(text)
         self.line -= 1
         self.pending = max(self.pending - len(text), 0)
+        self.quotes = max(self.quotes - text.count('"'), 0)
 
     def row_done(self) -> None:
-        self.pending = 0
+        self.pending = self.quotes = 0
 
     def _too_long(self, text: str) -> limits.LimitError:
         if max(map(len, text.split(self.delimiter))) > limits.MAX_VALUE_CHARS:
@@ -134,8 +139,25 @@ def csv_rows(lines: TextLines, delimiter: str) -> Iterator[list[str]]:
             raise limits.fail("limit.columns", lines.path, "limit.where.line",
                               line=lines.row_line, count=limits.count_text(len(cells)),
                               limit=limits.count_text(limits.MAX_COLUMNS))
+        if lines.quotes % 2:  # the csv module hands over an unclosed value at the end
+            data_note("table.ends_in_quotes", line=lines.row_line)
         lines.row_done()
         yield cells
+
+
+_BLANK_NAME = re.compile(r"column_\d+")
+_REPEAT_NAME = re.compile(r"(.+) \((\d+)\)")
+
+
+def note_repeated_headers(names: Sequence[str]) -> None:
+    """A note for each blank header (read as ``column_N``) and each repeated one (``name
+    (2)``: the first column of a name is the one read, the others stay in the raw row)."""
+    known = set(names)
+    for name in names:
+        if _BLANK_NAME.fullmatch(name):
+            data_note("table.blank_header", column=name)
+        elif (found := _REPEAT_NAME.fullmatch(name)) and found.group(1) in known:
+            data_note("table.repeated_header", header=found.group(1), column=name)
 
 
 def scaled_text(value: str, factor: Decimal | int) -> str | None:

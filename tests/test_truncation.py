@@ -1,0 +1,82 @@
+"""Truncated and repeated input is reported, with the rows that were read kept: a CSV that
+ends inside a quoted value, a table with fewer rows than its preamble announces, blank and
+repeated headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import TEST_DATA
+from riskatlas.i18n import translate
+from riskatlas.sources.registry import ReadOptions
+
+
+def _notes(result) -> dict[str, dict[str, object]]:
+    return {n["key"]: n for n in result.notes}
+
+
+def _say(note: dict[str, object]) -> list[str]:
+    params = {k: v for k, v in note.items() if k != "key"}
+    return [translate(str(note["key"]), lang, **params) for lang in ("en", "zh-TW")]
+
+
+def test_a_table_with_fewer_rows_than_announced(atlas, tmp_path: Path):
+    lines = (TEST_DATA / "emdat_legacy.csv").read_text("utf-8").splitlines(keepends=True)
+    header = next(i for i, line in enumerate(lines) if line.startswith("Dis No"))
+    path = tmp_path / "emdat_cut.csv"
+    path.write_text("Number of records:,1069\n" + "".join(lines[:header + 4]), encoding="utf-8")
+    [result] = atlas.import_paths([path])
+    assert result.records_read == result.records_imported == 3
+    note = _notes(result)["table.rows_announced"]
+    assert (note["announced"], note["read"], note["path"]) == (1069, 3, "emdat_cut.csv")
+    assert all("1069" in text and "3" in text for text in _say(note))
+
+
+def test_a_table_holding_the_rows_it_announces_has_no_note(atlas, tmp_path: Path):
+    lines = (TEST_DATA / "emdat_legacy.csv").read_text("utf-8").splitlines(keepends=True)
+    header = next(i for i, line in enumerate(lines) if line.startswith("Dis No"))
+    path = tmp_path / "emdat_whole.csv"
+    path.write_text("Records:,2\n" + "".join(lines[:header + 4]), encoding="utf-8")
+    # two announced, three held: rows were added after the count was written
+    [result] = atlas.import_paths([path])
+    assert _notes(result)["table.rows_announced"]["read"] == 3
+    path.write_text("Records:,3\n" + "".join(lines[:header + 4]), encoding="utf-8")
+    [again] = atlas.import_paths([path])
+    assert "table.rows_announced" not in _notes(again)
+
+
+def test_a_csv_cut_inside_a_quoted_value(atlas, tmp_path: Path):
+    text = (TEST_DATA / "mapped_example.csv").read_text("utf-8")
+    cut = text[:text.index('"river overflowed') + 8]  # inside the first quoted comment
+    path = tmp_path / "cut.csv"
+    path.write_text(cut, encoding="utf-8")
+    [result] = atlas.import_paths([path], format="mapped", options=ReadOptions(
+        mapping=TEST_DATA / "mapped_example.yaml"))
+    assert result.records_read == result.records_imported == 1  # the row is kept as found
+    note = _notes(result)["table.ends_in_quotes"]
+    assert note["line"] == 2
+    assert all("2" in text for text in _say(note))
+
+
+def test_a_flat_export_cut_inside_a_quoted_value(atlas, tmp_path: Path):
+    path = tmp_path / "cut.csv"
+    path.write_text('serial,year,event,place,deaths\n1,2010,FLOOD,"North",1\n'
+                    '2,2011,FLOOD,"South\n3,2012,FLOOD,East,2\n', encoding="utf-8")
+    [result] = atlas.import_paths([path], options=ReadOptions(country="NPL"))
+    assert result.records_read == result.records_imported == 2
+    assert _notes(result)["table.ends_in_quotes"]["line"] == 3
+
+
+def test_blank_and_repeated_headers_are_noted(atlas, tmp_path: Path):
+    text = (TEST_DATA / "mapped_example.csv").read_text("utf-8")
+    header, rest = text.split("\n", 1)
+    path = tmp_path / "repeated.csv"
+    path.write_text(header + ";;dead\n" + rest, encoding="utf-8")
+    [result] = atlas.import_paths([path], format="mapped", options=ReadOptions(
+        mapping=TEST_DATA / "mapped_example.yaml"))
+    notes = _notes(result)
+    assert notes["table.repeated_header"]["header"] == "dead"
+    assert notes["table.repeated_header"]["column"] == "dead (2)"
+    assert notes["table.blank_header"]["column"].startswith("column_")
+    # the first 'dead' column is the one read: the same deaths as the file without repeats
+    assert atlas.store.query("SELECT sum(deaths) FROM records") == [(6,)]
