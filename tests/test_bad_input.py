@@ -138,10 +138,21 @@ def test_truncated_zip_gives_one_line(tmp_path):
     assert "DI_export_grd.zip" in done.stderr and "zip" in done.stderr
 
 
-def test_truncated_xml_gives_one_line(tmp_path):
+def test_truncated_xml_keeps_its_whole_cards_and_says_so(tmp_path):
     path = tmp_path / "DI_export_dmo.xml"
     xml = desinventar_xml([card(clave=str(i)) for i in range(1, 50)])
     path.write_bytes(xml[: len(xml) // 2])
+    done = run_cli("import", str(path), "--db", str(tmp_path / "s.duckdb"))
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    flat = " ".join(done.stdout.split())
+    assert "24 of 24 records imported" in flat
+    assert "ends inside the section fichas" in flat and "24 whole rows" in flat
+
+
+def test_stray_text_after_the_sections_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "DI_export_dmo.xml"
+    xml = desinventar_xml([card(clave="1")])
+    path.write_bytes(xml.replace(b"</DESINVENTAR>", b"trailing junk"))
     done = run_cli("import", str(path), "--db", str(tmp_path / "s.duckdb"))
     assert done.returncode == 1 and "truncated" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

@@ -4,9 +4,12 @@ repeated headers."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
-from conftest import TEST_DATA
+import pytest
+
+from conftest import TEST_DATA, shared
 from riskatlas.i18n import translate
 from riskatlas.sources.registry import ReadOptions
 
@@ -80,3 +83,27 @@ def test_blank_and_repeated_headers_are_noted(atlas, tmp_path: Path):
     assert notes["table.blank_header"]["column"].startswith("column_")
     # the first 'dead' column is the one read: the same deaths as the file without repeats
     assert atlas.store.query("SELECT sum(deaths) FROM records") == [(6,)]
+
+
+@pytest.mark.parametrize("zipped", [False, True], ids=["xml", "zip"])
+def test_an_xml_export_cut_inside_its_cards(atlas, tmp_path: Path, zipped: bool):
+    """The whole cards before the cut are imported; the note names the section and line."""
+    with zipfile.ZipFile(shared("desinventar/grd/DI_export_grd.zip")) as archive:
+        xml = archive.read("DI_export_grd.xml")
+    start = xml.index(b"<fichas>")
+    cut = xml.index(b"</TR>", start + 200_000) + len(b"</TR>") + 40  # into the next card
+    path = tmp_path / "DI_export_grd.xml"
+    path.write_bytes(xml[:cut])
+    if zipped:
+        with zipfile.ZipFile(tmp_path / "DI_export_grd.zip", "w") as archive:
+            archive.write(path, "DI_export_grd.xml")
+        path.unlink()
+        path = tmp_path / "DI_export_grd.zip"
+    [result] = atlas.import_paths([path])
+    whole = xml[start:cut].count(b"</TR>")
+    assert result.records_read == result.records_imported == whole
+    note = _notes(result)["xml.unclosed"]
+    assert (note["section"], note["rows"]) == ("fichas", whole)
+    last = xml.rindex(b"</TR>", 0, cut) + len(b"</TR>")
+    assert note["line"] == xml[:last].count(b"\n") + 1
+    assert all("fichas" in text for text in _say(note))

@@ -39,6 +39,7 @@ from riskatlas.model.countries import is_iso3
 from riskatlas.sources import limits
 from riskatlas.sources.convert import ISSUES_KEY, QualityIssue, RecordBuilder, text
 from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, card_columns, card_values
+from riskatlas.sources.library_warnings import data_note
 from riskatlas.sources.registry import Reader, ReadOptions, register
 from riskatlas.store.batch import EXTENSION_SCHEMA, RECORD_SCHEMA, AdminUnit, HazardTerm, Rejected
 
@@ -231,8 +232,7 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
         if found is None and len(buf) - pos < limit:
             searched = len(buf) - pos
             if not more():
-                raise SourceFormatError("xml.truncated", path=path, line=line_at(pos),
-                                        section=section.decode())
+                break  # the section does not close: its whole rows are kept below
             search_from = max(0, searched - 64)  # more() moved pos to 0
             continue
         # the section's closing tag when it is near enough, else a cut after a whole row
@@ -247,8 +247,7 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
             else:  # a single row longer than the buffer: read on, within the limits
                 _check_long_row(buf, pos, path, section.decode(), rows + 1, line_at)
             if not more():
-                raise SourceFormatError("xml.truncated", path=path, line=line_at(pos),
-                                        section=section.decode())
+                break  # the section does not close: its whole rows are kept below
             search_from = 0
             continue
         if _NON_SPACE.search(buf, pos, end):
@@ -265,6 +264,14 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
         else:
             pos = end
         search_from = pos
+    # the file ends inside a section (cut short): its whole rows go on, the rest is noted
+    end = _last_row_end(buf, pos, len(buf) - pos)
+    name = section.decode().lower()
+    if end > pos and _NON_SPACE.search(buf, pos, end):
+        yield Chunk(name, b"" if lazy else bytes(memoryview(buf)[pos:end]), rows + 1,
+                    0 if source else line_at(pos), base + pos, end - pos, source)
+        rows += buf.count(b"<TR>", pos, end) or buf.count(b"<tr>", pos, end)
+    data_note("xml.unclosed", section=name, line=line_at(max(end, pos)), rows=rows)
 
 
 def _check_long_row(buf: bytearray, start: int, path: str, section: str, row: int,
