@@ -28,8 +28,8 @@ from conftest import shared
 from riskatlas.sources.registry import ReadOptions
 
 GRD = "desinventar/grd/DI_export_grd.zip"
-# the DesInventar fields written to the flat tables (sector flags only where their header is
-# the field name itself: a label such as "Education" also names the schools count)
+# the DesInventar fields written to the flat tables (sector flags in every style but DBF
+# labels, where "Education" is the cut of "Education centers", the schools count)
 FIELDS = ("clave", "serial", "level0", "level1", "level2", "evento", "lugar", "fechano",
           "fechames", "fechadia", "latitude", "longitude", "muertos", "heridos", "desaparece",
           "afectados", "damnificados", "vivdest", "vivafec", "valorloc", "valorus")
@@ -84,24 +84,31 @@ def injected_cards(flags: bool) -> list[dict[str, str]]:
 
 
 # -- header styles, from the shipped header list -----------------------------------------
+LANGUAGES = ("english", "spanish", "french", "portuguese")
+
+
 @cache
 def _labels() -> dict[str, dict[str, str]]:
-    """field → {"english": label, "spanish": label}: the first plain and the first Spanish
-    label of the field in the shipped header list."""
+    """field → {language: label}: the first label of the field in each language of the
+    shipped header list (its ``style`` column)."""
     text = resources.files("riskatlas.data").joinpath("desinventar_flat_headers.csv").read_text(
         "utf-8")
     rows = csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#"))
     found: dict[str, dict[str, str]] = {}
     for row in rows:
-        kind = "spanish" if row["note"] == "Spanish label" else "english" if not row[
-            "note"] else None
-        if kind:
-            found.setdefault(row["field"], {}).setdefault(kind, row["header"])
+        for style in row["style"].split():
+            if style in LANGUAGES:
+                found.setdefault(row["field"], {}).setdefault(style, row["header"])
     return found
 
 
 def _snake(label: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_")
+
+
+def _dbf(label: str) -> str:
+    """A label as a DBF field name: cut to 10 characters, signs as "_" (Dead_Peopl)."""
+    return re.sub(r"[^0-9A-Za-z]", "_", label[:10].rstrip())
 
 
 STYLES: dict[str, Callable[[str], str]] = {
@@ -111,13 +118,16 @@ STYLES: dict[str, Callable[[str], str]] = {
     "english-upper": lambda f: _labels().get(f, {}).get("english", f).upper(),
     "snake": lambda f: _snake(_labels().get(f, {}).get("english", f)),
     "spanish": lambda f: _labels().get(f, {}).get("spanish", f),
+    "french": lambda f: _labels().get(f, {}).get("french", f),
+    "portuguese": lambda f: _labels().get(f, {}).get("portuguese", f),
+    "dbf": lambda f: _dbf(_labels().get(f, {}).get("english", f)),
 }
 ENCODINGS = ("utf-8", "utf-8-sig", "cp1252")
 
 
 def write_flat(path: Path, style: str, encoding: str) -> bool:
     """The injected cards as a flat CSV in ``style``; returns whether sector flags are in."""
-    flags = style in ("fields", "FIELDS")
+    flags = style != "dbf"
     fields = FIELDS + (SECTORS if flags else ())
     header = [STYLES[style](f) for f in fields]
     out = io.StringIO()

@@ -72,7 +72,7 @@ def test_normalize_header() -> None:
 
 
 def test_headers_file_names_only_known_fields() -> None:
-    known = {*CARD_FIELDS, *HAY_FLAGS, "approved", *flat.GIS_FIELDS}
+    known = {*CARD_FIELDS, *HAY_FLAGS, *flat.EXTRA_FIELDS, "approved", *flat.GIS_FIELDS}
     lines = (PACKAGE_DATA / flat.HEADERS_FILE).read_text("utf-8").splitlines()
     assert lines[0].startswith("# version: ")
     table = list(csv.DictReader(line for line in lines if not line.startswith("#")))
@@ -93,11 +93,15 @@ def test_header_synonyms(header: str, field: str) -> None:
     assert flat.map_header([header]).columns == {field: 0}
 
 
-def test_ambiguous_header_takes_the_free_field() -> None:
+def test_education_is_read_by_its_header_not_by_its_neighbours() -> None:
+    # a bare sector name is the sector flag, with or without a centres column beside it
     alone = flat.map_header(["Year", "Event", "Education"])
-    assert alone.columns["nescuelas"] == 2
+    assert alone.columns == {"fechano": 0, "evento": 1, "educacion": 2}
     both = flat.map_header(["Education", "Education centers"])
     assert both.columns == {"educacion": 0, "nescuelas": 1}
+    # in a table of DBF labels (Nepal) "Education" is the cut of "Education centers"
+    dbf = flat.map_header(["Year", "Event", "Dead_Peopl", "Education"])
+    assert dbf.layout == "dbf" and dbf.columns["nescuelas"] == 3
 
 
 def test_repeated_field_keeps_the_first_column() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from riskatlas.errors import SourceFormatError
 from riskatlas.sources.convert import QualityPolicy
 from riskatlas.sources.library_warnings import warnings_as_notes
-from riskatlas.sources.registry import Reader, ReadOptions, detect
+from riskatlas.sources.registry import UNMAPPED_COLUMNS_NOTE, Reader, ReadOptions, detect
 from riskatlas.store.batch import FileStats
 from riskatlas.store.store import Store
 
@@ -35,6 +35,7 @@ class FileResult:
     unmapped_hazards: list[str] = field(default_factory=list)
     status: str = "imported"  # imported | unchanged | skipped
     notes: list[dict[str, Any]] = field(default_factory=list)
+    unmapped_columns: list[str] = field(default_factory=list)  # read as no field (raw only)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -120,7 +121,10 @@ def _import_group(store: Store, reader: Reader, files: list[Path], hashes: dict[
             with warnings_as_notes(batch.note, f.name):
                 reader.read(f, batch, options)
         outcome = batch.commit()
+    notes = [n for n in outcome.notes if n["key"] != UNMAPPED_COLUMNS_NOTE]
+    unmapped = {n["path"]: list(n["columns"]) for n in outcome.notes
+                if n["key"] == UNMAPPED_COLUMNS_NOTE}
     return [FileResult(str(f), outcome.dataset_id, reader.format, stats.read, stats.imported,
                        stats.quarantined, stats.flagged, outcome.unmapped_terms,
-                       notes=outcome.notes)
+                       notes=notes, unmapped_columns=unmapped.get(f.name, []))
             for f, stats in zip(files, outcome.files, strict=True)]

@@ -70,19 +70,30 @@ from riskatlas.errors import LimitError, RecordError, SourceFormatError
 from riskatlas.model.countries import country_in_name, is_iso3
 from riskatlas.sources.convert import RecordBuilder, text
 from riskatlas.sources.desinventar_fields import (
-    CANONICAL_TO_CARD,
     CARD_FIELDS,
     HAY_FLAGS,
     card_values,
 )
-from riskatlas.sources.registry import SNIFF_BYTES, Reader, ReadOptions, register
+from riskatlas.sources.headers import (
+    FUZZY_SCORE,
+    ColumnMap,
+    ColumnReport,
+    HeaderList,
+    column_rows,
+)
+from riskatlas.sources.registry import (
+    SNIFF_BYTES,
+    UNMAPPED_COLUMNS_NOTE,
+    Reader,
+    ReadOptions,
+    register,
+)
 from riskatlas.sources.tables import (
     TextLines,
     best_delimiter,
     cell_text,
     csv_rows,
     detect_encoding,
-    header_names,
 )
 from riskatlas.sources.workbooks import open_workbook
 from riskatlas.store.batch import AdminUnit
@@ -90,7 +101,7 @@ from riskatlas.store.batch import AdminUnit
 FORMAT = "desinventar-flat"
 HEADERS_FILE = "desinventar_flat_headers.csv"
 HEADER_SCAN_ROWS = 10
-COUNTRY_SCAN_ROWS = 100  # data rows looked at for ISO3 level-0 codes when no country is named
+SAMPLE_ROWS = 100  # data rows read ahead: blank columns, ISO3 level-0 codes, --inspect
 MIN_RECOGNISED = 3
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 PROGRESS_ROWS = 1000
@@ -101,96 +112,95 @@ _DI_EXPORT = re.compile(r"(?i)^di_export_([a-z]{3})$")
 _PART_SUFFIX = re.compile(r"[\d\s._\-]+$")
 
 
-# -- header synonyms ------------------------------------------------------------------
+# -- headers -------------------------------------------------------------------------
+EXTRA_FIELDS = ("hay_otros",)  # the "other sectors" flag, read into sector_other
+FLAG_FIELDS = frozenset({f for f, c in CARD_FIELDS.items() if c.startswith("sector_")}
+                        | set(HAY_FLAGS) | set(EXTRA_FIELDS))
+CANONICAL = {**CARD_FIELDS, "hay_otros": "sector_other"}  # field → canonical name
+IDENTITY = ("serial", "fechano", "evento")  # named twice: a join of two tables, no export
+
+
 def normalize_header(header: str) -> str:
-    """Case-folded header without accents or non-alphanumerics: 'Losses $USD' → 'lossesusd'."""
+    """Case-folded header without accents or non-alphanumerics: 'Losses $USD' → 'lossesusd'
+    (how EM-DAT's key column is told; fields are matched by :mod:`headers` keys)."""
     folded = unicodedata.normalize("NFKD", str(header).casefold())
     return "".join(ch for ch in folded if ch.isalnum() and not unicodedata.combining(ch))
 
 
 @cache
-def header_synonyms() -> dict[str, tuple[str, ...]]:
-    """Normalised header → DesInventar field names in order of preference."""
-    candidates: dict[str, list[str]] = defaultdict(list)
-
-    def add(header: str, name: str) -> None:
-        key = normalize_header(header)
-        if key and name not in candidates[key]:
-            candidates[key].append(name)
-
-    for name in (*CARD_FIELDS, *HAY_FLAGS, "approved"):
-        add(name, name)
+def header_list() -> HeaderList:
+    """The DesInventar header list (``data/desinventar_flat_headers.csv``), with the field
+    names and canonical names recognised as they are."""
+    names = (*CARD_FIELDS, *HAY_FLAGS, *EXTRA_FIELDS, "approved")
     data = resources.files("riskatlas.data").joinpath(HEADERS_FILE).read_text("utf-8")
-    lines = [line for line in data.lstrip("\ufeff").splitlines() if not line.startswith("#")]
-    for row in csv.DictReader(lines):
-        add(row["header"], row["field"].strip())
-    for canonical, name in CANONICAL_TO_CARD.items():
-        add(canonical, name)
-    return {k: tuple(v) for k, v in candidates.items()}
+    return HeaderList.from_csv(data, source=HEADERS_FILE, fields=(*names, *GIS_FIELDS),
+                               names=names, flags=FLAG_FIELDS,
+                               aliases={canon: name for name, canon in CANONICAL.items()})
 
 
-@dataclass
-class HeaderMap:
-    """How the columns of one table map to DesInventar fields."""
-
-    names: list[str]  # unique column names for the raw row
-    columns: dict[str, int]  # DesInventar field → column index
-    repeated: list[tuple[str, str, str]] = field(default_factory=list)  # (field, used, ignored)
-
-    @property
-    def recognised(self) -> int:
-        return sum(1 for f in self.columns if f not in GIS_FIELDS)
-
-    def header_of(self, name: str) -> str:
-        return self.names[self.columns[name]]
+def map_header(cells: Sequence[str], *, samples: Sequence[Sequence[str]] = (),
+               overrides: Mapping[str, str] | None = None, strict: bool = False,
+               fuzzy: bool = True, path: str = "") -> ColumnMap:
+    """How the header cells map to DesInventar fields (:meth:`HeaderList.recognise`)."""
+    return header_list().recognise(cells, samples=samples, overrides=overrides, fuzzy=fuzzy,
+                                   strict=strict, path=path)
 
 
-def map_header(cells: Sequence[str]) -> HeaderMap:
-    """Map header cells to fields: unambiguous headers first, then ambiguous ones."""
-    synonyms = header_synonyms()
-    names = header_names(cells, drop_trailing_blank=False)
-    options = [synonyms.get(normalize_header(c), ()) for c in cells]
-    columns: dict[str, int] = {}
-    repeated: list[tuple[str, str, str]] = []
-    for ambiguous in (False, True):
-        for i, choices in enumerate(options):
-            if not choices or (len(choices) > 1) != ambiguous:
-                continue
-            free = [c for c in choices if c not in columns]
-            if free:
-                columns[free[0]] = i
-            else:
-                repeated.append((choices[0], names[columns[choices[0]]], names[i]))
-    return HeaderMap(names, columns, repeated)
+def recognised(mapping: ColumnMap) -> int:
+    """Fields found by their headers themselves (not GIS columns, not fuzzy matches)."""
+    return sum(1 for c in mapping.found
+               if c.field and c.field not in GIS_FIELDS and c.how != "fuzzy")
 
 
 def _is_desinventar_header(cells: Sequence[str]) -> bool:
-    """A DesConsultar header: ≥3 fields incl. event and year, no EM-DAT key, no repeats."""
-    normalized = [normalize_header(c) for c in cells]
-    if EMDAT_KEYS & set(normalized):
+    """A DesConsultar header: ≥3 fields incl. event and year, no EM-DAT key, and no serial,
+    year or event named by two columns (a join of two tables is no export)."""
+    if EMDAT_KEYS & {normalize_header(c) for c in cells}:
         return False
-    mapping = map_header(cells)
-    recognised = [n for n in normalized if header_synonyms().get(n)]
-    return (mapping.recognised >= MIN_RECOGNISED and "evento" in mapping.columns
-            and "fechano" in mapping.columns and len(recognised) == len(set(recognised)))
+    mapping = map_header(cells, fuzzy=False)
+    return (recognised(mapping) >= MIN_RECOGNISED and "evento" in mapping.columns
+            and "fechano" in mapping.columns
+            and not any(c.field in IDENTITY for c in mapping.choices))
 
 
-def _find_header(rows: Iterator[list[str]]) -> tuple[HeaderMap, list[str]] | None:
-    """The header map and cells: the first of the first non-empty rows with ≥3 fields.
-
-    Consumes the rows up to and including the header, so the caller reads on from there.
-    """
+def _find_header(rows: Iterator[list[str]]) -> tuple[list[str], int] | None:
+    """The header cells and their row number (1-based): the first of the first non-empty
+    rows with ≥3 recognised fields. Consumes the rows up to and including the header, so
+    the caller reads on from there."""
     seen = 0
-    for cells in rows:
+    for number, cells in enumerate(rows, start=1):
         if not any(c.strip() for c in cells):
             continue
         seen += 1
-        mapping = map_header(cells)
-        if mapping.recognised >= MIN_RECOGNISED:
-            return mapping, cells
+        if recognised(map_header(cells, fuzzy=False)) >= MIN_RECOGNISED:
+            return cells, number
         if seen >= HEADER_SCAN_ROWS:
             break
     return None
+
+
+def header_notes(mapping: ColumnMap, samples: Sequence[Sequence[str]]
+                 ) -> list[dict[str, Any]]:
+    """Notes on how the header was read: choices between columns, fuzzy matches and
+    columns without header (each without ``path``, which the caller adds)."""
+    notes: list[dict[str, Any]] = []
+    for choice in mapping.choices:
+        params = {"field": choice.field, "used": choice.used, "ignored": choice.other}
+        if choice.reason == "values":
+            notes.append({"key": "flat.repeated_column_blank", **params, "rows": len(samples)})
+        elif choice.reason == "override":
+            key = "flat.column_chosen" if choice.used else "flat.column_not_read"
+            notes.append({"key": key, **params})
+        else:
+            notes.append({"key": "flat.repeated_column", **params})
+    for column in mapping.found:
+        if column.how == "fuzzy":
+            notes.append({"key": "flat.fuzzy_column", "column": column.name,
+                          "field": column.field, "label": column.label,
+                          "score": f"{column.score:.2f}", "threshold": f"{FUZZY_SCORE:.2f}"})
+    for name in mapping.blank_headers(samples):
+        notes.append({"key": "flat.blank_header", "column": name})
+    return notes
 
 
 # -- cells and files ------------------------------------------------------------------
@@ -216,7 +226,8 @@ def _workbook_rows(path: Path, limit: int) -> list[list[str]]:
 def choose_delimiter(sample: str) -> str:
     """The delimiter under which a line of the sample reads as the best header."""
     lines = sample.splitlines()[: HEADER_SCAN_ROWS * 2]
-    return best_delimiter(lines, lambda cells: (map_header(cells).recognised, len(cells)))
+    return best_delimiter(lines, lambda cells: (recognised(map_header(cells, fuzzy=False)),
+                                                len(cells)))
 
 
 def _decode_head(head: bytes) -> str | None:
@@ -249,7 +260,7 @@ def sniff(path: Path, head: bytes) -> bool:
             found = _find_header(rows)
     except (SourceFormatError, csv.Error, OSError):
         return False
-    return found is not None and _is_desinventar_header(found[1])
+    return found is not None and _is_desinventar_header(found[0])
 
 
 def family_stem(path: Path) -> str:
@@ -274,16 +285,13 @@ def country_of(path: Path, options: ReadOptions) -> str | None:
     return country_in_name(path.stem)
 
 
-def _require_country(rows: Iterator[list[str]], mapping: HeaderMap, name: str
-                     ) -> Iterator[list[str]]:
-    """The rows, once their first data row shows a level-0 code that is an ISO3 country
-    (a multi-country roll-up); else the file names no country: fail before reading on."""
+def _require_country(head: Sequence[Sequence[str]], mapping: ColumnMap, name: str) -> None:
+    """Pass when the first data rows show a level-0 code that is an ISO3 country (a
+    multi-country roll-up); else the file names no country: fail before reading on."""
     column = mapping.columns.get("level0")
-    head = list(itertools.islice(rows, COUNTRY_SCAN_ROWS))
     codes = {text(cells[column]) for cells in head if column is not None and column < len(cells)}
     if not any(is_iso3(code) for code in codes):
         raise SourceFormatError("flat.no_country", path=name)
-    return itertools.chain(head, rows)
 
 
 def source_key(path: Path, options: ReadOptions) -> str:
@@ -303,7 +311,7 @@ class _UnitStats:
     points: dict[UnitKey, set[tuple[float, float]]] = field(
         default_factory=lambda: defaultdict(set))
     level_names: dict[int, str] = field(default_factory=dict)
-    noted: set[tuple[str, ...]] = field(default_factory=set)
+    noted: set[tuple[Any, ...]] = field(default_factory=set)
 
 
 _BATCH_UNITS: weakref.WeakKeyDictionary[Any, _UnitStats] = weakref.WeakKeyDictionary()
@@ -312,23 +320,19 @@ _BATCH_UNITS: weakref.WeakKeyDictionary[Any, _UnitStats] = weakref.WeakKeyDictio
 def read(path: Path, batch: Any, options: ReadOptions) -> None:
     """Read one flat table into an import batch."""
     name = path.name
-    rows, position = _open_rows(path, batch)
+    rows, position = _open_rows(path, batch.note)
     progress = _Progress(path, options, position)
-    found = _find_header(rows)
-    if found is None:
-        raise SourceFormatError("flat.no_header", path=name, rows=HEADER_SCAN_ROWS,
-                                count=MIN_RECOGNISED)
-    mapping = found[0]
+    mapping, _, head = _head(rows, name, options)
     stats = _BATCH_UNITS.setdefault(batch, _UnitStats())
-    _note_columns(mapping, batch, name, stats)
+    _note_columns(mapping, batch, name, stats, head)
     builder = RecordBuilder(source_key=batch.source_key, source_file=name,
                             crosswalk=batch.store.crosswalk, policy=batch.policy,
                             field_names=_field_names(mapping))
     country = country_of(path, options)
     if country is None:
-        rows = _require_country(rows, mapping, name)
+        _require_country(head, mapping, name)
     touched: set[UnitKey] = set()
-    for number, cells in enumerate(rows, start=1):
+    for number, cells in enumerate(itertools.chain(head, rows), start=1):
         if number % PROGRESS_ROWS == 0:
             progress()
         if not any(c.strip() for c in cells):
@@ -346,16 +350,54 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
     _apply_units(batch, stats, touched, mapping)
 
 
+def _head(rows: Iterator[list[str]], name: str, options: ReadOptions
+          ) -> tuple[ColumnMap, int, list[list[str]]]:
+    """The header's map, its row number and the first :data:`SAMPLE_ROWS` rows after it
+    (consumed from ``rows``: the caller reads them first)."""
+    found = _find_header(rows)
+    if found is None:
+        raise SourceFormatError("flat.no_header", path=name, rows=HEADER_SCAN_ROWS,
+                                count=MIN_RECOGNISED)
+    cells, row = found
+    head = list(islice(rows, SAMPLE_ROWS))
+    mapping = map_header(cells, samples=_filled(head), overrides=options.columns,
+                         strict=options.strict, path=name)
+    return mapping, row, head
+
+
+def _filled(rows: Iterable[Sequence[str]]) -> list[Sequence[str]]:
+    return [cells for cells in rows if any(c.strip() for c in cells)]
+
+
+def inspect(path: Path, options: ReadOptions) -> ColumnReport:
+    """How the columns of a flat table would be read, with sample values (nothing is
+    written; only the header and the first :data:`SAMPLE_ROWS` rows are read)."""
+    notes: list[dict[str, Any]] = []
+    rows, _ = _open_rows(path, lambda key, **params: notes.append({"key": key, **params}))
+    try:
+        mapping, row, head = _head(rows, path.name, options)
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+    samples = _filled(head)
+    notes += [{**note, "path": path.name} for note in header_notes(mapping, samples)]
+    return ColumnReport(str(path), FORMAT, row, mapping.layout,
+                        column_rows(mapping, samples, CANONICAL), mapping.unmapped(samples),
+                        notes)
+
+
 Position = Callable[[], int]  # bytes of the file read so far
+Note = Callable[..., None]  # batch.note
 
 
-def _open_rows(path: Path, batch: Any) -> tuple[Iterator[list[str]], Position]:
+def _open_rows(path: Path, note: Note) -> tuple[Iterator[list[str]], Position]:
     """The rows of the file as text cells, and how far reading has got."""
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if _is_workbook(path, head):
         return _workbook_source(path)
-    return _csv_source(path, batch, head)
+    return _csv_source(path, note, head)
 
 
 def _workbook_source(path: Path) -> tuple[Iterator[list[str]], Position]:
@@ -372,10 +414,10 @@ def _workbook_source(path: Path) -> tuple[Iterator[list[str]], Position]:
     return rows(), lambda: size * min(consumed, total) // total
 
 
-def _csv_source(path: Path, batch: Any, head: bytes) -> tuple[Iterator[list[str]], Position]:
+def _csv_source(path: Path, note: Note, head: bytes) -> tuple[Iterator[list[str]], Position]:
     encoding = detect_encoding(path)
     if encoding != "utf-8-sig":
-        batch.note("import.encoding_fallback", path=path.name, encoding=encoding)
+        note("import.encoding_fallback", path=path.name, encoding=encoding)
     delimiter = choose_delimiter(head.decode(encoding, errors="replace").lstrip("\ufeff"))
     binary = path.open("rb")
     stream = io.TextIOWrapper(binary, encoding=encoding, newline="")
@@ -407,9 +449,9 @@ class _Progress:
             self.reported = done
 
 
-def _field_names(mapping: HeaderMap) -> dict[str, str]:
+def _field_names(mapping: ColumnMap) -> dict[str, str]:
     """Canonical field → the column header of this file, for error messages."""
-    names = {CARD_FIELDS[f]: mapping.header_of(f) for f in mapping.columns if f in CARD_FIELDS}
+    names = {CANONICAL[f]: mapping.header_of(f) for f in mapping.columns if f in CANONICAL}
     for coordinate, gis in (("longitude", "gis_x"), ("latitude", "gis_y")):
         if coordinate not in names and gis in mapping.columns:
             names[coordinate] = mapping.header_of(gis)
@@ -418,7 +460,7 @@ def _field_names(mapping: HeaderMap) -> dict[str, str]:
     return names
 
 
-def _raw_row(mapping: HeaderMap, cells: Sequence[str]) -> dict[str, str]:
+def _raw_row(mapping: ColumnMap, cells: Sequence[str]) -> dict[str, str]:
     raw = {n: (cells[i] if i < len(cells) else "") for i, n in enumerate(mapping.names)}
     for i in range(len(mapping.names), len(cells)):
         if cells[i] != "":
@@ -426,10 +468,12 @@ def _raw_row(mapping: HeaderMap, cells: Sequence[str]) -> dict[str, str]:
     return raw
 
 
-def _build(builder: RecordBuilder, mapping: HeaderMap, cells: Sequence[str], number: int,
+def _build(builder: RecordBuilder, mapping: ColumnMap, cells: Sequence[str], number: int,
            raw: Mapping[str, str], country: str | None) -> dict[str, Any]:
     row = {f: (cells[i] if i < len(cells) else "") for f, i in mapping.columns.items()}
     values, unknown = card_values(row)
+    if "hay_otros" in row:
+        values["sector_other"] = row["hay_otros"]
     values["native_key"] = text(values.get("native_key")) or text(values.get("serial"))
     if not _has_coordinates(values) and "gis_x" in row and "gis_y" in row:
         values["longitude"], values["latitude"] = row["gis_x"], row["gis_y"]
@@ -450,21 +494,27 @@ def _has_coordinates(values: Mapping[str, Any]) -> bool:
         return True  # not a number: the record builder names the field
 
 
-def _note_columns(mapping: HeaderMap, batch: Any, name: str, stats: _UnitStats) -> None:
-    """Notices about columns kept only in the raw row, once per batch and column set."""
-    used = set(mapping.columns.values())
-    unknown = tuple(n for i, n in enumerate(mapping.names) if i not in used)
+def _note_columns(mapping: ColumnMap, batch: Any, name: str, stats: _UnitStats,
+                  head: Sequence[Sequence[str]]) -> None:
+    """The columns read as no field (for this file's result), and notices about them and
+    about how the header was read, each once per batch."""
+    samples = _filled(head)
+    unknown = tuple(mapping.unmapped(samples))
+    if unknown:
+        batch.note(UNMAPPED_COLUMNS_NOTE, path=name, columns=list(unknown))
     if unknown and unknown not in stats.noted:
         stats.noted.add(unknown)
         batch.note("flat.columns_raw_only", path=name, count=len(unknown),
                    columns=", ".join(unknown))
-    for field_name, used_col, ignored in mapping.repeated:
-        batch.note("flat.repeated_column", path=name, field=field_name, used=used_col,
-                   ignored=ignored)
+    for note in header_notes(mapping, samples):
+        seen = tuple(sorted((k, str(v)) for k, v in note.items()))
+        if seen not in stats.noted:
+            stats.noted.add(seen)
+            batch.note(path=name, **note)
 
 
 # -- admin units ----------------------------------------------------------------------
-def _collect_units(stats: _UnitStats, record: Mapping[str, Any], mapping: HeaderMap,
+def _collect_units(stats: _UnitStats, record: Mapping[str, Any], mapping: ColumnMap,
                    cells: Sequence[str]) -> Iterator[UnitKey]:
     """Count the names, parents and GIS points of the record's units; yield their keys."""
     point = _gis_point(mapping, cells)
@@ -485,7 +535,7 @@ def _collect_units(stats: _UnitStats, record: Mapping[str, Any], mapping: Header
         parent = code
 
 
-def _gis_point(mapping: HeaderMap, cells: Sequence[str]) -> tuple[float, float] | None:
+def _gis_point(mapping: ColumnMap, cells: Sequence[str]) -> tuple[float, float] | None:
     if "gis_x" not in mapping.columns or "gis_y" not in mapping.columns:
         return None
     try:
@@ -499,7 +549,7 @@ def _gis_point(mapping: HeaderMap, cells: Sequence[str]) -> tuple[float, float] 
 
 
 def _apply_units(batch: Any, stats: _UnitStats, touched: Iterable[UnitKey],
-                 mapping: HeaderMap) -> None:
+                 mapping: ColumnMap) -> None:
     """Add (or update) the units seen in this file with the batch's running results."""
     for key in sorted(touched):
         unit_country, level, code = key
@@ -522,4 +572,4 @@ def _most_common(counter: Counter[str] | None) -> str | None:
 
 
 register(Reader(FORMAT, "DesInventar flat table (CSV/XLSX from DesConsultar)", sniff, read,
-                source_key, family=family, disambiguate_keys=True))
+                source_key, family=family, disambiguate_keys=True, inspect=inspect))

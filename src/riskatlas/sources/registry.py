@@ -5,16 +5,20 @@ from __future__ import annotations
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from riskatlas.errors import SourceFormatError
 
 if TYPE_CHECKING:
+    from riskatlas.sources.headers import ColumnReport
     from riskatlas.store.batch import ImportBatch
 
 SNIFF_BYTES = 64 * 1024
+# a reader's note listing the columns of a file read as no field: the importer moves it to
+# ``FileResult.unmapped_columns`` (``unmapped_columns`` of ``riskatlas import --json``)
+UNMAPPED_COLUMNS_NOTE = "import.unmapped_columns"
 
 
 @dataclass
@@ -27,6 +31,7 @@ class ReadOptions:
     progress: Callable[[int], None] | None = None  # called with bytes advanced
     synthetic: bool = False  # the input is made-up data (the demo): said on the dataset
     strict: bool = False  # --strict: a bad value sets its whole record aside
+    columns: dict[str, str] = field(default_factory=dict)  # --column FIELD=COLUMN
 
     def advance(self, n: int) -> None:
         if self.progress is not None and n:
@@ -44,6 +49,8 @@ class Reader:
     source_key: Callable[[Path, ReadOptions], str]
     family: Callable[[Path], str] = lambda path: str(path)
     disambiguate_keys: bool = False
+    # how the columns of a table would be read, without reading it (``import --inspect``)
+    inspect: Callable[[Path, ReadOptions], ColumnReport] | None = None
 
 
 REGISTRY: dict[str, Reader] = {}
@@ -120,3 +127,14 @@ def detect(path: Path, forced: str | None = None) -> Reader:
             return reader
     raise SourceFormatError("import.undetected", path=str(path),
                             formats=", ".join(sorted(available)))
+
+
+def inspect(path: Path, forced: str | None = None, options: ReadOptions | None = None
+            ) -> ColumnReport:
+    """How a table's columns would be read (column → field, with sample values); reads the
+    head of the file only and writes nothing. A format without columns to show raises
+    :class:`~riskatlas.errors.SourceFormatError` (``import.no_inspect``)."""
+    reader = detect(path, forced)
+    if reader.inspect is None:
+        raise SourceFormatError("import.no_inspect", path=path.name, format=reader.format)
+    return reader.inspect(path, options or ReadOptions())
