@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
 
 import riskatlas
 from riskatlas.cli.common import (
@@ -18,15 +19,18 @@ from riskatlas.cli.common import (
     print_json_line,
     t,
 )
-from riskatlas.errors import LimitError
+from riskatlas.errors import LimitError, SourceFormatError
 from riskatlas.importer import FileResult, expand
+from riskatlas.sources.headers import ColumnReport, parse_overrides
 from riskatlas.sources.limits import check_zip
-from riskatlas.sources.registry import ReadOptions, readers
+from riskatlas.sources.registry import ReadOptions, inspect, readers
 
 IMPORT_PATHS = typer.Argument(..., exists=True, help=h("import.paths"))
 MAPPING_OPTION = typer.Option(None, "--mapping", help=h("import.mapping"))
 CROSSWALK_OPTION = typer.Option(None, "--crosswalk", exists=True, dir_okay=False,
                                 help=h("import.crosswalk"))
+INSPECT_OPTION = typer.Option(False, "--inspect", help=h("import.inspect"))
+COLUMN_OPTION = typer.Option(None, "--column", help=h("import.column"))
 DEST_OPTION = typer.Option(Path("downloads"), "--dest", help=h("fetch.dest"))
 DEMO_FOLDER_OPTION = typer.Option(None, "--folder", help=h("demo.folder"))
 DEMO_OUT_OPTION = typer.Option(Path("riskatlas-report-demo"), "--out", help=h("demo.out"))
@@ -51,12 +55,15 @@ def run_import(db: Path | None, paths: list[Path], *, fmt: str | None = None,
                mapping: Path | None = None, country: str | None = None,
                as_json: bool = False, workers: int | None = None,
                synthetic: bool = False, strict: bool = False,
-               crosswalks: list[Path] | None = None) -> list[FileResult]:
+               crosswalks: list[Path] | None = None,
+               columns: dict[str, str] | None = None) -> list[FileResult]:
     """Import with a progress bar (unless JSON output), then print one line per file;
-    ``crosswalks``: the user's crosswalk files, over the built-in one."""
+    ``crosswalks``: the user's crosswalk files, over the built-in one; ``columns``: field →
+    column, from ``--column``."""
     with riskatlas.open(db, crosswalks=crosswalks or ()) as atlas:
         options = ReadOptions(country=country.upper() if country else None, mapping=mapping,
-                              workers=workers, synthetic=synthetic, strict=strict)
+                              workers=workers, synthetic=synthetic, strict=strict,
+                              columns=dict(columns or {}))
         if as_json:
             results = atlas.import_paths(paths, format=fmt, options=options)
         else:
@@ -78,6 +85,52 @@ def run_import(db: Path | None, paths: list[Path], *, fmt: str | None = None,
         if unmapped and not as_json:
             console.print(t("import.unmapped", terms=", ".join(unmapped)), style="yellow")
     return results
+
+
+def run_inspect(paths: list[Path], *, fmt: str | None = None,
+                columns: dict[str, str] | None = None, as_json: bool = False) -> None:
+    """Show how the columns of each table would be read; no store is opened."""
+    options = ReadOptions(columns=dict(columns or {}))
+    for path in expand(paths):
+        try:
+            report = inspect(path, fmt, options)
+        except SourceFormatError as exc:
+            if exc.key != "import.no_inspect":
+                raise
+            if as_json:
+                print_json_line({"path": str(path), "error": exc.render(STATE.lang)})
+            else:
+                console.print(exc.render(STATE.lang), style="yellow", highlight=False)
+            continue
+        if as_json:
+            print_json_line(report.as_dict())
+        else:
+            _print_report(report)
+    if not as_json:
+        console.print(t("import.inspect_nothing_written"))
+
+
+def _print_report(report: ColumnReport) -> None:
+    console.print(t("import.inspect_title", path=report.path, format=report.format,
+                    row=report.header_row, layout=t(f"import.inspect_layout_{report.layout}")),
+                  highlight=False)
+    table = Table(show_lines=False)
+    for title in ("column", "field", "kind", "match", "samples"):
+        table.add_column(t(f"import.inspect_{title}"), overflow="fold")
+    for column in report.columns:
+        field = column["field"] or ""
+        if column["canonical"] and column["canonical"] != field:
+            field = f"{field} ({column['canonical']})"
+        kind = t(f"import.inspect_kind_{column['kind']}") if column["kind"] else ""
+        how = t(f"import.inspect_how_{column['how'] or 'none'}", score=column["score"])
+        table.add_row(column["column"], field, kind, how, " | ".join(column["samples"]))
+    console.print(table)
+    if report.unmapped_columns:
+        console.print(t("import.inspect_unmapped", columns=", ".join(report.unmapped_columns)),
+                      highlight=False)
+    for note in report.notes:
+        params = {k: v for k, v in note.items() if k != "key"}
+        console.print("  " + t(note["key"], **params), style="yellow", highlight=False)
 
 
 def _print_result(atlas: riskatlas.Atlas, result: FileResult) -> None:
@@ -120,11 +173,17 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help=h("import.json")),
         workers: int = typer.Option(None, "--workers", help=h("import.workers")),
         strict: bool = typer.Option(False, "--strict", help=h("import.strict")),
+        inspect_only: bool = INSPECT_OPTION,
+        column: list[str] = COLUMN_OPTION,
         db: Path = DB_OPTION,
     ) -> None:
         """Import loss databases: DesInventar (XML/ZIP, flat, 8), EM-DAT, national tables."""
+        columns = parse_overrides(column or [])
+        if inspect_only:
+            run_inspect(paths, fmt=fmt, columns=columns, as_json=as_json)
+            return
         run_import(db, paths, fmt=fmt, mapping=mapping, country=country, as_json=as_json,
-                   workers=workers, strict=strict, crosswalks=crosswalks)
+                   workers=workers, strict=strict, crosswalks=crosswalks, columns=columns)
 
     @app.command(help=h("fetch.help"))
     def fetch(

@@ -6,10 +6,17 @@ English or Spanish labels (``Year, Event, Deaths, Houses Destroyed, Losses $USD 
 the 10-character labels of a DBF round trip (``Dead_Peopl, Affected_H, Losses__US``, as in
 the Nepal export) and snake-case labels (``deaths, admin_level_1_code ...``).
 
-Headers are matched through ``data/desinventar_flat_headers.csv`` after normalising them
-(case folded, accents and every non-alphanumeric character removed). Each row is renamed
-to DesInventar field names and typed by :func:`card_values` + :class:`RecordBuilder`, so
-the rules are those of the XML reader. Conventions:
+Headers are recognised by :mod:`riskatlas.sources.headers` with the header list
+``data/desinventar_flat_headers.csv`` (English, Spanish, French and Portuguese labels, their
+DBF forms, field and canonical names; normalised for case, accents, signs, currency words,
+plurals and word order). Count and flag columns are told apart by their headers only: a bare
+sector name ("Education", "educación") is the sector flag (-1 yes, 0 no), a header naming
+centres, schools or a number is the count, except in a table of 10-character DBF labels
+(Nepal), where "Education" is the cut of "Education centers". ``--column FIELD=COLUMN``
+(``ReadOptions.columns``) overrides any choice; :func:`inspect` shows the mapping with sample
+values and reads nothing else. Each row is renamed to DesInventar field names and typed by
+:func:`card_values` + :class:`RecordBuilder`, so the rules are those of the XML reader; the
+"other sectors" flag ``hay_otros`` is read into ``sector_other``. Conventions:
 
 * **Header row**: the first of the first 10 non-empty rows with at least 3 recognised
   fields; rows above it are a preamble. Only the first sheet of a workbook is read.
@@ -39,11 +46,15 @@ the rules are those of the XML reader. Conventions:
   separators (``DesInventar2016-00`` … ``-24``) are parts of one dataset; its source key is
   ``DI-`` + the country, else that common stem, upper-cased.
 * **Detection**: a header row with ≥3 recognised fields including the event and the year,
-  no EM-DAT key (``DisNo.``/``Dis No``) and no field named twice (a join of two tables,
-  such as an analyst's list of duplicate pairs, is not an export).
-* **Notices**: columns that are no DesInventar field are listed once per dataset
-  (``flat.columns_raw_only``); a field named by two columns is noted
-  (``flat.repeated_column``) and the first column is used.
+  no EM-DAT key (``DisNo.``/``Dis No``) and no serial, year or event named by two columns
+  (a join of two tables, such as an analyst's list of duplicate pairs, is not an export).
+* **Notices**: columns read as no field are listed in the file's result
+  (``unmapped_columns``) and once per dataset (``flat.columns_raw_only``); a field named by
+  two columns is read from the one with values in the first 100 rows
+  (``flat.repeated_column_blank``), else the first (``flat.repeated_column``; with
+  ``--strict`` an error asking for ``--column``); a fuzzy match
+  (``flat.fuzzy_column``, with its score) and a column with values but no header
+  (``flat.blank_header``) are noted too.
 * **Text files**: UTF-8 (a BOM is allowed), else Windows-1252 (noted as
   ``import.encoding_fallback``), else Latin-1; delimiter ``,`` ``;`` or tab, chosen by the
   header line; quoted fields may span lines.

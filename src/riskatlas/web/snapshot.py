@@ -88,6 +88,9 @@ class Copy:
         _remove(self.path)
 
 
+FORCED_WAIT = 2.0  # seconds a refresh after this app's own write waits for the store
+
+
 class Snapshots:
     """Generations of copies of one store; ``acquire`` a copy, ``release`` it when done."""
 
@@ -188,18 +191,28 @@ class Snapshots:
             self._checked = time.monotonic()
         if not self.source.exists():
             raise StoreError("store.missing", path=str(self.source))
-        try:  # the read-only lock keeps writers out while the file is copied
-            guard = duckdb.connect(str(self.source), read_only=True)
-        except duckdb.Error as exc:
-            # "lock": another process writes; "different configuration": this process does
-            # (a web write or an upload being imported)
-            if "lock" not in str(exc).lower() and "different configuration" not in str(exc):
-                raise StoreError("store.cannot_open", path=str(self.source),
-                                 reason=str(exc)) from exc
-            if first:
-                raise LockedError() from exc
-            log.debug("store %s busy: serving the previous copy", self.source)
-            return
+        # after this app's own write, wait a little for a brief writer (a token's last use
+        # being recorded) rather than serve a copy without the write
+        deadline = time.monotonic() + (FORCED_WAIT if force else 0.0)
+        while True:
+            try:  # the read-only lock keeps writers out while the file is copied
+                guard = duckdb.connect(str(self.source), read_only=True)
+                break
+            except duckdb.Error as exc:
+                # "lock": another process writes; "different configuration": this process
+                # does (a web write or an upload being imported)
+                if "lock" not in str(exc).lower() and "different configuration" not in str(exc):
+                    raise StoreError("store.cannot_open", path=str(self.source),
+                                     reason=str(exc)) from exc
+                if time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                if first:
+                    raise LockedError() from exc
+                log.debug("store %s busy: serving the previous copy", self.source)
+                with self._lock:  # the next request tries again, whatever the interval
+                    self._signature, self._checked = None, 0.0
+                return
         try:
             signature = self._stat()
             self._generation += 1
