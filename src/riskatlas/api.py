@@ -12,6 +12,7 @@ from riskatlas.analysis.methods import Methods, load_methods
 from riskatlas.analysis.profile import DEFAULT_METRICS
 from riskatlas.analysis.results import labelled, sort_rows
 from riskatlas.analysis.scope import Scope, filter_records
+from riskatlas.errors import EmptyScopeError
 from riskatlas.importer import FileResult, import_paths
 from riskatlas.population import import_population
 from riskatlas.sources.registry import ReadOptions
@@ -155,6 +156,30 @@ class Atlas:
             expr = expr.limit(limit, offset=offset)
         return expr.to_pandas()
 
+    def _in_scope(self, scope: Scope) -> Scope:
+        """``scope``, once it holds a record; else :class:`EmptyScopeError` naming what the
+        store does hold (an empty scope is an answer, not a crash)."""
+        records = scope.records(self.engine.table("records"), keep=[])
+        if not int(records.count().to_pandas()):
+            raise EmptyScopeError(**self._scope_text(scope))
+        return scope
+
+    def _scope_text(self, scope: Scope) -> dict[str, str]:
+        """The scope and what the store holds, as language-neutral text for messages:
+        {"asked": "TWN, 2050–", "held": "GRD 1771–2014; NPL 1971–2011"}."""
+        period = (f"{scope.year_from or ''}–{scope.year_to or ''}"
+                  if scope.year_from is not None or scope.year_to is not None else "")
+        asked = ", ".join(p for p in (scope.country, scope.admin, period,
+                                      f"#{scope.dataset}" if scope.dataset else "",
+                                      scope.hazard) if p) or "-"
+        r = self.engine.table("records")
+        r = r.filter(r.start_year.notnull())
+        held = r.group_by(code=r.country_iso3.fill_null("?")).aggregate(
+            first=r.start_year.min(), last=r.start_year.max()).order_by("code").to_pandas()
+        text = "; ".join(f"{c} {int(a)}–{int(b)}" for c, a, b in held.itertuples(index=False))
+        level = "-" if scope.level is None else str(scope.level)
+        return {"asked": asked, "held": text or "-", "level": level}
+
     def _undated(self, scope: Scope) -> bool:
         """Whether cards of the scope (any period) have no year: analyses leave them out."""
         records = self.engine.table("records")
@@ -191,7 +216,7 @@ class Atlas:
         (country when None); hazards named at ``hazard_key`` (group, hips or term)."""
         from riskatlas.analysis.profile import profile
 
-        sc = Scope(**scope)
+        sc = self._in_scope(Scope(**scope))
         expr = profile(self.engine.table("records"), sc, self.methods, metrics, top)
         frame = sort_rows(expr.to_pandas(), ["country_iso3", "admin_code", "metric", "rank"])
         return self._result(frame, "profile", sc, lang)
@@ -200,7 +225,7 @@ class Atlas:
         """Data cards grouped into events (one row per event)."""
         from riskatlas.analysis.events import events
 
-        sc = Scope(**scope)
+        sc = self._in_scope(Scope(**scope))
         expr = events(sc.records(self.engine.table("records")), self.methods)
         frame = sort_rows(expr.to_pandas(), ["country_iso3", "start_date", "event_id"])
         return self._result(frame, "events", sc, lang)
@@ -210,7 +235,7 @@ class Atlas:
         per-100,000 rates, intensive/extensive split and trends."""
         from riskatlas.analysis.risk import add_trends, annual_series, risk
 
-        sc = Scope(**scope)
+        sc = self._in_scope(Scope(**scope))
         records = self.engine.table("records")
         frame = risk(records, self.engine.table("population"), sc, self.methods).to_pandas()
         frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard"])
@@ -224,7 +249,7 @@ class Atlas:
         """Empirical exceedance curve of ``metric`` per unit × hazard (one row per event)."""
         from riskatlas.analysis.risk import exceedance
 
-        sc = Scope(**scope)
+        sc = self._in_scope(Scope(**scope))
         frame = exceedance(self.engine.table("records"), sc, self.methods, metric).to_pandas()
         frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard", "rank"])
         return self._result(frame, "exceedance", sc, lang)
@@ -242,7 +267,7 @@ class Atlas:
         """Sendai Framework indicators (A, B, C, D and SDG 1.5.1) per unit × year."""
         from riskatlas.analysis.sendai import sendai
 
-        sc = Scope(**scope)
+        sc = self._in_scope(Scope(**scope))
         population = self.store.table("population").to_pandas()
         frame = sendai(self.engine.table("records"), population, sc, self.methods).to_pandas()
         frame = sort_rows(frame, ["country_iso3", "admin_code", "year"])
@@ -255,12 +280,14 @@ class Atlas:
         rank stability; climate-related hazards unless ``all_hazards``."""
         from riskatlas.analysis import screen as sc_mod
 
-        sc = sc_mod.screen_scope(Scope(**scope), self.methods, all_hazards)
-        years = sc_mod.unit_years(self.engine.table("records"), sc).cache()
-        long, per_capita = sc_mod.indicators(years, self.engine.table("population"),
-                                             self.engine.table("admin_units"), sc,
-                                             self.methods)
-        long_rows = long.to_pandas()
+        sc = sc_mod.screen_scope(self._in_scope(Scope(**scope)), self.methods, all_hazards)
+        with sc_mod.unit_years(self.engine.table("records"), sc).cache() as years:
+            if not int(years.count().to_pandas()):  # records, none of them at the level
+                raise EmptyScopeError("analysis.empty_screen", **self._scope_text(sc))
+            long, per_capita = sc_mod.indicators(years, self.engine.table("population"),
+                                                 self.engine.table("admin_units"), sc,
+                                                 self.methods)
+            long_rows = long.to_pandas()
         frame = sc_mod.score_units(long_rows, self.methods, per_capita)
         frame.insert(4, "level", sc.level)
         notes = [] if per_capita else ["analysis.note_absolute"]

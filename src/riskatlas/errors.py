@@ -133,6 +133,14 @@ class AnalysisError(RiskAtlasError, ValueError):
     key = "error.analysis"
 
 
+class EmptyScopeError(AnalysisError):
+    """No record is in the scope asked (an unknown country, a period with no records ...):
+    an answer, not a crash. The web answers it with 404 and the error shape."""
+
+    key = "analysis.empty_scope"
+    http_status = 404
+
+
 class ReportError(RiskAtlasError, OSError):
     """A report cannot be written (no Chromium for the PDF, an unwritable folder ...)."""
 

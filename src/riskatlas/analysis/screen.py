@@ -125,8 +125,10 @@ def hazard_scores(cube: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def composite(scores: np.ndarray) -> np.ndarray:
-    """10 − (Π(10 − xₕ))^(1/n) over the last (hazard) axis."""
-    return 10 - np.exp(np.log(np.maximum(10 - scores, _FLOOR)).mean(axis=-1))
+    """10 − (Π(10 − xₕ))^(1/n) over the last (hazard) axis, within 0–10 (rounding leaves
+    no −0.0 or −1.8e-15 for an all-zero unit)."""
+    value = 10 - np.exp(np.log(np.maximum(10 - scores, _FLOOR)).mean(axis=-1))
+    return np.clip(value, 0.0, 10.0) + 0.0
 
 
 def score_units(long: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.DataFrame:
