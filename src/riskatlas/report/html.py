@@ -163,7 +163,7 @@ def screen_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
              "code": r["admin_code"], "score": f"{r['score']:.2f}",
              "cls": r["class"], "class_label": t(f"class.{r['class']}"),
              "drivers": drivers_text(r["drivers"], t), "quality": r["quality"],
-             "years": t.num(r["years_covered"]), "stability": f"{r['stability']:.2f}",
+             "years": t.num(r["years_covered"]), "stability": percent(r["stability"]),
              "top": r["rank"] <= a.top}
             for r in ranked.sort_values("rank").to_dict("records")]
 
@@ -178,13 +178,29 @@ def reason_text(reason: Reason, unit: str, t: Text) -> str:
                  units=v["units"], score=f"{v['score']:.1f}")
     if reason.kind == "trend":
         slope = v.get("slope")
+        direction = "no_trend" if slope == 0 else v["direction"]
         return t("report.reason_trend", hazard=hazard, series=t.metric(v["series"]),
-                 direction=t(f"trend.{v['direction']}"),
-                 slope=f"{slope:+.2f}" if slope is not None else "—",
+                 direction=t(f"trend.{direction}"),
+                 slope=per_decade(slope) if slope is not None else "—",
                  p=_p_value(v.get("p"))) + (
             t("report.reason_extensive") if v.get("extensive_only") else "")
     return t("report.reason_annual", hazard=hazard, metric=t(f"report.annual_{v['metric']}"),
              value=t.num(v["value"], 2), min=f"{v['min']:g}")
+
+
+def per_decade(slope_per_year: float) -> str:
+    """A yearly slope as a change per decade in two significant figures: 0.00031 → '+0.0031',
+    1.234 → '+12', -0.5 → '−5', 0 → '0'."""
+    value = float(f"{slope_per_year * 10:.2g}")
+    if value == 0:
+        return "0"
+    text = f"{abs(value):,.6f}".rstrip("0").rstrip(".")
+    return ("+" if value > 0 else "−") + text
+
+
+def percent(share: float) -> str:
+    """A share of draws (0–1) as a whole percentage: 0.987 → '99 %'."""
+    return f"{share * 100:.0f} %"
 
 
 def _p_value(p: float | None) -> str:
@@ -231,7 +247,7 @@ def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
             "name": name, "code": key[1], "rank": u["rank"], "score": f"{u['score']:.2f}",
             "cls": u["class"], "class_label": t(f"class.{u['class']}"),
             "drivers": drivers_text(u["drivers"], t), "quality": u["quality"],
-            "stability": f"{u['stability']:.2f}", "top_n": u["top_n"],
+            "stability": percent(u["stability"]), "top_n": u["top_n"],
             "chart": svg.bar_chart([(t.hazard(r.hazard), float(r.share_pct), r.hazard)
                                     for r in basis.itertuples()],
                                    label=t("report.chart_profile", metric=t.metric(metric))),
