@@ -32,7 +32,8 @@ marked as naming a count: it never matches a flag field.
    key only if the score is at least :data:`FUZZY_SCORE`, its key has at least
    :data:`FUZZY_MIN_LENGTH` characters, both keys hold the same digits, no other field
    scores :data:`FUZZY_SCORE` too, no other column is read as that field, and no other
-   column is as close to it. Every fuzzy match is reported with its score.
+   column is close to that field too (then neither is read). Every fuzzy match is
+   reported with its score.
 
 **Two columns, one field** (a repeated header, or two headers of one meaning such as
 ``Total Deaths`` and ``deaths``): the override decides; else a column with values in the
