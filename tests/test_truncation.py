@@ -23,11 +23,16 @@ def _say(note: dict[str, object]) -> list[str]:
     return [translate(str(note["key"]), lang, **params) for lang in ("en", "zh-TW")]
 
 
-def test_a_table_with_fewer_rows_than_announced(atlas, tmp_path: Path):
+def _emdat_with_three_rows(path: Path, announcement: str) -> Path:
+    """The legacy EM-DAT fixture cut to three rows, its preamble opened by ``announcement``."""
     lines = (TEST_DATA / "emdat_legacy.csv").read_text("utf-8").splitlines(keepends=True)
     header = next(i for i, line in enumerate(lines) if line.startswith("Dis No"))
-    path = tmp_path / "emdat_cut.csv"
-    path.write_text("Number of records:,1069\n" + "".join(lines[:header + 4]), encoding="utf-8")
+    path.write_text(announcement + "\n" + "".join(lines[:header + 4]), encoding="utf-8")
+    return path
+
+
+def test_a_table_with_fewer_rows_than_announced(atlas, tmp_path: Path):
+    path = _emdat_with_three_rows(tmp_path / "emdat_cut.csv", "Number of records:,1069")
     [result] = atlas.import_paths([path])
     assert result.records_read == result.records_imported == 3
     note = _notes(result)["table.rows_announced"]
@@ -36,14 +41,11 @@ def test_a_table_with_fewer_rows_than_announced(atlas, tmp_path: Path):
 
 
 def test_a_table_holding_the_rows_it_announces_has_no_note(atlas, tmp_path: Path):
-    lines = (TEST_DATA / "emdat_legacy.csv").read_text("utf-8").splitlines(keepends=True)
-    header = next(i for i, line in enumerate(lines) if line.startswith("Dis No"))
-    path = tmp_path / "emdat_whole.csv"
-    path.write_text("Records:,2\n" + "".join(lines[:header + 4]), encoding="utf-8")
     # two announced, three held: rows were added after the count was written
+    path = _emdat_with_three_rows(tmp_path / "emdat_whole.csv", "Records:,2")
     [result] = atlas.import_paths([path])
     assert _notes(result)["table.rows_announced"]["read"] == 3
-    path.write_text("Records:,3\n" + "".join(lines[:header + 4]), encoding="utf-8")
+    _emdat_with_three_rows(path, "Records:,3")
     [again] = atlas.import_paths([path])
     assert "table.rows_announced" not in _notes(again)
 
