@@ -109,3 +109,27 @@ def test_an_xml_export_cut_inside_its_cards(atlas, tmp_path: Path, zipped: bool)
     last = xml.rindex(b"</TR>", 0, cut) + len(b"</TR>")
     assert note["line"] == xml[:last].count(b"\n") + 1
     assert all("fichas" in text for text in _say(note))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_tables_are_read(atlas, tmp_path: Path, encoding: str):
+    """A table saved as "Unicode text" (UTF-16, with or without a byte-order mark)."""
+    text = (TEST_DATA / "desinventar_flat_en.csv").read_text("utf-8-sig")
+    path = tmp_path / "unicode.csv"
+    path.write_bytes(text.encode(encoding))
+    [result] = atlas.import_paths([path], options=ReadOptions(country="DMO"))
+    [reference] = atlas.import_paths([TEST_DATA / "desinventar_flat_en.csv"],
+                                     options=ReadOptions(country="COL"))
+    assert result.records_read == result.records_imported == reference.records_imported > 0
+    deaths = dict(atlas.store.query("SELECT country_iso3, sum(deaths) FROM records GROUP BY 1"))
+    assert deaths["DMO"] == deaths["COL"]
+
+
+def test_a_nul_in_a_cell_costs_nothing_but_a_note(atlas, tmp_path: Path):
+    text = (TEST_DATA / "desinventar_flat_en.csv").read_text("utf-8-sig")
+    path = tmp_path / "nul.csv"
+    path.write_text(text.replace("Invented row", "Invented\x00 row", 1), encoding="utf-8")
+    [result] = atlas.import_paths([path], options=ReadOptions(country="DMO"))
+    assert result.records_read == result.records_imported > 0
+    assert _notes(result)["table.nul_removed"]["count"] == 1
+    assert atlas.store.query("SELECT count(*) FROM records WHERE comments = 'Invented row'")[0][0]

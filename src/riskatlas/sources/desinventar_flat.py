@@ -242,8 +242,9 @@ def choose_delimiter(sample: str) -> str:
 
 
 def _decode_head(head: bytes) -> str | None:
-    if b"\x00" in head:
+    if head.count(b"\x00") > len(head) // 100:  # binary, not a table with a stray NUL
         return None
+    head = head.replace(b"\x00", b"")
     for encoding in ("utf-8-sig", "cp1252", "latin-1"):
         try:
             return head.decode(encoding)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from riskatlas.errors import SourceFormatError
+from riskatlas.sources.tables import text_head
 
 if TYPE_CHECKING:
     from riskatlas.sources.headers import ColumnReport
@@ -95,10 +96,10 @@ def head_bytes(path: Path) -> bytes:
                              names[0] if names else None)
                 if first is not None:
                     with archive.open(first) as member:
-                        return head + b"\n" + member.read(SNIFF_BYTES)
+                        return head + b"\n" + text_head(member.read(SNIFF_BYTES))
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError):
             return head
-    return head
+    return text_head(head)
 
 
 def check_input(path: Path) -> None:

@@ -52,10 +52,38 @@ def header_names(cells: Sequence[str], *, drop_trailing_blank: bool = True) -> l
     return names
 
 
+def utf16_codec(head: bytes) -> str | None:
+    """``utf-16`` for bytes that open with a UTF-16 byte-order mark, ``utf-16-le`` or
+    ``utf-16-be`` for text without one whose every other byte is NUL (what a spreadsheet's
+    "Unicode text" gives); else None."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = head[:4096]
+    even, odd = sample[0::2], sample[1::2]
+    if len(odd) >= 8 and 0 not in even and odd.count(0) >= 0.9 * len(odd):
+        return "utf-16-le"
+    if len(even) >= 8 and 0 not in odd and even.count(0) >= 0.9 * len(even):
+        return "utf-16-be"
+    return None
+
+
+def text_head(head: bytes) -> bytes:
+    """The first bytes of a file as sniffers read them: UTF-16 text re-encoded as UTF-8
+    (so that its headers are found), anything else as it is."""
+    codec = utf16_codec(head)
+    if codec is None:
+        return head
+    return head[: len(head) - len(head) % 2].decode(codec, errors="ignore").encode("utf-8")
+
+
 def detect_encoding(path: Path) -> str:
-    """The encoding of a whole text file, read in blocks (never held in memory):
-    ``utf-8-sig`` when it is UTF-8 (with or without BOM), else ``cp1252``, else ``latin-1``
-    (which never fails)."""
+    """The encoding of a whole text file, read in blocks (never held in memory): UTF-16
+    (:func:`utf16_codec`), else ``utf-8-sig`` when it is UTF-8 (with or without BOM), else
+    ``cp1252``, else ``latin-1`` (which never fails)."""
+    with path.open("rb") as fh:
+        codec = utf16_codec(fh.read(4096))
+    if codec is not None:
+        return codec
     for encoding in ("utf-8", "cp1252"):
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
@@ -81,6 +109,7 @@ class TextLines:
         self.row_line = 1  # the line where the row being read starts
         self.pending = 0  # characters of the row being read
         self.quotes = 0  # quote characters in the row being read (odd: a value still open)
+        self.nul_removed = 0  # NUL characters dropped (the csv module cannot read them)
         self._back: list[str] = []
 
     def __iter__(self) -> TextLines:
@@ -91,6 +120,9 @@ class TextLines:
             limits.MAX_ROW_CHARS + 1)
         if not text:
             raise StopIteration
+        if "\x00" in text:
+            self.nul_removed += text.count("\x00")
+            text = text.replace("\x00", "")
         self.line += 1
         if not self.pending:
             self.row_line = self.line
@@ -128,6 +160,8 @@ def csv_rows(lines: TextLines, delimiter: str) -> Iterator[list[str]]:
         try:
             cells = next(reader)
         except StopIteration:
+            if lines.nul_removed:
+                data_note("table.nul_removed", count=lines.nul_removed)
             return
         except csv.Error as exc:
             if "field larger than field limit" in str(exc):
