@@ -133,3 +133,14 @@ def test_a_nul_in_a_cell_costs_nothing_but_a_note(atlas, tmp_path: Path):
     assert result.records_read == result.records_imported > 0
     assert _notes(result)["table.nul_removed"]["count"] == 1
     assert atlas.store.query("SELECT count(*) FROM records WHERE comments = 'Invented row'")[0][0]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+def test_a_utf16_xml_export_is_read(atlas, tmp_path: Path, encoding: str):
+    with zipfile.ZipFile(shared("desinventar/grd/DI_export_grd.zip")) as archive:
+        xml = archive.read("DI_export_grd.xml").decode("utf-8")
+    path = tmp_path / "DI_export_grd.xml"
+    path.write_bytes(xml.replace('encoding="UTF-8"', 'encoding="UTF-16"', 1).encode(encoding))
+    [result] = atlas.import_paths([path])
+    assert result.records_read == result.records_imported == 162
+    assert atlas.store.query("SELECT count(*) FROM records WHERE place LIKE '%Waltham%'")[0][0]

@@ -12,10 +12,12 @@ removed; documents with a DOCTYPE are refused (no entity is ever resolved).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import ctypes
 import dataclasses
 import functools
+import io
 import logging
 import multiprocessing
 import os
@@ -41,6 +43,7 @@ from riskatlas.sources.convert import ISSUES_KEY, QualityIssue, RecordBuilder, t
 from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, card_columns, card_values
 from riskatlas.sources.library_warnings import data_note
 from riskatlas.sources.registry import Reader, ReadOptions, register
+from riskatlas.sources.tables import utf16_codec
 from riskatlas.store.batch import EXTENSION_SCHEMA, RECORD_SCHEMA, AdminUnit, HazardTerm, Rejected
 
 log = logging.getLogger(__name__)
@@ -733,6 +736,32 @@ def _is_iso3(code: str | None) -> bool:
 
 
 # -- the reader -----------------------------------------------------------------------
+class Utf8Reader(io.RawIOBase):
+    """UTF-8 bytes of the text of a UTF-16 byte stream, decoded a block at a time."""
+
+    def __init__(self, raw: IO[bytes], codec: str) -> None:
+        self._raw, self._pending = raw, b""
+        self._decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            block = self._raw.read(1 << 20)
+            self._pending = self._decoder.decode(block, final=not block).encode("utf-8")
+            if not block:
+                break
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 def read(path: Path, batch: Any, options: ReadOptions) -> None:
     """Read one DesInventar XML export into an import batch."""
     stream, archive, size, budget = _open_xml(path)
@@ -749,13 +778,17 @@ def _read(path: Path, stream: IO[bytes], archive: zipfile.ZipFile | None, size: 
     builder = RecordBuilder(source_key=batch.source_key, source_file=name,
                             crosswalk=batch.store.crosswalk, policy=batch.policy,
                             field_names=CANONICAL_TO_CARD)
+    codec = utf16_codec(stream.peek(4096)) if hasattr(stream, "peek") else None
+    if codec is not None:  # the scanner reads bytes of UTF-8: UTF-16 is turned into it
+        stream = io.BufferedReader(Utf8Reader(stream, codec))
     with stream:
         head = stream.peek(256) if hasattr(stream, "peek") else b""
         found = _ENCODING.search(head[:256])
-        encoding = found.group(1).decode() if found else "UTF-8"
+        encoding = "UTF-8" if codec else found.group(1).decode() if found else "UTF-8"
         workers = options.workers or min(os.cpu_count() or 1, 4)
         init = (builder, country, str(batch.staging), name, encoding)
-        source = None if archive else str(path)  # a plain file: workers read their chunks
+        # a plain file: workers read their chunks (not when the bytes were re-encoded)
+        source = None if archive or codec else str(path)
         chunks = scan(stream, name, source=source, chunk_limits={"fichas": CARD_CHUNK_BYTES})
         sections = _run(chunks, batch, name, init,
                         parallel=workers > 1 and size >= PARALLEL_MIN_BYTES, workers=workers,
