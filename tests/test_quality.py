@@ -189,3 +189,14 @@ def test_quality_command_summarises_by_rule_and_field(tmp_path, lang):
     assert {r["rule"] for r in rows} == {"record.rounded", "record.no_hazard", "record.no_year"}
     empty = cli("quality", "--dataset", "2")
     assert empty.returncode == 0 and empty.stdout.strip()
+
+
+def test_issues_are_staged_in_parts_not_held_in_memory(tmp_path, monkeypatch):
+    from riskatlas.store import batch
+
+    monkeypatch.setattr(batch, "_FLUSH_ROWS", 2)  # a part every two issues (and records)
+    atlas, result = _import(tmp_path)
+    with atlas:
+        assert result.fields_flagged == 3
+        assert len(atlas.quality_issues()) == 3
+        assert set(atlas.quality_issues()["message_zh"]) and atlas.quarantine().empty

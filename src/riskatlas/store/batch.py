@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 RECORD_SCHEMA = record_arrow_schema()
 EXTENSION_SCHEMA = pa.schema([("native_key", pa.string()), ("extension", pa.string())])
 _FLUSH_ROWS = 20_000
+ISSUE_SCHEMA = pa.schema([(n, pa.int64() if n == "source_row" else pa.string()) for n in (
+    "source_file", "source_row", "record_ref", "field", "source_field", "raw_value", "rule",
+    "params", "action", "message_en", "message_zh")])
 IMPORT_MEMORY_LIMIT = "192MB"  # DuckDB spills to disk beyond this during an import
 
 @dataclass
@@ -114,6 +117,7 @@ class ImportBatch:
         self._ext_parts: list[Path] = []
         self.rejected: list[Rejected] = []
         self.issues: list[QualityIssue] = []
+        self._issue_parts: list[Path] = []
         self.units: dict[tuple[str, int, str], AdminUnit] = {}
         self.levels: dict[int, tuple[str | None, str | None]] = {}
         self.terms: dict[str, HazardTerm] = {}
@@ -129,7 +133,7 @@ class ImportBatch:
 
     def add_record(self, record: dict[str, Any]) -> None:
         if ISSUES_KEY in record:
-            self.issues.extend(record.pop(ISSUES_KEY))
+            self.add_issues(record.pop(ISSUES_KEY))
         self._rows.append(record)
         if len(self._rows) >= _FLUSH_ROWS:
             self._flush()
@@ -151,6 +155,8 @@ class ImportBatch:
 
     def add_issues(self, issues: Iterable[QualityIssue]) -> None:
         self.issues.extend(issues)
+        if len(self.issues) >= _FLUSH_ROWS:
+            self._stage_issues()
 
     def add_unit(self, unit: AdminUnit) -> None:
         key = (unit.country_iso3, unit.level, unit.code)
@@ -345,30 +351,35 @@ class ImportBatch:
         _insert_rows(con, "quarantine", ["dataset_id", "source_file", "record_ref", "field",
                                          "reason_key", "reason_params", "reason", "raw"], rows)
 
-    def _insert_issues(self, con: Any) -> None:
-        """Issues of the records that went in (a record set aside takes its issues along:
-        its raw row is in quarantine), under their final record ids."""
+    def _stage_issues(self) -> None:
+        """Issues go to a Parquet part every ``_FLUSH_ROWS`` (a file whose every row has a bad
+        value must not hold them all in memory), with their messages in both languages."""
         if not self.issues:
             return
         from riskatlas.i18n import translate
 
-        names = ["source_file", "source_row", "record_ref", "field", "source_field",
-                 "raw_value", "rule", "params", "action", "message_en", "message_zh"]
         rows = [(i.source_file, i.source_row, i.record_ref, i.field, i.source_field,
                  i.raw_value, i.rule, orjson.dumps(i.params, default=str).decode(), i.action,
                  translate(i.rule, "en", **i.params), translate(i.rule, "zh-TW", **i.params))
                 for i in self.issues]
-        con.register("issues_new", pa.table(
-            {n: [r[k] for r in rows] for k, n in enumerate(names)},
-            schema=pa.schema([(n, pa.int64() if n == "source_row" else pa.string())
-                              for n in names])))
-        try:
-            con.execute(f"""INSERT INTO quality_issues SELECT {int(self.dataset_id)},
-                r.record_id, {", ".join("i." + n for n in names)} FROM issues_new i
-                JOIN records r ON r.dataset_id = {int(self.dataset_id)}
-                 AND r.source_file = i.source_file AND r.source_row = i.source_row""")
-        finally:
-            con.unregister("issues_new")
+        table = pa.table({n: [r[k] for r in rows] for k, n in enumerate(ISSUE_SCHEMA.names)},
+                         schema=ISSUE_SCHEMA)
+        path = self.staging / f"issues-{len(self._issue_parts):06d}.parquet"
+        pq.write_table(table, path)
+        self._issue_parts.append(path)
+        self.issues = []
+
+    def _insert_issues(self, con: Any) -> None:
+        """Issues of the records that went in (a record set aside takes its issues along:
+        its raw row is in quarantine), under their final record ids."""
+        self._stage_issues()
+        if not self._issue_parts:
+            return
+        columns = ", ".join("i." + n for n in ISSUE_SCHEMA.names)
+        con.execute(f"""INSERT INTO quality_issues SELECT {int(self.dataset_id)}, r.record_id,
+            {columns} FROM read_parquet({_sql_list(self._issue_parts)}) i
+            JOIN records r ON r.dataset_id = {int(self.dataset_id)}
+             AND r.source_file = i.source_file AND r.source_row = i.source_row""")
 
     def _count_per_file(self, con: Any) -> None:
         imported = dict(con.execute(
