@@ -203,8 +203,9 @@ def test_injection_strings_in_every_filter_find_nothing(small, cards_db: Path, a
             if path == "/api/profile" and name == "hazard":
                 continue
             response = small.get(path, params={name: attack})
-            assert response.status_code == 200, (path, name, response.text)
-            assert response.json()["rows"] == [], (path, name)
+            # nothing matches: an empty scope, answered with 404 and the error shape
+            assert response.status_code == 404, (path, name, response.text)
+            assert response.json()["error"]["code"] == "analysis.empty_scope", (path, name)
     response = small.get("/api/peers", params={"country": attack, "admin": attack, "level": 1})
     assert response.status_code == 200 and response.json()["rows"] == []
     for name in ("country", "admin", "hazard", "status", "q"):

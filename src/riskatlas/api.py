@@ -216,8 +216,9 @@ class Atlas:
         (country when None); hazards named at ``hazard_key`` (group, hips or term)."""
         from riskatlas.analysis.profile import profile
 
-        sc = self._in_scope(Scope(**scope))
+        sc = Scope(**scope)
         expr = profile(self.engine.table("records"), sc, self.methods, metrics, top)
+        self._in_scope(sc)  # after the arguments are checked: a bad metric says so first
         frame = sort_rows(expr.to_pandas(), ["country_iso3", "admin_code", "metric", "rank"])
         return self._result(frame, "profile", sc, lang)
 

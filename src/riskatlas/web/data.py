@@ -15,6 +15,7 @@ from riskatlas.advice.catalogue import CaseLibrary, Catalogue, load_cases, load_
 from riskatlas.advice.engine import advice_frame, advise
 from riskatlas.analysis.scope import Scope, filter_records
 from riskatlas.api import Atlas
+from riskatlas.errors import EmptyScopeError
 from riskatlas.model.countries import country_name
 from riskatlas.report.assessment import REPORT_METRICS, Assessment, choose_level, units_of
 
@@ -68,7 +69,10 @@ def countries(atlas: Atlas) -> list[str]:
 
 def overview(atlas: Atlas, lang: str) -> list[dict[str, Any]]:
     """Key figures per country: records, period, deaths, top hazards by deaths and records."""
-    profile = atlas.profile(["records", "deaths"], lang=lang)
+    try:
+        profile = atlas.profile(["records", "deaths"], lang=lang)
+    except EmptyScopeError:  # an empty store: the home page says there is nothing yet
+        return []
     out = []
     for iso, rows in profile.groupby("country_iso3", sort=True):
         recs = rows[rows["metric"] == "records"]
