@@ -8,6 +8,7 @@ that both catalogues have the same keys and placeholders.
 from __future__ import annotations
 
 import os
+import string
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -51,6 +52,15 @@ def default_language() -> str:
         if os.environ.get(var):
             return normalize_language(os.environ[var])
     return DEFAULT_LANGUAGE
+
+
+def template(key: str, lang: str | None = None) -> str:
+    """The message ``key`` with each placeholder shown as "…": the rule itself, apart from
+    any one value ("'…' is not a number")."""
+    lang = lang or default_language()
+    text = catalogue(lang).get(key) or catalogue(DEFAULT_LANGUAGE).get(key) or key
+    names = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+    return translate(key, lang, **dict.fromkeys(names, "…"))
 
 
 def translate(key: str, lang: str | None = None, /, **params: Any) -> str:

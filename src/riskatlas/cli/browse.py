@@ -24,6 +24,7 @@ from riskatlas.cli.common import (
     t,
 )
 from riskatlas.export import FORMATS
+from riskatlas.i18n import template
 from riskatlas.model.hazards import CROSSWALK_COLUMNS
 
 BROWSE_COLUMNS = ("record_id", "country_iso3", "level0_name", "level1_name", "level2_name",
@@ -90,7 +91,7 @@ def register(app: typer.Typer) -> None:
             return
         if fmt == "table":
             frame = frame.assign(
-                rule=[t(key, value="…", stored="…", min="…", max="…") for key in frame.rule],
+                rule=[template(key, STATE.lang) for key in frame.rule],
                 action=[t(f"quality.action.{a}") for a in frame.action],
                 examples=[", ".join(map(repr, v)) for v in frame.examples]).rename(
                 columns={"dataset_id": "id", "source_field": "source_column"})

@@ -11,7 +11,7 @@ import pandas as pd
 from riskatlas import __version__
 from riskatlas.advice.engine import Advice, Reason
 from riskatlas.analysis.results import hazard_name
-from riskatlas.i18n import translate
+from riskatlas.i18n import template, translate
 from riskatlas.model.countries import country_name
 from riskatlas.report import svg
 from riskatlas.report.assessment import Assessment
@@ -54,8 +54,8 @@ def render_html(a: Assessment) -> str:
 
 def quality_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
     """The data-quality summary (``riskatlas quality``) in the reader's language."""
-    blank = dict.fromkeys(("value", "stored", "min", "max"), "…")
-    return [{"dataset_id": r.dataset_id, "rule": t(r.rule, **blank), "column": r.source_field,
+    return [{"dataset_id": r.dataset_id, "rule": template(r.rule, t.lang),
+             "column": r.source_field,
              "action": t(f"quality.action.{r.action}"), "records": r.records,
              "examples": ", ".join(r.examples)} for r in a.quality.itertuples()]
 

@@ -320,15 +320,13 @@ class RecordBuilder:
 
     def _dates_many(self, values: dict[str, np.ndarray], nulls: dict[str, np.ndarray],
                     out: dict[str, Any]) -> None:
-        """Start dates of valid rows, as :meth:`_dates` (an impossible day is dropped)."""
+        """Start dates of valid rows, as :meth:`_dates` (rows with a day not in its month
+        went to :meth:`build`: :func:`_impossible_day`)."""
         year = values["start_year"].astype(np.int64)
         month = np.where(nulls["start_month"], 0, values["start_month"]).astype(np.int64)
         day = np.where(nulls["start_day"] | (month == 0), 0,
                        values["start_day"]).astype(np.int64)
-        first = ((year - 1970) * 12 + np.maximum(month, 1) - 1).astype("datetime64[M]")
-        start = first.astype("datetime64[D]")
-        length = (first + 1).astype("datetime64[D]") - start
-        day = np.where(day > length.astype(np.int64), 0, day)
+        start = _first_day(year, np.maximum(month, 1))
         out["start_year"] = pa.array(year)
         out["start_month"] = pa.array(month, mask=month == 0)
         out["start_day"] = pa.array(day, mask=day == 0)
@@ -484,6 +482,11 @@ class RecordBuilder:
             out["approval_status"] = "published"
 
 
+def _first_day(year: np.ndarray, month: np.ndarray) -> np.ndarray:
+    """The first day of each (year, month) as datetime64[D] (month 13 = January after)."""
+    return ((year - 1970) * 12 + month - 1).astype("datetime64[M]").astype("datetime64[D]")
+
+
 def _impossible_day(values: dict[str, np.ndarray], nulls: dict[str, np.ndarray],
                     bad: np.ndarray) -> np.ndarray:
     """Rows whose day does not exist in their month (31 February): build() flags them."""
@@ -493,9 +496,7 @@ def _impossible_day(values: dict[str, np.ndarray], nulls: dict[str, np.ndarray],
         return np.zeros(len(bad), dtype=bool)
     year = values["start_year"][ok].astype(np.int64)
     month = values["start_month"][ok].astype(np.int64)
-    first = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
-    length = ((first + 1).astype("datetime64[D]") - first.astype("datetime64[D]")).astype(
-        np.int64)
+    length = (_first_day(year, month + 1) - _first_day(year, month)).astype(np.int64)
     out = np.zeros(len(bad), dtype=bool)
     out[np.flatnonzero(ok)] = values["start_day"][ok] > length
     return out
