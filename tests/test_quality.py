@@ -14,7 +14,8 @@ import pytest
 import riskatlas
 from riskatlas.errors import RecordError
 from riskatlas.model.hazards import load_crosswalk
-from riskatlas.sources.convert import ISSUES_KEY, QualityPolicy, RecordBuilder
+from riskatlas.model.quality import ISSUES_KEY, QualityPolicy
+from riskatlas.sources.convert import RecordBuilder
 from riskatlas.sources.registry import ReadOptions
 
 BASE = {"native_key": "k1", "start_year": "2010", "start_month": "6", "start_day": "1",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from riskatlas.errors import SourceFormatError
-from riskatlas.sources.convert import QualityPolicy
+from riskatlas.model.quality import QualityPolicy
 from riskatlas.sources.library_warnings import warnings_as_notes
 from riskatlas.sources.registry import UNMAPPED_COLUMNS_NOTE, Reader, ReadOptions, detect
 from riskatlas.store.batch import FileStats

@@ -13,14 +13,12 @@ values are plainly valid and hands every other row back to :meth:`RecordBuilder.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import orjson
@@ -29,6 +27,7 @@ import pyarrow.compute as pc
 
 from riskatlas.errors import RecordError
 from riskatlas.model.hazards import Crosswalk, is_climate_related
+from riskatlas.model.quality import ISSUES_KEY, QualityIssue, QualityPolicy
 from riskatlas.model.schema import (
     COUNT_FIELDS,
     IMPACT_FIELDS,
@@ -56,35 +55,7 @@ _SECTORS = frozenset(name for name in _INTS if name.startswith("sector_"))
 # sector columns are MS-Access booleans in DesInventar (-1 yes, 0 no); words in any language
 _YES = frozenset(("true", "yes", "y", "si", "sí", "oui", "sim", "ya", "x", "是", "有"))
 _NO = frozenset(("false", "no", "n", "non", "não", "nao", "tidak", "否", "無", "无"))
-ISSUES_KEY = "__quality_issues"  # the key under which build() hands a record's issues on
 UNSPECIFIED = "unspecified"  # the hazard term of a record that names none
-
-Fractional = Literal["round", "blank", "reject-record"]
-
-
-@dataclass(frozen=True)
-class QualityPolicy:
-    """What a bad value costs. ``strict``: the whole record (set aside with its reason);
-    otherwise the field only. ``fractional``: a count with a fraction (an imputed 0.0328
-    deaths) is rounded half to even, blanked, or sets the record aside."""
-
-    strict: bool = False
-    fractional: Fractional = "round"
-
-
-@dataclass
-class QualityIssue:
-    """One field of one record that was not taken as read (the raw row keeps the value)."""
-
-    source_file: str
-    source_row: int
-    record_ref: str
-    field: str  # the canonical field
-    source_field: str  # the source's own column or element name
-    raw_value: str | None
-    rule: str  # message key, e.g. record.negative
-    params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    action: str = "blanked"  # blanked | rounded | unspecified | date_precision
 
 
 def to_number(value: Any) -> float | None:

@@ -38,8 +38,9 @@ from lxml import etree
 
 from riskatlas.errors import RecordError, SourceFormatError
 from riskatlas.model.countries import is_iso3
+from riskatlas.model.quality import ISSUES_KEY, QualityIssue
 from riskatlas.sources import limits
-from riskatlas.sources.convert import ISSUES_KEY, QualityIssue, RecordBuilder, text
+from riskatlas.sources.convert import RecordBuilder, text
 from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, card_columns, card_values
 from riskatlas.sources.library_warnings import data_note
 from riskatlas.sources.registry import Reader, ReadOptions, register

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from riskatlas.errors import RecordError, StoreError
+from riskatlas.model.quality import ISSUES_KEY, QualityIssue, QualityPolicy
 from riskatlas.model.schema import record_arrow_schema
-from riskatlas.sources.convert import ISSUES_KEY, QualityIssue, QualityPolicy
 
 if TYPE_CHECKING:
     from riskatlas.store.store import Store

@@ -29,8 +29,9 @@ from typing import Any
 import orjson
 
 from riskatlas.errors import RiskAtlasError
+from riskatlas.model.quality import QualityPolicy
 from riskatlas.model.schema import APPROVAL_STATUSES, record_columns
-from riskatlas.sources.convert import QualityPolicy, RecordBuilder
+from riskatlas.sources.convert import RecordBuilder
 from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, HAY_FLAGS, card_values
 from riskatlas.web.auth import ForbiddenError, now
 from riskatlas.web.deps import Viewer
