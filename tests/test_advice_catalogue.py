@@ -12,7 +12,10 @@ import yaml
 
 from riskatlas.advice.catalogue import (
     TRIGGER_KINDS,
+    Case,
     Catalogue,
+    Measure,
+    hazard_group,
     load_cases,
     load_measures,
 )
@@ -341,3 +344,266 @@ def test_language_helpers(catalogue: Catalogue) -> None:
     assert measure.name_in("fr") == "Rainwater harvesting"
     assert CJK.search(measure.description_in("zh_TW.UTF-8"))
     assert hash(measure) == hash(catalogue["rainwater-harvesting"])
+
+
+# ----------------------------------------------------------------------------- tags and texts
+
+# Words that show a text is about a reporting group: English as whole words (any case),
+# zh-TW as forms that cannot hide inside other words (風 alone is in 風險 "risk", 火 alone
+# in 火山 "volcano", 溫 alone in 溫室氣體 "greenhouse gas", 熱 alone in 熱點 "hot spot").
+# A storm surge is coastal, not a storm; stormwater is a flood. "other" has no words: only
+# a statement on every hazard supports it.
+HAZARD_WORDS: dict[str, tuple[str, str]] = {
+    "flood": (r"flood\w*|inundat\w*|waterlogg\w*", r"洪|淹|水患|水災|積水|行水區"),
+    "storm": (r"storms?(?![- ]surge)|wind(?:s|storms?|breaks?)?|cyclones?|typhoons?|"
+              r"hurricanes?|tornado\w*|gales?|hail(?:storms?)?|thunderstorms?",
+              r"颱風|強風|暴風|風暴(?!潮)|颶風|龍捲風|風災|耐風|防風|氣旋|冰雹|雷雨"),
+    "landslide": (r"landslides?|mudslides?|debris[- ]flows?|mud ?flows?|rock ?falls?|"
+                  r"slopes?|hillsides?|mass movements?|soil erosion",
+                  r"坡地|山坡|邊坡|山崩|崩塌|土石流|滑坡|落石|地滑"),
+    "drought": (r"droughts?|dry (?:spells?|years?|periods?)|water shortages?",
+                r"旱|枯水|缺水"),
+    "extreme_temperature": (r"heat(?:waves?|stroke)?|hot|cold(?:[- ]waves?)?|cool(?:s|ing|er)?|"
+                            r"temperatures?|frost\w*|snow\w*|freez\w*|blizzards?",
+                            r"高溫|低溫|氣溫|溫度|降溫|熱浪|熱傷害|炎熱|酷熱|避暑|寒|霜|雪"),
+    "wildfire": (r"(?:wild|bush)?fires?|fire[- ]\w+|burning",
+                 r"火災|野火|林火|防火|滅火|消防|用火|燃燒|可燃物"),
+    "coastal": (r"coast\w*|shore\w*|storm[- ]surges?|sea[- ]levels?|tid(?:al|es?)|"
+                r"beach\w*|mangroves?|sea ?walls?|sea dikes?",
+                r"海岸|沿海|濱海|暴潮|海平面|潮汐|紅樹林|沙灘|海堤"),
+    "tsunami": (r"tsunamis?", r"海嘯"),
+    "earthquake": (r"earthquakes?|seismic|quakes?|shaking", r"地震|震"),
+    "volcanic": (r"volcan\w*|eruptions?|lava|ash ?falls?|lahars?", r"火山|噴發|熔岩"),
+    "biological": (r"diseases?|epidemics?|outbreaks?|pandemics?|infect\w*|vectors?|"
+                   r"mosquito\w*|dengue|malaria|cholera|pests?|locusts?|"
+                   r"(?:wild[- ])?animals?|wildlife|biological",
+                   r"疫|傳染病|病媒|蚊|登革熱|瘧疾|野生動物|動物|蟲害|生物災害"),
+    "technological": (r"technological|industr\w*|chemicals?|toxic|hazardous (?:installations?|"
+                      r"materials?|substances?)|explosions?|spills?|leaks?|"
+                      r"(?:house|building|urban|structural) fires?",
+                      r"人為災害|工業|化學|毒性|危險物品|爆炸|洩漏|外洩|住宅火災|建築火災"),
+    "other": ("", ""),
+}
+# A statement that a measure serves every hazard, or every climate-related one.
+EVERY_HAZARD = (r"\b(?:all|every|any|each|multiple)(?:[- ]\w+)? (?:hazards?|disasters?)\b|"
+                r"\bmulti-hazard\b",
+                r"(?:各類|各種|所有|每一起|每一種|任何|多種)(?:型)?災害|多重災害")
+CLIMATE_HAZARDS = (r"\b(?:weather|climate)(?:-related)?(?: or climate)? hazards?\b",
+                   r"氣候相關災害|氣候災害|氣象或氣候")
+# More groups than this is a general measure: it must be marked (and say it is) multi-hazard.
+MAX_SPECIFIC_GROUPS = 3
+LANGS = ("en", "zh-TW")
+
+
+def _found(pattern: str, text: str, lang: str) -> bool:
+    if not pattern:
+        return False
+    if lang == "en":
+        pattern = rf"\b(?:{pattern})\b"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def _statement(measure: Measure, lang: str) -> str:
+    return f"{measure.name[lang]}. {measure.description[lang]}"
+
+
+def _groups_named(text: str, lang: str, multi_hazard: bool) -> set[str]:
+    """The reporting groups a text speaks of; for a multi-hazard measure, a statement on
+    every hazard names them all, one on climate-related hazards names those."""
+    i = LANGS.index(lang)
+    groups = reporting_groups()
+    named = {g for g, words in HAZARD_WORDS.items() if _found(words[i], text, lang)}
+    if multi_hazard and _found(EVERY_HAZARD[i], text, lang):
+        named |= set(groups)
+    if multi_hazard and _found(CLIMATE_HAZARDS[i], text, lang):
+        named |= {g for g, group in groups.items() if group.climate_related}
+    return named
+
+
+def _unsupported_tags(measure: Measure) -> list[str]:
+    """What is wrong between a measure's hazard tags and its texts (empty: nothing)."""
+    problems = []
+    for i, lang in enumerate(LANGS):
+        text = _statement(measure, lang)
+        named = _groups_named(text, lang, measure.multi_hazard)
+        problems += [f"{lang}: tag {h} ({hazard_group(h)}) is not in the text"
+                     for h in measure.hazards if hazard_group(h) not in named]
+        said = _found(EVERY_HAZARD[i], text, lang) or _found(CLIMATE_HAZARDS[i], text, lang)
+        if measure.multi_hazard and not said:
+            problems.append(f"{lang}: multi_hazard but the text does not say so")
+    if len(measure.groups) > MAX_SPECIFIC_GROUPS and not measure.multi_hazard:
+        problems.append(f"{len(measure.groups)} hazard groups but not multi_hazard")
+    return problems
+
+
+def test_every_reporting_group_has_words() -> None:
+    groups = reporting_groups()
+    assert set(HAZARD_WORDS) == set(groups)
+    for group, words in HAZARD_WORDS.items():
+        if group != "other":  # a group's own names are among its words
+            assert _found(words[0], groups[group].name_en, "en"), group
+            assert _found(words[1], groups[group].name_zh_tw, "zh-TW"), group
+
+
+def test_every_measure_tag_is_supported_by_its_texts(catalogue: Catalogue) -> None:
+    problems = {m.id: p for m in catalogue if (p := _unsupported_tags(m))}
+    assert problems == {}
+
+
+def test_multi_hazard_measures_are_marked_and_loaded(catalogue: Catalogue) -> None:
+    general = {m.id for m in catalogue if m.multi_hazard}
+    assert {"local-drr-plan", "disaster-loss-database", "public-awareness-drills"} <= general
+    assert not catalogue["flood-temporary-shelters"].multi_hazard
+
+
+def _loaded(tmp_path: Path, **changes: Any) -> Measure:
+    data = {"version": "t", "measures": [_measure("x-1", **changes)]}
+    return load_measures(_write(tmp_path, "m.yaml", data))["x-1"]
+
+
+SHELTERS = {"en": "Temporary flood shelters", "zh-TW": "水患區臨時避難所"}
+SHELTERS_TEXT = {"en": "Tell residents of flood-prone areas which shelter to use.",
+                 "zh-TW": "通知淹水潛勢地區民眾前往避難收容處所。"}
+
+
+@pytest.mark.parametrize(
+    ("hazards", "description", "expected"),
+    [
+        # a storm tag on a flood text, as a group or as a HIPs code (tropical cyclone)
+        (["flood", "storm"], SHELTERS_TEXT,
+         ["en: tag storm (storm) is not in the text",
+          "zh-TW: tag storm (storm) is not in the text"]),
+        (["MH0309"], SHELTERS_TEXT, ["en: tag MH0309 (storm)", "zh-TW: tag MH0309 (storm)"]),
+        # the text says it in one language only
+        (["flood", "storm"], {**SHELTERS_TEXT, "en": "Flood and typhoon shelters."},
+         ["zh-TW: tag storm (storm)"]),
+        # a storm surge is coastal, 風險 is "risk", 火山 is a volcano
+        (["storm", "wildfire"],
+         {"en": "Shelters from storm surge and volcanic ash.", "zh-TW": "降低暴潮風險與火山灰。"},
+         ["en: tag storm", "en: tag wildfire", "zh-TW: tag storm", "zh-TW: tag wildfire"]),
+        # many groups named one by one, but not marked multi-hazard
+        (["flood", "storm", "landslide", "earthquake"],
+         {"en": "Shelters for floods, typhoons, landslides and earthquakes.",
+          "zh-TW": "因應洪水、颱風、土石流與地震的避難所。"},
+         ["4 hazard groups but not multi_hazard"]),
+    ],
+)
+def test_a_tag_the_text_does_not_support_is_caught(
+        tmp_path: Path, hazards: list[str], description: dict[str, str],
+        expected: list[str]) -> None:
+    problems = _unsupported_tags(_loaded(tmp_path, name=SHELTERS, description=description,
+                                         hazards=hazards))
+    assert len(problems) == len(expected), problems
+    assert all(p.startswith(e) for p, e in zip(problems, expected, strict=True)), problems
+
+
+def test_multi_hazard_must_be_marked_and_said(tmp_path: Path) -> None:
+    every = {"en": "Drills for every hazard the area faces.",
+             "zh-TW": "針對地區面臨的各類災害辦理演練。"}
+    hazards = ["flood", "storm", "landslide", "earthquake", "other"]
+    marked = _loaded(tmp_path, hazards=hazards, description=every, multi_hazard=True)
+    assert marked.multi_hazard and _unsupported_tags(marked) == []
+    # unmarked, "every hazard" supports no tag: each must be named
+    unmarked = _loaded(tmp_path, hazards=hazards, description=every)
+    assert not unmarked.multi_hazard
+    assert _unsupported_tags(unmarked) == [
+        *(f"{lang}: tag {h} ({h}) is not in the text" for lang in LANGS for h in hazards),
+        "5 hazard groups but not multi_hazard"]
+    silent = _loaded(tmp_path, hazards=["flood"], multi_hazard=True,
+                     description={"en": "Flood drills.", "zh-TW": "淹水演練。"})
+    assert _unsupported_tags(silent) == ["en: multi_hazard but the text does not say so",
+                                         "zh-TW: multi_hazard but the text does not say so"]
+    # "climate-related hazards" covers the climate-related groups, not earthquakes
+    climate = _loaded(tmp_path, hazards=["flood", "drought", "earthquake"], multi_hazard=True,
+                      description={"en": "Adapt to the climate-related hazards that rise.",
+                                   "zh-TW": "因應上升中的氣候相關災害。"})
+    assert _unsupported_tags(climate) == ["en: tag earthquake (earthquake) is not in the text",
+                                          "zh-TW: tag earthquake (earthquake) is not in the text"]
+
+
+def test_multi_hazard_must_be_a_boolean(tmp_path: Path) -> None:
+    data = {"version": "t", "measures": [_measure("x-1", multi_hazard="yes")]}
+    with pytest.raises(CatalogueError) as error:
+        load_measures(_write(tmp_path, "m.yaml", data))
+    _assert_one_line(error, "m.yaml", "x-1", "multi_hazard")
+
+
+# ----------------------------------------------------------------------------- case texts
+
+# Openings that point at another case or at something the page does not show.
+ANAPHORA = (
+    re.compile(r"^(?:the same|this|that|these|those|it|its|they|their|there|here|also|"
+               r"likewise|similarly|another|in addition|moreover|the (?:above|former|latter|"
+               r"previous|analysis|study|report|source|government|city|country))\b", re.I),
+    re.compile(r"^(?:同一|同樣|同上|此|這|該|其|上述|前述|另|亦|也|政府|當地|該國|該市)"),
+)
+# References to another entry anywhere in a summary.
+ELSEWHERE = (
+    re.compile(r"\b(?:the same (?:analysis|study|report|source|data|survey)|as above|"
+               r"(?:the )?(?:previous|above) case)\b", re.I),
+    re.compile(r"同一(?:分析|研究|報告|資料|調查)|同上|上述(?:分析|研究|報告)|前述(?:分析|研究|報告)"),
+)
+
+
+def _place_named(case: Case, lang: str) -> bool:
+    """The summary names the place: English its first part ("Taichung" of "Taichung,
+    Taiwan"); zh-TW, written country then city (臺灣臺中市), the whole or its last 3+ characters."""
+    summary = case.summary[lang]
+    place = re.sub(r"（[^）]*）|\([^)]*\)", "", case.place[lang]).strip()
+    if lang == "en":
+        return re.search(rf"\b{re.escape(place.split(',')[0].strip())}\b", summary) is not None
+    return place in summary or any(place[i:] in summary for i in range(len(place) - 2))
+
+
+def _case_text_problems(case: Case) -> list[str]:
+    problems = []
+    for i, lang in enumerate(LANGS):
+        summary = case.summary[lang].strip()
+        if ANAPHORA[i].search(summary) or ELSEWHERE[i].search(summary):
+            problems.append(f"{lang}: refers to another text")
+        if not _place_named(case, lang):
+            problems.append(f"{lang}: does not name {case.place[lang]}")
+    return problems
+
+
+def test_every_case_summary_stands_on_its_own(catalogue: Catalogue) -> None:
+    cases = load_cases(measures=catalogue)
+    assert {c.id: p for c in cases if (p := _case_text_problems(c))} == {}
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ({"en": "The same analysis ranked landslides first in Sri Lanka.",
+          "zh-TW": "同一分析顯示斯里蘭卡以土石流為首要災害。"},
+         ["en: refers to another text", "zh-TW: refers to another text"]),
+        ({"en": "This programme installed landslide warnings in Sri Lanka.",
+          "zh-TW": "此計畫於斯里蘭卡設置土石流預警。"},
+         ["en: refers to another text", "zh-TW: refers to another text"]),
+        ({"en": "Landslides came first, according to the same analysis.",
+          "zh-TW": "該國以土石流為首要災害。"},
+         ["en: refers to another text", "en: does not name Sri Lanka",
+          "zh-TW: refers to another text", "zh-TW: does not name 斯里蘭卡"]),
+        ({"en": "An ICLEI analysis of UNDP disaster data ranked landslides first in Sri Lanka.",
+          "zh-TW": "ICLEI 分析 UNDP 災害數據，指出斯里蘭卡以土石流為首要災害。"}, []),
+    ],
+)
+def test_a_summary_that_leans_on_another_is_caught(summary: dict[str, str],
+                                                  expected: list[str]) -> None:
+    case = Case("c", {"en": "Sri Lanka", "zh-TW": "斯里蘭卡"}, "LKA", None, 2016,
+                ("landslide",), ("landslide-early-warning",), summary,
+                {"en": "Tests", "zh-TW": "測試"})
+    assert _case_text_problems(case) == expected
+
+
+def test_a_city_is_named_by_its_own_name() -> None:
+    place = {"en": "Taichung, Taiwan", "zh-TW": "臺灣臺中市"}
+    named = Case("c", place, "TWN", "Taichung", None, ("flood",), ("local-drr-plan",),
+                 {"en": "Taichung presented its plan.", "zh-TW": "臺中市簡報其計畫。"},
+                 {"en": "Tests", "zh-TW": "測試"})
+    assert _case_text_problems(named) == []
+    unnamed = Case("c", place, "TWN", "Taichung", None, ("flood",), ("local-drr-plan",),
+                   {"en": "Taiwan presented a plan.", "zh-TW": "臺灣簡報一項計畫。"},
+                   {"en": "Tests", "zh-TW": "測試"})
+    assert _case_text_problems(unnamed) == ["en: does not name Taichung, Taiwan",
+                                            "zh-TW: does not name 臺灣臺中市"]

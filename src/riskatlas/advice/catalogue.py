@@ -70,6 +70,7 @@ class Measure:
     co_benefits: tuple[str, ...]
     cost_class: str
     references: tuple[str, ...]
+    multi_hazard: bool = False  # serves every hazard (or every climate-related one)
 
     def __hash__(self) -> int:
         return hash(("measure", self.id))
@@ -329,6 +330,7 @@ def _measure(entry: dict[str, Any]) -> Measure:
         co_benefits=tuple(entry["co_benefits"]),
         cost_class=entry["cost_class"],
         references=tuple(entry["references"]),
+        multi_hazard=bool(entry.get("multi_hazard", False)),
     )
 
 
