@@ -59,7 +59,9 @@ def test_bad_values_are_flagged_and_their_records_kept(atlas, tmp_path):
             for k, r in issues.items()} == {
         ("clave 2", "muertos"): ("record.negative", "-3"),
         ("clave 3", "fechano"): ("record.year_out_of_range", "0"),
+        ("clave 3", "fechames"): ("record.needs_field", "5"),  # a month needs its year
         ("clave 4", "fechano"): ("record.year_out_of_range", "201"),
+        ("clave 4", "fechames"): ("record.needs_field", "5"),
         ("clave 5", "evento"): ("record.no_hazard", None),
         ("clave 6", "fechames"): ("record.month_out_of_range", "13"),
         ("clave 7", "heridos"): ("record.not_a_number", "many"),

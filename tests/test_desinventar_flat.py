@@ -72,7 +72,7 @@ def test_normalize_header() -> None:
 
 
 def test_headers_file_names_only_known_fields() -> None:
-    known = {*CARD_FIELDS, *HAY_FLAGS, *flat.EXTRA_FIELDS, "approved", *flat.GIS_FIELDS}
+    known = {*CARD_FIELDS, *HAY_FLAGS, "approved", *flat.GIS_FIELDS}
     lines = (PACKAGE_DATA / flat.HEADERS_FILE).read_text("utf-8").splitlines()
     assert lines[0].startswith("# version: ")
     table = list(csv.DictReader(line for line in lines if not line.startswith("#")))
@@ -257,24 +257,30 @@ INVALID = {  # record: (source field, canonical field, rule, raw value, what is 
     "X3": ("Year", "start_year", "record.year_out_of_range", "0", "date_precision"),
     "X4": ("Event", "hazard_term", "record.no_hazard", None, "unspecified"),
 }
+# the month and day of a year that is not kept go with it, each with an issue of its own
+DEPENDENT = {(key, field): (source, field, "record.needs_field", value, "date_precision")
+             for key, value in (("X2", "3"), ("X3", "4"))  # month and day alike
+             for source, field in (("Month", "start_month"), ("Day", "start_day"))}
 
 
 def test_a_bad_value_costs_its_field_not_the_record(atlas: Atlas) -> None:
     result = one(atlas, DATA / "desinventar_flat_invalid.csv")
     # two blank rows are skipped and not counted
     assert (result.records_read, result.records_imported, result.records_quarantined) == (6, 6, 0)
-    assert result.fields_flagged == len(INVALID)
+    assert result.fields_flagged == len(INVALID) + len(DEPENDENT)
+    assert result.fields_read == result.fields_accepted + result.fields_flagged
     got = records(atlas, result.dataset_id)
     assert set(got) == {"V1", "V2", *INVALID}
     assert got["X1"]["deaths"] is None and got["X1"]["injured"] == 0
     assert not got["X1"]["deaths_unknown"]  # invalid, not "reported but unknown"
     assert (got["X2"]["start_year"], got["X2"]["date_precision"]) == (None, "unknown")
     assert (got["X4"]["hazard_term"], got["X4"]["deaths"]) == ("unspecified", 4)
-    issues = {r["record_id"].split(":")[-1]: r for r in rows(
+    issues = {(r["record_id"].split(":")[-1], r["field"]): r for r in rows(
         atlas, "SELECT * FROM quality_issues WHERE dataset_id = ?", result.dataset_id)}
-    assert set(issues) == set(INVALID)
-    for key, (source_field, field, rule, value, action) in INVALID.items():
-        row = issues[key]
+    expected = {**{(key, i[1]): i for key, i in INVALID.items()}, **DEPENDENT}
+    assert set(issues) == set(expected)
+    for (key, _), (source_field, field, rule, value, action) in expected.items():
+        row = issues[(key, field)]
         assert (row["source_field"], row["field"], row["rule"]) == (source_field, field, rule)
         assert (row["raw_value"], row["action"]) == (value, action)
         assert row["message_en"] and row["message_zh"] and row["message_en"] != row["message_zh"]
@@ -437,6 +443,8 @@ def test_nepal_one_dataset_all_records(nepal: tuple[Atlas, list[FileResult]]) ->
     assert (read, imported, aside) == (25849, 25849, 0), rows(
         atlas, "SELECT reason_key, field, count(*) AS n FROM quarantine GROUP BY ALL")
     assert all(r.records_read == r.records_imported for r in results)
+    assert all(r.fields_read == r.fields_accepted + r.fields_flagged for r in results)
+    assert sum(r.fields_read for r in results) > 25849 * 20  # fields of every card
     assert results[0].unmapped_hazards == []
     total = rows(atlas, "SELECT sum(deaths) AS deaths, count(DISTINCT hazard_term) AS terms, "
                         "count(*) FILTER (WHERE hazard_group IS NULL) AS unmapped, "

@@ -16,6 +16,7 @@ GRD = "desinventar/grd/DI_export_grd.zip"
 def _import(atlas, relative):
     [result] = atlas.import_paths([shared(relative)])
     assert result.records_read == result.records_imported + result.records_quarantined
+    assert result.fields_read == result.fields_accepted + result.fields_flagged
     return result
 
 

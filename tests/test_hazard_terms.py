@@ -297,6 +297,8 @@ def test_review_list_of_a_real_file(tmp_path, relative, options):
     with riskatlas.open(db) as atlas:
         [result] = atlas.import_paths([shared(relative)], options=ReadOptions(**options))
     assert result.records_read == result.records_imported + result.records_quarantined
+    assert result.fields_read == result.fields_accepted + result.fields_flagged
+    assert (result.fields_read > 0) == (result.records_imported > 0)  # bdi: a gazetteer only
     assert _review(db) == LEFT_FOR_REVIEW.get(relative, [])
 
 

@@ -63,25 +63,38 @@ def test_non_numbers_cost_their_field(raw):
 
 
 def test_an_out_of_range_coordinate_blanks_the_position():
+    """Half a position locates nothing: the other coordinate is blanked too, and says why."""
     record = build(latitude="95", longitude="80")
     assert (record["latitude"], record["longitude"]) == (None, None)
-    assert issues(record) == [("latitude", "record.out_of_range", "95", "blanked")]
+    assert issues(record) == [("latitude", "record.out_of_range", "95", "blanked"),
+                              ("longitude", "record.needs_field", "80", "blanked")]
+    [_, needs] = record[ISSUES_KEY]
+    assert needs.params["other"] == "latitude"
 
 
-@pytest.mark.parametrize(("year", "month", "day", "kept", "rule"), [
-    ("2010", "2", "31", ("month", 2010, 2, None), "record.impossible_date"),
-    ("2010", "13", "1", ("year", 2010, None, None), "record.month_out_of_range"),
-    ("2010", "6", "32", ("month", 2010, 6, None), "record.day_out_of_range"),
-    ("201", "6", "1", ("unknown", None, None, None), "record.year_out_of_range"),
-    ("", "6", "1", ("unknown", None, None, None), "record.no_year"),
-    ("MMX", "6", "1", ("unknown", None, None, None), "record.not_a_number"),
+NEEDS = "record.needs_field"  # a part of the date dropped with the part it depends on
+
+
+@pytest.mark.parametrize(("year", "month", "day", "kept", "rules"), [
+    ("2010", "2", "31", ("month", 2010, 2, None), ["record.impossible_date"]),
+    ("2010", "13", "1", ("year", 2010, None, None), ["record.month_out_of_range", NEEDS]),
+    ("2010", "6", "32", ("month", 2010, 6, None), ["record.day_out_of_range"]),
+    ("2010", "0", "15", ("year", 2010, None, None), [NEEDS]),
+    ("2010", "0", "0", ("year", 2010, None, None), []),
+    ("201", "6", "1", ("unknown", None, None, None), ["record.year_out_of_range", NEEDS, NEEDS]),
+    ("", "6", "1", ("unknown", None, None, None), ["record.no_year", NEEDS, NEEDS]),
+    ("", "0", "0", ("unknown", None, None, None), ["record.no_year"]),
+    ("MMX", "6", "1", ("unknown", None, None, None), ["record.not_a_number", NEEDS, NEEDS]),
 ])
-def test_dates_keep_the_precision_the_data_allows(year, month, day, kept, rule):
+def test_dates_keep_the_precision_the_data_allows(year, month, day, kept, rules):
+    """A part of the date that cannot stand without another (a month without a year, a
+    day without a month) is not kept either, and has its own issue; 0 is DesInventar's
+    "unknown", not a value."""
     record = build(start_year=year, start_month=month, start_day=day)
     got = (record["date_precision"], record["start_year"], record["start_month"],
            record["start_day"])
     assert got == kept
-    assert [i[1] for i in issues(record)] == [rule]
+    assert [i[1] for i in issues(record)] == rules
     assert record["start_date"] is None if kept[1] is None else record["start_date"]
 
 

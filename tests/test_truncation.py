@@ -4,6 +4,7 @@ repeated headers."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -135,12 +136,56 @@ def test_a_nul_in_a_cell_costs_nothing_but_a_note(atlas, tmp_path: Path):
     assert atlas.store.query("SELECT count(*) FROM records WHERE comments = 'Invented row'")[0][0]
 
 
+@pytest.mark.parametrize("zipped", [False, True], ids=["xml", "zip"])
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
-def test_a_utf16_xml_export_is_read(atlas, tmp_path: Path, encoding: str):
+def test_a_utf16_xml_export_is_read(atlas, tmp_path: Path, encoding: str, zipped: bool):
+    """A UTF-16 export, as a plain file or inside the downloaded zip."""
     with zipfile.ZipFile(shared("desinventar/grd/DI_export_grd.zip")) as archive:
         xml = archive.read("DI_export_grd.xml").decode("utf-8")
-    path = tmp_path / "DI_export_grd.xml"
-    path.write_bytes(xml.replace('encoding="UTF-8"', 'encoding="UTF-16"', 1).encode(encoding))
+    data = xml.replace('encoding="UTF-8"', 'encoding="UTF-16"', 1).encode(encoding)
+    path = tmp_path / ("DI_export_grd.zip" if zipped else "DI_export_grd.xml")
+    if zipped:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("DI_export_grd.xml", data)
+    else:
+        path.write_bytes(data)
     [result] = atlas.import_paths([path])
     assert result.records_read == result.records_imported == 162
     assert atlas.store.query("SELECT count(*) FROM records WHERE place LIKE '%Waltham%'")[0][0]
+
+
+def test_a_repeated_xml_element_keeps_its_first_value_with_a_note(atlas, tmp_path: Path):
+    """A card naming a field twice: the first element with a value is read (a blank repeat
+    never empties the field), the other value stays in the raw row, and a note names the
+    section, the element and the first card."""
+    import re
+
+    with zipfile.ZipFile(shared("desinventar/grd/DI_export_grd.zip")) as archive:
+        xml = archive.read("DI_export_grd.xml").decode("utf-8")
+    cards = [m for m in re.finditer(r"<TR>.*?</TR>", xml, re.S)
+             if re.search(r"<muertos>[1-9]\d*</muertos>", m.group(0))
+             and "<clave>" in m.group(0)][:2]
+    (first, second) = cards
+    deaths = [int(re.search(r"<muertos>(\d+)</muertos>", c.group(0)).group(1)) for c in cards]
+    keys = [re.search(r"<clave>(\w+)</clave>", c.group(0)).group(1) for c in cards]
+    edits = {first.start(): re.sub(r"<muertos>", "<muertos></muertos><muertos>",
+                                   first.group(0), count=1),
+             second.start(): re.sub(r"</muertos>", "</muertos><MUERTOS>999</MUERTOS>",
+                                    second.group(0), count=1)}
+    out, at = [], 0
+    for start, text in sorted(edits.items()):
+        out += [xml[at:start], text]
+        at = start + len(xml[start:].split("</TR>", 1)[0]) + len("</TR>")
+    path = tmp_path / "DI_export_grd.xml"
+    path.write_text("".join(out) + xml[at:], encoding="utf-8")
+    [result] = atlas.import_paths([path])
+    assert result.records_read == result.records_imported == 162
+    got = dict(atlas.store.query("SELECT native_key, deaths FROM records WHERE native_key IN "
+                                 "(?, ?)", keys))
+    assert got == dict(zip(keys, deaths, strict=True))
+    [(raw,)] = atlas.store.query("SELECT raw FROM records WHERE native_key = ?", [keys[1]])
+    assert json.loads(raw)["muertos (2)"] == "999"
+    note = _notes(result)["xml.repeated_element"]
+    assert (note["section"], note["element"], note["rows"], note["first"]) == (
+        "fichas", "muertos", 2, f"clave {keys[0]}")
+    assert all("muertos" in text and "fichas" in text for text in _say(note))

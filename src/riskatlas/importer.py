@@ -36,6 +36,9 @@ class FileResult:
     status: str = "imported"  # imported | unchanged | skipped
     notes: list[dict[str, Any]] = field(default_factory=list)
     unmapped_columns: list[str] = field(default_factory=list)  # read as no field (raw only)
+    # fields reconciliation: fields read = fields accepted + fields flagged
+    fields_read: int = 0  # fields of the imported records that the source gave
+    fields_accepted: int = 0  # stored as read
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -126,5 +129,6 @@ def _import_group(store: Store, reader: Reader, files: list[Path], hashes: dict[
                 if n["key"] == UNMAPPED_COLUMNS_NOTE}
     return [FileResult(str(f), outcome.dataset_id, reader.format, stats.read, stats.imported,
                        stats.quarantined, stats.flagged, outcome.unmapped_terms,
-                       notes=notes, unmapped_columns=unmapped.get(f.name, []))
+                       notes=notes, unmapped_columns=unmapped.get(f.name, []),
+                       fields_read=stats.fields_read, fields_accepted=stats.fields_accepted)
             for f, stats in zip(files, outcome.files, strict=True)]

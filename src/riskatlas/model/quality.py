@@ -8,6 +8,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import pyarrow as pa
+
+from riskatlas.model.schema import record_arrow_schema
+
 ISSUES_KEY = "__quality_issues"  # the key under which build() hands a record's issues on
 
 Fractional = Literal["round", "blank", "reject-record"]
@@ -36,3 +40,17 @@ class QualityIssue:
     rule: str  # message key, e.g. record.negative
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     action: str = "blanked"  # blanked | rounded | unspecified | date_precision
+
+
+# Fields reconciliation: each staged record carries how many of its fields the source gave
+# (a value, or an impact reported without a figure; a field whose absence is flagged, such
+# as a missing year, counts too) and how many of them were stored as read. At commit,
+# fields read = fields accepted + fields flagged (quality_issues rows), per file.
+FIELDS_READ = "fields_read"
+FIELDS_ACCEPTED = "fields_accepted"
+
+
+def staged_record_schema() -> pa.Schema:
+    """The Arrow schema of staged records: the records table's, with the two counts."""
+    return record_arrow_schema().append(pa.field(FIELDS_READ, pa.int32())).append(
+        pa.field(FIELDS_ACCEPTED, pa.int32()))

@@ -27,12 +27,18 @@ import pyarrow.compute as pc
 
 from riskatlas.errors import RecordError
 from riskatlas.model.hazards import Crosswalk, is_climate_related
-from riskatlas.model.quality import ISSUES_KEY, QualityIssue, QualityPolicy
+from riskatlas.model.quality import (
+    FIELDS_ACCEPTED,
+    FIELDS_READ,
+    ISSUES_KEY,
+    QualityIssue,
+    QualityPolicy,
+    staged_record_schema,
+)
 from riskatlas.model.schema import (
     COUNT_FIELDS,
     IMPACT_FIELDS,
     RECORD_FIELDS,
-    record_arrow_schema,
     unknown_flag,
 )
 
@@ -45,10 +51,11 @@ _INTS = ("sector_transport", "sector_communications", "sector_relief", "sector_a
 _FLOATS = ("latitude", "longitude")
 _TEXTS = tuple(f.name for f in RECORD_FIELDS if f.kind in ("text", "key")
                and f.name not in ("record_id", "source_file", "hazard_group", "hips_code"))
-_SCHEMA = record_arrow_schema()
+_SCHEMA = staged_record_schema()
 _END_FIELDS = ("end_date", "end_year", "end_month", "end_day")
 _NUMBERS = (*IMPACT_FIELDS, *_INTS, *_FLOATS, "start_year", "start_month", "start_day")
 _COUNTS = frozenset(COUNT_FIELDS)
+_IMPACT_SET = frozenset(IMPACT_FIELDS)
 _AMOUNTS = frozenset(name for name in IMPACT_FIELDS if name not in COUNT_FIELDS)
 _INT_LIMIT = 2.0 ** 63  # beyond this a count is not an int64: left to build()
 _SECTORS = frozenset(name for name in _INTS if name.startswith("sector_"))
@@ -56,6 +63,15 @@ _SECTORS = frozenset(name for name in _INTS if name.startswith("sector_"))
 _YES = frozenset(("true", "yes", "y", "si", "sí", "oui", "sim", "ya", "x", "是", "有"))
 _NO = frozenset(("false", "no", "n", "non", "não", "nao", "tidak", "否", "無", "无"))
 UNSPECIFIED = "unspecified"  # the hazard term of a record that names none
+# Fields reconciliation (FIELDS_READ, FIELDS_ACCEPTED): the record fields a source row
+# fills. Not the keys, the approval status (a default), the date precision and start date
+# (derived), nor the country (often from --country or the file name). The end date is one
+# field, read from end_date or end_year/end_month/end_day.
+_DATE_PARTS = ("start_year", "start_month", "start_day")
+_TEXT_FIELDS = tuple(name for name in _TEXTS if name not in (
+    "native_key", "approval_status", "date_precision", "country_iso3"))
+_VALUE_FIELDS = (*IMPACT_FIELDS, *_INTS, *_FLOATS, *_DATE_PARTS, *_TEXT_FIELDS)
+_RECONCILED = {"end_year": "end_date", "end_month": "end_date", "end_day": "end_date"}
 
 
 def to_number(value: Any) -> float | None:
@@ -169,6 +185,8 @@ class RecordBuilder:
         not parse; the field is left blank). The issues of its fields travel with it under
         ``ISSUES_KEY`` (the batch takes them)."""
         self._issues, self._row = [], row
+        unknown_set = set(unknown)
+        given = _given(values, unknown_set)
         for key, name, value in flags:
             self.flag(key, record_ref, name, value,
                       action="date_precision" if name == "start_year" else "blanked")
@@ -178,7 +196,6 @@ class RecordBuilder:
         native = out["native_key"] or str(row)
         out["native_key"] = native
         out["record_id"] = f"{self.source_key}:{native}"
-        unknown_set = set(unknown)
         for name, is_count in _IMPACTS:
             read = self._count if is_count else self._amount
             out[name] = read(values.get(name), name, record_ref)
@@ -194,6 +211,9 @@ class RecordBuilder:
         self._hazard(out, record_ref)
         out["raw"] = dumps(raw)
         out["extension"] = dumps(extension) if extension else None
+        flagged = {_RECONCILED.get(issue.field, issue.field) for issue in self._issues}
+        out[FIELDS_READ] = len(given | flagged)
+        out[FIELDS_ACCEPTED] = len(_stored(out) - flagged)
         if self._issues:
             out[ISSUES_KEY] = self._issues
         return out
@@ -241,6 +261,9 @@ class RecordBuilder:
         for name, top in (("start_month", 12), ("start_day", 31)):
             v = values[name]
             bad |= (v != 0) & ~nulls[name] & ((v < 1) | (v > top))
+        # a day without a month: build() says it is not kept
+        bad |= (~nulls["start_day"] & (values["start_day"] != 0)
+                & (nulls["start_month"] | (values["start_month"] == 0)))
         bad |= _impossible_day(values, nulls, bad)
         texts = _texts_together(columns, n)
         bad |= np.asarray(pc.is_null(texts["hazard_term"]))
@@ -263,19 +286,26 @@ class RecordBuilder:
         out["source_file"] = pa.array([self.source_file] * m, pa.string())
         out["source_row"] = rows
         no_flag = pa.array(np.zeros(m, dtype=bool))
+        read = np.zeros(m, dtype=np.int32)  # fields given, as _given() counts them
         for name, is_count in _IMPACTS:
             v, null = values[name], nulls[name]
             reported = (unknown or {}).get(name)
             flag = no_flag
+            read += ~null
             if reported is not None:
                 said = np.fromiter(reported, bool, n)
                 if m < n:
                     said = said[good]
+                read += said & null
                 unknown_now = said & (null | (v == 0))  # reported, but no figure
                 null = null | unknown_now
                 flag = pa.array(unknown_now)
             out[name] = _number_array(v, null, is_count)
             out[unknown_flag(name)] = flag
+        for name in (*_INTS, *_FLOATS, *_DATE_PARTS):
+            read += ~nulls[name] & ((values[name] != 0) if name in _DATE_PARTS[1:] else True)
+        for name in _TEXT_FIELDS:
+            read += np.asarray(pc.is_valid(texts[name]))
         for name in _INTS:
             out[name] = _number_array(values[name], nulls[name], True)
         for name in _FLOATS:
@@ -286,6 +316,8 @@ class RecordBuilder:
         self._dates_many(values, nulls, out)
         self._hazard_many(texts, out)
         out["raw"] = pa.array(raw, pa.string())
+        out[FIELDS_READ] = pa.array(read, pa.int32())
+        out[FIELDS_ACCEPTED] = pa.array(_stored_many(out, m), pa.int32())
         arrays = [_as_array(out.get(f.name), f.type, m) for f in _SCHEMA]
         return pa.Table.from_arrays(arrays, schema=_SCHEMA), np.flatnonzero(bad).tolist()
 
@@ -381,10 +413,17 @@ class RecordBuilder:
         lon = self._number(values.get("longitude"), "longitude", ref)
         if lat == 0 and lon == 0:  # DesInventar: 0,0 means unknown
             lat = lon = None
-        for name, number, top in (("latitude", lat, 90), ("longitude", lon, 180)):
-            if number is not None and not -top <= number <= top:
-                self.flag("record.out_of_range", ref, name, values.get(name))
-                lat = lon = None  # half a position locates nothing
+        place = {"latitude": lat, "longitude": lon}
+        bad = [name for name, top in (("latitude", 90), ("longitude", 180))
+               if (number := place[name]) is not None and not -top <= number <= top]
+        for name in bad:
+            self.flag("record.out_of_range", ref, name, values.get(name))
+        if bad:  # half a position locates nothing: the other coordinate goes too
+            for name, number in place.items():
+                if name not in bad and number is not None:
+                    self.flag("record.needs_field", ref, name, values.get(name),
+                              other=self.field_names.get(bad[0], bad[0]))
+            lat = lon = None
         out["latitude"], out["longitude"] = lat, lon
         if out["country_iso3"]:
             out["country_iso3"] = out["country_iso3"].upper()
@@ -409,10 +448,16 @@ class RecordBuilder:
         if day is not None and not 1 <= day <= 31:
             self.flag("record.day_out_of_range", ref, "start_day", day, action="date_precision")
             day = None
-        if year is None or month is None:
-            month = None if year is None else month
+        if year is None and month is not None:  # a month without a year dates nothing
+            self.flag("record.needs_field", ref, "start_month", values.get("start_month"),
+                      action="date_precision", other=self._source_name("start_year"))
+            month = None
+        if month is None and day is not None:
+            self.flag("record.needs_field", ref, "start_day", values.get("start_day"),
+                      action="date_precision",
+                      other=self._source_name("start_month" if year else "start_year"))
             day = None
-        elif day is not None:
+        if year is not None and month is not None and day is not None:
             try:
                 dt.date(year, month, day)
             except ValueError:  # 31 February: keep the month, the raw row keeps the day
@@ -425,15 +470,30 @@ class RecordBuilder:
         out["start_date"] = dt.date(year, month or 1, day or 1) if year else None
         out["end_date"] = self._end_date(values, ref)
 
+    def _source_name(self, name: str) -> str:
+        return self.field_names.get(name, name)
+
     def _end_date(self, values: Mapping[str, Any], ref: str) -> dt.date | None:
+        """The end date (one field, from its parts): a part that cannot be read blanks it
+        with one issue; a month or day without a year too."""
         end = values.get("end_date")
         if isinstance(end, dt.date):
             return end
+        before = len(self._issues)
         year = self._int(values.get("end_year"), "end_year", ref)
         if year is None:
+            part = next((name for name in ("end_month", "end_day")
+                         if text(values.get(name)) is not None), None)
+            if len(self._issues) == before and part is not None:
+                self.flag("record.needs_field", ref, part, values.get(part),
+                          other=self._source_name("end_year"))
             return None
-        month = self._int(values.get("end_month"), "end_month", ref) or 12
-        day = self._int(values.get("end_day"), "end_day", ref)
+        month = self._int(values.get("end_month"), "end_month", ref)
+        day = self._int(values.get("end_day"), "end_day", ref) if len(
+            self._issues) == before else None
+        if len(self._issues) > before:
+            return None
+        month = month or 12
         try:
             last = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)).day
             return dt.date(year, month, min(day or last, last))
@@ -451,6 +511,52 @@ class RecordBuilder:
         out["climate_related"] = is_climate_related(out["hazard_group"], out["cause"])
         if out["approval_status"] is None:
             out["approval_status"] = "published"
+
+
+def _given(values: Mapping[str, Any], unknown: set[str]) -> set[str]:
+    """The record fields a source row gives (see :data:`_VALUE_FIELDS`): a value that is
+    not blank, or an impact reported without a figure. DesInventar's 0 for an unknown month
+    or day, and 0,0 for an unknown position, give nothing; the end date counts once."""
+    found = {name for name in _VALUE_FIELDS if text(values.get(name)) is not None}
+    found |= unknown & _IMPACT_SET
+    for name in ("start_month", "start_day"):
+        if name in found and _is_zero(values.get(name)):
+            found.discard(name)
+    if _is_zero(values.get("latitude")) and _is_zero(values.get("longitude")):
+        found -= {"latitude", "longitude"}
+    if any(text(values.get(name)) is not None for name in _END_FIELDS):
+        found.add("end_date")
+    return found
+
+
+def _is_zero(value: Any) -> bool:
+    try:
+        return to_number(value) == 0
+    except ValueError:
+        return False
+
+
+def _stored(out: Mapping[str, Any]) -> set[str]:
+    """The record fields that hold a value (an impact: or its reported-unknown flag)."""
+    found = {name for name in (*_VALUE_FIELDS, "end_date") if out.get(name) is not None}
+    return found | {name for name in IMPACT_FIELDS if out.get(unknown_flag(name))}
+
+
+def _stored_many(out: Mapping[str, Any], m: int) -> np.ndarray:
+    """:func:`_stored` of each of ``m`` rows, as a count, from the arrays of build_many."""
+    count = np.zeros(m, dtype=np.int32)
+    for name in _VALUE_FIELDS:
+        column = out.get(name)
+        if column is None:
+            continue
+        if isinstance(column, pa.Array | pa.ChunkedArray):
+            valid = np.asarray(pc.is_valid(column))
+        else:
+            valid = np.fromiter((v is not None for v in column), bool, m)
+        if name in _IMPACT_SET:
+            valid = valid | np.asarray(out[unknown_flag(name)].to_numpy(zero_copy_only=False))
+        count += valid
+    return count
 
 
 def _first_day(year: np.ndarray, month: np.ndarray) -> np.ndarray:

@@ -57,6 +57,7 @@ CARD_FIELDS: dict[str, str] = {
     "energia": "sector_power",
     "industrias": "sector_industry",
     "salud": "sector_health",
+    "hay_otros": "sector_other",  # the "other sectors" flag (otros is the text of losses)
     "otros": "other_losses",
     "fuentes": "sources",
     "di_comments": "comments",

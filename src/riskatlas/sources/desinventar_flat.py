@@ -16,7 +16,8 @@ centres, schools or a number is the count, except in a table of 10-character DBF
 (``ReadOptions.columns``) overrides any choice; :func:`inspect` shows the mapping with sample
 values and reads nothing else. Each row is renamed to DesInventar field names and typed by
 :func:`card_values` + :class:`RecordBuilder`, so the rules are those of the XML reader; the
-"other sectors" flag ``hay_otros`` is read into ``sector_other``. Conventions:
+"other sectors" flag ``hay_otros`` is read into ``sector_other``, as by the XML reader.
+Conventions:
 
 * **Header row**: the first of the first 10 non-empty rows with at least 3 recognised
   fields; rows above it are a preamble. Only the first sheet of a workbook is read.
@@ -55,9 +56,10 @@ values and reads nothing else. Each row is renamed to DesInventar field names an
   ``--strict`` an error asking for ``--column``); a fuzzy match
   (``flat.fuzzy_column``, with its score) and a column with values but no header
   (``flat.blank_header``) are noted too.
-* **Text files**: UTF-8 (a BOM is allowed), else Windows-1252 (noted as
-  ``import.encoding_fallback``), else Latin-1; delimiter ``,`` ``;`` or tab, chosen by the
-  header line; quoted fields may span lines.
+* **Files** are opened by :func:`riskatlas.sources.tables.open_table`, as by every table
+  reader: UTF-8 (a BOM is allowed), UTF-16, else Windows-1252 or Latin-1 (noted as
+  ``import.encoding_fallback``); delimiter ``,`` ``;`` tab or ``|``, chosen by the header
+  line; quoted fields may span lines.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ import re
 import unicodedata
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -77,7 +79,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from riskatlas.errors import LimitError, RecordError, SourceFormatError
+from riskatlas.errors import RecordError, SourceFormatError
 from riskatlas.model.countries import country_in_name, is_iso3
 from riskatlas.sources.convert import RecordBuilder, text
 from riskatlas.sources.desinventar_fields import (
@@ -92,6 +94,7 @@ from riskatlas.sources.headers import (
     HeaderList,
     column_rows,
 )
+from riskatlas.sources.library_warnings import warnings_as_notes
 from riskatlas.sources.registry import (
     SNIFF_BYTES,
     UNMAPPED_COLUMNS_NOTE,
@@ -100,13 +103,12 @@ from riskatlas.sources.registry import (
     register,
 )
 from riskatlas.sources.tables import (
-    TextLines,
+    OpenTable,
     best_delimiter,
-    cell_text,
-    csv_rows,
-    detect_encoding,
+    head_text,
+    is_workbook,
+    open_table,
 )
-from riskatlas.sources.workbooks import open_workbook
 from riskatlas.store.batch import AdminUnit
 
 FORMAT = "desinventar-flat"
@@ -114,20 +116,17 @@ HEADERS_FILE = "desinventar_flat_headers.csv"
 HEADER_SCAN_ROWS = 10
 SAMPLE_ROWS = 100  # data rows read ahead: blank columns, ISO3 level-0 codes, --inspect
 MIN_RECOGNISED = 3
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 PROGRESS_ROWS = 1000
 GIS_FIELDS = ("gis_x", "gis_y")  # pseudo-fields: GIS-join centroid columns
 EMDAT_KEYS = frozenset({"disno"})  # EM-DAT's DisNo. / Dis No: never claimed here
-_ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _DI_EXPORT = re.compile(r"(?i)^di_export_([a-z]{3})$")
 _PART_SUFFIX = re.compile(r"[\d\s._\-]+$")
 
 
 # -- headers -------------------------------------------------------------------------
-EXTRA_FIELDS = ("hay_otros",)  # the "other sectors" flag, read into sector_other
 FLAG_FIELDS = frozenset({f for f, c in CARD_FIELDS.items() if c.startswith("sector_")}
-                        | set(HAY_FLAGS) | set(EXTRA_FIELDS))
-CANONICAL = {**CARD_FIELDS, "hay_otros": "sector_other"}  # field → canonical name
+                        | set(HAY_FLAGS))
+CANONICAL = dict(CARD_FIELDS)  # field → canonical name
 IDENTITY = ("serial", "fechano", "evento")  # named twice: a join of two tables, no export
 
 
@@ -142,7 +141,7 @@ def normalize_header(header: str) -> str:
 def header_list() -> HeaderList:
     """The DesInventar header list (``data/desinventar_flat_headers.csv``), with the field
     names and canonical names recognised as they are."""
-    names = (*CARD_FIELDS, *HAY_FLAGS, *EXTRA_FIELDS, "approved")
+    names = (*CARD_FIELDS, *HAY_FLAGS, "approved")
     data = resources.files("riskatlas.data").joinpath(HEADERS_FILE).read_text("utf-8")
     return HeaderList.from_csv(data, source=HEADERS_FILE, fields=(*names, *GIS_FIELDS),
                                names=names, flags=FLAG_FIELDS,
@@ -215,60 +214,36 @@ def header_notes(mapping: ColumnMap, samples: Sequence[Sequence[str]]
 
 
 # -- cells and files ------------------------------------------------------------------
-def _is_workbook(path: Path, head: bytes) -> bool:
-    return head.startswith((_ZIP, _OLE)) and path.suffix.lower() in WORKBOOK_SUFFIXES
-
-
-def _first_sheet(path: Path) -> Any:
-    """The first sheet of a workbook (checked against the limits first)."""
-    try:
-        return open_workbook(path).get_sheet_by_index(0)
-    except LimitError:
-        raise
-    except Exception as exc:  # calamine raises its own error types
-        raise SourceFormatError("flat.unreadable", path=path.name, reason=str(exc)) from exc
-
-
-def _workbook_rows(path: Path, limit: int) -> list[list[str]]:
-    """The first ``limit`` rows of the first sheet as text cells."""
-    return [[cell_text(v) for v in row] for row in islice(_first_sheet(path).iter_rows(), limit)]
-
-
-def choose_delimiter(sample: str) -> str:
-    """The delimiter under which a line of the sample reads as the best header."""
-    lines = sample.splitlines()[: HEADER_SCAN_ROWS * 2]
+def choose_delimiter(lines: Sequence[str]) -> str:
+    """The delimiter under which a line of the first ones reads as the best header."""
+    lines = [line.rstrip("\r\n") for line in lines[: HEADER_SCAN_ROWS * 2]]
     return best_delimiter(lines, lambda cells: (recognised(map_header(cells, fuzzy=False)),
                                                 len(cells)))
 
 
-def _decode_head(head: bytes) -> str | None:
-    if head.count(b"\x00") > len(head) // 100:  # binary, not a table with a stray NUL
-        return None
-    head = head.replace(b"\x00", b"")
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            return head.decode(encoding)
-        except UnicodeDecodeError as exc:
-            if encoding.startswith("utf") and exc.start > len(head) - 4:
-                return head[: exc.start].decode(encoding)  # a character cut by the head
-    return None
+def _locate(lines: Sequence[str]) -> tuple[int, str]:
+    """The header locator of :func:`open_table`: the rows are read from the first line
+    (the header is found among the rows, as in a workbook), with the best delimiter."""
+    return 0, choose_delimiter(lines)
 
 
 # -- sniffing and naming --------------------------------------------------------------
 def sniff(path: Path, head: bytes) -> bool:
     """A CSV or workbook whose header row is a DesInventar one (never an EM-DAT table)."""
     try:
-        if _is_workbook(path, head):
-            found = _find_header(iter(_workbook_rows(path, HEADER_SCAN_ROWS * 2)))
-        elif head.startswith((_ZIP, _OLE)):
+        if is_workbook(path, head):
+            with open_table(path) as table:
+                found = _find_header(islice(table.rows, HEADER_SCAN_ROWS * 2))
+        elif head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
             return False
         else:
-            sample = _decode_head(head)
+            sample = head_text(head)
             if sample is None:
                 return False
             if len(head) >= SNIFF_BYTES and "\n" in sample:
                 sample = sample[: sample.rfind("\n")]  # drop a line cut by the head
-            rows = csv.reader(io.StringIO(sample, newline=""), delimiter=choose_delimiter(sample))
+            rows = csv.reader(io.StringIO(sample, newline=""),
+                              delimiter=choose_delimiter(sample.splitlines()))
             found = _find_header(rows)
     except (SourceFormatError, csv.Error, OSError):
         return False
@@ -331,9 +306,13 @@ _BATCH_UNITS: weakref.WeakKeyDictionary[Any, _UnitStats] = weakref.WeakKeyDictio
 
 def read(path: Path, batch: Any, options: ReadOptions) -> None:
     """Read one flat table into an import batch."""
-    name = path.name
-    rows, position = _open_rows(path, batch.note)
-    progress = _Progress(path, options, position)
+    with open_table(path, locate=_locate) as table:
+        _read(table, path, batch, options)
+
+
+def _read(table: OpenTable, path: Path, batch: Any, options: ReadOptions) -> None:
+    name, rows = path.name, table.rows
+    progress = _Progress(path, options, table)
     mapping, _, head = _head(rows, name, options)
     stats = _BATCH_UNITS.setdefault(batch, _UnitStats())
     _note_columns(mapping, batch, name, stats, head)
@@ -385,13 +364,9 @@ def inspect(path: Path, options: ReadOptions) -> ColumnReport:
     """How the columns of a flat table would be read, with sample values (nothing is
     written; only the header and the first :data:`SAMPLE_ROWS` rows are read)."""
     notes: list[dict[str, Any]] = []
-    rows, _ = _open_rows(path, lambda key, **params: notes.append({"key": key, **params}))
-    try:
-        mapping, row, head = _head(rows, path.name, options)
-    finally:
-        close = getattr(rows, "close", None)
-        if close is not None:
-            close()
+    with warnings_as_notes(lambda key, **params: notes.append({"key": key, **params}),
+                           path.name), open_table(path, locate=_locate) as table:
+        mapping, row, head = _head(table.rows, path.name, options)
     samples = _filled(head)
     notes += [{**note, "path": path.name} for note in header_notes(mapping, samples)]
     return ColumnReport(str(path), FORMAT, row, mapping.layout,
@@ -399,63 +374,15 @@ def inspect(path: Path, options: ReadOptions) -> ColumnReport:
                         notes)
 
 
-Position = Callable[[], int]  # bytes of the file read so far
-Note = Callable[..., None]  # batch.note
-
-
-def _open_rows(path: Path, note: Note) -> tuple[Iterator[list[str]], Position]:
-    """The rows of the file as text cells, and how far reading has got."""
-    with path.open("rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-    if _is_workbook(path, head):
-        return _workbook_source(path)
-    return _csv_source(path, note, head)
-
-
-def _workbook_source(path: Path) -> tuple[Iterator[list[str]], Position]:
-    sheet = _first_sheet(path)
-    size, total = path.stat().st_size, max(sheet.height, 1)
-    consumed = 0
-
-    def rows() -> Iterator[list[str]]:  # one row at a time: no second copy of the sheet
-        nonlocal consumed
-        for row in sheet.iter_rows():
-            consumed += 1
-            yield [cell_text(v) for v in row]
-
-    return rows(), lambda: size * min(consumed, total) // total
-
-
-def _csv_source(path: Path, note: Note, head: bytes) -> tuple[Iterator[list[str]], Position]:
-    encoding = detect_encoding(path)
-    if encoding != "utf-8-sig":
-        note("import.encoding_fallback", path=path.name, encoding=encoding)
-    delimiter = choose_delimiter(head.decode(encoding, errors="replace").lstrip("\ufeff"))
-    binary = path.open("rb")
-    stream = io.TextIOWrapper(binary, encoding=encoding, newline="")
-
-    def rows() -> Iterator[list[str]]:
-        lines = TextLines(stream, path)
-        try:
-            yield from csv_rows(lines, delimiter)
-        except csv.Error as exc:
-            raise SourceFormatError("flat.bad_csv", path=path.name, line=lines.line,
-                                    reason=str(exc)) from exc
-        finally:
-            stream.close()
-
-    return rows(), binary.tell
-
-
 class _Progress:
     """Reports the bytes read to ``options.advance``, in steps."""
 
-    def __init__(self, path: Path, options: ReadOptions, position: Position) -> None:
-        self.size, self.options, self.position = path.stat().st_size, options, position
+    def __init__(self, path: Path, options: ReadOptions, table: OpenTable) -> None:
+        self.size, self.options, self.table = path.stat().st_size, options, table
         self.reported = 0
 
     def __call__(self, final: bool = False) -> None:
-        done = self.size if final else min(self.position(), self.size)
+        done = self.size if final else self.table.position()
         if done > self.reported:
             self.options.advance(done - self.reported)
             self.reported = done
@@ -484,8 +411,6 @@ def _build(builder: RecordBuilder, mapping: ColumnMap, cells: Sequence[str], num
            raw: Mapping[str, str], country: str | None) -> dict[str, Any]:
     row = {f: (cells[i] if i < len(cells) else "") for f, i in mapping.columns.items()}
     values, unknown = card_values(row)
-    if "hay_otros" in row:
-        values["sector_other"] = row["hay_otros"]
     values["native_key"] = text(values.get("native_key")) or text(values.get("serial"))
     if not _has_coordinates(values) and "gis_x" in row and "gis_y" in row:
         values["longitude"], values["latitude"] = row["gis_x"], row["gis_y"]

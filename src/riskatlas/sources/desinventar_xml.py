@@ -333,8 +333,11 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
 _TOO_DEEP = re.compile(r"Excessive depth")
 
 
-def parse_rows(chunk: Chunk, path: str, encoding: str) -> tuple[list[dict[str, str]], int]:
-    """The rows of a chunk as {element name: text}, and the control characters removed."""
+def parse_rows(chunk: Chunk, path: str, encoding: str, repeats: Repeats | None = None
+               ) -> tuple[list[dict[str, str]], int]:
+    """The rows of a chunk as {element name: text}, and the control characters removed.
+    Elements named twice in a row are read by :func:`row_values` (and counted in
+    ``repeats``)."""
     raw = chunk_data(chunk)
     data = raw.translate(None, _CONTROL)
     removed = len(raw) - len(data)
@@ -354,13 +357,70 @@ def parse_rows(chunk: Chunk, path: str, encoding: str) -> tuple[list[dict[str, s
         raise SourceFormatError("xml.malformed", path=path, line=chunk_line(chunk) + lineno - 1,
                                 record=record, field=field[0] if field else "-",
                                 reason=exc.msg) from None
-    rows = []
+    rows: list[dict[str, str]] = []
     for tr in root:
-        if not isinstance(tr.tag, str):
-            continue
-        rows.append({el.tag: el.text or "" for el in tr if isinstance(el.tag, str)})
+        if isinstance(tr.tag, str):
+            rows.append(row_values(tr, chunk.section, chunk.first_row + len(rows), repeats))
     _check_values(rows, chunk, path)
     return rows, removed
+
+
+class Repeats:
+    """Elements named more than once in a row (any letter case), per section and element:
+    how many rows, and the first of them (``clave N`` or ``row N``)."""
+
+    def __init__(self) -> None:
+        self.found: dict[tuple[str, str], list[Any]] = {}
+
+    def add(self, section: str, element: str, ref: str) -> None:
+        entry = self.found.setdefault((section, element), [0, ref])
+        entry[0] += 1
+
+    def update(self, other: Repeats) -> None:
+        for key, (count, ref) in other.found.items():
+            self.found.setdefault(key, [0, ref])[0] += count
+
+    def notes(self) -> list[dict[str, Any]]:
+        """One ``xml.repeated_element`` note per section and element (without ``path``)."""
+        return [{"key": "xml.repeated_element", "section": section, "element": element,
+                 "rows": count, "first": ref}
+                for (section, element), (count, ref) in self.found.items()]
+
+
+def row_values(tr: Any, section: str, number: int, repeats: Repeats | None = None
+               ) -> dict[str, str]:
+    """A parsed row as {element name: text}. An element named twice (in any letter case)
+    keeps one value: the first with a value (a blank repeat never empties a field); the
+    others stay in the row as ``name (2)``, ``name (3)`` ... and the row is counted in
+    ``repeats``."""
+    row = {el.tag: el.text or "" for el in tr if isinstance(el.tag, str)}
+    if len(row) == len(tr) and len({k.lower() for k in row}) == len(row):
+        return row  # the usual row: every element once
+    row = {}
+    seen: dict[str, str] = {}  # lower-case name → the name of its first element
+    twice: list[str] = []
+    for el in tr:
+        if not isinstance(el.tag, str):
+            continue
+        name, value = el.tag, el.text or ""
+        first = seen.get(name.lower())
+        if first is None:
+            seen[name.lower()] = name
+            row[name] = value
+            continue
+        twice.append(first)
+        if not row[first].strip() and value.strip():
+            row[first], value = value, row[first]
+        n = 2
+        while f"{first} ({n})" in row:
+            n += 1
+        row[f"{first} ({n})"] = value
+    if twice and repeats is not None:
+        clave = next((row[k] for k in ("clave", "CLAVE") if k in row), "").strip()
+        ref = f"clave {clave}" if clave else f"row {number}"
+        for name in dict.fromkeys(twice):
+            repeats.add(section, name.lower(), ref)
+    return row
 
 
 def _check_values(rows: Sequence[Row], chunk: Chunk, path: str) -> None:
@@ -407,21 +467,26 @@ def _row_pattern(row_tag: str, tags: tuple[str, ...], longest: int) -> re.Patter
     return re.compile(f"{_WS}<{tag}>{_WS}{fields}</{tag}>")
 
 
-def read_rows(chunk: Chunk, path: str, encoding: str
+def read_rows(chunk: Chunk, path: str, encoding: str, repeats: Repeats | None = None
               ) -> tuple[tuple[str, ...], list[Row], int]:
     """The rows of a chunk: tuples of texts in the order of the returned field names, or
     {element name: text} for rows of another layout; and the control characters removed.
     The same rows and values as :func:`parse_rows`."""
     try:
-        tags, rows, removed = _fast_rows(chunk_data(chunk), encoding)
+        tags, rows, removed = _fast_rows(chunk_data(chunk), encoding,
+                                         (chunk.section, chunk.first_row, repeats))
     except _Fallback:
-        parsed, removed = parse_rows(chunk, path, encoding)
+        parsed, removed = parse_rows(chunk, path, encoding, repeats)
         return (), list(parsed), removed
     _check_values(rows, chunk, path)
     return tags, rows, removed
 
 
-def _fast_rows(data: bytes, encoding: str) -> tuple[tuple[str, ...], list[Row], int]:
+Where = tuple[str, int, Repeats | None]  # section, first row number, repeats found
+
+
+def _fast_rows(data: bytes, encoding: str, where: Where = ("", 1, None)
+               ) -> tuple[tuple[str, ...], list[Row], int]:
     name = encoding.lower()
     ascii_only = data.isascii()
     if name not in ("utf-8", "utf8") and not (name in _SINGLE_BYTE and ascii_only):
@@ -454,7 +519,8 @@ def _fast_rows(data: bytes, encoding: str) -> tuple[tuple[str, ...], list[Row], 
         piece = text[pos:end].translate(_CONTROL_TEXT)
         removed += end - pos - len(piece)
         if piece.strip():
-            rows.extend(_piece_rows(piece))
+            section, first, repeats = where
+            rows.extend(_piece_rows(piece, section, first + len(rows), repeats))
         pos = end
     return tags, rows, removed
 
@@ -550,9 +616,12 @@ def _layout(text: str) -> tuple[str, tuple[str, ...]] | None:
     return rows[0].tag, tags
 
 
-def _piece_rows(piece: str) -> list[Row]:
-    return [{el.tag: el.text or "" for el in tr if isinstance(el.tag, str)}
-            for tr in _parse_piece(piece) if isinstance(tr.tag, str)]
+def _piece_rows(piece: str, section: str, number: int, repeats: Repeats | None) -> list[Row]:
+    rows: list[Row] = []
+    for tr in _parse_piece(piece):
+        if isinstance(tr.tag, str):
+            rows.append(row_values(tr, section, number + len(rows), repeats))
+    return rows
 
 
 def _unescape(value: str) -> str:
@@ -592,6 +661,7 @@ class ChunkResult:
     rejected: list[Rejected]
     control_removed: int
     issues: list[QualityIssue] = dataclasses.field(default_factory=list)
+    repeats: Repeats | None = None  # elements named twice in a row
 
 
 _WORKER: dict[str, Any] = {}
@@ -633,11 +703,12 @@ def _convert_chunk(chunk: Chunk, number: int) -> ChunkResult:
     part = Path(_WORKER["staging"]) / f"{chunk.section}-{number:06d}.parquet"
     rejected: list[Rejected] = []
     issues: list[QualityIssue] = []
+    repeats = Repeats()
     removed = 0
     table = _fast_extension(chunk.data, _WORKER["encoding"]) if (
         chunk.section == "extension") else None
     if table is None:
-        tags, rows, removed = read_rows(chunk, _WORKER["path"], _WORKER["encoding"])
+        tags, rows, removed = read_rows(chunk, _WORKER["path"], _WORKER["encoding"], repeats)
         if chunk.section == "extension":
             table = _extension_table(tags, rows)
         else:
@@ -646,7 +717,7 @@ def _convert_chunk(chunk: Chunk, number: int) -> ChunkResult:
     pq.write_table(table, part, compression=STAGING_COMPRESSION, use_dictionary=False,
                    write_statistics=False)
     result = ChunkResult(chunk.section, table.num_rows + len(rejected), str(part), rejected,
-                         removed, issues)
+                         removed, issues, repeats if repeats.found else None)
     del table
     _release_memory()
     return result
@@ -807,6 +878,7 @@ def _run(chunks: Iterator[Chunk], batch: Any, name: str, init: tuple[Any, ...], 
          parallel: bool, workers: int, options: ReadOptions) -> dict[str, list[dict[str, str]]]:
     """Convert big sections (in worker processes when worth it); collect small ones."""
     sections: dict[str, list[dict[str, str]]] = {}
+    repeats = Repeats()
     counter = 0
     pending: list[Future[ChunkResult]] = []
     pool = None
@@ -825,6 +897,8 @@ def _run(chunks: Iterator[Chunk], batch: Any, name: str, init: tuple[Any, ...], 
             batch.add_extensions_parquet(Path(result.part))  # type: ignore[arg-type]
         batch.add_rejected(result.rejected)
         batch.add_issues(result.issues)
+        if result.repeats is not None:
+            repeats.update(result.repeats)
         if result.control_removed:
             batch.note("xml.control_removed", path=name, count=result.control_removed,
                        section=result.section)
@@ -833,7 +907,7 @@ def _run(chunks: Iterator[Chunk], batch: Any, name: str, init: tuple[Any, ...], 
         for chunk in chunks:
             options.advance(chunk.size)
             if chunk.section not in BIG_SECTIONS:
-                rows, removed = parse_rows(chunk, name, init[4])
+                rows, removed = parse_rows(chunk, name, init[4], repeats)
                 sections.setdefault(chunk.section, []).extend(rows)
                 if removed:
                     batch.note("xml.control_removed", path=name, count=removed,
@@ -851,6 +925,8 @@ def _run(chunks: Iterator[Chunk], batch: Any, name: str, init: tuple[Any, ...], 
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    for note in repeats.notes():
+        batch.note(path=name, **note)
     return sections
 
 

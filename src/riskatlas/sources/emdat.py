@@ -36,29 +36,25 @@ Conventions of :func:`emdat_to_canonical`:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from riskatlas.errors import LimitError
 from riskatlas.sources.library_warnings import data_note
 from riskatlas.sources.tables import (
     DELIMITERS,
-    TextLines,
-    cell_text,
-    csv_rows,
-    detect_encoding,
+    head_text,
     header_names,
+    is_workbook,
     note_repeated_headers,
+    open_table,
     scaled_text,
     split_line,
 )
-from riskatlas.sources.workbooks import open_workbook
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +66,6 @@ KEY_COLUMNS: tuple[str, ...] = ("DisNo.", "Dis No")
 MAX_PREAMBLE_ROWS = 50
 """How many rows are searched for the header line."""
 
-_ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _HEMISPHERE = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*°?\s*([NSEWnsew])\s*$")
 
 
@@ -89,34 +83,28 @@ def sniff_emdat(path: Path, head: bytes) -> str | None:
     ``EM-DAT Data`` or its first sheet has an EM-DAT header row; a text file when one of its
     first lines (after any preamble) has a ``DisNo.`` or ``Dis No`` cell.
     """
-    if head.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
+    if is_workbook(path, head):
         try:
             return SOURCE_KEY if _sniff_workbook(path) else None
-        except Exception:  # not a workbook (any zip), or unreadable: not ours
+        except Exception:  # not a workbook after all, or unreadable: not ours
             logger.debug("sniff_emdat: %s is not a readable workbook", path, exc_info=True)
             return None
-    text = head.decode("utf-8-sig", errors="replace")
-    lines = text.splitlines()[:MAX_PREAMBLE_ROWS]
-    for line in lines:
-        if _header_delimiter(line) is not None:
-            return SOURCE_KEY
-    return None
+    text = head_text(head)
+    lines = text.splitlines()[:MAX_PREAMBLE_ROWS] if text else []
+    return SOURCE_KEY if any(_header_delimiter(line) for line in lines) else None
+
+
+def _choose_sheet(names: Sequence[str]) -> str | None:
+    """The sheet ``EM-DAT Data`` (in any case), else the first."""
+    return next((n for n in names if n.strip().casefold() == SHEET_NAME.casefold()),
+                names[0] if names else None)
 
 
 def _sniff_workbook(path: Path) -> bool:
-    with open_workbook(path) as workbook:
-        names = list(workbook.sheet_names)
-        if any(name.strip().casefold() == SHEET_NAME.casefold() for name in names):
+    with open_table(path, sheet=_choose_sheet) as table:
+        if (table.sheet or "").strip().casefold() == SHEET_NAME.casefold():
             return True
-        if not names:
-            return False
-        sheet = workbook.get_sheet_by_index(0)
-        for index, cells in enumerate(sheet.iter_rows()):
-            if index >= MAX_PREAMBLE_ROWS:
-                break
-            if _is_header([cell_text(cell) for cell in cells]):
-                return True
-    return False
+        return any(_is_header(cells) for cells in islice(table.rows, MAX_PREAMBLE_ROWS))
 
 
 def _is_header(cells: Iterable[str]) -> bool:
@@ -143,63 +131,26 @@ def iter_emdat_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     the same row of the file. The row maps each header to the cell's text as in the file:
     empty cells are ``""``, whole numbers from a workbook are rendered without ``.0``
     (``2015``), dates as ISO text. Cells beyond the header are kept as ``column_N``.
-    Raises :class:`EmdatFormatError` when no header line is found.
+    The file is opened by :func:`~riskatlas.sources.tables.open_table` (a workbook: the
+    sheet ``EM-DAT Data``, else the first). Raises :class:`EmdatFormatError` when no header
+    line is found.
     """
     path = Path(path)
-    with path.open("rb") as handle:
-        magic = handle.read(8)
-    if magic.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
-        yield from _iter_workbook(path)
-    else:
-        yield from _iter_csv(path)
+    with open_table(path, sheet=_choose_sheet, locate=lambda lines: _locate(lines, path)
+                    ) as table:
+        announced = None
+        for line in table.preamble:
+            announced = announced or _announced_rows(line.replace(",", " ").split())
+        yield from _iter_table(table.rows, path, announced)
 
 
-def _iter_workbook(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    try:
-        workbook = open_workbook(path)
-        names = list(workbook.sheet_names)
-        chosen = next(
-            (n for n in names if n.strip().casefold() == SHEET_NAME.casefold()),
-            names[0] if names else None,
-        )
-        if chosen is None:
-            raise EmdatFormatError(f"{path}: the workbook has no sheet")
-        sheet = workbook.get_sheet_by_name(chosen)
-    except (EmdatFormatError, LimitError):
-        raise
-    except Exception as exc:  # calamine raises its own error types
-        raise EmdatFormatError(f"the workbook cannot be read: {exc}") from exc
-    with workbook:
-        rows = ([cell_text(cell) for cell in cells] for cells in sheet.iter_rows())
-        yield from _iter_table(rows, path)
-
-
-def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """The rows of a CSV file, streamed line by line within the limits."""
-    with path.open("rb") as binary, io.TextIOWrapper(
-            binary, encoding=detect_encoding(path), newline="") as stream:
-        lines = TextLines(stream, path)
-        delimiter, announced = _find_csv_header(lines, path)
-        try:
-            yield from _iter_table(csv_rows(lines, delimiter), path, announced)
-        except csv.Error as exc:
-            raise EmdatFormatError(f"line {lines.line}: {exc}") from exc
-
-
-def _find_csv_header(lines: TextLines, path: Path) -> tuple[str, int | None]:
-    """The delimiter of the header line, which is the next line of ``lines`` afterwards,
-    and the number of rows the preamble announces, if it does."""
-    announced = None
-    for index, line in enumerate(lines):
-        if index >= MAX_PREAMBLE_ROWS:
-            break
+def _locate(lines: Sequence[str], path: Path) -> tuple[int, str]:
+    """The header line of a text table (the first with a ``DisNo.`` or ``Dis No`` cell) and
+    its delimiter; the lines above it are a preamble."""
+    for index, line in enumerate(lines[:MAX_PREAMBLE_ROWS]):
         delimiter = _header_delimiter(line.rstrip("\r\n"))
         if delimiter is not None:
-            lines.unread(line)
-            lines.row_done()
-            return delimiter, announced
-        announced = announced or _announced_rows(line.replace(",", " ").split())
-        lines.row_done()
+            return index, delimiter
     raise EmdatFormatError(
         f"{path}: no EM-DAT header (a 'DisNo.' or 'Dis No' column) "
         f"in the first {MAX_PREAMBLE_ROWS} lines"

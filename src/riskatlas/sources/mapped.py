@@ -47,16 +47,15 @@ import csv
 import dataclasses
 import datetime as dt
 import hashlib
-import io
 import logging
 import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from riskatlas.errors import LimitError, RecordError, SourceFormatError
+from riskatlas.errors import RecordError, SourceFormatError
 from riskatlas.sources.boundaries import read_geojson
 from riskatlas.sources.convert import RecordBuilder, to_number
 from riskatlas.sources.mapping_file import (
@@ -72,25 +71,22 @@ from riskatlas.sources.mapping_file import (
 )
 from riskatlas.sources.registry import Reader, ReadOptions, register
 from riskatlas.sources.tables import (
-    TextLines,
+    OpenTable,
     best_delimiter,
-    cell_text,
-    csv_rows,
-    detect_encoding,
+    head_text,
     header_names,
+    is_workbook,
     note_repeated_headers,
+    open_table,
+    read_head,
     scaled_text,
 )
-from riskatlas.sources.workbooks import open_workbook
 from riskatlas.store.batch import AdminUnit
 
 log = logging.getLogger(__name__)
 
 FORMAT = "mapped"
 _LEVEL_FIELD = re.compile(r"^level(\d)_(code|name)$")
-_ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
 _PROGRESS_ROWS = 2000
 _EXACT = 2.0**53  # whole numbers a float holds exactly
 
@@ -102,11 +98,6 @@ class Table:
 
     header: list[str]
     rows: Iterator[tuple[int, dict[str, str]]]  # (1-based data row number, row)
-    encoding: str | None = None
-
-
-def _is_workbook(path: Path, head: bytes) -> bool:
-    return head.startswith((_ZIP_MAGIC, _OLE_MAGIC)) or path.suffix.lower() in _WORKBOOK_SUFFIXES
 
 
 def _delimiter(line: str) -> str:
@@ -138,71 +129,39 @@ def _rows(cells_iter: Iterator[list[str]]
 
 
 def read_table(path: Path, sheet: str | None = None, options: ReadOptions | None = None) -> Table:
-    """Open a CSV (any common delimiter and encoding) or a workbook sheet as text rows."""
-    with path.open("rb") as fh:
-        head = fh.read(8)
-    if _is_workbook(path, head):
-        return _workbook_table(path, sheet, options)
-    encoding = detect_encoding(path)
-    binary = path.open("rb")
-    stream = io.TextIOWrapper(binary, encoding=encoding, newline="")
-    lines = TextLines(stream, path)
-    first = ""
-    for line in lines:  # the delimiter is the one that splits the first line most
-        lines.row_done()
-        if line.strip():
-            first = line
-            lines.unread(line)
-            break
-    delimiter = _delimiter(first.rstrip("\r\n"))
-    header, rows = _rows(_csv_cells(path, lines, delimiter, binary, stream, options))
-    return Table(header, rows, encoding)
+    """A CSV (any common delimiter and encoding) or a workbook sheet as text rows, opened by
+    :func:`~riskatlas.sources.tables.open_table` and closed once its rows are read."""
+    table = open_table(path, sheet=sheet)
+    try:
+        header, rows = _rows(_progress(table, options))
+    except BaseException:
+        table.close()
+        raise
+    return Table(header, rows)
 
 
-def _csv_cells(path: Path, lines: TextLines, delimiter: str, binary: IO[bytes],
-               stream: IO[str], options: ReadOptions | None) -> Iterator[list[str]]:
-    """The CSV rows, streamed within the limits, reporting bytes read to the progress
-    callback; the file is closed at the end."""
+def _progress(table: OpenTable, options: ReadOptions | None) -> Iterator[list[str]]:
+    """The rows of ``table``, reporting bytes read to the progress callback; the table is
+    closed at the end."""
     done = 0
     try:
-        for i, cells in enumerate(csv_rows(lines, delimiter), start=1):
+        for i, cells in enumerate(table.rows, start=1):
             if options is not None and i % _PROGRESS_ROWS == 0:
-                options.advance(binary.tell() - done)
-                done = binary.tell()
+                options.advance(table.position() - done)
+                done = table.position()
             yield cells
-    except csv.Error as exc:
-        raise SourceFormatError("mapped.bad_file", path=str(path),
-                                reason=f"line {lines.line}: {exc}") from exc
     finally:
-        stream.close()
+        table.close()
     if options is not None:
-        options.advance(path.stat().st_size - done)
-
-
-def _workbook_table(path: Path, sheet: str | None, options: ReadOptions | None) -> Table:
-    try:
-        workbook = open_workbook(path)
-        names = list(workbook.sheet_names)
-        chosen = sheet if sheet is not None else (names[0] if names else None)
-        if chosen is None or chosen not in names:
-            raise SourceFormatError("mapped.no_sheet", path=str(path), sheet=chosen or "-",
-                                    sheets=", ".join(names))
-        sheet_rows = workbook.get_sheet_by_name(chosen).iter_rows()
-    except (SourceFormatError, LimitError):
-        raise
-    except Exception as exc:  # calamine raises its own error types
-        raise SourceFormatError("mapped.bad_file", path=str(path), reason=str(exc)) from exc
-    if options is not None:
-        options.advance(path.stat().st_size)
-    header, rows = _rows([cell_text(c) for c in row] for row in sheet_rows)
-    return Table(header, rows)
+        options.advance(table.size - done)
 
 
 def _header_of(path: Path, head: bytes) -> list[str]:
     """The header row, from the sniffed bytes (CSV) or the first sheet (workbook)."""
-    if _is_workbook(path, head):
-        return read_table(path).header
-    text = head.decode("utf-8-sig", errors="replace")
+    if is_workbook(path, head):
+        with open_table(path) as table:
+            return _rows(table.rows)[0]
+    text = head_text(head) or ""
     first = next((line for line in text.splitlines() if line.strip()), "")
     if not first:
         return []
@@ -240,10 +199,8 @@ def mapping_for(path: Path, options: ReadOptions) -> MappingFile:
     """The mapping given in ``options.mapping`` (a file or a shipped name), else sniffed."""
     if options.mapping is not None:
         return resolve_mapping(options.mapping)
-    with path.open("rb") as fh:
-        head = fh.read(64 * 1024)
     try:
-        found = matching_mapping(_header_of(path, head))
+        found = matching_mapping(_header_of(path, read_head(path)))
     except SourceFormatError:
         found = None
     if found is None:
@@ -260,16 +217,18 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
     """Read one table into an import batch with its mapping."""
     mapping = mapping_for(path, options)
     table = read_table(path, mapping.sheet, options)
-    note_repeated_headers(table.header)
-    name = path.name
-    if not table.header:
-        raise SourceFormatError("mapped.no_header", path=str(path))
-    if table.encoding not in (None, "utf-8-sig"):
-        batch.note("import.encoding_fallback", path=name, encoding=table.encoding)
-    country = (options.country or mapping.country or "").upper() or None
-    if batch.country_iso3 is None and country:
-        batch.country_iso3 = country
-    _MappedRead(mapping, table, path, batch, country).run()
+    try:
+        note_repeated_headers(table.header)
+        if not table.header:
+            raise SourceFormatError("mapped.no_header", path=str(path))
+        country = (options.country or mapping.country or "").upper() or None
+        if batch.country_iso3 is None and country:
+            batch.country_iso3 = country
+        _MappedRead(mapping, table, path, batch, country).run()
+    finally:
+        close = getattr(table.rows, "close", None)
+        if close is not None:
+            close()  # the file, when reading stops early
 
 
 class _MappedRead:

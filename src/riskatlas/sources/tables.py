@@ -1,18 +1,25 @@
-"""Helpers shared by the readers of tables (CSV and workbooks): cell text, header names,
-text decoding and CSV rows read within the limits, so every table reader keeps raw values
-the same way and refuses the same inputs (:mod:`riskatlas.sources.limits`)."""
+"""The one opener of tables (CSV files and workbook sheets) that every table reader uses
+(:func:`open_table`), and the helpers around it: workbook detection, encodings (UTF-8 with
+or without a byte-order mark, UTF-16 with or without one, Windows-1252, Latin-1), the
+delimiter, cell text, header names, and CSV rows streamed within the limits. So every table
+reader keeps raw values the same way, says the same things about a file, and refuses the
+same inputs (:mod:`riskatlas.sources.limits`)."""
 
 from __future__ import annotations
 
 import codecs
 import csv
 import datetime as dt
+import io
 import re
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
+from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
+from riskatlas.errors import LimitError, SourceFormatError
 from riskatlas.sources import limits
 from riskatlas.sources.library_warnings import data_note
 
@@ -237,3 +244,188 @@ def best_delimiter(lines: Sequence[str], score: Callable[[list[str]], Any]) -> s
             if best_score is None or value > best_score:
                 best, best_score = delimiter, value
     return best
+
+
+# -- the opener --------------------------------------------------------------------------
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls (and other OLE2 files)
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+_WORKBOOK_PARTS = ("xl/workbook.xml", "xl/workbook.bin", "content.xml")
+LOOKAHEAD_LINES = 50  # lines of a text table shown to a reader's header locator
+HEAD_BYTES = 64 * 1024
+
+
+def is_workbook(path: Path, head: bytes) -> bool:
+    """A spreadsheet workbook: an OLE2 file (xls), or a zip named like a workbook or holding
+    a workbook's parts (xlsx, xlsm, xlsb, ods). A zip of anything else is not one."""
+    if head.startswith(OLE_MAGIC):
+        return True
+    if not head.startswith(ZIP_MAGIC):
+        return False
+    if path.suffix.lower() in WORKBOOK_SUFFIXES:
+        return True
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return False
+    return any(part in names for part in _WORKBOOK_PARTS)
+
+
+def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
+    """The first bytes of a file as sniffers read them (:func:`text_head`)."""
+    with path.open("rb") as fh:
+        return text_head(fh.read(size))
+
+
+def head_text(head: bytes) -> str | None:
+    """The first bytes of a text file as text (after :func:`text_head`): UTF-8 (a BOM
+    dropped), else Windows-1252, else Latin-1; a character cut at the end is dropped, stray
+    NUL characters too. None for binary bytes (more than 1 % NUL)."""
+    if head.count(b"\x00") > len(head) // 100:
+        return None
+    head = head.replace(b"\x00", b"")
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return head.decode(encoding)
+        except UnicodeDecodeError as exc:
+            if encoding.startswith("utf") and exc.start > len(head) - 4:
+                return head[: exc.start].decode(encoding)  # a character cut by the head
+    return None
+
+
+Locator = Callable[[Sequence[str]], tuple[int, str]]
+SheetChooser = Callable[[Sequence[str]], str | None]
+
+
+def first_line_delimiter(lines: Sequence[str]) -> tuple[int, str]:
+    """The default header locator: the first non-blank line, split by the delimiter that
+    gives it the most cells."""
+    for index, line in enumerate(lines):
+        if line.strip():
+            return index, best_delimiter([line.rstrip("\r\n")], len)
+    return 0, DELIMITERS[0]
+
+
+class OpenTable:
+    """One table, opened: ``rows`` gives its rows as text cells, one at a time (a CSV is
+    streamed line by line; a workbook sheet row by row once calamine has loaded it).
+    ``preamble`` holds the text lines above the header line that the locator skipped;
+    ``encoding`` and ``delimiter`` are None for a workbook, ``sheet`` for a CSV."""
+
+    def __init__(self, path: Path, rows: Iterator[list[str]], position: Callable[[], int], *,
+                 encoding: str | None = None, delimiter: str | None = None,
+                 sheet: str | None = None, preamble: Sequence[str] = (),
+                 close: Callable[[], None] = lambda: None) -> None:
+        self.path, self.rows, self._position, self._close = path, rows, position, close
+        self.encoding, self.delimiter, self.sheet = encoding, delimiter, sheet
+        self.preamble = list(preamble)
+        self.size = path.stat().st_size
+
+    def position(self) -> int:
+        """Bytes of the file read so far (estimated from the rows for a workbook)."""
+        return min(self._position(), self.size)
+
+    def close(self) -> None:
+        self._close()
+
+    def __enter__(self) -> OpenTable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_table(path: Path, *, sheet: str | SheetChooser | None = None,
+               locate: Locator = first_line_delimiter) -> OpenTable:
+    """Open a CSV (or other delimited text) file or a workbook sheet as a table.
+
+    - A workbook (:func:`is_workbook`) is checked against the limits before calamine loads
+      it; ``sheet`` names the sheet, or chooses it from the sheet names (default: the first).
+    - A text file's encoding is found from the whole file (:func:`detect_encoding`); any
+      but UTF-8 is noted (``import.encoding_fallback``). ``locate`` is shown its first
+      :data:`LOOKAHEAD_LINES` lines and returns the index of the header line and the
+      delimiter; the lines above it are the ``preamble`` (not parsed as CSV).
+
+    Errors are the same for every reader: ``table.unreadable`` (a workbook calamine cannot
+    read), ``table.no_sheet``, ``table.bad_csv`` (while the rows are read), and the
+    :class:`~riskatlas.errors.LimitError` of a limit.
+    """
+    if is_workbook(path, read_head(path, 8)):
+        return _open_workbook(path, sheet)
+    return _open_text(path, locate)
+
+
+def _within(lines: Sequence[str], size: int) -> list[str]:
+    """The first lines, cut to ``size`` characters in all (a locator looks at the head of
+    a file: a header of a million columns is not split in full to find its delimiter)."""
+    out: list[str] = []
+    for line in lines:
+        if size <= 0:
+            break
+        out.append(line[:size])
+        size -= len(line)
+    return out
+
+
+def _open_workbook(path: Path, sheet: str | SheetChooser | None) -> OpenTable:
+    from riskatlas.sources.workbooks import open_workbook
+
+    try:
+        workbook = open_workbook(path)
+        names = list(workbook.sheet_names)
+        chosen = sheet(names) if callable(sheet) else sheet if sheet is not None else (
+            names[0] if names else None)
+        if chosen is None or chosen not in names:
+            raise SourceFormatError("table.no_sheet", path=path.name, sheet=chosen or "-",
+                                    sheets=", ".join(names) or "-")
+        grid = workbook.get_sheet_by_name(chosen)
+    except (SourceFormatError, LimitError):
+        raise
+    except Exception as exc:  # calamine raises its own error types
+        raise SourceFormatError("table.unreadable", path=path.name, reason=str(exc)) from exc
+    size, total = path.stat().st_size, max(grid.height, 1)
+    consumed = 0
+
+    def rows() -> Iterator[list[str]]:  # one row at a time: no second copy of the sheet
+        nonlocal consumed
+        for row in grid.iter_rows():
+            consumed += 1
+            yield [cell_text(v) for v in row]
+
+    return OpenTable(path, rows(), lambda: size * min(consumed, total) // total, sheet=chosen,
+                     close=workbook.close)
+
+
+def _open_text(path: Path, locate: Locator) -> OpenTable:
+    encoding = detect_encoding(path)
+    if encoding != "utf-8-sig":
+        data_note("import.encoding_fallback", encoding=encoding)
+    binary = path.open("rb")
+    stream = io.TextIOWrapper(binary, encoding=encoding, newline="")
+    lines = TextLines(stream, path)
+    try:
+        ahead = []
+        for line in islice(lines, LOOKAHEAD_LINES):
+            ahead.append(line)
+            lines.row_done()  # each line on its own: a limit names its line
+        ahead[:1] = [ahead[0].lstrip("\ufeff")] if ahead else []
+        header, delimiter = locate(_within(ahead, HEAD_BYTES))
+    except BaseException:
+        stream.close()
+        raise
+    for line in reversed(ahead[header:]):
+        lines.unread(line)
+    lines.row_done()
+
+    def rows() -> Iterator[list[str]]:
+        try:
+            yield from csv_rows(lines, delimiter)
+        except csv.Error as exc:
+            raise SourceFormatError("table.bad_csv", path=path.name, line=lines.line,
+                                    reason=str(exc)) from exc
+        finally:
+            stream.close()
+
+    return OpenTable(path, rows(), binary.tell, encoding=encoding, delimiter=delimiter,
+                     preamble=ahead[:header], close=stream.close)

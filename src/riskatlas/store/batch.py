@@ -21,14 +21,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from riskatlas.errors import RecordError, StoreError
-from riskatlas.model.quality import ISSUES_KEY, QualityIssue, QualityPolicy
-from riskatlas.model.schema import record_arrow_schema
+from riskatlas.model.quality import (
+    FIELDS_ACCEPTED,
+    FIELDS_READ,
+    ISSUES_KEY,
+    QualityIssue,
+    QualityPolicy,
+    staged_record_schema,
+)
 
 if TYPE_CHECKING:
     from riskatlas.store.store import Store
 
 log = logging.getLogger(__name__)
-RECORD_SCHEMA = record_arrow_schema()
+RECORD_SCHEMA = staged_record_schema()  # the records table's columns and two counts
+_COUNT_COLUMNS = (FIELDS_READ, FIELDS_ACCEPTED)  # staged only (fields reconciliation)
 EXTENSION_SCHEMA = pa.schema([("native_key", pa.string()), ("extension", pa.string())])
 _FLUSH_ROWS = 20_000
 ISSUE_SCHEMA = pa.schema([(n, pa.int64() if n == "source_row" else pa.string()) for n in (
@@ -68,6 +75,8 @@ class FileStats:
     imported: int = 0
     quarantined: int = 0
     flagged: int = 0  # fields not taken as read (quality_issues)
+    fields_read: int = 0  # fields of the imported records that the source gave
+    fields_accepted: int = 0  # of those, stored as read (fields_read = accepted + flagged)
 
 
 @dataclass
@@ -123,6 +132,7 @@ class ImportBatch:
         self.terms: dict[str, HazardTerm] = {}
         self.sections: list[tuple[str, str, int, str]] = []
         self.notes: list[dict[str, Any]] = []
+        self._fields: dict[str, tuple[int, int]] = {}  # file → (fields read, accepted)
 
     # -- what readers call ------------------------------------------------------------
     def add_file(self, stats: FileStats) -> None:
@@ -267,9 +277,12 @@ class ImportBatch:
             # the common case: every staged row goes in as it is (no join to pay for)
             source = "FROM staged_raw s WHERE true"
             special.update(record_id="s.record_id", native_key="s.native_key")
-        columns = [c for c in RECORD_SCHEMA.names if c != "extension"]
+        columns = [c for c in RECORD_SCHEMA.names if c not in ("extension", *_COUNT_COLUMNS)]
         select = ", ".join(special.get(c, f"s.{c}") for c in columns)
         con.execute(f"INSERT INTO records ({', '.join(columns)}) SELECT {select} {source}")
+        self._fields = {name: (int(read or 0), int(accepted or 0)) for name, read, accepted in
+                        con.execute(f"""SELECT s.source_file, sum(s.{FIELDS_READ}),
+                            sum(s.{FIELDS_ACCEPTED}) {source} GROUP BY 1""").fetchall()}
         if self._record_extensions:
             con.execute(f"""INSERT INTO record_extensions SELECT {special["record_id"]},
                 {int(self.dataset_id)}, s.extension {source} AND s.extension IS NOT NULL""")
@@ -393,9 +406,14 @@ class ImportBatch:
             stats.imported = imported.get(stats.name, 0)
             stats.flagged = flagged.get(stats.name, 0)
             stats.quarantined = quarantined.get(stats.name, 0)
+            stats.fields_read, stats.fields_accepted = self._fields.get(stats.name, (0, 0))
             if stats.read != stats.imported + stats.quarantined:
                 raise StoreError("import.unreconciled", path=stats.name, read=stats.read,
                                  imported=stats.imported, quarantined=stats.quarantined)
+            if stats.fields_read != stats.fields_accepted + stats.flagged:
+                raise StoreError("import.fields_unreconciled", path=stats.name,
+                                 read=stats.fields_read, accepted=stats.fields_accepted,
+                                 flagged=stats.flagged)
 
     def _insert_terms(self, con: Any) -> list[str]:
         used = con.execute("""SELECT hazard_term, any_value(hazard_term_en), any_value(hips_code),
@@ -459,9 +477,11 @@ class ImportBatch:
             sum(f.read for f in files), sum(f.imported for f in files),
             sum(f.quarantined for f in files), orjson.dumps(self.notes).decode(),
             self.synthetic, sum(f.flagged for f in files)])
-        con.executemany("INSERT INTO dataset_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        con.executemany("""INSERT INTO dataset_files (dataset_id, file_name, path, sha256,
+            size, format, records_read, records_imported, records_quarantined, fields_flagged,
+            fields_read, fields_accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", [
             (self.dataset_id, f.name, f.path, f.sha256, f.size, f.format, f.read, f.imported,
-             f.quarantined, f.flagged) for f in files])
+             f.quarantined, f.flagged, f.fields_read, f.fields_accepted) for f in files])
 
 
 def _sql_list(paths: list[Path]) -> str:

@@ -8,8 +8,8 @@ import duckdb
 
 from riskatlas.model.schema import record_columns
 
-SCHEMA_VERSION = 4  # 2: accounts, web workflow and audit log (web/); 3: population.gdp_usd;
-# 4: quality_issues, fields_flagged
+SCHEMA_VERSION = 5  # 2: accounts, web workflow and audit log (web/); 3: population.gdp_usd;
+# 4: quality_issues, fields_flagged; 5: dataset_files.fields_read, fields_accepted
 
 
 # the verbatim source rows are large and rarely read: compressed hard, column by column, so
@@ -34,7 +34,8 @@ STATEMENTS = (
     """CREATE TABLE IF NOT EXISTS dataset_files (
         dataset_id BIGINT, file_name VARCHAR, path VARCHAR, sha256 VARCHAR, size BIGINT,
         format VARCHAR, records_read BIGINT, records_imported BIGINT,
-        records_quarantined BIGINT, fields_flagged BIGINT)""",
+        records_quarantined BIGINT, fields_flagged BIGINT, fields_read BIGINT,
+        fields_accepted BIGINT)""",
     _records_table(),
     f"""CREATE TABLE IF NOT EXISTS record_extensions (
         record_id VARCHAR PRIMARY KEY, dataset_id BIGINT, extension VARCHAR {VERBATIM})""",
@@ -94,6 +95,8 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     # stores made before field-level data quality
     for table in ("datasets", "dataset_files"):
         con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS fields_flagged BIGINT")
+    for column in ("fields_read", "fields_accepted"):  # stores made before fields reconciled
+        con.execute(f"ALTER TABLE dataset_files ADD COLUMN IF NOT EXISTS {column} BIGINT")
     con.execute(
         "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
     )
