@@ -31,7 +31,8 @@ def test_cards_group_into_events_by_window_partial_dates_and_glide(tmp_path):
     assert cards == [("earthquake", [1, 1]), ("flood", [1, 1, 2]), ("landslide", [2]),
                      ("storm", [2])]
     glide = ev[ev.hazard == "storm"].iloc[0]
-    assert glide.event_id == "LKA|glide|TC-2008-000001-LKA" and glide.units == 2
+    # a GLIDE number joins cards within one hazard group (the group is in the event id)
+    assert glide.event_id == "LKA|storm|glide|TC-2008-000001-LKA" and glide.units == 2
     slide = ev[ev.hazard == "landslide"].iloc[0]
     assert str(slide.start_date)[:10] == "2007-08-01" and str(slide.end_date)[:10] == "2007-08-31"
 

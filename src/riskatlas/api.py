@@ -227,7 +227,10 @@ class Atlas:
         from riskatlas.analysis.events import events
 
         sc = self._in_scope(Scope(**scope))
-        expr = events(sc.records(self.engine.table("records")), self.methods)
+        records = self.engine.table("records")
+        # events form over the whole country and period: one crossing units stays whole
+        basis = sc.but(admin=None, hazard=None, climate_only=False).records(records)
+        expr = events(sc.records(records), self.methods, basis=basis)
         frame = sort_rows(expr.to_pandas(), ["country_iso3", "start_date", "event_id"])
         return self._result(frame, "events", sc, lang)
 

@@ -1,15 +1,31 @@
 """From data cards to events.
 
-DesInventar keeps one card per event per municipality. Cards of the same hazard group in
-the same first-level unit belong to one event when their start periods lie within the
-group's window (methods ``events.window_days``). A partial date widens its card's period
-to the whole month or year. Cards that carry a GLIDE number form the event of that number.
-Clustering is a chain: a card opens a new event when it starts more than the window after
-the latest period end of the earlier cards in its partition.
+DesInventar keeps one card per event per municipality. An event (an episode) is the cards
+of one country and hazard group whose periods chain within the group's window (methods
+``events.window_days``); a partial date widens its card's period to the whole month or
+year. Where a chain runs:
+
+- hazards that strike a country at once (``events.country_wide``: earthquakes, tsunamis,
+  volcanoes, cyclones) chain across the whole country, so a national earthquake or
+  cyclone is one event with its parts in every unit it touched;
+- other hazards chain within a first-level unit, so a monsoon's floods across a country
+  stay apart;
+- a card with a source event identifier (GLIDE, an event name) chains across the whole
+  country too.
+
+Clustering is a chain: in date order, a card opens a new chain when it starts more than
+the window after the latest period end of the earlier cards. A chain longer than the
+group's maximum span (``events.max_span_days``) is cut into consecutive spans of that
+length, so a season of cards never becomes one event. Within a chain, a GLIDE number makes
+the event of that number (within the country and hazard group, whatever the dates) and an
+event name keeps its cards apart from other names; cards without an identifier join the
+identifier when their chain carries exactly one. Whether an event is intensive is decided
+on the whole event (``intensive``), never on its part in one unit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from riskatlas.analysis.methods import Methods
@@ -17,63 +33,106 @@ from riskatlas.analysis.scope import hazard_expr
 from riskatlas.model.schema import IMPACT_FIELDS
 
 SUMMED = tuple(f for f in IMPACT_FIELDS if f not in ("losses_local",))  # currencies differ
+COUNTRY = "*"  # the chaining area of a card chained across its whole country
+GLIDE, NAME = "glide:", "name:"  # prefixes of a card's source event identifier
 
 
 def card_events(records: Any, methods: Methods) -> Any:
     """``record_id`` → ``event_id`` (+ the card's period in epoch days) for ``records``."""
     import ibis
 
-    r = records.mutate(ev_hazard=hazard_expr(records, "group"),
-                       glide_key=records.glide.strip().nullif(""))
-    day0 = r.start_date.epoch_days()
-    next_month = ibis.ifelse(r.start_month == 12, ibis.date(r.start_year + 1, 1, 1),
-                             ibis.date(r.start_year, r.start_month + 1, 1))
-    day1 = (r.date_precision.cases(
-        ("month", next_month.epoch_days() - 1),
-        ("year", ibis.date(r.start_year + 1, 1, 1).epoch_days() - 1),
-        else_=day0))
-    window = ibis.cases(*((r.ev_hazard == g, days) for g, days in
-                          methods.get("events.window_days").items()),
-                        else_=methods.get("events.default_window_days"))
-    use_glide = bool(methods.get("events.use_glide"))
-    by_glide = r.glide_key.notnull() if use_glide else ibis.literal(False)
-    r = r.mutate(day0=day0, day1=day1, window=window, by_glide=by_glide)
-    part = ["country_iso3", "ev_hazard", "level0_code", "by_glide"]
+    r = records.mutate(ev_hazard=hazard_expr(records, "group"))
+    r = r.mutate(day0=r.start_date.epoch_days(), day1=_period_end(r),
+                 window=_per_hazard(r.ev_hazard, methods.get("events.window_days"),
+                                    methods.get("events.default_window_days")),
+                 span=_per_hazard(r.ev_hazard, methods.get("events.max_span_days"),
+                                  methods.get("events.default_max_span_days")),
+                 ident=_identifier(r, methods))
+    area = r.level0_code.fill_null("")
+    r = r.mutate(area=ibis.ifelse(country_wide(r, methods) | r.ident.notnull(),
+                                  ibis.literal(COUNTRY), area))
+    part = ["country_iso3", "ev_hazard", "area"]
     order = ["day0", "day1", "record_id"]
     earlier = ibis.window(group_by=part, order_by=order, rows=(None, -1))
     r = r.mutate(prev_end=r.day1.max().over(earlier))
     opens = (r.prev_end.isnull() | r.day0.isnull()
              | (r.day0 > r.prev_end + r.window)).cast("int64")
-    r = r.mutate(seq=opens.cumsum(group_by=part, order_by=order))
-    chained = ibis.literal("").concat(r.country_iso3, "|", r.ev_hazard, "|",
-                                      r.level0_code.fill_null(""), "|", r.seq.cast("string"))
-    glide = ibis.literal("").concat(r.country_iso3, "|glide|", r.glide_key)
-    return r.select("record_id", "day0", "day1",
-                    event_id=ibis.ifelse(r.by_glide, glide, chained))
+    r = r.mutate(chain=opens.cumsum(group_by=part, order_by=order))
+    # spans count from the chain's earliest sure start: a card dated to the month only may
+    # have started on the month's last day
+    first = r.day1.min().over(ibis.window(group_by=[*part, "chain"]))
+    piece = ((r.day0 - first) // r.span.clip(lower=1)).clip(lower=0)
+    r = r.mutate(piece=piece.fill_null(0).cast("int64"))
+    # a card without an identifier takes its chain's, when the chain carries only one
+    whole = ibis.window(group_by=[*part, "chain", "piece"])
+    lo, hi = r.ident.min().over(whole), r.ident.max().over(whole)
+    r = r.mutate(own=r.ident.fill_null(ibis.ifelse(lo == hi, lo, ibis.null("string"))))
+    key = ibis.literal("").concat(r.country_iso3, "|", r.ev_hazard, "|")
+    chained = key.concat(r.area, "|", r.chain.cast("string"),
+                         ibis.ifelse(r.piece > 0, "." + r.piece.cast("string"), ""))
+    event_id = ibis.cases(
+        (r.own.startswith(GLIDE), key.concat("glide|", r.own.substr(len(GLIDE)))),
+        (r.own.startswith(NAME), chained.concat("|", r.own)),
+        else_=chained)
+    return r.select("record_id", "day0", "day1", event_id=event_id)
 
 
-def events(records: Any, methods: Methods) -> Any:
-    """One row per event: hazard, first-level unit, period, cards, units and impacts, and
-    whether it is intensive (methods ``intensive``)."""
+def country_wide(r: Any, methods: Methods) -> Any:
+    """True for cards whose hazard chains across the whole country (``events.country_wide``:
+    reporting groups, and HIPs code prefixes for hazards inside a wider group)."""
     import ibis
 
-    tagged = records.join(card_events(records, methods), "record_id")
+    rule = methods.get("events.country_wide")
+    hips = r.hips_code.fill_null("")
+    out = r.ev_hazard.isin([str(g) for g in rule["groups"]]) if rule["groups"] else None
+    for prefix in rule["hips"]:
+        match = hips.startswith(str(prefix))
+        out = match if out is None else out | match
+    return ibis.literal(False) if out is None else out
+
+
+def events(records: Any, methods: Methods, basis: Any | None = None) -> Any:
+    """One row per event with cards in ``records``: hazard, period, cards, units and impacts
+    of its cards in ``records``, and whether the whole event is intensive (methods
+    ``intensive``). Events are formed over ``basis`` (default ``records``: pass the
+    country and period without an admin or hazard filter so that an event crossing units
+    stays whole). ``level0_code`` / ``level0_name`` name the first-level unit of an event
+    that lies in one (``""`` and empty when it spans ``level0_units`` > 1)."""
+    import ibis
+
+    basis = records if basis is None else basis
+    tags = card_events(basis, methods)
+    tagged = records.join(tags, "record_id")
     agg: dict[str, Any] = {f: tagged[f].sum() for f in SUMMED}
     ev = tagged.group_by("event_id").aggregate(
         country_iso3=tagged.country_iso3.max(),
         hazard=hazard_expr(tagged, "group").max(),
-        level0_code=tagged.level0_code.max(),
+        level0_code=tagged.level0_code.fill_null("").max(),
         level0_name=tagged.level0_name.max(),
+        level0_units=tagged.level0_code.fill_null("").nunique(),
         glide=tagged.glide.max(),
         day_from=tagged.day0.min(), day_to=tagged.day1.max(),
         cards=tagged.count(),
         units=tagged.level1_code.fill_null(tagged.level0_code).nunique(),
         **agg)
+    flags = event_flags(basis.join(tags.select("record_id", "event_id"), "record_id"),
+                        methods)
+    one = ev.level0_units == 1
     epoch = ibis.date(1970, 1, 1)
-    return ev.mutate(
+    ev = ev.mutate(
+        level0_code=ibis.ifelse(one, ev.level0_code, ""),
+        level0_name=ibis.ifelse(one, ev.level0_name, ibis.null("string")),
         start_date=_plus_days(epoch, ev.day_from).cast("date"),
-        end_date=_plus_days(epoch, ev.day_to).cast("date"),
-        intensive=intensive_expr(ev, methods)).drop("day_from", "day_to")
+        end_date=_plus_days(epoch, ev.day_to).cast("date")).drop("day_from", "day_to")
+    return ev.join(flags, "event_id")
+
+
+def event_flags(tagged: Any, methods: Methods) -> Any:
+    """``event_id`` → ``intensive``, decided on all the cards of each event in ``tagged``
+    (records with their ``event_id``)."""
+    whole = tagged.group_by("event_id").aggregate(deaths=tagged.deaths.sum(),
+                                                  houses_destroyed=tagged.houses_destroyed.sum())
+    return whole.select("event_id", intensive=intensive_expr(whole, methods))
 
 
 def intensive_expr(t: Any, methods: Methods) -> Any:
@@ -81,6 +140,40 @@ def intensive_expr(t: Any, methods: Methods) -> Any:
     limits = methods.get("intensive")
     return ((t.deaths.fill_null(0) >= limits["deaths"])
             | (t.houses_destroyed.fill_null(0) >= limits["houses_destroyed"]))
+
+
+def _period_end(r: Any) -> Any:
+    """Last day (epoch days) of the card's known start period: the day, month or year."""
+    import ibis
+
+    next_month = ibis.ifelse(r.start_month == 12, ibis.date(r.start_year + 1, 1, 1),
+                             ibis.date(r.start_year, r.start_month + 1, 1))
+    return r.date_precision.cases(
+        ("month", next_month.epoch_days() - 1),
+        ("year", ibis.date(r.start_year + 1, 1, 1).epoch_days() - 1),
+        else_=r.start_date.epoch_days())
+
+
+def _per_hazard(hazard: Any, days: Mapping[str, Any], default: Any) -> Any:
+    """A number of days per hazard group, ``default`` for groups not listed."""
+    import ibis
+
+    if not days:
+        return ibis.literal(int(default))
+    return ibis.cases(*((hazard == g, int(d)) for g, d in days.items()), else_=int(default))
+
+
+def _identifier(r: Any, methods: Methods) -> Any:
+    """The card's source event identifier: ``glide:<GLIDE>``, else ``name:<event name>``
+    (trimmed, lower case), else NULL (``events.use_glide``, ``events.use_event_name``)."""
+    import ibis
+
+    none = ibis.null("string")
+    glide = (ibis.literal(GLIDE) + r.glide.strip().nullif("")
+             if methods.get("events.use_glide") else none)
+    name = (ibis.literal(NAME) + r.event_name.re_replace(r"\s+", " ").strip().lower().nullif("")
+            if methods.get("events.use_event_name") else none)
+    return glide.fill_null(name)
 
 
 def _plus_days(date: Any, days: Any) -> Any:

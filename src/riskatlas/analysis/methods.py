@@ -20,7 +20,7 @@ import yaml
 from riskatlas.errors import MethodsError
 
 # maps whose keys a user may extend (hazard groups, indicators); elsewhere keys are fixed
-_OPEN_MAPS = ("events.window_days",)
+_OPEN_MAPS = ("events.window_days", "events.max_span_days")
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,7 @@ def _same_kind(default: Any, value: Any) -> bool:
         return isinstance(default, bool) and isinstance(value, bool)
     if isinstance(default, int | float):
         return isinstance(value, int | float)
-    if isinstance(default, list):
-        return isinstance(value, list) and all(isinstance(v, int | float) for v in value)
+    if isinstance(default, list):  # a list of numbers, or of texts
+        kind = str if default and isinstance(default[0], str) else int | float
+        return isinstance(value, list) and all(isinstance(v, kind) for v in value)
     return isinstance(value, type(default))

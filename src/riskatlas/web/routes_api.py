@@ -87,7 +87,8 @@ def profile(atlas: AtlasDep, lang: Lang, metric: Annotated[list[str] | None, Que
 def events(atlas: AtlasDep, lang: Lang, country: Country = None, admin: Admin = None,
            hazard: Hazard = None, year_from: YearFrom = None, year_to: YearTo = None,
            dataset: Dataset = None, _lang: LangParam = None) -> Response:
-    """Data cards grouped into events (same hazard, first-level unit, time window)."""
+    """Data cards grouped into events (same hazard group and time window; within a
+    first-level unit, or across the country for country-wide hazards)."""
     frame = atlas.events(lang=lang, **_scope(country, admin, None, year_from, year_to,
                                              dataset, hazard=hazard))
     return table_response(frame, lang)
