@@ -44,7 +44,7 @@ def test_risk_frequency_intensive_split_and_return_levels(tmp_path):
     db = store_with(tmp_path, cards)
     with riskatlas.open(db, read_only=True) as atlas:
         risk = atlas.risk(level=0)
-        levels = atlas.return_levels("deaths", level=0)
+        levels = atlas.return_levels("deaths", "annual_max_event", level=0)
     row = risk.iloc[0]
     assert (row.years, row.events, row.intensive_events) == (10, 11, 1)
     assert row.events_per_year == pytest.approx(1.1)
@@ -53,7 +53,9 @@ def test_risk_frequency_intensive_split_and_return_levels(tmp_path):
     assert (row.deaths_intensive, row.deaths_extensive) == (40, 10)
     assert row.houses_destroyed_per_year == pytest.approx(2.0)
     rl = dict(zip(levels.return_period_years, levels.level, strict=True))
-    assert rl[10] == 40 and rl[5] == 1 and math.isnan(rl[25])  # 25 y > 10 years of record
+    basis = dict(zip(levels.return_period_years, levels.basis, strict=True))
+    # T ≥ Y = 10: the largest year observed, flagged beyond the record (a lower bound)
+    assert rl[10] == 40 and rl[5] == 1 and rl[25] == 40 and basis[25] == "beyond_record"
 
 
 def test_mann_kendall_known_values():

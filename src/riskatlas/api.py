@@ -248,24 +248,37 @@ class Atlas:
         notes = [] if frame["population"].notna().any() else ["analysis.note_no_population"]
         return self._result(frame, "risk", sc, lang, notes)
 
-    def exceedance(self, metric: str = "deaths", *, lang: str = "en",
-                   **scope: Any) -> pd.DataFrame:
-        """Empirical exceedance curve of ``metric`` per unit × hazard (one row per event)."""
+    def exceedance(self, metric: str = "deaths", quantity: str = "event", *,
+                   lang: str = "en", **scope: Any) -> pd.DataFrame:
+        """Empirical exceedance curve of ``metric`` per unit × hazard: one row per event
+        (``quantity`` "event"), or per year with a loss ("annual_total",
+        "annual_max_event")."""
         from riskatlas.analysis.risk import exceedance
 
         sc = self._in_scope(Scope(**scope))
-        frame = exceedance(self.engine.table("records"), sc, self.methods, metric).to_pandas()
+        frame = exceedance(self.engine.table("records"), sc, self.methods, metric,
+                           quantity).to_pandas()
         frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard", "rank"])
-        return self._result(frame, "exceedance", sc, lang)
+        return self._result(frame, "exceedance", sc, lang, extra={"quantity": quantity})
 
-    def return_levels(self, metric: str = "deaths", *, lang: str = "en",
-                      **scope: Any) -> pd.DataFrame:
-        """The level of ``metric`` exceeded once in T years, per unit × hazard × T."""
-        from riskatlas.analysis.risk import return_levels
+    def return_levels(self, metric: str = "deaths", quantity: str | None = None, *,
+                      lang: str = "en", **scope: Any) -> pd.DataFrame:
+        """The level of ``metric`` reached on average once in T years, per unit × hazard
+        × T, with a bootstrap interval: ``quantity`` "annual_total" (a year's total) or
+        "annual_max_event" (a year's largest event); default: the methods profile's."""
+        from riskatlas.analysis.risk import annual_values, bootstrap, return_levels
 
-        curve = self.exceedance(metric, **scope)
-        frame = return_levels(curve, self.methods)
-        return self._result(frame, "return_levels", Scope(**scope), lang)
+        quantity = quantity or str(self.methods.get("risk.return_levels.quantity"))
+        sc = self._in_scope(Scope(**scope))
+        annual = annual_values(self.engine.table("records"), sc, self.methods, metric,
+                               quantity).to_pandas()
+        frame = sort_rows(return_levels(annual, self.methods),
+                          ["country_iso3", "admin_code", "hazard", "return_period_years"])
+        boot = bootstrap(self.methods)
+        return self._result(frame, "return_levels", sc, lang, extra={
+            "metric": metric, "quantity": quantity, "confidence": boot.confidence,
+            "bootstrap_draws": boot.draws, "bootstrap_seed": boot.seed,
+            "plotting_position": "weibull"})
 
     def sendai(self, *, lang: str = "en", **scope: Any) -> pd.DataFrame:
         """Sendai Framework indicators (A, B, C, D and SDG 1.5.1) per unit × year."""

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 
 from riskatlas.analysis.events import card_events, intensive_expr
+from riskatlas.analysis.levels import QUANTITIES, Bootstrap
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.population import unit_population
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
 from riskatlas.analysis.trend import mann_kendall
-from riskatlas.errors import AnalysisError
+from riskatlas.errors import AnalysisError, MethodsError
 
 RISK_METRICS = ("deaths", "missing", "injured", "directly_affected", "houses_destroyed",
                 "houses_damaged", "losses_usd")
@@ -108,38 +109,101 @@ def add_trends(table: pd.DataFrame, annual: pd.DataFrame, methods: Methods) -> p
     return out
 
 
-def exceedance(records: Any, scope: Scope, methods: Methods, metric: str = "deaths") -> Any:
-    """Empirical exceedance curve per unit × hazard: each event's ``value`` of ``metric``
-    in the unit, its rank (1 = largest), ``exceedance_rate`` = rank / years and
-    ``return_period_years`` = years / rank (Ibis)."""
+def exceedance(records: Any, scope: Scope, methods: Methods, metric: str = "deaths",
+               quantity: str = "event") -> Any:
+    """Empirical exceedance curve per unit × hazard, largest first (Ibis).
+
+    ``quantity`` "event": each event's ``value`` of ``metric`` in the unit, its rank r
+    (1 = largest), ``exceedance_rate`` = r / Y (events a year at least this large) and
+    ``return_period_years`` = Y / r. "annual_total" or "annual_max_event": each year with a
+    loss, its total or its largest event, with the Weibull probability r / (Y + 1) that a
+    year reaches it and T = (Y + 1) / r: the points that return levels interpolate.
+    """
     import ibis
 
-    if metric not in RISK_METRICS:
-        raise AnalysisError("analysis.bad_metric", metric=metric, metrics=", ".join(RISK_METRICS))
+    check_quantity(metric, quantity, ("event", *QUANTITIES))
+    if quantity == "event":
+        ue = unit_events(records, scope, methods)
+        ue = ue.filter(ue[metric] > 0)
+        ranked = ibis.window(group_by=list(GROUP_KEYS),
+                             order_by=[ibis.desc(metric), "event_id"])
+        ue = ue.mutate(rank=ibis.row_number().over(ranked) + 1)
+        cov = scope.coverage(scope.records(records))
+        ue = ue.join(cov, coverage_keys(cov))
+        years = ue.years.cast("float64")
+        return ue.select(*GROUP_KEYS, "admin_name", "event_id", "year", "intensive",
+                         metric=ibis.literal(metric), quantity=ibis.literal(quantity),
+                         value=ue[metric], rank=ue.rank, years=ue.years,
+                         exceedance_rate=ue.rank / years, return_period_years=years / ue.rank)
+    per = annual_values(records, scope, methods, metric, quantity)
+    ranked = ibis.window(group_by=list(GROUP_KEYS), order_by=[ibis.desc("value"),
+                                                              ibis.desc("year")])
+    per = per.mutate(rank=ibis.row_number().over(ranked) + 1)
+    n = per.years.cast("float64") + 1
+    return per.select(*GROUP_KEYS, "admin_name", "year", "events", "metric", "quantity",
+                      "value", "rank", "years", exceedance_rate=per.rank / n,
+                      return_period_years=n / per.rank)
+
+
+def annual_values(records: Any, scope: Scope, methods: Methods, metric: str = "deaths",
+                  quantity: str = "annual_total") -> Any:
+    """Per unit × hazard × year with a loss: the year's total of ``metric``
+    ("annual_total") or its largest event in the unit ("annual_max_event"), the events
+    behind it and the years of record (Ibis)."""
+    import ibis
+
+    check_quantity(metric, quantity, QUANTITIES)
     ue = unit_events(records, scope, methods)
     ue = ue.filter(ue[metric] > 0)
-    ranked = ibis.window(group_by=list(GROUP_KEYS), order_by=[ibis.desc(metric), "event_id"])
-    ue = ue.mutate(rank=ibis.row_number().over(ranked) + 1)
+    value = ue[metric].sum() if quantity == "annual_total" else ue[metric].max()
+    per = ue.group_by([*GROUP_KEYS, "year"]).aggregate(
+        admin_name=ue.admin_name.max(), value=value, events=ue.count())
     cov = scope.coverage(scope.records(records))
-    ue = ue.join(cov, "country_iso3")
-    years = ue.years.cast("float64")
-    return ue.select(*GROUP_KEYS, "admin_name", "event_id", "year", "intensive",
-                     metric=ibis.literal(metric), value=ue[metric], rank=ue.rank,
-                     years=ue.years, exceedance_rate=ue.rank / years,
-                     return_period_years=years / ue.rank)
+    per = per.join(cov, coverage_keys(cov))
+    return per.select(*GROUP_KEYS, "admin_name", "year", "events", "value", "years",
+                      "period_from", "period_to", metric=ibis.literal(metric),
+                      quantity=ibis.literal(quantity))
 
 
-def return_levels(curve: pd.DataFrame, methods: Methods) -> pd.DataFrame:
-    """From an exceedance curve: the empirical level exceeded once in T years for every T
-    of ``risk.return_periods_years`` that the record can support (T ≤ years)."""
-    rows = []
-    for key, g in curve.groupby([*GROUP_KEYS, "metric"], sort=True):
-        g = g.sort_values("rank")
-        years = int(g["years"].iloc[0])
-        for period in methods.get("risk.return_periods_years"):
-            rank = int(years // period)
-            level = float(g["value"].iloc[rank - 1]) if 1 <= rank <= len(g) else (
-                0.0 if rank > len(g) else None)
-            rows.append((*key, period, level, years))
-    return pd.DataFrame(rows, columns=[*GROUP_KEYS, "metric", "return_period_years",
-                                       "level", "years"])
+def return_levels(annual: pd.DataFrame, methods: Methods) -> pd.DataFrame:
+    """Return levels per unit × hazard × T from :func:`annual_values` (pandas): the
+    empirical level of ``risk.return_periods_years`` and of T = Y, never below the largest
+    year observed from T = Y on, with a bootstrap interval (docs/methods.md)."""
+    from riskatlas.analysis.levels import return_levels as levels
+
+    keys = [*GROUP_KEYS, "metric", "quantity"]
+    frame = levels(annual, keys, [float(t) for t in methods.get("risk.return_periods_years")],
+                   bootstrap(methods))
+    if frame["return_period_years"].map(float.is_integer).all():
+        frame["return_period_years"] = frame["return_period_years"].astype("int64")
+    names = annual.drop_duplicates(list(GROUP_KEYS))[[*GROUP_KEYS, "admin_name"]]
+    frame = frame.merge(names, on=list(GROUP_KEYS), how="left")
+    return frame[[*GROUP_KEYS[:2], "admin_name", *(c for c in frame.columns
+                                                   if c not in (*GROUP_KEYS[:2], "admin_name"))]]
+
+
+def bootstrap(methods: Methods) -> Bootstrap:
+    """The bootstrap of return levels: draws, confidence and seed of the methods profile."""
+    b = methods.get("risk.return_levels.bootstrap")
+    key = "risk.return_levels.bootstrap"
+    if int(b["draws"]) < 1:
+        raise MethodsError("methods.bad_value", path=methods.source, key=f"{key}.draws",
+                           expected="int ≥ 1")
+    if not 0 < float(b["confidence"]) < 1:
+        raise MethodsError("methods.bad_value", path=methods.source,
+                           key=f"{key}.confidence", expected="float in (0, 1)")
+    return Bootstrap(draws=int(b["draws"]), confidence=float(b["confidence"]),
+                     seed=int(b["seed"]))
+
+
+def check_quantity(metric: str, quantity: str, allowed: tuple[str, ...]) -> None:
+    if metric not in RISK_METRICS:
+        raise AnalysisError("analysis.bad_metric", metric=metric, metrics=", ".join(RISK_METRICS))
+    if quantity not in allowed:
+        raise AnalysisError("analysis.bad_quantity", quantity=quantity,
+                            quantities=", ".join(allowed))
+
+
+def coverage_keys(cov: Any) -> list[str]:
+    """The keys a coverage table is given by (the country; a unit or hazard if it has them)."""
+    return [k for k in GROUP_KEYS if k in cov.columns]

@@ -17,6 +17,7 @@ import typer
 
 import riskatlas
 from riskatlas.analysis.engine import ENGINES
+from riskatlas.analysis.levels import describe as describe_levels
 from riskatlas.analysis.scope import HAZARD_KEYS
 from riskatlas.cli.common import (
     ADMIN_OPTION,
@@ -53,7 +54,8 @@ TABLE_COLUMNS = {
              "trend_deaths"),
     "exceedance": ("admin_name", "hazard_name", "rank", "event_id", "year", "value",
                    "return_period_years"),
-    "return_levels": ("admin_code", "hazard_name", "metric", "return_period_years", "level"),
+    "return_levels": ("admin_name", "hazard_name", "return_period_years", "level",
+                      "level_low", "level_high", "basis", "observed_max", "observed_max_year"),
     "sendai": ("admin_name", "year", "population", "population_basis", "deaths", "missing",
                "a1", "b1", "d1", "sdg_1_5_1"),
     "screen": ("rank", "admin_name", "score", "class", "drivers", "quality", "stability"),
@@ -61,7 +63,8 @@ TABLE_COLUMNS = {
 
 # columns whose values are keys with a label in the catalogues (table view only)
 VALUE_LABELS = {"metric": "metric", "class": "class", "trend_events": "trend",
-                "trend_deaths": "trend", "population_basis": "basis"}
+                "trend_deaths": "trend", "population_basis": "basis",
+                "basis": "return_basis", "quantity": "quantity"}
 
 
 def register(app: typer.Typer) -> None:
@@ -98,6 +101,7 @@ def register(app: typer.Typer) -> None:
         exceedance: str = typer.Option(None, "--exceedance", help=h("risk.exceedance")),
         return_periods: str = typer.Option(None, "--return-periods",
                                            help=h("risk.return_periods")),
+        quantity: str = typer.Option(None, "--quantity", help=h("risk.quantity")),
         country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, level: int = LEVEL_OPTION,
         hazard: str = HAZARD_OPTION, year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
         dataset: int = DATASET_OPTION, by: str = BY_OPTION, fmt: str = FMT_OPTION,
@@ -109,9 +113,11 @@ def register(app: typer.Typer) -> None:
                        hazard_key=by)
         with _open(db, engine, methods) as atlas:
             if exceedance:
-                frame = atlas.exceedance(exceedance, lang=STATE.lang, **scope)
+                frame = atlas.exceedance(exceedance, quantity or "event", lang=STATE.lang,
+                                         **scope)
             elif return_periods:
-                frame = atlas.return_levels(return_periods, lang=STATE.lang, **scope)
+                frame = atlas.return_levels(return_periods, quantity, lang=STATE.lang,
+                                            **scope)
             else:
                 frame = atlas.risk(lang=STATE.lang, **scope)
         _show(frame, fmt)
@@ -158,6 +164,7 @@ def _open(db: Path | None, engine: str, methods: Path | None) -> riskatlas.Atlas
 
 def _show(frame: pd.DataFrame, fmt: str) -> None:
     caption = caption_of(frame)
+    about = describe_levels(frame.attrs, STATE.lang)  # what return levels count
     if fmt == "table":
         view = frame[[c for c in TABLE_COLUMNS[frame.attrs["analysis"]] if c in frame.columns]]
         if "drivers" in view.columns:
@@ -170,11 +177,17 @@ def _show(frame: pd.DataFrame, fmt: str) -> None:
         view = view.assign(**{c: view[c].round(3) for c in numeric})
         if "share_pct" in view.columns:
             view = view.assign(share_pct=view["share_pct"].round(1))
+        if frame.attrs["analysis"] == "return_levels":  # not the admin level
+            view = view.rename(columns={"level": "return_level"})
         print_frame(view, fmt, title=caption)
+        if about:
+            console.print(about, highlight=False)
         for note in frame.attrs.get("notes", []):
             console.print(t(note))
         return
     err_console.print(caption, highlight=False, soft_wrap=True)
+    if about:
+        err_console.print(about, highlight=False, soft_wrap=True)
     for note in frame.attrs.get("notes", []):
         err_console.print(t(note), highlight=False)
     if fmt == "csv" and "drivers" in frame.columns:

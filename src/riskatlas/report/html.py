@@ -10,6 +10,7 @@ import pandas as pd
 
 from riskatlas import __version__
 from riskatlas.advice.engine import Advice, Reason
+from riskatlas.analysis.levels import describe as describe_levels
 from riskatlas.analysis.results import hazard_name
 from riskatlas.i18n import template, translate
 from riskatlas.model.countries import country_name
@@ -266,8 +267,8 @@ def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
                       "intensive": t.num(r.intensive_events),
                       "trend": t(f"trend.{r.trend_events}")}
                      for r in risk.sort_values("events", ascending=False).itertuples()],
-            "levels": [{"hazard": t.hazard(r.hazard), "period": r.return_period_years,
-                        "level": t.num(r.level)} for r in levels.itertuples()],
+            "levels": level_rows(levels, t),
+            "levels_caption": describe_levels(a.return_levels.attrs, t.lang),
             "sendai": [{"year": int(r.year), "deaths": t.num(r.deaths),
                         "missing": t.num(r.missing), "injured": t.num(r.injured),
                         "affected": t.num(r.directly_affected),
@@ -285,6 +286,19 @@ def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
                        if p["differs_by"]["hazard"] else "—"}
                       for p in peers.to_dict("records")]})
     return pages
+
+
+def level_rows(levels: pd.DataFrame, t: Text) -> list[dict[str, Any]]:
+    """Return levels of one unit: hazard, T, level, interval and what the level rests on."""
+    def amount(value: float) -> str:
+        return t.num(value, 0 if float(value).is_integer() else 1)
+
+    return [{"hazard": t.hazard(r.hazard), "period": t.num(r.return_period_years),
+             "level": amount(r.level), "interval": f"{amount(r.level_low)}–{amount(r.level_high)}",
+             "basis": t(f"report.basis_{r.basis}", year=int(r.observed_max_year))}
+            for r in levels.itertuples()]
+
+
 
 
 def methods(a: Assessment) -> dict[str, Any]:

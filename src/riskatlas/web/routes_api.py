@@ -101,6 +101,9 @@ def risk(atlas: AtlasDep, lang: Lang,
          return_periods: Annotated[str | None, Query(description="Instead: the levels of "
                                                      "this metric exceeded once in T "
                                                      "years.")] = None,
+         quantity: Annotated[str | None, Query(description="What the curve or the levels "
+                                               "count: event, annual_total or "
+                                               "annual_max_event.")] = None,
          country: Country = None, admin: Admin = None, level: Level = None,
          hazard: Hazard = None, year_from: YearFrom = None, year_to: YearTo = None,
          dataset: Dataset = None, by: By = "group", _lang: LangParam = None) -> Response:
@@ -108,9 +111,9 @@ def risk(atlas: AtlasDep, lang: Lang,
     scope = _scope(country, admin, level, year_from, year_to, dataset, hazard=hazard,
                    hazard_key=by)
     if exceedance:
-        frame = atlas.exceedance(exceedance, lang=lang, **scope)
+        frame = atlas.exceedance(exceedance, quantity or "event", lang=lang, **scope)
     elif return_periods:
-        frame = atlas.return_levels(return_periods, lang=lang, **scope)
+        frame = atlas.return_levels(return_periods, quantity, lang=lang, **scope)
     else:
         frame = atlas.risk(lang=lang, **scope)
     return table_response(frame, lang)
