@@ -323,15 +323,27 @@ class Atlas:
         return assess(self, country=country, level=level, year_from=year_from,
                       year_to=year_to, lang=lang, top=top, measures=measures, cases=cases)
 
-    def peers(self, country: str, admin: str, *, level: int, k: int = 5,
-              year_from: int | None = None, year_to: int | None = None) -> pd.DataFrame:
-        """The ``k`` units most similar to (country, admin) across every dataset, with what
-        distinguishes each."""
-        from riskatlas.advice.peers import peers
+    def peers(self, country: str, admin: str, *, level: int | None = None, k: int = 5,
+              year_from: int | None = None, year_to: int | None = None,
+              within: str | None = None) -> pd.DataFrame:
+        """The ``k`` units of the same kind most like (country, admin) across every dataset,
+        or ``within`` its "country" or M49 "region", each with what makes it close and what
+        differs; ``level`` None: the shallowest level holding the code. An empty answer says
+        why in ``attrs["reason"]`` (docs/methods.md, "Peers")."""
+        from riskatlas.advice.peers import WITHIN, PeerRules, peers
+        from riskatlas.errors import AnalysisError
         from riskatlas.report.assessment import peer_features
 
-        return peers(peer_features(self, level, year_from, year_to), (country.upper(), admin),
-                     k=k)
+        if within is not None and within not in WITHIN:
+            raise AnalysisError("peers.bad_within", within=within, choices=", ".join(WITHIN))
+        frame = peers(peer_features(self, year_from, year_to), (country.upper(), admin), k=k,
+                      level=level, within=within, rules=PeerRules.of(self.methods.get("peers")))
+        frame.attrs.update({
+            "analysis": "peers", "engine": self.engine.name, **self.methods.stamp(),
+            "scope": {"country": country.upper(), "admin": admin, "level": level,
+                      "year_from": year_from, "year_to": year_to, "within": within, "k": k},
+            "notes": []})
+        return frame
 
     def _result(self, frame: pd.DataFrame, analysis: str, scope: Scope, lang: str,
                 notes: Sequence[str] = (), extra: dict[str, Any] | None = None

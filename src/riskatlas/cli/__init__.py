@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from riskatlas.cli import analysis, assess, browse, data, serve, users
+from riskatlas.cli import analysis, assess, browse, data, peers, serve, users
 from riskatlas.cli.common import STATE, echo_error, h
 from riskatlas.errors import RiskAtlasError
 from riskatlas.i18n import LANGUAGES, default_language, normalize_language
@@ -39,6 +39,7 @@ data.register(app)
 browse.register(app)
 analysis.register(app)
 assess.register(app)
+peers.register(app)
 serve.register(app)
 users.register(app)
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from riskatlas.advice.catalogue import CaseLibrary, Catalogue, load_cases, load_measures
 from riskatlas.advice.engine import Advice, advice_frame, advise
-from riskatlas.advice.peers import PEER_METRICS, peers, unit_features
+from riskatlas.advice.peers import PeerRules, peers, store_features
 from riskatlas.analysis.profile import DEFAULT_METRICS
 
 if TYPE_CHECKING:
@@ -108,9 +108,10 @@ def assess(atlas: Atlas, *, country: str | None = None, level: int | None = None
     risk = atlas.risk(lang=lang, **unit_scope)
     screen = atlas.screen(lang=lang, **unit_scope)
     advice = advise(screen, unit_profile, risk, catalogue, library, top=top)
-    features = peer_features(atlas, level, year_from, year_to)
+    features = peer_features(atlas, year_from, year_to)
+    rules = PeerRules.of(atlas.methods.get("peers"))
     peer_lists = {(u.country_iso3, u.admin_code): peers(features, (u.country_iso3, u.admin_code),
-                                                        k=peers_k)
+                                                        k=peers_k, level=level, rules=rules)
                   for u in screen.sort_values("rank").head(top).itertuples()}
     annual = _annual(atlas, unit_scope)
     return Assessment(
@@ -125,13 +126,11 @@ def assess(atlas: Atlas, *, country: str | None = None, level: int | None = None
         notes=sorted({n for f in (risk, screen) for n in f.attrs.get("notes", [])}))
 
 
-def peer_features(atlas: Atlas, level: int, year_from: int | None,
-                   year_to: int | None) -> pd.DataFrame:
-    """Peer features of every unit of ``level`` in the store, all countries."""
-    everywhere = atlas.profile(PEER_METRICS, level=level, year_from=year_from, year_to=year_to)
-    years = everywhere.drop_duplicates("country_iso3").set_index("country_iso3")
-    coverage = years["period_to"] - years["period_from"] + 1
-    return unit_features(everywhere, coverage)
+def peer_features(atlas: Atlas, year_from: int | None = None,
+                  year_to: int | None = None) -> pd.DataFrame:
+    """Peer features of every located unit of every level in the store, all countries:
+    hazard shares, annual records and deaths, and the kind of unit (advice/peers.py)."""
+    return store_features(atlas, year_from, year_to)
 
 
 def _annual(atlas: Atlas, scope: dict[str, Any]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from riskatlas.analysis.levels import describe as describe_levels
 from riskatlas.analysis.results import hazard_name
 from riskatlas.i18n import template, translate
 from riskatlas.model.countries import country_name
-from riskatlas.report import svg
+from riskatlas.report import peers_view, svg
 from riskatlas.report.assessment import Assessment
 
 MEASURES_PER_UNIT = 6  # on a unit's page; the advice table has them all
@@ -223,6 +223,9 @@ def measure_items(items: list[Advice], unit: str, t: Text) -> list[dict[str, Any
 def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
     pages = []
     first, last = a.period
+    # peers link to the section of a unit that has one (same level, among the top units)
+    anchors = {(c, a.level, code) for c, code in zip(a.top_units["country_iso3"],
+                                                     a.top_units["admin_code"], strict=True)}
     for u in a.top_units.to_dict("records"):
         key = (u["country_iso3"], u["admin_code"])
         name = u["admin_name"] or u["admin_code"]
@@ -276,15 +279,8 @@ def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
                        for r in sendai.sort_values("year").tail(10).itertuples()],
             "measures": measure_items(a.advice_for(key)[:MEASURES_PER_UNIT], name, t),
             "more_measures": max(0, len(a.advice_for(key)) - MEASURES_PER_UNIT),
-            "peers": [{"unit": p["admin_name"] or p["admin_code"],
-                       "country": country_name(p["country_iso3"], t.lang),
-                       "similarity": f"{p['similarity']:.2f}",
-                       "differs": t("report.peer_differs", hazard=t.hazard(
-                           p["differs_by"]["hazard"]), metric=t.metric(p["differs_by"]["metric"]),
-                           peer=p["differs_by"]["peer_share_pct"],
-                           own=p["differs_by"]["own_share_pct"])
-                       if p["differs_by"]["hazard"] else "—"}
-                      for p in peers.to_dict("records")]})
+            "peers": peers_view.peer_items(peers, t, anchors),
+            "peers_note": peers_view.reason_text(peers.attrs.get("reason"), t)})
     return pages
 
 

@@ -157,17 +157,31 @@ def advice(atlas: AtlasDep, lang: Lang, country: Country = None, level: Level = 
 
 @router.get("/peers", response_model=TableResult)
 def peers(atlas: AtlasDep, lang: Lang, country: Annotated[str, Query(max_length=64)],
-          admin: Annotated[str, Query(max_length=64)], level: Annotated[int, Query(ge=0, le=2)],
-          k: Annotated[int, Query(ge=1, le=100)] = 5, year_from: YearFrom = None,
-          year_to: YearTo = None, _lang: LangParam = None) -> Response:
-    """The ``k`` units most similar to (country, admin) across every dataset."""
+          admin: Annotated[str, Query(max_length=64)],
+          level: Annotated[int | None, Query(ge=0, le=2, description="Admin level of the "
+                                             "unit (default: the shallowest holding the "
+                                             "code).")] = None,
+          k: Annotated[int, Query(ge=1, le=100)] = 5,
+          within: Annotated[str | None, Query(pattern="^(country|region)$", description=(
+              "Keep peers within the unit's country or UN M49 region (default: every "
+              "country)."))] = None,
+          year_from: YearFrom = None, year_to: YearTo = None,
+          _lang: LangParam = None) -> Response:
+    """The ``k`` units of the same kind (administrative tier, size, record density) most
+    like (country, admin) across every dataset, or ``within`` its country or region; each
+    row says what makes it close (``close_by``, and ``why`` in words) and what differs.
+    An empty list says why in ``meta.reason_text``."""
+    from riskatlas.report import peers_view
+    from riskatlas.report.html import Text
+
     frame = atlas.peers(country, admin, level=level, k=k, year_from=year_from,
-                        year_to=year_to)
-    frame.attrs = {"analysis": "peers", "scope": {"country": country, "admin": admin,
-                                                  "level": level, "year_from": year_from,
-                                                  "year_to": year_to, "k": k},
-                   "engine": atlas.engine.name, **atlas.methods.stamp(), "notes": []}
-    return table_response(frame, lang)
+                        year_to=year_to, within=within)
+    t = Text(lang)
+    attrs = {**frame.attrs, "reason_text": peers_view.reason_text(frame.attrs["reason"], t)
+             if frame.attrs.get("reason") else None}
+    frame = frame.assign(why=[peers_view.why_texts(c, t) for c in frame["close_by"]],
+                         differs=[peers_view.differs_text(d, t) for d in frame["differs_by"]])
+    return table_response(frame, lang, attrs=attrs)
 
 
 @router.get("/records", response_model=RecordsResult)

@@ -129,6 +129,9 @@ def unit(request: Request, atlas: AtlasDep, lang: Lang, country: str, code: str,
     if a is None:
         raise NotFoundError("web.error.unit_not_found", country=country, code=code)
     page = report.unit_pages(a, t)[0]
+    for peer in page["peers"]:  # each peer links to its own page
+        peer["url"] = request.url_for("unit", country=peer["country_iso3"],
+                                      code=peer["code"]).path + f"?level={peer['level']}"
     return render(request, "unit.html.j2", u=page, level=lvl, country=country.upper(),
                   country_label=country_name(country.upper(), lang),
                   notes=[t(n) for n in a.notes])
