@@ -116,3 +116,13 @@ def test_scanner_cuts_whole_rows_at_any_chunk_size(chunk_bytes):
     assert len(rows["fichas"]) == len(rows["extension"]) == 162
     assert len(rows["lev2"]) == 176 and len(rows["eventos"]) == 39
     assert [r["clave"] for r in rows["fichas"]][:3] == ["325", "326", "327"]
+
+
+def test_the_file_checksum_is_kept_and_a_second_import_changes_nothing(atlas):
+    from riskatlas.importer import sha256_of
+
+    path = shared(GRD)
+    [first] = atlas.import_paths([path])
+    assert atlas.store.query("SELECT sha256 FROM dataset_files") == [(sha256_of(path),)]
+    [again] = atlas.import_paths([path])
+    assert (again.status, again.dataset_id) == ("unchanged", first.dataset_id)

@@ -26,3 +26,17 @@ def test_all_three_layouts_import_and_reconcile(atlas):
     assert q("SELECT count(DISTINCT hazard_group) FROM records")[0][0] >= 5
     again = atlas.import_paths(paths)
     assert {r.status for r in again} == {"unchanged"}
+
+
+def test_column_option_reads_a_field_from_another_column(atlas):
+    """--column FIELD=COLUMN for an EM-DAT table: the column's value as it is."""
+    from riskatlas.sources.registry import ReadOptions
+
+    path = TEST_DATA / "emdat_2023.csv"
+    [result] = atlas.import_paths([path], options=ReadOptions(
+        columns={"injured": "No. Homeless", "deaths": ""}))
+    assert result.records_read == result.records_imported == 8
+    q = atlas.store.query
+    assert q("SELECT count(deaths) FROM records") == [(0,)]
+    assert q("SELECT count(*) FROM records WHERE injured IS DISTINCT FROM homeless") == [(0,)]
+    assert q("SELECT count(injured) FROM records")[0][0] > 0

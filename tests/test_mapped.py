@@ -355,3 +355,24 @@ def test_every_hazard_term_of_the_shared_tables_maps():
     values = mapping_file.shipped_mappings()["phl-phildis"].values["hazard_term"].values()
     unmapped = sorted(t for t in dibi | phildis | set(values) if crosswalk.match(t) is None)
     assert unmapped == []
+
+
+def test_column_option_overrides_the_mapping(atlas, tmp_path):
+    """--column FIELD=COLUMN reads the field from that column only, instead of the
+    mapping's columns for it (dead, then dead_alt); FIELD= reads it from none."""
+    example = TEST_DATA / "mapped_example.csv"
+    options = ReadOptions(mapping=TEST_DATA / "mapped_example.yaml",
+                          columns={"deaths": "DEAD_ALT", "houses_destroyed": ""})
+    [result] = atlas.import_paths([example], options=options)
+    assert result.records_read == result.records_imported > 0
+    rows = list(csv.DictReader(example.read_text("utf-8").splitlines(), delimiter=";"))
+    got = dict(atlas.store.query("SELECT source_row, deaths FROM records"))
+    assert got == {i: int(r["dead_alt"]) if r["dead_alt"].strip() else None
+                   for i, r in enumerate(rows, start=1) if i in got}
+    assert atlas.store.query("SELECT count(houses_destroyed) FROM records") == [(0,)]
+    other = tmp_path / "other.csv"  # not the same file: read again
+    other.write_text(example.read_text("utf-8").replace("SYN-", "OTH-"), encoding="utf-8")
+    with pytest.raises(SourceFormatError) as caught:
+        atlas.import_paths([other], options=ReadOptions(
+            mapping=TEST_DATA / "mapped_example.yaml", columns={"deaths": "nowhere"}))
+    assert caught.value.key == "headers.unknown_column"

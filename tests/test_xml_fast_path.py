@@ -178,6 +178,19 @@ def test_scanner_reading_from_the_file_cuts_the_same_chunks(tmp_path):
     for chunk_bytes in (700, 1 << 16):
         eager = list(dx.scan(io.BytesIO(xml), "grd.xml", chunk_bytes))
         lazy = list(dx.scan(io.BytesIO(xml), "grd.xml", chunk_bytes, source=str(source)))
+        # the rows of extension chunks read from the file are numbered on need only
+        assert {c.section for c in lazy if not c.first_row} == {"extension"}
         assert [(c.section, c.data, c.first_row, c.line) for c in eager] == [
-            (c.section, dx.chunk_data(c), c.first_row, dx.chunk_line(c)) for c in lazy]
+            (c.section, dx.chunk_data(c), dx.chunk_first_row(c), dx.chunk_line(c))
+            for c in lazy]
         assert any(not c.data for c in lazy)  # big sections are read by the workers
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 1 << 20])
+def test_rows_are_counted_on_need_across_blocks(tmp_path, monkeypatch, block):
+    monkeypatch.setattr(dx, "COUNT_BLOCK", block)
+    source = tmp_path / "rows.xml"
+    source.write_bytes(b"<x><TR><a>1</a></TR><TR></TR>\n<TR><b/></TR><TR>")
+    assert dx._rows_between(str(source), 3, source.stat().st_size) == 4
+    assert dx._rows_between(str(source), 3, 20) == 1  # the second row starts at byte 20
+    assert dx._rows_between(str(source), 4, 40) == 2

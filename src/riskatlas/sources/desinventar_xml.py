@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, SupportsInt, cast
 
 import orjson
 import pyarrow as pa
@@ -52,6 +52,7 @@ FORMAT = "desinventar-xml"
 CHUNK_BYTES = 4 * 1024 * 1024
 CARD_CHUNK_BYTES = 1024 * 1024  # cards cost more memory per byte than extension rows
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+COUNT_BLOCK = 4 * 1024 * 1024  # bytes read at a time when rows are counted on need
 BIG_SECTIONS = ("fichas", "extension")
 STAGING_COMPRESSION = "lz4"  # staged parts live for minutes: cheap to write and read
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 13))
@@ -84,11 +85,37 @@ def _country_of(path: Path, options: ReadOptions) -> str | None:
 class Chunk:
     section: str  # lower case
     data: bytes  # empty when the bytes are read from ``source`` by the worker
-    first_row: int  # 1-based number of the first <TR> of the chunk in its section
+    first_row: int  # 1-based number of the first <TR> of the chunk in its section (0:
+    # counted from ``section_offset`` on need, see :func:`chunk_first_row`)
     line: int  # line of the file where the chunk starts (0: found from ``offset`` on need)
     offset: int = 0  # place of the chunk in the XML
     size: int = 0
     source: str | None = None  # the plain XML file the chunk can be read from
+    section_offset: int = 0  # where the rows of its section start in the XML
+
+
+def chunk_first_row(chunk: Chunk) -> int:
+    """The number of the chunk's first row in its section; counted in the file when the
+    scanner did not count it (only messages and remarks ask)."""
+    if not chunk.first_row:
+        chunk.first_row = _rows_between(chunk.source or "", chunk.section_offset,
+                                        chunk.offset) + 1
+    return chunk.first_row
+
+
+def _rows_between(source: str, start: int, end: int) -> int:
+    """The rows (``<TR>``, else ``<tr>``) between two byte offsets of a file."""
+    upper = lower = 0
+    with open(source, "rb") as fh:
+        fh.seek(start)
+        carry = b""
+        while start < end and (block := fh.read(min(COUNT_BLOCK, end - start))):
+            data = carry + block
+            upper += data.count(b"<TR>")
+            lower += data.count(b"<tr>")
+            carry = data[-3:]  # a tag cut by the block is whole in the next one (and a
+            start += len(block)  # tag of 4 bytes never fits in these 3: none counted twice)
+    return upper or lower
 
 
 def chunk_data(chunk: Chunk) -> bytes:
@@ -190,6 +217,15 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
     section: bytes | None = None
     rows = 0
     lazy = False
+    # rows of a lazy extension section are not counted as it streams by (nothing needs their
+    # numbers but messages and remarks, which count them on need: chunk_first_row)
+    uncounted = False
+    section_start = 0
+
+    def row_number() -> int:
+        """The number of the row that starts at ``pos`` in its section."""
+        return _rows_between(source or "", section_start, base + pos) + 1 if uncounted \
+            else rows + 1
     stray = False  # text outside sections dropped since the last tag
     while True:
         if section is None:
@@ -227,6 +263,8 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
                                         reason="unexpected closing tag")
             section, rows = bytes(name), 0
             lazy = source is not None and section.decode().lower() in BIG_SECTIONS
+            uncounted = lazy and section.decode().lower() == "extension"
+            section_start = base + pos
             limit = min(chunk_bytes,
                         (chunk_limits or {}).get(section.decode().lower(), chunk_bytes))
             close = re.compile(rb"</\s*" + re.escape(section) + rb"\s*>")
@@ -249,20 +287,22 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
                 if first is not None:
                     continue
             else:  # a single row longer than the buffer: read on, within the limits
-                _check_long_row(buf, pos, path, section.decode(), rows + 1, line_at)
+                _check_long_row(buf, pos, path, section.decode(), row_number, line_at)
             if not more():
                 break  # the section does not close: its whole rows are kept below
             search_from = 0
             continue
         if _NON_SPACE.search(buf, pos, end):
-            count = buf.count(b"<TR>", pos, end) or buf.count(b"<tr>", pos, end)
             name = section.decode().lower()
             if lazy:
-                yield Chunk(name, b"", rows + 1, 0, base + pos, end - pos, source)
+                yield Chunk(name, b"", 0 if uncounted else rows + 1, 0, base + pos, end - pos,
+                            source, section_start)
             else:
                 yield Chunk(name, bytes(memoryview(buf)[pos:end]), rows + 1,
-                            0 if source else line_at(pos), base + pos, end - pos, source)
-            rows += count
+                            0 if source else line_at(pos), base + pos, end - pos, source,
+                            section_start)
+            if not uncounted:
+                rows += buf.count(b"<TR>", pos, end) or buf.count(b"<tr>", pos, end)
         if close_tag:
             pos, section = close_tag[1], None
         else:
@@ -272,14 +312,18 @@ def scan(stream: IO[bytes], path: str, chunk_bytes: int = CHUNK_BYTES, *,
     end = _last_row_end(buf, pos, len(buf) - pos)
     name = section.decode().lower()
     if end > pos and _NON_SPACE.search(buf, pos, end):
-        yield Chunk(name, b"" if lazy else bytes(memoryview(buf)[pos:end]), rows + 1,
-                    0 if source else line_at(pos), base + pos, end - pos, source)
-        rows += buf.count(b"<TR>", pos, end) or buf.count(b"<tr>", pos, end)
+        yield Chunk(name, b"" if lazy else bytes(memoryview(buf)[pos:end]),
+                    0 if uncounted else rows + 1, 0 if source else line_at(pos), base + pos,
+                    end - pos, source, section_start)
+        if not uncounted:
+            rows += buf.count(b"<TR>", pos, end) or buf.count(b"<tr>", pos, end)
+    if uncounted:
+        rows = _rows_between(source or "", section_start, base + max(end, pos))
     data_note("xml.unclosed", section=name, line=line_at(max(end, pos)), rows=rows)
 
 
-def _check_long_row(buf: bytearray, start: int, path: str, section: str, row: int,
-                    line_at: Callable[[int], int]) -> None:
+def _check_long_row(buf: bytearray, start: int, path: str, section: str,
+                    row_number: Callable[[], int], line_at: Callable[[int], int]) -> None:
     """Refuse the unfinished row at ``buf[start:]`` once its last value, or the row itself,
     is longer than the limits (a 512 MB value is refused after 1 MB, not read)."""
     tag = buf.rfind(b"<", start)
@@ -289,11 +333,11 @@ def _check_long_row(buf: bytearray, start: int, path: str, section: str, row: in
         found = _TAG.match(buf, tag) if tag >= 0 else None
         field = found.group(2).decode() if found is not None and found.group(2) else "-"
         raise limits.fail("limit.value", path, "limit.where.xml", line=line_at(start),
-                          section=section, row=row, field=field,
+                          section=section, row=row_number(), field=field,
                           limit=limits.count_text(limits.MAX_VALUE_CHARS))
     if len(buf) - start > limits.MAX_ROW_CHARS:
         raise limits.fail("limit.row", path, "limit.where.xml", line=line_at(start),
-                          section=section, row=row, field="-",
+                          section=section, row=row_number(), field="-",
                           limit=limits.count_text(limits.MAX_ROW_CHARS))
 
 
@@ -347,7 +391,8 @@ def parse_rows(chunk: Chunk, path: str, encoding: str, repeats: Repeats | None =
     except etree.XMLSyntaxError as exc:
         lineno = exc.lineno or 1
         before = b"\n".join(data.split(b"\n")[:lineno])
-        record = f"{chunk.section} row {chunk.first_row + max(before.count(b'<TR>') - 1, 0)}"
+        first = chunk_first_row(chunk)
+        record = f"{chunk.section} row {first + max(before.count(b'<TR>') - 1, 0)}"
         field = re.findall(r"tag mismatch: (\w+)", exc.msg or "")
         if _TOO_DEEP.search(exc.msg or ""):
             raise limits.fail("limit.xml_depth", path, "limit.where.xml",
@@ -360,7 +405,7 @@ def parse_rows(chunk: Chunk, path: str, encoding: str, repeats: Repeats | None =
     rows: list[dict[str, str]] = []
     for tr in root:
         if isinstance(tr.tag, str):
-            rows.append(row_values(tr, chunk.section, chunk.first_row + len(rows), repeats))
+            rows.append(row_values(tr, chunk.section, _Number(chunk, len(rows)), repeats))
     _check_values(rows, chunk, path)
     return rows, removed
 
@@ -387,7 +432,7 @@ class Repeats:
                 for (section, element), (count, ref) in self.found.items()]
 
 
-def row_values(tr: Any, section: str, number: int, repeats: Repeats | None = None
+def row_values(tr: Any, section: str, number: SupportsInt, repeats: Repeats | None = None
                ) -> dict[str, str]:
     """A parsed row as {element name: text}. An element named twice (in any letter case)
     keeps one value: the first with a value (a blank repeat never empties a field); the
@@ -417,7 +462,7 @@ def row_values(tr: Any, section: str, number: int, repeats: Repeats | None = Non
         row[f"{first} ({n})"] = value
     if twice and repeats is not None:
         clave = next((row[k] for k in ("clave", "CLAVE") if k in row), "").strip()
-        ref = f"clave {clave}" if clave else f"row {number}"
+        ref = f"clave {clave}" if clave else f"row {int(number)}"
         for name in dict.fromkeys(twice):
             repeats.add(section, name.lower(), ref)
     return row
@@ -434,7 +479,8 @@ def _check_values(rows: Sequence[Row], chunk: Chunk, path: str) -> None:
         for field, value in row.items():
             if len(value) > limits.MAX_VALUE_CHARS:
                 raise limits.fail("limit.value", path, "limit.where.xml", line=chunk_line(chunk),
-                                  section=chunk.section, row=chunk.first_row + i, field=field,
+                                  section=chunk.section, row=chunk_first_row(chunk) + i,
+                                  field=field,
                                   limit=limits.count_text(limits.MAX_VALUE_CHARS))
 
 
@@ -474,7 +520,7 @@ def read_rows(chunk: Chunk, path: str, encoding: str, repeats: Repeats | None = 
     The same rows and values as :func:`parse_rows`."""
     try:
         tags, rows, removed = _fast_rows(chunk_data(chunk), encoding,
-                                         (chunk.section, chunk.first_row, repeats))
+                                         (chunk, repeats))
     except _Fallback:
         parsed, removed = parse_rows(chunk, path, encoding, repeats)
         return (), list(parsed), removed
@@ -482,10 +528,10 @@ def read_rows(chunk: Chunk, path: str, encoding: str, repeats: Repeats | None = 
     return tags, rows, removed
 
 
-Where = tuple[str, int, Repeats | None]  # section, first row number, repeats found
+Where = tuple["Chunk | None", "Repeats | None"]  # the chunk read, the repeats found
 
 
-def _fast_rows(data: bytes, encoding: str, where: Where = ("", 1, None)
+def _fast_rows(data: bytes, encoding: str, where: Where = (None, None)
                ) -> tuple[tuple[str, ...], list[Row], int]:
     name = encoding.lower()
     ascii_only = data.isascii()
@@ -519,8 +565,8 @@ def _fast_rows(data: bytes, encoding: str, where: Where = ("", 1, None)
         piece = text[pos:end].translate(_CONTROL_TEXT)
         removed += end - pos - len(piece)
         if piece.strip():
-            section, first, repeats = where
-            rows.extend(_piece_rows(piece, section, first + len(rows), repeats))
+            chunk, repeats = where
+            rows.extend(_piece_rows(piece, chunk, len(rows), repeats))
         pos = end
     return tags, rows, removed
 
@@ -616,12 +662,27 @@ def _layout(text: str) -> tuple[str, tuple[str, ...]] | None:
     return rows[0].tag, tags
 
 
-def _piece_rows(piece: str, section: str, number: int, repeats: Repeats | None) -> list[Row]:
+def _piece_rows(piece: str, chunk: Chunk | None, index: int, repeats: Repeats | None
+                ) -> list[Row]:
+    """The rows of a piece of a chunk, the first being row ``index`` of the chunk."""
     rows: list[Row] = []
     for tr in _parse_piece(piece):
         if isinstance(tr.tag, str):
-            rows.append(row_values(tr, section, number + len(rows), repeats))
+            rows.append(row_values(tr, chunk.section if chunk else "",
+                                   _Number(chunk, index + len(rows)), repeats))
     return rows
+
+
+class _Number:
+    """The number of a row in its section (row ``index`` of ``chunk``), found on need."""
+
+    __slots__ = ("chunk", "index")
+
+    def __init__(self, chunk: Chunk | None, index: int) -> None:
+        self.chunk, self.index = chunk, index
+
+    def __int__(self) -> int:
+        return (chunk_first_row(self.chunk) if self.chunk else 1) + self.index
 
 
 def _unescape(value: str) -> str:
@@ -712,7 +773,7 @@ def _convert_chunk(chunk: Chunk, number: int) -> ChunkResult:
         if chunk.section == "extension":
             table = _extension_table(tags, rows)
         else:
-            table, rejected, issues = _card_table(tags, rows, chunk.first_row)
+            table, rejected, issues = _card_table(tags, rows, chunk_first_row(chunk))
         del rows
     pq.write_table(table, part, compression=STAGING_COMPRESSION, use_dictionary=False,
                    write_statistics=False)

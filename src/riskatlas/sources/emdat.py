@@ -357,10 +357,16 @@ def _read(path: Path, batch: Any, options: Any) -> None:
                             crosswalk=batch.store.crosswalk, policy=batch.policy,
                             field_names=_CANONICAL_COLUMNS)
     options.advance(path.stat().st_size)
+    forced: dict[str, str | None] | None = None
     try:
         for row_no, raw in iter_emdat_rows(path):
             batch.count_read(path.name)
             values = emdat_to_canonical(raw)
+            if options.columns:  # --column FIELD=COLUMN: that column as it is, or none
+                if forced is None:
+                    forced = _forced(options.columns, raw, path.name)
+                    builder.field_names.update({f: c for f, c in forced.items() if c})
+                values.update({f: raw.get(c) if c else None for f, c in forced.items()})
             if options.country and not values.get("country_iso3"):
                 values["country_iso3"] = options.country
             ref = f"{values.get('native_key') or 'row ' + str(row_no)}"
@@ -370,6 +376,14 @@ def _read(path: Path, batch: Any, options: Any) -> None:
                 batch.reject(exc, raw)
     except EmdatFormatError as exc:
         raise SourceFormatError("emdat.bad_file", path=str(path), reason=str(exc)) from exc
+
+
+def _forced(overrides: dict[str, str], row: dict[str, str], name: str
+            ) -> dict[str, str | None]:
+    from riskatlas.sources.headers import forced_columns
+    from riskatlas.sources.mapping_file import MAPPABLE_FIELDS
+
+    return forced_columns(overrides, list(row), MAPPABLE_FIELDS, path=name)
 
 
 # canonical field → the EM-DAT column named in error messages

@@ -565,6 +565,38 @@ def find_column(wanted: str, found: Sequence[Column]) -> int | None:
     return folded[0] if len(folded) == 1 else None
 
 
+def forced_columns(overrides: Mapping[str, str], names: Sequence[str],
+                   fields: Collection[str], *, path: str,
+                   aliases: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """``--column FIELD=COLUMN`` for a reader whose columns a fixed layout or a mapping file
+    names (EM-DAT, mapped tables): field (by its name or an alias, in any case) → the name of
+    the column to read it from (as a raw row names it; a header in any case when only one
+    column has it), or None for ``FIELD=`` (the field is read from no column). Wrong fields
+    and columns give the flat reader's messages."""
+    by_name = {f.casefold(): f for f in fields}
+    by_name.update({a.casefold(): f for a, f in (aliases or {}).items() if f in fields})
+    forced: dict[str, str | None] = {}
+    for name, wanted in overrides.items():
+        known = by_name.get(name.strip().casefold())
+        if known is None:
+            raise SourceFormatError("headers.unknown_field", path=path, field=name,
+                                    fields=", ".join(sorted(fields)))
+        column = None
+        if wanted.strip():
+            folded = [n for n in names if n.casefold() == wanted.strip().casefold()]
+            column = wanted.strip() if wanted.strip() in names else (
+                folded[0] if len(folded) == 1 else None)
+            if column is None:
+                raise SourceFormatError("headers.unknown_column", path=path, field=name,
+                                        column=wanted, columns=", ".join(names))
+            other = next((f for f, c in forced.items() if c == column), None)
+            if other is not None:
+                raise SourceFormatError("headers.column_twice", path=path, column=column,
+                                        field=known, other=other)
+        forced[known] = column
+    return forced
+
+
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:
     """``--column FIELD=COLUMN`` options as field → column (``FIELD=``: no column)."""
     overrides: dict[str, str] = {}

@@ -58,10 +58,13 @@ from typing import Any
 from riskatlas.errors import RecordError, SourceFormatError
 from riskatlas.sources.boundaries import read_geojson
 from riskatlas.sources.convert import RecordBuilder, to_number
+from riskatlas.sources.desinventar_fields import CARD_FIELDS
+from riskatlas.sources.headers import forced_columns
 from riskatlas.sources.mapping_file import (
     DATE_FIELDS,
     END_FIELDS,
     KEY_SEPARATOR,
+    MAPPABLE_FIELDS,
     BoundarySpec,
     MappingFile,
     directive_parts,
@@ -221,6 +224,10 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
         note_repeated_headers(table.header)
         if not table.header:
             raise SourceFormatError("mapped.no_header", path=str(path))
+        if options.columns:
+            mapping = with_columns(mapping, forced_columns(
+                options.columns, table.header, MAPPABLE_FIELDS, path=path.name,
+                aliases=CARD_FIELDS))
         country = (options.country or mapping.country or "").upper() or None
         if batch.country_iso3 is None and country:
             batch.country_iso3 = country
@@ -229,6 +236,14 @@ def read(path: Path, batch: Any, options: ReadOptions) -> None:
         close = getattr(table.rows, "close", None)
         if close is not None:
             close()  # the file, when reading stops early
+
+
+def with_columns(mapping: MappingFile, forced: dict[str, str | None]) -> MappingFile:
+    """The mapping with ``--column FIELD=COLUMN`` applied: each field named is read from
+    that column only (or from none), instead of the mapping's columns for it."""
+    kept = tuple((column, field) for column, field in mapping.columns if field not in forced)
+    added = tuple((column, field) for field, column in forced.items() if column is not None)
+    return dataclasses.replace(mapping, columns=kept + added)
 
 
 class _MappedRead:

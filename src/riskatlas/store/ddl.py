@@ -88,6 +88,16 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     e.g. the web app's, would otherwise conflict on the catalogue)."""
     if _up_to_date(con):
         return
+    con.execute("BEGIN TRANSACTION")  # one commit for all (a new store: 4 times quicker)
+    try:
+        _create(con)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _create(con: duckdb.DuckDBPyConnection) -> None:
     for statement in STATEMENTS:
         con.execute(statement)
     # stores made before GDP series were supported
