@@ -123,3 +123,55 @@ def test_pages_show_an_empty_scope_with_a_way_back(store, page):
     assert response.status_code == 404, response.text[:500]
     assert re.search(r'<a href="/(\?[^"]*)?">', response.text), "no way back home"
     assert 'class="error-message"' in response.text and "Traceback" not in response.text
+
+
+COMMANDS = {  # command → its arguments besides the scope
+    "profile": ["--level", "1"], "events": [], "risk": ["--level", "1"],
+    "sendai": ["--level", "1"], "screen": ["--level", "1"],
+    "risk --return-periods": ["--level", "1", "--return-periods", "deaths"],
+    "risk --exceedance": ["--level", "1", "--exceedance", "deaths"],
+}
+CLI_SCOPES = {"unknown country": ["--country", "TWN"],
+              "future period": ["--country", "DMO", "--from", "2050"],
+              "unit without records": ["--country", "DMO", "--admin", "0999"]}
+
+
+def _invoke(store: Path, command: str, args: list[str]):
+    from typer.testing import CliRunner
+
+    from riskatlas.cli import app
+
+    return CliRunner().invoke(app, ["--lang", "en", command.split()[0], *args, "--db",
+                                    str(store), "--format", "json"])
+
+
+@pytest.mark.parametrize("scope", list(CLI_SCOPES))
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_cli_command_answers_an_empty_scope_with_its_error(store, command, scope):
+    """In process: the command raises the RiskAtlas error that ``main`` prints as one line
+    (exit 1), never another exception."""
+    from riskatlas.errors import RiskAtlasError
+
+    result = _invoke(store, command, [*COMMANDS[command], *CLI_SCOPES[scope]])
+    assert isinstance(result.exception, RiskAtlasError), result.exception
+    for lang in ("en", "zh-TW"):
+        assert "\n" not in result.exception.render(lang)
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_cli_command_answers_a_country_with_a_single_unit(store, command):
+    import json
+
+    result = _invoke(store, command, [*COMMANDS[command], "--country", "DMO", "--admin", "02"])
+    assert result.exit_code == 0, result.exception
+    assert isinstance(json.loads(result.stdout), list)
+
+
+@pytest.mark.parametrize("path", API)
+def test_every_endpoint_answers_a_country_with_a_single_unit(store, path):
+    query = "country=DMO&level=1&admin=0201" if path == "/api/peers" else \
+        "country=DMO&level=1" + ("" if path == "/api/advice" else "&admin=02")
+    with web_client(store) as client:
+        response = client.get(f"{path}?{query}")
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json()["rows"], list)

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from riskatlas.analysis.engine import Engine, make_engine
 from riskatlas.analysis.methods import Methods, load_methods
+from riskatlas.analysis.period import PeriodRule
 from riskatlas.analysis.profile import DEFAULT_METRICS
-from riskatlas.analysis.results import labelled, sort_rows
+from riskatlas.analysis.results import Note, labelled, sort_rows
 from riskatlas.analysis.scope import Scope, filter_records
 from riskatlas.errors import EmptyScopeError
 from riskatlas.importer import FileResult, import_paths
@@ -22,6 +23,12 @@ if TYPE_CHECKING:  # Ibis and pandas load on first query, not for an import
     import pandas as pd
 
     from riskatlas.report.assessment import Assessment
+
+
+# what Atlas.outside_period shows of each card by default
+OUTSIDE_COLUMNS = ("record_id", "dataset_id", "country_iso3", "start_date", "start_year",
+                   "date_precision", "hazard_term", "hazard_group", "level1_name", "deaths",
+                   "directly_affected", "houses_destroyed")
 
 
 class Atlas:
@@ -170,7 +177,7 @@ class Atlas:
         period = (f"{scope.year_from or ''}–{scope.year_to or ''}"
                   if scope.year_from is not None or scope.year_to is not None else "")
         asked = ", ".join(p for p in (scope.country, scope.admin, period,
-                                      f"#{scope.dataset}" if scope.dataset else "",
+                                      _datasets_text(scope.dataset),
                                       scope.hazard) if p) or "-"
         r = self.engine.table("records")
         r = r.filter(r.start_year.notnull())
@@ -180,12 +187,80 @@ class Atlas:
         level = "-" if scope.level is None else str(scope.level)
         return {"asked": asked, "held": text or "-", "level": level}
 
-    def _undated(self, scope: Scope) -> bool:
-        """Whether cards of the scope (any period) have no year: analyses leave them out."""
+    def _left_out(self, scope: Scope) -> list[Note]:
+        """Notes on the scope's cards that the analysis does not count: those with no year
+        (none can be placed in a period) and those of approval statuses not counted."""
+        import ibis
+
+        records = filter_records(self.engine.table("records"), country=scope.country,
+                                 admin=scope.admin, hazard=scope.hazard,
+                                 dataset=scope.dataset)
+        dated = filter_records(records, year_from=scope.year_from, year_to=scope.year_to)
+        status = records.approval_status.fill_null("published")
+        other = (ibis.literal(False) if scope.statuses is None
+                 else ~status.isin(list(scope.statuses)))
+        counts = records.aggregate(
+            undated=records.start_year.isnull().cast("int64").sum(),
+            other=(other & records.record_id.isin(dated.record_id)).cast("int64").sum()
+        ).to_pandas().iloc[0]
+        notes: list[Note] = []
+        if counts["undated"]:
+            notes.append(("analysis.undated_left_out", {"count": int(counts["undated"])}))
+        if counts["other"]:
+            notes.append(("analysis.statuses_left_out", {
+                "count": int(counts["other"]), "statuses": ", ".join(scope.statuses or ())}))
+        return notes
+
+    def scope(self, **scope: Any) -> Scope:
+        """The :class:`Scope` of an analysis: ``statuses`` default to the methods profile's
+        (``statuses``: published cards); ``include_unapproved=True`` counts every status."""
+        if scope.pop("include_unapproved", False):
+            scope["statuses"] = None
+        elif "statuses" not in scope:
+            scope["statuses"] = self.methods.statuses()
+        scope.setdefault("period_rule", PeriodRule.of(self.methods))
+        return Scope(**scope)
+
+    def periods(self, *, by_dataset: bool = True, **scope: Any) -> pd.DataFrame:
+        """The observation period of each country of the scope (analysis/period.py):
+        ``period_from``, ``period_to``, ``years``, the ``cards`` inside and those
+        ``outside`` it, with the first and last year outside. With ``by_dataset``, a row
+        per country × dataset follows with the period of that dataset alone (what an
+        analysis of one dataset uses); the country's row (``dataset_id`` empty) is the
+        period of its datasets pooled, which analyses of the country use."""
+        import pandas as pd
+
+        from riskatlas.analysis import period
+
+        sc = self.scope(**scope)
         records = self.engine.table("records")
-        found = filter_records(records, country=scope.country, admin=scope.admin,
-                               hazard=scope.hazard, dataset=scope.dataset)
-        return bool(found.filter(found.start_year.isnull()).count().to_pandas())
+        selected = sc.selected(records, [])
+        frames = [period.summary(period.with_period(selected, sc.periods(records)))]
+        if by_dataset:
+            keys = ("country_iso3", "dataset_id")
+            marked = period.with_period(selected, sc.periods(records, by_dataset=True), keys)
+            frames.append(period.summary(marked, keys))
+        frame = pd.concat(frames, ignore_index=True)
+        if "dataset_id" not in frame.columns:  # country rows only
+            frame["dataset_id"] = pd.NA
+        frame["dataset_id"] = frame["dataset_id"].astype("Int64")
+        frame["years"] = frame["period_to"] - frame["period_from"] + 1
+        for column in ("outside_from", "outside_to"):
+            frame[column] = frame[column].astype("Int64")
+        frame = frame.sort_values(["country_iso3", "dataset_id"], na_position="first",
+                                  kind="stable").reset_index(drop=True)
+        first = ["country_iso3", "dataset_id", "period_from", "period_to", "years"]
+        frame = frame[first + [c for c in frame.columns if c not in first]]
+        return self._result(frame, "periods", sc, "en")
+
+    def outside_period(self, *, columns: Sequence[str] = OUTSIDE_COLUMNS,
+                       **scope: Any) -> pd.DataFrame:
+        """The cards of the scope dated outside their country's observation period (left
+        out of every analysis), with that period, by date."""
+        sc = self.scope(**scope)
+        expr = sc.outside(self.engine.table("records"), keep=[*columns, "start_date"])
+        expr = expr.order_by(["country_iso3", "start_date", "record_id"])
+        return expr.select(*dict.fromkeys([*columns, "period_from", "period_to"])).to_pandas()
 
     def count_records(self, **filters: Any) -> int:
         return int(filter_records(self.table("records"), **filters).count().to_pandas())
@@ -216,7 +291,7 @@ class Atlas:
         (country when None); hazards named at ``hazard_key`` (group, hips or term)."""
         from riskatlas.analysis.profile import profile
 
-        sc = Scope(**scope)
+        sc = self.scope(**scope)
         expr = profile(self.engine.table("records"), sc, self.methods, metrics, top)
         self._in_scope(sc)  # after the arguments are checked: a bad metric says so first
         frame = sort_rows(expr.to_pandas(), ["country_iso3", "admin_code", "metric", "rank"])
@@ -226,7 +301,7 @@ class Atlas:
         """Data cards grouped into events (one row per event)."""
         from riskatlas.analysis.events import events
 
-        sc = self._in_scope(Scope(**scope))
+        sc = self._in_scope(self.scope(**scope))
         records = self.engine.table("records")
         # events form over the whole country and period: one crossing units stays whole
         basis = sc.but(admin=None, hazard=None, climate_only=False).records(records)
@@ -239,7 +314,7 @@ class Atlas:
         per-100,000 rates, intensive/extensive split and trends."""
         from riskatlas.analysis.risk import add_trends, annual_series, risk
 
-        sc = self._in_scope(Scope(**scope))
+        sc = self._in_scope(self.scope(**scope))
         records = self.engine.table("records")
         frame = risk(records, self.engine.table("population"), sc, self.methods).to_pandas()
         frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard"])
@@ -255,7 +330,7 @@ class Atlas:
         "annual_max_event")."""
         from riskatlas.analysis.risk import exceedance
 
-        sc = self._in_scope(Scope(**scope))
+        sc = self._in_scope(self.scope(**scope))
         frame = exceedance(self.engine.table("records"), sc, self.methods, metric,
                            quantity).to_pandas()
         frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard", "rank"])
@@ -269,7 +344,7 @@ class Atlas:
         from riskatlas.analysis.risk import annual_values, bootstrap, return_levels
 
         quantity = quantity or str(self.methods.get("risk.return_levels.quantity"))
-        sc = self._in_scope(Scope(**scope))
+        sc = self._in_scope(self.scope(**scope))
         annual = annual_values(self.engine.table("records"), sc, self.methods, metric,
                                quantity).to_pandas()
         frame = sort_rows(return_levels(annual, self.methods),
@@ -284,7 +359,7 @@ class Atlas:
         """Sendai Framework indicators (A, B, C, D and SDG 1.5.1) per unit × year."""
         from riskatlas.analysis.sendai import sendai
 
-        sc = self._in_scope(Scope(**scope))
+        sc = self._in_scope(self.scope(**scope))
         population = self.store.table("population").to_pandas()
         frame = sendai(self.engine.table("records"), population, sc, self.methods).to_pandas()
         frame = sort_rows(frame, ["country_iso3", "admin_code", "year"])
@@ -297,10 +372,15 @@ class Atlas:
         rank stability; climate-related hazards unless ``all_hazards``."""
         from riskatlas.analysis import screen as sc_mod
 
-        sc = sc_mod.screen_scope(self._in_scope(Scope(**scope)), self.methods, all_hazards)
+        sc = sc_mod.screen_scope(self._in_scope(self.scope(**scope)), self.methods,
+                                 all_hazards)
         with sc_mod.unit_years(self.engine.table("records"), sc).cache() as years:
-            if not int(years.count().to_pandas()):  # records, none of them at the level
-                raise EmptyScopeError("analysis.empty_screen", **self._scope_text(sc))
+            if not int(years.count().to_pandas()):  # records, none of them screened
+                located = sc.but(climate_only=False)
+                key = ("analysis.no_climate_records" if sc.climate_only and int(
+                    sc_mod.unit_years(self.engine.table("records"), located).count()
+                    .to_pandas()) else "analysis.empty_screen")
+                raise EmptyScopeError(key, **self._scope_text(sc))
             long, per_capita = sc_mod.indicators(years, self.engine.table("population"),
                                                  self.engine.table("admin_units"), sc,
                                                  self.methods)
@@ -311,17 +391,29 @@ class Atlas:
         return self._result(frame, "screen", sc, lang, notes,
                             extra={"hazards": sorted(long_rows["hazard"].unique())})
 
+    def outside_screen(self, *, lang: str = "en", **scope: Any) -> pd.DataFrame:
+        """What the climate-related screen leaves out, per unit (country when ``level`` is
+        None) × hazard: records, deaths, directly affected and houses destroyed of the cards
+        that are not climate-related, with their share (%) of the unit's whole total."""
+        from riskatlas.analysis.screen import outside_screen
+
+        sc = self._in_scope(self.scope(**scope))
+        frame = outside_screen(self.engine.table("records"), sc).to_pandas()
+        frame = sort_rows(frame, ["country_iso3", "admin_code", "metric", "hazard"])
+        return self._result(frame, "outside_screen", sc, lang)
+
     def assess(self, *, country: str | None = None, level: int | None = None,
                year_from: int | None = None, year_to: int | None = None, lang: str = "en",
-               top: int = 5, measures: Sequence[Path] = (),
-               cases: Sequence[Path] = ()) -> Assessment:
+               top: int = 5, measures: Sequence[Path] = (), cases: Sequence[Path] = (),
+               datasets: Sequence[int] = (), include_unapproved: bool = False) -> Assessment:
         """Every analysis of a report (profile, events, risk, Sendai, screen, advice, peers)
         over one scope; ``level`` None picks the level of the data's cities or districts;
         ``measures`` and ``cases`` are extra catalogue files extending the shipped ones."""
         from riskatlas.report.assessment import assess
 
         return assess(self, country=country, level=level, year_from=year_from,
-                      year_to=year_to, lang=lang, top=top, measures=measures, cases=cases)
+                      year_to=year_to, lang=lang, top=top, measures=measures, cases=cases,
+                      datasets=datasets, include_unapproved=include_unapproved)
 
     def peers(self, country: str, admin: str, *, level: int | None = None, k: int = 5,
               year_from: int | None = None, year_to: int | None = None,
@@ -346,12 +438,25 @@ class Atlas:
         return frame
 
     def _result(self, frame: pd.DataFrame, analysis: str, scope: Scope, lang: str,
-                notes: Sequence[str] = (), extra: dict[str, Any] | None = None
+                notes: Sequence[Note] = (), extra: dict[str, Any] | None = None
                 ) -> pd.DataFrame:
-        if self._undated(scope):
-            notes = [*notes, "analysis.undated_left_out"]
+        from riskatlas.analysis import period
+
+        marked = period.with_period(scope.selected(self.engine.table("records"), []),
+                                    scope.periods(self.engine.table("records")))
+        used = period.stamp(period.summary(marked), scope.period_rule)
+        outside = period.outside_note(used)
+        notes = [*notes, *self._left_out(scope), *([outside] if outside else [])]
         return labelled(frame, analysis=analysis, scope=scope, methods=self.methods,
-                        engine=self.engine.name, lang=lang, notes=notes, extra=extra)
+                        engine=self.engine.name, lang=lang, notes=notes, extra=extra,
+                        period=used)
+
+
+def _datasets_text(dataset: int | tuple[int, ...] | None) -> str:
+    """"#3" or "#3, #4": the datasets of a scope, for messages."""
+    if dataset is None:
+        return ""
+    return ", ".join(f"#{d}" for d in ((dataset,) if isinstance(dataset, int) else dataset))
 
 
 def open(path: str | Path | None = None, *, read_only: bool = False,

@@ -57,10 +57,11 @@ class Evidence:
                       for r in profile.itertuples()}
         self.risk = {(r["country_iso3"], r["admin_code"], r["hazard"]): r
                      for r in risk.to_dict("records")}
+        ranked = screen[screen["rank"].notna()]  # ranks are among units with records
         scores = pd.DataFrame([
             {"country_iso3": c, "admin_code": a, "hazard": h, "hazard_score": s}
-            for c, a, hs in zip(screen["country_iso3"], screen["admin_code"],
-                                screen["hazard_scores"], strict=True)
+            for c, a, hs in zip(ranked["country_iso3"], ranked["admin_code"],
+                                ranked["hazard_scores"], strict=True)
             for h, s in hs.items()])
         self.hazard_rank: dict[tuple[str, str, str], tuple[int, float, int]] = {}
         if len(scores):
@@ -111,7 +112,7 @@ def advise(screen: pd.DataFrame, profile: pd.DataFrame, risk: pd.DataFrame,
     """Measures for the ``top`` units of the screen (all when None), in priority order."""
     evidence = Evidence(screen, profile, risk)
     groups = reporting_groups()
-    units = screen.sort_values("rank")
+    units = screen[screen["rank"].notna()].sort_values("rank")  # units with records
     if top is not None:
         units = units.head(top)
     out: list[Advice] = []

@@ -54,6 +54,10 @@ class Methods:
         return int(self.get("events.window_days").get(group,
                                                       self.get("events.default_window_days")))
 
+    def statuses(self) -> tuple[str, ...]:
+        """The approval statuses counted by default (``statuses``)."""
+        return tuple(str(s) for s in self.get("statuses"))
+
     def indicator_weights(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.get("screen.indicators").items()}
 

@@ -7,7 +7,7 @@ population loaded". Hazard keys get their names in the reader's language.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -31,10 +31,18 @@ def hazard_name(key: str | None, lang: str = "en") -> str | None:
     return key.removeprefix(UNMAPPED)
 
 
+# a note on a result: a message key, or a key with the values its message shows
+Note = str | tuple[str, dict[str, Any]]
+
+
 def labelled(frame: pd.DataFrame, *, analysis: str, scope: Scope, methods: Methods,
-             engine: str, lang: str = "en", notes: Sequence[str] = (),
-             extra: dict[str, Any] | None = None) -> pd.DataFrame:
-    """``frame`` with hazard and country names filled in and its provenance in attrs."""
+             engine: str, lang: str = "en", notes: Sequence[Note] = (),
+             extra: dict[str, Any] | None = None,
+             period: dict[str, Any] | None = None) -> pd.DataFrame:
+    """``frame`` with hazard and country names filled in and its provenance in attrs
+    (``notes``: the message keys; ``note_params``: the values of those that have some;
+    ``period``: the observation period used, per country, and the cards left out of it
+    (:func:`riskatlas.analysis.period.stamp`)."""
     frame = frame.reset_index(drop=True)
     if "hazard" in frame.columns:
         names = {k: hazard_name(k, lang) for k in frame["hazard"].unique()}
@@ -43,9 +51,35 @@ def labelled(frame: pd.DataFrame, *, analysis: str, scope: Scope, methods: Metho
     if "admin_name" in frame.columns and scope.level is None and len(frame):
         frame["admin_name"] = [
             country_name(c, lang) if c != NO_COUNTRY else c for c in frame["country_iso3"]]
+    keys = [n if isinstance(n, str) else n[0] for n in notes]
+    params = {n[0]: n[1] for n in notes if not isinstance(n, str)}
     frame.attrs = {"analysis": analysis, "scope": scope.describe(), "engine": engine,
-                   **methods.stamp(), "notes": list(notes), **(extra or {})}
+                   **methods.stamp(), "notes": keys, "note_params": params,
+                   **({"period": period} if period is not None else {}), **(extra or {})}
     return frame
+
+
+def statuses_text(statuses: Sequence[str] | None, lang: str) -> str:
+    """Which approval statuses a result counts, in words: "published cards counted"."""
+    from riskatlas.i18n import translate
+
+    if statuses is None:
+        return translate("report.all_statuses", lang)
+    return translate("report.statuses_counted", lang, statuses=translate(
+        "report.list_sep", lang).join(translate(f"workflow.state.{s}", lang)
+                                      for s in statuses))
+
+
+def note_texts(results: Iterable[dict[str, Any]], lang: str) -> list[str]:
+    """The notes of results (their ``attrs``) as text in ``lang``, each once, in order."""
+    from riskatlas.i18n import translate
+
+    texts: dict[str, None] = {}
+    for attrs in results:
+        params = attrs.get("note_params", {})
+        for key in attrs.get("notes", []):
+            texts[translate(key, lang, **params.get(key, {}))] = None
+    return list(texts)
 
 
 def sort_rows(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:

@@ -7,10 +7,12 @@ Everything here builds Ibis expressions; user text is only ever a bound literal.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from riskatlas.analysis.period import PeriodRule, default_rule, periods, with_period
 from riskatlas.errors import AnalysisError
+from riskatlas.model.schema import APPROVAL_STATUSES
 
 HAZARD_KEYS = ("group", "hips", "term")
 LEVELS = (0, 1, 2)
@@ -19,7 +21,8 @@ NO_COUNTRY = "XXX"  # records imported without a country (flat exports name none
 # the columns that scoping reads
 SCOPE_COLUMNS = ("record_id", "dataset_id", "country_iso3", "level0_code", "level0_name",
                  "level1_code", "level1_name", "level2_code", "level2_name", "start_year",
-                 "hazard_term", "hips_code", "hazard_group", "climate_related")
+                 "hazard_term", "hips_code", "hazard_group", "climate_related",
+                 "approval_status")
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,21 @@ class Scope:
     level: int | None = None
     year_from: int | None = None
     year_to: int | None = None
-    dataset: int | None = None
+    dataset: int | tuple[int, ...] | None = None  # one import, or several (assess FILE…)
     hazard: str | None = None
     hazard_key: str = "group"
     climate_only: bool = False
+    statuses: tuple[str, ...] | None = None  # approval statuses counted; None: every one
+    # how the observation period is found (analysis/period.py; methods ``period``)
+    period_rule: PeriodRule = field(default_factory=default_rule)
 
     def __post_init__(self) -> None:
+        if self.statuses is not None:
+            wrong = sorted(set(self.statuses) - set(APPROVAL_STATUSES))
+            if wrong:
+                raise AnalysisError("analysis.bad_status", status=", ".join(wrong),
+                                    statuses=", ".join(APPROVAL_STATUSES))
+            object.__setattr__(self, "statuses", tuple(sorted(set(self.statuses))))
         if self.level is not None and self.level not in LEVELS:
             raise AnalysisError("analysis.bad_level", level=self.level)
         if self.hazard_key not in HAZARD_KEYS:
@@ -55,13 +67,37 @@ class Scope:
 
     def records(self, records: Any, keep: Sequence[str] | None = None) -> Any:
         """The records in scope with the analysis keys added: ``admin_code``,
-        ``admin_name`` (the unit at ``level``, or the country) and ``hazard``.
-        ``keep`` narrows the columns to those an analysis reads (smaller queries)."""
+        ``admin_name`` (the unit at ``level``, or the country) and ``hazard``; only the
+        cards inside their country's observation period, with that period
+        (``period_from``, ``period_to``). ``keep`` narrows the columns to those an analysis
+        reads (smaller queries)."""
+        r = with_period(self.selected(records, keep), self.periods(records))
+        return r.filter(r.inside).drop("inside")
+
+    def outside(self, records: Any, keep: Sequence[str] | None = None) -> Any:
+        """The cards of the scope dated outside their country's observation period, with
+        the period: what :meth:`records` leaves out."""
+        r = with_period(self.selected(records, keep), self.periods(records))
+        return r.filter(~r.inside).drop("inside")
+
+    def periods(self, records: Any, *, by_dataset: bool = False) -> Any:
+        """The observation period per country (or country × dataset) of the scope's
+        records: every hazard and unit of the country, within the scope's datasets,
+        approval statuses and ``--from``/``--to`` (analysis/period.py)."""
+        basis = self.but(admin=None, hazard=None, climate_only=False).selected(records, [])
+        keys = ("country_iso3", "dataset_id") if by_dataset else ("country_iso3",)
+        return periods(basis, self.period_rule, keys=keys, year_from=self.year_from,
+                       year_to=self.year_to)
+
+    def selected(self, records: Any, keep: Sequence[str] | None = None) -> Any:
+        """The dated records that the scope's filters select, with the analysis keys,
+        before the observation period applies."""
         if keep is not None:
             records = records.select(*dict.fromkeys([*SCOPE_COLUMNS, *keep]))
         r = filter_records(records, country=self.country, admin=self.admin,
                            hazard=self.hazard, year_from=self.year_from,
-                           year_to=self.year_to, dataset=self.dataset)
+                           year_to=self.year_to, dataset=self.dataset,
+                           statuses=self.statuses)
         # a card whose year could not be read has no place in time (riskatlas quality)
         r = r.filter(r.start_year.notnull())
         if self.climate_only:
@@ -76,26 +112,27 @@ class Scope:
                         hazard=hazard_expr(r, self.hazard_key))
 
     def coverage(self, scoped: Any) -> Any:
-        """Per country: the period covered (``period_from``, ``period_to``, ``years``).
+        """Per country: the observation period (``period_from``, ``period_to``, ``years``).
 
-        Years of record come from the country's records in scope (all hazards) with the
-        requested bounds taking precedence, never from one hazard's first and last event.
+        ``scoped`` is :meth:`records` (or a table derived from it that kept the period
+        columns): the period of the country's records of every hazard and unit by the rule
+        of analysis/period.py, ``--from``/``--to`` taking precedence; never one hazard's
+        first and last event. Any other table of dated records gets the rule applied to it.
         """
-        import ibis
-
+        if "period_from" not in scoped.columns:
+            return periods(scoped, self.period_rule, year_from=self.year_from,
+                           year_to=self.year_to)
         cov = scoped.group_by("country_iso3").aggregate(
-            first=scoped.start_year.min(), last=scoped.start_year.max())
-        start = ibis.literal(self.year_from) if self.year_from is not None else cov.first
-        end = ibis.literal(self.year_to) if self.year_to is not None else cov.last
-        return cov.select("country_iso3", period_from=start.cast("int64"),
-                          period_to=end.cast("int64"),
-                          years=(end - start + 1).cast("int64"))
+            period_from=scoped.period_from.min(), period_to=scoped.period_to.max())
+        return cov.mutate(years=(cov.period_to - cov.period_from + 1).cast("int64"))
 
     def describe(self) -> dict[str, Any]:
         return {"country": self.country, "admin": self.admin, "level": self.level,
                 "year_from": self.year_from, "year_to": self.year_to,
-                "dataset": self.dataset, "hazard_key": self.hazard_key,
-                "climate_only": self.climate_only}
+                "dataset": (list(self.dataset) if isinstance(self.dataset, tuple)
+                            else self.dataset), "hazard_key": self.hazard_key,
+                "climate_only": self.climate_only,
+                "statuses": list(self.statuses) if self.statuses is not None else None}
 
 
 UNIT_KEYS = ("country_iso3", "admin_code")
@@ -115,8 +152,10 @@ def hazard_expr(r: Any, key: str) -> Any:
 
 def filter_records(records: Any, *, country: str | None = None, admin: str | None = None,
                    hazard: str | None = None, year_from: int | None = None,
-                   year_to: int | None = None, dataset: int | None = None) -> Any:
-    """Records filtered as the CLI and the web app allow (all parameters bound, never SQL)."""
+                   year_to: int | None = None, dataset: int | Sequence[int] | None = None,
+                   statuses: Sequence[str] | None = None) -> Any:
+    """Records filtered as the CLI and the web app allow (all parameters bound, never SQL);
+    ``statuses`` None counts every approval status."""
     if country:
         records = records.filter(records.country_iso3 == country.upper())
     if admin:
@@ -130,6 +169,11 @@ def filter_records(records: Any, *, country: str | None = None, admin: str | Non
         records = records.filter(records.start_year >= year_from)
     if year_to is not None:
         records = records.filter(records.start_year <= year_to)
-    if dataset is not None:
+    if isinstance(dataset, int):
         records = records.filter(records.dataset_id == dataset)
+    elif dataset is not None:
+        records = records.filter(records.dataset_id.isin([int(d) for d in dataset]))
+    if statuses is not None:
+        records = records.filter(records.approval_status.fill_null("published")
+                                 .isin(list(statuses)))
     return records

@@ -49,6 +49,7 @@ def unit_years(records: Any, scope: Scope) -> Any:
         unit_name=scoped.admin_name.max(), cards=scoped.count(),
         unknown_flags=unknown.sum(), with_status=status.count(),
         approved=status.isin(APPROVED).cast("int64").sum(),
+        period_from=scoped.period_from.max(), period_to=scoped.period_to.max(),  # coverage
         **{c: scoped[c].sum().fill_null(0).cast("float64") for c in CORE_COUNTS})
 
 
@@ -153,10 +154,16 @@ def score_units(long: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.Da
     units["drivers"] = _drivers(norm, raw, by_hazard, w, hazards, names)
     units["stability"] = rank_stability(norm, w, methods)
     cfg = methods.get("screen")
-    out = units.assign(tie=units["score"].round(9)).sort_values(
-        ["tie", "country_iso3", "admin_code"], ascending=[False, True, True]).drop(
-        columns="tie").reset_index(drop=True)
-    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    # ranks are among the units with records; a gazetteer unit without any comes after
+    # them, unranked (its score of 0 says no losses were recorded, not that it is safe)
+    recorded = units["cards"].fillna(0) > 0
+    out = units.assign(tie=units["score"].round(9), recorded=recorded).sort_values(
+        ["recorded", "tie", "country_iso3", "admin_code"],
+        ascending=[False, False, True, True]).drop(columns="tie").reset_index(drop=True)
+    ranks = np.arange(1, len(out) + 1)
+    out.insert(0, "rank", pd.array(np.where(out["recorded"], ranks, 0), dtype="Int64"))
+    out.loc[~out["recorded"], ["rank", "stability"]] = [pd.NA, np.nan]
+    out = out.drop(columns="recorded")
     out["class"] = [score_class(s, methods) for s in out["score"]]
     out["top_hazard"] = [d[0]["hazard"] if d else None for d in out["drivers"]]
     out["quality"] = [_badge(r, cfg["quality"]) for r in out.itertuples()]
@@ -263,3 +270,34 @@ def _all_have_population(by: Any, population: Any, level: int | None) -> bool:
     counts = by.aggregate(n=by.count(), with_pop=(by.population > 0).cast("int64").sum())
     row = counts.to_pyarrow().to_pylist()[0]
     return bool(row["n"]) and row["with_pop"] == row["n"]
+
+
+OUTSIDE_METRICS = ("records", "deaths", "directly_affected", "houses_destroyed")
+
+
+def outside_screen(records: Any, scope: Scope,
+                   metrics: tuple[str, ...] = OUTSIDE_METRICS) -> Any:
+    """Per unit × hazard: what the climate-related screen leaves out — each metric summed
+    over the unit's cards that are not climate-related (the per-record flag: an earthquake,
+    or a landslide an earthquake set off) and its share (%) of the unit's whole total over
+    every hazard (long table: ``metric``, ``value``, ``total``, ``share_pct``; Ibis)."""
+    import ibis
+
+    counts = [m for m in metrics if m != "records"]
+    r = scope.but(climate_only=False).records(records, keep=counts)
+    left = ~r.climate_related.fill_null(False)
+    sums = {m: r.count() if m == "records" else r[m].sum().fill_null(0)
+            for m in metrics}
+    outs = {f"out_{m}": (left.cast("int64").sum() if m == "records"
+                         else r[m].sum(where=left).fill_null(0)) for m in metrics}
+    by = r.group_by([*UNIT_KEYS, "hazard"]).aggregate(
+        admin_name=r.admin_name.max(), period_from=r.period_from.min(),
+        period_to=r.period_to.max(), **sums, **outs)
+    unit = ibis.window(group_by=list(UNIT_KEYS))
+    parts = [by.select(*UNIT_KEYS, "admin_name", "hazard", "period_from", "period_to",
+                       metric=ibis.literal(m), value=by[f"out_{m}"].cast("float64"),
+                       total=by[m].sum().over(unit).cast("float64")) for m in metrics]
+    long = ibis.union(*parts)
+    long = long.filter(long.value > 0)
+    return long.mutate(share_pct=ibis.ifelse(long.total > 0, long.value * 100.0 / long.total,
+                                             0.0))

@@ -18,6 +18,8 @@ import typer
 import riskatlas
 from riskatlas.analysis.engine import ENGINES
 from riskatlas.analysis.levels import describe as describe_levels
+from riskatlas.analysis.period import span_text
+from riskatlas.analysis.results import note_texts, statuses_text
 from riskatlas.analysis.scope import HAZARD_KEYS
 from riskatlas.cli.common import (
     ADMIN_OPTION,
@@ -30,6 +32,7 @@ from riskatlas.cli.common import (
     METHODS_OPTION,
     STATE,
     TO_OPTION,
+    UNAPPROVED_OPTION,
     console,
     err_console,
     h,
@@ -74,11 +77,13 @@ def register(app: typer.Typer) -> None:
         top: int = typer.Option(None, "--top", min=1, help=h("profile.top")),
         country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, level: int = LEVEL_OPTION,
         year_from: int = FROM_OPTION, year_to: int = TO_OPTION, dataset: int = DATASET_OPTION,
+        unapproved: bool = UNAPPROVED_OPTION,
         by: str = BY_OPTION, fmt: str = FMT_OPTION, engine: str = ENGINE_OPTION,
         methods: Path = METHODS_OPTION, db: Path = DB_OPTION,
     ) -> None:
         """Hazard profile: each hazard's total and share (%) of each metric."""
-        scope = _scope(country, admin, level, year_from, year_to, dataset, hazard_key=by)
+        scope = _scope(country, admin, level, year_from, year_to, dataset,
+                       unapproved, hazard_key=by)
         with _open(db, engine, methods) as atlas:
             frame = atlas.profile(metric, top=top, lang=STATE.lang, **scope)
         _show(frame, fmt)
@@ -87,11 +92,13 @@ def register(app: typer.Typer) -> None:
     def events(
         country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, hazard: str = HAZARD_OPTION,
         year_from: int = FROM_OPTION, year_to: int = TO_OPTION, dataset: int = DATASET_OPTION,
+        unapproved: bool = UNAPPROVED_OPTION,
         fmt: str = FMT_OPTION, engine: str = ENGINE_OPTION, methods: Path = METHODS_OPTION,
         db: Path = DB_OPTION,
     ) -> None:
         """Data cards grouped into events (same hazard, first-level unit, time window)."""
-        scope = _scope(country, admin, None, year_from, year_to, dataset, hazard=hazard)
+        scope = _scope(country, admin, None, year_from, year_to, dataset,
+                       unapproved, hazard=hazard)
         with _open(db, engine, methods) as atlas:
             frame = atlas.events(lang=STATE.lang, **scope)
         _show(frame, fmt)
@@ -104,13 +111,14 @@ def register(app: typer.Typer) -> None:
         quantity: str = typer.Option(None, "--quantity", help=h("risk.quantity")),
         country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, level: int = LEVEL_OPTION,
         hazard: str = HAZARD_OPTION, year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
-        dataset: int = DATASET_OPTION, by: str = BY_OPTION, fmt: str = FMT_OPTION,
+        dataset: int = DATASET_OPTION,
+        unapproved: bool = UNAPPROVED_OPTION, by: str = BY_OPTION, fmt: str = FMT_OPTION,
         engine: str = ENGINE_OPTION, methods: Path = METHODS_OPTION, db: Path = DB_OPTION,
     ) -> None:
         """Regional hazard-specific risk per unit × hazard: frequency, annual averages,
         intensive/extensive split, return periods and trends."""
-        scope = _scope(country, admin, level, year_from, year_to, dataset, hazard=hazard,
-                       hazard_key=by)
+        scope = _scope(country, admin, level, year_from, year_to, dataset,
+                       unapproved, hazard=hazard, hazard_key=by)
         with _open(db, engine, methods) as atlas:
             if exceedance:
                 frame = atlas.exceedance(exceedance, quantity or "event", lang=STATE.lang,
@@ -126,11 +134,13 @@ def register(app: typer.Typer) -> None:
     def sendai(
         country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, level: int = LEVEL_OPTION,
         hazard: str = HAZARD_OPTION, year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
-        dataset: int = DATASET_OPTION, fmt: str = FMT_OPTION, engine: str = ENGINE_OPTION,
+        dataset: int = DATASET_OPTION,
+        unapproved: bool = UNAPPROVED_OPTION, fmt: str = FMT_OPTION, engine: str = ENGINE_OPTION,
         methods: Path = METHODS_OPTION, db: Path = DB_OPTION,
     ) -> None:
         """Sendai Framework indicators (A-1 … D-3, SDG 1.5.1) per unit and year."""
-        scope = _scope(country, admin, level, year_from, year_to, dataset, hazard=hazard)
+        scope = _scope(country, admin, level, year_from, year_to, dataset,
+                       unapproved, hazard=hazard)
         with _open(db, engine, methods) as atlas:
             frame = atlas.sendai(lang=STATE.lang, **scope)
         _show(frame, fmt)
@@ -141,21 +151,23 @@ def register(app: typer.Typer) -> None:
         country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION,
         level: int = typer.Option(None, "--level", min=0, max=2, help=h("screen.level")),
         year_from: int = FROM_OPTION, year_to: int = TO_OPTION, dataset: int = DATASET_OPTION,
+        unapproved: bool = UNAPPROVED_OPTION,
         fmt: str = FMT_OPTION, engine: str = ENGINE_OPTION, methods: Path = METHODS_OPTION,
         db: Path = DB_OPTION,
     ) -> None:
         """Rank units by a composite risk index, with class, drivers, data quality and
         rank stability."""
-        scope = _scope(country, admin, level, year_from, year_to, dataset)
+        scope = _scope(country, admin, level, year_from, year_to, dataset, unapproved)
         with _open(db, engine, methods) as atlas:
             frame = atlas.screen(all_hazards=all_hazards, lang=STATE.lang, **scope)
         _show(frame, fmt)
 
 
 def _scope(country: str | None, admin: str | None, level: int | None, year_from: int | None,
-           year_to: int | None, dataset: int | None, **extra: Any) -> dict[str, Any]:
+           year_to: int | None, dataset: int | None, unapproved: bool,
+           **extra: Any) -> dict[str, Any]:
     return {"country": country, "admin": admin, "level": level, "year_from": year_from,
-            "year_to": year_to, "dataset": dataset, **extra}
+            "year_to": year_to, "dataset": dataset, "include_unapproved": unapproved, **extra}
 
 
 def _open(db: Path | None, engine: str, methods: Path | None) -> riskatlas.Atlas:
@@ -169,6 +181,11 @@ def _show(frame: pd.DataFrame, fmt: str) -> None:
         view = frame[[c for c in TABLE_COLUMNS[frame.attrs["analysis"]] if c in frame.columns]]
         if "drivers" in view.columns:
             view = view.assign(drivers=view["drivers"].map(drivers_text))
+        if "stability" in view.columns:  # a share of weight draws, read as a percentage
+            from riskatlas.report.html import percent
+
+            view = view.assign(stability=view["stability"].map(
+                lambda v: percent(v) if pd.notna(v) else "—"))
         for column, prefix in VALUE_LABELS.items():
             if column in view.columns:
                 view = view.assign(**{column: view[column].map(
@@ -182,14 +199,14 @@ def _show(frame: pd.DataFrame, fmt: str) -> None:
         print_frame(view, fmt, title=caption)
         if about:
             console.print(about, highlight=False)
-        for note in frame.attrs.get("notes", []):
-            console.print(t(note))
+        for note in note_texts([frame.attrs], STATE.lang):
+            console.print(note)
         return
     err_console.print(caption, highlight=False, soft_wrap=True)
     if about:
         err_console.print(about, highlight=False, soft_wrap=True)
-    for note in frame.attrs.get("notes", []):
-        err_console.print(t(note), highlight=False)
+    for note in note_texts([frame.attrs], STATE.lang):
+        err_console.print(note, highlight=False)
     if fmt == "csv" and "drivers" in frame.columns:
         frame = frame.assign(drivers=frame["drivers"].map(
             lambda d: json.dumps(d, ensure_ascii=False)))
@@ -200,12 +217,13 @@ def caption_of(frame: pd.DataFrame) -> str:
     """What a result counts: analysis, period, scope, engine and methods profile."""
     a = frame.attrs
     scope = a["scope"]
-    period = ""
-    if "period_from" in frame.columns and len(frame):
+    period = span_text(a["period"]) if "period" in a else "-"  # the rule's, every result
+    if period == "-" and "period_from" in frame.columns and len(frame):
         period = f"{int(frame['period_from'].min())}–{int(frame['period_to'].max())}"
     level = t("analysis.country_level") if scope["level"] is None else scope["level"]
     return t("analysis.caption", analysis=t(f"analysis.name_{a['analysis']}"),
              period=period or "-", level=level, engine=a["engine"],
+             statuses=statuses_text(scope.get("statuses"), STATE.lang),
              methods=f"{a['methods_version']} ({a['methods_digest']})")
 
 

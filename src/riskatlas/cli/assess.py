@@ -17,6 +17,7 @@ from riskatlas.cli.common import (
     NO_PDF_OPTION,
     STATE,
     TO_OPTION,
+    UNAPPROVED_OPTION,
     console,
     h,
     t,
@@ -41,25 +42,30 @@ def register(app: typer.Typer) -> None:
         lang: str = typer.Option(None, "--lang", help=h("assess.lang")),
         no_pdf: bool = NO_PDF_OPTION,
         measures: list[Path] = MEASURES_OPTION, cases: list[Path] = CASES_OPTION,
-        engine: str = ENGINE_OPTION, methods: Path = METHODS_OPTION, db: Path = DB_OPTION,
+        unapproved: bool = UNAPPROVED_OPTION, engine: str = ENGINE_OPTION,
+        methods: Path = METHODS_OPTION, db: Path = DB_OPTION,
     ) -> None:
         """Import, assess and write a bilingual report: HTML, PDF, CSV and XLSX tables."""
         from riskatlas.i18n import normalize_language
 
         if lang:  # the report's language is also the language of the messages
             STATE.lang = normalize_language(lang)
+        datasets: list[int] = []  # FILE… : the report is about what those files hold
         if inputs:
-            run_import(db, list(inputs), country=country)
+            results = run_import(db, list(inputs), country=country)
+            datasets = [r.dataset_id for r in results if r.dataset_id is not None]
         report(db, out, country=country, level=level, year_from=year_from, year_to=year_to,
                top=top, lang=STATE.lang, pdf=not no_pdf, engine=engine, methods=methods,
-               measures=measures, cases=cases)
+               measures=measures, cases=cases, datasets=datasets,
+               include_unapproved=unapproved)
 
 
 def report(db: Path | None, out: Path, *, country: str | None = None, level: int | None = None,
            year_from: int | None = None, year_to: int | None = None, top: int = 5,
            lang: str = "en", pdf: bool = True, engine: str = "duckdb",
            methods: Path | None = None, measures: Sequence[Path] = (),
-           cases: Sequence[Path] = ()) -> None:
+           cases: Sequence[Path] = (), datasets: Sequence[int] = (),
+           include_unapproved: bool = False) -> None:
     """Assess the store, write the report folder and print where it is and what it found."""
     from riskatlas.report.writer import write_report
 
@@ -67,7 +73,8 @@ def report(db: Path | None, out: Path, *, country: str | None = None, level: int
         console.print(t("assess.running"))
         assessment = atlas.assess(country=country, level=level, year_from=year_from,
                                   year_to=year_to, lang=lang, top=top, measures=measures,
-                                  cases=cases)
+                                  cases=cases, datasets=datasets,
+                                  include_unapproved=include_unapproved)
         files = write_report(assessment, out, pdf=pdf)
     console.print(t("assess.written", html=files.html, tables=files.tables,
                     workbook=files.workbook), soft_wrap=True)  # paths stay whole

@@ -16,8 +16,10 @@ from riskatlas.cli.common import (
     FMT_OPTION,
     FROM_OPTION,
     HAZARD_OPTION,
+    METHODS_OPTION,
     STATE,
     TO_OPTION,
+    UNAPPROVED_OPTION,
     console,
     h,
     print_frame,
@@ -31,6 +33,8 @@ BROWSE_COLUMNS = ("record_id", "country_iso3", "level0_name", "level1_name", "le
                   "start_date", "date_precision", "hazard_term", "hips_code", "hazard_group",
                   "deaths", "injured", "affected", "houses_destroyed", "houses_damaged")
 EXPORT_OUT = typer.Argument(..., help=h("export.out"))
+OUTSIDE_TABLE = ("record_id", "dataset_id", "country_iso3", "start_date", "hazard_term",
+                 "deaths", "period")
 SUGGESTION_COLUMNS = ("hips_code", "hips_name", "hazard_group", "similarity", "resembles",
                       "source", "csv_line")
 
@@ -133,6 +137,29 @@ def register(app: typer.Typer) -> None:
                                   columns=BROWSE_COLUMNS, **filters)
         print_frame(frame, fmt, title=t("browse.records_title", page=page,
                                         pages=max(1, -(-total // page_size)), total=total))
+
+    @app.command(help=h("periods.help"))
+    def periods(
+        outside: bool = typer.Option(False, "--outside", help=h("periods.outside")),
+        country: str = COUNTRY_OPTION, year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
+        dataset: int = DATASET_OPTION, unapproved: bool = UNAPPROVED_OPTION,
+        methods: Path = METHODS_OPTION, db: Path = DB_OPTION, fmt: str = FMT_OPTION,
+    ) -> None:
+        """Each country's period of record (and each dataset's), or the cards outside it."""
+        scope: dict[str, Any] = {"country": country, "year_from": year_from,
+                                 "year_to": year_to, "dataset": dataset,
+                                 "include_unapproved": unapproved}
+        with riskatlas.open(db, read_only=True, methods=methods) as atlas:
+            if outside:
+                frame = atlas.outside_period(**scope)
+                if fmt == "table":  # what fits a terminal; csv and json have every column
+                    frame = frame.assign(start_date=frame["start_date"].dt.date, period=[
+                        f"{a}–{b}" for a, b in zip(frame.period_from, frame.period_to,
+                                                   strict=True)])[list(OUTSIDE_TABLE)]
+                print_frame(frame, fmt, title=t("browse.outside_title", total=len(frame)))
+                return
+            frame = atlas.periods(**scope)
+        print_frame(frame, fmt, title=t("browse.periods_title"))
 
     @app.command(help=h("export.help"))
     def export(

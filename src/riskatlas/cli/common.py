@@ -59,6 +59,8 @@ HAZARD_OPTION = typer.Option(None, "--hazard", help=h("option.hazard"))
 FROM_OPTION = typer.Option(None, "--from", help=h("option.from"))
 TO_OPTION = typer.Option(None, "--to", help=h("option.to"))
 DATASET_OPTION = typer.Option(None, "--dataset", help=h("option.dataset"))
+UNAPPROVED_OPTION = typer.Option(False, "--include-unapproved",
+                                 help=h("option.include_unapproved"))
 NO_PDF_OPTION = typer.Option(False, "--no-pdf", help=h("option.no_pdf"))
 METHODS_OPTION = typer.Option(None, "--methods", help=h("option.methods"))
 

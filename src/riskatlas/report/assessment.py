@@ -18,6 +18,10 @@ from riskatlas.advice.catalogue import CaseLibrary, Catalogue, load_cases, load_
 from riskatlas.advice.engine import Advice, advice_frame, advise
 from riskatlas.advice.peers import PeerRules, peers, store_features
 from riskatlas.analysis.profile import DEFAULT_METRICS
+from riskatlas.analysis.results import note_texts
+from riskatlas.analysis.scope import NO_COUNTRY, filter_records
+from riskatlas.errors import AnalysisError, EmptyScopeError
+from riskatlas.i18n import translate
 
 if TYPE_CHECKING:
     from riskatlas.api import Atlas
@@ -44,7 +48,7 @@ class Assessment:
     unit_sendai: pd.DataFrame      # per unit × year
     events: pd.DataFrame
     annual: pd.DataFrame           # per unit × hazard × year: events and deaths
-    screen: pd.DataFrame
+    screen: pd.DataFrame           # climate-related hazards (methods screen.climate_only)
     advice: list[Advice]
     peers: dict[tuple[str, str], pd.DataFrame]
     units: pd.DataFrame            # gazetteer of the level, with GeoJSON where loaded
@@ -52,13 +56,20 @@ class Assessment:
     catalogue: Catalogue
     cases: CaseLibrary
     top: int
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # in ``lang``
+    statuses: tuple[str, ...] | None = None  # approval statuses counted (None: every one)
+    # every hazard: the all-hazard screen next to the climate-related one (empty when the
+    # screen already counts every hazard), and what the climate screen leaves out
+    all_screen: pd.DataFrame = field(default_factory=pd.DataFrame)
+    outside: pd.DataFrame = field(default_factory=pd.DataFrame)       # whole scope
+    unit_outside: pd.DataFrame = field(default_factory=pd.DataFrame)  # per unit
+    dataset_scope: tuple[int, ...] | None = None  # the datasets asked for (assess FILE…)
     # values not taken as read, by dataset, rule and field (Atlas.quality_summary)
     quality: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def top_units(self) -> pd.DataFrame:
-        return self.screen.sort_values("rank").head(self.top)
+        return self.screen[self.screen["rank"].notna()].sort_values("rank").head(self.top)
 
     @property
     def period(self) -> tuple[int | None, int | None]:
@@ -90,14 +101,17 @@ def choose_level(atlas: Atlas, **scope: Any) -> int:
 def assess(atlas: Atlas, *, country: str | None = None, level: int | None = None,
            year_from: int | None = None, year_to: int | None = None, lang: str = "en",
            top: int = 5, peers_k: int = 5, measures: Sequence[Path] = (),
-           cases: Sequence[Path] = ()) -> Assessment:
-    """Run every analysis of a report over one scope (the store's only country when it
-    holds one and ``country`` is not given)."""
-    if country is None:
-        countries = atlas.table("records").country_iso3.fill_null("").nunique()
-        if int(countries.to_pandas()) == 1:
-            country = str(atlas.table("records").country_iso3.max().to_pandas() or "") or None
-    scope: dict[str, Any] = {"country": country, "year_from": year_from, "year_to": year_to}
+           cases: Sequence[Path] = (), datasets: Sequence[int] = (),
+           include_unapproved: bool = False) -> Assessment:
+    """Run every analysis of a report over one scope: ``datasets`` (all when empty) of one
+    country (``country``, else the only one they hold), counting the approval statuses of
+    the methods profile, or every status with ``include_unapproved``."""
+    statuses = None if include_unapproved else atlas.methods.statuses()
+    base: dict[str, Any] = {"year_from": year_from, "year_to": year_to,
+                            "dataset": tuple(sorted(set(datasets))) or None,
+                            "statuses": statuses}
+    country = country.upper() if country else only_country(atlas, base)
+    scope: dict[str, Any] = {"country": country, **base}
     if level is None:
         level = choose_level(atlas, **scope)
     unit_scope = {**scope, "level": level}
@@ -106,7 +120,7 @@ def assess(atlas: Atlas, *, country: str | None = None, level: int | None = None
     profile = atlas.profile(REPORT_METRICS, lang=lang, **scope)
     unit_profile = atlas.profile(REPORT_METRICS, lang=lang, **unit_scope)
     risk = atlas.risk(lang=lang, **unit_scope)
-    screen = atlas.screen(lang=lang, **unit_scope)
+    screen, all_screen, screen_notes = screens(atlas, lang, **unit_scope)
     advice = advise(screen, unit_profile, risk, catalogue, library, top=top)
     features = peer_features(atlas, year_from, year_to)
     rules = PeerRules.of(atlas.methods.get("peers"))
@@ -114,16 +128,69 @@ def assess(atlas: Atlas, *, country: str | None = None, level: int | None = None
                                                         k=peers_k, level=level, rules=rules)
                   for u in screen.sort_values("rank").head(top).itertuples()}
     annual = _annual(atlas, unit_scope)
+    records = _records(atlas, unit_scope)
     return Assessment(
         country=country, level=level, year_from=year_from, year_to=year_to, lang=lang,
-        datasets=atlas.datasets(), profile=profile, unit_profile=unit_profile, risk=risk,
+        datasets=in_scope(atlas.datasets(), records), profile=profile,
+        unit_profile=unit_profile, risk=risk,
         return_levels=atlas.return_levels("deaths", lang=lang, **unit_scope),
         sendai=atlas.sendai(lang=lang, **scope), unit_sendai=atlas.sendai(lang=lang, **unit_scope),
         events=atlas.events(lang=lang, **scope), annual=annual, screen=screen, advice=advice,
         peers=peer_lists, units=units_of(atlas, level, country),
-        records=_records(atlas, unit_scope),
-        catalogue=catalogue, cases=library, top=top, quality=atlas.quality_summary(),
-        notes=sorted({n for f in (risk, screen) for n in f.attrs.get("notes", [])}))
+        records=records, statuses=statuses, all_screen=all_screen,
+        outside=atlas.outside_screen(lang=lang, **scope),
+        unit_outside=atlas.outside_screen(lang=lang, **unit_scope), dataset_scope=base["dataset"],
+        catalogue=catalogue, cases=library, top=top,
+        quality=in_scope(atlas.quality_summary(), records),
+        notes=[*screen_notes, *note_texts([risk.attrs, screen.attrs], lang)])
+
+
+def screens(atlas: Atlas, lang: str, **scope: Any
+            ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The screen of the methods profile (climate-related hazards) with each unit's
+    all-hazard rank and score next to its own (``all_hazards_rank``, ``all_hazards_score``),
+    the all-hazard screen, and notes. Where no climate-related hazard is recorded, the
+    all-hazard screen stands in, and a note says so."""
+    try:
+        screen = atlas.screen(lang=lang, **scope)
+    except EmptyScopeError as exc:
+        if exc.key != "analysis.no_climate_records":
+            raise
+        every = atlas.screen(all_hazards=True, lang=lang, **scope)
+        return every, pd.DataFrame(), [translate("report.screen_every_hazard", lang)]
+    if not screen.attrs["scope"]["climate_only"]:
+        return screen, pd.DataFrame(), []
+    every = atlas.screen(all_hazards=True, lang=lang, **scope)
+    columns = every[["country_iso3", "admin_code", "rank", "score"]].rename(
+        columns={"rank": "all_hazards_rank", "score": "all_hazards_score"})
+    merged = screen.merge(columns, on=["country_iso3", "admin_code"], how="left")
+    merged.attrs = screen.attrs
+    climate = screen[["country_iso3", "admin_code", "rank"]].rename(
+        columns={"rank": "climate_rank"})
+    every_with = every.merge(climate, on=["country_iso3", "admin_code"], how="left")
+    every_with.attrs = every.attrs
+    return merged, every_with, []
+
+
+def only_country(atlas: Atlas, scope: dict[str, Any]) -> str | None:
+    """The one country of the scope's records (None when it holds none); several countries
+    ask for ``--country``, since shares and ranks never mix countries."""
+    import ibis
+
+    r = filter_records(atlas.table("records"), **scope)
+    counts = r.group_by(code=r.country_iso3.fill_null(NO_COUNTRY)).aggregate(
+        cards=r.count()).order_by([ibis.desc("cards"), "code"]).to_pandas()
+    if len(counts) > 1:
+        raise AnalysisError("assess.several_countries", countries=", ".join(
+            f"{c} ({n:,})" for c, n in counts.itertuples(index=False)),
+            country=counts["code"].iloc[0])
+    return str(counts["code"].iloc[0]) if len(counts) else None
+
+
+def in_scope(frame: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` (datasets, quality) about the datasets of ``records``."""
+    return frame[frame["dataset_id"].isin(records["dataset_id"].unique())].reset_index(
+        drop=True)
 
 
 def peer_features(atlas: Atlas, year_from: int | None = None,
@@ -135,9 +202,8 @@ def peer_features(atlas: Atlas, year_from: int | None = None,
 
 def _annual(atlas: Atlas, scope: dict[str, Any]) -> pd.DataFrame:
     from riskatlas.analysis.risk import annual_series
-    from riskatlas.analysis.scope import Scope
 
-    return annual_series(atlas.engine.table("records"), Scope(**scope),
+    return annual_series(atlas.engine.table("records"), atlas.scope(**scope),
                          atlas.methods).to_pandas()
 
 
@@ -152,11 +218,14 @@ def units_of(atlas: Atlas, level: int, country: str | None) -> pd.DataFrame:
 
 
 def _records(atlas: Atlas, scope: dict[str, Any]) -> pd.DataFrame:
-    """Every record in scope with the keys and values the figures count."""
+    """Every record in scope with the keys and values the figures count: those dated
+    inside the period of record (the others are in the notes: riskatlas periods --outside)."""
     level = scope["level"]
     columns = ["record_id", "dataset_id", "country_iso3", f"level{level}_code",
                f"level{level}_name", "start_date", "date_precision", "hazard_term", "hips_code",
                "hazard_group", "deaths", "missing", "injured", "directly_affected",
                "houses_destroyed", "houses_damaged", "losses_usd", "approval_status"]
     filters = {k: v for k, v in scope.items() if k != "level"}
-    return atlas.records(limit=None, columns=columns, **filters)
+    frame = atlas.records(limit=None, columns=columns, **filters)
+    outside = atlas.outside_period(columns=["record_id"], **filters)["record_id"]
+    return frame[~frame["record_id"].isin(outside)].reset_index(drop=True)

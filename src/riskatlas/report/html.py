@@ -11,13 +11,15 @@ import pandas as pd
 from riskatlas import __version__
 from riskatlas.advice.engine import Advice, Reason
 from riskatlas.analysis.levels import describe as describe_levels
-from riskatlas.analysis.results import hazard_name
+from riskatlas.analysis.results import hazard_name, statuses_text
+from riskatlas.analysis.screen import OUTSIDE_METRICS
 from riskatlas.i18n import template, translate
 from riskatlas.model.countries import country_name
 from riskatlas.report import peers_view, svg
 from riskatlas.report.assessment import Assessment
 
 MEASURES_PER_UNIT = 6  # on a unit's page; the advice table has them all
+ALL_HAZARD_ROWS = 10  # rows of the all-hazard screen shown next to the climate screen
 PROFILE_CHART_METRICS = ("deaths", "injured", "directly_affected", "houses_destroyed",
                          "houses_damaged", "records", "events")
 
@@ -65,15 +67,22 @@ def context(a: Assessment) -> dict[str, Any]:
     t = Text(a.lang)
     first, last = a.period
     place = country_name(a.country, a.lang) if a.country else t("report.all_countries")
+    sources = t("report.list_sep").join(f"{d.name} (#{d.dataset_id})"
+                                         for d in a.datasets.itertuples()) or "—"
+    if a.dataset_scope:  # assess FILE…: the report is about those files
+        place = t("report.title_sources", place=place, datasets=sources)
+    statuses = statuses_text(a.statuses, a.lang)
     return {
         "t": t, "lang": a.lang, "place": place, "period": f"{first}–{last}",
+        "sources": sources, "statuses": statuses,
         "level": a.level, "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "version": __version__, "records_total": len(a.records),
         "findings": findings(a, t), "profiles": profile_sections(a, t),
         "maps": maps(a, t), "screen": screen_rows(a, t), "units": unit_pages(a, t),
+        "all_screen": all_screen_rows(a, t), "outside": outside_text(a.outside, t),
         "methods": methods(a), "datasets": a.datasets.to_dict("records"),
         "quality": quality_rows(a, t),
-        "notes": [t(n) for n in a.notes],
+        "notes": a.notes,
         "silent_units": int((a.screen["cards"].fillna(0) == 0).sum()),
     }
 
@@ -96,6 +105,9 @@ def findings(a: Assessment, t: Text) -> list[str]:
         out.append(t("report.finding_unit", rank=u["rank"], unit=u["admin_name"] or
                      u["admin_code"], score=f"{u['score']:.1f}", cls=t(f"class.{u['class']}"),
                      driver=t.hazard(driver["hazard"]) if driver else "—"))
+    outside = outside_text(a.outside, t)
+    if outside and len(a.all_screen):
+        out.append(t("report.finding_outside", hazards=outside))
     first = {item.measure.id: item.measure for item in a.advice}
     if first:
         names = [m.name_in(a.lang) for m in list(first.values())[:4]]
@@ -157,10 +169,45 @@ def drivers_text(drivers: list[dict[str, Any]], t: Text) -> str:
         for d in drivers)
 
 
+def outside_text(outside: pd.DataFrame, t: Text) -> str:
+    """What the climate-related screen leaves out, per hazard: "Earthquake: 23 % of deaths,
+    77 % of houses destroyed; Biological: …" (largest share of deaths first)."""
+    if not len(outside):
+        return ""
+    order = (outside[outside["metric"] == "deaths"].sort_values("share_pct", ascending=False)
+             ["hazard"].tolist())
+    hazards = list(dict.fromkeys([*order, *sorted(outside["hazard"].unique())]))
+    parts = []
+    for hazard in hazards:
+        rows = outside[outside["hazard"] == hazard].set_index("metric")
+        shares = t("report.item_sep").join(
+            t("report.share_of", pct=f"{rows.at[m, 'share_pct']:.0f}", metric=t.metric(m))
+            for m in OUTSIDE_METRICS if m in rows.index)
+        parts.append(t("report.outside_item", hazard=t.hazard(hazard), shares=shares))
+    return t("report.list_sep").join(parts)
+
+
+def all_screen_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
+    """The top of the all-hazard screen, with each unit's rank in the climate screen."""
+    if not len(a.all_screen):
+        return []
+    every = a.all_screen
+    ranked = every[every["rank"].notna()].sort_values("rank").head(ALL_HAZARD_ROWS)
+    return [{"rank": r["rank"], "unit": r["admin_name"] or r["admin_code"],
+             "code": r["admin_code"], "score": f"{r['score']:.2f}", "cls": r["class"],
+             "class_label": t(f"class.{r['class']}"), "drivers": drivers_text(r["drivers"], t),
+             "climate_rank": "—" if pd.isna(r["climate_rank"]) else int(r["climate_rank"])}
+            for r in ranked.to_dict("records")]
+
+
 def screen_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
     """Units with records (the others score 0 and are counted in a note)."""
     ranked = a.screen[a.screen["cards"].fillna(0) > 0]
+    every = "all_hazards_rank" in a.screen.columns
     return [{"rank": r["rank"], "unit": r["admin_name"] or r["admin_code"],
+             "all_hazards": (t("report.score_rank", score=f"{r['all_hazards_score']:.2f}",
+                                rank=int(r["all_hazards_rank"]))
+                             if every and pd.notna(r["all_hazards_rank"]) else None),
              "code": r["admin_code"], "score": f"{r['score']:.2f}",
              "cls": r["class"], "class_label": t(f"class.{r['class']}"),
              "drivers": drivers_text(r["drivers"], t), "quality": r["quality"],
@@ -247,7 +294,12 @@ def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
         sendai = a.unit_sendai[(a.unit_sendai["country_iso3"] == key[0])
                                & (a.unit_sendai["admin_code"] == key[1])]
         peers = a.peers.get(key, pd.DataFrame())
+        unit_outside = a.unit_outside
+        if len(unit_outside):
+            unit_outside = unit_outside[(unit_outside["country_iso3"] == key[0])
+                                        & (unit_outside["admin_code"] == key[1])]
         pages.append({
+            "outside": outside_text(unit_outside, t),
             "name": name, "code": key[1], "rank": u["rank"], "score": f"{u['score']:.2f}",
             "cls": u["class"], "class_label": t(f"class.{u['class']}"),
             "drivers": drivers_text(u["drivers"], t), "quality": u["quality"],

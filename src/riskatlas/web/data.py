@@ -13,11 +13,18 @@ import pandas as pd
 
 from riskatlas.advice.catalogue import CaseLibrary, Catalogue, load_cases, load_measures
 from riskatlas.advice.engine import advice_frame, advise
-from riskatlas.analysis.scope import Scope, filter_records
+from riskatlas.analysis.results import note_texts
+from riskatlas.analysis.scope import filter_records
 from riskatlas.api import Atlas
 from riskatlas.errors import EmptyScopeError
 from riskatlas.model.countries import country_name
-from riskatlas.report.assessment import REPORT_METRICS, Assessment, choose_level, units_of
+from riskatlas.report.assessment import (
+    REPORT_METRICS,
+    Assessment,
+    choose_level,
+    screens,
+    units_of,
+)
 
 
 @cache
@@ -137,7 +144,7 @@ def unit_assessment(atlas: Atlas, country: str, code: str, *, level: int,
     scope: dict[str, Any] = {"country": country, "year_from": year_from, "year_to": year_to,
                              "level": level}
     one = {**scope, "admin": code}
-    screen = atlas.screen(lang=lang, **scope)
+    screen, _, screen_notes = screens(atlas, lang, **scope)
     row = screen[(screen["country_iso3"] == country) & (screen["admin_code"] == code)]
     if not len(row):
         return None
@@ -146,7 +153,7 @@ def unit_assessment(atlas: Atlas, country: str, code: str, *, level: int,
     risk = atlas.risk(lang=lang, **one)
     mine = [a for a in advise(screen, unit_profile, risk, catalogue, library)
             if (a.country_iso3, a.admin_code) == (country, code)]
-    annual = annual_series(atlas.engine.table("records"), Scope(**one),
+    annual = annual_series(atlas.engine.table("records"), atlas.scope(**one),
                            atlas.methods).to_pandas()
     peer_frame = atlas.peers(country, code, level=level, k=peers_k, year_from=year_from,
                              year_to=year_to)
@@ -158,15 +165,22 @@ def unit_assessment(atlas: Atlas, country: str, code: str, *, level: int,
         sendai=empty, unit_sendai=atlas.sendai(lang=lang, **one), events=empty,
         annual=annual, screen=row, advice=mine, peers={(country, code): peer_frame},
         units=empty, records=empty, catalogue=catalogue, cases=library, top=1,
-        notes=sorted({n for f in (risk, screen) for n in f.attrs.get("notes", [])}))
+        unit_outside=atlas.outside_screen(lang=lang, **one),
+        notes=[*screen_notes, *note_texts([risk.attrs, screen.attrs], lang)])
 
 
 def screen_assessment(atlas: Atlas, *, level: int, country: str | None, lang: str,
                       top: int, all_hazards: bool = False, **scope: Any) -> Assessment:
     """An :class:`Assessment` with the screen and the gazetteer of its level, so that the
     report's ``screen_rows`` and ``maps`` render it."""
-    screen = atlas.screen(all_hazards=all_hazards, lang=lang, country=country, level=level,
-                          **scope)
+    every, notes = pd.DataFrame(), list[str]()
+    if all_hazards:
+        screen = atlas.screen(all_hazards=True, lang=lang, country=country, level=level,
+                              **scope)
+    else:
+        screen, every, notes = screens(atlas, lang, country=country, level=level, **scope)
+    outside = (atlas.outside_screen(lang=lang, country=country, **scope) if len(every)
+               else pd.DataFrame())
     empty = pd.DataFrame()
     return Assessment(
         country=country, level=level, year_from=scope.get("year_from"),
@@ -174,7 +188,8 @@ def screen_assessment(atlas: Atlas, *, level: int, country: str | None, lang: st
         unit_profile=empty, risk=empty, return_levels=empty, sendai=empty,
         unit_sendai=empty, events=empty, annual=empty, screen=screen, advice=[], peers={},
         units=units_of(atlas, level, country), records=empty, catalogue=catalogues()[0],
-        cases=catalogues()[1], top=top, notes=list(screen.attrs.get("notes", [])))
+        cases=catalogues()[1], top=top, all_screen=every, outside=outside,
+        notes=[*notes, *note_texts([screen.attrs], lang)])
 
 
 def profile_assessment(profile: pd.DataFrame, lang: str) -> Assessment:

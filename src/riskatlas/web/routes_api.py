@@ -59,6 +59,9 @@ Hazard = Annotated[str | None, Query(max_length=200, description="Reporting grou
 YearFrom = Annotated[int | None, Query(ge=1000, le=3000, description="First year.")]
 YearTo = Annotated[int | None, Query(ge=1000, le=3000, description="Last year.")]
 Dataset = Annotated[int | None, Query(ge=1, description="Dataset id.")]
+Unapproved = Annotated[bool, Query(description="Count cards of every approval status (staff "
+                                   "see drafts and cards under review); by default the "
+                                   "methods profile's statuses (published) count.")]
 By = Annotated[str, Query(description="Name hazards by group, hips or term.")]
 LangParam = Annotated[str | None, Query(alias="lang", description="en or zh-TW (default: "
                                         "Accept-Language).")]
@@ -76,21 +79,24 @@ def profile(atlas: AtlasDep, lang: Lang, metric: Annotated[list[str] | None, Que
             top: Annotated[int | None, Query(ge=1)] = None, country: Country = None,
             admin: Admin = None, level: Level = None, year_from: YearFrom = None,
             year_to: YearTo = None, dataset: Dataset = None, by: By = "group",
-            _lang: LangParam = None) -> Response:
+            include_unapproved: Unapproved = False, _lang: LangParam = None) -> Response:
     """Hazard profile: each hazard's total and share (%) of each metric."""
     frame = atlas.profile(metric or DEFAULT_METRICS, top=top, lang=lang, **_scope(
-        country, admin, level, year_from, year_to, dataset, hazard_key=by))
+        country, admin, level, year_from, year_to, dataset, hazard_key=by,
+        include_unapproved=include_unapproved))
     return table_response(frame, lang)
 
 
 @router.get("/events", response_model=TableResult)
 def events(atlas: AtlasDep, lang: Lang, country: Country = None, admin: Admin = None,
            hazard: Hazard = None, year_from: YearFrom = None, year_to: YearTo = None,
-           dataset: Dataset = None, _lang: LangParam = None) -> Response:
+           dataset: Dataset = None, include_unapproved: Unapproved = False,
+           _lang: LangParam = None) -> Response:
     """Data cards grouped into events (same hazard group and time window; within a
     first-level unit, or across the country for country-wide hazards)."""
     frame = atlas.events(lang=lang, **_scope(country, admin, None, year_from, year_to,
-                                             dataset, hazard=hazard))
+                                             dataset, hazard=hazard,
+                                             include_unapproved=include_unapproved))
     return table_response(frame, lang)
 
 
@@ -106,10 +112,11 @@ def risk(atlas: AtlasDep, lang: Lang,
                                                "annual_max_event.")] = None,
          country: Country = None, admin: Admin = None, level: Level = None,
          hazard: Hazard = None, year_from: YearFrom = None, year_to: YearTo = None,
-         dataset: Dataset = None, by: By = "group", _lang: LangParam = None) -> Response:
+         dataset: Dataset = None, by: By = "group", include_unapproved: Unapproved = False,
+         _lang: LangParam = None) -> Response:
     """Hazard-specific risk per unit × hazard (or an exceedance curve, or return levels)."""
     scope = _scope(country, admin, level, year_from, year_to, dataset, hazard=hazard,
-                   hazard_key=by)
+                   hazard_key=by, include_unapproved=include_unapproved)
     if exceedance:
         frame = atlas.exceedance(exceedance, quantity or "event", lang=lang, **scope)
     elif return_periods:
@@ -122,22 +129,24 @@ def risk(atlas: AtlasDep, lang: Lang,
 @router.get("/sendai", response_model=TableResult)
 def sendai(atlas: AtlasDep, lang: Lang, country: Country = None, admin: Admin = None,
            level: Level = None, hazard: Hazard = None, year_from: YearFrom = None,
-           year_to: YearTo = None, dataset: Dataset = None, _lang: LangParam = None
-           ) -> Response:
+           year_to: YearTo = None, dataset: Dataset = None,
+           include_unapproved: Unapproved = False, _lang: LangParam = None) -> Response:
     """Sendai Framework indicators (A-1 … D-3, SDG 1.5.1) per unit and year."""
     frame = atlas.sendai(lang=lang, **_scope(country, admin, level, year_from, year_to,
-                                             dataset, hazard=hazard))
+                                             dataset, hazard=hazard,
+                                             include_unapproved=include_unapproved))
     return table_response(frame, lang)
 
 
 @router.get("/screen", response_model=TableResult)
 def screen(atlas: AtlasDep, lang: Lang, all_hazards: bool = False, country: Country = None,
            admin: Admin = None, level: Level = None, year_from: YearFrom = None,
-           year_to: YearTo = None, dataset: Dataset = None, _lang: LangParam = None
-           ) -> Response:
+           year_to: YearTo = None, dataset: Dataset = None,
+           include_unapproved: Unapproved = False, _lang: LangParam = None) -> Response:
     """Units ranked by a composite risk index, with class, drivers, quality, stability."""
     frame = atlas.screen(all_hazards=all_hazards, lang=lang, **_scope(
-        country, admin, level, year_from, year_to, dataset))
+        country, admin, level, year_from, year_to, dataset,
+        include_unapproved=include_unapproved))
     return table_response(frame, lang)
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from riskatlas.analysis.results import statuses_text
 from riskatlas.api import Atlas
 from riskatlas.export import labelled, write
 from riskatlas.model.countries import country_name
@@ -109,7 +110,9 @@ def screen(request: Request, atlas: AtlasDep, lang: Lang, country: str | None = 
             if row["code"] else None
         row["level"] = lvl
     return render(request, "screen.html.j2", rows=rows, maps=report.maps(a, t),
-                  notes=[t(n) for n in a.notes], level=lvl, country=iso,
+                  notes=a.notes, level=lvl, country=iso,
+                  every=bool(len(a.all_screen)), outside=report.outside_text(a.outside, t),
+                  statuses=statuses_text(a.screen.attrs["scope"]["statuses"], lang),
                   countries=[(c, country_name(c, lang)) for c in choices],
                   year_from=y0, year_to=y1, all_hazards=all_hazards,
                   silent=int((a.screen["cards"].fillna(0) == 0).sum()))
@@ -134,7 +137,7 @@ def unit(request: Request, atlas: AtlasDep, lang: Lang, country: str, code: str,
                                       code=peer["code"]).path + f"?level={peer['level']}"
     return render(request, "unit.html.j2", u=page, level=lvl, country=country.upper(),
                   country_label=country_name(country.upper(), lang),
-                  notes=[t(n) for n in a.notes])
+                  notes=a.notes)
 
 
 def _record_filters(country: str | None, admin: str | None, hazard: str | None,

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 from fastapi.responses import Response
 
-from riskatlas.i18n import translate
+from riskatlas.analysis.results import note_texts
 
 
 def jsonable(value: Any) -> Any:
@@ -53,7 +53,7 @@ def meta_of(attrs: dict[str, Any], lang: str) -> dict[str, Any]:
     ``attrs``) and its language."""
     meta = jsonable(dict(attrs))
     meta["lang"] = lang
-    meta["notes_text"] = [translate(n, lang) for n in attrs.get("notes", [])]
+    meta["notes_text"] = note_texts([attrs], lang)
     return meta
 
 

@@ -1,0 +1,142 @@
+"""The observation period: the years a country's data cards actually cover.
+
+A card dated far from the others (a web card of 2024 in an inventory that ends in 2016, a
+chronicle's hurricane of 1771) must not stretch the years of record that frequencies and
+annual averages divide by. The rule (docs/methods.md, "Years of record"; its numbers are
+the methods profile's ``period``) works on the cards per year of a country, every hazard
+and unit, the datasets in scope pooled:
+
+1. **runs**: the years with cards, in order; a run breaks where more than
+   ``max_gap_years`` consecutive years have none;
+2. **main run**: the run with most cards (a tie goes to the later run);
+3. **edges**: the period runs from the first to the last year of the main run with at
+   least ``edge_share`` × the cards of the run's median year (years with cards);
+4. ``--from`` / ``--to``, when given, are the start / end whatever the records say.
+
+Cards outside the period are left out of every analysis, counted in its notes and listed
+by ``Atlas.outside_period`` (``riskatlas periods --outside``). Everything here is Ibis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import pandas as pd
+
+from riskatlas.analysis.methods import Methods, load_methods
+
+KEYS = ("country_iso3",)
+
+
+@dataclass(frozen=True)
+class PeriodRule:
+    """The numbers of the rule (methods ``period``)."""
+
+    max_gap_years: int
+    edge_share: float
+
+    @classmethod
+    def of(cls, methods: Methods) -> PeriodRule:
+        return cls(max_gap_years=int(methods.get("period.max_gap_years")),
+                   edge_share=float(methods.get("period.edge_share")))
+
+
+@cache
+def default_rule() -> PeriodRule:
+    """The rule of the shipped methods profile."""
+    return PeriodRule.of(load_methods())
+
+
+def periods(basis: Any, rule: PeriodRule, *, keys: Sequence[str] = KEYS,
+            year_from: int | None = None, year_to: int | None = None) -> Any:
+    """Per ``keys`` (a country; or a country × dataset): ``period_from``, ``period_to`` and
+    ``years`` of the rule over ``basis`` (dated records with ``start_year``); an explicit
+    ``year_from`` / ``year_to`` replaces the start / end."""
+    import ibis
+
+    keys = list(keys)
+    yearly = basis.group_by([*keys, "start_year"]).aggregate(cards=basis.count())
+    prev = yearly.start_year.lag().over(ibis.window(group_by=keys, order_by="start_year"))
+    opens = prev.isnull() | (yearly.start_year - prev - 1 > rule.max_gap_years)
+    yearly = yearly.mutate(opens=opens.cast("int64"))
+    yearly = yearly.mutate(run=yearly.opens.cumsum(group_by=keys, order_by="start_year"))
+    runs = yearly.group_by([*keys, "run"]).aggregate(
+        run_cards=yearly.cards.sum(), run_last=yearly.start_year.max(),
+        median=yearly.cards.quantile(0.5))
+    best = ibis.window(group_by=keys, order_by=[ibis.desc("run_cards"), ibis.desc("run_last")])
+    runs = runs.mutate(pick=ibis.row_number().over(best))
+    main = yearly.join(runs.filter(runs.pick == 0), [*keys, "run"])
+    main = main.filter(main.cards >= main.median * rule.edge_share)
+    span = main.group_by(keys).aggregate(first=main.start_year.min(),
+                                         last=main.start_year.max())
+    start = ibis.literal(year_from, type="int64") if year_from is not None else span.first
+    end = ibis.literal(year_to, type="int64") if year_to is not None else span.last
+    return span.select(*keys, period_from=start.cast("int64"), period_to=end.cast("int64"),
+                       years=(end - start + 1).cast("int64"))
+
+
+def with_period(selected: Any, table: Any, keys: Sequence[str] = KEYS) -> Any:
+    """``selected`` records with the ``period_from``, ``period_to`` of their country (or
+    ``keys``) and whether they lie ``inside`` it (``table``: :func:`periods` by ``keys``)."""
+    r = selected.join(table.select(*keys, "period_from", "period_to"), list(keys))
+    return r.mutate(inside=(r.start_year >= r.period_from) & (r.start_year <= r.period_to))
+
+
+def summary(marked: Any, keys: Sequence[str] = KEYS) -> pd.DataFrame:
+    """Per country (or ``keys``): the period, the cards inside and the cards outside it
+    with their first and last year, from :func:`with_period` records (small, pandas)."""
+    out = ~marked.inside
+    by = marked.group_by(list(keys)).aggregate(
+        period_from=marked.period_from.max(), period_to=marked.period_to.max(),
+        cards=marked.inside.cast("int64").sum(), outside=out.cast("int64").sum(),
+        outside_from=marked.start_year.min(where=out),
+        outside_to=marked.start_year.max(where=out))
+    return by.order_by(list(keys)).to_pandas()
+
+
+def stamp(summary_rows: pd.DataFrame, rule: PeriodRule) -> dict[str, Any]:
+    """What a result states about its period (``attrs["period"]``): the span of its
+    countries' periods, the cards left out, and each country's period."""
+    rows = [_country_stamp(r) for r in summary_rows.itertuples(index=False)]
+    return {"period_from": min((int(r["period_from"]) for r in rows), default=None),
+            "period_to": max((int(r["period_to"]) for r in rows), default=None),
+            "cards_outside": sum(int(r["cards_outside"]) for r in rows),
+            "by_country": rows,
+            "rule": {"max_gap_years": rule.max_gap_years, "edge_share": rule.edge_share}}
+
+
+def _country_stamp(r: Any) -> dict[str, Any]:
+    def year(value: Any) -> int | None:
+        return None if pd.isna(value) else int(value)
+
+    return {"country_iso3": str(r.country_iso3), "period_from": int(r.period_from),
+            "period_to": int(r.period_to), "years": int(r.period_to - r.period_from + 1),
+            "cards": int(r.cards), "cards_outside": int(r.outside),
+            "outside_from": year(r.outside_from), "outside_to": year(r.outside_to)}
+
+
+def outside_note(period: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The note of a result that left cards out for their date, with language-neutral
+    values: "GRD 1938–2014: 22 (1771–1925)" per country."""
+    rows = [r for r in period["by_country"] if r["cards_outside"]]
+    if not rows:
+        return None
+    detail = "; ".join(f"{r['country_iso3']} {r['period_from']}–{r['period_to']}: "
+                       f"{r['cards_outside']} ({_span(r['outside_from'], r['outside_to'])})"
+                       for r in rows)
+    return ("analysis.outside_period_left_out",
+            {"count": period["cards_outside"], "detail": detail})
+
+
+def span_text(period: dict[str, Any]) -> str:
+    """"1938–2014" for a result's period, "-" when it has none."""
+    if period.get("period_from") is None:
+        return "-"
+    return _span(period["period_from"], period["period_to"])
+
+
+def _span(first: int | None, last: int | None) -> str:
+    return str(first) if first == last else f"{first}–{last}"
