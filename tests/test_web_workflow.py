@@ -328,7 +328,15 @@ def test_upload_imports_and_reports(site, tmp_path: Path):
     assert any("1200" in f["reason"] for f in item["flagged"])
     assert all(f["field"] for f in item["flagged"])
     assert "2 of 2 records imported" in item["message"]
-    assert client.get("/api/records").json()["total"] == 4  # imported cards are published
+    # an upload publishes nothing: its cards await review, hidden from visitors
+    assert client.get("/api/records").json()["total"] == 2
+    queued = client.get("/api/records?status=submitted", headers=auth(tokens["vera"])).json()
+    assert queued["total"] == 2 and {r["serial"] for r in queued["rows"]} == {"7", "8"}
+    storm = next(r["record_id"] for r in queued["rows"] if r["serial"] == "7")
+    assert move(client, tokens["vera"], storm, "validated").status_code == 200
+    assert client.get("/api/records").json()["total"] == 2  # validated is not published
+    assert move(client, tokens["val"], storm, "published").status_code == 200
+    assert client.get("/api/records").json()["total"] == 3
     again = upload(client, tokens["ana"], "more.csv", csv).json()
     assert again["files"][0]["status"] == "unchanged"
     audit = client.get("/api/admin/audit", params={"action": "upload"},
@@ -390,3 +398,35 @@ def test_public_all_shows_every_card(tmp_path: Path):
         assert deaths(client) == 3  # the analyses count published cards, as the report
         assert deaths(client, unapproved=True) == 43
         assert "Every imported record is shown" in client.get("/records").text
+
+
+def test_the_cache_never_keeps_an_answer_sent_with_any_cookie(site):
+    """Two Cookie headers, a staff session first and another cookie second, once made the
+    staff answer the anonymous one (issue 13): no request with a cookie or an Authorization
+    header is served from or stored in the cache."""
+    client, tokens, _ = site
+    create(client, tokens["ana"])
+    login(client, "vera")
+    session = client.cookies.get("riskatlas_session")
+    assert session
+    client.cookies.clear()
+    headers = [("cookie", f"riskatlas_session={session}"), ("cookie", "other=1")]
+    staff = client.get("/api/records?status=draft", headers=headers)
+    assert staff.json()["total"] == 1 and "x-riskatlas-cache" not in staff.headers
+    for odd in ([("Cookie", "other=1")], [("authorization", "Bearer nothing")]):
+        answer = client.get("/api/records?status=draft", headers=odd)
+        assert "x-riskatlas-cache" not in answer.headers
+    anonymous = client.get("/api/records?status=draft")
+    assert anonymous.json()["total"] == 0 and anonymous.headers["x-riskatlas-cache"] == "miss"
+
+
+def test_a_huge_page_number_is_a_422_or_the_last_page(site):
+    """page=10^30 once answered 500 (issue 13)."""
+    client, tokens, _ = site
+    huge = str(10 ** 30)
+    for path in ("/api/records", "/api/admin/audit"):
+        response = client.get(path, params={"page": huge}, headers=auth(tokens["adam"]))
+        assert assert_error(response, 422)["status"] == 422
+    login(client, "adam")
+    for path in ("/records", "/admin/audit"):
+        assert client.get(path, params={"page": str(10 ** 6 + 1)}).status_code == 200

@@ -116,7 +116,8 @@ def _import_group(store: Store, reader: Reader, files: list[Path], hashes: dict[
                             format=reader.format, country_iso3=options.country,
                             disambiguate_keys=reader.disambiguate_keys,
                             synthetic=options.synthetic,
-                            policy=QualityPolicy(strict=options.strict)) as batch:
+                            policy=QualityPolicy(strict=options.strict),
+                            review=options.review) as batch:
         for f in files:
             batch.add_file(FileStats(f.name, str(f.resolve()), hashes[f], f.stat().st_size,
                                      reader.format))

@@ -33,6 +33,7 @@ class ReadOptions:
     synthetic: bool = False  # the input is made-up data (the demo): said on the dataset
     strict: bool = False  # --strict: a bad value sets its whole record aside
     columns: dict[str, str] = field(default_factory=dict)  # --column FIELD=COLUMN
+    review: bool = False  # web uploads: every card arrives submitted (or draft), for review
 
     def advance(self, n: int) -> None:
         if self.progress is not None and n:

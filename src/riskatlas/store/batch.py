@@ -109,8 +109,9 @@ class ImportBatch:
     def __init__(self, store: Store, *, source_key: str, name: str, format: str,
                  crosswalk_version: str, country_iso3: str | None = None,
                  disambiguate_keys: bool = False, synthetic: bool = False,
-                 policy: QualityPolicy | None = None) -> None:
+                 policy: QualityPolicy | None = None, review: bool = False) -> None:
         self.store = store
+        self.review = review  # no card arrives published or validated: all await review
         self.source_key, self.name, self.format = source_key, name, format
         self.crosswalk_version = crosswalk_version
         self.country_iso3 = country_iso3
@@ -277,6 +278,10 @@ class ImportBatch:
             # the common case: every staged row goes in as it is (no join to pay for)
             source = "FROM staged_raw s WHERE true"
             special.update(record_id="s.record_id", native_key="s.native_key")
+        if self.review:
+            special["approval_status"] = ("CASE WHEN s.approval_status IN ('draft', "
+                                          "'needs_revision') THEN s.approval_status "
+                                          "ELSE 'submitted' END")
         columns = [c for c in RECORD_SCHEMA.names if c not in ("extension", *_COUNT_COLUMNS)]
         select = ", ".join(special.get(c, f"s.{c}") for c in columns)
         con.execute(f"INSERT INTO records ({', '.join(columns)}) SELECT {select} {source}")

@@ -3,10 +3,11 @@
 Public dashboards answer the same questions over and over, and the answers change only
 when an import or a web edit changes the store. The cache key is the store's file
 signature (size and modification time of the file and its WAL), the path, the sorted query
-string and the reader's language; only anonymous requests (no session cookie, no
-Authorization header) are served from it, and only 200 answers that set no cookie are
-kept. Identical requests that arrive together wait for the first one instead of running the
-same analysis twenty times (single flight). Entries live in a size-bounded LRU.
+string and the reader's language; only requests without credentials of any kind (no
+Cookie and no Authorization header at all, however often repeated) are served from it, and
+only 200 answers that set no cookie are kept. Identical requests that arrive together wait
+for the first one instead of running the same analysis twenty times (single flight).
+Entries live in a size-bounded LRU.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from riskatlas.i18n import normalize_language
-from riskatlas.web.auth import COOKIE
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -66,9 +66,10 @@ class ResponseCache:
     def _key(self, scope: Scope) -> tuple[Any, ...] | None:
         if scope["type"] != "http" or scope["method"] != "GET":
             return None
-        headers = dict(scope["headers"])
-        if b"authorization" in headers or COOKIE.encode() in headers.get(b"cookie", b""):
+        names = [name.lower() for name, _ in scope["headers"]]
+        if b"authorization" in names or b"cookie" in names:  # any credential, any cookie
             return None
+        headers = dict(scope["headers"])
         path = scope["path"]
         if path.startswith(("/static", "/login", "/cards", "/card", "/admin", "/upload",
                             "/download")):

@@ -28,6 +28,8 @@ STAFF_NAV = (("/cards", "workflow.nav.cards", ("collector", "validator", "admin"
              ("/admin/audit", "auth.nav.audit", ("admin",)),
              ("/admin/users", "auth.nav.users", ("admin",)))
 
+MAX_PAGE = 1_000_000  # a page number beyond this answers 422 (API) or the last page
+
 
 @cache
 def environment() -> jinja2.Environment:

@@ -16,7 +16,7 @@ from riskatlas.errors import RiskAtlasError
 from riskatlas.web import auth
 from riskatlas.web.access import check_csrf, require, tables
 from riskatlas.web.deps import Viewer, current_user, request_language, settings_of, store_view
-from riskatlas.web.pages import opt_text, render
+from riskatlas.web.pages import MAX_PAGE, opt_text, render
 from riskatlas.web.serialize import json_response, jsonable
 from riskatlas.web.workflow import audit
 from riskatlas.web.writer import writing
@@ -86,7 +86,7 @@ def audit_api(atlas: RawAtlas, viewer: ViewerDep,
               record_id: Annotated[str | None, Query(max_length=300)] = None,
               since: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
               until: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
-              page: Annotated[int, Query(ge=1)] = 1,
+              page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
               page_size: Annotated[int, Query(ge=1, le=1000)] = PAGE_SIZE) -> Response:
     """The audit log, newest first (admins)."""
     require(viewer, "admin")
@@ -112,7 +112,7 @@ def audit_page(request: Request, atlas: RawAtlas, viewer: ViewerDep,
                record_id: str | None = None, since: str | None = None,
                until: str | None = None, page: int = 1) -> Response:
     require(viewer, "admin")
-    page = max(1, page)
+    page = min(max(1, page), MAX_PAGE)
     filters = {"user": opt_text(user), "action": opt_text(action),
                "record_id": opt_text(record_id), "since": opt_text(since),
                "until": opt_text(until)}

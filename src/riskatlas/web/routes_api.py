@@ -16,6 +16,7 @@ from riskatlas.analysis.profile import DEFAULT_METRICS
 from riskatlas.api import Atlas
 from riskatlas.web import browse, data
 from riskatlas.web.deps import Viewer, current_user, get_atlas, language
+from riskatlas.web.pages import MAX_PAGE
 from riskatlas.web.serialize import json_response, table_response
 
 
@@ -202,7 +203,7 @@ def records(atlas: AtlasDep, lang: Lang, viewer: Annotated[Viewer, Depends(curre
                                                 "validated, published).")] = None,
             q: Annotated[str | None, Query(max_length=200, description="Text in the place "
                                            "or comments.")] = None,
-            page: Annotated[int, Query(ge=1)] = 1,
+            page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
             page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
             _lang: LangParam = None) -> Response:
     """Records matching the filters, a page at a time, with the total."""

@@ -28,7 +28,7 @@ from riskatlas.web.deps import (
     settings_of,
 )
 from riskatlas.web.errors import NotFoundError
-from riskatlas.web.pages import opt_int, opt_text, render
+from riskatlas.web.pages import MAX_PAGE, opt_int, opt_text, render
 
 router = APIRouter(include_in_schema=False)
 AtlasDep = Annotated[Atlas, Depends(get_atlas)]
@@ -157,7 +157,7 @@ def records(request: Request, atlas: AtlasDep, lang: Lang,
             status: str | None = None, q: str | None = None, page: int = 1) -> HTMLResponse:
     t = Text(lang)
     filters = _record_filters(country, admin, hazard, year_from, year_to, dataset, status, q)
-    page = max(1, page)
+    page = min(max(1, page), MAX_PAGE)
     total, found = browse.search(atlas, page=page, page_size=PAGE_SIZE,
                                  columns=browse.PAGE_COLUMNS, **filters)
     pages = max(1, -(-total // PAGE_SIZE))

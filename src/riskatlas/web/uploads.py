@@ -91,7 +91,8 @@ def import_upload(settings: WebSettings, viewer: Viewer, file: UploadFile, *,
     try:
         path = folder / safe_name(file.filename or "upload")
         size = _save(file, path, settings.max_upload_mb * 1024 * 1024)
-        options = ReadOptions(country=country.upper() if country else None)
+        # an upload publishes nothing: its cards await a validator, as entered cards do
+        options = ReadOptions(country=country.upper() if country else None, review=True)
         with writing(settings, transaction=False) as atlas:
             results = atlas.import_paths([path], format=fmt, options=options)
             files = []
