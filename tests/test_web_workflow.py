@@ -430,3 +430,30 @@ def test_a_huge_page_number_is_a_422_or_the_last_page(site):
     login(client, "adam")
     for path in ("/records", "/admin/audit"):
         assert client.get(path, params={"page": str(10 ** 6 + 1)}).status_code == 200
+
+
+def test_security_headers_on_every_response_and_no_store_when_signed_in(site):
+    client, tokens, _ = site
+    for path in ("/", "/login", "/api/profile", "/api/nothing", "/static/riskatlas.css"):
+        client.cookies.clear()  # /login sets a CSRF cookie: a cookie makes it private
+        headers = client.get(path).headers
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+        assert headers["x-frame-options"] == "DENY", path
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["referrer-policy"] == "same-origin", path
+        assert headers.get("cache-control") != "no-store", path
+    signed = client.get("/api/records", headers=auth(tokens["vera"]))
+    assert signed.headers["cache-control"] == "no-store"
+    login(client, "vera")
+    assert client.get("/cards").headers["cache-control"] == "no-store"
+
+
+def test_a_lone_surrogate_in_a_body_is_a_422_naming_the_field(site):
+    """A JSON body with "\\ud800" once answered 500 (issue 13)."""
+    client, tokens, _ = site
+    body = b'{"country_iso3": "LKA", "level0_code": "01", "start_year": 2002, ' \
+           b'"hazard_term": "\\ud800"}'
+    response = client.post("/api/records", content=body, headers={
+        **auth(tokens["ana"]), "content-type": "application/json"})
+    error = assert_error(response, 422)
+    assert error["code"] == "web.error.bad_text" and "hazard_term" in error["message"]

@@ -31,8 +31,27 @@ def labelled(frame: pd.DataFrame, lang: str = "en", *, with_raw: bool = False) -
     return out
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet may run such a cell
+
+
+def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell that a spreadsheet would take for a formula
+    (``=HYPERLINK(…)``, ``+``, ``-``, ``@``, tab, CR first) prefixed with an apostrophe, so
+    that it stays text in CSV and XLSX (OWASP's advice on CSV injection)."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS)
+                else v)
+    return out
+
+
 def write(frame: pd.DataFrame, path: Path, fmt: str, centroids: dict[str, Any]) -> int:
-    """Write ``frame`` to ``path`` in ``fmt``; returns the number of rows written."""
+    """Write ``frame`` to ``path`` in ``fmt``; returns the number of rows written (text
+    that a spreadsheet would run as a formula is neutralised in CSV and XLSX)."""
+    if fmt in ("csv", "xlsx"):
+        frame = neutralised(frame)
     if fmt == "csv":
         frame.to_csv(path, index=False)
     elif fmt == "parquet":

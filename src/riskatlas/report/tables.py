@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from riskatlas.export import neutralised
 from riskatlas.report.assessment import Assessment
 
 
@@ -44,7 +45,8 @@ def _write_workbook(path: Path, tables: dict[str, pd.DataFrame]) -> None:
     ISO text, missing values as empty cells."""
     import xlsxwriter
 
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "nan_inf_to_errors": True})
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "nan_inf_to_errors": True,
+                                           "strings_to_formulas": False})
     bold = book.add_format({"bold": True})
     for name, frame in tables.items():
         sheet = book.add_worksheet(name[:31])
@@ -57,7 +59,8 @@ def _write_workbook(path: Path, tables: dict[str, pd.DataFrame]) -> None:
 
 
 def _flat(frame: pd.DataFrame) -> pd.DataFrame:
-    """Lists and dicts as JSON text; time zones dropped (Excel has none)."""
+    """Lists and dicts as JSON text; time zones dropped (Excel has none); text that a
+    spreadsheet would run as a formula kept as text."""
     out = frame.copy()
     out.attrs = {}
     for column in out.columns:
@@ -66,7 +69,7 @@ def _flat(frame: pd.DataFrame) -> pd.DataFrame:
             out[column] = values.map(_json)
         elif isinstance(values.dtype, pd.DatetimeTZDtype):
             out[column] = values.dt.tz_localize(None)
-    return out
+    return neutralised(out)  # no cell runs as a formula in a spreadsheet
 
 
 def _json(value: Any) -> Any:

@@ -20,6 +20,7 @@ from riskatlas.web import errors, routes_admin, routes_api, routes_cards, routes
 from riskatlas.web.auth import LoginLimiter
 from riskatlas.web.cache import ResponseCache
 from riskatlas.web.deps import WebSettings
+from riskatlas.web.headers import SecurityHeaders
 from riskatlas.web.snapshot import Snapshots
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     app.mount("/static", StaticFiles(packages=[("riskatlas.web", "static")]), name="static")
     if cache:
         app.add_middleware(ResponseCache, db=db)
+    app.add_middleware(SecurityHeaders)  # outermost: cached answers get them too
     log.debug("web app over %s", settings.db)
     return app
 

@@ -35,6 +35,31 @@ class NotFoundError(RiskAtlasError):
     key = "web.error.not_found"
 
 
+class BadTextError(RiskAtlasError):
+    """A text in a request body that is not Unicode text (a lone surrogate such as U+D800)."""
+
+    key = "web.error.bad_text"
+    http_status = 422
+
+
+def checked_text(body: Any, path: str = "") -> Any:
+    """``body`` (parsed JSON), once every text in it can be stored: else BadTextError
+    naming the field."""
+    if isinstance(body, str):
+        try:
+            body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadTextError(field=path or "-") from None
+    elif isinstance(body, dict):
+        for key, value in body.items():
+            checked_text(key, path)
+            checked_text(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(body, list):
+        for i, value in enumerate(body):
+            checked_text(value, f"{path}[{i}]")
+    return body
+
+
 def error_body(code: str, message: str, status: int) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "status": status}}
 

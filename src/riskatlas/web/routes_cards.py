@@ -43,7 +43,7 @@ from riskatlas.web.deps import (
     settings_of,
     store_view,
 )
-from riskatlas.web.errors import NotFoundError
+from riskatlas.web.errors import NotFoundError, checked_text
 from riskatlas.web.pages import render
 from riskatlas.web.serialize import json_response, jsonable
 from riskatlas.web.writer import writing
@@ -112,7 +112,7 @@ def create_record(request: Request, viewer: ViewerDep,
                   ) -> Response:
     """Create a draft data card (collector, validator, admin); validated like an import."""
     api_actor(request, viewer, *workflow.CREATORS)
-    fields = dict(body)
+    fields = dict(checked_text(body))
     unknown = fields.pop("unknown", None)
     with writing(settings_of(request)) as atlas:
         card = workflow.create(atlas, viewer, fields, unknown)
@@ -143,7 +143,7 @@ def edit_record(request: Request, viewer: ViewerDep, record_id: str,
                 body: Annotated[dict[str, Any], Body()]) -> Response:
     """Change fields of a web card: its author while draft or needs_revision, or an admin."""
     api_actor(request, viewer, *workflow.CREATORS)
-    fields = dict(body)
+    fields = dict(checked_text(body))
     unknown = fields.pop("unknown", None)
     with writing(settings_of(request)) as atlas:
         card = workflow.edit(atlas, viewer, record_id, fields, unknown)
@@ -157,7 +157,7 @@ def transition_record(request: Request, viewer: ViewerDep, record_id: str,
     """Move a card in the workflow: {"to": "submitted" | "validated" | "published" |
     "needs_revision", "reason": "..."} (a reason is required to send a card back)."""
     api_actor(request, viewer)
-    to, reason = body.get("to"), body.get("reason")
+    to, reason = checked_text(body).get("to"), body.get("reason")
     if not isinstance(to, str) or (reason is not None and not isinstance(reason, str)):
         raise workflow.WorkflowError("workflow.error.bad_status", status=str(to),
                                      statuses=", ".join(APPROVAL_STATUSES))
