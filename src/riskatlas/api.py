@@ -211,13 +211,16 @@ class Atlas:
                 "count": int(counts["other"]), "statuses": ", ".join(scope.statuses or ())}))
         return notes
 
+    def counted_statuses(self, *, include_unapproved: bool = False) -> tuple[str, ...] | None:
+        """The approval statuses analyses count: the methods profile's, or every one."""
+        return None if include_unapproved else self.methods.statuses()
+
     def scope(self, **scope: Any) -> Scope:
         """The :class:`Scope` of an analysis: ``statuses`` default to the methods profile's
         (``statuses``: published cards); ``include_unapproved=True`` counts every status."""
-        if scope.pop("include_unapproved", False):
-            scope["statuses"] = None
-        elif "statuses" not in scope:
-            scope["statuses"] = self.methods.statuses()
+        unapproved = scope.pop("include_unapproved", False)
+        if unapproved or "statuses" not in scope:
+            scope["statuses"] = self.counted_statuses(include_unapproved=unapproved)
         scope.setdefault("period_rule", PeriodRule.of(self.methods))
         return Scope(**scope)
 

@@ -106,7 +106,7 @@ def assess(atlas: Atlas, *, country: str | None = None, level: int | None = None
     """Run every analysis of a report over one scope: ``datasets`` (all when empty) of one
     country (``country``, else the only one they hold), counting the approval statuses of
     the methods profile, or every status with ``include_unapproved``."""
-    statuses = None if include_unapproved else atlas.methods.statuses()
+    statuses = atlas.counted_statuses(include_unapproved=include_unapproved)
     base: dict[str, Any] = {"year_from": year_from, "year_to": year_to,
                             "dataset": tuple(sorted(set(datasets))) or None,
                             "statuses": statuses}
