@@ -40,12 +40,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from measure import MB, TreeSampler, busy_cpu_s, machine, wait_until_idle  # noqa: E402
-from stores import NEPAL, build  # noqa: E402
+from stores import NEPAL, build_multi  # noqa: E402
 
 WORK = HERE / "work" / "web"
 RESULTS = HERE / "results" / "web.json"
-TARGET_P95_MS = 200.0
+TARGET_P95_MS = 150.0
+TARGET_RSS_WORKER_MB = 600.0
 COUNTRY = "NPL"
+MIXES = ("repeated", "realistic")
 # endpoint → how its URLs vary (records pages and filters are drawn per request)
 ENDPOINTS = ("api/profile", "api/screen", "api/records", "page/profile", "page/screen",
              "page/records")
@@ -68,12 +70,87 @@ def url_of(endpoint: str, rng: random.Random, filters: str | None = None,
     }[endpoint]
 
 
-def mix(clients: int, per_client: int, seed: int) -> list[list[tuple[str, str]]]:
+Request = tuple[str, str, str]  # endpoint, URL, Accept-Language ("" = none)
+
+
+def mix(clients: int, per_client: int, seed: int,
+        draw: Any = None) -> list[list[Request]]:
     """Each client's requests: the endpoints in turn (client c starts at endpoint c), so
-    every endpoint gets the same share and the mix is even at any moment."""
+    every endpoint gets the same share and the mix is even at any moment. ``draw(endpoint,
+    rng)`` gives (URL, language); default: the repeated mix (Nepal, English)."""
     rng = random.Random(seed)
-    return [[(ep := ENDPOINTS[(c + i) % len(ENDPOINTS)], url_of(ep, rng))
+    draw = draw or (lambda ep, rng: (url_of(ep, rng), ""))
+    return [[(ep := ENDPOINTS[(c + i) % len(ENDPOINTS)], *draw(ep, rng))
              for i in range(per_client)] for c in range(clients)]
+
+
+# --- the realistic mix ---------------------------------------------------------------
+
+METRICS = ("deaths", "injured", "missing", "directly_affected", "houses_destroyed",
+           "houses_damaged", "records")
+LANGUAGES = ("en", "zh-TW")
+
+
+def catalogue(db: Path) -> dict[str, dict[str, Any]]:
+    """What a visitor can ask about, per country of the published records: the levels
+    with unit codes, the units of each level, the years and the hazard groups."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        out: dict[str, dict[str, Any]] = {}
+        rows = con.execute(
+            "SELECT country_iso3, count(*), list(DISTINCT start_year ORDER BY start_year) "
+            "FILTER (start_year IS NOT NULL), list(DISTINCT hazard_group ORDER BY "
+            "hazard_group) FILTER (hazard_group IS NOT NULL), "
+            "list(DISTINCT level1_code ORDER BY level1_code) FILTER (level1_code IS NOT NULL), "
+            "list(DISTINCT level2_code ORDER BY level2_code) FILTER (level2_code IS NOT NULL) "
+            "FROM records WHERE approval_status = 'published' AND country_iso3 IS NOT NULL "
+            "GROUP BY ALL ORDER BY 2 DESC").fetchall()
+        for iso, n, years, hazards, units1, units2 in rows:
+            units = {lvl: list(u or []) for lvl, u in ((1, units1), (2, units2)) if u}
+            out[iso] = {"records": n, "years": list(years or []),
+                        "hazards": list(hazards or []), "units": units,
+                        "levels": [0, *units]}
+        return out
+    finally:
+        con.close()
+
+
+def realistic(countries: dict[str, dict[str, Any]], main_share: float = 0.5) -> Any:
+    """``draw(endpoint, rng)`` of the realistic mix: a country (the largest with
+    probability ``main_share``, else any other, uniformly), a language, a level and unit
+    of that country, a hazard, a year window and a page, each optional."""
+    names = list(countries)
+    main, others = names[0], names[1:] or names
+
+    def draw(endpoint: str, rng: random.Random) -> tuple[str, str]:
+        iso = main if rng.random() < main_share else rng.choice(others)
+        c = countries[iso]
+        q: list[str] = [f"country={iso}"]
+        kind = endpoint.split("/")[1]
+        if c["years"] and rng.random() < 0.5:
+            y0 = rng.choice(c["years"])
+            q += [f"year_from={y0}", f"year_to={rng.choice([y for y in c['years'] if y >= y0])}"]
+        if kind in ("profile", "screen"):
+            level = rng.choice(c["levels"] if kind == "profile" else c["levels"][-2:])
+            q.append(f"level={level}")
+        if kind == "profile":
+            q.append(f"metric={rng.choice(METRICS)}")
+        if kind == "records":
+            if c["hazards"] and rng.random() < 0.4:
+                q.append(f"hazard={rng.choice(c['hazards'])}")
+            if c["units"] and rng.random() < 0.2:
+                q.append(f"admin={rng.choice(c['units'][rng.choice(list(c['units']))])}")
+            r = rng.random()
+            page = 1 if r < 0.4 else rng.randint(2, 10) if r < 0.8 else rng.randint(11, 1000)
+            q.append(f"page={page}")
+            if endpoint.startswith("api/"):
+                q.append("page_size=50")
+        path = {"api": "/api/", "page": "/"}[endpoint.split("/")[0]] + kind
+        return f"{path}?{'&'.join(q)}", rng.choice(LANGUAGES)
+
+    return draw
 
 
 # --- the server ----------------------------------------------------------------------
@@ -164,12 +241,14 @@ class Connection:
             raise ConnectionError("connection closed by the server")
         self.buffer += chunk
 
-    def get(self, path: str) -> tuple[int, int]:
-        """(status, body bytes); on any error the connection is dropped and re-opened by
-        the next request."""
+    def get(self, path: str, lang: str = "") -> tuple[int, int, str]:
+        """(status, body bytes, the X-RiskAtlas-Cache header or ""); on any error the
+        connection is dropped and re-opened by the next request."""
+        extra = f"Accept-Language: {lang}\r\n" if lang else ""
         try:
             sock = self._connect()
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{extra}\r\n"
+                         .encode())
             while b"\r\n\r\n" not in self.buffer:
                 self._read(sock)
             head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
@@ -181,7 +260,8 @@ class Connection:
             while len(self.buffer) < size:
                 self._read(sock)
             self.buffer = self.buffer[size:]
-            return int(lines[0].split()[1]), size
+            cache = headers.get(b"x-riskatlas-cache", b"").strip().decode()
+            return int(lines[0].split()[1]), size, cache
         except (OSError, ValueError):
             self.close()
             raise
@@ -192,28 +272,29 @@ class Connection:
             self.sock = None
 
 
-def client(base: str, requests: list[tuple[str, str]], max_s: float, timeout: float,
+def client(base: str, requests: list[Request], max_s: float, timeout: float,
            start: threading.Barrier, out: list[dict[str, Any]]) -> None:
     """Issue ``requests`` one after another on one connection until ``max_s`` seconds
     after the start (requests in flight then are finished)."""
     connection = Connection(base, timeout)
     start.wait()
     deadline = time.perf_counter() + max_s
-    for endpoint, url in requests:
+    for endpoint, url, lang in requests:
         if time.perf_counter() >= deadline:
             break
         sent = time.perf_counter()
-        status, error, size = None, None, 0
+        status, error, size, cache = None, None, 0, ""
         try:
-            status, size = connection.get(url)
+            status, size, cache = connection.get(url, lang)
         except (OSError, ValueError) as exc:
             error = type(exc).__name__
-        out.append({"endpoint": endpoint, "url": url, "status": status, "error": error,
-                    "bytes": size, "sent": sent, "ms": (time.perf_counter() - sent) * 1e3})
+        out.append({"endpoint": endpoint, "url": url, "lang": lang, "status": status,
+                    "error": error, "bytes": size, "cache": cache, "sent": sent,
+                    "ms": (time.perf_counter() - sent) * 1e3})
     connection.close()
 
 
-def run_clients(base: str, lists: list[list[tuple[str, str]]], max_s: float,
+def run_clients(base: str, lists: list[list[Request]], max_s: float,
                 timeout: float) -> tuple[list[dict[str, Any]], float]:
     """Every list in its own thread with its own connection; (results, wall seconds)."""
     out: list[dict[str, Any]] = []
@@ -246,8 +327,8 @@ class Phase:
 
     def __exit__(self, *exc: object) -> None:
         self.t1 = time.time()
-        time.sleep(self.server.sampler.interval * 2)  # one more sample inside the window
-        self.figures = self.server.sampler.window(self.t0, self.t1)
+        time.sleep(self.server.sampler.interval * 2)  # one more sample after the end
+        self.figures = self.server.sampler.window(self.t0, time.time())
         wall = self.t1 - self.t0
         own = sum(self.me.cpu_times()[:2]) - self.own0
         server = self.figures["cpu_s"] or 0.0
@@ -271,10 +352,20 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 def stats(rows: list[dict[str, Any]], wall: float) -> dict[str, Any]:
+    """Latency percentiles; errors (5xx or no answer) and refusals (4xx: e.g. a filter
+    that leaves nothing to analyse) apart; the cache hit rate of the answers that went
+    through the response cache."""
     ms = [r["ms"] for r in rows]
-    errors = [r for r in rows if r["status"] is None or not 200 <= r["status"] < 300]
+    errors = [r for r in rows if r["status"] is None or r["status"] >= 500]
+    refused = [r for r in rows if r["status"] is not None and 300 <= r["status"] < 500]
+    hits = sum(r.get("cache") == "hit" for r in rows)
+    misses = sum(r.get("cache") == "miss" for r in rows)
     return {"requests": len(rows), "errors": len(errors),
             "error_kinds": sorted({str(r["error"] or r["status"]) for r in errors}),
+            "refused": len(refused), "refused_kinds": sorted({str(r["status"])
+                                                               for r in refused}),
+            "cache_hits": hits, "cache_misses": misses,
+            "cache_hit_rate": hits / (hits + misses) if hits + misses else None,
             "throughput_rps": len(rows) / wall if wall else None,
             "p50_ms": pct(ms, 50), "p95_ms": pct(ms, 95), "p99_ms": pct(ms, 99),
             "mean_ms": statistics.fmean(ms) if ms else None, "max_ms": max(ms, default=None),
@@ -289,15 +380,24 @@ def by_endpoint(rows: list[dict[str, Any]], wall: float) -> dict[str, Any]:
 
 # --- one configuration ---------------------------------------------------------------
 
-def run_config(db: Path, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_config(db: Path, workers: int, args: argparse.Namespace, name: str = "repeated",
+               draw: Any = None) -> dict[str, Any]:
+    """One server configuration under one mix: ``repeated`` (the default arguments) or
+    ``realistic`` (``draw`` from :func:`realistic`, ``--realistic-*`` arguments)."""
     import httpx
 
     if args.wait_idle:
         waited = wait_until_idle(args.wait_idle)
         print(f"  waited {waited:.0f} s for idle CPUs", flush=True)
-    lists = mix(args.clients, args.requests_per_client, args.seed)
-    server = Server(db, workers, WORK / f"server-w{workers}.log", args.sample_ms / 1000)
-    result: dict[str, Any] = {"workers": workers, "command": " ".join(server.cmd[1:])}
+    if name == "realistic":
+        clients, per_client, max_s = (args.realistic_clients, args.realistic_requests,
+                                      args.realistic_seconds)
+    else:
+        clients, per_client, max_s = args.clients, args.requests_per_client, args.max_seconds
+    lists = mix(clients, per_client, args.seed, draw)
+    server = Server(db, workers, WORK / f"server-{name}-w{workers}.log", args.sample_ms / 1000)
+    result: dict[str, Any] = {"mix": name, "workers": workers,
+                              "command": " ".join(server.cmd[1:])}
     try:
         result["ready_s"] = server.wait_ready(args.start_timeout)
         print(f"  server ready in {result['ready_s']:.1f} s (port {server.port})", flush=True)
@@ -305,7 +405,7 @@ def run_config(db: Path, workers: int, args: argparse.Namespace) -> dict[str, An
         # warm-up: every endpoint once per worker (parallel, so each worker gets some),
         # the record browser once per filter (on its last page, which the load never asks)
         rng = random.Random(args.seed + 1)
-        warm = [[(ep, url_of(ep, rng, filters, 20000))
+        warm = [[(ep, url_of(ep, rng, filters, 20000), "")
                  for ep in ENDPOINTS
                  for filters in (RECORD_FILTERS if "records" in ep else ("",))]
                 for _ in range(workers)]
@@ -318,12 +418,16 @@ def run_config(db: Path, workers: int, args: argparse.Namespace) -> dict[str, An
 
         # baseline: one client, sequential, the same requests taken from each endpoint
         # in turn (so every endpoint gets the same share)
-        pool = {ep: [r for reqs in lists for r in reqs if r[0] == ep] for ep in ENDPOINTS}
-        base_list = [pool[ep][i] for i in range(args.requests_per_client * args.clients)
+        # (realistic: other draws of the same mix, so that the load does not meet the
+        # baseline's answers in the cache)
+        pool_lists = lists if name != "realistic" else mix(
+            clients, max(1, args.baseline_requests // clients + 1), args.seed + 2, draw)
+        pool = {ep: [r for reqs in pool_lists for r in reqs if r[0] == ep]
+                for ep in ENDPOINTS}
+        base_list = [pool[ep][i] for i in range(per_client * clients)
                      for ep in ENDPOINTS if i < len(pool[ep])][:args.baseline_requests]
         with Phase(server) as phase:
-            rows, wall = run_clients(server.base, [base_list], args.max_seconds,
-                                     args.timeout)
+            rows, wall = run_clients(server.base, [base_list], max_s, args.timeout)
         result["baseline"] = {"endpoints": by_endpoint(rows, wall), **phase.figures}
         b = result["baseline"]["endpoints"]["overall"]
         print(f"  baseline: {b['requests']} sequential requests in {wall:.1f} s, "
@@ -331,7 +435,7 @@ def run_config(db: Path, workers: int, args: argparse.Namespace) -> dict[str, An
 
         # load: N concurrent clients
         with Phase(server) as phase:
-            rows, wall = run_clients(server.base, lists, args.max_seconds, args.timeout)
+            rows, wall = run_clients(server.base, lists, max_s, args.timeout)
         planned = sum(len(x) for x in lists)
         result["load"] = {"clients": len(lists), "planned": planned,
                           "not_sent": planned - len(rows),
@@ -340,11 +444,18 @@ def run_config(db: Path, workers: int, args: argparse.Namespace) -> dict[str, An
         print(f"  load: {o['requests']} requests ({planned - len(rows)} not sent) in "
               f"{wall:.1f} s, {o['throughput_rps']:.1f} req/s, p95 {o['p95_ms']:.0f} ms",
               flush=True)
+        refused = [r for r in rows if r["status"] is not None and 300 <= r["status"] < 500]
+        result["load"]["refused_examples"] = [f"{r['status']} {r['url']}"
+                                              for r in refused[:5]]
+        slow = sorted(rows, key=lambda r: -r["ms"])[:10]
+        result["load"]["slowest"] = [f"{r['ms']:.0f} ms {r['cache'] or '-'} {r['url']}"
+                                     for r in slow]
         if args.keep_requests:
-            result["load"]["requests"] = [{k: r[k] for k in ("endpoint", "url", "status",
-                                                             "ms")} for r in rows]
-        result["peak_rss_tree_mb"] = max(result[p]["peak_rss_tree_mb"] or 0
-                                         for p in ("warmup", "baseline", "load"))
+            result["load"]["requests"] = [{k: r[k] for k in ("endpoint", "url", "lang",
+                                                             "status", "cache", "ms")}
+                                          for r in rows]
+        for key in ("peak_rss_tree_mb", "peak_rss_worker_mb"):
+            result[key] = max(result[p][key] or 0 for p in ("warmup", "baseline", "load"))
         result["processes"] = server.sampler.max_procs
     except (RuntimeError, httpx.HTTPError) as exc:
         result["error"] = str(exc)
@@ -483,32 +594,46 @@ def report(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         load, base = c["load"], c["baseline"]["endpoints"]
         print(f"\n{name} — {load['clients']} clients, {load['wall_s']:.1f} s, "
               f"server peak RSS {c['peak_rss_tree_mb']:,.0f} MB (tree of "
-              f"{c['processes']} processes), server CPU {load['cpu_s']:.1f} s "
+              f"{c['processes']} processes; per worker {c['peak_rss_worker_mb']:,.0f} MB), "
+              f"server CPU {load['cpu_s']:.1f} s "
               f"({load['server_cores']:.2f} cores), client CPU {load['client_cpu_s']:.1f} s, "
               f"others {load['others_cores']:.2f} cores")
-        head = (f"{'endpoint':<13} {'req':>4} {'err':>4} {'req/s':>6} {'p50 ms':>7} "
-                f"{'p95 ms':>7} {'p99 ms':>7} {'seq p50':>8} {'seq p95':>8} {'p50 x':>6} "
-                f"{'p95 x':>6}")
+        head = (f"{'endpoint':<13} {'req':>5} {'err':>4} {'4xx':>4} {'hit %':>5} "
+                f"{'req/s':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'seq p50':>8} "
+                f"{'seq p95':>8} {'p50 x':>6} {'p95 x':>6}")
         print(head + "\n" + "-" * len(head))
         for ep, s in load["endpoints"].items():
             b = base.get(ep, {})
             r50 = s["p50_ms"] / b["p50_ms"] if s["p50_ms"] and b.get("p50_ms") else None
             r95 = s["p95_ms"] / b["p95_ms"] if s["p95_ms"] and b.get("p95_ms") else None
-            print(f"{ep:<13} {s['requests']:>4} {s['errors']:>4} "
-                  f"{fmt(s['throughput_rps'], '.2f'):>6} {fmt(s['p50_ms']):>7} "
+            hit = None if s["cache_hit_rate"] is None else s["cache_hit_rate"] * 100
+            print(f"{ep:<13} {s['requests']:>5} {s['errors']:>4} {s['refused']:>4} "
+                  f"{fmt(hit):>5} {fmt(s['throughput_rps'], '.2f'):>6} {fmt(s['p50_ms']):>7} "
                   f"{fmt(s['p95_ms']):>7} {fmt(s['p99_ms']):>7} {fmt(b.get('p50_ms')):>8} "
                   f"{fmt(b.get('p95_ms')):>8} {fmt(r50, '.1f'):>6} {fmt(r95, '.1f'):>6}")
         if load["not_sent"]:
             print(f"({load['not_sent']} planned requests not sent: --max-seconds reached)")
-        p95 = load["endpoints"]["overall"]["p95_ms"]
+        overall = load["endpoints"]["overall"]
+        p95, rss = overall["p95_ms"], c["peak_rss_worker_mb"]
         verdicts[name] = {"p95_ms": {"value": round(p95), "target": f"< {TARGET_P95_MS:.0f}",
                                      "pass": p95 < TARGET_P95_MS},
-                          "errors": {"value": load["endpoints"]["overall"]["errors"],
-                                     "target": "0",
-                                     "pass": load["endpoints"]["overall"]["errors"] == 0}}
+                          "errors": {"value": overall["errors"], "target": "0",
+                                     "pass": overall["errors"] == 0},
+                          "rss_per_worker_mb": {"value": round(rss),
+                                                "target": f"<= {TARGET_RSS_WORKER_MB:.0f}",
+                                                "pass": rss <= TARGET_RSS_WORKER_MB}}
+        rate = overall["cache_hit_rate"]
+        print(f"cache: {fmt(None if rate is None else rate * 100, '.1f')} % of the answers "
+              f"from the response cache ({overall['cache_hits']} hits, "
+              f"{overall['cache_misses']} misses); 4xx: {overall['refused']} "
+              f"{' '.join(load.get('refused_examples', [])[:3])}")
+        for line in load.get("slowest", [])[:5]:
+            print(f"  slow: {line}")
         worst = max(ENDPOINTS, key=lambda e: load["endpoints"][e]["p95_ms"] or 0)
-        print(f"seq = the same requests from one client, one at a time (same run); x = "
-              f"concurrent ÷ sequential; slowest endpoint: {worst}")
+        print(f"seq = requests of the same mix from one client, one at a time (same run); "
+              f"x = concurrent ÷ sequential; err = 5xx or no answer; 4xx = refused (e.g. "
+              f"nothing to analyse); hit % = answers from the response cache; slowest "
+              f"endpoint: {worst}")
         for key, v in verdicts[name].items():
             print(f"{'PASS' if v['pass'] else 'FAIL'}  {key}: {v['value']} "
                   f"(target {v['target']})")
@@ -521,10 +646,20 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--workers", default="1",
                         help="server configurations, comma-separated (1 = default; e.g. 1,2)")
-    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--mix", default=",".join(MIXES),
+                        help="load mixes, comma-separated: repeated (the Nepal questions of "
+                             "the first benchmark, mostly cached), realistic (random "
+                             "countries, units, hazards, years, pages and languages)")
+    parser.add_argument("--clients", type=int, default=20, help="repeated mix")
     parser.add_argument("--requests-per-client", type=int, default=50)
     parser.add_argument("--max-seconds", type=float, default=120.0,
                         help="stop sending new requests after this (baseline and load)")
+    parser.add_argument("--realistic-clients", type=int, default=50)
+    parser.add_argument("--realistic-seconds", type=float, default=30.0)
+    parser.add_argument("--realistic-requests", type=int, default=100_000,
+                        help="per client, at most (the realistic mix is bounded by time)")
+    parser.add_argument("--main-share", type=float, default=0.5,
+                        help="realistic mix: share of requests about the largest country")
     parser.add_argument("--baseline-requests", type=int, default=36,
                         help="sequential requests of the same mix (same run)")
     parser.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
@@ -543,15 +678,19 @@ def main() -> None:
     if not NEPAL.exists():
         print(f"SKIP: {NEPAL} is absent (real data in ../shared/data)")
         return
-    db, _, meta = build(args.records)
+    db, meta = build_multi(args.records)
     print(f"store: {meta['records']:,} records ({meta['base_records']:,} Nepal records × "
-          f"{meta['copies']}), {meta['store_mb']:,.0f} MB", flush=True)
+          f"{meta['copies']}, and {', '.join(meta['other_files'])}: "
+          f"{len(meta['countries'])} countries), {meta['store_mb']:,.0f} MB", flush=True)
+    countries = catalogue(db)
     configs: dict[str, dict[str, Any]] = {}
     if not args.profile_only:
-        for workers in (int(w) for w in args.workers.split(",")):
-            name = f"workers={workers}"
-            print(f"{name}:", flush=True)
-            configs[name] = run_config(db, workers, args)
+        for mix_name in args.mix.split(","):
+            draw = realistic(countries, args.main_share) if mix_name == "realistic" else None
+            for workers in (int(w) for w in args.workers.split(",")):
+                name = f"{mix_name} workers={workers}"
+                print(f"{name}:", flush=True)
+                configs[name] = run_config(db, workers, args, mix_name, draw)
     verdicts = report(configs)
     diagnosis = diagnose(db) if args.profile or args.profile_only else None
     if args.no_save:

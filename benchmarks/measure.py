@@ -28,6 +28,9 @@ class TreeSampler(threading.Thread):
         self.interval = interval
         # (time, tree RSS MB, main RSS MB, main CPU s, tree CPU s)
         self.samples: list[tuple[float, float, float, float, float]] = []
+        # (time, RSS MB of the largest process but the root when it has children, else
+        # the root's): a server's workers, one by one
+        self.workers: list[tuple[float, float]] = []
         self.cpu: dict[int, float] = {}
         self.max_procs = 0
         self.stop = threading.Event()
@@ -41,6 +44,7 @@ class TreeSampler(threading.Thread):
             except psutil.NoSuchProcess:
                 return
             tree = main = 0.0
+            per_process: dict[int, float] = {}
             for proc in procs:
                 try:
                     with proc.oneshot():
@@ -49,22 +53,28 @@ class TreeSampler(threading.Thread):
                 except psutil.NoSuchProcess:
                     continue
                 tree += rss
+                per_process[proc.pid] = rss
                 if proc.pid == self.root.pid:
                     main = rss
                 self.cpu[proc.pid] = times.user + times.system
             self.max_procs = max(self.max_procs, len(procs))
+            children = [v for k, v in per_process.items() if k != self.root.pid]
+            self.workers.append((time.time(), max(children or [main])))
             self.samples.append((time.time(), tree, main, self.cpu.get(self.root.pid, 0.0),
                                  sum(self.cpu.values())))
             self.stop.wait(self.interval)
 
     def window(self, start: float = 0.0, end: float = math.inf) -> dict[str, float | None]:
-        """Peak RSS (tree, main) and CPU seconds used (main, tree) between two times."""
+        """Peak RSS (tree, worker, main) and CPU seconds used (main, tree) between two
+        times."""
         inside = [s for s in self.samples if start <= s[0] <= end]
         if not inside:
-            return {"peak_rss_tree_mb": None, "peak_rss_main_mb": None, "cpu_main_s": None,
-                    "cpu_s": None}
+            return {"peak_rss_tree_mb": None, "peak_rss_worker_mb": None,
+                    "peak_rss_main_mb": None, "cpu_main_s": None, "cpu_s": None}
         before = [s for s in self.samples if s[0] < start] or [(0.0, 0.0, 0.0, 0.0, 0.0)]
+        workers = [rss for t, rss in self.workers if start <= t <= end]
         return {"peak_rss_tree_mb": max(s[1] for s in inside),
+                "peak_rss_worker_mb": max(workers, default=None),
                 "peak_rss_main_mb": max(s[2] for s in inside),
                 "cpu_main_s": inside[-1][3] - before[-1][3],
                 "cpu_s": inside[-1][4] - before[-1][4]}

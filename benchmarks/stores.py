@@ -59,3 +59,39 @@ def build(records: int, work: Path = WORK) -> tuple[Path, Path, dict[str, Any]]:
             "store_mb": db.stat().st_size / 1e6, "parquet_mb": parquet.stat().st_size / 1e6}
     meta_path.write_text(json.dumps(meta))
     return db, parquet, meta
+
+
+# the other countries of the real data, imported at their real sizes next to the replicated
+# Nepal records: Grenada (162 cards, parishes) and the Sendai roll-up (911 national cards of
+# 110 countries)
+OTHER_COUNTRIES = (SHARED_DATA / "desinventar" / "grd" / "DI_export_grd.zip",
+                   SHARED_DATA / "desinventar" / "s20" / "DI_export_s20.zip")
+
+
+def build_multi(records: int, work: Path = WORK) -> tuple[Path, dict[str, Any]]:
+    """The replicated Nepal store of :func:`build` plus the other countries' real files
+    imported once: (store, metadata with records per country), cached."""
+    import duckdb
+
+    db, meta_path = work / f"multi_{records}.duckdb", work / f"multi_{records}.json"
+    if meta_path.exists() and db.exists():
+        return db, json.loads(meta_path.read_text())
+    source, _, meta = build(records, work)
+    print(f"adding {', '.join(p.name for p in OTHER_COUNTRIES)} to a copy (once) ...",
+          flush=True)
+    partial = db.with_suffix(".partial")
+    shutil.copyfile(source, partial)
+    import riskatlas
+
+    with riskatlas.open(partial) as atlas:
+        atlas.import_paths(list(OTHER_COUNTRIES))
+    con = duckdb.connect(str(partial), read_only=True)
+    countries = dict(con.execute("SELECT coalesce(country_iso3, 'XXX'), count(*) FROM records "
+                                 "GROUP BY ALL ORDER BY 2 DESC").fetchall())
+    con.close()
+    partial.rename(db)
+    meta = {**meta, "records": sum(countries.values()), "countries": countries,
+            "store_mb": db.stat().st_size / 1e6,
+            "other_files": [p.name for p in OTHER_COUNTRIES]}
+    meta_path.write_text(json.dumps(meta))
+    return db, meta

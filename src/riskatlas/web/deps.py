@@ -18,9 +18,11 @@ browser, the downloads, the API and every analysis read the same visible cards.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -39,6 +41,11 @@ from riskatlas.web.snapshot import LockedError, Snapshots
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# requests reading the store at once, per worker process; the others wait their turn.
+# Each analysis on a million records holds its frames (hundreds of MB with forty request
+# threads at once); more than a few readers per core add memory and wait on the GIL, not
+# throughput (measured in benchmarks/README.md, bench_web.py, realistic mix)
+CONCURRENT_READERS = 4
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,15 @@ async def store_view(request: Request) -> AsyncIterator[Atlas]:
     """The store (or its newest copy) for one request, closed when the request is done.
     Async: serving the current copy takes no thread hop; opening the store, or copying
     it after a change, runs in a worker thread."""
+    readers: asyncio.Semaphore | None = getattr(request.app.state, "readers", None)
+    if readers is None:
+        readers = request.app.state.readers = asyncio.Semaphore(CONCURRENT_READERS)
+    async with readers, _reader(request) as atlas:
+        yield atlas
+
+
+@asynccontextmanager
+async def _reader(request: Request) -> AsyncIterator[Atlas]:
     settings = settings_of(request)
     snapshots = settings.snapshots
     if snapshots is None:

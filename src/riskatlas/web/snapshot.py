@@ -40,6 +40,11 @@ Signature = tuple[tuple[int, int] | None, ...]
 
 
 IDLE_READERS = 8  # readers of each kind kept per copy between requests
+# DuckDB's memory for one served copy (all its readers together), instead of its default of
+# 80 % of the machine: building the browser's index of a million records otherwise peaks at
+# ~1.3 GB, which the process keeps (measured in benchmarks/README.md, bench_web.py). Beyond
+# the limit DuckDB spills to a temporary folder next to the copy.
+COPY_MEMORY_LIMIT = "256MB"
 
 
 class Closeable(Protocol):
@@ -95,9 +100,10 @@ class Snapshots:
     """Generations of copies of one store; ``acquire`` a copy, ``release`` it when done."""
 
     def __init__(self, source: Path, *, folder: Path | None = None,
-                 min_interval: float = 1.0) -> None:
+                 min_interval: float = 1.0, memory_limit: str = COPY_MEMORY_LIMIT) -> None:
         self.source = source
         self.min_interval = min_interval
+        self.memory_limit = memory_limit
         self.folder = Path(tempfile.mkdtemp(prefix="riskatlas-web-", dir=folder))
         self._lock = threading.Lock()          # guards the fields below
         self._refreshing = threading.Lock()    # one copy at a time
@@ -223,7 +229,7 @@ class Snapshots:
                 shutil.copyfile(_wal(self.source), _wal(target))
         finally:
             guard.close()
-        connection = duckdb.connect(str(target))
+        connection = duckdb.connect(str(target), config={"memory_limit": self.memory_limit})
         connection.execute("SET enable_progress_bar = false")
         copy = Copy(target, connection)
         log.info("copied %s for the web app in %.2f s", self.source,
