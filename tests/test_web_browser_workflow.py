@@ -130,3 +130,75 @@ def test_card_workflow_in_chromium(server: str, tmp_path: Path):
         Path(artifacts).mkdir(parents=True, exist_ok=True)
         for path in shots:
             shutil.copy(path, Path(artifacts) / path.name)
+
+
+@pytest.mark.browser
+def test_an_uploaded_dataset_is_reviewed_and_published_in_chromium(server: str, tmp_path: Path):
+    """Issue 13, item 1: a collector uploads a DesInventar table through the upload page;
+    visitors do not find its cards; a validator publishes the whole dataset from the review
+    page (validate, then publish); visitors now find them (the anonymous answers cached
+    before stay right: the cache is keyed on the store's files)."""
+    from playwright.sync_api import sync_playwright
+
+    from cards import write_cards
+
+    chromium = require_chromium()
+    upload = write_cards(tmp_path / "storms-2002.csv", [
+        card(71, "STORM", 2002, "01", deaths=5, comments="Uploaded storm on the coast"),
+        card(72, "STORM", 2002, "01", month=9, deaths=2,
+             comments="Uploaded storm inland")])
+    search = f"{server}/records?q=Uploaded+storm&lang=en"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+
+        def sign_in(name: str):
+            page = browser.new_context(locale="en-GB").new_page()
+            page.goto(f"{server}/login?lang=en")
+            page.fill("input[name=name]", name)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("#login-form button[type=submit]")
+            page.wait_for_load_state("load")
+            assert name in page.locator("#whoami").inner_text()
+            return page
+
+        def found(page) -> int:
+            page.goto(search)
+            return page.locator("table.records tbody td.code").count()
+
+        visitor = browser.new_context(locale="en-GB").new_page()
+        assert found(visitor) == 0
+
+        # the collector uploads the file: its cards arrive submitted
+        page = sign_in("ana")
+        page.goto(f"{server}/upload?lang=en")
+        page.set_input_files("#upload-form input[name=file]", str(upload))
+        page.fill("#upload-form input[name=country]", "LKA")
+        page.click("#upload-form button[type=submit]")
+        page.wait_for_load_state("load")
+        assert "2 of 2 records imported" in page.locator("#report").inner_text()
+        assert page.locator("a[href^='/review']").count() == 0  # not a reviewer
+        assert found(visitor) == 0  # submitted: not public
+
+        # the validator publishes the whole dataset from the review page
+        page = sign_in("vera")
+        page.goto(f"{server}/cards?lang=en")
+        page.click("#review-link")
+        page.wait_for_load_state("load")
+        row = page.locator("#datasets tbody tr", has_text="storms-2002.csv")
+        assert "ana" in row.inner_text() and "submitted: 2" in row.inner_text()
+        assert row.locator("button[id^=publish-]").count() == 0  # validate first
+        row.locator("button[id^=validate-]").click()
+        page.wait_for_load_state("load")
+        assert "2 cards" in page.locator("#done").inner_text()
+        assert found(visitor) == 0  # validated: still not public
+        row = page.locator("#datasets tbody tr", has_text="storms-2002.csv")
+        row.locator("button[id^=publish-]").click()
+        page.wait_for_load_state("load")
+        assert "published" in page.locator("#done").inner_text()
+        assert page.locator("#datasets tbody tr", has_text="storms-2002.csv").count() == 0
+        page.screenshot(path=str(tmp_path / "review-published.png"), full_page=True)
+
+        # visitors now find both cards
+        assert found(visitor) == 2
+        assert "Uploaded storm inland" in visitor.locator("table.records tbody").inner_text()
+        browser.close()

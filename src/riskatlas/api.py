@@ -65,10 +65,11 @@ class Atlas:
         return self._engine
 
     def import_paths(self, paths: Sequence[str | Path], *, format: str | None = None,
-                     options: ReadOptions | None = None) -> builtins.list[FileResult]:
+                     options: ReadOptions | None = None,
+                     on_commit: Any = None) -> builtins.list[FileResult]:
         """Import files or folders; see :func:`riskatlas.importer.import_paths`."""
         return import_paths(self.store, [Path(p) for p in paths], format=format,
-                            options=options)
+                            options=options, on_commit=on_commit)
 
     def table(self, name: str) -> Any:
         """An Ibis table of the store (records, datasets, admin_units, ...)."""

@@ -14,7 +14,7 @@ from riskatlas.errors import SourceFormatError
 from riskatlas.model.quality import QualityPolicy
 from riskatlas.sources.library_warnings import warnings_as_notes
 from riskatlas.sources.registry import UNMAPPED_COLUMNS_NOTE, Reader, ReadOptions, detect
-from riskatlas.store.batch import FileStats
+from riskatlas.store.batch import FileStats, OnCommit
 from riskatlas.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,10 @@ def plan(paths: Sequence[Path], forced: str | None
 
 
 def import_paths(store: Store, paths: Sequence[Path], *, format: str | None = None,
-                 options: ReadOptions | None = None) -> list[FileResult]:
-    """Import files; one result per file, in the order of the datasets."""
+                 options: ReadOptions | None = None,
+                 on_commit: OnCommit | None = None) -> list[FileResult]:
+    """Import files; one result per file, in the order of the datasets. ``on_commit`` is
+    called in each dataset's commit transaction (its rows commit with the dataset's)."""
     options = options or ReadOptions()
     format = format or ("mapped" if options.mapping else None)
     results: list[FileResult] = []
@@ -104,12 +106,13 @@ def import_paths(store: Store, paths: Sequence[Path], *, format: str | None = No
                 options.advance(f.stat().st_size)
                 results.append(FileResult(str(f), known[f], reader.format, status="unchanged"))
         if new:
-            results.extend(_import_group(store, reader, new, hashes, options))
+            results.extend(_import_group(store, reader, new, hashes, options, on_commit))
     return results
 
 
 def _import_group(store: Store, reader: Reader, files: list[Path], hashes: dict[Path, str],
-                  options: ReadOptions) -> list[FileResult]:
+                  options: ReadOptions, on_commit: OnCommit | None = None
+                  ) -> list[FileResult]:
     first = files[0]
     name = first.name if len(files) == 1 else f"{first.name} (+{len(files) - 1} files)"
     with store.import_batch(source_key=reader.source_key(first, options), name=name,
@@ -117,7 +120,7 @@ def _import_group(store: Store, reader: Reader, files: list[Path], hashes: dict[
                             disambiguate_keys=reader.disambiguate_keys,
                             synthetic=options.synthetic,
                             policy=QualityPolicy(strict=options.strict),
-                            review=options.review) as batch:
+                            review=options.review, on_commit=on_commit) as batch:
         for f in files:
             batch.add_file(FileStats(f.name, str(f.resolve()), hashes[f], f.stat().st_size,
                                      reader.format))

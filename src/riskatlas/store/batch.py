@@ -3,6 +3,8 @@
 Readers put records, set-aside rows, admin units, hazard catalogues and any other source
 section into a batch. Nothing touches the store until :meth:`ImportBatch.commit`, which
 runs in a single DuckDB transaction: a failed or killed import leaves the store as it was.
+A caller may add its own rows to that transaction (``on_commit``: the web upload's audit
+row and card authorship).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import datetime as dt
 import logging
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,15 +105,21 @@ class BatchResult:
     notes: list[dict[str, Any]] = field(default_factory=list)
 
 
+# called with the connection and the result inside the commit's transaction
+OnCommit = Callable[[Any, BatchResult], None]
+
+
 class ImportBatch:
     """Staging area of one dataset (one or more files of one source)."""
 
     def __init__(self, store: Store, *, source_key: str, name: str, format: str,
                  crosswalk_version: str, country_iso3: str | None = None,
                  disambiguate_keys: bool = False, synthetic: bool = False,
-                 policy: QualityPolicy | None = None, review: bool = False) -> None:
+                 policy: QualityPolicy | None = None, review: bool = False,
+                 on_commit: OnCommit | None = None) -> None:
         self.store = store
         self.review = review  # no card arrives published or validated: all await review
+        self.on_commit = on_commit  # the caller's own rows, in the import's transaction
         self.source_key, self.name, self.format = source_key, name, format
         self.crosswalk_version = crosswalk_version
         self.country_iso3 = country_iso3
@@ -222,6 +230,8 @@ class ImportBatch:
         con.execute("BEGIN TRANSACTION")
         try:
             result = self._commit(con)
+            if self.on_commit is not None:
+                self.on_commit(con, result)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

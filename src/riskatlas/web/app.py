@@ -16,7 +16,14 @@ from fastapi.staticfiles import StaticFiles
 from riskatlas import __version__
 from riskatlas.analysis.methods import Methods, load_methods
 from riskatlas.store.store import resolve_db
-from riskatlas.web import errors, routes_admin, routes_api, routes_cards, routes_pages
+from riskatlas.web import (
+    errors,
+    routes_admin,
+    routes_api,
+    routes_cards,
+    routes_pages,
+    routes_review,
+)
 from riskatlas.web.auth import LoginLimiter
 from riskatlas.web.cache import ResponseCache
 from riskatlas.web.deps import WebSettings
@@ -70,9 +77,11 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     errors.install(app)
     app.include_router(routes_api.router)
     app.include_router(routes_cards.api)
+    app.include_router(routes_review.api)
     app.include_router(routes_admin.api)
     app.include_router(routes_pages.router)
     app.include_router(routes_cards.pages)
+    app.include_router(routes_review.pages)
     app.include_router(routes_admin.pages)
     app.mount("/static", StaticFiles(packages=[("riskatlas.web", "static")]), name="static")
     if cache:

@@ -4,6 +4,11 @@ that ``riskatlas import`` runs, and the same reconciliation report.
 
 The limit is checked twice: the declared Content-Length before the body is read (a body
 without one is refused: 411), and the bytes actually copied.
+
+The uploaded cards arrive submitted (``ReadOptions.review``); the uploader becomes the
+author of each (``card_authors``) and the audit log gets an "upload" row per dataset, both
+in the import's own commit transaction (``on_commit``): a dataset is never stored without
+them. A file already imported (unchanged) or not recognised gets an "upload" row alone.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from riskatlas.api import json_params
 from riskatlas.errors import RiskAtlasError
 from riskatlas.i18n import translate
 from riskatlas.sources.registry import ReadOptions
+from riskatlas.store.batch import BatchResult, OnCommit
+from riskatlas.web.auth import now
 from riskatlas.web.deps import Viewer, WebSettings
 from riskatlas.web.workflow import audit
 from riskatlas.web.writer import writing
@@ -94,7 +101,8 @@ def import_upload(settings: WebSettings, viewer: Viewer, file: UploadFile, *,
         # an upload publishes nothing: its cards await a validator, as entered cards do
         options = ReadOptions(country=country.upper() if country else None, review=True)
         with writing(settings, transaction=False) as atlas:
-            results = atlas.import_paths([path], format=fmt, options=options)
+            results = atlas.import_paths([path], format=fmt, options=options,
+                                         on_commit=_recorder(viewer, path.name, size))
             files = []
             for r in results:
                 item = r.as_dict()
@@ -119,17 +127,35 @@ def import_upload(settings: WebSettings, viewer: Viewer, file: UploadFile, *,
                     for n in r.notes]
                 files.append(item)
             unmapped = sorted({t for r in results for t in r.unmapped_hazards})
-            con = atlas.store.connection
-            con.execute("BEGIN TRANSACTION")
-            audit(con, viewer.name, "upload", None, None,
-                  {"file": path.name, "size": size, "results": [r.as_dict() for r in results]})
-            con.execute("COMMIT")
+            others = [r.as_dict() for r in results if r.status != "imported"]
+            if others:  # nothing committed for these (unchanged, skipped): noted apart
+                con = atlas.store.connection
+                con.execute("BEGIN TRANSACTION")
+                audit(con, viewer.name, "upload", None, None,
+                      {"file": path.name, "size": size, "results": others})
+                con.execute("COMMIT")
         log.info("%s uploaded %s (%d bytes)", viewer.name, path.name, size)
         return {"file": path.name, "size": size, "files": files, "unmapped_hazards": unmapped,
                 "unmapped_text": translate("import.unmapped", lang, terms=", ".join(unmapped))
                 if unmapped else ""}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _recorder(viewer: Viewer, name: str, size: int) -> OnCommit:
+    """What an upload adds to each dataset's commit, in its transaction: the uploader as
+    the author of every card (four eyes: they may not review them) and the "upload" row of
+    the audit log."""
+    def record(con: Any, result: BatchResult) -> None:
+        con.execute("INSERT INTO card_authors SELECT record_id, ?, ? FROM records "
+                    "WHERE dataset_id = ?", [viewer.name, now(), result.dataset_id])
+        audit(con, viewer.name, "upload", None, None, {
+            "file": name, "size": size, "dataset_id": result.dataset_id,
+            "files": [{"file": f.name, "read": f.read, "imported": f.imported,
+                       "quarantined": f.quarantined, "flagged": f.flagged}
+                      for f in result.files],
+            "unmapped_hazards": result.unmapped_terms})
+    return record
 
 
 def _params(value: Any) -> dict[str, Any]:
