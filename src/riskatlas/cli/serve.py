@@ -4,6 +4,7 @@ for signed-in users (uvicorn)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -25,6 +26,8 @@ def register(app: typer.Typer) -> None:
                                             help=h("serve.secure_cookies")),
         max_upload_mb: int = typer.Option(200, "--max-upload-mb", min=1,
                                           help=h("serve.max_upload_mb")),
+        forwarded_allow_ips: str = typer.Option("", "--forwarded-allow-ips", metavar="IPS",
+                                                help=h("serve.forwarded_allow_ips")),
         methods: Path = METHODS_OPTION,
         db: Path = DB_OPTION,
     ) -> None:
@@ -46,16 +49,25 @@ def register(app: typer.Typer) -> None:
             os.environ["RISKATLAS_WEB_MAX_UPLOAD_MB"] = str(max_upload_mb)
             if methods:
                 os.environ["RISKATLAS_WEB_METHODS"] = str(methods.resolve())
-            _run_workers(workers, host, port)
+            _run_workers(workers, host, port, forwarded_allow_ips)
             return
         from riskatlas.web.app import create_app
 
         uvicorn.run(create_app(path, methods=methods, snapshot=snapshot, public_all=public_all,
                                secure_cookies=secure_cookies, max_upload_mb=max_upload_mb),
-                    host=host, port=port)
+                    host=host, port=port, **proxy_options(forwarded_allow_ips))
 
 
-def _run_workers(workers: int, host: str, port: int) -> None:
+def proxy_options(forwarded_allow_ips: str) -> dict[str, Any]:
+    """uvicorn's proxy settings: X-Forwarded-For and -Proto are believed only from the
+    addresses listed (comma-separated: the reverse proxy's), and from nobody by default.
+    (uvicorn's own default trusts 127.0.0.1, or $FORWARDED_ALLOW_IPS: behind no proxy, any
+    local client could then claim any address and escape the sign-in limits.)"""
+    allowed = ",".join(part.strip() for part in forwarded_allow_ips.split(",") if part.strip())
+    return {"proxy_headers": bool(allowed), "forwarded_allow_ips": allowed}
+
+
+def _run_workers(workers: int, host: str, port: int, forwarded_allow_ips: str = "") -> None:
     """``uvicorn.run`` with ``workers``, but with Nagle's algorithm off on connections:
     uvicorn's listening socket has protocol 0, so asyncio leaves TCP_NODELAY unset on the
     connections it accepts, and an answer written in two parts waited 40 ms for the
@@ -66,7 +78,8 @@ def _run_workers(workers: int, host: str, port: int) -> None:
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config("riskatlas.web.app:app_from_environment", factory=True,
-                            host=host, port=port, workers=workers)
+                            host=host, port=port, workers=workers,
+                            **proxy_options(forwarded_allow_ips))
     sock = config.bind_socket()
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     Multiprocess(config, sockets=[sock]).run()

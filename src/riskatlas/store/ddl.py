@@ -8,8 +8,9 @@ import duckdb
 
 from riskatlas.model.schema import record_columns
 
-SCHEMA_VERSION = 5  # 2: accounts, web workflow and audit log (web/); 3: population.gdp_usd;
-# 4: quality_issues, fields_flagged; 5: dataset_files.fields_read, fields_accepted
+SCHEMA_VERSION = 6  # 2: accounts, web workflow and audit log (web/); 3: population.gdp_usd;
+# 4: quality_issues, fields_flagged; 5: dataset_files.fields_read, fields_accepted;
+# 6: sessions (web sign-ins)
 
 
 # the verbatim source rows are large and rarely read: compressed hard, column by column, so
@@ -73,6 +74,10 @@ STATEMENTS = (
     """CREATE TABLE IF NOT EXISTS api_tokens (
         token_hash VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, created_at TIMESTAMP,
         last_used TIMESTAMP)""",
+    # a web sign-in: the SHA-256 of its opaque id (the cookie holds the id), its CSRF token
+    """CREATE TABLE IF NOT EXISTS sessions (
+        id_hash VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, csrf VARCHAR NOT NULL,
+        created_at TIMESTAMP, expires_at TIMESTAMP NOT NULL, last_seen TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS card_authors (
         record_id VARCHAR PRIMARY KEY, created_by VARCHAR NOT NULL, created_at TIMESTAMP)""",
     "CREATE SEQUENCE IF NOT EXISTS audit_seq START 1",

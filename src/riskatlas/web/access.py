@@ -4,11 +4,17 @@ restriction of a request's connection to published cards.
 
 Look-ups read the request's copy of the store through Ibis (user text is only ever a
 bound literal). A store made before accounts existed has no ``users`` table: everyone is
-then anonymous.
+then anonymous. A session cookie names a row of the ``sessions`` table (its signature is
+checked first, so a forged cookie costs no look-up); each request looks the session and
+its user up, so a session ended by signing out, a new password or a disabled account is
+anonymous at the next request. Another worker process's copy may predate a session just
+made: a cookie signed in the last ``auth.FRESH_SECONDS`` that the copy does not know is
+looked up in the store itself.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import logging
 import secrets
@@ -26,7 +32,8 @@ from riskatlas.web.deps import ANONYMOUS, Viewer, WebSettings
 
 log = logging.getLogger(__name__)
 _FALLBACK_KEY = secrets.token_bytes(32)  # a store without a key has no users either
-TOKEN_USE_INTERVAL = 3600.0  # seconds between two records of a token's use
+TOKEN_USE_INTERVAL = 3600.0  # seconds between two records of a token's or session's use
+MAX_NOTED = 10_000  # tokens and sessions whose last use a process remembers
 
 
 def tables(atlas: Atlas) -> set[str]:
@@ -80,42 +87,85 @@ def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Vie
             raise auth.AuthError("auth.error.bad_token")
         note_token_use(settings, hashed)
         return Viewer(name=str(user["name"]), role=str(user["role"]), via="token")
-    cookie = request.cookies.get(auth.COOKIE)
-    payload = auth.unsign(cookie, session_key(atlas, settings)) if cookie else None
-    request.state.session = payload
-    if payload is None or not payload.get("u"):
+    request.state.session = None  # none, or stale: a new anonymous one on the next form
+    cookie = auth.read_cookie(request.cookies.get(auth.COOKIE), session_key(atlas, settings))
+    if cookie is None:
         return ANONYMOUS
-    user = user_row(atlas, str(payload["u"]))
-    if (user is None or bool(user["disabled"])
-            or not hmac.compare_digest(str(payload.get("h", "")),
-                                       auth.fingerprint(user["password_hash"]))):
-        request.state.session = None  # stale: a new anonymous session on the next form
+    if cookie.session is None:  # an anonymous visitor with a login form's token
+        request.state.session = {"u": None, "c": cookie.csrf}
         return ANONYMOUS
-    return Viewer(name=str(user["name"]), role=str(user["role"]), csrf=str(payload["c"]),
+    hashed = auth.token_hash(cookie.session)
+    row = session_row(atlas, hashed)
+    if (row is None and settings.snapshots is not None
+            and time.time() - cookie.signed_at < auth.FRESH_SECONDS):
+        row = _session_in_store(settings, hashed)  # made after this copy was taken
+    if row is None or bool(row["disabled"]):
+        return ANONYMOUS
+    request.state.session = {"u": str(row["name"]), "c": str(row["csrf"]), "h": hashed}
+    note_use(settings, "session", hashed, row["last_seen"])
+    return Viewer(name=str(row["name"]), role=str(row["role"]), csrf=str(row["csrf"]),
                   via="session")
 
 
+def session_row(atlas: Atlas, id_hash: str) -> dict[str, Any] | None:
+    """The live session with this id hash and its user (name, role, disabled, csrf,
+    last_seen)."""
+    if not {"sessions", "users"} <= tables(atlas):
+        return None
+    sessions, users = atlas.table("sessions"), atlas.table("users")
+    live = sessions.filter(sessions.id_hash == id_hash, sessions.expires_at > auth.now())
+    rows = (live.join(users, live.user_name == users.name)
+            .select(users.name, users.role, users.disabled, live.csrf, live.last_seen)
+            .to_pandas().to_dict("records"))
+    return rows[0] if rows else None
+
+
+def _session_in_store(settings: WebSettings, id_hash: str) -> dict[str, Any] | None:
+    """:func:`session_row` read from the store itself (a short read-only opening)."""
+    from riskatlas.web.deps import open_atlas
+
+    atlas = open_atlas(settings)
+    try:
+        return session_row(atlas, id_hash)
+    finally:
+        atlas.close()
+
+
+USE_UPDATES = {"token": "UPDATE api_tokens SET last_used = ? WHERE token_hash = ?",
+               "session": "UPDATE sessions SET last_seen = ? WHERE id_hash = ?"}
+
+
 def note_token_use(settings: WebSettings, token_hash: str) -> None:
-    """Record when a token was last used: at most once an hour per token and process, by
-    a background write that is skipped while an importer holds the store."""
+    note_use(settings, "token", token_hash)
+
+
+def note_use(settings: WebSettings, kind: str, hashed: str, last: Any = None) -> None:
+    """Record when a token or a session was last used: at most once an hour per token or
+    session and process (and not within an hour of ``last``, the use the store knows of),
+    by a background write that is skipped while an importer holds the store."""
     from riskatlas.web.writer import writing
 
-    seen: dict[str, float] = settings.cache.setdefault("token_use", {})
-    now = time.monotonic()
-    if now - seen.get(token_hash, -TOKEN_USE_INTERVAL) < TOKEN_USE_INTERVAL:
+    if isinstance(last, dt.datetime) and (auth.now() - last).total_seconds() < TOKEN_USE_INTERVAL:
         return
-    seen[token_hash] = now
+    seen: dict[str, float] = settings.cache.setdefault(f"{kind}_use", {})
+    now = time.monotonic()
+    if now - seen.get(hashed, -TOKEN_USE_INTERVAL) < TOKEN_USE_INTERVAL:
+        return
+    if len(seen) >= MAX_NOTED:  # forget the ones noted more than an hour ago
+        for old in [k for k, t in seen.items() if now - t >= TOKEN_USE_INTERVAL]:
+            del seen[old]
+        if len(seen) >= MAX_NOTED:
+            seen.clear()
+    seen[hashed] = now
 
     def write() -> None:
         try:
             with writing(settings, refresh=False) as atlas:
-                atlas.store.connection.execute(
-                    "UPDATE api_tokens SET last_used = ? WHERE token_hash = ?",
-                    [auth.now(), token_hash])
+                atlas.store.connection.execute(USE_UPDATES[kind], [auth.now(), hashed])
         except StoreError as exc:
-            log.info("token use not recorded: %s", exc)
+            log.info("%s use not recorded: %s", kind, exc)
 
-    threading.Thread(target=write, name="riskatlas-token-use", daemon=True).start()
+    threading.Thread(target=write, name=f"riskatlas-{kind}-use", daemon=True).start()
 
 
 def restrict(atlas: Atlas) -> None:
@@ -129,20 +179,22 @@ def restrict(atlas: Atlas) -> None:
 
 
 def set_session(response: Response, request: Request, settings: WebSettings,
-                key: bytes, payload: dict[str, Any]) -> None:
-    response.set_cookie(auth.COOKIE, auth.sign(payload, key), max_age=auth.SESSION_SECONDS,
-                        httponly=True, samesite="lax", path="/",
+                key: bytes, payload: dict[str, str]) -> None:
+    """Set the session cookie: ``{"s": session id}`` (signed in) or ``{"c": csrf}``."""
+    response.set_cookie(auth.COOKIE, auth.write_cookie(payload, key),
+                        max_age=auth.SESSION_SECONDS, httponly=True, samesite="lax", path="/",
                         secure=settings.secure_cookies or request.url.scheme == "https")
 
 
 def form_session(request: Request, atlas: Atlas, settings: WebSettings,
                  response: Response) -> str:
-    """The CSRF token for a form on this page; an anonymous visitor gets a session cookie
-    holding one (the login form is protected too)."""
+    """The CSRF token for a form on this page; an anonymous visitor gets a signed cookie
+    holding one (the login form is protected too; nothing is written to the store)."""
     payload = getattr(request.state, "session", None)
     if payload is None:
-        payload = auth.session_payload(None)
-        set_session(response, request, settings, session_key(atlas, settings), payload)
+        payload = {"u": None, "c": auth.new_csrf()}
+        set_session(response, request, settings, session_key(atlas, settings),
+                    {"c": payload["c"]})
         request.state.session = payload
     return str(payload["c"])
 

@@ -36,6 +36,7 @@ from riskatlas.web.access import (
 from riskatlas.web.access import user_row as find_user
 from riskatlas.web.deps import (
     Viewer,
+    WebSettings,
     current_user,
     get_atlas,
     language,
@@ -247,22 +248,37 @@ async def login(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Respons
         log.info("failed login for %r from %s", name, address)
         return again(401, auth.AuthError("auth.error.bad_login").render(lang))
     settings.limiter.succeeded(name, address)
+    session_id = await run_in_threadpool(_open_session, settings, str(user["name"]))
     sep = "&" if "?" in target else "?"
     response = RedirectResponse(f"{target}{sep}lang={lang}" if "lang=" not in target
                                 else target, status_code=303)
-    set_session(response, request, settings, session_key(atlas, settings),
-                auth.session_payload(str(user["name"]), user["password_hash"]))
+    set_session(response, request, settings, session_key(atlas, settings), {"s": session_id})
     return response
+
+
+def _open_session(settings: WebSettings, name: str) -> str:
+    """A new server-side session (a new id and CSRF token: none is kept from the anonymous
+    cookie); the readers' copy is refreshed, so the next request knows it."""
+    with writing(settings) as w:
+        return auth.new_session(w.store.connection, name)[0]
 
 
 @pages.post("/logout")
 async def logout(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get("csrf") or ""))
-    response = RedirectResponse(f"/?lang={request_language(request)}", status_code=303)
     settings = settings_of(request)
+    hashed = (getattr(request.state, "session", None) or {}).get("h")
+    if hashed:  # the session ends in the store: its cookie is dead wherever it is kept
+
+        def end() -> None:
+            with writing(settings) as w:
+                auth.end_session(w.store.connection, str(hashed))
+
+        await run_in_threadpool(end)
+    response = RedirectResponse(f"/?lang={request_language(request)}", status_code=303)
     set_session(response, request, settings, session_key(atlas, settings),
-                auth.session_payload(None))
+                {"c": auth.new_csrf()})
     return response
 
 
