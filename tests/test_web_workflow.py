@@ -128,12 +128,14 @@ def test_validation_is_the_importers(site):
                           ({"start_month": 13}, "record.month_out_of_range"),
                           ({"latitude": 123}, "record.out_of_range"),
                           ({"hazard_term": " "}, "record.no_hazard"),
-                          ({"colour": "red"}, "workflow.error.unknown_field"),
-                          ({"deaths": [1]}, "workflow.error.bad_value"),
-                          ({"unknown": ["colour"]}, "workflow.error.bad_unknown")):
+                          ({"colour": "red"}, "workflow.problem.unknown_field"),
+                          ({"deaths": [1]}, "workflow.problem.bad_value"),
+                          ({"unknown": ["colour"]}, "workflow.problem.bad_unknown")):
         response = client.post("/api/records", json={**NEW, **changes},
                                headers=auth(tokens["ana"]))
-        assert assert_error(response, 400)["code"] == code, changes
+        error = assert_error(response, 400)
+        assert error["code"] == "workflow.error.invalid", changes
+        assert [f["code"] for f in error["fields"]] == [code], changes
     assert client.get("/api/records", headers=auth(tokens["adam"])).json()["total"] == 2
     # reported but unknown impacts (DesInventar's hay_* flags)
     rec = create(client, tokens["ana"], deaths=None, unknown=["deaths"])

@@ -5,8 +5,9 @@ numbers) to :class:`RecordBuilder`, which types them, checks them and maps the h
 term. A value that cannot be accepted costs that field only: the field is blanked (or a
 fractional count rounded, or the date kept at the precision the data allows) and a
 :class:`QualityIssue` names the record, the source field, the raw value and the rule; the
-raw row keeps the value. With ``QualityPolicy(strict=True)`` (``--strict``, and the web's
-card forms) such a value raises :class:`RecordError` instead, and the row is set aside.
+raw row keeps the value. With ``QualityPolicy(strict=True)`` (``--strict``) such a value
+raises :class:`RecordError` instead, and the row is set aside. (The web's card forms take
+the issues of one card and refuse it listing them all: :mod:`riskatlas.web.workflow`.)
 :meth:`RecordBuilder.build_many` types whole columns at once (Arrow) for the rows whose
 values are plainly valid and hands every other row back to :meth:`RecordBuilder.build`.
 """

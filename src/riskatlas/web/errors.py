@@ -7,7 +7,9 @@ caller's: 400; not signed in 401, role not allowed 403, a workflow conflict 409,
 too large 413, too many failed logins 429; the store is unavailable: 503, with Retry-After
 while an import or another write holds it);
 unknown routes are 404, invalid parameters 422, anything else 500. A browser asking for a
-page (Accept: text/html, outside /api/) gets the same status with an HTML page.
+page (Accept: text/html, outside /api/) gets the same status with an HTML page. A refused
+data card (workflow.error.invalid, 400) adds ``fields``: every problem, each with its
+field, label, code and message.
 """
 
 from __future__ import annotations
@@ -65,12 +67,17 @@ def error_body(code: str, message: str, status: int) -> dict[str, Any]:
 
 
 def error_response(request: Request, status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> Response:
+                   headers: dict[str, str] | None = None,
+                   details: dict[str, Any] | None = None) -> Response:
+    """The error in the one shape; ``details`` add to it (a refused card's ``fields``:
+    [{"field", "label", "code", "message"}], every problem of the card)."""
     if _wants_html(request):
         from riskatlas.web.pages import render_error
 
         return render_error(request, status, message, headers=headers)
-    return JSONResponse(error_body(code, message, status), status_code=status, headers=headers)
+    body = error_body(code, message, status)
+    body["error"].update(details or {})
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _wants_html(request: Request) -> bool:
@@ -95,7 +102,9 @@ def _riskatlas_error(request: Request, exc: Exception) -> Response:
         if status == 401 and request.url.path.startswith("/api/"):
             headers = {"WWW-Authenticate": 'Bearer realm="riskatlas"'}
     message = exc.render(lang) if code == exc.key else translate(code, lang)
-    return error_response(request, status, code, message, headers)
+    details = getattr(exc, "details", None)
+    return error_response(request, status, code, message, headers,
+                          details(lang) if callable(details) else None)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:

@@ -24,7 +24,7 @@ from starlette.datastructures import FormData, UploadFile
 from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
 from riskatlas.model.schema import APPROVAL_STATUSES
-from riskatlas.web import auth, uploads, workflow
+from riskatlas.web import auth, choices, uploads, workflow
 from riskatlas.web.access import (
     check_csrf,
     form_session,
@@ -295,8 +295,8 @@ def cards_page(request: Request, atlas: AtlasDep, viewer: ViewerDep,
     queue: list[dict[str, Any]] = []
     if "card_authors" in tables(atlas):
         records, authors = atlas.table("records"), atlas.table("card_authors")
-        cols = ["record_id", "start_date", "hazard_term", "place", "level0_name",
-                "approval_status", "deaths"]
+        cols = ["record_id", "start_date", "hazard_term", "hazard_group", "place",
+                "level0_name", "approval_status", "deaths"]
         own = records.join(authors, "record_id").filter(authors.created_by == viewer.name)
         # an upload makes its uploader the author of every card: a page, not all of them
         mine = own.select(*cols).order_by("record_id").limit(500).to_pandas() \
@@ -305,8 +305,8 @@ def cards_page(request: Request, atlas: AtlasDep, viewer: ViewerDep,
         records = atlas.table("records")
         wanted = [status] if status in APPROVAL_STATUSES else ["submitted", "validated"]
         queue = (records.filter(records.approval_status.isin(wanted))
-                 .select("record_id", "start_date", "hazard_term", "place", "level0_name",
-                         "approval_status", "deaths")
+                 .select("record_id", "start_date", "hazard_term", "hazard_group", "place",
+                         "level0_name", "approval_status", "deaths")
                  .order_by("record_id").limit(500).to_pandas().to_dict("records"))
     for row in (*mine, *queue):
         row["start_date"] = str(row["start_date"])[:10]
@@ -321,45 +321,68 @@ def _form_fields(form: FormData) -> tuple[dict[str, Any], list[str]]:
     return fields, unknown
 
 
-def _card_form(request: Request, *, card: dict[str, Any] | None, record_id: str | None,
-               message: str = "", status: int = 200, unknown: list[str] | None = None
-               ) -> Response:
+def _card_form(request: Request, atlas: Atlas, *, card: dict[str, Any] | None,
+               record_id: str | None, message: str = "", status: int = 200,
+               unknown: list[str] | None = None, card_status: str | None = None,
+               problems: list[dict[str, str]] | None = None) -> Response:
+    """The card form with the gazetteer's and the taxonomy's choices for its country, and
+    every problem of a refused card next to its field."""
     values = {k: ("" if v is None else v) for k, v in (card or {}).items()}
+    options = choices.form_options(atlas, str(values.get("country_iso3") or "") or None,
+                                   request_language(request))
+    if not values.get("country_iso3") and record_id is None and len(options["countries"]) == 1:
+        values["country_iso3"] = options["country"]
     return render(request, "card_form.html.j2", status=status, values=values,
                   record_id=record_id, message=message, unknown=unknown or [],
                   groups=(("workflow.group.place", workflow.PLACE_FIELDS),
                           ("workflow.group.event", workflow.EVENT_FIELDS),
                           ("workflow.group.effects", workflow.EFFECT_FIELDS),
                           ("workflow.group.notes", workflow.NOTE_FIELDS)),
-                  numbers=workflow.NUMBER_FIELDS, impacts=workflow.UNKNOWN_IMPACTS)
+                  numbers=workflow.NUMBER_FIELDS, impacts=workflow.UNKNOWN_IMPACTS,
+                  options=options, hazard_labels=dict(options["hazards"]),
+                  card_status=card_status, problems=problems or [],
+                  invalid={p["field"]: p for p in problems or []})
+
+
+def _refused(request: Request, atlas: Atlas, exc: RiskAtlasError, fields: dict[str, Any],
+             record_id: str | None, unknown: list[str]) -> Response:
+    """The form again (400) with what was entered and why it was refused."""
+    if getattr(exc, "http_status", 400) != 400:
+        raise exc
+    lang = request_language(request)
+    if isinstance(exc, workflow.CardInvalidError):
+        return _card_form(request, atlas, card=fields, record_id=record_id, status=400,
+                          unknown=unknown, problems=exc.fields(lang))
+    return _card_form(request, atlas, card=fields, record_id=record_id, status=400,
+                      unknown=unknown, message=exc.render(lang))
 
 
 @pages.get("/cards/new", response_class=HTMLResponse)
-def new_card_page(request: Request, viewer: ViewerDep) -> Response:
+def new_card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
     if viewer.anonymous:
         return login_redirect(request)
     require(viewer, *workflow.CREATORS)
-    return _card_form(request, card=None, record_id=None)
+    return _card_form(request, atlas, card=None, record_id=None)
 
 
 @pages.post("/cards/new", response_class=HTMLResponse)
-async def new_card(request: Request, viewer: ViewerDep) -> Response:
+async def new_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get("csrf") or ""))
     require(viewer, *workflow.CREATORS)
     fields, unknown = _form_fields(form)
+    if form.get("refresh"):  # "show this country's units": the form again, nothing saved
+        return await run_in_threadpool(lambda: _card_form(
+            request, atlas, card=fields, record_id=None, unknown=unknown))
 
     def write() -> dict[str, Any]:
-        with writing(settings_of(request)) as atlas:
-            return workflow.create(atlas, viewer, fields, unknown)
+        with writing(settings_of(request)) as writer:
+            return workflow.create(writer, viewer, fields, unknown)
 
     try:
         card = await run_in_threadpool(write)
-    except (workflow.WorkflowError, RiskAtlasError) as exc:
-        if getattr(exc, "http_status", 400) != 400:
-            raise
-        return _card_form(request, card=fields, record_id=None, status=400, unknown=unknown,
-                          message=exc.render(request_language(request)))
+    except RiskAtlasError as exc:
+        return await run_in_threadpool(_refused, request, atlas, exc, fields, None, unknown)
     return _to_card(request, str(card["record_id"]))
 
 
@@ -375,11 +398,11 @@ def card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep, id: str) -> 
     except workflow.CardNotFoundError:
         raise NotFoundError("workflow.error.no_card", record=id) from None
     card = view["card"]
-    rows = [(name, jsonable(card.get(name))) for name in ("record_id", "approval_status",
-                                                          "dataset_id", "hips_code",
-                                                          "hazard_group", "start_date",
-                                                          "directly_affected",
-                                                          *workflow.FORM_FIELDS)]
+    shown = choices.card_display(card, request_language(request))  # codes in words
+    rows = [(name, shown.get(name, jsonable(card.get(name))))
+            for name in ("record_id", "approval_status", "dataset_id", "hips_code",
+                         "hazard_group", "start_date", "directly_affected",
+                         *workflow.FORM_FIELDS)]
     return render(request, "card.html.j2", card=card, rows=rows, author=view["author"],
                   reason=view["reason"], allowed=view["allowed"], editable=view["editable"])
 
@@ -397,28 +420,30 @@ def edit_card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep, id: str
     raw = records.filter(records.record_id == id).select("raw").to_pandas()["raw"].iloc[0]
     values = orjson.loads(raw or "{}")
     unknown = values.pop("unknown", [])
-    return _card_form(request, card=values, record_id=id, unknown=unknown)
+    return _card_form(request, atlas, card=values, record_id=id, unknown=unknown,
+                      card_status=str(view["card"]["approval_status"]))
 
 
 @pages.post("/card/edit", response_class=HTMLResponse)
-async def edit_card(request: Request, viewer: ViewerDep) -> Response:
+async def edit_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get("csrf") or ""))
     require(viewer, *workflow.CREATORS)
     record_id = str(form.get("id") or "")
     fields, unknown = _form_fields(form)
+    if form.get("refresh"):  # "show this country's units": the form again, nothing saved
+        return await run_in_threadpool(lambda: _card_form(
+            request, atlas, card=fields, record_id=record_id, unknown=unknown))
 
     def write() -> dict[str, Any]:
-        with writing(settings_of(request)) as atlas:
-            return workflow.edit(atlas, viewer, record_id, fields, unknown)
+        with writing(settings_of(request)) as writer:
+            return workflow.edit(writer, viewer, record_id, fields, unknown)
 
     try:
         await run_in_threadpool(write)
     except RiskAtlasError as exc:
-        if getattr(exc, "http_status", 400) != 400:
-            raise
-        return _card_form(request, card=fields, record_id=record_id, status=400,
-                          unknown=unknown, message=exc.render(request_language(request)))
+        return await run_in_threadpool(_refused, request, atlas, exc, fields, record_id,
+                                       unknown)
     return _to_card(request, record_id)
 
 

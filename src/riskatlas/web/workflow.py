@@ -4,8 +4,11 @@ A card's fields are DesInventar card fields under their canonical names. They ar
 exactly as an import builds them: renamed to DesInventar fields and passed through
 :func:`riskatlas.sources.desinventar_fields.card_values` (directly affected = victims +
 affected, "reported but unknown" flags), then typed, validated and hazard-mapped by
-:class:`riskatlas.sources.convert.RecordBuilder` with the store's crosswalk. A value an
-import would set aside is refused with the same message (400).
+:class:`riskatlas.sources.convert.RecordBuilder` with the store's crosswalk. The country
+and admin units are checked against the store's gazetteer (:mod:`riskatlas.web.choices`).
+A card is refused (400, :class:`CardInvalidError`) with EVERY problem at once: each value
+an import would not take as read (with the importers' message), each field the form does
+not have or a text too long, each unknown country or unit, named by its field.
 
 Cards get ids ``WEB:<uuid>`` in one dataset per store, "web entries" (created on first
 use, with provenance); their hazard terms join the store's term list, so unmapped terms
@@ -23,16 +26,19 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from riskatlas.errors import RiskAtlasError
-from riskatlas.model.quality import QualityPolicy
+from riskatlas.i18n import catalogue, translate
+from riskatlas.model.quality import ISSUES_KEY, QualityIssue, QualityPolicy
 from riskatlas.model.schema import APPROVAL_STATUSES, record_columns
 from riskatlas.sources.convert import RecordBuilder
 from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, HAY_FLAGS, card_values
+from riskatlas.web import choices
 from riskatlas.web.auth import ForbiddenError, now
 from riskatlas.web.deps import Viewer
 
@@ -81,10 +87,15 @@ class WorkflowError(RiskAtlasError):
 
 
 class ConflictError(WorkflowError):
-    """The card is not in a state that allows this (409)."""
+    """The card is not in a state that allows this (409); statuses in the reader's words."""
 
     key = "workflow.error.bad_transition"
     http_status = 409
+
+    def render(self, lang: str = "en") -> str:
+        return translate(self.key, lang, **{
+            k: translate(f"workflow.state.{v}", lang) if v in APPROVAL_STATUSES else v
+            for k, v in self.params.items()})
 
 
 class CardNotFoundError(WorkflowError):
@@ -92,38 +103,117 @@ class CardNotFoundError(WorkflowError):
     http_status = 404
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a card: its field, a message key and the message's values."""
+
+    field: str
+    key: str
+    params: dict[str, Any]
+
+
+def field_label(name: str, lang: str) -> str:
+    """A card field's label on the form, in ``lang`` (a name the form lacks as it is)."""
+    key = f"workflow.field.{name}"
+    return translate(key, lang) if key in catalogue(lang) else name
+
+
+def problem_text(problem: Problem, lang: str) -> str:
+    """A problem's message (a field it names by its label), without record or file."""
+    params = dict(problem.params)
+    if isinstance(params.get("other"), str):
+        params["other"] = field_label(params["other"], lang)
+    return translate(problem.key, lang, **params)
+
+
+class CardInvalidError(WorkflowError):
+    """Every problem of a card at once (400), in the form's order of fields; the API adds
+    them to its error as ``fields`` (:meth:`details`)."""
+
+    key = "workflow.error.invalid"
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        order = {name: i for i, name in enumerate(FORM_FIELDS)}
+        self.problems = sorted(problems, key=lambda p: order.get(p.field, len(order)))
+        super().__init__(self.key, count=len(self.problems))
+
+    def fields(self, lang: str) -> list[dict[str, str]]:
+        return [{"field": p.field, "label": field_label(p.field, lang), "code": p.key,
+                 "message": problem_text(p, lang)} for p in self.problems]
+
+    def details(self, lang: str) -> dict[str, Any]:
+        return {"fields": self.fields(lang)}
+
+    def render(self, lang: str = "en") -> str:
+        sep = translate("workflow.problem.sep", lang)
+        listed = "; ".join(f"{f['label']}{sep}{f['message']}" for f in self.fields(lang))
+        return translate(self.key, lang, count=len(self.problems), problems=listed)
+
+
 # --- building a card --------------------------------------------------------------------
 
-def clean_fields(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The submitted fields, checked for names and types (text or numbers); blank → None."""
+def clean_fields(values: Mapping[str, Any],
+                 problems: list[Problem] | None = None) -> dict[str, Any]:
+    """The submitted fields, checked for names and types (text or numbers); blank → None.
+    A field that fails is left out and noted in ``problems`` (without: raised at once)."""
+    found: list[Problem] = [] if problems is None else problems
     out: dict[str, Any] = {}
     for name, value in values.items():
         if name not in FORM_FIELDS:
-            raise WorkflowError("workflow.error.unknown_field", field=name,
-                                fields=", ".join(FORM_FIELDS))
+            found.append(Problem(name, "workflow.problem.unknown_field", {}))
+            continue
         if (value is not None and not isinstance(value, str | int | float)) \
                 or isinstance(value, bool):
-            raise WorkflowError("workflow.error.bad_value", field=name)
+            found.append(Problem(name, "workflow.problem.bad_value", {}))
+            continue
         if isinstance(value, str):
             value = value.strip() or None
             if value is not None and len(value) > MAX_TEXT:
-                raise WorkflowError("workflow.error.too_long", field=name, max=MAX_TEXT)
+                found.append(Problem(name, "workflow.problem.too_long", {"max": MAX_TEXT}))
+                continue
         out[name] = value
+    if problems is None and found:
+        raise CardInvalidError(found)
     return out
 
 
-def clean_unknown(values: Any) -> list[str]:
+def clean_unknown(values: Any, problems: list[Problem] | None = None) -> list[str]:
     if values is None:
         return []
     if not isinstance(values, list) or any(v not in UNKNOWN_IMPACTS for v in values):
-        raise WorkflowError("workflow.error.bad_unknown", impacts=", ".join(UNKNOWN_IMPACTS))
+        problem = Problem("unknown", "workflow.problem.bad_unknown",
+                          {"impacts": ", ".join(UNKNOWN_IMPACTS)})
+        if problems is None:
+            raise CardInvalidError([problem])
+        problems.append(problem)
+        return []
     return sorted(set(values))
 
 
+def _record_problems(issues: Sequence[QualityIssue]) -> list[Problem]:
+    """The importers' issues of a card as problems, one per field: a value kept out for
+    want of another field (a month without its year) is not listed when that field is,
+    nor the sum of victims and affected when one of them is."""
+    found = [Problem(i.field, i.rule, dict(i.params)) for i in issues]
+    fields = {p.field for p in found if p.key != "record.needs_field"}
+    out: dict[str, Problem] = {}
+    for p in found:
+        if p.key == "record.needs_field" and p.params.get("other") in fields:
+            continue
+        if p.field == "directly_affected" and fields & {"victims", "affected"}:
+            continue
+        out.setdefault(p.field, p)
+    return list(out.values())
+
+
 def build_card(crosswalk: Any, native_key: str, fields: Mapping[str, Any],
-               unknown: list[str], *, status: str, author: str) -> dict[str, Any]:
+               unknown: list[str], *, status: str, author: str,
+               problems: list[Problem] | None = None,
+               given: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The canonical row of a web card, through the importers' DesInventar semantics and
-    :class:`RecordBuilder` (raises the importers' RecordError for a bad value)."""
+    :class:`RecordBuilder`. Each value an import would not take as read is a problem, in
+    ``problems`` (without: :class:`CardInvalidError` at once). ``given``: the fields as
+    the author gave them, kept as the card's raw row (default ``fields``)."""
     row: dict[str, Any] = {CANONICAL_TO_CARD[k]: v for k, v in fields.items()
                            if k in CANONICAL_TO_CARD}
     for impact in unknown:
@@ -133,14 +223,43 @@ def build_card(crosswalk: Any, native_key: str, fields: Mapping[str, Any],
         if name not in CANONICAL_TO_CARD:
             values[name] = value
     values.update(native_key=native_key, approval_status=status, recorded_by=author)
-    # a form answers every bad value at once instead of storing a flagged field
+    # every value is read as an import reads it; what an import would flag is refused,
+    # all problems together (a fraction in a count too, instead of rounding it)
     builder = RecordBuilder(source_key=SOURCE_KEY, source_file=SOURCE_FILE, crosswalk=crosswalk,
-                            policy=QualityPolicy(strict=True))
-    raw: dict[str, Any] = {k: fields[k] for k in FORM_FIELDS if fields.get(k) is not None}
+                            policy=QualityPolicy(fractional="blank"))
+    kept = fields if given is None else given
+    raw: dict[str, Any] = {k: kept[k] for k in FORM_FIELDS if kept.get(k) is not None}
     if unknown:
         raw["unknown"] = unknown
-    return builder.build(values, row=1, record_ref=native_key, raw=raw,
+    card = builder.build(values, row=1, record_ref=native_key, raw=raw,
                          unknown=unknown_impacts)
+    found = _record_problems(card.pop(ISSUES_KEY, []))
+    if problems is None and found:
+        raise CardInvalidError(found)
+    if problems is not None:
+        problems += [p for p in found if p.field not in {q.field for q in problems}]
+    return card
+
+
+def checked_card(atlas: Any, native_key: str, fields: Mapping[str, Any], unknown: Any, *,
+                 status: str, author: str) -> dict[str, Any]:
+    """A web card built from the submitted ``fields`` once its place is settled in the
+    store's gazetteer (:mod:`riskatlas.web.choices`); else :class:`CardInvalidError`
+    listing every problem."""
+    problems: list[Problem] = []
+    given = clean_fields(fields, problems)
+    flags = clean_unknown(unknown, problems)
+    settled = dict(given)
+    countries = choices.store_countries(atlas)
+    found = choices.settle_country(settled, countries)
+    gazetteer = choices.Gazetteer.of(atlas, None if found else settled.get("country_iso3"))
+    found += choices.settle_place(gazetteer, settled)
+    problems += [Problem(*f) for f in found]
+    card = build_card(atlas.store.crosswalk, native_key, settled, flags, status=status,
+                      author=author, problems=problems, given=given)
+    if problems:
+        raise CardInvalidError(problems)
+    return card
 
 
 # --- reading (inside a write transaction: parameters only) ------------------------------
@@ -224,11 +343,9 @@ def create(atlas: Any, viewer: Viewer, fields: Mapping[str, Any],
     """A new draft card by ``viewer``; returns it."""
     if viewer.role not in CREATORS:
         raise ForbiddenError("auth.error.role", role=viewer.role)
-    clean, flags = clean_fields(fields), clean_unknown(unknown)
     con = atlas.store.connection
     native = str(uuid.uuid4())
-    card = build_card(atlas.store.crosswalk, native, clean, flags, status="draft",
-                      author=viewer.name)
+    card = checked_card(atlas, native, fields, unknown, status="draft", author=viewer.name)
     card["dataset_id"] = web_dataset(atlas)
     card["recorded_on"] = dt.date.today().isoformat()
     _write_card(con, card, insert=True)
@@ -262,11 +379,9 @@ def edit(atlas: Any, viewer: Viewer, record_id: str, changes: Mapping[str, Any],
     _may_edit(viewer, before, author)
     previous = orjson.loads(before["raw"] or "{}")
     flags = previous.pop("unknown", [])
-    fields = {**clean_fields(previous), **clean_fields(changes)}
-    if unknown is not None:
-        flags = clean_unknown(unknown)
-    card = build_card(atlas.store.crosswalk, str(before["native_key"]), fields, flags,
-                      status=str(before["approval_status"]), author=author or viewer.name)
+    card = checked_card(atlas, str(before["native_key"]), {**previous, **changes},
+                        flags if unknown is None else unknown,
+                        status=str(before["approval_status"]), author=author or viewer.name)
     for keep in ("record_id", "dataset_id", "source_file", "source_row", "recorded_on"):
         card[keep] = before[keep]
     _write_card(con, card, insert=False)
