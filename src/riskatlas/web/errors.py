@@ -15,6 +15,7 @@ field, label, code and message.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,6 +29,7 @@ from riskatlas.web.deps import StoreBusyError, request_language, settings_of
 
 log = logging.getLogger(__name__)
 
+_BRANCH = re.compile(r"[-\[]")  # "constrained-int", "literal['a']": a union's branch
 HTTP_KEYS = {404: "web.error.not_found", 405: "web.error.method_not_allowed"}
 
 
@@ -35,31 +37,6 @@ class NotFoundError(RiskAtlasError):
     """A thing named in the URL does not exist (a unit, a page)."""
 
     key = "web.error.not_found"
-
-
-class BadTextError(RiskAtlasError):
-    """A text in a request body that is not Unicode text (a lone surrogate such as U+D800)."""
-
-    key = "web.error.bad_text"
-    http_status = 422
-
-
-def checked_text(body: Any, path: str = "") -> Any:
-    """``body`` (parsed JSON), once every text in it can be stored: else BadTextError
-    naming the field."""
-    if isinstance(body, str):
-        try:
-            body.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadTextError(field=path or "-") from None
-    elif isinstance(body, dict):
-        for key, value in body.items():
-            checked_text(key, path)
-            checked_text(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(body, list):
-        for i, value in enumerate(body):
-            checked_text(value, f"{path}[{i}]")
-    return body
 
 
 def error_body(code: str, message: str, status: int) -> dict[str, Any]:
@@ -116,12 +93,23 @@ def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def _validation_error(request: Request, exc: Exception) -> Response:
+    """422: a parameter or body field beyond its declared bounds; text that is not valid
+    Unicode (a lone surrogate such as U+D800) gets its own message naming the field."""
     assert isinstance(exc, RequestValidationError)
-    problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or '-'}: "
-                         f"{e.get('msg', '')}" for e in exc.errors())
+    lang = request_language(request)
+
+    def where(error: Any) -> str:  # the field, without pydantic's union branches
+        parts = [str(p) for p in error.get("loc", ())[1:]]
+        return ".".join(p for p in parts if not _BRANCH.search(p)) or "-"
+
+    bad_text = [where(e) for e in exc.errors() if e.get("type") == "string_unicode"]
+    if bad_text:
+        code = "web.error.bad_text"
+        return error_response(request, 422, code, translate(code, lang, field=bad_text[0]))
+    problems = "; ".join(dict.fromkeys(f"{where(e)}: {e.get('msg', '')}"
+                                       for e in exc.errors()))
     code = "web.error.invalid_parameter"
-    message = translate(code, request_language(request), problems=problems)
-    return error_response(request, 422, code, message)
+    return error_response(request, 422, code, translate(code, lang, problems=problems))
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:

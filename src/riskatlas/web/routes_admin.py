@@ -17,13 +17,14 @@ from riskatlas.web import auth
 from riskatlas.web.access import check_csrf, require, tables
 from riskatlas.web.deps import Viewer, current_user, request_language, settings_of, store_view
 from riskatlas.web.pages import MAX_PAGE, opt_text, render
+from riskatlas.web.schemas import DateText, errors
 from riskatlas.web.serialize import json_response, jsonable
 from riskatlas.web.workflow import audit
 from riskatlas.web.writer import writing
 
 RawAtlas = Annotated[Atlas, Depends(store_view)]
 ViewerDep = Annotated[Viewer, Depends(current_user)]
-api = APIRouter(prefix="/api/admin", tags=["admin"])
+api = APIRouter(prefix="/api/admin", tags=["admin"], responses=errors(401, 403, 422, 503))
 pages = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 
@@ -84,8 +85,7 @@ def audit_api(atlas: RawAtlas, viewer: ViewerDep,
               user: Annotated[str | None, Query(max_length=64)] = None,
               action: Annotated[str | None, Query(max_length=64)] = None,
               record_id: Annotated[str | None, Query(max_length=300)] = None,
-              since: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
-              until: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
+              since: DateText = None, until: DateText = None,
               page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
               page_size: Annotated[int, Query(ge=1, le=1000)] = PAGE_SIZE) -> Response:
     """The audit log, newest first (admins)."""

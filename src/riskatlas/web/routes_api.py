@@ -6,66 +6,41 @@ NaN → null, dates ISO); every error is the one shape of :mod:`riskatlas.web.er
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import BaseModel
 
 from riskatlas.analysis.profile import DEFAULT_METRICS
 from riskatlas.api import Atlas
 from riskatlas.web import browse, data
 from riskatlas.web.deps import Viewer, current_user, get_atlas, language
-from riskatlas.web.pages import MAX_PAGE
+from riskatlas.web.schemas import (
+    READ_ERRORS,
+    Admin,
+    By,
+    Code,
+    Country,
+    Dataset,
+    Hazard,
+    LangParam,
+    Level,
+    MetricName,
+    Metrics,
+    Page,
+    PageSize,
+    RecordsResult,
+    TableResult,
+    Top,
+    Unapproved,
+    YearFrom,
+    YearTo,
+)
 from riskatlas.web.serialize import json_response, table_response
 
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    status: int
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
-class TableResult(BaseModel):
-    meta: dict[str, Any]
-    rows: list[dict[str, Any]]
-
-
-class RecordsResult(TableResult):
-    total: int
-    page: int
-    page_size: int
-    pages: int
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": text} for status, text in (
-        (400, "Invalid analysis arguments"), (404, "Not found"),
-        (422, "Invalid parameter"), (503, "Store unavailable (an import is running)"))}
-
-router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
-
+router = APIRouter(prefix="/api", tags=["api"], responses=READ_ERRORS)
 AtlasDep = Annotated[Atlas, Depends(get_atlas)]
 Lang = Annotated[str, Depends(language)]
-Country = Annotated[str | None, Query(max_length=64, description="ISO3 country.")]
-Admin = Annotated[str | None, Query(max_length=64, description="Admin unit code (any level).")]
-Level = Annotated[int | None, Query(ge=0, le=2, description="Break down by admin level "
-                                    "0, 1 or 2 (default: country).")]
-Hazard = Annotated[str | None, Query(max_length=200, description="Reporting group, HIPs code "
-                                     "or source term.")]
-YearFrom = Annotated[int | None, Query(ge=1000, le=3000, description="First year.")]
-YearTo = Annotated[int | None, Query(ge=1000, le=3000, description="Last year.")]
-Dataset = Annotated[int | None, Query(ge=1, description="Dataset id.")]
-Unapproved = Annotated[bool, Query(description="Count cards of every approval status (staff "
-                                   "see drafts and cards under review); by default the "
-                                   "methods profile's statuses (published) count.")]
-By = Annotated[str, Query(description="Name hazards by group, hips or term.")]
-LangParam = Annotated[str | None, Query(alias="lang", description="en or zh-TW (default: "
-                                        "Accept-Language).")]
 
 
 def _scope(country: str | None, admin: str | None, level: int | None, year_from: int | None,
@@ -75,11 +50,10 @@ def _scope(country: str | None, admin: str | None, level: int | None, year_from:
 
 
 @router.get("/profile", response_model=TableResult)
-def profile(atlas: AtlasDep, lang: Lang, metric: Annotated[list[str] | None, Query(
-                description="Metric (repeat for several).")] = None,
-            top: Annotated[int | None, Query(ge=1)] = None, country: Country = None,
-            admin: Admin = None, level: Level = None, year_from: YearFrom = None,
-            year_to: YearTo = None, dataset: Dataset = None, by: By = "group",
+def profile(atlas: AtlasDep, lang: Lang, metric: Metrics = None, top: Top = None,
+            country: Country = None, admin: Admin = None, level: Level = None,
+            year_from: YearFrom = None, year_to: YearTo = None, dataset: Dataset = None,
+            by: By = "group",
             include_unapproved: Unapproved = False, _lang: LangParam = None) -> Response:
     """Hazard profile: each hazard's total and share (%) of each metric."""
     frame = atlas.profile(metric or DEFAULT_METRICS, top=top, lang=lang, **_scope(
@@ -103,14 +77,14 @@ def events(atlas: AtlasDep, lang: Lang, country: Country = None, admin: Admin = 
 
 @router.get("/risk", response_model=TableResult)
 def risk(atlas: AtlasDep, lang: Lang,
-         exceedance: Annotated[str | None, Query(description="Instead: the exceedance curve "
-                                                 "of this metric.")] = None,
-         return_periods: Annotated[str | None, Query(description="Instead: the levels of "
+         exceedance: Annotated[MetricName, Query(description="Instead: the exceedance "
+                                                 "curve of this metric.")] = None,
+         return_periods: Annotated[MetricName, Query(description="Instead: the levels of "
                                                      "this metric exceeded once in T "
                                                      "years.")] = None,
-         quantity: Annotated[str | None, Query(description="What the curve or the levels "
-                                               "count: event, annual_total or "
-                                               "annual_max_event.")] = None,
+         quantity: Annotated[Literal["event", "annual_total", "annual_max_event"] | None,
+                             Query(description="What the curve or the levels count.")
+                             ] = None,
          country: Country = None, admin: Admin = None, level: Level = None,
          hazard: Hazard = None, year_from: YearFrom = None, year_to: YearTo = None,
          dataset: Dataset = None, by: By = "group", include_unapproved: Unapproved = False,
@@ -166,8 +140,8 @@ def advice(atlas: AtlasDep, lang: Lang, country: Country = None, level: Level = 
 
 
 @router.get("/peers", response_model=TableResult)
-def peers(atlas: AtlasDep, lang: Lang, country: Annotated[str, Query(max_length=64)],
-          admin: Annotated[str, Query(max_length=64)],
+def peers(atlas: AtlasDep, lang: Lang, country: Annotated[Code, Query()],
+          admin: Annotated[Code, Query()],
           level: Annotated[int | None, Query(ge=0, le=2, description="Admin level of the "
                                              "unit (default: the shallowest holding the "
                                              "code).")] = None,
@@ -203,8 +177,7 @@ def records(atlas: AtlasDep, lang: Lang, viewer: Annotated[Viewer, Depends(curre
                                                 "validated, published).")] = None,
             q: Annotated[str | None, Query(max_length=200, description="Text in the place "
                                            "or comments.")] = None,
-            page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-            page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+            page: Page = 1, page_size: PageSize = 50,
             _lang: LangParam = None) -> Response:
     """Records matching the filters, a page at a time, with the total."""
     filters: dict[str, Any] = {"country": country, "admin": admin, "hazard": hazard,

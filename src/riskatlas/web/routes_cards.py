@@ -16,8 +16,9 @@ import logging
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
@@ -44,8 +45,22 @@ from riskatlas.web.deps import (
     settings_of,
     store_view,
 )
-from riskatlas.web.errors import NotFoundError, checked_text
+from riskatlas.web.errors import NotFoundError
 from riskatlas.web.pages import render
+from riskatlas.web.schemas import (
+    MAX_CODE,
+    READ_ERRORS,
+    UPLOAD_BODY,
+    WRITE_ERRORS,
+    CardFields,
+    CardResult,
+    History,
+    Me,
+    RecordId,
+    TransitionBody,
+    UploadReport,
+    errors,
+)
 from riskatlas.web.serialize import json_response, jsonable
 from riskatlas.web.writer import writing
 
@@ -97,7 +112,7 @@ def _card_view(atlas: Atlas, record_id: str, viewer: Viewer) -> dict[str, Any]:
 
 # --- API ----------------------------------------------------------------------------------
 
-@api.get("/me")
+@api.get("/me", response_model=Me)
 def me(viewer: ViewerDep) -> Response:
     """Who the request is authenticated as (``anonymous`` without credentials)."""
     return json_response({"user": None if viewer.anonymous else viewer.name,
@@ -105,24 +120,21 @@ def me(viewer: ViewerDep) -> Response:
                           "via": viewer.via or None})
 
 
-@api.post("/records", status_code=201)
-def create_record(request: Request, viewer: ViewerDep,
-                  body: Annotated[dict[str, Any], Body(description="Card fields by canonical "
-                                                       "name, and optionally 'unknown': the "
-                                                       "impacts reported without a figure.")]
-                  ) -> Response:
+@api.post("/records", status_code=201, response_model=CardResult, responses=WRITE_ERRORS)
+def create_record(request: Request, viewer: ViewerDep, body: CardFields) -> Response:
     """Create a draft data card (collector, validator, admin); validated like an import."""
     api_actor(request, viewer, *workflow.CREATORS)
-    fields = dict(checked_text(body))
+    fields = body.model_dump(exclude_unset=True)
     unknown = fields.pop("unknown", None)
     with writing(settings_of(request)) as atlas:
         card = workflow.create(atlas, viewer, fields, unknown)
     return json_response({"record": card_json(card)}, status=201)
 
 
-@api.get("/records/{record_id:path}/history")
+@api.get("/records/{record_id:path}/history", response_model=History,
+         responses=WRITE_ERRORS)
 def record_history(request: Request, viewer: ViewerDep, atlas: AtlasDep,
-                   record_id: str) -> Response:
+                   record_id: RecordId) -> Response:
     """The audit log of one card (collectors, validators, admins)."""
     require(viewer, *workflow.CREATORS)
     from riskatlas.web.routes_admin import audit_rows
@@ -131,43 +143,40 @@ def record_history(request: Request, viewer: ViewerDep, atlas: AtlasDep,
     return json_response({"total": total, "rows": rows})
 
 
-@api.get("/records/{record_id:path}")
-def get_record(atlas: AtlasDep, viewer: ViewerDep, record_id: str) -> Response:
+@api.get("/records/{record_id:path}", response_model=CardResult, responses=READ_ERRORS)
+def get_record(atlas: AtlasDep, viewer: ViewerDep, record_id: RecordId) -> Response:
     """One card (if the caller may see it), its author, status and allowed moves."""
     view = _card_view(atlas, record_id, viewer)
     return json_response({"record": card_json(view["card"]), "author": view["author"],
                           "reason": view["reason"], "transitions": view["allowed"]})
 
 
-@api.patch("/records/{record_id:path}")
-def edit_record(request: Request, viewer: ViewerDep, record_id: str,
-                body: Annotated[dict[str, Any], Body()]) -> Response:
+@api.patch("/records/{record_id:path}", response_model=CardResult, responses=WRITE_ERRORS)
+def edit_record(request: Request, viewer: ViewerDep, record_id: RecordId,
+                body: CardFields) -> Response:
     """Change fields of a web card: its author while draft or needs_revision, or an admin."""
     api_actor(request, viewer, *workflow.CREATORS)
-    fields = dict(checked_text(body))
+    fields = body.model_dump(exclude_unset=True)
     unknown = fields.pop("unknown", None)
     with writing(settings_of(request)) as atlas:
         card = workflow.edit(atlas, viewer, record_id, fields, unknown)
     return json_response({"record": card_json(card)})
 
 
-@api.post("/records/{record_id:path}/transition")
-def transition_record(request: Request, viewer: ViewerDep, record_id: str,
-                      body: Annotated[dict[str, Any], Body(examples=[{"to": "submitted"}])]
-                      ) -> Response:
+@api.post("/records/{record_id:path}/transition", response_model=CardResult,
+          responses=WRITE_ERRORS)
+def transition_record(request: Request, viewer: ViewerDep, record_id: RecordId,
+                      body: TransitionBody) -> Response:
     """Move a card in the workflow: {"to": "submitted" | "validated" | "published" |
     "needs_revision", "reason": "..."} (a reason is required to send a card back)."""
     api_actor(request, viewer)
-    to, reason = checked_text(body).get("to"), body.get("reason")
-    if not isinstance(to, str) or (reason is not None and not isinstance(reason, str)):
-        raise workflow.WorkflowError("workflow.error.bad_status", status=str(to),
-                                     statuses=", ".join(APPROVAL_STATUSES))
     with writing(settings_of(request)) as atlas:
-        card = workflow.transition(atlas, viewer, record_id, to, reason)
+        card = workflow.transition(atlas, viewer, record_id, body.to, body.reason)
     return json_response({"record": card_json(card)})
 
 
-@api.post("/upload")
+@api.post("/upload", response_model=UploadReport, openapi_extra=UPLOAD_BODY,
+          responses={**WRITE_ERRORS, **errors(411, 413)})
 async def upload_api(request: Request, viewer: ViewerDep) -> Response:
     """Import a file (multipart field ``file``; optional ``country``, ``format``) and
     answer its reconciliation: records read, imported and set aside with reasons."""
@@ -185,6 +194,10 @@ def _import_form(request: Request, viewer: Viewer, form: FormData) -> dict[str, 
     if not isinstance(file, UploadFile) or not file.filename:
         raise uploads.UploadError("workflow.upload.no_file")
     country, fmt = form.get("country"), form.get("format")
+    for name, value in (("country", country), ("format", fmt)):
+        if isinstance(value, str) and len(value) > MAX_CODE:  # as UPLOAD_BODY declares
+            raise RequestValidationError([{"loc": ("body", name), "type": "string_too_long",
+                                           "msg": f"at most {MAX_CODE} characters"}])
     return uploads.import_upload(
         settings_of(request), viewer, file,
         country=country.strip() or None if isinstance(country, str) else None,

@@ -23,6 +23,7 @@ from riskatlas.web.access import check_csrf, require
 from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language, settings_of
 from riskatlas.web.pages import render
 from riskatlas.web.routes_cards import api_actor, login_redirect
+from riskatlas.web.schemas import WRITE_ERRORS, errors
 from riskatlas.web.serialize import json_response
 from riskatlas.web.writer import writing
 
@@ -47,7 +48,7 @@ class DatasetDecision(BaseModel):
         = Field(None, alias="from")
 
 
-@api.get("/review")
+@api.get("/review", responses=errors(401, 403, 422, 503))
 def review_list(atlas: AtlasDep, viewer: ViewerDep) -> Response:
     """The datasets with cards awaiting review (submitted or validated), with their counts
     per status, the authors of their cards (the uploader) and the decisions open to the
@@ -56,7 +57,7 @@ def review_list(atlas: AtlasDep, viewer: ViewerDep) -> Response:
     return json_response({"rows": review.awaiting_review(atlas, viewer)})
 
 
-@api.post("/datasets/{dataset_id}/transition")
+@api.post("/datasets/{dataset_id}/transition", responses=WRITE_ERRORS)
 def transition_dataset(request: Request, viewer: ViewerDep, dataset_id: DatasetId,
                        body: DatasetDecision) -> Response:
     """Move every card of a dataset in status ``from`` (a status or a list; default: every
