@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,22 @@ def test_the_uploader_sees_no_buttons_for_their_dataset(site, tmp_path: Path):
     page = client.get("/review?lang=en").text
     assert "upload.csv" in page and f'id="validate-{dataset}"' not in page
     assert f'id="own-{dataset}"' in page
+
+
+def test_an_anonymous_answer_from_a_copy_behind_the_store_is_not_kept(tmp_path: Path):
+    """A change by another process (a CLI import, another worker publishing a dataset)
+    reaches this worker's copy within a second; an anonymous answer computed meanwhile from
+    the older copy was kept under the changed store's key and served from then on, stale
+    until the next change. Now only an answer read from a copy as new as the store is
+    kept."""
+    db = store_with(tmp_path, [card(1, "FLOOD", 2001, "01", deaths=3),
+                               card(2, "FLOOD", 2002, "01", deaths=3)])
+    with web_client(db) as client:
+        assert public_total(client) == 2
+        with riskatlas.open(db) as atlas:  # within the copy's interval (1 s)
+            atlas.store.connection.execute(
+                "UPDATE records SET approval_status = 'submitted' WHERE source_row = 2")
+        client.get("/api/records?page_size=10")  # may still read the older copy
+        time.sleep(1.2)
+        again = client.get("/api/records?page_size=10")
+        assert again.json()["total"] == 1, again.headers.get("x-riskatlas-cache")

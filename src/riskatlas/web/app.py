@@ -85,7 +85,7 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     app.include_router(routes_admin.pages)
     app.mount("/static", StaticFiles(packages=[("riskatlas.web", "static")]), name="static")
     if cache:
-        app.add_middleware(ResponseCache, db=db)
+        app.add_middleware(ResponseCache, db=db, snapshots=snapshots)
     app.add_middleware(SecurityHeaders)  # outermost: cached answers get them too
     log.debug("web app over %s", settings.db)
     return app

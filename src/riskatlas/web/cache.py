@@ -5,21 +5,23 @@ when an import or a web edit changes the store. The cache key is the store's fil
 signature (size and modification time of the file and its WAL), the path, the sorted query
 string and the reader's language; only requests without credentials of any kind (no
 Cookie and no Authorization header at all, however often repeated) are served from it, and
-only 200 answers that set no cookie are kept. Identical requests that arrive together wait
-for the first one instead of running the same analysis twenty times (single flight).
-Entries live in a size-bounded LRU.
+only 200 answers that set no cookie are kept, and only when read from a copy of the store
+as new as the key (a change by another process reaches this worker's copy up to a second
+later: an answer from the older copy is sent, not kept). Identical requests that arrive
+together wait for the first one instead of running the same analysis twenty times (single
+flight). Entries live in a size-bounded LRU.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from riskatlas.i18n import normalize_language
+from riskatlas.web.snapshot import Snapshots, store_signature
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,9 +35,11 @@ MAX_BYTES = 64 * 1024 * 1024
 class ResponseCache:
     """ASGI middleware: cached answers for anonymous GETs (``X-RiskAtlas-Cache: hit``)."""
 
-    def __init__(self, app: ASGIApp, db: Path, *, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(self, app: ASGIApp, db: Path, *, max_bytes: int = MAX_BYTES,
+                 snapshots: Snapshots | None = None) -> None:
         self.app = app
         self.db = db
+        self.snapshots = snapshots  # the copies requests read (None: the store itself)
         self.max_bytes = max_bytes
         self.entries: OrderedDict[tuple[Any, ...], tuple[int, list[Any], bytes]] = OrderedDict()
         self.size = 0
@@ -79,18 +83,19 @@ class ResponseCache:
         return (self._signature(), path, query, lang)
 
     def _signature(self) -> tuple[Any, ...]:
-        out: list[tuple[int, int] | None] = []
-        for path in (self.db, self.db.with_name(self.db.name + ".wal")):
-            try:
-                st = os.stat(path)
-                out.append((st.st_size, st.st_mtime_ns))
-            except FileNotFoundError:
-                out.append(None)
-        return tuple(out)
+        return store_signature(self.db)
+
+    def _current(self, before: Any, key: tuple[Any, ...]) -> bool:
+        """Whether the request read a copy as new as the key's store: the copy served
+        when it began was, or there was none and the one it made is (the first copy)."""
+        if self.snapshots is None:
+            return True
+        return before == key[0] or (before is None and self.snapshots.signature == key[0])
 
     async def _fill(self, key: tuple[Any, ...], scope: Scope, receive: Receive,
                     send: Send) -> tuple[int, list[Any], bytes] | None:
         """Run the app, capturing its answer; keep it when cacheable, else pass it on."""
+        before = None if self.snapshots is None else self.snapshots.signature
         start: Message = {}
         chunks: list[bytes] = []
 
@@ -103,7 +108,8 @@ class ResponseCache:
         await self.app(scope, receive, capture)
         body = b"".join(chunks)
         headers = list(start.get("headers", []))
-        if start.get("status") != 200 or any(k.lower() == b"set-cookie" for k, _ in headers):
+        if start.get("status") != 200 or not self._current(before, key) \
+                or any(k.lower() == b"set-cookie" for k, _ in headers):
             await send({"type": "http.response.start", "status": start.get("status", 500),
                         "headers": headers})
             await send({"type": "http.response.body", "body": body})

@@ -179,16 +179,17 @@ class Snapshots:
         self._retired = [old for old in self._retired if old.users > 0]
         return done
 
+    @property
+    def signature(self) -> Signature | None:
+        """:func:`store_signature` of the store as of the copy being served (None: no
+        copy yet; empty when unknown, after the store was found busy)."""
+        with self._lock:
+            if self._current is None:
+                return None
+            return self._signature if self._signature is not None else ()
+
     def _stat(self) -> Signature:
-        out: list[tuple[int, int] | None] = []
-        for path in (self.source, _wal(self.source)):
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                out.append(None)
-            else:
-                out.append((st.st_mtime_ns, st.st_size))
-        return tuple(out)
+        return store_signature(self.source)
 
     def _refresh(self, first: bool, force: bool = False) -> None:
         with self._lock:
@@ -242,6 +243,19 @@ class Snapshots:
             done = self._finished()
         for old in done:
             old.remove()
+
+
+def store_signature(path: Path) -> Signature:
+    """(modification time, size) of a store's file and of its WAL (None: absent)."""
+    out: list[tuple[int, int] | None] = []
+    for file in (path, _wal(path)):
+        try:
+            st = file.stat()
+        except FileNotFoundError:
+            out.append(None)
+        else:
+            out.append((st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 def _wal(path: Path) -> Path:
