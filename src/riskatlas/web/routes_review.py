@@ -23,13 +23,13 @@ from riskatlas.web.access import check_csrf, require
 from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language, settings_of
 from riskatlas.web.pages import render
 from riskatlas.web.routes_cards import api_actor, login_redirect
-from riskatlas.web.schemas import WRITE_ERRORS, errors
+from riskatlas.web.schemas import MAX_ID, WRITE_ERRORS, errors
 from riskatlas.web.serialize import json_response
 from riskatlas.web.writer import writing
 
 AtlasDep = Annotated[Atlas, Depends(get_atlas)]
 ViewerDep = Annotated[Viewer, Depends(current_user)]
-DatasetId = Annotated[int, Path(ge=1, le=2**62, description="A dataset's id.")]
+DatasetId = Annotated[int, Path(ge=1, le=MAX_ID, description="A dataset's id.")]
 Status = Literal[APPROVAL_STATUSES]  # type: ignore[valid-type]
 
 api = APIRouter(prefix="/api", tags=["cards"])
