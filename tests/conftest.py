@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,9 +143,31 @@ def csrf_of(client, path: str = "/cards/new") -> str:
     return found.group(1)
 
 
+WEB_USERS = {"ana": "collector", "cole": "collector", "vera": "validator", "val": "validator",
+             "adam": "admin", "vic": "viewer"}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Any, dict[str, str], Path]]:
+    """A web app over a two-card store with a user of every role: (client, tokens, db)."""
+    from cards import card, store_with
+
+    db = store_with(tmp_path, [card(1, "FLOOD", 2001, "01", l1="0101", deaths=3),
+                               card(2, "LANDSLIDE", 2003, "01", deaths=1)])
+    tokens = {name: web_user(db, name, role) for name, role in WEB_USERS.items()}
+    with web_client(db) as client:
+        yield client, tokens, db
+
+
+def auth(token: str) -> dict[str, str]:
+    """The header of an API call with ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 @contextmanager
-def serving(db: Path) -> Iterator[str]:
-    """uvicorn serving ``create_app(db)`` in a thread on a free loopback port; yields its URL."""
+def serving(db: Path, web: Any = None, **config: Any) -> Iterator[str]:
+    """uvicorn serving ``web`` (default ``create_app(db)``) in a thread on a free loopback
+    port, with uvicorn ``config`` options; yields its URL."""
     import socket
     import threading
     import time
@@ -156,8 +179,8 @@ def serving(db: Path) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port,
-                                        log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(web or create_app(db), host="127.0.0.1", port=port,
+                                        log_level="warning", **config))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -10,6 +10,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,17 @@ def flood_deaths(page) -> str:
 
 
 @pytest.mark.browser
+def sign_in(server: str, page: Any, name: str) -> Any:
+    """``page`` signed in as ``name`` through the login form."""
+    page.goto(f"{server}/login?lang=en")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_load_state("load")
+    assert name in page.locator("#whoami").inner_text()
+    return page
+
+
 def test_card_workflow_in_chromium(server: str, tmp_path: Path):
     from playwright.sync_api import sync_playwright
 
@@ -50,16 +62,6 @@ def test_card_workflow_in_chromium(server: str, tmp_path: Path):
             page.screenshot(path=str(path), full_page=True)
             shots.append(path)
 
-        def sign_in(context, name: str):
-            page = context.new_page()
-            page.goto(f"{server}/login?lang=en")
-            page.fill("input[name=name]", name)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("#login-form button[type=submit]")
-            page.wait_for_load_state("load")
-            assert name in page.locator("#whoami").inner_text()
-            return page
-
         visitor = browser.new_context(locale="en-GB").new_page()
         visitor.goto(f"{server}/profile?country=LKA&lang=en")
         before = flood_deaths(visitor)
@@ -68,7 +70,7 @@ def test_card_workflow_in_chromium(server: str, tmp_path: Path):
 
         # the collector enters a card and submits it
         collector = browser.new_context(locale="en-GB")
-        page = sign_in(collector, "ana")
+        page = sign_in(server, collector.new_page(), "ana")
         page.goto(f"{server}/cards/new?lang=en")
         for name, value in (("country_iso3", "LKA"), ("level0_code", "01"),
                             ("level0_name", "Unit 01"), ("start_year", "2002"),
@@ -94,7 +96,7 @@ def test_card_workflow_in_chromium(server: str, tmp_path: Path):
 
         # the validator finds it in the queue, validates and publishes it
         validator = browser.new_context(locale="en-GB")
-        page = sign_in(validator, "vera")
+        page = sign_in(server, validator.new_page(), "vera")
         page.goto(f"{server}/cards?lang=en")
         page.locator("#queue a", has_text=record_id).click()
         page.wait_for_load_state("load")
@@ -151,16 +153,6 @@ def test_an_uploaded_dataset_is_reviewed_and_published_in_chromium(server: str, 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
 
-        def sign_in(name: str):
-            page = browser.new_context(locale="en-GB").new_page()
-            page.goto(f"{server}/login?lang=en")
-            page.fill("input[name=name]", name)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("#login-form button[type=submit]")
-            page.wait_for_load_state("load")
-            assert name in page.locator("#whoami").inner_text()
-            return page
-
         def found(page) -> int:
             page.goto(search)
             return page.locator("table.records tbody td.code").count()
@@ -169,7 +161,7 @@ def test_an_uploaded_dataset_is_reviewed_and_published_in_chromium(server: str, 
         assert found(visitor) == 0
 
         # the collector uploads the file: its cards arrive submitted
-        page = sign_in("ana")
+        page = sign_in(server, browser.new_context(locale="en-GB").new_page(), "ana")
         page.goto(f"{server}/upload?lang=en")
         page.set_input_files("#upload-form input[name=file]", str(upload))
         page.fill("#upload-form input[name=country]", "LKA")
@@ -180,7 +172,7 @@ def test_an_uploaded_dataset_is_reviewed_and_published_in_chromium(server: str, 
         assert found(visitor) == 0  # submitted: not public
 
         # the validator publishes the whole dataset from the review page
-        page = sign_in("vera")
+        page = sign_in(server, browser.new_context(locale="en-GB").new_page(), "vera")
         page.goto(f"{server}/cards?lang=en")
         page.click("#review-link")
         page.wait_for_load_state("load")

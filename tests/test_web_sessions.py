@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from typer.testing import CliRunner
 
 import riskatlas
 from cards import card, store_with
-from conftest import PASSWORD, csrf_of, login, web_client, web_user
+from conftest import PASSWORD, csrf_of, login, serving, web_client, web_user
 from riskatlas.cli import app
 from riskatlas.web import auth
 from test_web_api import assert_error
@@ -96,26 +95,12 @@ def test_serve_trusts_proxy_headers_only_from_the_named_proxy(db: Path, monkeypa
 @contextmanager
 def served(db: Path, forwarded_allow_ips: str) -> Iterator[tuple[str, Any]]:
     """A real uvicorn server configured as ``riskatlas serve`` configures it."""
-    import uvicorn
-
     from riskatlas.cli.serve import proxy_options
     from riskatlas.web import create_app
 
-    port = _free_port()
     web = create_app(db)
-    srv = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning",
-                                        **proxy_options(forwarded_allow_ips)))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", web
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=30)
+    with serving(db, web, **proxy_options(forwarded_allow_ips)) as url:
+        yield url, web
 
 
 def _failed_logins(url: str, count: int) -> list[int]:

@@ -8,31 +8,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import pytest
-
 import riskatlas
 from cards import card, store_with, write_cards
-from conftest import holding_store, login, web_client, web_user
+from conftest import WEB_USERS, auth, holding_store, login, web_client, web_user
 from test_web_api import INJECTIONS, assert_error
 
 SCRIPT = "<script>alert(1)</script> road cut"
-USERS = {"ana": "collector", "cole": "collector", "vera": "validator", "val": "validator",
-         "adam": "admin", "vic": "viewer"}
-
-
-@pytest.fixture
-def site(tmp_path: Path):
-    db = store_with(tmp_path, [card(1, "FLOOD", 2001, "01", l1="0101", deaths=3),
-                               card(2, "LANDSLIDE", 2003, "01", deaths=1)])
-    tokens = {name: web_user(db, name, role) for name, role in USERS.items()}
-    with web_client(db) as client:
-        yield client, tokens, db
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 NEW = {"country_iso3": "LKA", "level0_code": "01", "level0_name": "Unit 01",
        "start_year": 2002, "start_month": 5, "start_day": 17, "hazard_term": "FLOOD",
        "deaths": 40, "victims": 10, "affected": "25", "houses_destroyed": 2,
@@ -273,7 +254,7 @@ def test_every_change_is_audited_and_admins_browse_it(site):
         assert client.get("/api/admin/audit", params={"user": attack, "record_id": attack},
                           headers=auth(tokens["adam"])).json()["total"] == 0
     users = client.get("/api/admin/users", headers=auth(tokens["adam"])).json()["rows"]
-    assert {u["name"] for u in users} == set(USERS)
+    assert {u["name"] for u in users} == set(WEB_USERS)
     assert all("password_hash" not in u for u in users)
     assert all(u["tokens"] == 1 for u in users)
 
