@@ -239,8 +239,8 @@ def test_web_api_passes_the_quantity(grenada_db):
         assert body["meta"]["quantity"] == "annual_max_event"
         assert body["meta"]["confidence"] == 0.9
         assert {"level_low", "level_high", "basis"} <= set(body["rows"][0])
-        assert client.get("/api/risk", params={"return_periods": "deaths",
-                                               "quantity": "x"}).status_code == 400
+        assert client.get("/api/risk", params={"return_periods": "deaths",  # not a quantity
+                                               "quantity": "x"}).status_code == 422
 
 
 @pytest.mark.shared_data
