@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import pandas as pd
 
 from riskatlas.model.countries import country_name
 from riskatlas.model.hazards import hips_types, reporting_groups
+
+if TYPE_CHECKING:  # pandas loads when records are exported, not for every command
+    import pandas as pd
 
 FORMATS = ("csv", "parquet", "xlsx", "geojson")
 XLSX_MAX_ROWS = 1_048_575
@@ -38,6 +40,8 @@ def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with every text cell that a spreadsheet would take for a formula
     (``=HYPERLINK(…)``, ``+``, ``-``, ``@``, tab, CR first) prefixed with an apostrophe, so
     that it stays text in CSV and XLSX (OWASP's advice on CSV injection)."""
+    import pandas as pd
+
     out = frame.copy()
     for column in out.columns:
         if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
@@ -69,6 +73,8 @@ def write(frame: pd.DataFrame, path: Path, fmt: str, centroids: dict[str, Any]) 
 
 def _features(frame: pd.DataFrame, centroids: dict[str, Any]) -> dict[str, Any]:
     """Points at the record's coordinates, else at the centroid of its finest known unit."""
+    import pandas as pd
+
     features = []
     for row in frame.to_dict(orient="records"):
         lon, lat = row.get("longitude"), row.get("latitude")
@@ -87,6 +93,8 @@ def _features(frame: pd.DataFrame, centroids: dict[str, Any]) -> dict[str, Any]:
 
 
 def _missing(value: Any) -> bool:
+    import pandas as pd
+
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):

@@ -3,6 +3,7 @@ skip files already imported, and commit each dataset atomically."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -98,15 +99,18 @@ def import_paths(store: Store, paths: Sequence[Path], *, format: str | None = No
         results.append(FileResult(str(path), None, "", status="skipped",
                                   notes=[{"key": "import.skipped_unknown", "path": path.name}]))
     for reader, files in groups:
-        hashes = {f: sha256_of(f) for f in files}
-        known = {f: store.dataset_of_file(h) for f, h in hashes.items()}
-        new = [f for f in files if known[f] is None]
-        for f in files:
-            if known[f] is not None:
-                options.advance(f.stat().st_size)
-                results.append(FileResult(str(f), known[f], reader.format, status="unchanged"))
-        if new:
-            results.extend(_import_group(store, reader, new, hashes, options, on_commit))
+        with (reader.prepare(files, options) if reader.prepare
+              else contextlib.nullcontext()):
+            hashes = {f: sha256_of(f) for f in files}
+            known = {f: store.dataset_of_file(h) for f, h in hashes.items()}
+            new = [f for f in files if known[f] is None]
+            for f in files:
+                if known[f] is not None:
+                    options.advance(f.stat().st_size)
+                    results.append(FileResult(str(f), known[f], reader.format,
+                                              status="unchanged"))
+            if new:
+                results.extend(_import_group(store, reader, new, hashes, options, on_commit))
     return results
 
 

@@ -17,10 +17,12 @@ units × years: a draw is the number of times each year is picked.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas loads on first use, not for every command
+    import pandas as pd
 
 QUANTITIES = ("annual_total", "annual_max_event")
 BASES = ("interpolated", "record", "beyond_record")
@@ -115,6 +117,8 @@ def return_levels(annual: pd.DataFrame, keys: list[str], periods: list[float],
     ``annual``: one row per group × year with a loss: ``keys``, ``year``, ``value`` (> 0),
     ``years``, ``period_from``, ``period_to`` (the years of record of the group).
     """
+    import pandas as pd
+
     columns = [*keys, "return_period_years", "level", "level_low", "level_high", "basis",
                "years", "period_from", "period_to", "years_with_loss", "observed_max",
                "observed_max_year"]

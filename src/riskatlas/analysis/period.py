@@ -22,9 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads on first use, not for an import
+    import pandas as pd
 
 from riskatlas.analysis.methods import Methods, load_methods
 
@@ -109,6 +110,8 @@ def stamp(summary_rows: pd.DataFrame, rule: PeriodRule) -> dict[str, Any]:
 
 
 def _country_stamp(r: Any) -> dict[str, Any]:
+    import pandas as pd
+
     def year(value: Any) -> int | None:
         return None if pd.isna(value) else int(value)
 

@@ -8,9 +8,10 @@ population loaded". Hazard keys get their names in the reader's language.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads on first use, not for an import
+    import pandas as pd
 
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.scope import NO_COUNTRY, UNMAPPED, Scope

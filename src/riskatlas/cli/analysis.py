@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
 
 import riskatlas
@@ -39,6 +38,9 @@ from riskatlas.cli.common import (
     print_frame,
     t,
 )
+
+if TYPE_CHECKING:  # pandas loads when a result is shown, not for every command
+    import pandas as pd
 
 LEVEL_OPTION = typer.Option(None, "--level", min=0, max=2, help=h("option.level"))
 BY_OPTION = typer.Option("group", "--by", help=h("option.by", keys=", ".join(HAZARD_KEYS)))
@@ -182,6 +184,8 @@ def _show(frame: pd.DataFrame, fmt: str) -> None:
         if "drivers" in view.columns:
             view = view.assign(drivers=view["drivers"].map(drivers_text))
         if "stability" in view.columns:  # a share of weight draws, read as a percentage
+            import pandas as pd
+
             from riskatlas.report.html import percent
 
             view = view.assign(stability=view["stability"].map(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import typer
 
 import riskatlas
@@ -79,4 +78,6 @@ def register(app: typer.Typer) -> None:
         if fmt == "csv":
             view = view.assign(**{c: view[c].map(lambda v: json.dumps(v, ensure_ascii=False))
                                   for c in ("close_by", "differs_by")})
+        import pandas as pd
+
         print_frame(pd.DataFrame(view), fmt)

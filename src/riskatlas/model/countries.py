@@ -5,13 +5,19 @@ from __future__ import annotations
 import gettext
 import unicodedata
 from functools import cache
+from typing import Any
 
-import pycountry
+
+def _pycountry() -> Any:
+    # imported on first use: it is not needed to read a file (import workers, start-up)
+    import pycountry
+
+    return pycountry
 
 
 @cache
 def iso3_codes() -> frozenset[str]:
-    return frozenset(c.alpha_3 for c in pycountry.countries)
+    return frozenset(c.alpha_3 for c in _pycountry().countries)
 
 
 def is_iso3(code: str | None) -> bool:
@@ -20,14 +26,14 @@ def is_iso3(code: str | None) -> bool:
 
 @cache
 def _zh_tw() -> gettext.NullTranslations:
-    return gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["zh_TW"],
+    return gettext.translation("iso3166-1", _pycountry().LOCALES_DIR, languages=["zh_TW"],
                                fallback=True)
 
 
 def country_name(code: str, lang: str = "en") -> str:
     """The country's common name in English or Traditional Chinese; for a code ISO 3166 does
     not assign, the message catalogues' ``country.<code>``, else the code itself."""
-    country = pycountry.countries.get(alpha_3=code.upper())
+    country = _pycountry().countries.get(alpha_3=code.upper())
     if country is None:  # e.g. the synthetic demo's DMO, named in the message catalogues
         from riskatlas.i18n import catalogue
 
@@ -48,7 +54,7 @@ def _words(text: str) -> str:
 def _names() -> dict[str, str]:
     """Normalised English names (official, common, short) → ISO3."""
     found: dict[str, str] = {}
-    for c in pycountry.countries:
+    for c in _pycountry().countries:
         for attr in ("name", "common_name", "official_name"):
             if value := getattr(c, attr, None):
                 found.setdefault(_words(value), c.alpha_3)

@@ -21,8 +21,10 @@ import io
 import logging
 import multiprocessing
 import os
+import pickle
 import re
 import sys
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -744,11 +746,61 @@ class _NoPandas:
             raise ImportError("pandas is not used in import workers")
 
 
-def _init_pool_worker(*args: Any) -> None:
+def _init_pool_worker() -> None:
     sys.meta_path.insert(0, _NoPandas)  # type: ignore[arg-type]
-    _init_worker(*args)
     with contextlib.suppress(OSError, AttributeError):  # glibc keeps freed memory:
         _WORKER["trim"] = ctypes.CDLL("libc.so.6").malloc_trim  # hand it back per chunk
+
+
+def _pool_ready() -> None:
+    """A no-op task: submitting one starts a worker process."""
+
+
+def _convert_in_pool(init: bytes, chunk: Chunk, number: int) -> ChunkResult:
+    """:func:`_convert_chunk` in a pool worker; ``init`` (the pickled arguments of
+    :func:`_init_worker`) is applied when it differs from the worker's last one, so that a
+    pool can be started before the file it reads is known."""
+    if _WORKER.get("init") != init:
+        _init_worker(*pickle.loads(init))
+        _WORKER["init"] = init
+    return _convert_chunk(chunk, number)
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
+                               initializer=_init_pool_worker)
+
+
+def _worker_count(options: ReadOptions) -> int:
+    return options.workers or min(os.cpu_count() or 1, 4)
+
+
+# pools started by start_workers and not yet used, by thread (imports may run in threads)
+_EARLY: dict[int, ProcessPoolExecutor] = {}
+
+
+@contextlib.contextmanager
+def start_workers(files: Sequence[Path], options: ReadOptions) -> Iterator[None]:
+    """Start the worker processes before the files are hashed when a plain ``.xml`` among
+    them is large enough to be read in parallel: their start-up (interpreter, imports)
+    then overlaps the hashing instead of the read. The first read takes the pool; an
+    unused one is stopped on leaving."""
+    workers = _worker_count(options)
+    if workers < 2 or not any(f.suffix.lower() == ".xml" and f.is_file()
+                              and f.stat().st_size >= PARALLEL_MIN_BYTES for f in files):
+        yield
+        return
+    pool = _new_pool(workers)
+    for _ in range(workers):  # a pool starts its processes one per submitted task
+        pool.submit(_pool_ready)
+    thread = threading.get_ident()
+    _EARLY[thread] = pool
+    try:
+        yield
+    finally:
+        if _EARLY.get(thread) is pool:
+            del _EARLY[thread]
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _release_memory() -> None:
@@ -918,7 +970,7 @@ def _read(path: Path, stream: IO[bytes], archive: zipfile.ZipFile | None, size: 
         head = stream.peek(256) if hasattr(stream, "peek") else b""
         found = _ENCODING.search(head[:256])
         encoding = "UTF-8" if codec else found.group(1).decode() if found else "UTF-8"
-        workers = options.workers or min(os.cpu_count() or 1, 4)
+        workers = _worker_count(options)
         init = (builder, country, str(batch.staging), name, encoding)
         # a plain file: workers read their chunks (not when the bytes were re-encoded)
         source = None if archive or codec else str(path)
@@ -943,10 +995,10 @@ def _run(chunks: Iterator[Chunk], batch: Any, name: str, init: tuple[Any, ...], 
     counter = 0
     pending: list[Future[ChunkResult]] = []
     pool = None
+    init_bytes = b""
     if parallel:
-        context = multiprocessing.get_context("forkserver")
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
-                                   initargs=init)
+        pool = _EARLY.pop(threading.get_ident(), None) or _new_pool(workers)
+        init_bytes = pickle.dumps(init, protocol=pickle.HIGHEST_PROTOCOL)
     else:
         _init_worker(*init)
 
@@ -978,7 +1030,7 @@ def _run(chunks: Iterator[Chunk], batch: Any, name: str, init: tuple[Any, ...], 
             if pool is None:
                 collect(_convert_chunk(chunk, counter))
                 continue
-            pending.append(pool.submit(_convert_chunk, chunk, counter))
+            pending.append(pool.submit(_convert_in_pool, init_bytes, chunk, counter))
             while len(pending) >= 2 * workers:
                 collect(pending.pop(0).result())
         for future in pending:
@@ -1055,4 +1107,4 @@ def _apply_boundaries(sections: dict[str, list[dict[str, str]]], parts: dict[str
 
 
 register(Reader(FORMAT, "DesInventar XML export (.xml or the .zip download)", sniff, read,
-                source_key))
+                source_key, prepare=start_workers))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +54,9 @@ class Reader:
     disambiguate_keys: bool = False
     # how the columns of a table would be read, without reading it (``import --inspect``)
     inspect: Callable[[Path, ReadOptions], ColumnReport] | None = None
+    # work started before a dataset's files are hashed, kept until its import ends (e.g.
+    # worker processes whose start-up then overlaps the hashing)
+    prepare: Callable[[Sequence[Path], ReadOptions], AbstractContextManager[None]] | None = None
 
 
 REGISTRY: dict[str, Reader] = {}

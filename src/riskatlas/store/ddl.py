@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from riskatlas.model.schema import record_columns
+
+if TYPE_CHECKING:
+    import duckdb
 
 SCHEMA_VERSION = 6  # 2: accounts, web workflow and audit log (web/); 3: population.gdp_usd;
 # 4: quality_issues, fields_flagged; 5: dataset_files.fields_read, fields_accepted;
@@ -121,6 +123,8 @@ def _create(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _up_to_date(con: duckdb.DuckDBPyConnection) -> bool:
+    import duckdb
+
     try:
         rows = con.execute("SELECT key, value FROM meta WHERE key IN "
                            "('schema_version', 'web_session_key')").fetchall()

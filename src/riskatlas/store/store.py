@@ -11,9 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from riskatlas import __version__
 from riskatlas.errors import StoreError
@@ -21,6 +19,9 @@ from riskatlas.model.hazards import Crosswalk, load_crosswalk
 from riskatlas.store.batch import ImportBatch
 from riskatlas.store.ddl import create_schema
 from riskatlas.store.memo import Memo
+
+if TYPE_CHECKING:
+    import duckdb
 
 log = logging.getLogger(__name__)
 DEFAULT_DB = "riskatlas.duckdb"
@@ -50,6 +51,8 @@ class Store:
         self.memo = memo
         self.published_only = False
         self._crosswalk_files = tuple(crosswalks)
+        import duckdb  # on first use: commands that open no store start faster
+
         try:
             if read_only and not self.path.exists():
                 raise StoreError("store.missing", path=str(self.path))
@@ -168,6 +171,8 @@ class Store:
 def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect``, retried with backoff for ``wait`` seconds while another process
     holds the file."""
+    import duckdb
+
     deadline = time.monotonic() + wait
     pause = 0.05
     while True:
