@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from riskatlas.analysis.engine import Engine, make_engine
 from riskatlas.analysis.methods import Methods, load_methods
@@ -24,6 +25,11 @@ if TYPE_CHECKING:  # Ibis and pandas load on first query, not for an import
 
     from riskatlas.report.assessment import Assessment
 
+
+# the columns of Scope.periods, for the in-memory table of Atlas.scope
+PERIOD_SCHEMA = {"country_iso3": "string", "period_from": "int64", "period_to": "int64",
+                 "years": "int64"}
+T = TypeVar("T")
 
 # what Atlas.outside_period shows of each card by default
 OUTSIDE_COLUMNS = ("record_id", "dataset_id", "country_iso3", "start_date", "start_year",
@@ -167,8 +173,11 @@ class Atlas:
     def _in_scope(self, scope: Scope) -> Scope:
         """``scope``, once it holds a record; else :class:`EmptyScopeError` naming what the
         store does hold (an empty scope is an answer, not a crash)."""
-        records = scope.records(self.engine.table("records"), keep=[])
-        if not int(records.count().to_pandas()):
+        def count() -> int:
+            return int(scope.records(self.engine.table("records"), keep=[]).count()
+                       .to_pandas())
+
+        if not self._memo(("cards", scope.period_key()), count):
             raise EmptyScopeError(**self._scope_text(scope))
         return scope
 
@@ -223,7 +232,25 @@ class Atlas:
         if unapproved or "statuses" not in scope:
             scope["statuses"] = self.counted_statuses(include_unapproved=unapproved)
         scope.setdefault("period_rule", PeriodRule.of(self.methods))
-        return Scope(**scope)
+        sc = Scope(**scope)
+        return sc if sc.period_table is not None else sc.but(period_table=self._periods(sc))
+
+    def _periods(self, scope: Scope) -> Any:
+        """The observation period per country of ``scope`` (:meth:`Scope.periods`) worked
+        out once, as a small in-memory table: the queries of an analysis join it instead
+        of each computing the rule again (smaller queries, compiled and run faster)."""
+        import ibis
+
+        key = scope.but(admin=None, hazard=None, climate_only=False).period_key()
+        frame = self._memo(("periods", key), lambda: scope.periods(
+            self.engine.table("records")).to_pandas())
+        return ibis.memtable(frame, schema=PERIOD_SCHEMA)
+
+    def _memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """``compute()``, kept for the store's lifetime when the store is a served copy
+        that never changes (``store.memo``, per reader scope); else computed each time."""
+        memo = self.store.memo
+        return compute() if memo is None else memo.get((self.engine.name, *key), compute)
 
     def periods(self, *, by_dataset: bool = True, **scope: Any) -> pd.DataFrame:
         """The observation period of each country of the scope (analysis/period.py):
@@ -303,12 +330,13 @@ class Atlas:
 
     def events(self, *, lang: str = "en", **scope: Any) -> pd.DataFrame:
         """Data cards grouped into events (one row per event)."""
-        from riskatlas.analysis.events import events
+        from riskatlas.analysis.events import events, whole
 
         sc = self._in_scope(self.scope(**scope))
         records = self.engine.table("records")
         # events form over the whole country and period: one crossing units stays whole
-        basis = sc.but(admin=None, hazard=None, climate_only=False).records(records)
+        basis = None if whole(sc) else sc.but(admin=None, hazard=None,
+                                              climate_only=False).records(records)
         expr = events(sc.records(records), self.methods, basis=basis)
         frame = sort_rows(expr.to_pandas(), ["country_iso3", "start_date", "event_id"])
         return self._result(frame, "events", sc, lang)
@@ -316,16 +344,30 @@ class Atlas:
     def risk(self, *, lang: str = "en", **scope: Any) -> pd.DataFrame:
         """Regional hazard-specific risk per unit × hazard: frequency, annual averages,
         per-100,000 rates, intensive/extensive split and trends."""
-        from riskatlas.analysis.risk import add_trends, annual_series, risk
+        from riskatlas.analysis.risk import add_trends, annual_series, risk, unit_events
 
         sc = self._in_scope(self.scope(**scope))
         records = self.engine.table("records")
-        frame = risk(records, self.engine.table("population"), sc, self.methods).to_pandas()
+        # the events per unit, formed once for the table and its annual series
+        with unit_events(records, sc, self.methods).cache() as ue:
+            frame = risk(records, self.engine.table("population"), sc, self.methods,
+                         ue=ue).to_pandas()
+            annual = annual_series(records, sc, self.methods, ue=ue).to_pandas()
+        self._memo(("annual", sc), lambda: annual)  # the unit page shows it too
         frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard"])
-        annual = annual_series(records, sc, self.methods).to_pandas()
         frame = add_trends(frame, annual, self.methods)
         notes = [] if frame["population"].notna().any() else ["analysis.note_no_population"]
         return self._result(frame, "risk", sc, lang, notes)
+
+    def annual_series(self, **scope: Any) -> pd.DataFrame:
+        """Per unit × hazard × year: events, deaths, houses destroyed and losses (the
+        series of :meth:`risk`'s trends; kept from a ``risk`` of the same scope on a
+        served copy)."""
+        from riskatlas.analysis.risk import annual_series
+
+        sc = self.scope(**scope)
+        return self._memo(("annual", sc), lambda: annual_series(
+            self.engine.table("records"), sc, self.methods).to_pandas()).copy()
 
     def exceedance(self, metric: str = "deaths", quantity: str = "event", *,
                    lang: str = "en", **scope: Any) -> pd.DataFrame:
@@ -444,16 +486,25 @@ class Atlas:
     def _result(self, frame: pd.DataFrame, analysis: str, scope: Scope, lang: str,
                 notes: Sequence[Note] = (), extra: dict[str, Any] | None = None
                 ) -> pd.DataFrame:
+        used, left_out = copy.deepcopy(self._provenance(scope))
+        return labelled(frame, analysis=analysis, scope=scope, methods=self.methods,
+                        engine=self.engine.name, lang=lang, notes=[*notes, *left_out],
+                        extra=extra, period=used)
+
+    def _provenance(self, scope: Scope) -> tuple[dict[str, Any], list[Note]]:
+        """What every result of ``scope`` states (the same whatever its level or hazard
+        naming, so worked out once per served copy): its observation periods and the notes
+        on the cards it leaves out."""
         from riskatlas.analysis import period
 
-        marked = period.with_period(scope.selected(self.engine.table("records"), []),
-                                    scope.periods(self.engine.table("records")))
-        used = period.stamp(period.summary(marked), scope.period_rule)
-        outside = period.outside_note(used)
-        notes = [*notes, *self._left_out(scope), *([outside] if outside else [])]
-        return labelled(frame, analysis=analysis, scope=scope, methods=self.methods,
-                        engine=self.engine.name, lang=lang, notes=notes, extra=extra,
-                        period=used)
+        def compute() -> tuple[dict[str, Any], list[Note]]:
+            records = self.engine.table("records")
+            marked = period.with_period(scope.selected(records, []), scope.periods(records))
+            used = period.stamp(period.summary(marked), scope.period_rule)
+            outside = period.outside_note(used)
+            return used, [*self._left_out(scope), *([outside] if outside else [])]
+
+        return self._memo(("provenance", scope.period_key()), compute)
 
 
 def _datasets_text(dataset: int | tuple[int, ...] | None) -> str:

@@ -38,7 +38,8 @@ class Engine:
         return self.store.ibis
 
     def table(self, name: str) -> Any:
-        return self.con.table(name)
+        """The store's table (its schema read once per served copy: ``Store.table``)."""
+        return self.store.table(name)
 
     def close(self) -> None:
         """Release what the engine holds (the store stays open)."""
@@ -72,6 +73,9 @@ class SparkEngine(Engine):
     @property
     def con(self) -> Any:
         return self._con
+
+    def table(self, name: str) -> Any:
+        return self._con.table(name)
 
     def close(self) -> None:
         for name in _TABLES:

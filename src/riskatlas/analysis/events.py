@@ -25,7 +25,7 @@ on the whole event (``intensive``), never on its part in one unit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from riskatlas.analysis.methods import Methods
@@ -37,8 +37,9 @@ COUNTRY = "*"  # the chaining area of a card chained across its whole country
 GLIDE, NAME = "glide:", "name:"  # prefixes of a card's source event identifier
 
 
-def card_events(records: Any, methods: Methods) -> Any:
-    """``record_id`` → ``event_id`` (+ the card's period in epoch days) for ``records``."""
+def card_events(records: Any, methods: Methods, keep: Sequence[str] = ()) -> Any:
+    """``record_id`` → ``event_id`` (+ the card's period in epoch days) for ``records``,
+    with the columns ``keep`` of the cards (no join back to the cards needed)."""
     import ibis
 
     r = records.mutate(ev_hazard=hazard_expr(records, "group"))
@@ -52,17 +53,30 @@ def card_events(records: Any, methods: Methods) -> Any:
     r = r.mutate(area=ibis.ifelse(country_wide(r, methods) | r.ident.notnull(),
                                   ibis.literal(COUNTRY), area))
     part = ["country_iso3", "ev_hazard", "area"]
-    order = ["day0", "day1", "record_id"]
-    earlier = ibis.window(group_by=part, order_by=order, rows=(None, -1))
-    r = r.mutate(prev_end=r.day1.max().over(earlier))
-    opens = (r.prev_end.isnull() | r.day0.isnull()
-             | (r.day0 > r.prev_end + r.window)).cast("int64")
-    r = r.mutate(chain=opens.cumsum(group_by=part, order_by=order))
+    # Chains are formed over the distinct periods of an area, not its cards: the cards that
+    # share a period (a card per municipality of one event) come one after the other in
+    # date order, and after the first none opens a chain (each starts within the window
+    # of its own period's end), so they share its chain and piece. A card whose period is
+    # incomplete, or ends more than the window before it starts, stays a key of its own
+    # (``tie``: its record id), in its place in date order.
+    shared = r.day0.notnull() & r.day1.notnull() & (r.day0 <= r.day1 + r.window)
+    r = r.mutate(k_country=r.country_iso3.fill_null(""), k0=r.day0.fill_null(0),
+                 k1=r.day1.fill_null(0), tie=ibis.ifelse(shared, "", r.record_id))
+    keys = ["k_country", "ev_hazard", "area", "k0", "k1", "tie"]
+    d = r.group_by(keys).aggregate(day0=r.day0.min(), day1=r.day1.min(),
+                                   window=r.window.min(), span=r.span.min())
+    order = ["day0", "day1", "tie"]
+    earlier = ibis.window(group_by=keys[:3], order_by=order, rows=(None, -1))
+    d = d.mutate(prev_end=d.day1.max().over(earlier))
+    opens = (d.prev_end.isnull() | d.day0.isnull()
+             | (d.day0 > d.prev_end + d.window)).cast("int64")
+    d = d.mutate(chain=opens.cumsum(group_by=keys[:3], order_by=order))
     # spans count from the chain's earliest sure start: a card dated to the month only may
     # have started on the month's last day
-    first = r.day1.min().over(ibis.window(group_by=[*part, "chain"]))
-    piece = ((r.day0 - first) // r.span.clip(lower=1)).clip(lower=0)
-    r = r.mutate(piece=piece.fill_null(0).cast("int64"))
+    first = d.day1.min().over(ibis.window(group_by=[*keys[:3], "chain"]))
+    piece = ((d.day0 - first) // d.span.clip(lower=1)).clip(lower=0)
+    d = d.mutate(piece=piece.fill_null(0).cast("int64"))
+    r = r.join(d.select(*keys, "chain", "piece"), keys)
     # a card without an identifier takes its chain's, when the chain carries only one
     whole = ibis.window(group_by=[*part, "chain", "piece"])
     lo, hi = r.ident.min().over(whole), r.ident.max().over(whole)
@@ -74,7 +88,16 @@ def card_events(records: Any, methods: Methods) -> Any:
         (r.own.startswith(GLIDE), key.concat("glide|", r.own.substr(len(GLIDE)))),
         (r.own.startswith(NAME), chained.concat("|", r.own)),
         else_=chained)
-    return r.select("record_id", "day0", "day1", event_id=event_id)
+    return r.select("record_id", "day0", "day1",
+                    *(k for k in keep if k not in ("record_id", "day0", "day1")),
+                    event_id=event_id)
+
+
+def whole(scope: Any) -> bool:
+    """Whether ``scope`` (a :class:`~riskatlas.analysis.scope.Scope`) holds every card its
+    events are formed over (no unit, hazard or climate filter): its cards and the basis of
+    its events are then the same rows, and need not be joined to each other."""
+    return scope.admin is None and scope.hazard is None and not scope.climate_only
 
 
 def country_wide(r: Any, methods: Methods) -> Any:
@@ -100,9 +123,11 @@ def events(records: Any, methods: Methods, basis: Any | None = None) -> Any:
     that lies in one (``""`` and empty when it spans ``level0_units`` > 1)."""
     import ibis
 
-    basis = records if basis is None else basis
-    tags = card_events(basis, methods)
-    tagged = records.join(tags, "record_id")
+    if basis is None:  # the cards are the basis: tagged once, nothing joined back
+        tagged = card_events(records, methods, keep=records.columns)
+    else:
+        tags = card_events(basis, methods)
+        tagged = records.join(tags, "record_id")
     agg: dict[str, Any] = {f: tagged[f].sum() for f in SUMMED}
     ev = tagged.group_by("event_id").aggregate(
         country_iso3=tagged.country_iso3.max(),
@@ -115,8 +140,8 @@ def events(records: Any, methods: Methods, basis: Any | None = None) -> Any:
         cards=tagged.count(),
         units=tagged.level1_code.fill_null(tagged.level0_code).nunique(),
         **agg)
-    flags = event_flags(basis.join(tags.select("record_id", "event_id"), "record_id"),
-                        methods)
+    flags = event_flags(tagged if basis is None else
+                        basis.join(tags.select("record_id", "event_id"), "record_id"), methods)
     one = ev.level0_units == 1
     epoch = ibis.date(1970, 1, 1)
     ev = ev.mutate(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from riskatlas.analysis.events import card_events
+from riskatlas.analysis.events import card_events, whole
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
 from riskatlas.errors import AnalysisError
@@ -72,7 +72,10 @@ def _event_counts(records: Any, scope: Scope, methods: Methods) -> Any:
     """Distinct events per unit × hazard; events are formed over the whole country and
     period, so an event that crosses units counts once in each unit it touched."""
     scoped = scope.records(records)
-    basis = scope.but(admin=None, hazard=None, climate_only=False).records(records)
-    tagged = scoped.join(card_events(basis, methods).select("record_id", "event_id"),
-                         "record_id")
+    if whole(scope):  # the cards are the basis: tagged once, nothing joined back
+        tagged = card_events(scoped, methods, keep=GROUP_KEYS)
+    else:
+        basis = scope.but(admin=None, hazard=None, climate_only=False).records(records)
+        tagged = scoped.join(card_events(basis, methods).select("record_id", "event_id"),
+                             "record_id")
     return tagged.group_by(GROUP_KEYS).aggregate(events=tagged.event_id.nunique())

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskatlas.analysis.events import card_events, intensive_expr
+from riskatlas.analysis.events import card_events, intensive_expr, whole
 from riskatlas.analysis.levels import QUANTITIES, Bootstrap
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.population import unit_population
@@ -33,24 +33,30 @@ def unit_events(records: Any, scope: Scope, methods: Methods) -> Any:
     """One row per unit × hazard × event: the event's impacts inside the unit, its year
     and whether the whole event is intensive."""
     scoped = scope.records(records)
-    basis = scope.but(admin=None, hazard=None, climate_only=False).records(records)
-    tags = card_events(basis, methods).select("record_id", "event_id")
-    whole = basis.join(tags, "record_id")
-    whole = whole.group_by("event_id").aggregate(deaths=whole.deaths.sum(),
-                                                 houses_destroyed=whole.houses_destroyed.sum())
-    flags = whole.select("event_id", intensive=intensive_expr(whole, methods))
-    tagged = scoped.join(tags, "record_id").join(flags, "event_id")
+    if whole(scope):  # the cards are the basis: tagged once, nothing joined back
+        cards = every = card_events(scoped, methods, keep=[
+            *GROUP_KEYS, "admin_name", "start_year", *RISK_METRICS])
+    else:
+        basis = scope.but(admin=None, hazard=None, climate_only=False).records(records)
+        tags = card_events(basis, methods).select("record_id", "event_id")
+        cards, every = scoped.join(tags, "record_id"), basis.join(tags, "record_id")
+    every = every.group_by("event_id").aggregate(deaths=every.deaths.sum(),
+                                                 houses_destroyed=every.houses_destroyed.sum())
+    flags = every.select("event_id", intensive=intensive_expr(every, methods))
+    tagged = cards.join(flags, "event_id")
     sums = {m: tagged[m].sum().fill_null(0).cast("float64") for m in RISK_METRICS}
     return tagged.group_by([*GROUP_KEYS, "event_id"]).aggregate(
         admin_name=tagged.admin_name.max(), intensive=tagged.intensive.max(),
         year=tagged.start_year.min(), cards=tagged.count(), **sums)
 
 
-def risk(records: Any, population: Any, scope: Scope, methods: Methods) -> Any:
-    """The risk table (Ibis): one row per unit × hazard."""
+def risk(records: Any, population: Any, scope: Scope, methods: Methods,
+         ue: Any = None) -> Any:
+    """The risk table (Ibis): one row per unit × hazard; ``ue``: :func:`unit_events`
+    of the scope if already at hand (e.g. cached for :func:`annual_series` too)."""
     import ibis
 
-    ue = unit_events(records, scope, methods)
+    ue = unit_events(records, scope, methods) if ue is None else ue
     split = {f"{m}_{kind}": ue[m].sum(where=ue.intensive == (kind == "intensive"))
              .fill_null(0) for m in SPLIT_METRICS for kind in ("intensive", "extensive")}
     per = ue.group_by(GROUP_KEYS).aggregate(
@@ -79,9 +85,10 @@ def risk(records: Any, population: Any, scope: Scope, methods: Methods) -> Any:
     return out.mutate(**per_100k)
 
 
-def annual_series(records: Any, scope: Scope, methods: Methods) -> Any:
-    """Per unit × hazard × year: events and the trend metrics (Ibis)."""
-    ue = unit_events(records, scope, methods)
+def annual_series(records: Any, scope: Scope, methods: Methods, ue: Any = None) -> Any:
+    """Per unit × hazard × year: events and the trend metrics (Ibis; ``ue`` as in
+    :func:`risk`)."""
+    ue = unit_events(records, scope, methods) if ue is None else ue
     return ue.group_by([*GROUP_KEYS, "year"]).aggregate(
         events=ue.count(), **{m: ue[m].sum() for m in TREND_SERIES if m != "events"})
 

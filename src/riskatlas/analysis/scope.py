@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from riskatlas.analysis.period import PeriodRule, default_rule, periods, with_period
+from riskatlas.analysis.period import KEYS, PeriodRule, default_rule, periods, with_period
 from riskatlas.errors import AnalysisError
 from riskatlas.model.schema import APPROVAL_STATUSES
 
@@ -44,6 +44,9 @@ class Scope:
     statuses: tuple[str, ...] | None = None  # approval statuses counted; None: every one
     # how the observation period is found (analysis/period.py; methods ``period``)
     period_rule: PeriodRule = field(default_factory=default_rule)
+    # the periods of :meth:`periods` already worked out (a small table: ``Atlas.scope``
+    # computes it once per scope), or None: every query works them out again
+    period_table: Any = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.statuses is not None:
@@ -63,7 +66,17 @@ class Scope:
                                 year_to=self.year_to)
 
     def but(self, **changes: Any) -> Scope:
+        """This scope with ``changes``; a change of what the periods depend on drops the
+        periods already worked out."""
+        if "period_table" not in changes and any(
+                getattr(self, k) != v for k, v in changes.items() if k in PERIOD_FIELDS):
+            changes["period_table"] = None
         return replace(self, **changes)
+
+    def period_key(self) -> Scope:
+        """What the observation period, the cards in scope and those left out depend on:
+        this scope without its level and hazard naming (a key for memos)."""
+        return replace(self, level=None, hazard_key="group", period_table=None)
 
     def records(self, records: Any, keep: Sequence[str] | None = None) -> Any:
         """The records in scope with the analysis keys added: ``admin_code``,
@@ -71,8 +84,9 @@ class Scope:
         cards inside their country's observation period, with that period
         (``period_from``, ``period_to``). ``keep`` narrows the columns to those an analysis
         reads (smaller queries)."""
-        r = with_period(self.selected(records, keep), self.periods(records))
-        return r.filter(r.inside).drop("inside")
+        r = self.selected(records, keep).join(
+            self.periods(records).select(*KEYS, "period_from", "period_to"), list(KEYS))
+        return r.filter(r.start_year >= r.period_from, r.start_year <= r.period_to)
 
     def outside(self, records: Any, keep: Sequence[str] | None = None) -> Any:
         """The cards of the scope dated outside their country's observation period, with
@@ -84,6 +98,8 @@ class Scope:
         """The observation period per country (or country × dataset) of the scope's
         records: every hazard and unit of the country, within the scope's datasets,
         approval statuses and ``--from``/``--to`` (analysis/period.py)."""
+        if self.period_table is not None and not by_dataset:
+            return self.period_table
         basis = self.but(admin=None, hazard=None, climate_only=False).selected(records, [])
         keys = ("country_iso3", "dataset_id") if by_dataset else ("country_iso3",)
         return periods(basis, self.period_rule, keys=keys, year_from=self.year_from,
@@ -94,21 +110,24 @@ class Scope:
         before the observation period applies."""
         if keep is not None:
             records = records.select(*dict.fromkeys([*SCOPE_COLUMNS, *keep]))
-        r = filter_records(records, country=self.country, admin=self.admin,
-                           hazard=self.hazard, year_from=self.year_from,
-                           year_to=self.year_to, dataset=self.dataset,
-                           statuses=self.statuses)
+        r = records
+        # one filter and one mutate (each step more is a query layer to compile)
+        wanted = record_filters(r, country=self.country, admin=self.admin,
+                                hazard=self.hazard, year_from=self.year_from,
+                                year_to=self.year_to, dataset=self.dataset,
+                                statuses=self.statuses)
         # a card whose year could not be read has no place in time (riskatlas quality)
-        r = r.filter(r.start_year.notnull())
+        wanted.append(r.start_year.notnull())
         if self.climate_only:
-            r = r.filter(r.climate_related.fill_null(False))
-        r = r.mutate(country_iso3=r.country_iso3.fill_null(NO_COUNTRY))
+            wanted.append(r.climate_related.fill_null(False))
+        r = r.filter(*wanted)
+        country = r.country_iso3.fill_null(NO_COUNTRY)
         if self.level is None:
-            code, name = r.country_iso3, r.country_iso3
+            code, name = country, country
         else:
             code, name = r[f"level{self.level}_code"], r[f"level{self.level}_name"]
         # a record not located at ``level`` gets the unit code "" (joins never see NULL keys)
-        return r.mutate(admin_code=code.fill_null(""), admin_name=name,
+        return r.mutate(country_iso3=country, admin_code=code.fill_null(""), admin_name=name,
                         hazard=hazard_expr(r, self.hazard_key))
 
     def coverage(self, scoped: Any) -> Any:
@@ -136,6 +155,8 @@ class Scope:
 
 
 UNIT_KEYS = ("country_iso3", "admin_code")
+# the fields of a Scope that its observation periods depend on
+PERIOD_FIELDS = ("country", "year_from", "year_to", "dataset", "statuses", "period_rule")
 
 
 def hazard_expr(r: Any, key: str) -> Any:
@@ -156,24 +177,35 @@ def filter_records(records: Any, *, country: str | None = None, admin: str | Non
                    statuses: Sequence[str] | None = None) -> Any:
     """Records filtered as the CLI and the web app allow (all parameters bound, never SQL);
     ``statuses`` None counts every approval status."""
+    wanted = record_filters(records, country=country, admin=admin, hazard=hazard,
+                            year_from=year_from, year_to=year_to, dataset=dataset,
+                            statuses=statuses)
+    return records.filter(*wanted) if wanted else records
+
+
+def record_filters(records: Any, *, country: str | None = None, admin: str | None = None,
+                   hazard: str | None = None, year_from: int | None = None,
+                   year_to: int | None = None, dataset: int | Sequence[int] | None = None,
+                   statuses: Sequence[str] | None = None) -> list[Any]:
+    """The predicates of :func:`filter_records` (applied at once: one query layer)."""
+    out = []
     if country:
-        records = records.filter(records.country_iso3 == country.upper())
+        out.append(records.country_iso3 == country.upper())
     if admin:
-        records = records.filter((records.level0_code == admin) | (records.level1_code == admin)
-                                 | (records.level2_code == admin))
+        out.append((records.level0_code == admin) | (records.level1_code == admin)
+                   | (records.level2_code == admin))
     if hazard:
         h = hazard.strip()
-        records = records.filter((records.hazard_group == h.lower()) | (records.hips_code == h)
-                                 | (records.hazard_term == h))
+        out.append((records.hazard_group == h.lower()) | (records.hips_code == h)
+                   | (records.hazard_term == h))
     if year_from is not None:
-        records = records.filter(records.start_year >= year_from)
+        out.append(records.start_year >= year_from)
     if year_to is not None:
-        records = records.filter(records.start_year <= year_to)
+        out.append(records.start_year <= year_to)
     if isinstance(dataset, int):
-        records = records.filter(records.dataset_id == dataset)
+        out.append(records.dataset_id == dataset)
     elif dataset is not None:
-        records = records.filter(records.dataset_id.isin([int(d) for d in dataset]))
+        out.append(records.dataset_id.isin([int(d) for d in dataset]))
     if statuses is not None:
-        records = records.filter(records.approval_status.fill_null("published")
-                                 .isin(list(statuses)))
-    return records
+        out.append(records.approval_status.fill_null("published").isin(list(statuses)))
+    return out

@@ -245,9 +245,26 @@ def rank_stability(norm: np.ndarray, w: np.ndarray, methods: Methods) -> np.ndar
     for start in range(0, draws, 100):  # chunks bound the memory of draws × units × hazards
         weights = w * rng.uniform(1 - spread, 1 + spread, size=(min(100, draws - start), len(w)))
         scores = composite(hazard_scores(norm, weights)).round(9)
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :top_n]
-        np.add.at(hits, order.ravel(), 1)
+        hits += top_of(scores, top_n).sum(axis=0)
     return hits / draws if draws else hits
+
+
+def top_of(scores: np.ndarray, n: int) -> np.ndarray:
+    """Per row of ``scores`` (draws × units): the ``n`` largest, ties to the earlier unit
+    (as a stable sort of the row, largest first, would take them), as a boolean mask; a
+    partition per row, not a sort (a level of thousands of units × 1,000 draws)."""
+    units = scores.shape[1]
+    if n <= 0 or units == 0:
+        return np.zeros(scores.shape, dtype=bool)
+    if n >= units or np.isnan(scores).any():  # every unit, or NaN: the sort decides
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :n]
+        mask = np.zeros(scores.shape, dtype=bool)
+        np.put_along_axis(mask, order, True, axis=1)
+        return mask
+    nth = -np.partition(-scores, n - 1, axis=1)[:, n - 1:n]  # the n-th largest of each row
+    above, tied = scores > nth, scores == nth
+    room = n - above.sum(axis=1, keepdims=True)
+    return above | (tied & (np.cumsum(tied, axis=1) <= room))
 
 
 def _unit_grid(uy: Any, units: Any, scope: Scope) -> Any:

@@ -36,7 +36,9 @@ def sendai(records: Any, population: pd.DataFrame, scope: Scope, methods: Method
         admin_name=scoped.admin_name.max(), records=scoped.count(),
         losses_usd=scoped.losses_usd.sum(),  # stays empty when no card reports money
         **{c: scoped[c].sum().fill_null(0).cast("float64") for c in COUNTS})
-    years = _year_range(scoped)
+    # the records' years, for the population series: no query when there is none
+    has_population = bool((population["level"] == pop_level(scope.level)).any())
+    years = _year_range(scoped) if has_population else range(0)
     pop = ibis.memtable(_with_gdp(yearly_population(population, scope.level, years),
                                   population, scope.level))
     t = by.join(pop, [*UNIT_KEYS, "year"], how="left").drop(

@@ -138,8 +138,6 @@ def unit_assessment(atlas: Atlas, country: str, code: str, *, level: int,
     """An :class:`Assessment` holding one unit (its screen row, profile, risk, annual
     series, return levels, Sendai indicators, advice and peers), so that the report's
     ``unit_pages`` renders it; None when the unit is not in the screen."""
-    from riskatlas.analysis.risk import annual_series
-
     country = country.upper()
     scope: dict[str, Any] = {"country": country, "year_from": year_from, "year_to": year_to,
                              "level": level}
@@ -153,8 +151,7 @@ def unit_assessment(atlas: Atlas, country: str, code: str, *, level: int,
     risk = atlas.risk(lang=lang, **one)
     mine = [a for a in advise(screen, unit_profile, risk, catalogue, library)
             if (a.country_iso3, a.admin_code) == (country, code)]
-    annual = annual_series(atlas.engine.table("records"), atlas.scope(**one),
-                           atlas.methods).to_pandas()
+    annual = atlas.annual_series(**one)
     peer_frame = atlas.peers(country, code, level=level, k=peers_k, year_from=year_from,
                              year_to=year_to)
     empty = pd.DataFrame()
