@@ -353,7 +353,8 @@ class Atlas:
             frame = risk(records, self.engine.table("population"), sc, self.methods,
                          ue=ue).to_pandas()
             annual = annual_series(records, sc, self.methods, ue=ue).to_pandas()
-        self._memo(("annual", sc), lambda: annual)  # the unit page shows it too
+        if sc.admin is not None:  # one unit's series (small): the unit page shows it too
+            self._memo(("annual", sc), lambda: annual)
         frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard"])
         frame = add_trends(frame, annual, self.methods)
         notes = [] if frame["population"].notna().any() else ["analysis.note_no_population"]
@@ -361,13 +362,18 @@ class Atlas:
 
     def annual_series(self, **scope: Any) -> pd.DataFrame:
         """Per unit × hazard × year: events, deaths, houses destroyed and losses (the
-        series of :meth:`risk`'s trends; kept from a ``risk`` of the same scope on a
-        served copy)."""
+        series of :meth:`risk`'s trends; for one unit, kept from a ``risk`` of the same
+        scope on a served copy)."""
         from riskatlas.analysis.risk import annual_series
 
         sc = self.scope(**scope)
-        return self._memo(("annual", sc), lambda: annual_series(
-            self.engine.table("records"), sc, self.methods).to_pandas()).copy()
+
+        def series() -> pd.DataFrame:
+            return annual_series(self.engine.table("records"), sc, self.methods).to_pandas()
+
+        if sc.admin is None:  # a whole level's series is not kept (memory)
+            return series()
+        return self._memo(("annual", sc), series).copy()
 
     def exceedance(self, metric: str = "deaths", quantity: str = "event", *,
                    lang: str = "en", **scope: Any) -> pd.DataFrame:
