@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # requests reading the store at once, per worker process; the others wait their turn.
 # Each analysis on a million records holds its frames (hundreds of MB with forty request
-# threads at once); more than a few readers per core add memory and wait on the GIL, not
-# throughput (measured in benchmarks/README.md, bench_web.py, realistic mix)
-CONCURRENT_READERS = 4
+# threads at once). 8, not 4: the repeated mix's p95 178 -> 99 ms with the same 555 MB,
+# while the realistic mix (failing either way) peaks at 1,109 MB instead of 982 MB
+# (benchmarks/README.md, bench_web.py, 2026-12-06)
+CONCURRENT_READERS = 8
 
 
 @dataclass(frozen=True)
