@@ -64,6 +64,16 @@ def grenada_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _imported(tmp_path_factory, "grenada", "desinventar/grd/DI_export_grd.zip")
 
 
+def on_both_engines(db: Path, run: Any) -> list[Any]:
+    """``run(atlas)`` on the store at ``db`` with DuckDB, then with Spark (which it needs)."""
+    require_spark()
+    out = []
+    for engine in ("duckdb", "spark"):
+        with riskatlas.open(db, read_only=True, engine=engine) as atlas:
+            out.append(run(atlas))
+    return out
+
+
 def require_spark() -> None:
     """Skip (or fail when RISKATLAS_REQUIRE_SPARK=1, as in CI) without PySpark and Java."""
     import importlib.util

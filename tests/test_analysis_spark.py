@@ -5,20 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-import riskatlas
-from conftest import require_spark
+from conftest import on_both_engines, require_spark
 
 pytestmark = [pytest.mark.spark, pytest.mark.shared_data, pytest.mark.slow]
 
 
 def _both(db, run):
-    require_spark()
-    out = []
-    for engine in ("duckdb", "spark"):
-        with riskatlas.open(db, read_only=True, engine=engine) as atlas:
-            frame = run(atlas)
-            assert frame.attrs["engine"] == engine
-            out.append(frame)
+    out = on_both_engines(db, run)
+    for frame, engine in zip(out, ("duckdb", "spark"), strict=True):
+        assert frame.attrs["engine"] == engine
     return out
 
 

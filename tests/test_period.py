@@ -19,7 +19,7 @@ import yaml
 
 import riskatlas
 from cards import card, store_with, write_cards
-from conftest import require_spark
+from conftest import on_both_engines
 from riskatlas.analysis.methods import load_methods
 from riskatlas.sources.registry import ReadOptions
 
@@ -244,12 +244,8 @@ def test_one_stray_card_keeps_nepals_period_and_scores(nepal_db, tmp_path):
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_the_rule_runs_on_spark(grenada_db):
-    require_spark()
-    frames = []
-    for engine in ("duckdb", "spark"):
-        with riskatlas.open(grenada_db, read_only=True, engine=engine) as atlas:
-            frames.append((atlas.periods(), atlas.outside_period()["record_id"].tolist()))
-    (duck, duck_out), (spark, spark_out) = frames
+    (duck, duck_out), (spark, spark_out) = on_both_engines(grenada_db, lambda atlas: (
+        atlas.periods(), atlas.outside_period()["record_id"].tolist()))
     assert duck.astype(str).equals(spark.astype(str))
     assert duck_out == spark_out and duck_out
 

@@ -266,13 +266,9 @@ def test_nepal_levels_are_fast_and_follow_the_rule(nepal_db, level):
 @pytest.mark.spark
 @pytest.mark.slow
 def test_return_levels_match_on_spark(grenada_db):
-    from conftest import require_spark
+    from conftest import on_both_engines
 
-    require_spark()
-    frames = []
-    for engine in ("duckdb", "spark"):
-        with riskatlas.open(grenada_db, read_only=True, engine=engine) as atlas:
-            frames.append(atlas.return_levels("deaths", level=2))
+    frames = on_both_engines(grenada_db, lambda atlas: atlas.return_levels("deaths", level=2))
     keys = ["admin_code", "hazard", "return_period_years"]
     duck, spark = (f.sort_values(keys).reset_index(drop=True) for f in frames)
     assert len(duck) > 0

@@ -76,13 +76,8 @@ def _bearer(request: Request) -> str | None:
 def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Viewer:
     token = _bearer(request)
     if token is not None:
-        if "api_tokens" not in tables(atlas):
-            raise auth.AuthError("auth.error.bad_token")
-        tokens = atlas.table("api_tokens")
         hashed = auth.token_hash(token)
-        hit = tokens.filter(tokens.token_hash == hashed).select(
-            "user_name").to_pandas()
-        user = user_row(atlas, str(hit["user_name"].iloc[0])) if len(hit) else None
+        user = token_user(atlas, hashed)
         if user is None or bool(user["disabled"]):
             raise auth.AuthError("auth.error.bad_token")
         note_token_use(settings, hashed)
@@ -105,6 +100,17 @@ def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Vie
     note_use(settings, "session", hashed, row["last_seen"])
     return Viewer(name=str(row["name"]), role=str(row["role"]), csrf=str(row["csrf"]),
                   via="session")
+
+
+def token_user(atlas: Atlas, token_hash: str) -> dict[str, Any] | None:
+    """The user of the API token with this hash (name, role, disabled), in one query."""
+    if not {"api_tokens", "users"} <= tables(atlas):
+        return None
+    tokens, users = atlas.table("api_tokens"), atlas.table("users")
+    hit = tokens.filter(tokens.token_hash == token_hash)
+    rows = (hit.join(users, hit.user_name == users.name)
+            .select(users.name, users.role, users.disabled).to_pandas().to_dict("records"))
+    return rows[0] if rows else None
 
 
 def session_row(atlas: Atlas, id_hash: str) -> dict[str, Any] | None:
