@@ -47,6 +47,7 @@ from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, card_columns
 from riskatlas.sources.library_warnings import data_note
 from riskatlas.sources.registry import Reader, ReadOptions, register
 from riskatlas.sources.tables import utf16_codec
+from riskatlas.store import arrow_rows
 from riskatlas.store.batch import EXTENSION_SCHEMA, RECORD_SCHEMA, AdminUnit, HazardTerm, Rejected
 
 log = logging.getLogger(__name__)
@@ -639,8 +640,8 @@ def _fast_extension(data: bytes, encoding: str) -> pa.Table | None:
             key = values[last]
         keys.append(key.decode().strip() if key else "")
         pos = found.end()
-    return pa.table([pa.array(keys, pa.string()), pa.array(texts, pa.string())],
-                    schema=EXTENSION_SCHEMA)
+    return pa.Table.from_arrays([arrow_rows.column(keys, pa.string()),
+                                 arrow_rows.column(texts, pa.string())], schema=EXTENSION_SCHEMA)
 
 
 def _parse_piece(piece: str) -> Any:
@@ -847,8 +848,8 @@ def _extension_table(tags: tuple[str, ...], rows: list[Row]) -> pa.Table:
         key = raw.get("clave_ext", raw.get("CLAVE_EXT")) or lower_keys(raw).get("clave_ext")
         keys.append(text(key) or "")
         texts.append(orjson.dumps(raw))
-    return pa.table([pa.array(keys, pa.string()), pa.array(texts, pa.string())],
-                    schema=EXTENSION_SCHEMA)
+    return pa.Table.from_arrays([arrow_rows.column(keys, pa.string()),
+                                 arrow_rows.column(texts, pa.string())], schema=EXTENSION_SCHEMA)
 
 
 def _card_table(tags: tuple[str, ...], rows: list[Row], first_row: int

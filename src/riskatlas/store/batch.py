@@ -31,6 +31,7 @@ from riskatlas.model.quality import (
     QualityPolicy,
     staged_record_schema,
 )
+from riskatlas.store import arrow_rows
 
 if TYPE_CHECKING:
     from riskatlas.store.store import Store
@@ -43,6 +44,16 @@ _FLUSH_ROWS = 20_000
 ISSUE_SCHEMA = pa.schema([(n, pa.int64() if n == "source_row" else pa.string()) for n in (
     "source_file", "source_row", "record_ref", "field", "source_field", "raw_value", "rule",
     "params", "action", "message_en", "message_zh")])
+_TEXT, _INT, _REAL = pa.string(), pa.int64(), pa.float64()
+QUARANTINE_SCHEMA = pa.schema([("dataset_id", _INT)] + [(n, _TEXT) for n in (
+    "source_file", "record_ref", "field", "reason_key", "reason_params", "reason", "raw")])
+SECTION_SCHEMA = pa.schema([("dataset_id", _INT), ("source_file", _TEXT), ("section", _TEXT),
+                            ("row_number", _INT), ("row", _TEXT)])
+UNIT_SCHEMA = pa.schema(
+    [("country_iso3", _TEXT), ("level", pa.int32())]
+    + [(n, _TEXT) for n in ("code", "name", "name_en", "parent_code")]
+    + [(n, _REAL) for n in ("centroid_lon", "centroid_lat", "xmin", "ymin", "xmax", "ymax")]
+    + [("geometry", _TEXT), ("dataset_id", _INT)])
 IMPORT_MEMORY_LIMIT = "192MB"  # DuckDB spills to disk beyond this during an import
 
 @dataclass
@@ -376,8 +387,7 @@ class ImportBatch:
                  orjson.dumps(r.reason_params, default=str).decode(), r.reason,
                  orjson.dumps(r.raw, default=str).decode() if r.raw is not None else None)
                 for r in self.rejected]
-        _insert_rows(con, "quarantine", ["dataset_id", "source_file", "record_ref", "field",
-                                         "reason_key", "reason_params", "reason", "raw"], rows)
+        _insert_rows(con, "quarantine", QUARANTINE_SCHEMA, rows)
 
     def _stage_issues(self) -> None:
         """Issues go to a Parquet part every ``_FLUSH_ROWS`` (a file whose every row has a bad
@@ -390,8 +400,7 @@ class ImportBatch:
                  i.raw_value, i.rule, orjson.dumps(i.params, default=str).decode(), i.action,
                  translate(i.rule, "en", **i.params), translate(i.rule, "zh-TW", **i.params))
                 for i in self.issues]
-        table = pa.table({n: [r[k] for r in rows] for k, n in enumerate(ISSUE_SCHEMA.names)},
-                         schema=ISSUE_SCHEMA)
+        table = arrow_rows.table(rows, ISSUE_SCHEMA)
         path = self.staging / f"issues-{len(self._issue_parts):06d}.parquet"
         pq.write_table(table, path)
         self._issue_parts.append(path)
@@ -459,11 +468,7 @@ class ImportBatch:
                          u.centroid_lon, u.centroid_lat, xmin, ymin, xmax, ymax, u.geometry,
                          self.dataset_id))
         if rows:
-            names = ["country_iso3", "level", "code", "name", "name_en", "parent_code",
-                     "centroid_lon", "centroid_lat", "xmin", "ymin", "xmax", "ymax", "geometry",
-                     "dataset_id"]
-            con.register("units_new", pa.Table.from_pylist([dict(zip(names, r, strict=True))
-                                                            for r in rows]))
+            con.register("units_new", arrow_rows.table(rows, UNIT_SCHEMA))
             con.execute("""INSERT INTO admin_units SELECT * FROM units_new
                 ON CONFLICT DO UPDATE SET
                 name = coalesce(excluded.name, name), name_en = coalesce(excluded.name_en, name_en),
@@ -479,8 +484,7 @@ class ImportBatch:
                             [(self.dataset_id, lv, n, ne) for lv, (n, ne) in self.levels.items()])
 
     def _insert_sections(self, con: Any) -> None:
-        _insert_rows(con, "source_tables", ["dataset_id", "source_file", "section",
-                                            "row_number", "row"],
+        _insert_rows(con, "source_tables", SECTION_SCHEMA,
                      [(self.dataset_id, *row) for row in self.sections])
 
     def _insert_dataset(self, con: Any) -> None:
@@ -508,13 +512,12 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _insert_rows(con: Any, table: str, names: list[str], rows: list[tuple[Any, ...]]) -> None:
+def _insert_rows(con: Any, table: str, schema: pa.Schema, rows: list[tuple[Any, ...]]) -> None:
     """Bulk insert of Python rows through Arrow (executemany is slow in DuckDB)."""
     if not rows:
         return
-    arrow = pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
-    con.register("rows_new", arrow)
+    con.register("rows_new", arrow_rows.table(rows, schema))
     try:
-        con.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM rows_new")
+        con.execute(f"INSERT INTO {table} ({', '.join(schema.names)}) SELECT * FROM rows_new")
     finally:
         con.unregister("rows_new")
