@@ -151,3 +151,10 @@ class CatalogueError(RiskAtlasError, ValueError):
     """The measure catalogue or the case library is invalid. Names file, entry and field."""
 
     key = "error.catalogue"
+
+
+class PluginError(RiskAtlasError):
+    """An installed plug-in (entry points ``riskatlas.readers``, ``riskatlas.crosswalks``)
+    cannot be loaded or gives something else than its group expects. Names the plug-in."""
+
+    key = "error.plugin"

@@ -25,7 +25,7 @@ import shapefile
 from shapely.errors import GEOSException
 from shapely.geometry import mapping, shape
 
-from riskatlas.errors import LimitError
+from riskatlas.errors import LimitError, RiskAtlasError
 from riskatlas.sources import limits
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,15 @@ _LAYER_ERRORS = (shapefile.ShapefileException, struct.error, KeyError, IndexErro
 _LEVEL = re.compile(r"^\s*\+?(\d{1,2})(?:\.0*)?\s*$")
 
 
-class LayerTooBig(Exception):
-    """A part of a map layer is bigger than :data:`~limits.MAX_LAYER_BYTES`."""
+class LayerTooBig(RiskAtlasError):
+    """A part of a map layer is bigger than :data:`~limits.MAX_LAYER_BYTES` (caught by
+    :func:`read_layer`, which notes the layer instead of reading it)."""
+
+    key = "boundaries.part_too_big"
 
     def __init__(self, size: int) -> None:
-        super().__init__(size)
+        super().__init__(size=limits.size_text(size),
+                         limit=limits.size_text(limits.MAX_LAYER_BYTES))
         self.size = size
 
 

@@ -61,7 +61,7 @@ from shapely import GEOSException, make_valid
 from shapely.geometry import mapping, shape
 from shapely.ops import unary_union
 
-from riskatlas.errors import RecordError, SourceFormatError
+from riskatlas.errors import RecordError, RiskAtlasError, SourceFormatError
 from riskatlas.model.countries import is_iso3
 from riskatlas.sources import limits
 from riskatlas.sources.boundaries import (
@@ -518,11 +518,14 @@ def _stem(path: Path) -> str:
 
 
 # -- catalogues --------------------------------------------------------------------------
-class _ValueTooLong(Exception):
-    """A value of ``table`` is longer than :data:`~limits.MAX_VALUE_CHARS` (SQLITE_TOOBIG)."""
+class _ValueTooLong(RiskAtlasError):
+    """A value of ``table`` is longer than :data:`~limits.MAX_VALUE_CHARS` (SQLITE_TOOBIG);
+    :func:`read` turns it into a :class:`~riskatlas.errors.LimitError` naming the file."""
+
+    key = "di8.value_too_long"
 
     def __init__(self, table: str) -> None:
-        super().__init__(table)
+        super().__init__(table=table)
         self.table = table
 
 

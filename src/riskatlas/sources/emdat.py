@@ -44,6 +44,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from riskatlas.errors import SourceFormatError
 from riskatlas.sources.library_warnings import data_note
 from riskatlas.sources.tables import (
     DELIMITERS,
@@ -69,7 +70,7 @@ MAX_PREAMBLE_ROWS = 50
 _HEMISPHERE = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*°?\s*([NSEWnsew])\s*$")
 
 
-class EmdatFormatError(ValueError):
+class EmdatFormatError(SourceFormatError):
     """A file cannot be read as an EM-DAT table (e.g. no ``DisNo.``/``Dis No`` header)."""
 
 
@@ -151,10 +152,7 @@ def _locate(lines: Sequence[str], path: Path) -> tuple[int, str]:
         delimiter = _header_delimiter(line.rstrip("\r\n"))
         if delimiter is not None:
             return index, delimiter
-    raise EmdatFormatError(
-        f"{path}: no EM-DAT header (a 'DisNo.' or 'Dis No' column) "
-        f"in the first {MAX_PREAMBLE_ROWS} lines"
-    )
+    raise EmdatFormatError("emdat.no_header_lines", path=str(path), count=MAX_PREAMBLE_ROWS)
 
 
 def _iter_table(rows: Iterable[list[str]], path: Path, announced: int | None = None
@@ -171,10 +169,8 @@ def _iter_table(rows: Iterable[list[str]], path: Path, announced: int | None = N
             break
         announced = announced or _announced_rows(cells)
     if header is None:
-        raise EmdatFormatError(
-            f"{path}: no EM-DAT header (a 'DisNo.' or 'Dis No' column) "
-            f"in the first {MAX_PREAMBLE_ROWS} rows"
-        )
+        raise EmdatFormatError("emdat.no_header_rows", path=str(path),
+                               count=MAX_PREAMBLE_ROWS)
     note_repeated_headers(header)
     width, count = len(header), 0
     for number, cells in enumerate(iterator, start=1):
@@ -350,7 +346,7 @@ def _first_code(value: str | None) -> str | None:
 # -- registration ---------------------------------------------------------------------
 def _read(path: Path, batch: Any, options: Any) -> None:
     """Read an EM-DAT table into an import batch (one record per disaster × country)."""
-    from riskatlas.errors import RecordError, SourceFormatError
+    from riskatlas.errors import RecordError
     from riskatlas.sources.convert import RecordBuilder
 
     builder = RecordBuilder(source_key=batch.source_key, source_file=path.name,
@@ -358,24 +354,21 @@ def _read(path: Path, batch: Any, options: Any) -> None:
                             field_names=_CANONICAL_COLUMNS)
     options.advance(path.stat().st_size)
     forced: dict[str, str | None] | None = None
-    try:
-        for row_no, raw in iter_emdat_rows(path):
-            batch.count_read(path.name)
-            values = emdat_to_canonical(raw)
-            if options.columns:  # --column FIELD=COLUMN: that column as it is, or none
-                if forced is None:
-                    forced = _forced(options.columns, raw, path.name)
-                    builder.field_names.update({f: c for f, c in forced.items() if c})
-                values.update({f: raw.get(c) if c else None for f, c in forced.items()})
-            if options.country and not values.get("country_iso3"):
-                values["country_iso3"] = options.country
-            ref = f"{values.get('native_key') or 'row ' + str(row_no)}"
-            try:
-                batch.add_record(builder.build(values, row=row_no, record_ref=ref, raw=raw))
-            except RecordError as exc:
-                batch.reject(exc, raw)
-    except EmdatFormatError as exc:
-        raise SourceFormatError("emdat.bad_file", path=str(path), reason=str(exc)) from exc
+    for row_no, raw in iter_emdat_rows(path):
+        batch.count_read(path.name)
+        values = emdat_to_canonical(raw)
+        if options.columns:  # --column FIELD=COLUMN: that column as it is, or none
+            if forced is None:
+                forced = _forced(options.columns, raw, path.name)
+                builder.field_names.update({f: c for f, c in forced.items() if c})
+            values.update({f: raw.get(c) if c else None for f, c in forced.items()})
+        if options.country and not values.get("country_iso3"):
+            values["country_iso3"] = options.country
+        ref = f"{values.get('native_key') or 'row ' + str(row_no)}"
+        try:
+            batch.add_record(builder.build(values, row=row_no, record_ref=ref, raw=raw))
+        except RecordError as exc:
+            batch.reject(exc, raw)
 
 
 def _forced(overrides: dict[str, str], row: dict[str, str], name: str
