@@ -18,6 +18,7 @@ from cards import card, store_with
 from conftest import PASSWORD, csrf_of, login, web_client, web_user
 from riskatlas.cli import app
 from riskatlas.errors import StoreError
+from riskatlas.services import accounts
 from riskatlas.web import auth
 from test_web_api import assert_error
 
@@ -157,7 +158,7 @@ def test_disabled_users_lose_sessions_and_tokens(db: Path):
         login(client, "ana")
         assert client.get("/api/me").json()["user"] == "ana"
         with riskatlas.open(db) as atlas:
-            auth.set_disabled(atlas.store.connection, "ana")
+            accounts.set_disabled(atlas.store, "ana", by="test")
         client.app.state.settings.snapshots.refresh()
         assert client.get("/api/me").json()["user"] is None
         assert_error(client.get("/api/me", headers={"Authorization": f"Bearer {token}"}), 401)

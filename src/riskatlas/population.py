@@ -31,14 +31,8 @@ def import_population(store: Store, path: Path) -> int:
             except (ValueError, TypeError, AttributeError) as exc:
                 raise RecordError("record.bad_row", path=str(path), record=f"line {i}",
                                   field="-", reason=str(exc)) from None
-    con = store.connection
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with store.transaction() as con:
         con.executemany("INSERT OR REPLACE INTO population (country_iso3, level, admin_code, "
                         "year, population, households, source, gdp_usd) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return len(rows)

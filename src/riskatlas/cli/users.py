@@ -2,15 +2,14 @@
 enable, token, revoke).
 
 Passwords are hashed with scrypt and API tokens stored as their SHA-256 only
-(:mod:`riskatlas.web.auth`); every change is written to the audit log.
+(:mod:`riskatlas.services.accounts`); every change is written to the audit log, in the
+change's own transaction.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import typer
 
@@ -18,24 +17,7 @@ import riskatlas
 from riskatlas.cli.common import DB_OPTION, FMT_OPTION, console, h, print_frame, t
 
 ROLE_HELP = h("users.roles")  # "viewer, collector, validator or admin"
-T = TypeVar("T")
-
-
-def _change(db: Path, action: str, change: Callable[[Any], T], **details: Any) -> T:
-    """``change(connection)`` and its audit entry, in one transaction."""
-    from riskatlas.web.workflow import audit
-
-    with riskatlas.open(db) as atlas:
-        con = atlas.store.connection
-        con.execute("BEGIN TRANSACTION")
-        try:
-            result = change(con)
-            audit(con, "cli", action, None, None, details)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    return result
+BY = "cli"  # who the audit log names for a change made here
 
 
 def _password(from_stdin: bool, none: bool) -> str | None:
@@ -64,13 +46,13 @@ def register(app: typer.Typer) -> None:
         db: Path = DB_OPTION,
     ) -> None:
         """Add a user with a role."""
-        from riskatlas.web import auth
+        from riskatlas.services import accounts
 
-        auth.check_name(name)
-        auth.check_role(role)
+        accounts.check_name(name)
+        accounts.check_role(role)
         password = _password(password_stdin, no_password)
-        _change(db, "user.add", lambda con: auth.add_user(con, name, role, password),
-                name=name, role=role)
+        with riskatlas.open(db) as atlas:
+            accounts.add_user(atlas.store, name, role, password, by=BY)
         console.print(t("auth.cli.added", name=name, role=role))
         if password is None:
             console.print(t("auth.cli.no_password", name=name))
@@ -83,10 +65,10 @@ def register(app: typer.Typer) -> None:
         """Users with their role, state and API tokens (never a password)."""
         import pandas as pd
 
-        from riskatlas.web.routes_admin import users_rows
+        from riskatlas.services import accounts
 
         with riskatlas.open(db) as atlas:
-            rows = users_rows(atlas)
+            rows = accounts.users(atlas.store)
         if not rows and fmt == "table":
             console.print(t("auth.cli.none"))
             return
@@ -99,10 +81,10 @@ def register(app: typer.Typer) -> None:
                                             help=h("users.role.role", roles=ROLE_HELP)),
              db: Path = DB_OPTION) -> None:
         """Change a user's role."""
-        from riskatlas.web import auth
+        from riskatlas.services import accounts
 
-        _change(db, "user.role", lambda con: auth.set_role(con, name, new_role), name=name,
-                role=new_role)
+        with riskatlas.open(db) as atlas:
+            accounts.set_role(atlas.store, name, new_role, by=BY)
         console.print(t("auth.cli.role_set", name=name, role=new_role))
 
     @users.command("password", help=h("users.password.help"))
@@ -110,38 +92,41 @@ def register(app: typer.Typer) -> None:
                  password_stdin: bool = PASSWORD_STDIN, no_password: bool = NO_PASSWORD,
                  db: Path = DB_OPTION) -> None:
         """Set a new password; the user's open sessions end."""
-        from riskatlas.web import auth
+        from riskatlas.services import accounts
 
         new = _password(password_stdin, no_password)
-        _change(db, "user.password", lambda con: auth.set_password(con, name, new),
-                name=name)
+        with riskatlas.open(db) as atlas:
+            accounts.set_password(atlas.store, name, new, by=BY)
         console.print(t("auth.cli.password_set", name=name))
 
     @users.command("disable", help=h("users.disable.help"))
     def disable(name: str = typer.Argument(..., help=h("users.name")),
                 db: Path = DB_OPTION) -> None:
         """Disable a user: their sessions and API tokens stop working."""
-        from riskatlas.web import auth
+        from riskatlas.services import accounts
 
-        _change(db, "user.disable", lambda con: auth.set_disabled(con, name, True), name=name)
+        with riskatlas.open(db) as atlas:
+            accounts.set_disabled(atlas.store, name, True, by=BY)
         console.print(t("auth.cli.disabled", name=name))
 
     @users.command("enable", help=h("users.enable.help"))
     def enable(name: str = typer.Argument(..., help=h("users.name")),
                db: Path = DB_OPTION) -> None:
         """Enable a disabled user again."""
-        from riskatlas.web import auth
+        from riskatlas.services import accounts
 
-        _change(db, "user.enable", lambda con: auth.set_disabled(con, name, False), name=name)
+        with riskatlas.open(db) as atlas:
+            accounts.set_disabled(atlas.store, name, False, by=BY)
         console.print(t("auth.cli.enabled", name=name))
 
     @users.command("token", help=h("users.token.help"))
     def token(name: str = typer.Argument(..., help=h("users.name")),
               db: Path = DB_OPTION) -> None:
         """Make a new API token for a user and print it once (only its hash is kept)."""
-        from riskatlas.web import auth
+        from riskatlas.services import accounts
 
-        made = _change(db, "token.create", lambda con: auth.add_token(con, name), name=name)
+        with riskatlas.open(db) as atlas:
+            made = accounts.add_token(atlas.store, name, by=BY)
         print(t("auth.cli.token", name=name), file=sys.stderr)
         sys.stdout.write(made + "\n")
 
@@ -149,8 +134,8 @@ def register(app: typer.Typer) -> None:
     def revoke(name: str = typer.Argument(..., help=h("users.name")),
                db: Path = DB_OPTION) -> None:
         """Delete every API token of a user."""
-        from riskatlas.web import auth
+        from riskatlas.services import accounts
 
-        count = _change(db, "token.revoke", lambda con: auth.revoke_tokens(con, name),
-                        name=name)
+        with riskatlas.open(db) as atlas:
+            count = accounts.revoke_tokens(atlas.store, name, by=BY)
         console.print(t("auth.cli.revoked", name=name, count=count))

@@ -34,6 +34,7 @@ from riskatlas.model.quality import (
 from riskatlas.store import arrow_rows
 
 if TYPE_CHECKING:
+    from riskatlas.model.hazards import Crosswalk
     from riskatlas.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -238,15 +239,11 @@ class ImportBatch:
         # inserts run on one thread anyway; a second one only waits for memory
         con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
         con.execute("SET threads = 1")
-        con.execute("BEGIN TRANSACTION")
         try:
-            result = self._commit(con)
-            if self.on_commit is not None:
-                self.on_commit(con, result)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            with self.store.transaction():
+                result = self._commit(con)
+                if self.on_commit is not None:
+                    self.on_commit(con, result)
         finally:
             con.execute(f"SET memory_limit = {_sql_text(saved[0])}")
             con.execute(f"SET threads = {int(saved[1])}")
@@ -440,25 +437,7 @@ class ImportBatch:
                                  flagged=stats.flagged)
 
     def _insert_terms(self, con: Any) -> list[str]:
-        used = con.execute("""SELECT hazard_term, any_value(hazard_term_en), any_value(hips_code),
-                any_value(hazard_group), count(*) FROM records WHERE dataset_id = ?
-                GROUP BY 1""", [self.dataset_id]).fetchall()
-        seen = {}
-        for term, term_en, code, group, n in used:
-            info = self.terms.get(term)
-            seen[term] = (term, term_en or (info.term_en if info else None),
-                          info.description if info else None, code, group, n, info is not None)
-        crosswalk = self.store.crosswalk
-        for term, info in self.terms.items():
-            if term not in seen:
-                match = crosswalk.match(term, info.term_en)
-                seen[term] = (term, info.term_en, info.description,
-                              match.hips_code if match else None,
-                              match.group if match else None, 0, True)
-        if seen:  # DuckDB refuses an empty executemany (a file whose rows were all set aside)
-            con.executemany("INSERT INTO hazard_terms VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [(self.dataset_id, *row) for row in seen.values()])
-        return sorted(t for t, row in seen.items() if row[4] is None)
+        return write_terms(con, self.dataset_id, self.terms, self.store.crosswalk)
 
     def _insert_units(self, con: Any) -> None:
         rows = []
@@ -489,18 +468,75 @@ class ImportBatch:
 
     def _insert_dataset(self, con: Any) -> None:
         files = list(self.files.values())
-        con.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-            self.dataset_id, self.source_key, self.name, self.format,
-            self.store.importer_version, self.crosswalk_version, self.country_iso3,
-            dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            sum(f.read for f in files), sum(f.imported for f in files),
-            sum(f.quarantined for f in files), orjson.dumps(self.notes).decode(),
-            self.synthetic, sum(f.flagged for f in files)])
+        insert_dataset(con, dataset_id=self.dataset_id, source_key=self.source_key,
+                       name=self.name, format=self.format,
+                       importer_version=self.store.importer_version,
+                       crosswalk_version=self.crosswalk_version,
+                       country_iso3=self.country_iso3,
+                       records_read=sum(f.read for f in files),
+                       records_imported=sum(f.imported for f in files),
+                       records_quarantined=sum(f.quarantined for f in files),
+                       notes=self.notes, synthetic=self.synthetic,
+                       fields_flagged=sum(f.flagged for f in files))
         con.executemany("""INSERT INTO dataset_files (dataset_id, file_name, path, sha256,
             size, format, records_read, records_imported, records_quarantined, fields_flagged,
             fields_read, fields_accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", [
             (self.dataset_id, f.name, f.path, f.sha256, f.size, f.format, f.read, f.imported,
              f.quarantined, f.flagged, f.fields_read, f.fields_accepted) for f in files])
+
+
+def insert_dataset(con: Any, *, dataset_id: int, source_key: str, name: str, format: str,
+                   importer_version: str, crosswalk_version: str, country_iso3: str | None,
+                   records_read: int = 0, records_imported: int = 0,
+                   records_quarantined: int = 0, notes: list[dict[str, Any]] | None = None,
+                   synthetic: bool = False, fields_flagged: int = 0) -> None:
+    """One row of ``datasets`` (its provenance), by column name, imported now (the
+    caller's transaction)."""
+    con.execute("""INSERT INTO datasets (dataset_id, source_key, name, format,
+        importer_version, crosswalk_version, country_iso3, imported_at, records_read,
+        records_imported, records_quarantined, notes, synthetic, fields_flagged)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", [
+        dataset_id, source_key, name, format, importer_version, crosswalk_version,
+        country_iso3, dt.datetime.now(dt.UTC).replace(tzinfo=None), records_read,
+        records_imported, records_quarantined, orjson.dumps(notes or []).decode(),
+        synthetic, fields_flagged])
+
+
+def write_terms(con: Any, dataset_id: int, catalogue: Mapping[str, HazardTerm],
+                crosswalk: Crosswalk) -> list[str]:
+    """A dataset's ``hazard_terms`` (the caller's transaction): every term its records use,
+    with their count, and every term of its source's ``catalogue`` (mapped by
+    ``crosswalk``), replacing any it had. Returns the unmapped terms."""
+    used = con.execute("""SELECT hazard_term, any_value(hazard_term_en), any_value(hips_code),
+            any_value(hazard_group), count(*) FROM records WHERE dataset_id = ?
+            GROUP BY 1""", [dataset_id]).fetchall()
+    seen = {}
+    for term, term_en, code, group, n in used:
+        info = catalogue.get(term)
+        seen[term] = (term, term_en or (info.term_en if info else None),
+                      info.description if info else None, code, group, n, info is not None)
+    for term, info in catalogue.items():
+        if term not in seen:
+            match = crosswalk.match(term, info.term_en)
+            seen[term] = (term, info.term_en, info.description,
+                          match.hips_code if match else None,
+                          match.group if match else None, 0, True)
+    con.execute("DELETE FROM hazard_terms WHERE dataset_id = ?", [dataset_id])
+    if seen:  # DuckDB refuses an empty executemany (a file whose rows were all set aside)
+        con.executemany("""INSERT INTO hazard_terms (dataset_id, term, term_en, description,
+            hips_code, hazard_group, records, in_catalogue) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                        [(dataset_id, *row) for row in seen.values()])
+    return sorted(t for t, row in seen.items() if row[4] is None)
+
+
+def refresh_dataset(con: Any, dataset_id: int, crosswalk: Crosswalk) -> None:
+    """A dataset written card by card (the web's): its record counts and hazard terms
+    recomputed as an import's commit records them (the caller's transaction)."""
+    n = int(con.execute("SELECT count(*) FROM records WHERE dataset_id = ?",
+                        [dataset_id]).fetchone()[0])
+    con.execute("UPDATE datasets SET records_read = ?, records_imported = ? "
+                "WHERE dataset_id = ?", [n, n, dataset_id])
+    write_terms(con, dataset_id, {}, crosswalk)
 
 
 def _sql_list(paths: list[Path]) -> str:

@@ -50,6 +50,7 @@ class Store:
         self.importer_version = __version__
         self.memo = memo
         self.published_only = False
+        self._depth = 0  # transactions open on this connection (see :meth:`transaction`)
         self._crosswalk_files = tuple(crosswalks)
         import duckdb  # on first use: commands that open no store start faster
 
@@ -138,6 +139,42 @@ class Store:
             batch.discard()
             log.debug("import batch %s discarded", batch.dataset_id)
             raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The only way to write: the block runs in one DuckDB transaction, committed when
+        it ends and rolled back on any error (a change and its audit row together or not
+        at all). A block inside another joins it: the outermost one commits."""
+        if self.read_only:
+            raise StoreError("store.read_only", path=str(self.path))
+        con = self.connection
+        if self._depth:
+            self._depth += 1
+            try:
+                yield con
+            finally:
+                self._depth -= 1
+            return
+        con.execute("BEGIN TRANSACTION")
+        self._depth = 1
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            self._depth = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    def tables(self) -> set[str]:
+        """The names of the store's tables and views (a store made before accounts has
+        no ``users``)."""
+        return {str(r[0]) for r in self.query(
+            "SELECT table_name FROM information_schema.tables")}
 
     @cached_property
     def _database(self) -> str:

@@ -27,6 +27,7 @@ from fastapi.responses import Response
 
 from riskatlas.api import Atlas
 from riskatlas.errors import StoreError
+from riskatlas.services import accounts
 from riskatlas.web import auth
 from riskatlas.web.deps import ANONYMOUS, Viewer, WebSettings
 
@@ -38,28 +39,22 @@ MAX_NOTED = 10_000  # tokens and sessions whose last use a process remembers
 
 def tables(atlas: Atlas) -> set[str]:
     """The store's tables (a store made before accounts has no ``users``)."""
-    return {str(r[0]) for r in atlas.store.query(
-        "SELECT table_name FROM information_schema.tables")}
+    return atlas.store.tables()
 
 
 def user_row(atlas: Atlas, name: str) -> dict[str, Any] | None:
     """The user ``name`` (name, role, password_hash, disabled, created_at), or None."""
-    if not name or "users" not in tables(atlas):
-        return None
-    users = atlas.table("users")
-    rows = users.filter(users.name == name).to_pandas().to_dict("records")
-    return rows[0] if rows else None
+    return accounts.user_row(atlas.store, name)
 
 
 def session_key(atlas: Atlas, settings: WebSettings) -> bytes:
     """The key that signs session cookies (the store's ``meta``), read once."""
     key = settings.cache.get("session_key")
     if key is None:
-        meta = atlas.table("meta")
-        found = meta.filter(meta.key == "web_session_key").select("value").to_pandas()
-        if not len(found):
+        key = accounts.session_key(atlas.store)
+        if key is None:
             return _FALLBACK_KEY
-        key = settings.cache["session_key"] = bytes.fromhex(str(found["value"].iloc[0]))
+        settings.cache["session_key"] = key
     return bytes(key)
 
 
@@ -104,26 +99,13 @@ def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Vie
 
 def token_user(atlas: Atlas, token_hash: str) -> dict[str, Any] | None:
     """The user of the API token with this hash (name, role, disabled), in one query."""
-    if not {"api_tokens", "users"} <= tables(atlas):
-        return None
-    tokens, users = atlas.table("api_tokens"), atlas.table("users")
-    hit = tokens.filter(tokens.token_hash == token_hash)
-    rows = (hit.join(users, hit.user_name == users.name)
-            .select(users.name, users.role, users.disabled).to_pandas().to_dict("records"))
-    return rows[0] if rows else None
+    return accounts.token_user(atlas.store, token_hash)
 
 
 def session_row(atlas: Atlas, id_hash: str) -> dict[str, Any] | None:
     """The live session with this id hash and its user (name, role, disabled, csrf,
     last_seen)."""
-    if not {"sessions", "users"} <= tables(atlas):
-        return None
-    sessions, users = atlas.table("sessions"), atlas.table("users")
-    live = sessions.filter(sessions.id_hash == id_hash, sessions.expires_at > auth.now())
-    rows = (live.join(users, live.user_name == users.name)
-            .select(users.name, users.role, users.disabled, live.csrf, live.last_seen)
-            .to_pandas().to_dict("records"))
-    return rows[0] if rows else None
+    return accounts.session_row(atlas.store, id_hash)
 
 
 def _session_in_store(settings: WebSettings, id_hash: str) -> dict[str, Any] | None:
@@ -135,10 +117,6 @@ def _session_in_store(settings: WebSettings, id_hash: str) -> dict[str, Any] | N
         return session_row(atlas, id_hash)
     finally:
         atlas.close()
-
-
-USE_UPDATES = {"token": "UPDATE api_tokens SET last_used = ? WHERE token_hash = ?",
-               "session": "UPDATE sessions SET last_seen = ? WHERE id_hash = ?"}
 
 
 def note_token_use(settings: WebSettings, token_hash: str) -> None:
@@ -167,7 +145,7 @@ def note_use(settings: WebSettings, kind: str, hashed: str, last: Any = None) ->
     def write() -> None:
         try:
             with writing(settings, refresh=False) as atlas:
-                atlas.store.connection.execute(USE_UPDATES[kind], [auth.now(), hashed])
+                accounts.note_use(atlas.store, kind, hashed)
         except StoreError as exc:
             log.info("%s use not recorded: %s", kind, exc)
 

@@ -1,5 +1,5 @@
-"""Accounts: password and token hashing, server-side sessions and their signed cookies,
-CSRF tokens, the login rate limit and the look-ups of users and tokens in the store.
+"""Signing in on the web: session cookies, CSRF tokens and the login rate limit. The
+accounts themselves live in :mod:`riskatlas.services.accounts`.
 
 - Passwords: ``hashlib.scrypt`` (n=2**14, r=8, p=1, 16-byte random salt, 32-byte key),
   stored as ``scrypt$16384$8$1$<salt b64>$<key b64>`` and compared with
@@ -22,212 +22,45 @@ CSRF tokens, the login rate limit and the look-ups of users and tokens in the st
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import hashlib
-import hmac
 import math
-import os
-import re
 import secrets
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from riskatlas.errors import RiskAtlasError
+# the accounts themselves (users, roles, passwords, tokens, sessions) are a service; their
+# names stay importable from here. ``add_user`` and ``add_token`` are the steps that write
+# in a transaction the caller holds (tests' fixtures hold a connection).
+from riskatlas.services.accounts import (  # noqa: F401
+    MIN_PASSWORD,
+    ROLES,
+    SESSION_SECONDS,
+    AccountError,
+    AuthError,
+    ForbiddenError,
+    RateLimitedError,
+    check_name,
+    check_password,
+    check_role,
+    hash_password,
+    new_token,
+    token_hash,
+    verify_password,
+)
+from riskatlas.services.accounts import insert_token as add_token  # noqa: F401
+from riskatlas.services.accounts import insert_user as add_user  # noqa: F401
+from riskatlas.services.audit import now as _now
 
-ROLES = ("viewer", "collector", "validator", "admin")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-RESERVED_NAMES = frozenset({"anonymous"})
-SCRYPT_N, SCRYPT_R, SCRYPT_P, SALT_BYTES, KEY_BYTES = 2 ** 14, 8, 1, 16, 32
+now = _now
+
 COOKIE = "riskatlas_session"
 COOKIE_SALT = "riskatlas.web.session"  # itsdangerous: keeps these signatures apart
-SESSION_SECONDS = 12 * 3600
 FRESH_SECONDS = 30.0  # a session signed this recently may be newer than a reader's copy
 MAX_COOKIE = 4096
-TOKEN_PREFIX = "ra_"
-MIN_PASSWORD = 8
-
-
-class AuthError(RiskAtlasError):
-    """Not signed in, or the credentials are not valid (401)."""
-
-    key = "auth.error.unauthenticated"
-    http_status = 401
-
-
-class ForbiddenError(RiskAtlasError):
-    """Signed in, but the role may not do this (403)."""
-
-    key = "auth.error.forbidden"
-    http_status = 403
-
-
-class RateLimitedError(RiskAtlasError):
-    """Too many failed logins for this name, from this address or for this account (429)."""
-
-    key = "auth.error.rate_limited"
-    http_status = 429
-
-
-class AccountError(RiskAtlasError, ValueError):
-    """A user name, role or password that cannot be accepted (400)."""
-
-    key = "auth.error.bad_name"
-
-
-# --- passwords and tokens ---------------------------------------------------------------
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def hash_password(password: str) -> str:
-    """``scrypt$n$r$p$salt$key`` of a password, with a fresh random salt."""
-    salt = os.urandom(SALT_BYTES)
-    key = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
-                         p=SCRYPT_P, dklen=KEY_BYTES)
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
-
-
-_DUMMY_HASH = hash_password(secrets.token_hex(8))
-
-
-def verify_password(password: str, stored: str | None) -> bool:
-    """Whether ``password`` matches a stored hash (constant-time comparison)."""
-    try:
-        scheme, n, r, p, salt, key = (stored or _DUMMY_HASH).split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(key)
-        actual = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt),
-                                n=int(n), r=int(r), p=int(p), dklen=len(expected))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected) and stored is not None
-
-
-def check_name(name: str) -> str:
-    if not NAME_PATTERN.fullmatch(name or "") or name.lower() in RESERVED_NAMES:
-        raise AccountError("auth.error.bad_name", name=name)
-    return name
-
-
-def check_role(role: str) -> str:
-    if role not in ROLES:
-        raise AccountError("auth.error.bad_role", role=role, roles=", ".join(ROLES))
-    return role
-
-
-def check_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD:
-        raise AccountError("auth.error.short_password", min=MIN_PASSWORD)
-    return password
-
-
-def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-# --- the store's accounts (CLI and admin pages) -----------------------------------------
-
-def add_user(con: Any, name: str, role: str, password: str | None) -> None:
-    """Insert a user (parameters only); ``password`` None: the user can only use tokens."""
-    check_name(name)
-    check_role(role)
-    if con.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
-        raise AccountError("auth.error.user_exists", name=name)
-    hashed = hash_password(check_password(password)) if password is not None else None
-    con.execute("INSERT INTO users (name, role, password_hash, disabled, created_at) "
-                "VALUES (?, ?, ?, false, ?)", [name, role, hashed, now()])
-
-
-def _existing(con: Any, name: str) -> None:
-    if not con.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchall():
-        raise AccountError("auth.error.no_such_user", name=name)
-
-
-def set_disabled(con: Any, name: str, disabled: bool = True) -> None:
-    """Disable (and end every session of) a user, or enable them again."""
-    _existing(con, name)
-    con.execute("UPDATE users SET disabled = ? WHERE name = ?", [disabled, name])
-    if disabled:
-        end_sessions(con, name)
-
-
-def set_role(con: Any, name: str, role: str) -> None:
-    _existing(con, name)
-    con.execute("UPDATE users SET role = ? WHERE name = ?", [check_role(role), name])
-
-
-def set_password(con: Any, name: str, password: str | None) -> None:
-    """A new password (None: tokens only); every session of the user ends."""
-    _existing(con, name)
-    hashed = hash_password(check_password(password)) if password is not None else None
-    con.execute("UPDATE users SET password_hash = ? WHERE name = ?", [hashed, name])
-    end_sessions(con, name)
-
-
-def revoke_tokens(con: Any, name: str) -> int:
-    """Delete every API token of ``name``; returns how many there were."""
-    _existing(con, name)
-    count = con.execute("SELECT count(*) FROM api_tokens WHERE user_name = ?",
-                        [name]).fetchall()[0][0]
-    con.execute("DELETE FROM api_tokens WHERE user_name = ?", [name])
-    return int(count)
-
-
-def add_token(con: Any, name: str) -> str:
-    """A new API token for ``name``; only its hash is stored. Returns the token."""
-    row = con.execute("SELECT disabled FROM users WHERE name = ?", [name]).fetchone()
-    if not row:
-        raise AccountError("auth.error.no_such_user", name=name)
-    if row[0]:
-        raise AccountError("auth.error.user_disabled", name=name)
-    token = new_token()
-    con.execute("INSERT INTO api_tokens (token_hash, user_name, created_at) VALUES (?, ?, ?)",
-                [token_hash(token), name, now()])
-    return token
-
-
-# --- sessions and their cookies ---------------------------------------------------------
-
-def new_session(con: Any, name: str) -> tuple[str, str]:
-    """A session of ``name`` in the store (its id hashed); returns (id, CSRF token). Expired
-    sessions of every user are deleted on the way."""
-    session_id, csrf, made = secrets.token_urlsafe(32), secrets.token_urlsafe(24), now()
-    con.execute("DELETE FROM sessions WHERE expires_at <= ?", [made])
-    con.execute("INSERT INTO sessions (id_hash, user_name, csrf, created_at, expires_at, "
-                "last_seen) VALUES (?, ?, ?, ?, ?, ?)",
-                [token_hash(session_id), name, csrf, made,
-                 made + dt.timedelta(seconds=SESSION_SECONDS), made])
-    return session_id, csrf
-
-
-def end_session(con: Any, id_hash: str) -> None:
-    """Sign out: the session (by the hash of its id) is deleted."""
-    con.execute("DELETE FROM sessions WHERE id_hash = ?", [id_hash])
-
-
-def end_sessions(con: Any, name: str) -> int:
-    """Delete every session of ``name``; returns how many there were."""
-    count = con.execute("SELECT count(*) FROM sessions WHERE user_name = ?",
-                        [name]).fetchall()[0][0]
-    con.execute("DELETE FROM sessions WHERE user_name = ?", [name])
-    return int(count)
 
 
 @dataclass(frozen=True)

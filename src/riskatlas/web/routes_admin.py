@@ -5,6 +5,7 @@ paged, filtered by user, action, record and date) and the users (``/admin/users`
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,13 +14,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
+from riskatlas.services import accounts
+from riskatlas.store.store import Store
 from riskatlas.web import auth
 from riskatlas.web.access import check_csrf, require, tables
 from riskatlas.web.deps import Viewer, current_user, request_language, settings_of, store_view
 from riskatlas.web.pages import MAX_PAGE, opt_text, render
 from riskatlas.web.schemas import DateText, errors
 from riskatlas.web.serialize import json_response, jsonable
-from riskatlas.web.workflow import audit
 from riskatlas.web.writer import writing
 
 RawAtlas = Annotated[Atlas, Depends(store_view)]
@@ -55,17 +57,7 @@ def audit_rows(atlas: Atlas, *, user: str | None = None, action: str | None = No
 
 def users_rows(atlas: Atlas) -> list[dict[str, Any]]:
     """Every user without the password hash, with the number of API tokens."""
-    if "users" not in tables(atlas):
-        return []
-    users = atlas.table("users").drop("password_hash").order_by("name").to_pandas()
-    tokens = atlas.table("api_tokens").to_pandas()
-    out = []
-    for row in users.to_dict("records"):
-        mine = tokens[tokens["user_name"] == row["name"]]
-        used = mine["last_used"].dropna()
-        out.append({**{k: jsonable(v) for k, v in row.items()}, "tokens": len(mine),
-                    "token_last_used": jsonable(used.max()) if len(used) else None})
-    return out
+    return accounts.users(atlas.store)
 
 
 def _date(name: str, value: str | None) -> dt.date | None:
@@ -141,41 +133,37 @@ async def users_post(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Re
     op, name = str(form.get("op") or ""), str(form.get("name") or "").strip()
     token = ""
 
+    role, password = str(form.get("role") or ""), str(form.get("password") or "")
+    changes: dict[str, Callable[[Store], object]] = {
+        "add": lambda st: accounts.add_user(st, name, role, password, by=viewer.name),
+        "disable": lambda st: accounts.set_disabled(st, name, True, by=viewer.name),
+        "enable": lambda st: accounts.set_disabled(st, name, False, by=viewer.name),
+        "role": lambda st: accounts.set_role(st, name, role, by=viewer.name),
+        # a new password ends the user's open sessions
+        "password": lambda st: accounts.set_password(st, name, password, by=viewer.name),
+        "revoke": lambda st: accounts.revoke_tokens(st, name, by=viewer.name),
+        "token": lambda st: accounts.add_token(st, name, by=viewer.name),
+    }
+    change = changes.get(op)
+    if change is None:
+        return _users_refused(request, atlas, auth.AccountError("auth.error.bad_operation"))
+
     def write() -> str:
         with writing(settings_of(request)) as w:
-            con = w.store.connection
-            if op == "add":
-                role = str(form.get("role") or "")
-                auth.add_user(con, name, role, str(form.get("password") or ""))
-                audit(con, viewer.name, "user.add", None, None, {"name": name, "role": role})
-            elif op in ("disable", "enable"):
-                auth.set_disabled(con, name, op == "disable")
-                audit(con, viewer.name, f"user.{op}", None, None, {"name": name})
-            elif op == "role":
-                role = str(form.get("role") or "")
-                auth.set_role(con, name, role)
-                audit(con, viewer.name, "user.role", None, None, {"name": name, "role": role})
-            elif op == "password":  # the user's open sessions end
-                auth.set_password(con, name, str(form.get("password") or ""))
-                audit(con, viewer.name, "user.password", None, None, {"name": name})
-            elif op == "revoke":
-                auth.revoke_tokens(con, name)
-                audit(con, viewer.name, "token.revoke", None, None, {"name": name})
-            elif op == "token":
-                made = auth.add_token(con, name)
-                audit(con, viewer.name, "token.create", None, None, {"name": name})
-                return made
-            else:
-                raise auth.AccountError("auth.error.bad_operation")
-        return ""
+            made = change(w.store)
+        return made if op == "token" and isinstance(made, str) else ""
 
     try:
         token = await run_in_threadpool(write)
     except auth.AccountError as exc:
-        return render(request, "users.html.j2", status=400, users=users_rows(atlas),
-                      roles=auth.ROLES, message=exc.render(request_language(request)),
-                      token="")
+        return _users_refused(request, atlas, exc)
     if token:  # the token is shown on this page once, never stored in clear
         return render(request, "users.html.j2", users=users_rows(atlas), roles=auth.ROLES,
                       message="", token=token, token_user=name)
     return RedirectResponse(f"/admin/users?lang={request_language(request)}", status_code=303)
+
+
+def _users_refused(request: Request, atlas: Atlas, exc: RiskAtlasError) -> Response:
+    """The users page again (400), saying why the change was refused."""
+    return render(request, "users.html.j2", status=400, users=users_rows(atlas),
+                  roles=auth.ROLES, message=exc.render(request_language(request)), token="")

@@ -25,6 +25,7 @@ from starlette.datastructures import FormData, UploadFile
 from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
 from riskatlas.model.schema import APPROVAL_STATUSES
+from riskatlas.services import accounts
 from riskatlas.web import auth, choices, uploads, workflow
 from riskatlas.web.access import (
     check_csrf,
@@ -273,7 +274,7 @@ def _open_session(settings: WebSettings, name: str) -> str:
     """A new server-side session (a new id and CSRF token: none is kept from the anonymous
     cookie); the readers' copy is refreshed, so the next request knows it."""
     with writing(settings) as w:
-        return auth.new_session(w.store.connection, name)[0]
+        return accounts.new_session(w.store, name)[0]
 
 
 @pages.post("/logout")
@@ -286,7 +287,7 @@ async def logout(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Respon
 
         def end() -> None:
             with writing(settings) as w:
-                auth.end_session(w.store.connection, str(hashed))
+                accounts.end_session(w.store, str(hashed))
 
         await run_in_threadpool(end)
     response = RedirectResponse(f"/?lang={request_language(request)}", status_code=303)

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import riskatlas
 from riskatlas.api import Atlas
@@ -26,8 +26,9 @@ _ONE_WRITER = threading.Lock()
 @contextmanager
 def writing(settings: WebSettings, *, transaction: bool = True,
             refresh: bool = True) -> Iterator[Atlas]:
-    """The store opened for writing; with ``transaction`` the block runs in one DuckDB
-    transaction (rolled back on any error). Afterwards the readers' copy is refreshed
+    """The store opened for writing; with ``transaction`` the block runs in one
+    :meth:`Store.transaction` (rolled back on any error; the services' own transactions
+    join it). Afterwards the readers' copy is refreshed
     (unless ``refresh`` is False: bookkeeping that readers need not see at once)."""
     if not settings.db.exists():  # never create a store from the web
         raise StoreError("store.missing", path=str(settings.db))
@@ -39,18 +40,9 @@ def writing(settings: WebSettings, *, transaction: bool = True,
         atlas = wait_for_store(settings, lambda: riskatlas.open(
             settings.db, methods=settings.methods, lock_wait=0), deadline=deadline)
         try:
-            con = atlas.store.connection
-            if transaction:
-                con.execute("BEGIN TRANSACTION")
-            try:
+            with atlas.store.transaction() if transaction else nullcontext():
                 yield atlas
-                if transaction:
-                    con.execute("COMMIT")
-                wrote = True
-            except BaseException:
-                if transaction:
-                    con.execute("ROLLBACK")
-                raise
+            wrote = True
         finally:
             atlas.close()
     finally:

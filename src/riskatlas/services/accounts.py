@@ -1,0 +1,352 @@
+"""Accounts: users and their roles, passwords, API tokens and sessions, for the CLI
+(``riskatlas users``) and the web app alike.
+
+- Passwords: ``hashlib.scrypt`` (n=2**14, r=8, p=1, 16-byte random salt, 32-byte key),
+  stored as ``scrypt$16384$8$1$<salt b64>$<key b64>`` and compared with
+  ``hmac.compare_digest``. An unknown name costs the same hash, so timing does not tell
+  whether a name exists.
+- API tokens: 32 random bytes (``ra_…``), shown once; the store keeps their SHA-256 only
+  (a random token needs no slow hash: it cannot be guessed from a dictionary).
+- Sessions are rows of ``sessions``: the SHA-256 of an opaque random id, the user, the
+  session's CSRF token, when it was made, expires (12 h) and was last seen. A new password
+  or disabling the user ends all of theirs.
+
+Each account operation (:func:`add_user`, :func:`set_role`, :func:`set_password`,
+:func:`set_disabled`, :func:`add_token`, :func:`revoke_tokens`) writes its change and its
+audit row (``by``: who made it) in one :meth:`Store.transaction`. The ``insert_*`` and
+``update_*`` steps write inside a transaction the caller holds. Look-ups read through Ibis
+(user text is only ever a bound literal); a store made before accounts has no ``users``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from riskatlas.errors import RiskAtlasError
+from riskatlas.services.audit import audit, now
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from riskatlas.store.store import Store
+
+    Connection = duckdb.DuckDBPyConnection
+
+__all__ = ["ROLES", "AccountError", "AuthError", "ForbiddenError", "RateLimitedError",
+           "add_token", "add_user", "check_name", "check_password", "check_role",
+           "end_session", "end_sessions", "hash_password", "new_session", "new_token", "now",
+           "revoke_tokens", "session_key", "session_row", "set_disabled", "set_password",
+           "set_role", "token_hash", "token_user", "user_row", "users", "verify_password"]
+
+ROLES = ("viewer", "collector", "validator", "admin")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+RESERVED_NAMES = frozenset({"anonymous"})
+SCRYPT_N, SCRYPT_R, SCRYPT_P, SALT_BYTES, KEY_BYTES = 2 ** 14, 8, 1, 16, 32
+SESSION_SECONDS = 12 * 3600
+TOKEN_PREFIX = "ra_"
+MIN_PASSWORD = 8
+T = TypeVar("T")
+
+
+class AuthError(RiskAtlasError):
+    """Not signed in, or the credentials are not valid (401)."""
+
+    key = "auth.error.unauthenticated"
+    http_status = 401
+
+
+class ForbiddenError(RiskAtlasError):
+    """Signed in, but the role may not do this (403)."""
+
+    key = "auth.error.forbidden"
+    http_status = 403
+
+
+class RateLimitedError(RiskAtlasError):
+    """Too many failed logins for this name, from this address or for this account (429)."""
+
+    key = "auth.error.rate_limited"
+    http_status = 429
+
+
+class AccountError(RiskAtlasError, ValueError):
+    """A user name, role or password that cannot be accepted (400)."""
+
+    key = "auth.error.bad_name"
+
+
+# --- passwords and tokens ---------------------------------------------------------------
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def hash_password(password: str) -> str:
+    """``scrypt$n$r$p$salt$key`` of a password, with a fresh random salt."""
+    salt = os.urandom(SALT_BYTES)
+    key = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
+                         p=SCRYPT_P, dklen=KEY_BYTES)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
+
+
+_DUMMY_HASH = hash_password(secrets.token_hex(8))
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """Whether ``password`` matches a stored hash (constant-time comparison)."""
+    try:
+        scheme, n, r, p, salt, key = (stored or _DUMMY_HASH).split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(key)
+        actual = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt),
+                                n=int(n), r=int(r), p=int(p), dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected) and stored is not None
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.fullmatch(name or "") or name.lower() in RESERVED_NAMES:
+        raise AccountError("auth.error.bad_name", name=name)
+    return name
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError("auth.error.bad_role", role=role, roles=", ".join(ROLES))
+    return role
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError("auth.error.short_password", min=MIN_PASSWORD)
+    return password
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+# --- steps: inside the caller's transaction ---------------------------------------------
+
+def insert_user(con: Connection, name: str, role: str, password: str | None) -> None:
+    """Insert a user; ``password`` None: the user can only use tokens."""
+    check_name(name)
+    check_role(role)
+    if con.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+        raise AccountError("auth.error.user_exists", name=name)
+    hashed = hash_password(check_password(password)) if password is not None else None
+    con.execute("INSERT INTO users (name, role, password_hash, disabled, created_at) "
+                "VALUES (?, ?, ?, false, ?)", [name, role, hashed, now()])
+
+
+def _existing(con: Connection, name: str) -> None:
+    if not con.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchall():
+        raise AccountError("auth.error.no_such_user", name=name)
+
+
+def update_disabled(con: Connection, name: str, disabled: bool = True) -> None:
+    """Disable (and end every session of) a user, or enable them again."""
+    _existing(con, name)
+    con.execute("UPDATE users SET disabled = ? WHERE name = ?", [disabled, name])
+    if disabled:
+        end_sessions(con, name)
+
+
+def update_role(con: Connection, name: str, role: str) -> None:
+    _existing(con, name)
+    con.execute("UPDATE users SET role = ? WHERE name = ?", [check_role(role), name])
+
+
+def update_password(con: Connection, name: str, password: str | None) -> None:
+    """A new password (None: tokens only); every session of the user ends."""
+    _existing(con, name)
+    hashed = hash_password(check_password(password)) if password is not None else None
+    con.execute("UPDATE users SET password_hash = ? WHERE name = ?", [hashed, name])
+    end_sessions(con, name)
+
+
+def delete_tokens(con: Connection, name: str) -> int:
+    """Delete every API token of ``name``; returns how many there were."""
+    _existing(con, name)
+    row = con.execute("SELECT count(*) FROM api_tokens WHERE user_name = ?", [name]).fetchone()
+    con.execute("DELETE FROM api_tokens WHERE user_name = ?", [name])
+    return int(row[0]) if row else 0
+
+
+def insert_token(con: Connection, name: str) -> str:
+    """A new API token for ``name``; only its hash is stored. Returns the token."""
+    row = con.execute("SELECT disabled FROM users WHERE name = ?", [name]).fetchone()
+    if not row:
+        raise AccountError("auth.error.no_such_user", name=name)
+    if row[0]:
+        raise AccountError("auth.error.user_disabled", name=name)
+    token = new_token()
+    con.execute("INSERT INTO api_tokens (token_hash, user_name, created_at) VALUES (?, ?, ?)",
+                [token_hash(token), name, now()])
+    return token
+
+
+def end_sessions(con: Connection, name: str) -> int:
+    """Delete every session of ``name``; returns how many there were."""
+    row = con.execute("SELECT count(*) FROM sessions WHERE user_name = ?", [name]).fetchone()
+    con.execute("DELETE FROM sessions WHERE user_name = ?", [name])
+    return int(row[0]) if row else 0
+
+
+# --- operations: the change and its audit row, one transaction -------------------------
+
+def _audited(store: Store, by: str, action: str, change: Callable[[Connection], T],
+             **details: Any) -> T:
+    with store.transaction() as con:
+        result = change(con)
+        audit(con, by, action, None, None, details)
+    return result
+
+
+def add_user(store: Store, name: str, role: str, password: str | None, *, by: str) -> None:
+    """Add a user with a role (``password`` None: tokens only)."""
+    _audited(store, by, "user.add", lambda con: insert_user(con, name, role, password),
+             name=name, role=role)
+
+
+def set_role(store: Store, name: str, role: str, *, by: str) -> None:
+    _audited(store, by, "user.role", lambda con: update_role(con, name, role),
+             name=name, role=role)
+
+
+def set_password(store: Store, name: str, password: str | None, *, by: str) -> None:
+    """A new password (None: tokens only); the user's open sessions end."""
+    _audited(store, by, "user.password", lambda con: update_password(con, name, password),
+             name=name)
+
+
+def set_disabled(store: Store, name: str, disabled: bool = True, *, by: str) -> None:
+    """Disable a user (their sessions end, their tokens stop working) or enable them."""
+    action = "user.disable" if disabled else "user.enable"
+    _audited(store, by, action, lambda con: update_disabled(con, name, disabled), name=name)
+
+
+def add_token(store: Store, name: str, *, by: str) -> str:
+    """A new API token of ``name`` (returned once; only its hash is kept)."""
+    return _audited(store, by, "token.create", lambda con: insert_token(con, name), name=name)
+
+
+def revoke_tokens(store: Store, name: str, *, by: str) -> int:
+    """Delete every API token of ``name``; returns how many there were."""
+    return _audited(store, by, "token.revoke", lambda con: delete_tokens(con, name),
+                    name=name)
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+def new_session(store: Store, name: str) -> tuple[str, str]:
+    """A session of ``name`` in the store (its id hashed); returns (id, CSRF token). Expired
+    sessions of every user are deleted on the way."""
+    session_id, csrf, made = secrets.token_urlsafe(32), secrets.token_urlsafe(24), now()
+    with store.transaction() as con:
+        con.execute("DELETE FROM sessions WHERE expires_at <= ?", [made])
+        con.execute("INSERT INTO sessions (id_hash, user_name, csrf, created_at, expires_at, "
+                    "last_seen) VALUES (?, ?, ?, ?, ?, ?)",
+                    [token_hash(session_id), name, csrf, made,
+                     made + dt.timedelta(seconds=SESSION_SECONDS), made])
+    return session_id, csrf
+
+
+def end_session(store: Store, id_hash: str) -> None:
+    """Sign out: the session (by the hash of its id) is deleted."""
+    with store.transaction() as con:
+        con.execute("DELETE FROM sessions WHERE id_hash = ?", [id_hash])
+
+
+_USE_UPDATES = {"token": "UPDATE api_tokens SET last_used = ? WHERE token_hash = ?",
+                "session": "UPDATE sessions SET last_seen = ? WHERE id_hash = ?"}
+
+
+def note_use(store: Store, kind: str, hashed: str) -> None:
+    """When a token (``kind`` "token") or a session ("session") was last used: now."""
+    with store.transaction() as con:
+        con.execute(_USE_UPDATES[kind], [now(), hashed])
+
+
+# --- look-ups (Ibis) ----------------------------------------------------------------------
+
+def _rows(expr: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = expr.to_pyarrow().to_pylist()
+    return rows
+
+
+def user_row(store: Store, name: str) -> dict[str, Any] | None:
+    """The user ``name`` (name, role, password_hash, disabled, created_at), or None."""
+    if not name or "users" not in store.tables():
+        return None
+    users = store.table("users")
+    rows = _rows(users.filter(users.name == name))
+    return rows[0] if rows else None
+
+
+def token_user(store: Store, hashed: str) -> dict[str, Any] | None:
+    """The user of the API token with this hash (name, role, disabled), in one query."""
+    if not {"api_tokens", "users"} <= store.tables():
+        return None
+    tokens, users = store.table("api_tokens"), store.table("users")
+    hit = tokens.filter(tokens.token_hash == hashed)
+    rows = _rows(hit.join(users, hit.user_name == users.name)
+                 .select(users.name, users.role, users.disabled))
+    return rows[0] if rows else None
+
+
+def session_row(store: Store, id_hash: str) -> dict[str, Any] | None:
+    """The live session with this id hash and its user (name, role, disabled, csrf,
+    last_seen)."""
+    if not {"sessions", "users"} <= store.tables():
+        return None
+    sessions, users = store.table("sessions"), store.table("users")
+    live = sessions.filter(sessions.id_hash == id_hash, sessions.expires_at > now())
+    rows = _rows(live.join(users, live.user_name == users.name)
+                 .select(users.name, users.role, users.disabled, live.csrf, live.last_seen))
+    return rows[0] if rows else None
+
+
+def session_key(store: Store) -> bytes | None:
+    """The key that signs session cookies (the store's ``meta``), or None."""
+    meta = store.table("meta")
+    found = _rows(meta.filter(meta.key == "web_session_key").select("value"))
+    return bytes.fromhex(str(found[0]["value"])) if found else None
+
+
+def _plain(value: Any) -> Any:
+    """A time as text (a date alone at midnight), other values as they are."""
+    if isinstance(value, dt.datetime):
+        if value.hour == value.minute == value.second == value.microsecond == 0:
+            return value.date().isoformat()
+        return value.isoformat()
+    return value
+
+
+def users(store: Store) -> list[dict[str, Any]]:
+    """Every user without the password hash (name, role, disabled, created_at), with the
+    number of their API tokens and when one was last used."""
+    if "users" not in store.tables():
+        return []
+    tokens = _rows(store.table("api_tokens").select("user_name", "last_used"))
+    out = []
+    for row in _rows(store.table("users").drop("password_hash").order_by("name")):
+        mine = [t for t in tokens if t["user_name"] == row["name"]]
+        used = [t["last_used"] for t in mine if t["last_used"] is not None]
+        out.append({**{k: _plain(v) for k, v in row.items()}, "tokens": len(mine),
+                    "token_last_used": _plain(max(used)) if used else None})
+    return out
