@@ -222,3 +222,30 @@ def test_begin_time(value, expected):
 ])
 def test_quantity(flag, q, expected):
     assert _di8().quantity(flag, q) == expected
+
+
+@pytest.mark.parametrize(("harmed", "affected", "expected"), [
+    ((-1, 0), (-1, 0), (None, True)),  # both reported but unknown: unknown, not 0
+    ((-1, 0), (0, 0), (0, False)),  # one known zero
+    ((-1, 0), (40, 40), (40, False)),  # the known part only
+    ((5, 5), (-1, None), (5, False)),
+    ((0, 0), (0, 0), (0, False)),
+    ((None, None), (None, None), (None, False)),  # not reported
+])
+def test_directly_affected_is_the_shared_rule(harmed, affected, expected):
+    """A DesInventar 8 card is renamed to DesInventar fields and read by the shared
+    card_values: the same directly affected as the XML card with the same hay_* flags."""
+    from riskatlas.sources.desinventar_fields import card_columns, card_values
+
+    di8 = _di8()
+    row = {"DisasterId": "x", "EffectPeopleHarmed": harmed[0], "EffectPeopleHarmedQ": harmed[1],
+           "EffectPeopleAffected": affected[0], "EffectPeopleAffectedQ": affected[1]}
+    values, unknown = di8.card_values(row, di8.Catalogues(None, {}, {}, {}))
+    fields, _ = di8.card_fields(row, di8.Catalogues(None, {}, {}, {}))
+    assert (values["directly_affected"], "directly_affected" in unknown) == expected
+    xml = {k: None if v is None else str(v) for k, v in fields.items()}
+    same, same_unknown = card_values(xml)
+    assert (same["directly_affected"], "directly_affected" in same_unknown) == expected
+    columns, flagged = card_columns(lambda name: [xml[name]] if name in xml else None)
+    assert columns["directly_affected"] == [same["directly_affected"]]
+    assert flagged.get("directly_affected", [False]) == [expected[1]]

@@ -22,7 +22,8 @@ How the data card maps to canonical records:
   were some" or ``0``; ``EffectPeopleDeadQ`` the number (negative values set to 0). The
   value is the number; ``-1`` with no number is *reported but unknown*; other negative
   values are not reported. The other effects are values, ``-1`` being reported but unknown.
-  ``directly_affected`` = victims (``Harmed``, damnificados) + affected when either is known.
+  The row is renamed to DesInventar fields and read by the shared card rules
+  (``desinventar_fields.card_values``): directly affected = victims (``Harmed``) + affected.
 * ``DisasterSiteNotes`` (the card's "site") is the place; ``EventNotes`` and ``EffectNotes``
   are joined into ``comments``. Every column stays in ``raw``.
 * ``RecordStatus``: PUBLISHED → published, READY → submitted, DRAFT → draft, anything else
@@ -72,7 +73,9 @@ from riskatlas.sources.boundaries import (
     read_layer,
     shapefile_parts,
 )
-from riskatlas.sources.convert import RecordBuilder, sum_known, text, to_number
+from riskatlas.sources.convert import RecordBuilder, text, to_number
+from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, CARD_FIELDS, HAY_FLAGS
+from riskatlas.sources.desinventar_fields import card_values as shared_card_values
 from riskatlas.sources.registry import Reader, ReadOptions, register
 from riskatlas.store.batch import AdminUnit, HazardTerm
 
@@ -93,54 +96,56 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _BEGIN = re.compile(r"^\s*(\d{1,4})(?:[-/](\d{1,2}))?(?:[-/](\d{1,2}))?(?!\d)")
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
-# DI8 column → canonical field, copied as they are
+# DI8 column → DesInventar field (desinventar_fields.CARD_FIELDS), copied as they are
 DIRECT_FIELDS: dict[str, str] = {
-    "DisasterId": "native_key",
+    "DisasterId": "clave",
     "DisasterSerial": "serial",
-    "DisasterSiteNotes": "place",
+    "DisasterSiteNotes": "lugar",
     "DisasterLatitude": "latitude",
     "DisasterLongitude": "longitude",
-    "DisasterSource": "sources",
-    "RecordAuthor": "recorded_by",
-    "RecordCreation": "recorded_on",
-    "EventDuration": "duration_days",
-    "EventMagnitude": "magnitude",
-    "CauseNotes": "cause_description",
-    "EffectOtherLosses": "other_losses",
-    "SectorTransport": "sector_transport",
-    "SectorCommunications": "sector_communications",
-    "SectorRelief": "sector_relief",
-    "SectorAgricultural": "sector_agriculture",
-    "SectorWaterSupply": "sector_water_supply",
-    "SectorSewerage": "sector_sewerage",
-    "SectorEducation": "sector_education",
-    "SectorPower": "sector_power",
-    "SectorIndustry": "sector_industry",
-    "SectorHealth": "sector_health",
-    "SectorOther": "sector_other",
+    "DisasterSource": "fuentes",
+    "RecordAuthor": "fechapor",
+    "RecordCreation": "fechafec",
+    "EventDuration": "duracion",
+    "EventMagnitude": "magnitud2",
+    "CauseNotes": "descausa",
+    "EffectOtherLosses": "otros",
+    "SectorTransport": "transporte",
+    "SectorCommunications": "comunicaciones",
+    "SectorRelief": "socorro",
+    "SectorAgricultural": "agropecuario",
+    "SectorWaterSupply": "acueducto",
+    "SectorSewerage": "alcantarillado",
+    "SectorEducation": "educacion",
+    "SectorPower": "energia",
+    "SectorIndustry": "industrias",
+    "SectorHealth": "salud",
+    "SectorOther": "hay_otros",
 }
-# effects entered as a number or -1 ("there were some"), with the number in <column>Q
+# effects entered as a number or -1 ("there were some"), with the number in <column>Q:
+# the DesInventar field of the number (its hay_* flag is set for -1)
 QUANTITY_EFFECTS: dict[str, str] = {
-    "EffectPeopleDead": "deaths",
-    "EffectPeopleMissing": "missing",
-    "EffectPeopleInjured": "injured",
-    "EffectPeopleHarmed": "victims",
-    "EffectPeopleAffected": "affected",
-    "EffectPeopleEvacuated": "evacuated",
-    "EffectPeopleRelocated": "relocated",
-    "EffectHousesDestroyed": "houses_destroyed",
-    "EffectHousesAffected": "houses_damaged",
+    "EffectPeopleDead": "muertos",
+    "EffectPeopleMissing": "desaparece",
+    "EffectPeopleInjured": "heridos",
+    "EffectPeopleHarmed": "damnificados",
+    "EffectPeopleAffected": "afectados",
+    "EffectPeopleEvacuated": "evacuados",
+    "EffectPeopleRelocated": "reubicados",
+    "EffectHousesDestroyed": "vivdest",
+    "EffectHousesAffected": "vivafec",
 }
-# effects that are the value itself; -1 is "there were some"
+# effects that are the value itself; -1 is "there were some" (DesInventar has no flag)
 VALUE_EFFECTS: dict[str, str] = {
-    "EffectLossesValueLocal": "losses_local",
-    "EffectLossesValueUSD": "losses_usd",
-    "EffectRoads": "roads_km",
-    "EffectFarmingAndForest": "crops_ha",
-    "EffectLiveStock": "livestock",
-    "EffectEducationCenters": "schools",
-    "EffectMedicalCenters": "hospitals",
+    "EffectLossesValueLocal": "valorloc",
+    "EffectLossesValueUSD": "valorus",
+    "EffectRoads": "kmvias",
+    "EffectFarmingAndForest": "nhectareas",
+    "EffectLiveStock": "cabezas",
+    "EffectEducationCenters": "nescuelas",
+    "EffectMedicalCenters": "nhospitales",
 }
+_HAY_FLAG = {CANONICAL_TO_CARD[canon]: flag for flag, canon in HAY_FLAGS.items()}
 NOTE_COLUMNS = ("EventNotes", "EffectNotes")  # joined into comments
 STATUSES: dict[str, str] = {"PUBLISHED": "published", "READY": "submitted", "DRAFT": "draft"}
 DELETED_STATUSES = frozenset({"DELETED", "TRASH"})
@@ -148,9 +153,9 @@ UNKNOWN_STATUS = "draft"
 
 # canonical field → DI8 column, for messages
 FIELD_NAMES: dict[str, str] = {
-    **{canon: col for col, canon in DIRECT_FIELDS.items()},
-    **{canon: col + "Q" for col, canon in QUANTITY_EFFECTS.items()},
-    **{canon: col for col, canon in VALUE_EFFECTS.items()},
+    **{CARD_FIELDS[name]: col for col, name in DIRECT_FIELDS.items()},
+    **{CARD_FIELDS[name]: col + "Q" for col, name in QUANTITY_EFFECTS.items()},
+    **{CARD_FIELDS[name]: col for col, name in VALUE_EFFECTS.items()},
     "start_year": "DisasterBeginTime", "start_month": "DisasterBeginTime",
     "start_day": "DisasterBeginTime", "hazard_term": "EventId", "cause": "CauseId",
     "comments": "EffectNotes", "approval_status": "RecordStatus",
@@ -704,36 +709,48 @@ def _comments(row: Mapping[str, Any]) -> str | None:
     return "\n\n".join(notes) or None
 
 
-def card_values(row: Mapping[str, Any], cat: Catalogues) -> tuple[dict[str, Any], list[str]]:
-    """Canonical values and the impacts reported but unknown, from one Disaster row."""
-    values: dict[str, Any] = {canon: row.get(col) for col, canon in DIRECT_FIELDS.items()}
+def card_fields(row: Mapping[str, Any], cat: Catalogues) -> tuple[dict[str, Any], list[str]]:
+    """A Disaster row in DesInventar field names (``desinventar_fields.CARD_FIELDS``), its
+    codes resolved through the catalogues and its effects decoded: a people or house effect
+    entered as -1 sets the field's hay_* flag; a value effect of -1 is left blank and
+    returned as reported but unknown (DesInventar has no flag for those)."""
+    fields: dict[str, Any] = {name: row.get(col) for col, name in DIRECT_FIELDS.items()}
     key = text(row.get("DisasterId"))
-    values["uuid"] = key if key and _UUID.match(key) else None
-    values["start_year"], values["start_month"], values["start_day"] = begin_time(
+    fields["uu_id"] = key if key and _UUID.match(key) else None
+    fields["fechano"], fields["fechames"], fields["fechadia"] = begin_time(
         row.get("DisasterBeginTime"))
-    values.update(cat.place_values(row.get("GeographyId")))
+    fields.update({CANONICAL_TO_CARD[canon]: value
+                   for canon, value in cat.place_values(row.get("GeographyId")).items()})
     event_id = text(row.get("EventId"))
-    term, term_en = cat.events.get(event_id or "", (event_id, None))
-    values["hazard_term"] = term
-    values["hazard_term_en"] = term_en or (
-        event_id if event_id and not _UUID.match(event_id) else None)
+    fields["evento"] = cat.events.get(event_id or "", (event_id, None))[0]
     cause_id = text(row.get("CauseId"))
-    values["cause"] = cat.causes.get(cause_id or "", cause_id)
-    values["comments"] = _comments(row)
-    values["country_iso3"] = cat.country
+    fields["causa"] = cat.causes.get(cause_id or "", cause_id)
+    fields["di_comments"] = _comments(row)
+    for col, name in QUANTITY_EFFECTS.items():
+        fields[name], reported = quantity(row.get(col), row.get(col + "Q"))
+        fields[_HAY_FLAG[name]] = -1 if reported else None
     unknown = []
-    for col, canon in QUANTITY_EFFECTS.items():
-        values[canon], is_unknown = quantity(row.get(col), row.get(col + "Q"))
-        if is_unknown:
-            unknown.append(canon)
-    for col, canon in VALUE_EFFECTS.items():
+    for col, name in VALUE_EFFECTS.items():
         value = row.get(col)
         if _number(value) == -1:
             value = None
-            unknown.append(canon)
-        values[canon] = value
-    values["directly_affected"] = sum_known(values["victims"], values["affected"])
-    return values, unknown
+            unknown.append(CARD_FIELDS[name])
+        fields[name] = value
+    return fields, unknown
+
+
+def card_values(row: Mapping[str, Any], cat: Catalogues) -> tuple[dict[str, Any], list[str]]:
+    """Canonical values and the impacts reported but unknown, from one Disaster row: its
+    DesInventar fields (:func:`card_fields`) read by the readers' shared
+    :func:`~riskatlas.sources.desinventar_fields.card_values`."""
+    fields, unknown_values = card_fields(row, cat)
+    values, unknown = shared_card_values(fields)
+    event_id = text(row.get("EventId"))
+    term_en = cat.events.get(event_id or "", (event_id, None))[1]
+    values["hazard_term_en"] = term_en or (
+        event_id if event_id and not _UUID.match(event_id) else None)
+    values["country_iso3"] = cat.country
+    return values, unknown + unknown_values
 
 
 def status_of(value: Any) -> str | None:

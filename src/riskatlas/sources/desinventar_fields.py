@@ -101,16 +101,33 @@ def _is_zero_or_blank(value: Any) -> bool:
 
 
 def card_values(row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Canonical values and the impacts reported but unknown, from DesInventar fields."""
+    """Canonical values and the impacts reported but unknown, from DesInventar fields.
+
+    Directly affected = victims + affected, of the parts that are known: a part reported
+    but unknown (its hay_* flag set, no figure) adds nothing, and when no part is known but
+    one is reported, directly affected is reported but unknown too."""
     values = {canon: row.get(field) for field, canon in CARD_FIELDS.items()}
     unknown = [canon for flag, canon in HAY_FLAGS.items()
                if _flag_set(row.get(flag)) and _is_zero_or_blank(row.get(CANONICAL_TO_CARD[canon]))]
     approved = row.get("approved")
     if approved is not None and str(approved).strip() != "":
         values["approval_status"] = "published" if str(approved).strip() == "0" else "draft"
-    victims, affected = values.get("victims"), values.get("affected")
-    values["directly_affected"] = sum_known(victims, affected)
+    parts = [(values.get(canon), canon in unknown) for canon in DIRECT_PARTS]
+    values["directly_affected"], reported = _directly_affected(parts)
+    if reported:
+        unknown.append("directly_affected")
     return values, unknown
+
+
+# the parts of "directly affected" (Sendai B-1): victims (damnificados) and affected
+DIRECT_PARTS = ("victims", "affected")
+
+
+def _directly_affected(parts: Sequence[tuple[Any, bool]]) -> tuple[float | None, bool]:
+    """The sum of the parts that are known, and whether it is reported but unknown (no part
+    known, one reported unknown); ``parts`` are (value, reported but unknown)."""
+    total = sum_known(*(None if unknown else value for value, unknown in parts))
+    return total, total is None and any(unknown for _, unknown in parts)
 
 
 def card_columns(column: Callable[[str], Sequence[Any] | None]
@@ -131,10 +148,27 @@ def card_columns(column: Callable[[str], Sequence[Any] | None]
     victims, affected = columns["victims"], columns["affected"]
     if victims is None and affected is None:
         columns["directly_affected"] = None
-    else:
-        n = len(victims if victims is not None else affected)  # type: ignore[arg-type]
+        return columns, flagged
+    n = len(victims if victims is not None else affected)  # type: ignore[arg-type]
+    if "victims" not in flagged and "affected" not in flagged:  # no part can be unknown
         columns["directly_affected"] = [_sum2(v, a) for v, a in zip(
             victims or [None] * n, affected or [None] * n, strict=True)]
+        return columns, flagged
+    no = [False] * n
+    direct, reported = [], []
+    for v, a, v_flag, a_flag in zip(victims or [None] * n, affected or [None] * n,
+                                    flagged.get("victims", no), flagged.get("affected", no),
+                                    strict=True):
+        v_unknown = v_flag and _is_zero_or_blank(v)
+        a_unknown = a_flag and _is_zero_or_blank(a)
+        if v_unknown or a_unknown:
+            total, said = _directly_affected(((v, v_unknown), (a, a_unknown)))
+        else:
+            total, said = _sum2(v, a), False
+        direct.append(total)
+        reported.append(said)
+    columns["directly_affected"] = direct
+    flagged["directly_affected"] = reported
     return columns, flagged
 
 
