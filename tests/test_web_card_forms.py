@@ -83,7 +83,8 @@ def test_the_domain_lists_structural_problems_too(tmp_path: Path):
     body = {**GOOD, "colour": "red", "deaths": [1], "comments": "x" * 5000, "start_day": "40",
             "start_month": "2", "injured": "2.5"}
     with riskatlas.open(db) as atlas, pytest.raises(workflow.CardInvalidError) as caught:
-        workflow.checked_card(atlas, "n1", body, ["colour"], status="draft", author="ana")
+        workflow.checked_card(atlas.store, "n1", body, ["colour"], status="draft",
+                              author="ana")
     fields = {f["field"]: f for f in caught.value.fields("en")}
     assert {n: f["code"] for n, f in fields.items()} == {
         "colour": "workflow.problem.unknown_field", "deaths": "workflow.problem.bad_value",
@@ -93,7 +94,7 @@ def test_the_domain_lists_structural_problems_too(tmp_path: Path):
     assert fields["comments"]["message"] == "at most 4000 characters"
     # a day kept out for want of a month is not listed when the month is
     with riskatlas.open(db) as atlas, pytest.raises(workflow.CardInvalidError) as caught:
-        workflow.checked_card(atlas, "n2", {**GOOD, "start_month": "x", "start_day": "3"},
+        workflow.checked_card(atlas.store, "n2", {**GOOD, "start_month": "x", "start_day": "3"},
                               None, status="draft", author="ana")
     assert [f["field"] for f in caught.value.fields("en")] == ["start_month"]
 

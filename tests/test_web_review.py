@@ -149,12 +149,12 @@ def test_the_upload_row_is_written_with_the_import(site, tmp_path: Path, monkeyp
     """The upload's audit row and its cards' authorship commit with the import or not at
     all: a failure while writing them leaves no dataset behind."""
     client, tokens, db = site
-    from riskatlas.web import uploads
+    from riskatlas.services import cards as card_service
 
     def broken(*args, **kwargs):
         raise RuntimeError("audit log unavailable")
 
-    monkeypatch.setattr(uploads, "audit", broken)
+    monkeypatch.setattr(card_service, "audit", broken)
     content = write_cards(tmp_path / "lost.csv", [card(9, "STORM", 2002, "02")]).read_bytes()
     with pytest.raises(RuntimeError):  # the test client raises what answered 500
         client.post("/api/upload", headers=auth(tokens["ana"]), data={"country": "LKA"},

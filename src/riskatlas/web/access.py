@@ -20,13 +20,15 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.datastructures import FormData
 
 from riskatlas.api import Atlas
-from riskatlas.errors import StoreError
+from riskatlas.errors import RiskAtlasError, StoreError
 from riskatlas.services import accounts
 from riskatlas.web import auth
 from riskatlas.web.deps import ANONYMOUS, Viewer, WebSettings
@@ -189,6 +191,23 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     expected = str(payload["c"]) if payload else ""
     if not expected or not submitted or not hmac.compare_digest(expected, submitted):
         raise auth.ForbiddenError("auth.error.csrf")
+
+
+async def checked_form(request: Request) -> FormData:
+    """A posted form, once its CSRF token is checked (403 otherwise)."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf") or ""))
+    return form
+
+
+def refused(exc: RiskAtlasError, again: Callable[[str, int], Response], lang: str,
+            statuses: tuple[int, ...] = (400,)) -> Response:
+    """A form refused with ``exc``: the page again (``again(message, status)``) when the
+    error's status is one of ``statuses``, else the error itself is raised."""
+    status = int(getattr(exc, "http_status", 400))
+    if status not in statuses:
+        raise exc
+    return again(exc.render(lang), status)
 
 
 def require(viewer: Viewer, *roles: str) -> Viewer:

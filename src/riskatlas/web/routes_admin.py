@@ -17,7 +17,7 @@ from riskatlas.errors import RiskAtlasError
 from riskatlas.services import accounts
 from riskatlas.store.store import Store
 from riskatlas.web import auth
-from riskatlas.web.access import check_csrf, require, tables
+from riskatlas.web.access import checked_form, refused, require, tables
 from riskatlas.web.deps import Viewer, current_user, request_language, settings_of, store_view
 from riskatlas.web.pages import MAX_PAGE, opt_text, render
 from riskatlas.web.schemas import DateText, errors
@@ -127,8 +127,7 @@ def users_page(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response
 async def users_post(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response:
     """Add a user; change one's role or password, disable or enable them, make a token
     (shown once) or revoke their tokens."""
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf") or ""))
+    form = await checked_form(request)
     require(viewer, "admin")
     op, name = str(form.get("op") or ""), str(form.get("name") or "").strip()
     token = ""
@@ -165,5 +164,6 @@ async def users_post(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Re
 
 def _users_refused(request: Request, atlas: Atlas, exc: RiskAtlasError) -> Response:
     """The users page again (400), saying why the change was refused."""
-    return render(request, "users.html.j2", status=400, users=users_rows(atlas),
-                  roles=auth.ROLES, message=exc.render(request_language(request)), token="")
+    return refused(exc, lambda message, status: render(
+        request, "users.html.j2", status=status, users=users_rows(atlas), roles=auth.ROLES,
+        message=message, token=""), request_language(request))

@@ -4,7 +4,7 @@
 workflow buttons, the author's and the reviewer's lists, the upload form).
 
 Every write goes through :mod:`riskatlas.web.writer` (the store itself, one transaction)
-and :mod:`riskatlas.web.workflow` (the importers' validation, the rules, the audit log).
+and :mod:`riskatlas.services.cards` (the importers' validation, the rules, the audit log).
 API callers authenticate with ``Authorization: Bearer <token>``; a browser session may
 call the API too, with its CSRF token in ``X-CSRF-Token``. Every form post carries the
 session's CSRF token in a hidden field.
@@ -24,16 +24,16 @@ from starlette.datastructures import FormData, UploadFile
 
 from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
-from riskatlas.model.schema import APPROVAL_STATUSES
-from riskatlas.services import accounts
+from riskatlas.services import accounts, cards
 from riskatlas.web import auth, choices, uploads, workflow
 from riskatlas.web.access import (
     check_csrf,
+    checked_form,
     form_session,
+    refused,
     require,
     session_key,
     set_session,
-    tables,
 )
 from riskatlas.web.access import user_row as find_user
 from riskatlas.web.deps import (
@@ -90,25 +90,7 @@ def card_json(card: dict[str, Any]) -> dict[str, Any]:
 
 def _card_view(atlas: Atlas, record_id: str, viewer: Viewer) -> dict[str, Any]:
     """A visible card with its author, last reason and the moves open to ``viewer``."""
-    records = atlas.table("records")
-    rows = records.filter(records.record_id == record_id).drop("raw").to_pandas()
-    if not len(rows):
-        raise workflow.CardNotFoundError(record=record_id)
-    card = rows.to_dict("records")[0]
-    author, reason = None, None
-    if "card_authors" in tables(atlas):
-        authors = atlas.table("card_authors")
-        hit = authors.filter(authors.record_id == record_id).to_pandas()
-        author = str(hit["created_by"].iloc[0]) if len(hit) else None
-        if viewer.staff:
-            reason = workflow.last_reason(atlas, record_id)
-    status = str(card["approval_status"])
-    allowed = workflow.allowed_transitions(viewer, status, author, record_id)
-    editable = (record_id.startswith(workflow.SOURCE_KEY + ":") and not viewer.anonymous
-                and (viewer.role == "admin" or (author == viewer.name
-                                                and status in workflow.EDITABLE)))
-    return {"card": card, "author": author, "reason": reason, "allowed": allowed,
-            "editable": editable}
+    return cards.card_view(atlas.store, record_id, viewer)
 
 
 # --- API ----------------------------------------------------------------------------------
@@ -128,7 +110,7 @@ def create_record(request: Request, viewer: ViewerDep, body: CardFields) -> Resp
     fields = body.model_dump(exclude_unset=True)
     unknown = fields.pop("unknown", None)
     with writing(settings_of(request)) as atlas:
-        card = workflow.create(atlas, viewer, fields, unknown)
+        card = cards.create(atlas.store, viewer, fields, unknown)
     return json_response({"record": card_json(card)}, status=201)
 
 
@@ -160,7 +142,7 @@ def edit_record(request: Request, viewer: ViewerDep, record_id: RecordId,
     fields = body.model_dump(exclude_unset=True)
     unknown = fields.pop("unknown", None)
     with writing(settings_of(request)) as atlas:
-        card = workflow.edit(atlas, viewer, record_id, fields, unknown)
+        card = cards.edit(atlas.store, viewer, record_id, fields, unknown)
     return json_response({"record": card_json(card)})
 
 
@@ -172,7 +154,7 @@ def transition_record(request: Request, viewer: ViewerDep, record_id: RecordId,
     "needs_revision", "reason": "..."} (a reason is required to send a card back)."""
     api_actor(request, viewer)
     with writing(settings_of(request)) as atlas:
-        card = workflow.transition(atlas, viewer, record_id, body.to, body.reason)
+        card = cards.transition(atlas.store, viewer, record_id, body.to, body.reason)
     return json_response({"record": card_json(card)})
 
 
@@ -238,9 +220,8 @@ def _copy_cookies(source: Response, target: Response) -> None:
 
 @pages.post("/login", response_class=HTMLResponse)
 async def login(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response:
-    form = await request.form()
+    form = await checked_form(request)
     name, password = str(form.get("name") or "").strip(), str(form.get("password") or "")
-    check_csrf(request, str(form.get("csrf") or ""))
     settings = settings_of(request)
     address = request.client.host if request.client else "-"
     target = _local(str(form.get("next") or "/"))
@@ -279,8 +260,7 @@ def _open_session(settings: WebSettings, name: str) -> str:
 
 @pages.post("/logout")
 async def logout(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf") or ""))
+    await checked_form(request)
     settings = settings_of(request)
     hashed = (getattr(request.state, "session", None) or {}).get("h")
     if hashed:  # the session ends in the store: its cookie is dead wherever it is kept
@@ -305,25 +285,7 @@ def cards_page(request: Request, atlas: AtlasDep, viewer: ViewerDep,
     if viewer.anonymous:
         return login_redirect(request)
     require(viewer, *workflow.CREATORS)
-    mine: list[dict[str, Any]] = []
-    queue: list[dict[str, Any]] = []
-    if "card_authors" in tables(atlas):
-        records, authors = atlas.table("records"), atlas.table("card_authors")
-        cols = ["record_id", "start_date", "hazard_term", "hazard_group", "place",
-                "level0_name", "approval_status", "deaths"]
-        own = records.join(authors, "record_id").filter(authors.created_by == viewer.name)
-        # an upload makes its uploader the author of every card: a page, not all of them
-        mine = own.select(*cols).order_by("record_id").limit(500).to_pandas() \
-            .to_dict("records")
-    if viewer.role in workflow.REVIEWERS:
-        records = atlas.table("records")
-        wanted = [status] if status in APPROVAL_STATUSES else ["submitted", "validated"]
-        queue = (records.filter(records.approval_status.isin(wanted))
-                 .select("record_id", "start_date", "hazard_term", "hazard_group", "place",
-                         "level0_name", "approval_status", "deaths")
-                 .order_by("record_id").limit(500).to_pandas().to_dict("records"))
-    for row in (*mine, *queue):
-        row["start_date"] = str(row["start_date"])[:10]
+    mine, queue = cards.card_lists(atlas.store, viewer, status)
     return render(request, "cards.html.j2", mine=mine, queue=queue,
                   reviewer=viewer.role in workflow.REVIEWERS)
 
@@ -361,14 +323,16 @@ def _card_form(request: Request, atlas: Atlas, *, card: dict[str, Any] | None,
 def _refused(request: Request, atlas: Atlas, exc: RiskAtlasError, fields: dict[str, Any],
              record_id: str | None, unknown: list[str]) -> Response:
     """The form again (400) with what was entered and why it was refused."""
-    if getattr(exc, "http_status", 400) != 400:
-        raise exc
     lang = request_language(request)
-    if isinstance(exc, workflow.CardInvalidError):
-        return _card_form(request, atlas, card=fields, record_id=record_id, status=400,
-                          unknown=unknown, problems=exc.fields(lang))
-    return _card_form(request, atlas, card=fields, record_id=record_id, status=400,
-                      unknown=unknown, message=exc.render(lang))
+
+    def again(message: str, status: int) -> Response:
+        if isinstance(exc, cards.CardInvalidError):
+            return _card_form(request, atlas, card=fields, record_id=record_id,
+                              status=status, unknown=unknown, problems=exc.fields(lang))
+        return _card_form(request, atlas, card=fields, record_id=record_id, status=status,
+                          unknown=unknown, message=message)
+
+    return refused(exc, again, lang)
 
 
 @pages.get("/cards/new", response_class=HTMLResponse)
@@ -381,8 +345,7 @@ def new_card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Respo
 
 @pages.post("/cards/new", response_class=HTMLResponse)
 async def new_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf") or ""))
+    form = await checked_form(request)
     require(viewer, *workflow.CREATORS)
     fields, unknown = _form_fields(form)
     if form.get("refresh"):  # "show this country's units": the form again, nothing saved
@@ -391,7 +354,7 @@ async def new_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Resp
 
     def write() -> dict[str, Any]:
         with writing(settings_of(request)) as writer:
-            return workflow.create(writer, viewer, fields, unknown)
+            return cards.create(writer.store, viewer, fields, unknown)
 
     try:
         card = await run_in_threadpool(write)
@@ -428,20 +391,14 @@ def edit_card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep, id: str
     view = _card_view(atlas, id, viewer)
     if not view["editable"]:
         raise auth.ForbiddenError("workflow.error.not_author", record=id)
-    import orjson
-
-    records = atlas.table("records")
-    raw = records.filter(records.record_id == id).select("raw").to_pandas()["raw"].iloc[0]
-    values = orjson.loads(raw or "{}")
-    unknown = values.pop("unknown", [])
+    values, unknown = cards.card_entry(atlas.store, id)
     return _card_form(request, atlas, card=values, record_id=id, unknown=unknown,
                       card_status=str(view["card"]["approval_status"]))
 
 
 @pages.post("/card/edit", response_class=HTMLResponse)
 async def edit_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf") or ""))
+    form = await checked_form(request)
     require(viewer, *workflow.CREATORS)
     record_id = str(form.get("id") or "")
     fields, unknown = _form_fields(form)
@@ -451,7 +408,7 @@ async def edit_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Res
 
     def write() -> dict[str, Any]:
         with writing(settings_of(request)) as writer:
-            return workflow.edit(writer, viewer, record_id, fields, unknown)
+            return cards.edit(writer.store, viewer, record_id, fields, unknown)
 
     try:
         await run_in_threadpool(write)
@@ -463,15 +420,14 @@ async def edit_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Res
 
 @pages.post("/card/transition")
 async def transition_card(request: Request, viewer: ViewerDep) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf") or ""))
+    form = await checked_form(request)
     require(viewer)
     record_id, to = str(form.get("id") or ""), str(form.get("to") or "")
     reason = str(form.get("reason") or "")
 
     def write() -> None:
         with writing(settings_of(request)) as atlas:
-            workflow.transition(atlas, viewer, record_id, to, reason)
+            cards.transition(atlas.store, viewer, record_id, to, reason)
 
     await run_in_threadpool(write)
     return _to_card(request, record_id)
@@ -497,11 +453,9 @@ async def upload(request: Request, viewer: ViewerDep) -> Response:
         require(viewer, *workflow.CREATORS)
         report = await run_in_threadpool(_import_form, request, viewer, form)
     except RiskAtlasError as exc:
-        if getattr(exc, "http_status", 400) != 400:
-            raise
-        return render(request, "upload.html.j2", status=400, report=None,
-                      message=exc.render(request_language(request)),
-                      max_mb=settings.max_upload_mb)
+        return refused(exc, lambda message, status: render(
+            request, "upload.html.j2", status=status, report=None, message=message,
+            max_mb=settings.max_upload_mb), request_language(request))
     finally:
         await form.close()
     return render(request, "upload.html.j2", report=report, message="",

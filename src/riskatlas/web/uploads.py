@@ -7,7 +7,8 @@ without one is refused: 411), and the bytes actually copied.
 
 The uploaded cards arrive submitted (``ReadOptions.review``); the uploader becomes the
 author of each (``card_authors``) and the audit log gets an "upload" row per dataset, both
-in the import's own commit transaction (``on_commit``): a dataset is never stored without
+in the import's own commit transaction (``on_commit``:
+:func:`riskatlas.services.cards.upload_recorder`): a dataset is never stored without
 them. A file already imported (unchanged) or not recognised gets an "upload" row alone.
 """
 
@@ -26,11 +27,9 @@ from starlette.datastructures import FormData, UploadFile
 from riskatlas.api import json_params
 from riskatlas.errors import RiskAtlasError
 from riskatlas.i18n import translate
+from riskatlas.services import cards
 from riskatlas.sources.registry import ReadOptions
-from riskatlas.store.batch import BatchResult, OnCommit
-from riskatlas.web.auth import now
 from riskatlas.web.deps import Viewer, WebSettings
-from riskatlas.web.workflow import audit
 from riskatlas.web.writer import writing
 
 log = logging.getLogger(__name__)
@@ -102,7 +101,8 @@ def import_upload(settings: WebSettings, viewer: Viewer, file: UploadFile, *,
         options = ReadOptions(country=country.upper() if country else None, review=True)
         with writing(settings, transaction=False) as atlas:
             results = atlas.import_paths([path], format=fmt, options=options,
-                                         on_commit=_recorder(viewer, path.name, size))
+                                         on_commit=cards.upload_recorder(
+                                             viewer.name, path.name, size))
             files = []
             for r in results:
                 item = r.as_dict()
@@ -129,33 +129,13 @@ def import_upload(settings: WebSettings, viewer: Viewer, file: UploadFile, *,
             unmapped = sorted({t for r in results for t in r.unmapped_hazards})
             others = [r.as_dict() for r in results if r.status != "imported"]
             if others:  # nothing committed for these (unchanged, skipped): noted apart
-                con = atlas.store.connection
-                con.execute("BEGIN TRANSACTION")
-                audit(con, viewer.name, "upload", None, None,
-                      {"file": path.name, "size": size, "results": others})
-                con.execute("COMMIT")
+                cards.note_upload(atlas.store, viewer.name, path.name, size, others)
         log.info("%s uploaded %s (%d bytes)", viewer.name, path.name, size)
         return {"file": path.name, "size": size, "files": files, "unmapped_hazards": unmapped,
                 "unmapped_text": translate("import.unmapped", lang, terms=", ".join(unmapped))
                 if unmapped else ""}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _recorder(viewer: Viewer, name: str, size: int) -> OnCommit:
-    """What an upload adds to each dataset's commit, in its transaction: the uploader as
-    the author of every card (four eyes: they may not review them) and the "upload" row of
-    the audit log."""
-    def record(con: Any, result: BatchResult) -> None:
-        con.execute("INSERT INTO card_authors SELECT record_id, ?, ? FROM records "
-                    "WHERE dataset_id = ?", [viewer.name, now(), result.dataset_id])
-        audit(con, viewer.name, "upload", None, None, {
-            "file": name, "size": size, "dataset_id": result.dataset_id,
-            "files": [{"file": f.name, "read": f.read, "imported": f.imported,
-                       "quarantined": f.quarantined, "flagged": f.flagged}
-                      for f in result.files],
-            "unmapped_hazards": result.unmapped_terms})
-    return record
 
 
 def _params(value: Any) -> dict[str, Any]:
