@@ -20,7 +20,8 @@ import yaml
 from riskatlas.errors import MethodsError
 
 # maps whose keys a user may extend (hazard groups, indicators); elsewhere keys are fixed
-_OPEN_MAPS = ("events.window_days", "events.max_span_days")
+_OPEN_MAPS = ("events.window_days", "events.max_span_days", "linking.window_days",
+              "linking.related_groups", "linking.places.abbreviations")
 
 
 @dataclass(frozen=True)

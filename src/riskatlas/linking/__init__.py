@@ -1,0 +1,45 @@
+"""Linking the same disaster across sources (issue 17): DesInventar ↔ EM-DAT ↔ GLIDE.
+
+- :mod:`~riskatlas.linking.places`: EM-DAT places (Admin Units JSON, Location) to the
+  store's admin units, each match with its method and score; a review list of the rest.
+- :mod:`~riskatlas.linking.sides`: the events of a dataset as the linker compares them.
+- :mod:`~riskatlas.linking.linker`: candidate pairs, their features and score, in words.
+- :mod:`~riskatlas.linking.merge`: merged events with the source of every figure.
+- :mod:`~riskatlas.linking.completeness`: what each source captures of the other.
+
+Thresholds, windows and weights are the methods profile's ``linking`` section.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from riskatlas.linking.completeness import completeness
+from riskatlas.linking.linker import explain, explained, link_events
+from riskatlas.linking.merge import merged_events
+from riskatlas.linking.places import match_places, review_list
+from riskatlas.linking.rules import LinkRules
+from riskatlas.linking.sides import dataset_events
+
+__all__ = ["LinkRules", "completeness", "dataset_events", "explain", "explained",
+           "link_datasets", "link_events", "match_places", "merged_events", "review_list"]
+
+
+def link_datasets(atlas: Any, from_dataset: int, to_dataset: int, *, lang: str = "en",
+                  keep_unlikely: bool = False) -> pd.DataFrame:
+    """The scored, explained candidate links between two datasets of ``atlas``'s store
+    (:class:`riskatlas.api.Atlas`); ``attrs`` holds the methods stamp, both sides' events
+    and the places of record-event datasets (EM-DAT) with their review list."""
+    rules = LinkRules.of(atlas.methods)
+    left = dataset_events(atlas, from_dataset)
+    right = dataset_events(atlas, to_dataset)
+    links = explained(link_events(left, right, rules, keep_unlikely=keep_unlikely), lang)
+    places = pd.concat([side.attrs["places"] for side in (left, right)
+                        if "places" in side.attrs] or [pd.DataFrame()], ignore_index=True)
+    links.attrs.update(atlas.methods.stamp())
+    links.attrs.update({"from_dataset": from_dataset, "to_dataset": to_dataset,
+                        "from_events": left, "to_events": right, "places": places,
+                        "places_to_review": review_list(places) if len(places) else places})
+    return links
