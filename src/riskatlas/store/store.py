@@ -205,6 +205,16 @@ class Store:
         return self.connection.execute(sql, list(params)).fetchall()
 
 
+def connect_copy(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    """A connection to a private copy of a store (the web app's readers), its memory
+    capped at ``memory_limit`` and without progress bars."""
+    import duckdb
+
+    connection = duckdb.connect(str(path), config={"memory_limit": memory_limit})
+    connection.execute("SET enable_progress_bar = false")
+    return connection
+
+
 def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect``, retried with backoff for ``wait`` seconds while another process
     holds the file."""

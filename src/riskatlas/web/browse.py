@@ -29,10 +29,11 @@ import pyarrow as pa
 
 from riskatlas.analysis.scope import filter_records
 from riskatlas.api import Atlas
+from riskatlas.store import browse as index
 from riskatlas.store.memo import Memo
 
 TABLE = "web_browse"
-ORDER = ("start_date", "record_id")
+ORDER = index.ORDER
 STRIDE = 256  # matches between two checkpoints
 
 # the columns of the browser's page (the API's rows carry every column but the raw row)
@@ -41,16 +42,6 @@ PAGE_COLUMNS = ("record_id", "dataset_id", "country_iso3", "level0_code", "level
                 "start_date", "hazard_term", "hazard_group", "deaths", "missing", "injured",
                 "directly_affected", "houses_destroyed", "houses_damaged", "comments",
                 "approval_status")
-
-
-def _index_sql(atlas: Atlas) -> str:
-    """Every stored record but its raw row, with its ``seq``; the narrow rows sorted
-    first, then the wide ones joined in that order (two thirds the time and half the
-    memory of sorting wide rows at once)."""
-    records = atlas.store.stored("records")  # the table, even for restricted readers
-    return (f"SELECT o.seq, r.* EXCLUDE (raw) FROM (SELECT rowid AS row, row_number() "
-            f"OVER (ORDER BY {', '.join(ORDER)}) AS seq FROM {records}) AS o "
-            f"JOIN {records} AS r ON r.rowid = o.row")
 
 
 @dataclass(frozen=True)
@@ -89,25 +80,20 @@ def _index(atlas: Atlas) -> Memo:
     the memo to keep this request's filters in."""
     memo = atlas.store.memo
     if memo is None:
-        atlas.store.connection.execute(f"CREATE OR REPLACE TEMP VIEW {TABLE} AS "
-                                       f"{_index_sql(atlas)}")  # unsorted: pages sort by seq
+        index.make_index(atlas.store, TABLE, stored=False)  # unsorted: pages sort by seq
         return Memo()
-    memo.shared(("browse.index",), lambda: atlas.store.query(
-        f"CREATE TABLE IF NOT EXISTS {atlas.store.stored(TABLE)} AS {_index_sql(atlas)} "
-        "ORDER BY seq"))
+    memo.shared(("browse.index",), lambda: index.make_index(atlas.store, TABLE, stored=True))
     return memo
 
 
 def _matches(atlas: Atlas, published_only: bool, filters: dict[str, Any]) -> Matches:
     import ibis
 
-    index = atlas.table(TABLE)
-    expr = matching(index, **filters)
+    expr = matching(atlas.table(TABLE), **filters)
     if published_only:
         expr = expr.filter(expr.approval_status == "published")
     sql = str(ibis.to_sql(expr, dialect="duckdb"))
-    seqs = atlas.store.connection.execute(
-        f"SELECT seq FROM ({sql}) ORDER BY seq").fetchnumpy()["seq"]
+    seqs = index.seq_numbers(atlas.store, sql)
     return Matches(sql, len(seqs), np.asarray(seqs[::STRIDE], dtype=np.int64))
 
 
@@ -123,18 +109,12 @@ def search(atlas: Atlas, *, page: int = 1, page_size: int = 50,
     names = list(columns) if columns else [
         c for c in memo.shared(("browse.columns",), lambda: atlas.table(TABLE).columns)
         if c != "seq"]
-    select = ", ".join('"' + c.replace('"', '""') + '"' for c in names)
     offset = (max(page, 1) - 1) * page_size
     if offset >= found.total:
-        return found.total, atlas.store.connection.sql(
-            f"SELECT {select} FROM {TABLE} LIMIT 0").to_arrow_table()
+        return found.total, index.empty_page(atlas.store, TABLE, names)
     lower, upper, skip = found.window(offset, page_size)
-    # integers of ours written as literals: DuckDB prunes the index by them at planning
-    bounds = f"seq >= {lower:d}" + ("" if upper is None else f" AND seq < {upper:d}")
-    rows = atlas.store.connection.sql(
-        f"SELECT {select} FROM ({found.sql}) WHERE {bounds} ORDER BY seq "
-        f"LIMIT {int(page_size):d} OFFSET {skip:d}")
-    return found.total, rows.to_arrow_table()
+    return found.total, index.read_page(atlas.store, found.sql, names, lower, upper,
+                                        page_size, skip)
 
 
 def all_records(atlas: Atlas, **filters: Any) -> pd.DataFrame:

@@ -33,6 +33,7 @@ import duckdb
 
 from riskatlas.errors import StoreError
 from riskatlas.store.memo import Memo
+from riskatlas.store.store import connect_copy
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +231,7 @@ class Snapshots:
                 shutil.copyfile(_wal(self.source), _wal(target))
         finally:
             guard.close()
-        connection = duckdb.connect(str(target), config={"memory_limit": self.memory_limit})
-        connection.execute("SET enable_progress_bar = false")
+        connection = connect_copy(target, self.memory_limit)
         copy = Copy(target, connection)
         log.info("copied %s for the web app in %.2f s", self.source,
                  time.perf_counter() - started)

@@ -1,0 +1,65 @@
+"""The record browser's index in a store (``riskatlas.web.browse`` keeps its filters):
+every record but its raw source row, with its position ``seq`` in (start_date,
+record_id) order, stored in that order, and the reads of a page between two positions.
+SQL of ours only: a filter arrives as SQL compiled from an Ibis expression."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from riskatlas.store.store import Store
+
+ORDER = ("start_date", "record_id")
+
+
+def index_sql(store: Store) -> str:
+    """Every stored record but its raw row, with its ``seq``; the narrow rows sorted
+    first, then the wide ones joined in that order (two thirds the time and half the
+    memory of sorting wide rows at once)."""
+    records = store.stored("records")  # the table, even for restricted readers
+    return (f"SELECT o.seq, r.* EXCLUDE (raw) FROM (SELECT rowid AS row, row_number() "
+            f"OVER (ORDER BY {', '.join(ORDER)}) AS seq FROM {records}) AS o "
+            f"JOIN {records} AS r ON r.rowid = o.row")
+
+
+def make_index(store: Store, table: str, *, stored: bool) -> None:
+    """The index as a table of the store (``stored``: a served copy, built once, sorted by
+    seq) or as a temporary view (the store itself: recomputed by each query)."""
+    if stored:
+        store.query(f"CREATE TABLE IF NOT EXISTS {store.stored(table)} AS "
+                    f"{index_sql(store)} ORDER BY seq")
+    else:
+        store.query(f"CREATE OR REPLACE TEMP VIEW {table} AS {index_sql(store)}")
+
+
+def seq_numbers(store: Store, sql: str) -> np.ndarray:
+    """The ``seq`` of every row of a query over the index, in order."""
+    import numpy as np
+
+    found = store.connection.execute(f"SELECT seq FROM ({sql}) ORDER BY seq").fetchnumpy()
+    return np.asarray(found["seq"])
+
+
+def _select(columns: Sequence[str]) -> str:
+    return ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+
+
+def empty_page(store: Store, table: str, columns: Sequence[str]) -> pa.Table:
+    return store.connection.sql(f"SELECT {_select(columns)} FROM {table} LIMIT 0") \
+        .to_arrow_table()
+
+
+def read_page(store: Store, sql: str, columns: Sequence[str], lower: int,
+              upper: int | None, size: int, skip: int) -> pa.Table:
+    """``size`` rows of a query over the index from ``seq`` ``lower`` (below ``upper``),
+    skipping ``skip`` matches: integers written as literals, so DuckDB prunes the index by
+    them at planning."""
+    bounds = f"seq >= {int(lower):d}" + ("" if upper is None else f" AND seq < {int(upper):d}")
+    return store.connection.sql(
+        f"SELECT {_select(columns)} FROM ({sql}) WHERE {bounds} ORDER BY seq "
+        f"LIMIT {int(size):d} OFFSET {int(skip):d}").to_arrow_table()
