@@ -308,16 +308,16 @@ def checked_card(store: Store, native_key: str, fields: Mapping[str, Any], unkno
 
 def _card(con: Connection, record_id: str) -> dict[str, Any] | None:
     cur = con.execute("SELECT * FROM records WHERE record_id = ?", [record_id])
-    row = cur.fetchone()
-    if row is None:
+    rows = cur.fetchall()  # leaves no open result (Ibis reads follow on this connection)
+    if not rows:
         return None
-    return dict(zip([d[0] for d in cur.description or ()], row, strict=True))
+    return dict(zip([d[0] for d in cur.description or ()], rows[0], strict=True))
 
 
 def author_of(con: Connection, record_id: str) -> str | None:
-    row = con.execute("SELECT created_by FROM card_authors WHERE record_id = ?",
-                      [record_id]).fetchone()
-    return str(row[0]) if row else None
+    rows = con.execute("SELECT created_by FROM card_authors WHERE record_id = ?",
+                       [record_id]).fetchall()
+    return str(rows[0][0]) if rows else None
 
 
 def jsonable_card(card: Mapping[str, Any] | None) -> dict[str, Any] | None:
