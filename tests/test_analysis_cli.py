@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from cards import card, store_with
+from test_cli import Ran, run_cli
 
 
-def run(*args: str, lang: str = "en") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "riskatlas", "--lang", lang, *args],
-                          capture_output=True, text=True, timeout=300)
+def run(*args: str, lang: str = "en") -> Ran:
+    return run_cli("--lang", lang, *args)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +26,7 @@ def db(tmp_path_factory):
 def test_profile_json_rows_carry_metric_period_and_scope(db):
     done = run("profile", "--db", str(db), "--metric", "deaths", "--metric", "records",
                "--level", "0", "--format", "json")
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     rows = json.loads(done.stdout)
     assert {"hazard", "metric", "value", "share_pct", "country_iso3", "admin_code",
             "admin_name", "level", "period_from", "period_to"} <= set(rows[0])
@@ -38,7 +36,7 @@ def test_profile_json_rows_carry_metric_period_and_scope(db):
 
 def test_screen_json_and_csv(db):
     done = run("screen", "--db", str(db), "--format", "json")
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [r["rank"] for r in rows] == [1, 2, 3]
     assert {"admin_code", "admin_name", "rank", "score", "class", "drivers", "stability",
@@ -53,17 +51,17 @@ def test_screen_json_and_csv(db):
                                      ["risk", "--return-periods", "deaths"]])
 def test_every_analysis_prints_a_table_in_chinese(db, command):
     done = run(*command, "--db", str(db), lang="zh-TW")
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     assert "方法" in done.stdout and "riskatlas-default" in done.stdout
 
 
 def test_errors_are_one_line(db, tmp_path):
     done = run("profile", "--db", str(db), "--metric", "floods")
-    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
+    assert done.code == 1 and len(done.stderr.strip().splitlines()) == 1
     assert "Unknown metric 'floods'" in done.stderr
     bad = tmp_path / "m.yaml"
     bad.write_text("screen: [1, 2]\n")
     done = run("screen", "--db", str(db), "--methods", str(bad), lang="zh-TW")
-    assert done.returncode == 1 and "m.yaml" in done.stderr and "設定" in done.stderr
+    assert done.code == 1 and "m.yaml" in done.stderr and "設定" in done.stderr
     done = run("profile", "--db", str(db), "--from", "2010", "--to", "2001")
-    assert done.returncode == 1 and "2010 is after 2001" in done.stderr
+    assert done.code == 1 and "2010 is after 2001" in done.stderr

@@ -1,21 +1,68 @@
-"""The command line: JSON import lines, idempotence, browsing and export."""
+"""The command line: JSON import lines, idempotence, browsing and export.
+
+Commands run in this process (:func:`run_cli`: ``main()`` with its argv, as the console
+script runs it, under Typer's CliRunner isolation); a few end-to-end tests run the real
+console script.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from conftest import shared
+from riskatlas.cli import main
+
+SCRIPT = Path(sys.executable).with_name("riskatlas")  # the console script of this venv
+
+
+@dataclass
+class Ran:
+    """One run of ``riskatlas``: exit code, stdout and stderr."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Ran:
+    """``riskatlas ARGS`` in this process: ``main()`` reading ``args`` as its argv, with
+    $RISKATLAS_LANG=en unless ``env`` says otherwise, stdout and stderr captured."""
+    runner = CliRunner()
+    argv = sys.argv
+    with runner.isolation(input=input, env={"RISKATLAS_LANG": "en", **(env or {})}) as (
+            out, err, _):
+        sys.argv = ["riskatlas", *args]
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        finally:
+            sys.argv = argv
+            sys.stdout.flush()
+            sys.stderr.flush()
+        return Ran(code, out.getvalue().decode("utf-8"), err.getvalue().decode("utf-8"))
 
 
 def cli(*args, db):
-    done = subprocess.run([sys.executable, "-m", "riskatlas", "--lang", "en", *args, "--db",
-                           str(db)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    done = run_cli("--lang", "en", *args, "--db", str(db))
+    assert done.code == 0, done.stderr
     return done.stdout
+
+
+def script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real console script (a process of its own)."""
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, encoding="utf-8",
+                          env={**os.environ, "RISKATLAS_LANG": "en", **(env or {})},
+                          timeout=600)
 
 
 def test_import_json_lines_and_idempotence(tmp_path):
@@ -32,6 +79,42 @@ def test_import_json_lines_and_idempotence(tmp_path):
     assert again["dataset_id"] == result["dataset_id"]
     datasets = json.loads(cli("datasets", "--format", "json", db=db))
     assert len(datasets) == 1 and datasets[0]["records_imported"] == 162
+
+
+def test_datasets_table_read_without_pandas_is_the_same(tmp_path, grenada_db):
+    """``datasets`` reads its table with DuckDB alone; a terminal sees the same table as
+    through the API (synthetic datasets, in both languages); a dataset without a name
+    takes the API's path."""
+    import duckdb
+
+    from riskatlas.cli import browse
+
+    db = tmp_path / "s.duckdb"
+    db.write_bytes(grenada_db.read_bytes())
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO datasets SELECT * REPLACE (dataset_id + 10 AS dataset_id, "
+                "'Synthetic' AS name, true AS synthetic, 'GRD' AS country_iso3) "
+                "FROM datasets")
+    con.close()
+    assert len(browse._dataset_rows(db) or ()) == 2
+    full_path = browse._dataset_rows
+    for lang in ("en", "zh-TW"):
+        light = run_cli("--lang", lang, "datasets", "--db", str(db))
+        assert light.code == 0, light.stderr
+        assert "GRD" in light.stdout and "Synthetic" in light.stdout
+        browse._dataset_rows = lambda db: None  # type: ignore[assignment]  # the API's path
+        try:
+            full = run_cli("--lang", lang, "datasets", "--db", str(db))
+        finally:
+            browse._dataset_rows = full_path  # type: ignore[assignment]
+        assert light.stdout == full.stdout
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE datasets SET name = NULL WHERE dataset_id > 10")
+    con.close()
+    assert browse._dataset_rows(db) is None
+    assert "nan" in run_cli("datasets", "--db", str(db)).stdout  # as pandas shows it
+    missing = run_cli("datasets", "--db", str(tmp_path / "none.duckdb"))
+    assert missing.code == 1 and "none.duckdb" in missing.stderr
 
 
 def test_browse_and_export(tmp_path):
@@ -113,10 +196,43 @@ def test_population_csv(tmp_path):
 
 
 def test_every_command_has_help():
-    from typer.main import get_command
+    from riskatlas.cli import app, localized
 
-    from riskatlas.cli import app
-
-    group = get_command(app)
+    group = localized(app, "en")
     for name, command in group.commands.items():  # type: ignore[attr-defined]
         assert command.help and command.help.strip(), name
+        assert not command.help.startswith("cli_help."), name
+
+
+def test_errors_are_one_line_in_the_users_language(tmp_path):
+    done = run_cli("--lang", "zh-TW", "datasets", "--db", str(tmp_path / "none.duckdb"))
+    assert done.code == 1 and len(done.stderr.strip().splitlines()) == 1
+    assert "none.duckdb" in done.stderr and "riskatlas:" in done.stderr
+    assert done.stderr != run_cli("datasets", "--db", str(tmp_path / "none.duckdb")).stderr
+
+
+# --- end to end: the console script itself ---
+
+def test_script_help_lists_every_command():
+    done = script("--help", env={"COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    for name in ("import", "datasets", "profile", "assess", "serve", "users"):
+        assert name in done.stdout
+
+
+def test_script_imports_and_lists(tmp_path):
+    db = tmp_path / "s.duckdb"
+    done = script("--lang", "en", "import", str(shared("desinventar/grd/DI_export_grd.zip")),
+                  "--json", "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["records_imported"] == 162
+    listed = script("datasets", "--db", str(db), env={"COLUMNS": "200"})
+    assert listed.returncode == 0 and "DI_export_grd.zip" in listed.stdout
+
+
+def test_script_error_exit_code(tmp_path):
+    done = script("--lang", "en", "datasets", "--db", str(tmp_path / "none.duckdb"))
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
+    assert "none.duckdb" in done.stderr
+    usage = script("records", "--page", "0")
+    assert usage.returncode == 2

@@ -1,25 +1,23 @@
 """The ``--help`` texts of ``riskatlas`` come from the catalogues, in English and zh-TW.
 
 The texts are the ``cli_help`` section of the message catalogues; the language is the one
-of ``--lang`` on the command line, else $RISKATLAS_LANG or the locale.
+of ``--lang`` on the command line, else $RISKATLAS_LANG or the locale. Helps are shown
+in this process (``main()`` with its argv, tests/test_cli.py's ``run_cli``); one test per
+language runs the console script.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from typer.main import get_command
 
-from riskatlas.cli import app
-from riskatlas.cli.common import HELP_LANGUAGE, help_language
-from riskatlas.i18n import catalogue
+from riskatlas.cli import app, localized
+from riskatlas.cli.help import help_language
+from riskatlas.i18n import LANGUAGES, catalogue
+from test_cli import run_cli, script
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 BOX = re.compile(r"[│╭╮╰╯─]")
@@ -63,12 +61,11 @@ def _flat(text: str) -> str:
 
 
 def _help(path: tuple[str, ...], env_lang: str, argv_lang: str | None = None) -> str:
-    env = {**os.environ, "RISKATLAS_LANG": env_lang, "COLUMNS": "200", "NO_COLOR": "1",
-           "PYTHONIOENCODING": "utf-8"}
+    """The help of ``path``, with $RISKATLAS_LANG ``env_lang`` and ``--lang argv_lang``."""
     lang = ["--lang", argv_lang] if argv_lang else []
-    done = subprocess.run([sys.executable, "-m", "riskatlas", *lang, *path, "--help"],
-                          capture_output=True, encoding="utf-8", env=env, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = run_cli(*lang, *path, "--help", env={"RISKATLAS_LANG": env_lang, "COLUMNS": "200",
+                               "NO_COLOR": "1"})
+    assert done.code == 0, done.stderr
     return done.stdout
 
 
@@ -94,14 +91,16 @@ def test_help_language_comes_from_the_command_line(monkeypatch):
     assert help_language(["--lang", "en", "import", "--help"]) == "en"
 
 
-def test_every_help_in_the_app_is_a_catalogue_text():
-    """Every command and parameter help is a text of the catalogue (of this process'
-    language), and every catalogue text is used."""
-    texts = _section(HELP_LANGUAGE)
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_help_in_the_app_is_a_catalogue_text(lang):
+    """Every command and parameter help is a text of the catalogue (in either language),
+    and every catalogue text is used."""
+    texts = _section(lang)
     patterns = {key: _pattern(text) for key, text in texts.items()}
     used: set[str] = set()
+    root = localized(app, lang)
     for path in PATHS:
-        command = ROOT
+        command = root
         for name in path:
             command = command.commands[name]  # type: ignore[attr-defined]
         assert command.help == texts[_help_key(path)], path
@@ -117,39 +116,37 @@ def test_every_help_in_the_app_is_a_catalogue_text():
     assert set(texts) - used == EMBEDDED
 
 
-def test_every_help_is_chinese_with_lang_zh_tw():
-    """With --lang zh-TW in argv, every command and parameter help has Chinese text."""
-    script = """if True:
-        import json
-        from typer.main import get_command
-        from riskatlas.cli import app
+def test_every_help_is_chinese_in_zh_tw():
+    """In zh-TW, every command and parameter help has Chinese text."""
+    def walk(command: Any, path: str) -> Any:
+        yield path, command.help
+        for param in command.params:
+            if param.name != "help":
+                yield f"{path}/{param.name}", getattr(param, "help", None)
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, f"{path} {name}")
 
-        def walk(command, path):
-            yield path, command.help
-            for param in command.params:
-                if param.name != "help":
-                    yield path + "/" + str(param.name), getattr(param, "help", None)
-            for name, sub in getattr(command, "commands", {}).items():
-                yield from walk(sub, path + " " + name)
-
-        print(json.dumps(dict(walk(get_command(app), "riskatlas")), ensure_ascii=False))
-    """
-    env = {**os.environ, "RISKATLAS_LANG": "en", "PYTHONIOENCODING": "utf-8"}
-    done = subprocess.run([sys.executable, "-c", script, "--lang", "zh-TW"], env=env,
-                          capture_output=True, encoding="utf-8", timeout=120)
-    assert done.returncode == 0, done.stderr
-    helps = json.loads(done.stdout)
+    helps = dict(walk(localized(app, "zh-TW"), "riskatlas"))
     assert len(helps) > 100
     english = [where for where, text in helps.items() if not CJK.search(text or "")]
     assert not english
 
 
+def test_help_texts_are_worded_when_shown_not_when_imported():
+    """Importing the CLI words no help (the language is not known yet): the app holds
+    catalogue keys until a help is shown or :func:`localized` words them."""
+    command = get_command(app)
+    assert command.help == "cli_help.riskatlas.help"
+    assert command.commands["import"].params[1].help == (  # type: ignore[attr-defined]
+        "cli_help.import.format")
+    assert "desinventar-xml" in localized(app, "en").commands[  # type: ignore[attr-defined]
+        "import"].params[1].help
+
+
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "riskatlas")
 def test_help_in_chinese(path):
     """$RISKATLAS_LANG=zh-TW, and --lang zh-TW over $RISKATLAS_LANG=en: Chinese help."""
-    with ThreadPoolExecutor(2) as pool:
-        outputs = list(pool.map(lambda args: _help(path, *args),
-                                [("zh-TW", None), ("en", "zh-TW")]))
+    outputs = [_help(path, "zh-TW"), _help(path, "en", "zh-TW")]
     en = _section("en")
     english = [en[_help_key(path)]]
     english += [t for k, t in en.items() if k not in EMBEDDED and not _placeholders(t)
@@ -160,6 +157,28 @@ def test_help_in_chinese(path):
         assert _section("zh-TW")[_help_key(path)].replace(" ", "") in flat.replace(" ", "")
         for text in english:
             assert text not in flat, (text, output)
+
+
+@pytest.mark.parametrize("args", [("--help", "--lang", "zh-TW"),
+                                  ("assess", "--lang", "zh-TW", "--help")])
+def test_help_language_after_the_help_option(args):
+    """A --help shown before the --lang that follows it is parsed is in that language
+    too (``main()`` reads it from the command line first)."""
+    flat = _flat(run_cli(*args, env={"COLUMNS": "200"}).stdout)
+    key = "cli_help.assess.help" if "assess" in args else "cli_help.riskatlas.help"
+    assert _section("zh-TW")[key].replace(" ", "") in flat.replace(" ", "")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_console_script_help(lang):
+    """End to end: the console script shows its help in the language of --lang."""
+    done = script("--lang", lang, "import", "--help", env={"COLUMNS": "200",
+                                                           "NO_COLOR": "1"})
+    assert done.returncode == 0, done.stderr
+    flat = _flat(done.stdout)
+    assert _section(lang)["cli_help.import.help"].replace(" ", "") in flat.replace(" ", "")
+    assert "desinventar-xml" in flat  # the readers' formats, worded when shown
+    assert bool(CJK.search(flat)) == (lang == "zh-TW")
 
 
 @pytest.mark.parametrize("path", [(), ("users",), ("import",), ("risk",), ("users", "add")],

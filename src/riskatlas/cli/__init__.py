@@ -1,64 +1,101 @@
 """The ``riskatlas`` command: a thin view over the Python API.
 
-Each command parses its arguments, calls :mod:`riskatlas.api` and formats the result.
-One handler turns any :class:`RiskAtlasError` into a one-line message in the user's
-language and exit code 1; tracebacks only with ``--debug``. The ``--help`` texts are the
-``cli_help`` section of the catalogues (:func:`riskatlas.cli.common.h`).
+One module per command group (data, demo, browse, analysis, assess, peers, serve, users),
+each a set of plain functions that parse their arguments, call :mod:`riskatlas.api` and
+format the result; this module puts them in one Typer app. The run's settings (language,
+``--debug``) live in Typer's context object (:class:`~riskatlas.cli.state.CliState`).
+Modules load only Typer and Rich: a command imports what it needs (pandas, Ibis, the
+store) when it runs, so ``riskatlas --help`` starts fast. One handler turns any
+:class:`RiskAtlasError` into a one-line message in the user's language and exit code 1;
+tracebacks only with ``--debug``. The ``--help`` texts are the ``cli_help`` section of
+the catalogues, worded when shown (:mod:`riskatlas.cli.help`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
-from riskatlas.cli import analysis, assess, browse, data, peers, serve, users
-from riskatlas.cli.common import STATE, echo_error, h
+from riskatlas.cli import analysis, assess, browse, data, demo, peers, serve, users
+from riskatlas.cli.help import LocalizedCommand, LocalizedGroup, h, help_language, localized
+from riskatlas.cli.output import echo_error
+from riskatlas.cli.state import CliState
 from riskatlas.errors import RiskAtlasError
-from riskatlas.i18n import LANGUAGES, default_language, normalize_language
+from riskatlas.i18n import LANGUAGES, default_language, normalize_language, translate
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help=h("riskatlas.help"))
+__all__ = ["app", "localized", "main"]
+
+# (name, function): the commands in the order --help lists them; each one's help is
+# ``cli_help.<name>.help``
+COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
+    ("import", data.import_), ("fetch", data.fetch), ("demo", demo.demo),
+    ("population", data.population),
+    ("datasets", browse.datasets), ("quality", browse.quality), ("hazards", browse.hazards),
+    ("records", browse.records), ("periods", browse.periods), ("export", browse.export),
+    ("profile", analysis.profile), ("events", analysis.events), ("risk", analysis.risk),
+    ("sendai", analysis.sendai), ("screen", analysis.screen),
+    ("assess", assess.assess), ("peers", peers.peers), ("serve", serve.serve),
+)
+USERS_COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
+    ("add", users.add), ("list", users.list_), ("role", users.role),
+    ("password", users.password), ("disable", users.disable), ("enable", users.enable),
+    ("token", users.token), ("revoke", users.revoke),
+)
 
 
-@app.callback()
-def _global(
-    lang: str = typer.Option(None, "--lang",
-                             help=h("riskatlas.lang", languages=", ".join(LANGUAGES))),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help=h("riskatlas.verbose")),
-    debug: bool = typer.Option(False, "--debug", help=h("riskatlas.debug")),
+def _settings(
+    ctx: typer.Context,
+    lang: Annotated[str | None, typer.Option(
+        "--lang", help=h("riskatlas.lang", languages=", ".join(LANGUAGES)))] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=h("riskatlas.verbose"))
+                       ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help=h("riskatlas.debug"))] = False,
 ) -> None:
-    STATE.lang = normalize_language(lang) if lang else default_language()
-    STATE.debug = debug
+    """The options before the command: language, logging, tracebacks."""
+    if not isinstance(ctx.obj, CliState):
+        ctx.obj = CliState()
+    ctx.obj.lang = normalize_language(lang) if lang else default_language()
+    ctx.obj.debug = debug
+    ctx.obj.help_lang = ctx.obj.help_lang or ctx.obj.lang
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if verbose
                         else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-data.register(app)
-browse.register(app)
-analysis.register(app)
-assess.register(app)
-peers.register(app)
-serve.register(app)
-users.register(app)
+def _group(help_key: str, commands: tuple[tuple[str, Callable[..., Any]], ...],
+           prefix: str = "", **options: Any) -> typer.Typer:
+    group = typer.Typer(cls=LocalizedGroup, no_args_is_help=True, help=h(help_key),
+                        **options)
+    for name, function in commands:
+        group.command(name, help=h(f"{prefix}{name}.help"), cls=LocalizedCommand)(function)
+    return group
+
+
+app = _group("riskatlas.help", COMMANDS, add_completion=False, pretty_exceptions_enable=False)
+app.callback()(_settings)
+app.add_typer(_group("users.help", USERS_COMMANDS, prefix="users."), name="users")
 
 
 def main() -> None:
     """Entry point: run the app, turning RiskAtlas errors into one-line messages."""
+    # the help language is read first: `riskatlas import --help --lang zh-TW` shows the
+    # help before the options are parsed
+    settings = CliState(lang=default_language(), help_lang=help_language(sys.argv[1:]))
     try:
-        app()
+        app(obj=settings)
     except RiskAtlasError as exc:
-        if STATE.debug:
+        if settings.debug:
             raise
-        echo_error(exc.render(STATE.lang))
+        echo_error(exc.render(settings.lang))
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
-        if STATE.debug:
+        if settings.debug:
             raise
-        from riskatlas.i18n import translate
-
-        echo_error(translate("error.unexpected", STATE.lang, error=f"{type(exc).__name__}: {exc}"))
+        echo_error(translate("error.unexpected", settings.lang,
+                             error=f"{type(exc).__name__}: {exc}"))
         sys.exit(1)

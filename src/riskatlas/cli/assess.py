@@ -3,78 +3,78 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-import riskatlas
-from riskatlas.cli.analysis import ENGINE_OPTION, drivers_text
-from riskatlas.cli.common import (
-    COUNTRY_OPTION,
-    DB_OPTION,
-    FROM_OPTION,
-    METHODS_OPTION,
-    NO_PDF_OPTION,
-    STATE,
-    TO_OPTION,
-    UNAPPROVED_OPTION,
-    console,
-    h,
-    t,
-)
+from riskatlas.cli.analysis import drivers_text
 from riskatlas.cli.data import run_import
-
-INPUTS_ARGUMENT = typer.Argument(None, help=h("assess.inputs"))
-OUT_OPTION = typer.Option(Path("riskatlas-report"), "--out", help=h("assess.out"))
-MEASURES_OPTION = typer.Option([], "--measures", help=h("assess.measures"))
-CASES_OPTION = typer.Option([], "--cases", help=h("assess.cases"))
-
-
-def register(app: typer.Typer) -> None:
-    @app.command(help=h("assess.help"))
-    def assess(
-        inputs: list[Path] = INPUTS_ARGUMENT,
-        country: str = COUNTRY_OPTION,
-        level: int = typer.Option(None, "--level", min=0, max=2, help=h("assess.level")),
-        year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
-        top: int = typer.Option(5, "--top", min=1, help=h("assess.top")),
-        out: Path = OUT_OPTION,
-        lang: str = typer.Option(None, "--lang", help=h("assess.lang")),
-        no_pdf: bool = NO_PDF_OPTION,
-        measures: list[Path] = MEASURES_OPTION, cases: list[Path] = CASES_OPTION,
-        unapproved: bool = UNAPPROVED_OPTION, engine: str = ENGINE_OPTION,
-        methods: Path = METHODS_OPTION, db: Path = DB_OPTION,
-    ) -> None:
-        """Import, assess and write a bilingual report: HTML, PDF, CSV and XLSX tables."""
-        from riskatlas.i18n import normalize_language
-
-        if lang:  # the report's language is also the language of the messages
-            STATE.lang = normalize_language(lang)
-        datasets: list[int] = []  # FILE… : the report is about what those files hold
-        if inputs:
-            results = run_import(db, list(inputs), country=country)
-            datasets = [r.dataset_id for r in results if r.dataset_id is not None]
-        report(db, out, country=country, level=level, year_from=year_from, year_to=year_to,
-               top=top, lang=STATE.lang, pdf=not no_pdf, engine=engine, methods=methods,
-               measures=measures, cases=cases, datasets=datasets,
-               include_unapproved=unapproved)
+from riskatlas.cli.help import h
+from riskatlas.cli.options import (
+    Db,
+    Engine,
+    Methods,
+    NoPdf,
+    ScopeArgs,
+    Unapproved,
+    scope_options,
+)
+from riskatlas.cli.output import console
+from riskatlas.cli.state import state
+from riskatlas.i18n import translate
 
 
-def report(db: Path | None, out: Path, *, country: str | None = None, level: int | None = None,
-           year_from: int | None = None, year_to: int | None = None, top: int = 5,
-           lang: str = "en", pdf: bool = True, engine: str = "duckdb",
+@scope_options(admin=False, level="assess.level", hazard=False, dataset=False,
+               unapproved=False)
+def assess(
+    ctx: typer.Context,
+    inputs: Annotated[list[Path] | None, typer.Argument(help=h("assess.inputs"))] = None,
+    *, scope: ScopeArgs,
+    top: Annotated[int, typer.Option("--top", min=1, help=h("assess.top"))] = 5,
+    out: Annotated[Path, typer.Option("--out", help=h("assess.out"))] = Path("riskatlas-report"),
+    lang: Annotated[str | None, typer.Option("--lang", help=h("assess.lang"))] = None,
+    no_pdf: NoPdf = False,
+    measures: Annotated[list[Path], typer.Option("--measures", help=h("assess.measures"))] = [],  # noqa: B006
+    cases: Annotated[list[Path], typer.Option("--cases", help=h("assess.cases"))] = [],  # noqa: B006
+    unapproved: Unapproved = False, engine: Engine = "duckdb",
+    methods: Methods = None, db: Db = None,
+) -> None:
+    """Import, assess and write a bilingual report: HTML, PDF, CSV and XLSX tables."""
+    from riskatlas.i18n import normalize_language
+
+    st = state(ctx)
+    if lang:  # the report's language is also the language of the messages
+        st.lang = normalize_language(lang)
+    datasets: list[int] = []  # FILE… : the report is about what those files hold
+    if inputs:
+        results = run_import(db, list(inputs), lang=st.lang, country=scope.scope.country)
+        datasets = [r.dataset_id for r in results if r.dataset_id is not None]
+    report(db, out, replace(scope, include_unapproved=unapproved), datasets=datasets,
+           top=top, lang=st.lang, pdf=not no_pdf, engine=engine, methods=methods,
+           measures=measures, cases=cases)
+
+
+def report(db: Path | None, out: Path, scope: ScopeArgs, *, datasets: Sequence[int] = (),
+           top: int = 5, lang: str = "en", pdf: bool = True, engine: str = "duckdb",
            methods: Path | None = None, measures: Sequence[Path] = (),
-           cases: Sequence[Path] = (), datasets: Sequence[int] = (),
-           include_unapproved: bool = False) -> None:
-    """Assess the store, write the report folder and print where it is and what it found."""
+           cases: Sequence[Path] = ()) -> None:
+    """Assess the store over ``scope`` (the records of ``datasets`` when given), write the
+    report folder and print where it is and what it found."""
+    import riskatlas
     from riskatlas.report.writer import write_report
 
+    def t(key: str, **params: object) -> str:
+        return translate(key, lang, **params)
+
+    s = scope.scope
     with riskatlas.open(db, engine=engine, methods=methods) as atlas:
         console.print(t("assess.running"))
-        assessment = atlas.assess(country=country, level=level, year_from=year_from,
-                                  year_to=year_to, lang=lang, top=top, measures=measures,
+        assessment = atlas.assess(country=s.country, level=s.level, year_from=s.year_from,
+                                  year_to=s.year_to, lang=lang, top=top, measures=measures,
                                   cases=cases, datasets=datasets,
-                                  include_unapproved=include_unapproved)
+                                  include_unapproved=scope.include_unapproved)
         files = write_report(assessment, out, pdf=pdf)
     console.print(t("assess.written", html=files.html, tables=files.tables,
                     workbook=files.workbook), soft_wrap=True)  # paths stay whole
@@ -86,6 +86,6 @@ def report(db: Path | None, out: Path, *, country: str | None = None, level: int
     for u in assessment.top_units.head(3).to_dict("records"):
         console.print(t("assess.top_unit", rank=u["rank"], unit=u["admin_name"]
                         or u["admin_code"], score=f"{u['score']:.1f}",
-                        cls=t(f"class.{u['class']}"), drivers=drivers_text(u["drivers"])))
+                        cls=t(f"class.{u['class']}"), drivers=drivers_text(u["drivers"], lang)))
         for item in assessment.advice_for((u["country_iso3"], u["admin_code"]))[:3]:
-            console.print(t("assess.top_measure", measure=item.measure.name_in(STATE.lang)))
+            console.print(t("assess.top_measure", measure=item.measure.name_in(lang)))

@@ -1,48 +1,62 @@
-"""Commands that look at the store: datasets, hazards, records, export."""
+"""Commands that look at the store: datasets, quality, hazards, records, periods, export."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-import riskatlas
-from riskatlas.cli.common import (
-    ADMIN_OPTION,
-    COUNTRY_OPTION,
-    DATASET_OPTION,
-    DB_OPTION,
-    FMT_OPTION,
-    FROM_OPTION,
-    HAZARD_OPTION,
-    METHODS_OPTION,
-    STATE,
-    TO_OPTION,
-    UNAPPROVED_OPTION,
-    console,
-    h,
-    print_frame,
-    t,
+from riskatlas.cli.help import h
+from riskatlas.cli.options import (
+    Admin,
+    Country,
+    Dataset,
+    Db,
+    Format,
+    Hazard,
+    Methods,
+    ScopeArgs,
+    YearFrom,
+    YearTo,
+    scope_options,
+    store_path,
 )
-from riskatlas.export import FORMATS
-from riskatlas.i18n import template
-from riskatlas.model.hazards import CROSSWALK_COLUMNS
+from riskatlas.cli.output import console, print_frame, print_table
+from riskatlas.cli.state import state
+from riskatlas.i18n import translate
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BROWSE_COLUMNS = ("record_id", "country_iso3", "level0_name", "level1_name", "level2_name",
                   "start_date", "date_precision", "hazard_term", "hips_code", "hazard_group",
                   "deaths", "injured", "affected", "houses_destroyed", "houses_damaged")
-EXPORT_OUT = typer.Argument(..., help=h("export.out"))
 OUTSIDE_TABLE = ("record_id", "dataset_id", "country_iso3", "start_date", "hazard_term",
                  "deaths", "period")
 SUGGESTION_COLUMNS = ("hips_code", "hips_name", "hazard_group", "similarity", "resembles",
                       "source", "csv_line")
+# the datasets table as a terminal shows it: (column, heading)
+DATASETS_TABLE = (("dataset_id", "id"), ("name", "name"), ("format", "format"),
+                  ("country_iso3", "country"), ("records_read", "read"),
+                  ("records_imported", "imported"), ("records_quarantined", "set_aside"))
+DATASETS_COLUMNS = ("dataset_id", "name", "format", "source_key", "country_iso3",
+                    "records_read", "records_imported", "records_quarantined", "imported_at",
+                    "crosswalk_version", "importer_version", "synthetic")
 
 
-def _print_review(frame: Any, fmt: str) -> None:
+def _export_formats() -> str:
+    from riskatlas.export import FORMATS
+
+    return ", ".join(FORMATS)
+
+
+def _print_review(frame: Any, fmt: str, lang: str) -> None:
     """The review list with its suggestions: csv has one row per term and suggestion; a
     table shows the list, the suggestions and then the crosswalk lines, ready to copy."""
     import pandas as pd
+
+    from riskatlas.model.hazards import CROSSWALK_COLUMNS
 
     review = frame.drop(columns=["suggestions", "hips_code", "hazard_group"])
     rows: list[dict[str, Any]] = []
@@ -51,136 +65,187 @@ def _print_review(frame: Any, fmt: str) -> None:
     long = pd.DataFrame(rows, columns=[*review.columns, "rank", *SUGGESTION_COLUMNS])
     long["rank"] = long["rank"].astype("Int64")
     if fmt == "csv":
-        print_frame(long, fmt)
+        print_frame(long, fmt, lang=lang)
         return
-    print_frame(review, fmt, title=t("browse.hazards_title"))
+    print_frame(review, fmt, title=translate("browse.hazards_title", lang), lang=lang)
     found = long[long["hips_code"].notna()]
     if not found.empty:
         print_frame(found[["term", "rank", "hips_code", "hips_name", "hazard_group",
-                           "similarity", "resembles"]], fmt, title=t("browse.suggestions_title"))
-        console.print(t("browse.suggestion_lines"))
+                           "similarity", "resembles"]], fmt,
+                    title=translate("browse.suggestions_title", lang), lang=lang)
+        console.print(translate("browse.suggestion_lines", lang))
         console.print(",".join(CROSSWALK_COLUMNS), markup=False, highlight=False, soft_wrap=True)
         for line in found["csv_line"]:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     for term in long.loc[long["hips_code"].isna(), "term"]:
-        console.print(t("browse.no_suggestion", term=term), style="yellow", markup=False)
+        console.print(translate("browse.no_suggestion", lang, term=term), style="yellow",
+                      markup=False)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command(help=h("datasets.help"))
-    def datasets(db: Path = DB_OPTION, fmt: str = FMT_OPTION) -> None:
-        """List imported datasets with provenance and reconciliation counts."""
-        with riskatlas.open(db, read_only=True) as atlas:
-            frame = atlas.datasets()[["dataset_id", "name", "format", "source_key",
-                                      "country_iso3", "records_read", "records_imported",
-                                      "records_quarantined", "imported_at", "crosswalk_version",
-                                      "importer_version", "synthetic"]]
-        if fmt == "table":  # what fits a terminal; csv and json have every column
-            frame = frame.assign(name=[f"{n} ({t('browse.synthetic')})" if s else n
-                                       for n, s in zip(frame.name, frame.synthetic, strict=True)])
-            frame = frame[["dataset_id", "name", "format", "country_iso3", "records_read",
-                           "records_imported", "records_quarantined"]].rename(columns={
-                "dataset_id": "id", "country_iso3": "country", "records_read": "read",
-                "records_imported": "imported", "records_quarantined": "set_aside"})
-        print_frame(frame, fmt, title=t("browse.datasets_title"))
+def _dataset_rows(db: Path | None) -> list[tuple[Any, ...]] | None:
+    """The datasets table's rows as a terminal shows them, read with DuckDB alone (no
+    Ibis, no pandas: ``riskatlas datasets`` starts in a fraction of the time); None when
+    the rows need the full path (no such table, a name or a count left empty)."""
+    import duckdb
 
-    @app.command(help=h("quality.help"))
-    def quality(dataset: int = DATASET_OPTION, db: Path = DB_OPTION,
-                fmt: str = FMT_OPTION) -> None:
-        """Values not taken as read, by rule and field, with examples of raw values."""
-        with riskatlas.open(db, read_only=True) as atlas:
-            frame = atlas.quality_summary(dataset)
-        if frame.empty and fmt == "table":
-            console.print(t("browse.no_quality_issues"))
+    from riskatlas.errors import StoreError
+
+    path = store_path(db)
+    if not path.exists():
+        raise StoreError("store.missing", path=str(path))
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return None  # the full path says why, in its words
+    try:
+        wanted = [column for column, _ in DATASETS_TABLE] + ["synthetic"]
+        rows = con.table("datasets").order("dataset_id").select(*wanted).fetchall()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    if any(row[i] is None for row in rows for i in (0, 1, 4, 5, 6)):
+        return None  # pandas shows an empty count as a float, an empty name as "nan"
+    return rows
+
+
+def datasets(ctx: typer.Context, db: Db = None, fmt: Format = "table") -> None:
+    """List imported datasets with provenance and reconciliation counts."""
+    lang = state(ctx).lang
+    title = translate("browse.datasets_title", lang)
+    rows = _dataset_rows(db) if fmt == "table" else None
+    if rows is not None:
+        synthetic = translate("browse.synthetic", lang)
+        print_table([heading for _, heading in DATASETS_TABLE], (
+            [str(i), f"{name} ({synthetic})" if s else name,
+             *("" if v is None else str(v) for v in rest)]
+            for i, name, *rest, s in rows), lang, title)
+        return
+    import riskatlas
+
+    with riskatlas.open(db, read_only=True) as atlas:
+        frame = atlas.datasets()[list(DATASETS_COLUMNS)]
+    if fmt == "table":  # what fits a terminal; csv and json have every column
+        frame = frame.assign(name=[f"{n} ({translate('browse.synthetic', lang)})" if s else n
+                                   for n, s in zip(frame.name, frame.synthetic, strict=True)])
+        frame = frame[[c for c, _ in DATASETS_TABLE]].rename(columns=dict(DATASETS_TABLE))
+    print_frame(frame, fmt, title=title, lang=lang)
+
+
+def quality(ctx: typer.Context, dataset: Dataset = None, db: Db = None,
+            fmt: Format = "table") -> None:
+    """Values not taken as read, by rule and field, with examples of raw values."""
+    import riskatlas
+    from riskatlas.i18n import template
+
+    lang = state(ctx).lang
+    with riskatlas.open(db, read_only=True) as atlas:
+        frame = atlas.quality_summary(dataset)
+    if frame.empty and fmt == "table":
+        console.print(translate("browse.no_quality_issues", lang))
+        return
+    if fmt == "table":
+        frame = frame.assign(
+            rule=[template(key, lang) for key in frame.rule],
+            action=[translate(f"quality.action.{a}", lang) for a in frame.action],
+            examples=[", ".join(map(repr, v)) for v in frame.examples]).rename(
+            columns={"dataset_id": "id", "source_field": "source_column"})
+    print_frame(frame, fmt, title=translate("browse.quality_title", lang), lang=lang)
+
+
+def hazards(
+    ctx: typer.Context,
+    unmapped: Annotated[bool, typer.Option("--unmapped", help=h("hazards.unmapped"))] = False,
+    db: Db = None, fmt: Format = "table",
+) -> None:
+    """Source hazard terms and their HIPs 2025 code and reporting group."""
+    import riskatlas
+
+    lang = state(ctx).lang
+    with riskatlas.open(db, read_only=True) as atlas:
+        frame = (atlas.hazard_suggestions(lang=lang) if unmapped
+                 else atlas.hazard_terms())
+    if unmapped and frame.empty and fmt == "table":
+        console.print(translate("browse.no_unmapped", lang))
+        return
+    if unmapped and fmt != "json":  # json keeps the suggestions nested in each term
+        _print_review(frame, fmt, lang)
+        return
+    print_frame(frame, fmt, title=translate("browse.hazards_title", lang), lang=lang)
+
+
+def records(
+    ctx: typer.Context,
+    country: Country = None, admin: Admin = None, hazard: Hazard = None,
+    year_from: YearFrom = None, year_to: YearTo = None, dataset: Dataset = None,
+    page: Annotated[int, typer.Option("--page", min=1, help=h("records.page"))] = 1,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=10_000,
+                                           help=h("records.page_size"))] = 50,
+    db: Db = None, fmt: Format = "table",
+) -> None:
+    """Browse records with filters, a page at a time."""
+    import riskatlas
+
+    filters: dict[str, Any] = {"country": country, "admin": admin, "hazard": hazard,
+                               "year_from": year_from, "year_to": year_to,
+                               "dataset": dataset}
+    with riskatlas.open(db, read_only=True) as atlas:
+        total = atlas.count_records(**filters)
+        frame = atlas.records(limit=page_size, offset=(page - 1) * page_size,
+                              columns=BROWSE_COLUMNS, **filters)
+    lang = state(ctx).lang
+    print_frame(frame, fmt, title=translate("browse.records_title", lang, page=page,
+                                            pages=max(1, -(-total // page_size)),
+                                            total=total), lang=lang)
+
+
+@scope_options(admin=False, level=None, hazard=False)
+def periods(
+    ctx: typer.Context,
+    outside: Annotated[bool, typer.Option("--outside", help=h("periods.outside"))] = False,
+    *, scope: ScopeArgs, methods: Methods = None, db: Db = None, fmt: Format = "table",
+) -> None:
+    """Each country's period of record (and each dataset's), or the cards outside it."""
+    import riskatlas
+
+    lang = state(ctx).lang
+    with riskatlas.open(db, read_only=True, methods=methods) as atlas:
+        if outside:
+            frame: pd.DataFrame = atlas.outside_period(**scope.keywords())
+            if fmt == "table":  # what fits a terminal; csv and json have every column
+                frame = frame.assign(start_date=frame["start_date"].dt.date, period=[
+                    f"{a}–{b}" for a, b in zip(frame.period_from, frame.period_to,
+                                               strict=True)])[list(OUTSIDE_TABLE)]
+            print_frame(frame, fmt, title=translate("browse.outside_title", lang,
+                                                    total=len(frame)), lang=lang)
             return
-        if fmt == "table":
-            frame = frame.assign(
-                rule=[template(key, STATE.lang) for key in frame.rule],
-                action=[t(f"quality.action.{a}") for a in frame.action],
-                examples=[", ".join(map(repr, v)) for v in frame.examples]).rename(
-                columns={"dataset_id": "id", "source_field": "source_column"})
-        print_frame(frame, fmt, title=t("browse.quality_title"))
+        frame = atlas.periods(**scope.keywords())
+    print_frame(frame, fmt, title=translate("browse.periods_title", lang), lang=lang)
 
-    @app.command(help=h("hazards.help"))
-    def hazards(
-        unmapped: bool = typer.Option(False, "--unmapped", help=h("hazards.unmapped")),
-        db: Path = DB_OPTION, fmt: str = FMT_OPTION,
-    ) -> None:
-        """Source hazard terms and their HIPs 2025 code and reporting group."""
-        with riskatlas.open(db, read_only=True) as atlas:
-            frame = (atlas.hazard_suggestions(lang=STATE.lang) if unmapped
-                     else atlas.hazard_terms())
-        if unmapped and frame.empty and fmt == "table":
-            console.print(t("browse.no_unmapped"))
-            return
-        if unmapped and fmt != "json":  # json keeps the suggestions nested in each term
-            _print_review(frame, fmt)
-            return
-        print_frame(frame, fmt, title=t("browse.hazards_title"))
 
-    @app.command(help=h("records.help"))
-    def records(
-        country: str = COUNTRY_OPTION, admin: str = ADMIN_OPTION, hazard: str = HAZARD_OPTION,
-        year_from: int = FROM_OPTION, year_to: int = TO_OPTION, dataset: int = DATASET_OPTION,
-        page: int = typer.Option(1, "--page", min=1, help=h("records.page")),
-        page_size: int = typer.Option(50, "--page-size", min=1, max=10_000,
-                                      help=h("records.page_size")),
-        db: Path = DB_OPTION, fmt: str = FMT_OPTION,
-    ) -> None:
-        """Browse records with filters, a page at a time."""
-        filters: dict[str, Any] = {"country": country, "admin": admin, "hazard": hazard,
-                                   "year_from": year_from, "year_to": year_to,
-                                   "dataset": dataset}
-        with riskatlas.open(db, read_only=True) as atlas:
-            total = atlas.count_records(**filters)
-            frame = atlas.records(limit=page_size, offset=(page - 1) * page_size,
-                                  columns=BROWSE_COLUMNS, **filters)
-        print_frame(frame, fmt, title=t("browse.records_title", page=page,
-                                        pages=max(1, -(-total // page_size)), total=total))
+def export(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Argument(help=h("export.out"))],
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help=h("export.format", formats=_export_formats))] = None,
+    country: Country = None, hazard: Hazard = None,
+    year_from: YearFrom = None, year_to: YearTo = None,
+    with_raw: Annotated[bool, typer.Option("--with-raw", help=h("export.with_raw"))] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help=h("export.overwrite"))] = False,
+    db: Db = None,
+) -> None:
+    """Export records with labels (hazard, HIPs and country names next to codes)."""
+    import riskatlas
+    from riskatlas.errors import RiskAtlasError
+    from riskatlas.export import FORMATS
 
-    @app.command(help=h("periods.help"))
-    def periods(
-        outside: bool = typer.Option(False, "--outside", help=h("periods.outside")),
-        country: str = COUNTRY_OPTION, year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
-        dataset: int = DATASET_OPTION, unapproved: bool = UNAPPROVED_OPTION,
-        methods: Path = METHODS_OPTION, db: Path = DB_OPTION, fmt: str = FMT_OPTION,
-    ) -> None:
-        """Each country's period of record (and each dataset's), or the cards outside it."""
-        scope: dict[str, Any] = {"country": country, "year_from": year_from,
-                                 "year_to": year_to, "dataset": dataset,
-                                 "include_unapproved": unapproved}
-        with riskatlas.open(db, read_only=True, methods=methods) as atlas:
-            if outside:
-                frame = atlas.outside_period(**scope)
-                if fmt == "table":  # what fits a terminal; csv and json have every column
-                    frame = frame.assign(start_date=frame["start_date"].dt.date, period=[
-                        f"{a}–{b}" for a, b in zip(frame.period_from, frame.period_to,
-                                                   strict=True)])[list(OUTSIDE_TABLE)]
-                print_frame(frame, fmt, title=t("browse.outside_title", total=len(frame)))
-                return
-            frame = atlas.periods(**scope)
-        print_frame(frame, fmt, title=t("browse.periods_title"))
-
-    @app.command(help=h("export.help"))
-    def export(
-        out: Path = EXPORT_OUT,
-        fmt: str = typer.Option(None, "--format",
-                                help=h("export.format", formats=", ".join(FORMATS))),
-        country: str = COUNTRY_OPTION, hazard: str = HAZARD_OPTION,
-        year_from: int = FROM_OPTION, year_to: int = TO_OPTION,
-        with_raw: bool = typer.Option(False, "--with-raw", help=h("export.with_raw")),
-        overwrite: bool = typer.Option(False, "--overwrite", help=h("export.overwrite")),
-        db: Path = DB_OPTION,
-    ) -> None:
-        """Export records with labels (hazard, HIPs and country names next to codes)."""
-        from riskatlas.errors import RiskAtlasError
-
-        fmt = (fmt or out.suffix.lstrip(".")).lower()
-        if fmt not in FORMATS:
-            raise RiskAtlasError("export.format", format=fmt, formats=", ".join(FORMATS))
-        if out.exists() and not overwrite:
-            raise RiskAtlasError("export.exists", path=str(out))
-        with riskatlas.open(db, read_only=True) as atlas:
-            count = atlas.export(out, fmt, lang=STATE.lang, with_raw=with_raw, country=country,
-                                 hazard=hazard, year_from=year_from, year_to=year_to)
-        console.print(t("export.done", count=count, path=out))
+    lang = state(ctx).lang
+    fmt = (fmt or out.suffix.lstrip(".")).lower()
+    if fmt not in FORMATS:
+        raise RiskAtlasError("export.format", format=fmt, formats=", ".join(FORMATS))
+    if out.exists() and not overwrite:
+        raise RiskAtlasError("export.exists", path=str(out))
+    with riskatlas.open(db, read_only=True) as atlas:
+        count = atlas.export(out, fmt, lang=lang, with_raw=with_raw, country=country,
+                             hazard=hazard, year_from=year_from, year_to=year_to)
+    console.print(translate("export.done", lang, count=count, path=out))

@@ -1,44 +1,37 @@
-"""Commands that bring data in: import, fetch, demo, population."""
+"""Commands that bring data in: import, fetch, population (``demo`` is in cli/demo.py)."""
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-from rich.table import Table
 
-import riskatlas
-from riskatlas.cli.common import (
-    DB_OPTION,
-    NO_PDF_OPTION,
-    STATE,
-    console,
-    h,
-    print_json_line,
-    t,
-)
-from riskatlas.errors import LimitError, SourceFormatError
-from riskatlas.importer import FileResult, expand
-from riskatlas.sources.headers import ColumnReport, parse_overrides
-from riskatlas.sources.limits import check_zip
-from riskatlas.sources.registry import ReadOptions, inspect, readers
+from riskatlas.cli.help import h
+from riskatlas.cli.options import Db
+from riskatlas.cli.output import console, print_json_line
+from riskatlas.cli.state import state
+from riskatlas.i18n import translate
 
-IMPORT_PATHS = typer.Argument(..., exists=True, help=h("import.paths"))
-MAPPING_OPTION = typer.Option(None, "--mapping", help=h("import.mapping"))
-CROSSWALK_OPTION = typer.Option(None, "--crosswalk", exists=True, dir_okay=False,
-                                help=h("import.crosswalk"))
-INSPECT_OPTION = typer.Option(False, "--inspect", help=h("import.inspect"))
-COLUMN_OPTION = typer.Option(None, "--column", help=h("import.column"))
-DEST_OPTION = typer.Option(Path("downloads"), "--dest", help=h("fetch.dest"))
-DEMO_FOLDER_OPTION = typer.Option(None, "--folder", help=h("demo.folder"))
-DEMO_OUT_OPTION = typer.Option(Path("riskatlas-report-demo"), "--out", help=h("demo.out"))
-POPULATION_PATH = typer.Argument(..., exists=True, help=h("population.path"))
+if TYPE_CHECKING:
+    import riskatlas
+    from riskatlas.importer import FileResult
+    from riskatlas.sources.headers import ColumnReport
+
+
+def _reader_formats() -> str:
+    from riskatlas.sources.registry import readers
+
+    return ", ".join(sorted(readers()))
 
 
 def _expected_bytes(paths: list[Path]) -> int:
     """Bytes the readers will report: uncompressed members for zips."""
+    from riskatlas.errors import LimitError
+    from riskatlas.importer import expand
+    from riskatlas.sources.limits import check_zip
+
     total = 0
     for path in expand(paths):
         try:
@@ -51,15 +44,20 @@ def _expected_bytes(paths: list[Path]) -> int:
     return total
 
 
-def run_import(db: Path | None, paths: list[Path], *, fmt: str | None = None,
+def run_import(db: Path | None, paths: list[Path], *, lang: str, fmt: str | None = None,
                mapping: Path | None = None, country: str | None = None,
                as_json: bool = False, workers: int | None = None,
                synthetic: bool = False, strict: bool = False,
                crosswalks: list[Path] | None = None,
                columns: dict[str, str] | None = None) -> list[FileResult]:
-    """Import with a progress bar (unless JSON output), then print one line per file;
-    ``crosswalks``: the user's crosswalk files, over the built-in one; ``columns``: field →
-    column, from ``--column``."""
+    """Import with a progress bar (unless JSON output), then print one line per file in
+    ``lang``; ``crosswalks``: the user's crosswalk files, over the built-in one;
+    ``columns``: field → column, from ``--column``."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    import riskatlas
+    from riskatlas.sources.registry import ReadOptions
+
     with riskatlas.open(db, crosswalks=crosswalks or ()) as atlas:
         options = ReadOptions(country=country.upper() if country else None, mapping=mapping,
                               workers=workers, synthetic=synthetic, strict=strict,
@@ -70,26 +68,32 @@ def run_import(db: Path | None, paths: list[Path], *, fmt: str | None = None,
             with Progress("[progress.description]{task.description}", BarColumn(),
                           DownloadColumn(), TimeRemainingColumn(), console=console,
                           transient=True) as progress:
-                task = progress.add_task(t("import.reading"), total=_expected_bytes(paths))
+                task = progress.add_task(translate("import.reading", lang),
+                                         total=_expected_bytes(paths))
                 options.progress = lambda n: progress.advance(task, n)
                 results = atlas.import_paths(paths, format=fmt, options=options)
         for result in results:
             if as_json:
                 print_json_line(result.as_dict())
                 continue
-            _print_result(atlas, result)
+            _print_result(atlas, result, lang)
             if crosswalks and result.status == "unchanged":
-                console.print("  " + t("import.crosswalk_not_applied", path=result.path),
-                              style="yellow")
+                console.print("  " + translate("import.crosswalk_not_applied", lang,
+                                               path=result.path), style="yellow")
         unmapped = sorted({term for r in results for term in r.unmapped_hazards})
         if unmapped and not as_json:
-            console.print(t("import.unmapped", terms=", ".join(unmapped)), style="yellow")
+            console.print(translate("import.unmapped", lang, terms=", ".join(unmapped)),
+                          style="yellow")
     return results
 
 
-def run_inspect(paths: list[Path], *, fmt: str | None = None,
+def run_inspect(paths: list[Path], *, lang: str, fmt: str | None = None,
                 columns: dict[str, str] | None = None, as_json: bool = False) -> None:
     """Show how the columns of each table would be read; no store is opened."""
+    from riskatlas.errors import SourceFormatError
+    from riskatlas.importer import expand
+    from riskatlas.sources.registry import ReadOptions, inspect
+
     options = ReadOptions(columns=dict(columns or {}))
     for path in expand(paths):
         try:
@@ -98,19 +102,24 @@ def run_inspect(paths: list[Path], *, fmt: str | None = None,
             if exc.key != "import.no_inspect":
                 raise
             if as_json:
-                print_json_line({"path": str(path), "error": exc.render(STATE.lang)})
+                print_json_line({"path": str(path), "error": exc.render(lang)})
             else:
-                console.print(exc.render(STATE.lang), style="yellow", highlight=False)
+                console.print(exc.render(lang), style="yellow", highlight=False)
             continue
         if as_json:
             print_json_line(report.as_dict())
         else:
-            _print_report(report)
+            _print_report(report, lang)
     if not as_json:
-        console.print(t("import.inspect_nothing_written"))
+        console.print(translate("import.inspect_nothing_written", lang))
 
 
-def _print_report(report: ColumnReport) -> None:
+def _print_report(report: ColumnReport, lang: str) -> None:
+    from rich.table import Table
+
+    def t(key: str, **params: object) -> str:
+        return translate(key, lang, **params)
+
     console.print(t("import.inspect_title", path=report.path, format=report.format,
                     row=report.header_row, layout=t(f"import.inspect_layout_{report.layout}")),
                   highlight=False)
@@ -133,7 +142,12 @@ def _print_report(report: ColumnReport) -> None:
         console.print("  " + t(note["key"], **params), style="yellow", highlight=False)
 
 
-def _print_result(atlas: riskatlas.Atlas, result: FileResult) -> None:
+def _print_result(atlas: riskatlas.Atlas, result: FileResult, lang: str) -> None:
+    from riskatlas.api import json_params
+
+    def t(key: str, **params: object) -> str:
+        return translate(key, lang, **params)
+
     if result.status == "skipped":
         console.print(t("import.skipped_unknown", path=result.path), style="yellow")
         return
@@ -155,93 +169,87 @@ def _print_result(atlas: riskatlas.Atlas, result: FileResult) -> None:
         rows = rows[rows.source_file == Path(result.path).name].head(10)
         console.print("  " + t("import.set_aside_header"))
         for row in rows.itertuples():
-            params = riskatlas.api.json_params(row.reason_params)
+            params = json_params(row.reason_params)
             console.print(f"  - {row.source_file}: {row.record_ref}, {row.field}: "
                           f"{t(row.reason_key, **params)}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    formats = ", ".join(sorted(readers()))
+def import_(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(exists=True, help=h("import.paths"))],
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help=h("import.format", formats=_reader_formats))] = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping", help=h("import.mapping"))] = None,
+    crosswalks: Annotated[list[Path] | None, typer.Option(
+        "--crosswalk", exists=True, dir_okay=False, help=h("import.crosswalk"))] = None,
+    country: Annotated[str | None, typer.Option("--country", help=h("import.country"))] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=h("import.json"))] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help=h("import.workers"))] = None,
+    strict: Annotated[bool, typer.Option("--strict", help=h("import.strict"))] = False,
+    inspect_only: Annotated[bool, typer.Option("--inspect", help=h("import.inspect"))] = False,
+    column: Annotated[list[str] | None, typer.Option("--column", help=h("import.column"))] = None,
+    db: Db = None,
+) -> None:
+    """Import loss databases: DesInventar (XML/ZIP, flat, 8), EM-DAT, national tables."""
+    from riskatlas.sources.headers import parse_overrides
 
-    @app.command("import", help=h("import.help"))
-    def import_(
-        paths: list[Path] = IMPORT_PATHS,
-        fmt: str = typer.Option(None, "--format", help=h("import.format", formats=formats)),
-        mapping: Path = MAPPING_OPTION,
-        crosswalks: list[Path] = CROSSWALK_OPTION,
-        country: str = typer.Option(None, "--country", help=h("import.country")),
-        as_json: bool = typer.Option(False, "--json", help=h("import.json")),
-        workers: int = typer.Option(None, "--workers", help=h("import.workers")),
-        strict: bool = typer.Option(False, "--strict", help=h("import.strict")),
-        inspect_only: bool = INSPECT_OPTION,
-        column: list[str] = COLUMN_OPTION,
-        db: Path = DB_OPTION,
-    ) -> None:
-        """Import loss databases: DesInventar (XML/ZIP, flat, 8), EM-DAT, national tables."""
-        columns = parse_overrides(column or [])
-        if inspect_only:
-            run_inspect(paths, fmt=fmt, columns=columns, as_json=as_json)
-            return
-        run_import(db, paths, fmt=fmt, mapping=mapping, country=country, as_json=as_json,
-                   workers=workers, strict=strict, crosswalks=crosswalks, columns=columns)
+    lang = state(ctx).lang
+    columns = parse_overrides(column or [])
+    if inspect_only:
+        run_inspect(paths, lang=lang, fmt=fmt, columns=columns, as_json=as_json)
+        return
+    run_import(db, paths, lang=lang, fmt=fmt, mapping=mapping, country=country,
+               as_json=as_json, workers=workers, strict=strict, crosswalks=crosswalks,
+               columns=columns)
 
-    @app.command(help=h("fetch.help"))
-    def fetch(
-        source: str = typer.Argument(..., help=h("fetch.source")),
-        iso3: str = typer.Argument(..., help=h("fetch.iso3")),
-        dest: Path = DEST_OPTION,
-        base_url: str = typer.Option(None, "--base-url", help=h("fetch.base_url")),
-        sha256: str = typer.Option(None, "--sha256", help=h("fetch.sha256")),
-        no_import: bool = typer.Option(False, "--no-import", help=h("fetch.no_import")),
-        db: Path = DB_OPTION,
-    ) -> None:
-        """Download a country's official DesInventar export (resumable), then import it."""
-        from riskatlas.download import desinventar_url, download
-        from riskatlas.errors import FetchError
 
-        if source.lower() != "desinventar":
-            raise FetchError("fetch.unknown_source", source=source)
-        try:
-            url = desinventar_url(iso3, base_url)
-        except ValueError as exc:
-            raise FetchError("fetch.network", url=iso3, reason=str(exc)) from None
-        dest.mkdir(parents=True, exist_ok=True)
-        target = dest / url.rsplit("/", 1)[-1]
-        with Progress("[progress.description]{task.description}", BarColumn(),
-                      DownloadColumn(), TimeRemainingColumn(), console=console,
-                      transient=True) as progress:
-            task = progress.add_task(t("fetch.downloading", url=url), total=None)
-            got = download(url, target, expected_sha256=sha256,
-                           progress=lambda done, total: progress.update(task, completed=done,
-                                                                        total=total))
-        key = "fetch.cached" if got.from_cache else "fetch.saved"
-        console.print(t(key, path=got.path, size=got.size, sha256=got.sha256), highlight=False)
-        if not no_import:
-            run_import(db, [got.path], country=iso3)
+def fetch(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help=h("fetch.source"))],
+    iso3: Annotated[str, typer.Argument(help=h("fetch.iso3"))],
+    dest: Annotated[Path, typer.Option("--dest", help=h("fetch.dest"))] = Path("downloads"),
+    base_url: Annotated[str | None, typer.Option("--base-url", help=h("fetch.base_url"))] = None,
+    sha256: Annotated[str | None, typer.Option("--sha256", help=h("fetch.sha256"))] = None,
+    no_import: Annotated[bool, typer.Option("--no-import", help=h("fetch.no_import"))] = False,
+    db: Db = None,
+) -> None:
+    """Download a country's official DesInventar export (resumable), then import it."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    @app.command(help=h("demo.help"))
-    def demo(
-        db: Path = DB_OPTION,
-        folder: Path = DEMO_FOLDER_OPTION,
-        out: Path = DEMO_OUT_OPTION,
-        no_pdf: bool = NO_PDF_OPTION,
-    ) -> None:
-        """Import the bundled SYNTHETIC demo export (fictitious Demoland) and assess it:
-        the report goes to --out."""
-        from riskatlas.cli.assess import report
-        from riskatlas.demo import demo_path
+    from riskatlas.download import desinventar_url, download
+    from riskatlas.errors import FetchError
 
-        path = demo_path(folder)
-        console.print(t("demo.synthetic", path=path), style="bold yellow")
-        run_import(db, [path], country="DMO", synthetic=True)
-        report(db, out, country="DMO", lang=STATE.lang, pdf=not no_pdf)
+    lang = state(ctx).lang
+    if source.lower() != "desinventar":
+        raise FetchError("fetch.unknown_source", source=source)
+    try:
+        url = desinventar_url(iso3, base_url)
+    except ValueError as exc:
+        raise FetchError("fetch.network", url=iso3, reason=str(exc)) from None
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / url.rsplit("/", 1)[-1]
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  DownloadColumn(), TimeRemainingColumn(), console=console,
+                  transient=True) as progress:
+        task = progress.add_task(translate("fetch.downloading", lang, url=url), total=None)
+        got = download(url, target, expected_sha256=sha256,
+                       progress=lambda done, total: progress.update(task, completed=done,
+                                                                    total=total))
+    key = "fetch.cached" if got.from_cache else "fetch.saved"
+    console.print(translate(key, lang, path=got.path, size=got.size, sha256=got.sha256),
+                  highlight=False)
+    if not no_import:
+        run_import(db, [got.path], lang=lang, country=iso3)
 
-    @app.command(help=h("population.help"))
-    def population(
-        path: Path = POPULATION_PATH,
-        db: Path = DB_OPTION,
-    ) -> None:
-        """Load population by admin unit and year (for per-100,000 rates)."""
-        with riskatlas.open(db) as atlas:
-            count = atlas.import_population(path)
-        console.print(t("population.loaded", count=count, path=path))
+
+def population(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(exists=True, help=h("population.path"))],
+    db: Db = None,
+) -> None:
+    """Load population by admin unit and year (for per-100,000 rates)."""
+    import riskatlas
+
+    with riskatlas.open(db) as atlas:
+        count = atlas.import_population(path)
+    console.print(translate("population.loaded", state(ctx).lang, count=count, path=path))

@@ -3,59 +3,57 @@ for signed-in users (uvicorn)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from riskatlas.cli.common import DB_OPTION, METHODS_OPTION, h
-from riskatlas.errors import StoreError
-from riskatlas.store.store import resolve_db
+from riskatlas.cli.help import h
+from riskatlas.cli.options import Db, Methods, store_path
 
 
-def register(app: typer.Typer) -> None:
-    @app.command(help=h("serve.help"))
-    def serve(
-        host: str = typer.Option("127.0.0.1", "--host", help=h("serve.host")),
-        port: int = typer.Option(8000, "--port", min=1, max=65535, help=h("serve.port")),
-        workers: int = typer.Option(1, "--workers", min=1, help=h("serve.workers")),
-        snapshot: bool = typer.Option(True, "--snapshot/--no-snapshot",
-                                      help=h("serve.snapshot")),
-        public_all: bool = typer.Option(False, "--public-all", help=h("serve.public_all")),
-        secure_cookies: bool = typer.Option(False, "--secure-cookies",
-                                            help=h("serve.secure_cookies")),
-        max_upload_mb: int = typer.Option(200, "--max-upload-mb", min=1,
-                                          help=h("serve.max_upload_mb")),
-        forwarded_allow_ips: str = typer.Option("", "--forwarded-allow-ips", metavar="IPS",
-                                                help=h("serve.forwarded_allow_ips")),
-        methods: Path = METHODS_OPTION,
-        db: Path = DB_OPTION,
-    ) -> None:
-        """Serve the store: a bilingual dashboard, the JSON API under /api/ (OpenAPI at
-        /openapi.json) and, for users added with 'riskatlas users add', data-card entry,
-        approval and uploads. Imports may run meanwhile from another process."""
-        import os
+def serve(
+    host: Annotated[str, typer.Option("--host", help=h("serve.host"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help=h("serve.port"))] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help=h("serve.workers"))] = 1,
+    snapshot: Annotated[bool, typer.Option("--snapshot/--no-snapshot",
+                                           help=h("serve.snapshot"))] = True,
+    public_all: Annotated[bool, typer.Option("--public-all", help=h("serve.public_all"))] = False,
+    secure_cookies: Annotated[bool, typer.Option("--secure-cookies",
+                                                 help=h("serve.secure_cookies"))] = False,
+    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", min=1,
+                                               help=h("serve.max_upload_mb"))] = 200,
+    forwarded_allow_ips: Annotated[str, typer.Option(
+        "--forwarded-allow-ips", metavar="IPS", help=h("serve.forwarded_allow_ips"))] = "",
+    methods: Methods = None,
+    db: Db = None,
+) -> None:
+    """Serve the store: a bilingual dashboard, the JSON API under /api/ (OpenAPI at
+    /openapi.json) and, for users added with 'riskatlas users add', data-card entry,
+    approval and uploads. Imports may run meanwhile from another process."""
+    import os
 
-        import uvicorn
+    import uvicorn
 
-        path = resolve_db(db)
-        if not path.exists():
-            raise StoreError("store.missing", path=str(path))
-        if workers > 1:  # each worker process builds its app from the environment
-            os.environ["RISKATLAS_DB"] = str(path.resolve())
-            os.environ["RISKATLAS_WEB_SNAPSHOT"] = "1" if snapshot else "0"
-            os.environ["RISKATLAS_WEB_PUBLIC_ALL"] = "1" if public_all else "0"
-            os.environ["RISKATLAS_WEB_SECURE_COOKIES"] = "1" if secure_cookies else "0"
-            os.environ["RISKATLAS_WEB_MAX_UPLOAD_MB"] = str(max_upload_mb)
-            if methods:
-                os.environ["RISKATLAS_WEB_METHODS"] = str(methods.resolve())
-            _run_workers(workers, host, port, forwarded_allow_ips)
-            return
-        from riskatlas.web.app import create_app
+    from riskatlas.errors import StoreError
 
-        uvicorn.run(create_app(path, methods=methods, snapshot=snapshot, public_all=public_all,
-                               secure_cookies=secure_cookies, max_upload_mb=max_upload_mb),
-                    host=host, port=port, **proxy_options(forwarded_allow_ips))
+    path = store_path(db)
+    if not path.exists():
+        raise StoreError("store.missing", path=str(path))
+    if workers > 1:  # each worker process builds its app from the environment
+        os.environ["RISKATLAS_DB"] = str(path.resolve())
+        os.environ["RISKATLAS_WEB_SNAPSHOT"] = "1" if snapshot else "0"
+        os.environ["RISKATLAS_WEB_PUBLIC_ALL"] = "1" if public_all else "0"
+        os.environ["RISKATLAS_WEB_SECURE_COOKIES"] = "1" if secure_cookies else "0"
+        os.environ["RISKATLAS_WEB_MAX_UPLOAD_MB"] = str(max_upload_mb)
+        if methods:
+            os.environ["RISKATLAS_WEB_METHODS"] = str(methods.resolve())
+        _run_workers(workers, host, port, forwarded_allow_ips)
+        return
+    from riskatlas.web.app import create_app
+
+    uvicorn.run(create_app(path, methods=methods, snapshot=snapshot, public_all=public_all,
+                           secure_cookies=secure_cookies, max_upload_mb=max_upload_mb),
+                host=host, port=port, **proxy_options(forwarded_allow_ips))
 
 
 def proxy_options(forwarded_allow_ips: str) -> dict[str, Any]:

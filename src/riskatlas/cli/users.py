@@ -9,133 +9,135 @@ change's own transaction.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from typing import Annotated
 
 import typer
 
-import riskatlas
-from riskatlas.cli.common import DB_OPTION, FMT_OPTION, console, h, print_frame, t
+from riskatlas.cli.help import h
+from riskatlas.cli.options import Db, Format
+from riskatlas.cli.output import console, print_frame
+from riskatlas.cli.state import state
 
 ROLE_HELP = h("users.roles")  # "viewer, collector, validator or admin"
 BY = "cli"  # who the audit log names for a change made here
 
+Name = Annotated[str, typer.Argument(help=h("users.name"))]
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help=h("users.password_stdin"))]
+NoPassword = Annotated[bool, typer.Option("--no-password", help=h("users.no_password"))]
 
-def _password(from_stdin: bool, none: bool) -> str | None:
+
+def _password(ctx: typer.Context, from_stdin: bool, none: bool) -> str | None:
     """The password from stdin's first line, none (tokens only), or asked twice."""
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if none:
         return None
-    return str(typer.prompt(t("auth.cli.password_prompt"), hide_input=True,
+    return str(typer.prompt(state(ctx).t("auth.cli.password_prompt"), hide_input=True,
                             confirmation_prompt=True))
 
 
-PASSWORD_STDIN = typer.Option(False, "--password-stdin", help=h("users.password_stdin"))
-NO_PASSWORD = typer.Option(False, "--no-password", help=h("users.no_password"))
+def add(
+    ctx: typer.Context,
+    name: Name,
+    role: Annotated[str, typer.Option("--role", help=h("users.add.role", roles=ROLE_HELP))],
+    password_stdin: PasswordStdin = False, no_password: NoPassword = False,
+    db: Db = None,
+) -> None:
+    """Add a user with a role."""
+    import riskatlas
+    from riskatlas.services import accounts
+
+    accounts.check_name(name)
+    accounts.check_role(role)
+    password = _password(ctx, password_stdin, no_password)
+    with riskatlas.open(db) as atlas:
+        accounts.add_user(atlas.store, name, role, password, by=BY)
+    console.print(state(ctx).t("auth.cli.added", name=name, role=role))
+    if password is None:
+        console.print(state(ctx).t("auth.cli.no_password", name=name))
 
 
-def register(app: typer.Typer) -> None:
-    users = typer.Typer(no_args_is_help=True, help=h("users.help"))
-    app.add_typer(users, name="users")
+def list_(ctx: typer.Context, fmt: Format = "table", db: Db = None) -> None:
+    """Users with their role, state and API tokens (never a password)."""
+    import pandas as pd
 
-    @users.command("add", help=h("users.add.help"))
-    def add(
-        name: str = typer.Argument(..., help=h("users.name")),
-        role: str = typer.Option(..., "--role", help=h("users.add.role", roles=ROLE_HELP)),
-        password_stdin: bool = PASSWORD_STDIN, no_password: bool = NO_PASSWORD,
-        db: Path = DB_OPTION,
-    ) -> None:
-        """Add a user with a role."""
-        from riskatlas.services import accounts
+    import riskatlas
+    from riskatlas.services import accounts
 
-        accounts.check_name(name)
-        accounts.check_role(role)
-        password = _password(password_stdin, no_password)
-        with riskatlas.open(db) as atlas:
-            accounts.add_user(atlas.store, name, role, password, by=BY)
-        console.print(t("auth.cli.added", name=name, role=role))
-        if password is None:
-            console.print(t("auth.cli.no_password", name=name))
+    lang = state(ctx).lang
+    with riskatlas.open(db) as atlas:
+        rows = accounts.users(atlas.store)
+    if not rows and fmt == "table":
+        console.print(state(ctx).t("auth.cli.none"))
+        return
+    print_frame(pd.DataFrame(rows, columns=["name", "role", "disabled", "created_at",
+                                            "tokens", "token_last_used"]), fmt, lang=lang)
 
-    @users.command("list", help=h("users.list.help"))
-    def list_(
-        fmt: str = FMT_OPTION,
-        db: Path = DB_OPTION,
-    ) -> None:
-        """Users with their role, state and API tokens (never a password)."""
-        import pandas as pd
 
-        from riskatlas.services import accounts
+def role(
+    ctx: typer.Context,
+    name: Name,
+    new_role: Annotated[str, typer.Argument(metavar="ROLE",
+                                            help=h("users.role.role", roles=ROLE_HELP))],
+    db: Db = None,
+) -> None:
+    """Change a user's role."""
+    import riskatlas
+    from riskatlas.services import accounts
 
-        with riskatlas.open(db) as atlas:
-            rows = accounts.users(atlas.store)
-        if not rows and fmt == "table":
-            console.print(t("auth.cli.none"))
-            return
-        print_frame(pd.DataFrame(rows, columns=["name", "role", "disabled", "created_at",
-                                                "tokens", "token_last_used"]), fmt)
+    with riskatlas.open(db) as atlas:
+        accounts.set_role(atlas.store, name, new_role, by=BY)
+    console.print(state(ctx).t("auth.cli.role_set", name=name, role=new_role))
 
-    @users.command("role", help=h("users.role.help"))
-    def role(name: str = typer.Argument(..., help=h("users.name")),
-             new_role: str = typer.Argument(..., metavar="ROLE",
-                                            help=h("users.role.role", roles=ROLE_HELP)),
-             db: Path = DB_OPTION) -> None:
-        """Change a user's role."""
-        from riskatlas.services import accounts
 
-        with riskatlas.open(db) as atlas:
-            accounts.set_role(atlas.store, name, new_role, by=BY)
-        console.print(t("auth.cli.role_set", name=name, role=new_role))
+def password(ctx: typer.Context, name: Name, password_stdin: PasswordStdin = False,
+             no_password: NoPassword = False, db: Db = None) -> None:
+    """Set a new password; the user's open sessions end."""
+    import riskatlas
+    from riskatlas.services import accounts
 
-    @users.command("password", help=h("users.password.help"))
-    def password(name: str = typer.Argument(..., help=h("users.name")),
-                 password_stdin: bool = PASSWORD_STDIN, no_password: bool = NO_PASSWORD,
-                 db: Path = DB_OPTION) -> None:
-        """Set a new password; the user's open sessions end."""
-        from riskatlas.services import accounts
+    new = _password(ctx, password_stdin, no_password)
+    with riskatlas.open(db) as atlas:
+        accounts.set_password(atlas.store, name, new, by=BY)
+    console.print(state(ctx).t("auth.cli.password_set", name=name))
 
-        new = _password(password_stdin, no_password)
-        with riskatlas.open(db) as atlas:
-            accounts.set_password(atlas.store, name, new, by=BY)
-        console.print(t("auth.cli.password_set", name=name))
 
-    @users.command("disable", help=h("users.disable.help"))
-    def disable(name: str = typer.Argument(..., help=h("users.name")),
-                db: Path = DB_OPTION) -> None:
-        """Disable a user: their sessions and API tokens stop working."""
-        from riskatlas.services import accounts
+def disable(ctx: typer.Context, name: Name, db: Db = None) -> None:
+    """Disable a user: their sessions and API tokens stop working."""
+    import riskatlas
+    from riskatlas.services import accounts
 
-        with riskatlas.open(db) as atlas:
-            accounts.set_disabled(atlas.store, name, True, by=BY)
-        console.print(t("auth.cli.disabled", name=name))
+    with riskatlas.open(db) as atlas:
+        accounts.set_disabled(atlas.store, name, True, by=BY)
+    console.print(state(ctx).t("auth.cli.disabled", name=name))
 
-    @users.command("enable", help=h("users.enable.help"))
-    def enable(name: str = typer.Argument(..., help=h("users.name")),
-               db: Path = DB_OPTION) -> None:
-        """Enable a disabled user again."""
-        from riskatlas.services import accounts
 
-        with riskatlas.open(db) as atlas:
-            accounts.set_disabled(atlas.store, name, False, by=BY)
-        console.print(t("auth.cli.enabled", name=name))
+def enable(ctx: typer.Context, name: Name, db: Db = None) -> None:
+    """Enable a disabled user again."""
+    import riskatlas
+    from riskatlas.services import accounts
 
-    @users.command("token", help=h("users.token.help"))
-    def token(name: str = typer.Argument(..., help=h("users.name")),
-              db: Path = DB_OPTION) -> None:
-        """Make a new API token for a user and print it once (only its hash is kept)."""
-        from riskatlas.services import accounts
+    with riskatlas.open(db) as atlas:
+        accounts.set_disabled(atlas.store, name, False, by=BY)
+    console.print(state(ctx).t("auth.cli.enabled", name=name))
 
-        with riskatlas.open(db) as atlas:
-            made = accounts.add_token(atlas.store, name, by=BY)
-        print(t("auth.cli.token", name=name), file=sys.stderr)
-        sys.stdout.write(made + "\n")
 
-    @users.command("revoke", help=h("users.revoke.help"))
-    def revoke(name: str = typer.Argument(..., help=h("users.name")),
-               db: Path = DB_OPTION) -> None:
-        """Delete every API token of a user."""
-        from riskatlas.services import accounts
+def token(ctx: typer.Context, name: Name, db: Db = None) -> None:
+    """Make a new API token for a user and print it once (only its hash is kept)."""
+    import riskatlas
+    from riskatlas.services import accounts
 
-        with riskatlas.open(db) as atlas:
-            count = accounts.revoke_tokens(atlas.store, name, by=BY)
-        console.print(t("auth.cli.revoked", name=name, count=count))
+    with riskatlas.open(db) as atlas:
+        made = accounts.add_token(atlas.store, name, by=BY)
+    print(state(ctx).t("auth.cli.token", name=name), file=sys.stderr)
+    sys.stdout.write(made + "\n")
+
+
+def revoke(ctx: typer.Context, name: Name, db: Db = None) -> None:
+    """Delete every API token of a user."""
+    import riskatlas
+    from riskatlas.services import accounts
+
+    with riskatlas.open(db) as atlas:
+        count = accounts.revoke_tokens(atlas.store, name, by=BY)
+    console.print(state(ctx).t("auth.cli.revoked", name=name, count=count))
