@@ -178,3 +178,11 @@ def test_pairs_need_the_same_country_compatible_hazards_and_the_window() -> None
         ("q", "q1"), ("f", "f1"), ("f", "s1")}
     storm = pairs.set_index("to_event").loc["s1"]
     assert storm.hazard_basis == "related_group" and storm.window_days == 3
+    # landslides whose cards name an earthquake as their cause are the earthquake's
+    slides = events(("l1", "AAA", "landslide", 100, 100), ("l2", "AAA", "landslide", 100, 100))
+    slides["seismic"] = [True, False]
+    basis = link_events(left, slides, rules, keep_unlikely=True)
+    basis = basis[basis.from_event == "q"].set_index("to_event")
+    assert basis.loc["l1", "hazard_basis"] == "caused_by"
+    assert basis.loc["l2", "hazard_basis"] == "related_group"
+    assert basis.loc["l1", "hazard"] > basis.loc["l2", "hazard"]

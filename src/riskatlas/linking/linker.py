@@ -6,8 +6,9 @@ reporting groups apart (``linking.window_days``; the stricter of the two for rel
 groups: a cyclone's floods follow it within its own window). Each pair gets four feature scores in
 [0, 1] and a GLIDE term (methods profile ``linking``; docs/methods.md, "Linking sources"):
 
-- ``hazard``: the same HIPs code, the same HIPs cluster, the same reporting group, or
-  groups one disaster brings together (``related_groups``: a cyclone's floods);
+- ``hazard``: the same HIPs code, the same HIPs cluster, the same reporting group, an
+  earthquake and landslides whose cards name an earthquake as their cause (``caused_by``),
+  or groups one disaster brings together (``related_groups``: a cyclone's floods);
 - ``date``: 1 when the periods overlap, falling linearly to 1 / (window + 1) at the window;
 - ``place``: the share of units in common at the finest level both sides are located at
   (of the smaller side), else one level up × ``parent_place`` per level; ``unknown_place``
@@ -65,10 +66,10 @@ def candidate_pairs(left: pd.DataFrame, right: pd.DataFrame, rules: LinkRules
         out.append(pd.DataFrame({"i": i, "j": j}))
     pairs = pd.concat(out, ignore_index=True) if out else pd.DataFrame({"i": [], "j": []})
     pairs = pairs.astype({"i": "int64", "j": "int64"})
-    basis = [_hazard_basis(a, b, ca, cb, rules) for a, b, ca, cb in zip(
+    basis = [_hazard_basis(a, b, ca, cb, rules, sa or sb) for a, b, ca, cb, sa, sb in zip(
         left.hazard_group.to_numpy()[pairs.i], right.hazard_group.to_numpy()[pairs.j],
         left.hips_codes.to_numpy()[pairs.i], right.hips_codes.to_numpy()[pairs.j],
-        strict=True)]
+        _seismic(left)[pairs.i], _seismic(right)[pairs.j], strict=True)]
     pairs["hazard_basis"] = basis
     window = np.array([min(rules.window(a), rules.window(b)) for a, b in zip(
         left.hazard_group.to_numpy()[pairs.i], right.hazard_group.to_numpy()[pairs.j],
@@ -82,14 +83,22 @@ def candidate_pairs(left: pd.DataFrame, right: pd.DataFrame, rules: LinkRules
     return pairs[keep].reset_index(drop=True)
 
 
+def _seismic(events: pd.DataFrame) -> Any:
+    column = events.get("seismic")
+    return (np.zeros(len(events), bool) if column is None
+            else column.fillna(False).to_numpy(bool))
+
+
 def _hazard_basis(a: Any, b: Any, codes_a: Sequence[str], codes_b: Sequence[str],
-                  rules: LinkRules) -> str | None:
+                  rules: LinkRules, seismic: bool = False) -> str | None:
     if set(codes_a) & set(codes_b):
         return "same_code"
     if {c[:4] for c in codes_a} & {c[:4] for c in codes_b}:
         return "same_cluster"
     if isinstance(a, str) and a == b:
         return "same_group"
+    if seismic and {a, b} == {"earthquake", "landslide"}:
+        return "caused_by"
     if rules.related(a if isinstance(a, str) else None, b if isinstance(b, str) else None):
         return "related_group"
     return None

@@ -28,7 +28,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from difflib import SequenceMatcher
+from difflib import SequenceMatcher, get_close_matches
 from functools import cache
 from typing import Any
 
@@ -81,10 +81,14 @@ class Match:
 
 
 @cache
-def _level_words() -> tuple[tuple[str, ...], ...]:
-    """Admin-level words and runs of words ("village development committee"), longest
-    first, from ``data/admin_tiers.csv``."""
-    return tuple(sorted((tuple(k.split()) for k in tier_terms() if k), key=len, reverse=True))
+def _level_words() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Admin-level words and runs of words ("village development committee") from
+    ``data/admin_tiers.csv``, by their first word, longest first."""
+    runs = sorted((tuple(k.split()) for k in tier_terms() if k), key=len, reverse=True)
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for run in runs:
+        out.setdefault(run[0], []).append(run)
+    return {first: tuple(found) for first, found in out.items()}
 
 
 def place_key(name: str, abbreviations: Mapping[str, str] | None = None) -> str:
@@ -110,17 +114,18 @@ def _split_key(name: str, abbreviations: Mapping[str, str] | None
 def _without_level_words(words: list[str]) -> tuple[list[str], list[str]]:
     out: list[str] = []
     dropped: list[str] = []
+    index = _level_words()
     i = 0
     while i < len(words):
-        for run in _level_words():
-            n = len(run)
-            if i + n <= len(words) and _same_run(words[i:i + n], run):
-                dropped.append(" ".join(run))
-                i += n
-                break
-        else:
+        runs = [r for form in singular_forms(words[i]) for r in index.get(form, ())]
+        run = next((r for r in sorted(runs, key=len, reverse=True)
+                    if i + len(r) <= len(words) and _same_run(words[i:i + len(r)], r)), None)
+        if run is None:
             out.append(words[i])
             i += 1
+        else:
+            dropped.append(" ".join(run))
+            i += len(run)
     return out, dropped
 
 
@@ -266,8 +271,8 @@ class Gazetteer:
         return any(place_key(n, self.abbreviations) == key for n in unit.names)
 
     def _fuzzy(self, place: Place, key: str, least: float, within: Sequence[Unit]) -> Match:
-        scored = [(SequenceMatcher(None, key, k).ratio(), k) for k in self.by_key]
-        scored = [(s, k) for s, k in scored if s >= least]
+        close = get_close_matches(key, list(self.by_key), n=10, cutoff=least)
+        scored = [(SequenceMatcher(None, key, k).ratio(), k) for k in close]
         if not scored:
             return Match(place, "unmatched", 0.0)
         best = max(s for s, _ in scored)

@@ -12,7 +12,8 @@ Every event row carries: ``event_id``, ``dataset_id``, ``country_iso3``, ``hazar
 ``glides`` (list), ``units`` (set of ``level:code``, with the units above),
 ``deaths`` (dead + missing: EM-DAT's Total Deaths counts both), ``houses_destroyed``,
 ``directly_affected``, ``losses_usd`` (NaN when no card reports the figure), ``cards``,
-``record_ids`` (list) and ``intensive`` (methods ``intensive``).
+``record_ids`` (list), ``intensive`` (methods ``intensive``) and ``seismic`` (a landslide
+event with a card whose cause names an earthquake: the project's climate-flag rule).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from riskatlas.linking.rules import LinkRules
 
 FIGURES = ("deaths", "houses_destroyed", "directly_affected", "losses_usd")
 """The figures the linker compares and a merged event carries."""
-_CARD_COLUMNS = ("country_iso3", "hazard_group", "hips_code", "glide", "level0_code",
+_CARD_COLUMNS = ("country_iso3", "hazard_group", "hips_code", "glide", "climate_related",
+                 "level0_code",
                  "level1_code", "level2_code", "deaths", "missing", "houses_destroyed",
                  "directly_affected", "losses_usd")
 
@@ -78,9 +80,14 @@ def card_events_of(records: Any, methods: Methods) -> pd.DataFrame:
         houses_destroyed=tagged.houses_destroyed.sum(),
         directly_affected=tagged.directly_affected.sum(),
         losses_usd=tagged.losses_usd.sum(),
-        cards=tagged.count(), record_ids=tagged.record_id.collect())
+        cards=tagged.count(), record_ids=tagged.record_id.collect(),
+        # a landslide card that is not climate-related names an earthquake as its cause
+        # (model.hazards.is_climate_related)
+        seismic=((tagged.hazard_group == "landslide")
+                 & (tagged.climate_related == False)).any())  # noqa: E712
     frame = ev.to_pandas()
     frame["deaths"] = frame.deaths.where(frame.pop("any_deaths").astype(bool))
+    frame["seismic"] = frame.seismic.fillna(False).astype(bool)
     frame["units"] = [{u for part in parts if part is not None for u in part if u}
                       for parts in zip(frame.pop("u0"), frame.pop("u1"), frame.pop("u2"),
                                        strict=True)]
@@ -123,7 +130,7 @@ def record_events(records: Any, admin_units: Any, methods: Methods,
         "deaths": deaths.where(frame.deaths.notna() | frame.missing.notna()),
         "houses_destroyed": frame.houses_destroyed,
         "directly_affected": frame.directly_affected, "losses_usd": frame.losses_usd,
-        "cards": 1, "record_ids": [[i] for i in frame.record_id]})
+        "cards": 1, "record_ids": [[i] for i in frame.record_id], "seismic": False})
     out.attrs["places"] = matches
     return _finish(out, methods)
 
