@@ -41,6 +41,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -59,6 +60,7 @@ from riskatlas.store.batch import BatchResult, OnCommit, insert_dataset, refresh
 if TYPE_CHECKING:
     import duckdb
 
+    from riskatlas.importer import FileResult
     from riskatlas.store.store import Store
 
     Connection = duckdb.DuckDBPyConnection
@@ -562,6 +564,23 @@ def note_upload(store: Store, by: str, name: str, size: int,
     """The "upload" row of files that committed nothing (unchanged, not recognised)."""
     with store.transaction() as con:
         audit(con, by, "upload", None, None, {"file": name, "size": size, "results": results})
+
+
+def import_upload(store: Store, by: str, path: Path, size: int, *, country: str | None,
+                  fmt: str | None) -> list[FileResult]:
+    """Import an uploaded file as ``riskatlas import`` does, its cards awaiting review
+    (an upload publishes nothing), the uploader their author; each dataset's authors and
+    "upload" row in its own commit, an "upload" row alone for what committed nothing."""
+    from riskatlas.importer import import_paths
+    from riskatlas.sources.registry import ReadOptions
+
+    options = ReadOptions(country=country.upper() if country else None, review=True)
+    results = import_paths(store, [path], format=fmt, options=options,
+                           on_commit=upload_recorder(by, path.name, size))
+    others = [r.as_dict() for r in results if r.status != "imported"]
+    if others:  # nothing committed for these (unchanged, skipped): noted apart
+        note_upload(store, by, path.name, size, others)
+    return results
 
 
 # --- review per dataset ---------------------------------------------------------------

@@ -13,10 +13,10 @@ import datetime as dt
 import logging
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import pyarrow as pa
@@ -34,8 +34,31 @@ from riskatlas.model.quality import (
 from riskatlas.store import arrow_rows
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    import duckdb
+
     from riskatlas.model.hazards import Crosswalk
-    from riskatlas.store.store import Store
+
+
+class BatchStore(Protocol):
+    """What a batch needs of its store (:class:`riskatlas.store.store.Store`)."""
+
+    connection: duckdb.DuckDBPyConnection
+    importer_version: str
+
+    @property
+    def crosswalk(self) -> Crosswalk: ...
+
+    def next_dataset_id(self) -> int: ...
+
+    def new_staging_dir(self) -> Path: ...
+
+    def transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
 log = logging.getLogger(__name__)
 RECORD_SCHEMA = staged_record_schema()  # the records table's columns and two counts
@@ -124,7 +147,7 @@ OnCommit = Callable[[Any, BatchResult], None]
 class ImportBatch:
     """Staging area of one dataset (one or more files of one source)."""
 
-    def __init__(self, store: Store, *, source_key: str, name: str, format: str,
+    def __init__(self, store: BatchStore, *, source_key: str, name: str, format: str,
                  crosswalk_version: str, country_iso3: str | None = None,
                  disambiguate_keys: bool = False, synthetic: bool = False,
                  policy: QualityPolicy | None = None, review: bool = False,

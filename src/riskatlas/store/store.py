@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -13,7 +14,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from riskatlas import __version__
 from riskatlas.errors import StoreError
 from riskatlas.model.hazards import Crosswalk, load_crosswalk
 from riskatlas.store.batch import ImportBatch
@@ -47,7 +47,7 @@ class Store:
         web app copying it; readers never wait: only a writer can keep them out)."""
         self.path = resolve_db(path)
         self.read_only = read_only
-        self.importer_version = __version__
+        self.importer_version = _version()
         self.memo = memo
         self.published_only = False
         self._depth = 0  # transactions open on this connection (see :meth:`transaction`)
@@ -205,16 +205,6 @@ class Store:
         return self.connection.execute(sql, list(params)).fetchall()
 
 
-def connect_copy(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
-    """A connection to a private copy of a store (the web app's readers), its memory
-    capped at ``memory_limit`` and without progress bars."""
-    import duckdb
-
-    connection = duckdb.connect(str(path), config={"memory_limit": memory_limit})
-    connection.execute("SET enable_progress_bar = false")
-    return connection
-
-
 def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect``, retried with backoff for ``wait`` seconds while another process
     holds the file."""
@@ -231,6 +221,12 @@ def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnect
             log.info("store %s held by another process: waiting", path)
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
+
+
+def _version() -> str:
+    """The package's version (riskatlas.__version__), read from the package already
+    loaded: the store sits beneath the package's Python API, which imports it."""
+    return str(sys.modules["riskatlas"].__version__)
 
 
 def _alive(pid: int) -> bool:

@@ -15,7 +15,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
 from riskatlas.services import accounts
-from riskatlas.store.store import Store
 from riskatlas.web import auth
 from riskatlas.web.access import checked_form, refused, require, tables
 from riskatlas.web.deps import Viewer, current_user, request_language, settings_of, store_view
@@ -130,18 +129,16 @@ async def users_post(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Re
     form = await checked_form(request)
     require(viewer, "admin")
     op, name = str(form.get("op") or ""), str(form.get("name") or "").strip()
-    token = ""
-
     role, password = str(form.get("role") or ""), str(form.get("password") or "")
-    changes: dict[str, Callable[[Store], object]] = {
-        "add": lambda st: accounts.add_user(st, name, role, password, by=viewer.name),
-        "disable": lambda st: accounts.set_disabled(st, name, True, by=viewer.name),
-        "enable": lambda st: accounts.set_disabled(st, name, False, by=viewer.name),
-        "role": lambda st: accounts.set_role(st, name, role, by=viewer.name),
+    changes: dict[str, Callable[[Atlas], object]] = {
+        "add": lambda w: accounts.add_user(w.store, name, role, password, by=viewer.name),
+        "disable": lambda w: accounts.set_disabled(w.store, name, True, by=viewer.name),
+        "enable": lambda w: accounts.set_disabled(w.store, name, False, by=viewer.name),
+        "role": lambda w: accounts.set_role(w.store, name, role, by=viewer.name),
         # a new password ends the user's open sessions
-        "password": lambda st: accounts.set_password(st, name, password, by=viewer.name),
-        "revoke": lambda st: accounts.revoke_tokens(st, name, by=viewer.name),
-        "token": lambda st: accounts.add_token(st, name, by=viewer.name),
+        "password": lambda w: accounts.set_password(w.store, name, password, by=viewer.name),
+        "revoke": lambda w: accounts.revoke_tokens(w.store, name, by=viewer.name),
+        "token": lambda w: accounts.add_token(w.store, name, by=viewer.name),
     }
     change = changes.get(op)
     if change is None:
@@ -149,7 +146,7 @@ async def users_post(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Re
 
     def write() -> str:
         with writing(settings_of(request)) as w:
-            made = change(w.store)
+            made = change(w)
         return made if op == "token" and isinstance(made, str) else ""
 
     try:

@@ -12,7 +12,7 @@ keep reading the last one (the data as of the last finished import). Requests in
 keep their generation until they finish; older generations are then deleted.
 
 Each copy is kept open while it is served: requests take a cursor of its connection and
-share a :class:`~riskatlas.store.memo.Memo` of what they computed from it (the record
+share a :class:`~riskatlas.services.copies.Memo` of what they computed from it (the record
 browser adds its index to the copy on first use, see :mod:`riskatlas.web.browse`).
 """
 
@@ -32,8 +32,7 @@ from typing import Any, Protocol
 import duckdb
 
 from riskatlas.errors import StoreError
-from riskatlas.store.memo import Memo
-from riskatlas.store.store import connect_copy
+from riskatlas.services.copies import Memo, connect_copy
 
 log = logging.getLogger(__name__)
 

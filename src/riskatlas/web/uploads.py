@@ -28,7 +28,6 @@ from riskatlas.api import json_params
 from riskatlas.errors import RiskAtlasError
 from riskatlas.i18n import translate
 from riskatlas.services import cards
-from riskatlas.sources.registry import ReadOptions
 from riskatlas.web.deps import Viewer, WebSettings
 from riskatlas.web.writer import writing
 
@@ -97,12 +96,9 @@ def import_upload(settings: WebSettings, viewer: Viewer, file: UploadFile, *,
     try:
         path = folder / safe_name(file.filename or "upload")
         size = _save(file, path, settings.max_upload_mb * 1024 * 1024)
-        # an upload publishes nothing: its cards await a validator, as entered cards do
-        options = ReadOptions(country=country.upper() if country else None, review=True)
         with writing(settings, transaction=False) as atlas:
-            results = atlas.import_paths([path], format=fmt, options=options,
-                                         on_commit=cards.upload_recorder(
-                                             viewer.name, path.name, size))
+            results = cards.import_upload(atlas.store, viewer.name, path, size,
+                                          country=country, fmt=fmt)
             files = []
             for r in results:
                 item = r.as_dict()
@@ -127,9 +123,6 @@ def import_upload(settings: WebSettings, viewer: Viewer, file: UploadFile, *,
                     for n in r.notes]
                 files.append(item)
             unmapped = sorted({t for r in results for t in r.unmapped_hazards})
-            others = [r.as_dict() for r in results if r.status != "imported"]
-            if others:  # nothing committed for these (unchanged, skipped): noted apart
-                cards.note_upload(atlas.store, viewer.name, path.name, size, others)
         log.info("%s uploaded %s (%d bytes)", viewer.name, path.name, size)
         return {"file": path.name, "size": size, "files": files, "unmapped_hazards": unmapped,
                 "unmapped_text": translate("import.unmapped", lang, terms=", ".join(unmapped))
