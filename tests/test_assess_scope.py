@@ -134,3 +134,54 @@ def test_ranks_are_among_units_with_records(tmp_path):
     assert set(quiet["admin_code"]) == {"U7", "U8"}
     assert list(screen.index[screen["rank"].isna()]) == [2, 3]  # listed after the ranked
     assert not any(str(s).startswith("-") for s in screen["score"])
+
+
+def test_a_scope_value_and_scope_keywords_give_the_same_answers(two_countries):
+    """Analyses take their scope as a value (the web's dependency, Atlas.assess) or as
+    keywords (the CLI); both mean the same, and mixing them is refused."""
+    db, _, _ = two_countries
+    with riskatlas.open(db, read_only=True) as atlas:
+        scope = atlas.scope_of(country="npl", level=1, year_from=2001)
+        assert scope.statuses == atlas.counted_statuses() and scope.period_table is None
+        by_value = atlas.risk(scope=scope)
+        by_keywords = atlas.risk(country="npl", level=1, year_from=2001)
+        pd.testing.assert_frame_equal(by_value, by_keywords)
+        assert by_value.attrs == by_keywords.attrs
+        assert atlas.scope_of(include_unapproved=True).statuses is None
+        with pytest.raises(TypeError, match="country"):
+            atlas.profile(scope=scope, country="NPL")
+
+
+def test_the_pipeline_takes_analyses_and_a_scope_not_an_atlas(two_countries):
+    """assessment.pipeline.assess runs on the read side of a store (Analyses) over a Scope,
+    and Atlas.assess is that call: the same plain value either way."""
+    from riskatlas.analyses import Analyses
+    from riskatlas.assessment.pipeline import assess
+    from riskatlas.assessment.value import Assessment
+
+    db, _, _ = two_countries
+    with riskatlas.open(db, read_only=True) as atlas:
+        reader = Analyses(atlas.store, methods=atlas.methods)
+        direct = assess(reader, reader.scope_of(), top=3)
+        via_api = atlas.assess(top=3)
+    assert isinstance(direct, Assessment) and not isinstance(reader, riskatlas.Atlas)
+    assert (direct.country, direct.level) == (via_api.country, via_api.level)
+    assert direct.country == "NPL" and len(direct.screen)
+    for name in ("profile", "risk", "screen", "records", "unit_sendai"):
+        pd.testing.assert_frame_equal(getattr(direct, name), getattr(via_api, name))
+    assert [a.measure.id for a in direct.advice] == [a.measure.id for a in via_api.advice]
+
+
+def test_one_drivers_text_for_every_view():
+    """The report, the dashboard and the CLI word a unit's drivers with one function."""
+    from riskatlas.assessment.text import drivers_text
+
+    drivers = [{"hazard": "flood", "indicator": "deaths_missing", "share_pct": 61.7},
+               {"hazard": "unmapped:LLUVIAS", "indicator": "houses_lost", "share_pct": 38.3}]
+    assert drivers_text(drivers, "en") == (
+        "Flood · deaths + missing 62 %; LLUVIAS · houses lost 38 %")
+    assert drivers_text(drivers, "zh-TW") == (
+        "洪水 · 死亡＋失蹤 62 %；LLUVIAS · 房屋損失 38 %")
+    assert drivers_text(drivers, "en", sep="; ", percent="%") == (
+        "Flood · deaths + missing 62%; LLUVIAS · houses lost 38%")
+    assert drivers_text([], "en") == ""

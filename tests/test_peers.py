@@ -24,9 +24,9 @@ from riskatlas.advice.peers import (
     tier_range,
     tier_terms,
 )
+from riskatlas.assessment.peers import peer_features
 from riskatlas.model.regions import region_of
 from riskatlas.report import peers_view
-from riskatlas.report.assessment import peer_features
 from riskatlas.report.html import Text
 
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}|\bpeers\.[a-z_0-9]+")

@@ -28,16 +28,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from riskatlas.model.countries import country_name
 from riskatlas.model.regions import region_of
-
-if TYPE_CHECKING:
-    from riskatlas.api import Atlas
 
 UNIT = ("country_iso3", "level", "admin_code")
 PEER_METRICS = ("records", "deaths", "directly_affected", "houses_destroyed")
@@ -440,67 +437,3 @@ def close_by(own: pd.Series, key: tuple[str, int, str], peer: Mapping[str, Any],
     elif own["region"] and peer["region"] == own["region"]:
         why.append({"why": "region", "region": own["region"]})
     return why
-
-
-# -------------------------------------------------------------------- from a store
-
-
-def store_features(atlas: Atlas, year_from: int | None = None,
-                   year_to: int | None = None) -> pd.DataFrame:
-    """:func:`unit_features` of every located unit of every level in the store (all
-    countries and datasets), with the kind of each level (:func:`level_kinds`); a year of
-    record is a year of the country's observation period (as every analysis counts it)."""
-    from riskatlas.analysis.scope import LEVELS
-
-    profile = pd.concat([atlas.profile(PEER_METRICS, level=lv, year_from=year_from,
-                                       year_to=year_to).assign(level=lv) for lv in LEVELS],
-                        ignore_index=True)
-    located = profile[profile["admin_code"].ne("") & profile["metric"].eq("records")]
-    units = located.groupby(list(UNIT), as_index=False).agg(
-        records=("value", "sum"), admin_name=("admin_name", "first"))
-    period = profile.groupby("country_iso3").agg(first=("period_from", "min"),
-                                                 last=("period_to", "max"))
-    years = {str(c): int(r.last - r.first + 1) for c, r in period.iterrows()}
-    top = units[units["level"] == 0]
-    level0 = top.groupby("country_iso3", as_index=False).agg(
-        codes=("admin_code", "nunique"), code=("admin_code", "first"),
-        name=("admin_name", "first"))
-    sizes = unit_sizes(atlas)
-    kinds = level_kinds(units, years, level_names(atlas), level0, sizes)
-    return unit_features(profile, years, kinds, sizes)
-
-
-def level_names(atlas: Atlas) -> pd.DataFrame:
-    """country_iso3, level, name: the level names of the datasets holding each country's
-    records (``admin_levels``; English name where the source gives one, and the other)."""
-    from riskatlas.analysis.scope import NO_COUNTRY
-
-    r = atlas.table("records")
-    held = r.select(dataset_id=r.dataset_id,
-                    country_iso3=r.country_iso3.fill_null(NO_COUNTRY)).distinct().to_pandas()
-    levels = atlas.table("admin_levels").to_pandas()
-    names = pd.concat([levels[["dataset_id", "level", c]].rename(columns={c: "name"})
-                       for c in ("name_en", "name")]).dropna(subset=["name"])
-    return held.merge(names, on="dataset_id")[["country_iso3", "level", "name"]]
-
-
-def unit_sizes(atlas: Atlas) -> pd.DataFrame:
-    """country_iso3, level, admin_code, area_km2 (from loaded boundaries), population
-    (the latest year loaded): where known."""
-    units = atlas.table("admin_units")
-    shapes = units.filter(units.geometry.notnull()).select(
-        "country_iso3", "level", "code", geometry=units.geometry.cast("string")).to_pandas()
-    area = pd.DataFrame({"country_iso3": shapes["country_iso3"], "level": shapes["level"],
-                         "admin_code": shapes["code"],
-                         "area_km2": pd.array([geometry_area_km2(g) for g in shapes["geometry"]],
-                                              dtype="float64")})
-    pop = atlas.table("population")
-    pop = pop.filter(pop.population.notnull() & (pop.level >= 0)).select(
-        "country_iso3", "level", "admin_code", "year", "population").to_pandas()
-    latest = pop.sort_values("year").drop_duplicates(
-        ["country_iso3", "level", "admin_code"], keep="last").drop(columns="year")
-    known = [f.astype({"level": "int64"}).set_index(list(UNIT)) for f in (area, latest)
-             if len(f)]
-    if not known:
-        return pd.DataFrame(columns=[*UNIT, *SIZE_COLUMNS])
-    return pd.concat(known, axis=1).reindex(columns=list(SIZE_COLUMNS)).reset_index()

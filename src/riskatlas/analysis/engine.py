@@ -12,10 +12,13 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from riskatlas.errors import AnalysisError
 from riskatlas.store.store import Store
+
+if TYPE_CHECKING:  # Ibis loads on first query
+    import ibis.expr.types as ir
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ class Engine:
     def con(self) -> Any:
         return self.store.ibis
 
-    def table(self, name: str) -> Any:
+    def table(self, name: str) -> ir.Table:
         """The store's table (its schema read once per served copy: ``Store.table``)."""
         return self.store.table(name)
 
@@ -74,7 +77,7 @@ class SparkEngine(Engine):
     def con(self) -> Any:
         return self._con
 
-    def table(self, name: str) -> Any:
+    def table(self, name: str) -> ir.Table:
         return self._con.table(name)
 
     def close(self) -> None:

@@ -26,18 +26,21 @@ on the whole event (``intensive``), never on its part in one unit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from riskatlas.analysis.methods import Methods
-from riskatlas.analysis.scope import hazard_expr
+from riskatlas.analysis.scope import Scope, hazard_expr
 from riskatlas.model.schema import IMPACT_FIELDS
+
+if TYPE_CHECKING:  # Ibis loads on first query
+    import ibis.expr.types as ir
 
 SUMMED = tuple(f for f in IMPACT_FIELDS if f not in ("losses_local",))  # currencies differ
 COUNTRY = "*"  # the chaining area of a card chained across its whole country
 GLIDE, NAME = "glide:", "name:"  # prefixes of a card's source event identifier
 
 
-def card_events(records: Any, methods: Methods, keep: Sequence[str] = ()) -> Any:
+def card_events(records: ir.Table, methods: Methods, keep: Sequence[str] = ()) -> ir.Table:
     """``record_id`` → ``event_id`` (+ the card's period in epoch days) for ``records``,
     with the columns ``keep`` of the cards (no join back to the cards needed)."""
     import ibis
@@ -93,14 +96,14 @@ def card_events(records: Any, methods: Methods, keep: Sequence[str] = ()) -> Any
                     event_id=event_id)
 
 
-def whole(scope: Any) -> bool:
+def whole(scope: Scope) -> bool:
     """Whether ``scope`` (a :class:`~riskatlas.analysis.scope.Scope`) holds every card its
     events are formed over (no unit, hazard or climate filter): its cards and the basis of
     its events are then the same rows, and need not be joined to each other."""
     return scope.admin is None and scope.hazard is None and not scope.climate_only
 
 
-def country_wide(r: Any, methods: Methods) -> Any:
+def country_wide(r: ir.Table, methods: Methods) -> ir.BooleanValue:
     """True for cards whose hazard chains across the whole country (``events.country_wide``:
     reporting groups, and HIPs code prefixes for hazards inside a wider group)."""
     import ibis
@@ -114,7 +117,7 @@ def country_wide(r: Any, methods: Methods) -> Any:
     return ibis.literal(False) if out is None else out
 
 
-def events(records: Any, methods: Methods, basis: Any | None = None) -> Any:
+def events(records: ir.Table, methods: Methods, basis: ir.Table | None = None) -> ir.Table:
     """One row per event with cards in ``records``: hazard, period, cards, units and impacts
     of its cards in ``records``, and whether the whole event is intensive (methods
     ``intensive``). Events are formed over ``basis`` (default ``records``: pass the
@@ -152,7 +155,7 @@ def events(records: Any, methods: Methods, basis: Any | None = None) -> Any:
     return ev.join(flags, "event_id")
 
 
-def event_flags(tagged: Any, methods: Methods) -> Any:
+def event_flags(tagged: ir.Table, methods: Methods) -> ir.Table:
     """``event_id`` → ``intensive``, decided on all the cards of each event in ``tagged``
     (records with their ``event_id``)."""
     whole = tagged.group_by("event_id").aggregate(deaths=tagged.deaths.sum(),
@@ -160,14 +163,14 @@ def event_flags(tagged: Any, methods: Methods) -> Any:
     return whole.select("event_id", intensive=intensive_expr(whole, methods))
 
 
-def intensive_expr(t: Any, methods: Methods) -> Any:
+def intensive_expr(t: ir.Table, methods: Methods) -> ir.BooleanValue:
     """True where deaths or houses destroyed reach the intensive thresholds."""
     limits = methods.get("intensive")
     return ((t.deaths.fill_null(0) >= limits["deaths"])
             | (t.houses_destroyed.fill_null(0) >= limits["houses_destroyed"]))
 
 
-def _period_end(r: Any) -> Any:
+def _period_end(r: ir.Table) -> ir.IntegerValue:
     """Last day (epoch days) of the card's known start period: the day, month or year."""
     import ibis
 
@@ -179,7 +182,8 @@ def _period_end(r: Any) -> Any:
         else_=r.start_date.epoch_days())
 
 
-def _per_hazard(hazard: Any, days: Mapping[str, Any], default: Any) -> Any:
+def _per_hazard(hazard: ir.StringValue, days: Mapping[str, Any], default: Any
+                ) -> ir.IntegerValue:
     """A number of days per hazard group, ``default`` for groups not listed."""
     import ibis
 
@@ -188,7 +192,7 @@ def _per_hazard(hazard: Any, days: Mapping[str, Any], default: Any) -> Any:
     return ibis.cases(*((hazard == g, int(d)) for g, d in days.items()), else_=int(default))
 
 
-def _identifier(r: Any, methods: Methods) -> Any:
+def _identifier(r: ir.Table, methods: Methods) -> ir.StringValue:
     """The card's source event identifier: ``glide:<GLIDE>``, else ``name:<event name>``
     (trimmed, lower case), else NULL (``events.use_glide``, ``events.use_event_name``)."""
     import ibis
@@ -201,5 +205,5 @@ def _identifier(r: Any, methods: Methods) -> Any:
     return glide.fill_null(name)
 
 
-def _plus_days(date: Any, days: Any) -> Any:
+def _plus_days(date: ir.DateValue, days: ir.IntegerValue) -> ir.DateValue:
     return date + days.as_interval("D")

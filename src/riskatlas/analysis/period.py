@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # pandas loads on first use, not for an import
+if TYPE_CHECKING:  # pandas and Ibis load on first use, not for an import
+    import ibis.expr.types as ir
     import pandas as pd
 
 from riskatlas.analysis.methods import Methods, load_methods
@@ -51,8 +52,8 @@ def default_rule() -> PeriodRule:
     return PeriodRule.of(load_methods())
 
 
-def periods(basis: Any, rule: PeriodRule, *, keys: Sequence[str] = KEYS,
-            year_from: int | None = None, year_to: int | None = None) -> Any:
+def periods(basis: ir.Table, rule: PeriodRule, *, keys: Sequence[str] = KEYS,
+            year_from: int | None = None, year_to: int | None = None) -> ir.Table:
     """Per ``keys`` (a country; or a country × dataset): ``period_from``, ``period_to`` and
     ``years`` of the rule over ``basis`` (dated records with ``start_year``); an explicit
     ``year_from`` / ``year_to`` replaces the start / end."""
@@ -79,14 +80,15 @@ def periods(basis: Any, rule: PeriodRule, *, keys: Sequence[str] = KEYS,
                        years=(end - start + 1).cast("int64"))
 
 
-def with_period(selected: Any, table: Any, keys: Sequence[str] = KEYS) -> Any:
+def with_period(selected: ir.Table, table: ir.Table, keys: Sequence[str] = KEYS
+                ) -> ir.Table:
     """``selected`` records with the ``period_from``, ``period_to`` of their country (or
     ``keys``) and whether they lie ``inside`` it (``table``: :func:`periods` by ``keys``)."""
     r = selected.join(table.select(*keys, "period_from", "period_to"), list(keys))
     return r.mutate(inside=(r.start_year >= r.period_from) & (r.start_year <= r.period_to))
 
 
-def summary(marked: Any, keys: Sequence[str] = KEYS) -> pd.DataFrame:
+def summary(marked: ir.Table, keys: Sequence[str] = KEYS) -> pd.DataFrame:
     """Per country (or ``keys``): the period, the cards inside and the cards outside it
     with their first and last year, from :func:`with_period` records (small, pandas)."""
     out = ~marked.inside

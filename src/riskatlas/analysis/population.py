@@ -8,10 +8,13 @@ figure per year and interpolate between reported years (``population_basis`` say
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # Ibis loads on first query
+    import ibis.expr.types as ir
 
 COUNTRY_LEVEL = -1
 
@@ -20,7 +23,8 @@ def pop_level(level: int | None) -> int:
     return COUNTRY_LEVEL if level is None else level
 
 
-def unit_population(population: Any, level: int | None, coverage: Any) -> Any:
+def unit_population(population: ir.Table, level: int | None, coverage: ir.Table
+                    ) -> ir.Table:
     """Per unit: mean population and households over the period (Ibis)."""
     import ibis
 

@@ -8,12 +8,15 @@ never comes without "of what, when".
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from riskatlas.analysis.events import card_events, whole
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
 from riskatlas.errors import AnalysisError
+
+if TYPE_CHECKING:  # Ibis loads on first query
+    import ibis.expr.types as ir
 
 SUM_METRICS = ("deaths", "missing", "injured", "directly_affected", "victims", "affected",
                "evacuated", "relocated", "houses_destroyed", "houses_damaged", "losses_local",
@@ -32,8 +35,8 @@ def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(metrics))
 
 
-def profile(records: Any, scope: Scope, methods: Methods,
-            metrics: Sequence[str] = DEFAULT_METRICS, top: int | None = None) -> Any:
+def profile(records: ir.Table, scope: Scope, methods: Methods,
+            metrics: Sequence[str] = DEFAULT_METRICS, top: int | None = None) -> ir.Table:
     """Long table: one row per unit × metric × hazard with ``value``, ``share_pct``,
     ``rank`` (1 = largest in the unit) and ``records`` (cards behind the value)."""
     import ibis
@@ -68,7 +71,7 @@ def profile(records: Any, scope: Scope, methods: Methods,
                       share_pct=out.share_pct, rank=out.rank, records=out.n_records)
 
 
-def _event_counts(records: Any, scope: Scope, methods: Methods) -> Any:
+def _event_counts(records: ir.Table, scope: Scope, methods: Methods) -> ir.Table:
     """Distinct events per unit × hazard; events are formed over the whole country and
     period, so an event that crosses units counts once in each unit it touched."""
     scoped = scope.records(records)

@@ -8,7 +8,7 @@ Formulas: docs/methods.md §3–4. Years of record come from the scope's coverag
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from riskatlas.analysis.scope import UNIT_KEYS, Scope
 from riskatlas.analysis.trend import mann_kendall
 from riskatlas.errors import AnalysisError, MethodsError
 
+if TYPE_CHECKING:  # Ibis loads on first query
+    import ibis.expr.types as ir
+
 RISK_METRICS = ("deaths", "missing", "injured", "directly_affected", "houses_destroyed",
                 "houses_damaged", "losses_usd")
 SPLIT_METRICS = ("deaths", "directly_affected", "houses_destroyed")
@@ -29,7 +32,7 @@ TREND_SERIES = ("events", "deaths", "houses_destroyed", "losses_usd")
 GROUP_KEYS = (*UNIT_KEYS, "hazard")
 
 
-def unit_events(records: Any, scope: Scope, methods: Methods) -> Any:
+def unit_events(records: ir.Table, scope: Scope, methods: Methods) -> ir.Table:
     """One row per unit × hazard × event: the event's impacts inside the unit, its year
     and whether the whole event is intensive."""
     scoped = scope.records(records)
@@ -50,8 +53,8 @@ def unit_events(records: Any, scope: Scope, methods: Methods) -> Any:
         year=tagged.start_year.min(), cards=tagged.count(), **sums)
 
 
-def risk(records: Any, population: Any, scope: Scope, methods: Methods,
-         ue: Any = None) -> Any:
+def risk(records: ir.Table, population: ir.Table, scope: Scope, methods: Methods,
+         ue: ir.Table | None = None) -> ir.Table:
     """The risk table (Ibis): one row per unit × hazard; ``ue``: :func:`unit_events`
     of the scope if already at hand (e.g. cached for :func:`annual_series` too)."""
     import ibis
@@ -85,7 +88,8 @@ def risk(records: Any, population: Any, scope: Scope, methods: Methods,
     return out.mutate(**per_100k)
 
 
-def annual_series(records: Any, scope: Scope, methods: Methods, ue: Any = None) -> Any:
+def annual_series(records: ir.Table, scope: Scope, methods: Methods,
+                  ue: ir.Table | None = None) -> ir.Table:
     """Per unit × hazard × year: events and the trend metrics (Ibis; ``ue`` as in
     :func:`risk`)."""
     ue = unit_events(records, scope, methods) if ue is None else ue
@@ -116,8 +120,8 @@ def add_trends(table: pd.DataFrame, annual: pd.DataFrame, methods: Methods) -> p
     return out
 
 
-def exceedance(records: Any, scope: Scope, methods: Methods, metric: str = "deaths",
-               quantity: str = "event") -> Any:
+def exceedance(records: ir.Table, scope: Scope, methods: Methods, metric: str = "deaths",
+               quantity: str = "event") -> ir.Table:
     """Empirical exceedance curve per unit × hazard, largest first (Ibis).
 
     ``quantity`` "event": each event's ``value`` of ``metric`` in the unit, its rank r
@@ -152,8 +156,8 @@ def exceedance(records: Any, scope: Scope, methods: Methods, metric: str = "deat
                       return_period_years=n / per.rank)
 
 
-def annual_values(records: Any, scope: Scope, methods: Methods, metric: str = "deaths",
-                  quantity: str = "annual_total") -> Any:
+def annual_values(records: ir.Table, scope: Scope, methods: Methods, metric: str = "deaths",
+                  quantity: str = "annual_total") -> ir.Table:
     """Per unit × hazard × year with a loss: the year's total of ``metric``
     ("annual_total") or its largest event in the unit ("annual_max_event"), the events
     behind it and the years of record (Ibis)."""
@@ -211,6 +215,6 @@ def check_quantity(metric: str, quantity: str, allowed: tuple[str, ...]) -> None
                             quantities=", ".join(allowed))
 
 
-def coverage_keys(cov: Any) -> list[str]:
+def coverage_keys(cov: ir.Table) -> list[str]:
     """The keys a coverage table is given by (the country; a unit or hazard if it has them)."""
     return [k for k in GROUP_KEYS if k in cov.columns]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from riskatlas.analysis.period import KEYS, PeriodRule, default_rule, periods, with_period
 from riskatlas.errors import AnalysisError
 from riskatlas.model.schema import APPROVAL_STATUSES
+
+if TYPE_CHECKING:  # Ibis loads on first query
+    import ibis.expr.types as ir
 
 HAZARD_KEYS = ("group", "hips", "term")
 LEVELS = (0, 1, 2)
@@ -46,7 +49,7 @@ class Scope:
     period_rule: PeriodRule = field(default_factory=default_rule)
     # the periods of :meth:`periods` already worked out (a small table: ``Atlas.scope``
     # computes it once per scope), or None: every query works them out again
-    period_table: Any = field(default=None, compare=False, hash=False, repr=False)
+    period_table: ir.Table | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.statuses is not None:
@@ -78,7 +81,7 @@ class Scope:
         this scope without its level and hazard naming (a key for memos)."""
         return replace(self, level=None, hazard_key="group", period_table=None)
 
-    def records(self, records: Any, keep: Sequence[str] | None = None) -> Any:
+    def records(self, records: ir.Table, keep: Sequence[str] | None = None) -> ir.Table:
         """The records in scope with the analysis keys added: ``admin_code``,
         ``admin_name`` (the unit at ``level``, or the country) and ``hazard``; only the
         cards inside their country's observation period, with that period
@@ -88,13 +91,13 @@ class Scope:
             self.periods(records).select(*KEYS, "period_from", "period_to"), list(KEYS))
         return r.filter(r.start_year >= r.period_from, r.start_year <= r.period_to)
 
-    def outside(self, records: Any, keep: Sequence[str] | None = None) -> Any:
+    def outside(self, records: ir.Table, keep: Sequence[str] | None = None) -> ir.Table:
         """The cards of the scope dated outside their country's observation period, with
         the period: what :meth:`records` leaves out."""
         r = with_period(self.selected(records, keep), self.periods(records))
         return r.filter(~r.inside).drop("inside")
 
-    def periods(self, records: Any, *, by_dataset: bool = False) -> Any:
+    def periods(self, records: ir.Table, *, by_dataset: bool = False) -> ir.Table:
         """The observation period per country (or country × dataset) of the scope's
         records: every hazard and unit of the country, within the scope's datasets,
         approval statuses and ``--from``/``--to`` (analysis/period.py)."""
@@ -105,7 +108,7 @@ class Scope:
         return periods(basis, self.period_rule, keys=keys, year_from=self.year_from,
                        year_to=self.year_to)
 
-    def selected(self, records: Any, keep: Sequence[str] | None = None) -> Any:
+    def selected(self, records: ir.Table, keep: Sequence[str] | None = None) -> ir.Table:
         """The dated records that the scope's filters select, with the analysis keys,
         before the observation period applies."""
         if keep is not None:
@@ -130,7 +133,7 @@ class Scope:
         return r.mutate(country_iso3=country, admin_code=code.fill_null(""), admin_name=name,
                         hazard=hazard_expr(r, self.hazard_key))
 
-    def coverage(self, scoped: Any) -> Any:
+    def coverage(self, scoped: ir.Table) -> ir.Table:
         """Per country: the observation period (``period_from``, ``period_to``, ``years``).
 
         ``scoped`` is :meth:`records` (or a table derived from it that kept the period
@@ -144,6 +147,12 @@ class Scope:
         cov = scoped.group_by("country_iso3").aggregate(
             period_from=scoped.period_from.min(), period_to=scoped.period_to.max())
         return cov.mutate(years=(cov.period_to - cov.period_from + 1).cast("int64"))
+
+    def filters(self) -> dict[str, Any]:
+        """The record filters of this scope, as :func:`filter_records` takes them."""
+        return {"country": self.country, "admin": self.admin, "hazard": self.hazard,
+                "year_from": self.year_from, "year_to": self.year_to,
+                "dataset": self.dataset, "statuses": self.statuses}
 
     def describe(self) -> dict[str, Any]:
         return {"country": self.country, "admin": self.admin, "level": self.level,
@@ -159,7 +168,7 @@ UNIT_KEYS = ("country_iso3", "admin_code")
 PERIOD_FIELDS = ("country", "year_from", "year_to", "dataset", "statuses", "period_rule")
 
 
-def hazard_expr(r: Any, key: str) -> Any:
+def hazard_expr(r: ir.Table, key: str) -> ir.StringValue:
     """The hazard of each record at the taxonomy level ``key``; a term the crosswalk does
     not map stays visible as ``unmapped:<term>`` (never folded into "other")."""
     term = r.hazard_term.fill_null("")
@@ -171,10 +180,10 @@ def hazard_expr(r: Any, key: str) -> Any:
     return term
 
 
-def filter_records(records: Any, *, country: str | None = None, admin: str | None = None,
+def filter_records(records: ir.Table, *, country: str | None = None, admin: str | None = None,
                    hazard: str | None = None, year_from: int | None = None,
                    year_to: int | None = None, dataset: int | Sequence[int] | None = None,
-                   statuses: Sequence[str] | None = None) -> Any:
+                   statuses: Sequence[str] | None = None) -> ir.Table:
     """Records filtered as the CLI and the web app allow (all parameters bound, never SQL);
     ``statuses`` None counts every approval status."""
     wanted = record_filters(records, country=country, admin=admin, hazard=hazard,
@@ -183,10 +192,10 @@ def filter_records(records: Any, *, country: str | None = None, admin: str | Non
     return records.filter(*wanted) if wanted else records
 
 
-def record_filters(records: Any, *, country: str | None = None, admin: str | None = None,
+def record_filters(records: ir.Table, *, country: str | None = None, admin: str | None = None,
                    hazard: str | None = None, year_from: int | None = None,
                    year_to: int | None = None, dataset: int | Sequence[int] | None = None,
-                   statuses: Sequence[str] | None = None) -> list[Any]:
+                   statuses: Sequence[str] | None = None) -> list[ir.BooleanValue]:
     """The predicates of :func:`filter_records` (applied at once: one query layer)."""
     out = []
     if country:

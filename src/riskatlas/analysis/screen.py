@@ -13,7 +13,7 @@ stability), so the score and its stability cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.population import pop_level, unit_population
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
 from riskatlas.errors import AnalysisError
+
+if TYPE_CHECKING:  # Ibis loads on first query
+    import ibis.expr.types as ir
 
 INDICATORS = ("deaths_missing", "injured", "directly_affected", "houses_lost")
 CORE_COUNTS = ("deaths", "missing", "injured", "directly_affected", "houses_destroyed",
@@ -36,7 +39,7 @@ def screen_scope(scope: Scope, methods: Methods, all_hazards: bool) -> Scope:
     return scope.but(level=level, climate_only=climate, hazard_key="group")
 
 
-def unit_years(records: Any, scope: Scope) -> Any:
+def unit_years(records: ir.Table, scope: Scope) -> ir.Table:
     """The one pass over the records: per unit × hazard × year, the sums the indicators
     and the data-quality badge need (small; cache it)."""
     scoped = scope.records(records, keep=[*CORE_COUNTS, *(f"{c}_unknown" for c in CORE_COUNTS),
@@ -53,8 +56,8 @@ def unit_years(records: Any, scope: Scope) -> Any:
         **{c: scoped[c].sum().fill_null(0).cast("float64") for c in CORE_COUNTS})
 
 
-def indicators(years_table: Any, population: Any, units: Any, scope: Scope,
-               methods: Methods) -> tuple[Any, bool]:
+def indicators(years_table: ir.Table, population: ir.Table, units: ir.Table,
+               scope: Scope, methods: Methods) -> tuple[ir.Table, bool]:
     """Long table unit × hazard × indicator with ``raw`` and normalised ``norm`` (0–10),
     each unit's period and data quality; and whether the values are per capita (population
     loaded for every unit). ``years_table`` is :func:`unit_years`."""
@@ -105,7 +108,7 @@ def indicators(years_table: Any, population: Any, units: Any, scope: Scope,
     return joined.drop("country_iso3_right", "admin_code_right"), per_capita
 
 
-def quality(years_table: Any) -> Any:
+def quality(years_table: ir.Table) -> ir.Table:
     """Per unit: years with records, share of core counts reported as unknown, share of
     approved cards among cards with an approval status (from :func:`unit_years`)."""
     uy = years_table
@@ -122,14 +125,17 @@ def quality(years_table: Any) -> Any:
 def hazard_scores(cube: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted means over the indicator axis: cube (unit, hazard, indicator) and weights
     (..., indicator) → (..., unit, hazard)."""
-    return np.einsum("uhi,...i->...uh", cube, weights) / weights.sum(axis=-1)[..., None, None]
+    means: np.ndarray = (np.einsum("uhi,...i->...uh", cube, weights)
+                         / weights.sum(axis=-1)[..., None, None])
+    return means
 
 
 def composite(scores: np.ndarray) -> np.ndarray:
     """10 − (Π(10 − xₕ))^(1/n) over the last (hazard) axis, within 0–10 (rounding leaves
     no −0.0 or −1.8e-15 for an all-zero unit)."""
     value = 10 - np.exp(np.log(np.maximum(10 - scores, _FLOOR)).mean(axis=-1))
-    return np.clip(value, 0.0, 10.0) + 0.0
+    clipped: np.ndarray = np.clip(value, 0.0, 10.0) + 0.0
+    return clipped
 
 
 def score_units(long: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.DataFrame:
@@ -189,7 +195,9 @@ def _cube(long: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: li
         fill_value=0.0, aggfunc="first")
     wide = wide.reindex(index=pd.MultiIndex.from_frame(units[list(UNIT_KEYS)]),
                         columns=pd.MultiIndex.from_product([hazards, names]), fill_value=0.0)
-    return wide.to_numpy(dtype="float64").reshape(len(units), len(hazards), len(names))
+    cube: np.ndarray = wide.to_numpy(dtype="float64").reshape(len(units), len(hazards),
+                                                              len(names))
+    return cube
 
 
 def _drivers(norm: np.ndarray, raw: np.ndarray, by_hazard: np.ndarray, w: np.ndarray,
@@ -264,10 +272,11 @@ def top_of(scores: np.ndarray, n: int) -> np.ndarray:
     nth = -np.partition(-scores, n - 1, axis=1)[:, n - 1:n]  # the n-th largest of each row
     above, tied = scores > nth, scores == nth
     room = n - above.sum(axis=1, keepdims=True)
-    return above | (tied & (np.cumsum(tied, axis=1) <= room))
+    top: np.ndarray = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    return top
 
 
-def _unit_grid(uy: Any, units: Any, scope: Scope) -> Any:
+def _unit_grid(uy: ir.Table, units: ir.Table, scope: Scope) -> ir.Table:
     """Every unit in scope: those with records, and — for a whole-country scope — every
     unit of the level in the gazetteer (a unit without losses is screened at zero)."""
     seen = uy.group_by(list(UNIT_KEYS)).aggregate(unit_name=uy.unit_name.max())
@@ -281,7 +290,7 @@ def _unit_grid(uy: Any, units: Any, scope: Scope) -> Any:
     return both.group_by(list(UNIT_KEYS)).aggregate(unit_name=both.unit_name.max())
 
 
-def _all_have_population(by: Any, population: Any, level: int | None) -> bool:
+def _all_have_population(by: ir.Table, population: ir.Table, level: int | None) -> bool:
     if not population.filter(population.level == pop_level(level)).count().to_pyarrow().as_py():
         return False  # the common case, answered without the join
     counts = by.aggregate(n=by.count(), with_pop=(by.population > 0).cast("int64").sum())
@@ -292,8 +301,8 @@ def _all_have_population(by: Any, population: Any, level: int | None) -> bool:
 OUTSIDE_METRICS = ("records", "deaths", "directly_affected", "houses_destroyed")
 
 
-def outside_screen(records: Any, scope: Scope,
-                   metrics: tuple[str, ...] = OUTSIDE_METRICS) -> Any:
+def outside_screen(records: ir.Table, scope: Scope,
+                   metrics: tuple[str, ...] = OUTSIDE_METRICS) -> ir.Table:
     """Per unit × hazard: what the climate-related screen leaves out — each metric summed
     over the unit's cards that are not climate-related (the per-record flag: an earthquake,
     or a landslide an earthquake set off) and its share (%) of the unit's whole total over

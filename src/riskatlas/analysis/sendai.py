@@ -11,7 +11,7 @@ reported, interpolated or the nearest year's (``population_basis``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -19,11 +19,15 @@ from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.population import pop_level, yearly_population
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
 
+if TYPE_CHECKING:  # Ibis loads on first query
+    import ibis.expr.types as ir
+
 COUNTS = ("deaths", "missing", "injured", "directly_affected", "houses_damaged",
           "houses_destroyed", "schools", "hospitals")
 
 
-def sendai(records: Any, population: pd.DataFrame, scope: Scope, methods: Methods) -> Any:
+def sendai(records: ir.Table, population: pd.DataFrame, scope: Scope, methods: Methods
+           ) -> ir.Table:
     """One row per unit × year with the numerators and the indicators (Ibis).
 
     ``population`` is the store's population table as a DataFrame (it is small); its
@@ -53,7 +57,7 @@ def sendai(records: Any, population: pd.DataFrame, scope: Scope, methods: Method
                  people_dwellings_damaged=t.houses_damaged * size,
                  people_dwellings_destroyed=t.houses_destroyed * size)
 
-    def rate(value: Any) -> Any:
+    def rate(value: ir.NumericValue) -> ir.NumericValue:
         return ibis.ifelse(t.population > 0, value * per / t.population,
                            ibis.null("float64"))
 
@@ -69,7 +73,7 @@ def sendai(records: Any, population: pd.DataFrame, scope: Scope, methods: Method
         sdg_1_5_1=rate(t.deaths + t.missing + t.directly_affected))
 
 
-def _year_range(scoped: Any) -> range:
+def _year_range(scoped: ir.Table) -> range:
     span = scoped.aggregate(lo=scoped.start_year.min(), hi=scoped.start_year.max()).to_pyarrow()
     lo, hi = span["lo"][0].as_py(), span["hi"][0].as_py()
     if lo is None:

@@ -11,39 +11,19 @@ import pandas as pd
 from riskatlas import __version__
 from riskatlas.advice.engine import Advice, Reason
 from riskatlas.analysis.levels import describe as describe_levels
-from riskatlas.analysis.results import hazard_name, statuses_text
+from riskatlas.analysis.results import statuses_text
 from riskatlas.analysis.screen import OUTSIDE_METRICS
-from riskatlas.i18n import template, translate
+from riskatlas.assessment.text import drivers_text
+from riskatlas.assessment.value import Assessment
+from riskatlas.i18n import template
 from riskatlas.model.countries import country_name
 from riskatlas.report import peers_view, svg
-from riskatlas.report.assessment import Assessment
+from riskatlas.report.text import Text
 
 MEASURES_PER_UNIT = 6  # on a unit's page; the advice table has them all
 ALL_HAZARD_ROWS = 10  # rows of the all-hazard screen shown next to the climate screen
 PROFILE_CHART_METRICS = ("deaths", "injured", "directly_affected", "houses_destroyed",
                          "houses_damaged", "records", "events")
-
-
-class Text:
-    """Translation and number formatting in the report's language."""
-
-    def __init__(self, lang: str) -> None:
-        self.lang = lang
-
-    def __call__(self, key: str, **params: Any) -> str:
-        return translate(key, self.lang, **params)
-
-    def hazard(self, key: str | None) -> str:
-        return hazard_name(key, self.lang) or "—"
-
-    def metric(self, key: str) -> str:
-        return self(f"metric.{key}")
-
-    @staticmethod
-    def num(value: Any, digits: int = 0) -> str:
-        if value is None or (isinstance(value, float) and pd.isna(value)):
-            return "—"
-        return f"{value:,.{digits}f}"
 
 
 def render_html(a: Assessment) -> str:
@@ -163,12 +143,6 @@ def maps(a: Assessment, t: Text) -> dict[str, str]:
             (t.hazard(h), svg.colour(h)) for h in hazards])}
 
 
-def drivers_text(drivers: list[dict[str, Any]], t: Text) -> str:
-    return t("report.list_sep").join(
-        f"{t.hazard(d['hazard'])} · {t('indicator.' + d['indicator'])} {d['share_pct']:.0f} %"
-        for d in drivers)
-
-
 def outside_text(outside: pd.DataFrame, t: Text) -> str:
     """What the climate-related screen leaves out, per hazard: "Earthquake: 23 % of deaths,
     77 % of houses destroyed; Biological: …" (largest share of deaths first)."""
@@ -195,7 +169,7 @@ def all_screen_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
     ranked = every[every["rank"].notna()].sort_values("rank").head(ALL_HAZARD_ROWS)
     return [{"rank": r["rank"], "unit": r["admin_name"] or r["admin_code"],
              "code": r["admin_code"], "score": f"{r['score']:.2f}", "cls": r["class"],
-             "class_label": t(f"class.{r['class']}"), "drivers": drivers_text(r["drivers"], t),
+             "class_label": t(f"class.{r['class']}"), "drivers": drivers_text(r["drivers"], t.lang),
              "climate_rank": "—" if pd.isna(r["climate_rank"]) else int(r["climate_rank"])}
             for r in ranked.to_dict("records")]
 
@@ -210,7 +184,7 @@ def screen_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
                              if every and pd.notna(r["all_hazards_rank"]) else None),
              "code": r["admin_code"], "score": f"{r['score']:.2f}",
              "cls": r["class"], "class_label": t(f"class.{r['class']}"),
-             "drivers": drivers_text(r["drivers"], t), "quality": r["quality"],
+             "drivers": drivers_text(r["drivers"], t.lang), "quality": r["quality"],
              "years": t.num(r["years_covered"]), "stability": percent(r["stability"]),
              "top": r["rank"] <= a.top}
             for r in ranked.sort_values("rank").to_dict("records")]
@@ -276,33 +250,24 @@ def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
     for u in a.top_units.to_dict("records"):
         key = (u["country_iso3"], u["admin_code"])
         name = u["admin_name"] or u["admin_code"]
-        prof = a.unit_profile[(a.unit_profile["country_iso3"] == key[0])
-                              & (a.unit_profile["admin_code"] == key[1])]
+        prof = of_unit(a.unit_profile, key)
         deaths = prof[(prof["metric"] == "deaths") & (prof["value"] > 0)].sort_values("rank")
         basis = deaths if len(deaths) else prof[prof["metric"] == "records"].sort_values("rank")
         metric = "deaths" if len(deaths) else "records"
-        risk = a.risk[(a.risk["country_iso3"] == key[0]) & (a.risk["admin_code"] == key[1])]
-        annual = a.annual[(a.annual["country_iso3"] == key[0])
-                          & (a.annual["admin_code"] == key[1])]
+        risk, annual = of_unit(a.risk, key), of_unit(a.annual, key)
         main = [d["hazard"] for d in u["drivers"]][:3] or list(basis["hazard"][:3])
         series = {f"{h}|{t.hazard(h)}": [(int(r.year), float(r.events))
                                          for r in annual[annual["hazard"] == h].itertuples()]
                   for h in dict.fromkeys(main)}
-        levels = a.return_levels[(a.return_levels["country_iso3"] == key[0])
-                                 & (a.return_levels["admin_code"] == key[1])
-                                 & a.return_levels["hazard"].isin(main)]
-        sendai = a.unit_sendai[(a.unit_sendai["country_iso3"] == key[0])
-                               & (a.unit_sendai["admin_code"] == key[1])]
+        levels = of_unit(a.return_levels, key)
+        levels = levels[levels["hazard"].isin(main)]
+        sendai = of_unit(a.unit_sendai, key)
         peers = a.peers.get(key, pd.DataFrame())
-        unit_outside = a.unit_outside
-        if len(unit_outside):
-            unit_outside = unit_outside[(unit_outside["country_iso3"] == key[0])
-                                        & (unit_outside["admin_code"] == key[1])]
         pages.append({
-            "outside": outside_text(unit_outside, t),
+            "outside": outside_text(of_unit(a.unit_outside, key), t),
             "name": name, "code": key[1], "rank": u["rank"], "score": f"{u['score']:.2f}",
             "cls": u["class"], "class_label": t(f"class.{u['class']}"),
-            "drivers": drivers_text(u["drivers"], t), "quality": u["quality"],
+            "drivers": drivers_text(u["drivers"], t.lang), "quality": u["quality"],
             "stability": percent(u["stability"]), "top_n": u["top_n"],
             "chart": svg.bar_chart([(t.hazard(r.hazard), float(r.share_pct), r.hazard)
                                     for r in basis.itertuples()],
@@ -334,6 +299,14 @@ def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
             "peers": peers_view.peer_items(peers, t, anchors),
             "peers_note": peers_view.reason_text(peers.attrs.get("reason"), t)})
     return pages
+
+
+def of_unit(frame: pd.DataFrame, key: tuple[str, str]) -> pd.DataFrame:
+    """The rows of ``frame`` about one unit (country_iso3, admin_code); an empty frame
+    (a result the assessment did not compute) as it is."""
+    if not len(frame):
+        return frame
+    return frame[(frame["country_iso3"] == key[0]) & (frame["admin_code"] == key[1])]
 
 
 def level_rows(levels: pd.DataFrame, t: Text) -> list[dict[str, Any]]:

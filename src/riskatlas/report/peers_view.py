@@ -13,7 +13,7 @@ from riskatlas.model.countries import country_name
 from riskatlas.model.regions import area
 
 if TYPE_CHECKING:
-    from riskatlas.report.html import Text
+    from riskatlas.report.text import Text
 
 
 def level_label(name: str | None, level: int, t: Text) -> str:

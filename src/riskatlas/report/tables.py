@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from riskatlas.assessment.value import Assessment
 from riskatlas.export import neutralised
-from riskatlas.report.assessment import Assessment
 
 
 def report_tables(a: Assessment) -> dict[str, pd.DataFrame]:

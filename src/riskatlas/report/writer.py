@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from riskatlas.assessment.value import Assessment
 from riskatlas.errors import ReportError
-from riskatlas.report.assessment import Assessment
 from riskatlas.report.html import render_html
 from riskatlas.report.pdf import html_to_pdf
 from riskatlas.report.tables import write_tables

@@ -14,8 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from riskatlas import __version__
-from riskatlas.analysis.methods import Methods, load_methods
-from riskatlas.store.store import resolve_db
+from riskatlas.api import Methods, load_methods, resolve_db
 from riskatlas.web import (
     errors,
     routes_admin,

@@ -31,11 +31,9 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 import riskatlas
-from riskatlas.analysis.methods import Methods
-from riskatlas.api import Atlas
+from riskatlas.api import Atlas, Methods, Store
 from riskatlas.errors import StoreError
 from riskatlas.i18n import DEFAULT_LANGUAGE, normalize_language
-from riskatlas.store.store import Store
 from riskatlas.web.auth import COOKIE
 from riskatlas.web.snapshot import LockedError, Snapshots
 

@@ -8,23 +8,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from riskatlas.analysis.profile import DEFAULT_METRICS
+from riskatlas.analyses import DEFAULT_METRICS
+from riskatlas.analysis.scope import Scope
 from riskatlas.api import Atlas
+from riskatlas.assessment import pipeline
 from riskatlas.web import browse, data
-from riskatlas.web.deps import Viewer, current_user, get_atlas, language
+from riskatlas.web.deps import Viewer, current_user, get_atlas, language, request_language
 from riskatlas.web.schemas import (
     READ_ERRORS,
     Admin,
-    By,
     Code,
     Country,
     Dataset,
     Hazard,
     LangParam,
-    Level,
     MetricName,
     Metrics,
     Page,
@@ -32,51 +32,67 @@ from riskatlas.web.schemas import (
     RecordsResult,
     TableResult,
     Top,
-    Unapproved,
     YearFrom,
     YearTo,
 )
+from riskatlas.web.scope import scope_query
 from riskatlas.web.serialize import json_response, table_response
 
 router = APIRouter(prefix="/api", tags=["api"], responses=READ_ERRORS)
 AtlasDep = Annotated[Atlas, Depends(get_atlas)]
 Lang = Annotated[str, Depends(language)]
+# the scope parameters each analysis understands (web/scope.py: names, bounds, descriptions)
+ProfileScope = Annotated[Scope, Depends(scope_query(
+    "country", "admin", "level", "year_from", "year_to", "dataset", "by",
+    "include_unapproved"))]
+EventsScope = Annotated[Scope, Depends(scope_query(
+    "country", "admin", "hazard", "year_from", "year_to", "dataset", "include_unapproved"))]
+RiskScope = Annotated[Scope, Depends(scope_query(
+    "country", "admin", "level", "hazard", "year_from", "year_to", "dataset", "by",
+    "include_unapproved"))]
+SendaiScope = Annotated[Scope, Depends(scope_query(
+    "country", "admin", "level", "hazard", "year_from", "year_to", "dataset",
+    "include_unapproved"))]
+ScreenScope = Annotated[Scope, Depends(scope_query(
+    "country", "admin", "level", "year_from", "year_to", "dataset", "include_unapproved"))]
+AdviceScope = Annotated[Scope, Depends(scope_query("country", "level", "year_from",
+                                                   "year_to"))]
 
 
-def _scope(country: str | None, admin: str | None, level: int | None, year_from: int | None,
-           year_to: int | None, dataset: int | None, **extra: Any) -> dict[str, Any]:
-    return {"country": country, "admin": admin, "level": level, "year_from": year_from,
-            "year_to": year_to, "dataset": dataset, **extra}
+async def query_language(request: Request, _lang: LangParam = None) -> str:
+    """:func:`~riskatlas.web.deps.language` with the ``lang`` query parameter declared:
+    routes that take a scope list it after the scope's parameters."""
+    return request_language(request)
+
+
+async def advice_top(top: Annotated[int, Query(ge=1, le=1000)] = 5) -> int:
+    """How many screened units the advice is about (listed after the scope)."""
+    return top
+
+
+LangQuery = Annotated[str, Depends(query_language)]
+AdviceTop = Annotated[int, Depends(advice_top)]
 
 
 @router.get("/profile", response_model=TableResult)
-def profile(atlas: AtlasDep, lang: Lang, metric: Metrics = None, top: Top = None,
-            country: Country = None, admin: Admin = None, level: Level = None,
-            year_from: YearFrom = None, year_to: YearTo = None, dataset: Dataset = None,
-            by: By = "group",
-            include_unapproved: Unapproved = False, _lang: LangParam = None) -> Response:
+def profile(atlas: AtlasDep, scope: ProfileScope, lang: LangQuery, metric: Metrics = None,
+            top: Top = None) -> Response:
     """Hazard profile: each hazard's total and share (%) of each metric."""
-    frame = atlas.profile(metric or DEFAULT_METRICS, top=top, lang=lang, **_scope(
-        country, admin, level, year_from, year_to, dataset, hazard_key=by,
-        include_unapproved=include_unapproved))
+    frame = atlas.profile(metric or DEFAULT_METRICS, top=top, lang=lang,
+                          scope=scope)
     return table_response(frame, lang)
 
 
 @router.get("/events", response_model=TableResult)
-def events(atlas: AtlasDep, lang: Lang, country: Country = None, admin: Admin = None,
-           hazard: Hazard = None, year_from: YearFrom = None, year_to: YearTo = None,
-           dataset: Dataset = None, include_unapproved: Unapproved = False,
-           _lang: LangParam = None) -> Response:
+def events(atlas: AtlasDep, scope: EventsScope, lang: LangQuery) -> Response:
     """Data cards grouped into events (same hazard group and time window; within a
     first-level unit, or across the country for country-wide hazards)."""
-    frame = atlas.events(lang=lang, **_scope(country, admin, None, year_from, year_to,
-                                             dataset, hazard=hazard,
-                                             include_unapproved=include_unapproved))
+    frame = atlas.events(lang=lang, scope=scope)
     return table_response(frame, lang)
 
 
 @router.get("/risk", response_model=TableResult)
-def risk(atlas: AtlasDep, lang: Lang,
+def risk(atlas: AtlasDep, scope: RiskScope, lang: LangQuery,
          exceedance: Annotated[MetricName, Query(description="Instead: the exceedance "
                                                  "curve of this metric.")] = None,
          return_periods: Annotated[MetricName, Query(description="Instead: the levels of "
@@ -84,58 +100,40 @@ def risk(atlas: AtlasDep, lang: Lang,
                                                      "years.")] = None,
          quantity: Annotated[Literal["event", "annual_total", "annual_max_event"] | None,
                              Query(description="What the curve or the levels count.")
-                             ] = None,
-         country: Country = None, admin: Admin = None, level: Level = None,
-         hazard: Hazard = None, year_from: YearFrom = None, year_to: YearTo = None,
-         dataset: Dataset = None, by: By = "group", include_unapproved: Unapproved = False,
-         _lang: LangParam = None) -> Response:
+                             ] = None) -> Response:
     """Hazard-specific risk per unit × hazard (or an exceedance curve, or return levels)."""
-    scope = _scope(country, admin, level, year_from, year_to, dataset, hazard=hazard,
-                   hazard_key=by, include_unapproved=include_unapproved)
     if exceedance:
-        frame = atlas.exceedance(exceedance, quantity or "event", lang=lang, **scope)
+        frame = atlas.exceedance(exceedance, quantity or "event", lang=lang, scope=scope)
     elif return_periods:
-        frame = atlas.return_levels(return_periods, quantity, lang=lang, **scope)
+        frame = atlas.return_levels(return_periods, quantity, lang=lang, scope=scope)
     else:
-        frame = atlas.risk(lang=lang, **scope)
+        frame = atlas.risk(lang=lang, scope=scope)
     return table_response(frame, lang)
 
 
 @router.get("/sendai", response_model=TableResult)
-def sendai(atlas: AtlasDep, lang: Lang, country: Country = None, admin: Admin = None,
-           level: Level = None, hazard: Hazard = None, year_from: YearFrom = None,
-           year_to: YearTo = None, dataset: Dataset = None,
-           include_unapproved: Unapproved = False, _lang: LangParam = None) -> Response:
+def sendai(atlas: AtlasDep, scope: SendaiScope, lang: LangQuery) -> Response:
     """Sendai Framework indicators (A-1 … D-3, SDG 1.5.1) per unit and year."""
-    frame = atlas.sendai(lang=lang, **_scope(country, admin, level, year_from, year_to,
-                                             dataset, hazard=hazard,
-                                             include_unapproved=include_unapproved))
+    frame = atlas.sendai(lang=lang, scope=scope)
     return table_response(frame, lang)
 
 
 @router.get("/screen", response_model=TableResult)
-def screen(atlas: AtlasDep, lang: Lang, all_hazards: bool = False, country: Country = None,
-           admin: Admin = None, level: Level = None, year_from: YearFrom = None,
-           year_to: YearTo = None, dataset: Dataset = None,
-           include_unapproved: Unapproved = False, _lang: LangParam = None) -> Response:
+def screen(atlas: AtlasDep, scope: ScreenScope, lang: LangQuery,
+           all_hazards: bool = False) -> Response:
     """Units ranked by a composite risk index, with class, drivers, quality, stability."""
-    frame = atlas.screen(all_hazards=all_hazards, lang=lang, **_scope(
-        country, admin, level, year_from, year_to, dataset,
-        include_unapproved=include_unapproved))
+    frame = atlas.screen(all_hazards=all_hazards, lang=lang, scope=scope)
     return table_response(frame, lang)
 
 
 @router.get("/advice", response_model=TableResult)
-def advice(atlas: AtlasDep, lang: Lang, country: Country = None, level: Level = None,
-           year_from: YearFrom = None, year_to: YearTo = None,
-           top: Annotated[int, Query(ge=1, le=1000)] = 5, _lang: LangParam = None
-           ) -> Response:
+def advice(atlas: AtlasDep, scope: AdviceScope, top: AdviceTop,
+           lang: LangQuery) -> Response:
     """Recommended measures (with their reasons) for the ``top`` screened units, as
     ``riskatlas assess`` computes them; ``level`` defaults to the data's cities/districts."""
-    if level is None:
-        level = data.default_level(atlas, country, year_from, year_to)
-    frame = data.advice_table(atlas, level=level, top=top, lang=lang, country=country,
-                              year_from=year_from, year_to=year_to)
+    if scope.level is None:
+        scope = scope.but(level=data.default_level(atlas, scope))
+    frame = pipeline.advice_table(atlas, scope, top=top, lang=lang)
     return table_response(frame, lang)
 
 

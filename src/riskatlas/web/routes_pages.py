@@ -13,11 +13,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from riskatlas.analysis.results import statuses_text
 from riskatlas.api import Atlas
+from riskatlas.assessment import pipeline
+from riskatlas.assessment.value import REPORT_METRICS
 from riskatlas.export import labelled, write
 from riskatlas.model.countries import country_name
 from riskatlas.model.schema import APPROVAL_STATUSES
 from riskatlas.report import html as report
-from riskatlas.report.assessment import REPORT_METRICS
 from riskatlas.report.html import Text
 from riskatlas.web import browse, data
 from riskatlas.web.deps import (
@@ -29,6 +30,7 @@ from riskatlas.web.deps import (
 )
 from riskatlas.web.errors import NotFoundError
 from riskatlas.web.pages import MAX_PAGE, opt_int, opt_text, render
+from riskatlas.web.scope import PageScope, UnitScope
 
 router = APIRouter(include_in_schema=False)
 AtlasDep = Annotated[Atlas, Depends(get_atlas)]
@@ -55,20 +57,18 @@ def overview(request: Request, atlas: AtlasDep, lang: Lang) -> HTMLResponse:
 
 
 @router.get("/profile", response_class=HTMLResponse)
-def profile(request: Request, atlas: AtlasDep, lang: Lang, country: str | None = None,
-            level: str | None = None, year_from: str | None = None,
-            year_to: str | None = None, metric: str = "deaths") -> HTMLResponse:
+def profile(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
+            metric: str = "deaths") -> HTMLResponse:
     t = Text(lang)
     choices = data.countries(atlas)
-    iso = (opt_text(country) or (choices[0] if choices else "")).upper()
-    lvl, y0, y1 = (opt_int("level", level), opt_int("year_from", year_from),
-                   opt_int("year_to", year_to))
-    scope: dict[str, Any] = {"country": iso or None, "year_from": y0, "year_to": y1}
-    whole = atlas.profile(REPORT_METRICS, lang=lang, **scope)
-    sections = report.profile_sections(data.profile_assessment(whole, lang), t)
+    iso = (scope.country or (choices[0] if choices else "")).upper()
+    lvl, y0, y1 = scope.level, scope.year_from, scope.year_to
+    whole = scope.but(country=iso or None, level=None)
+    frame = atlas.profile(REPORT_METRICS, lang=lang, scope=whole)
+    sections = report.profile_sections(pipeline.profile_assessment(frame, lang), t)
     units = []
     if lvl is not None:
-        by_unit = atlas.profile([metric], lang=lang, level=lvl, **scope)
+        by_unit = atlas.profile([metric], lang=lang, scope=whole.but(level=lvl))
         for (c, code), rows in by_unit.groupby(["country_iso3", "admin_code"], sort=False):
             first = rows.sort_values("rank").iloc[0]
             name = first["admin_name"] if isinstance(first["admin_name"], str) else ""
@@ -82,8 +82,8 @@ def profile(request: Request, atlas: AtlasDep, lang: Lang, country: str | None =
         for u in units:
             u["total"] = t.num(u["total"])
     period = ""
-    if len(whole):
-        period = f"{int(whole['period_from'].min())}–{int(whole['period_to'].max())}"
+    if len(frame):
+        period = f"{int(frame['period_from'].min())}–{int(frame['period_to'].max())}"
     return render(request, "profile.html.j2", sections=sections, units=units,
                   countries=[(c, country_name(c, lang)) for c in choices], country=iso,
                   level=lvl, year_from=y0, year_to=y1, metric=metric, period=period,
@@ -91,18 +91,18 @@ def profile(request: Request, atlas: AtlasDep, lang: Lang, country: str | None =
 
 
 @router.get("/screen", response_class=HTMLResponse)
-def screen(request: Request, atlas: AtlasDep, lang: Lang, country: str | None = None,
-           level: str | None = None, year_from: str | None = None, year_to: str | None = None,
+def screen(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
            all_hazards: bool = False, top: int = 5) -> HTMLResponse:
     t = Text(lang)
     choices = data.countries(atlas)
-    iso = (opt_text(country) or (choices[0] if choices else "")).upper() or None
-    y0, y1 = opt_int("year_from", year_from), opt_int("year_to", year_to)
-    lvl = opt_int("level", level)
+    iso = (scope.country or (choices[0] if choices else "")).upper() or None
+    y0, y1 = scope.year_from, scope.year_to
+    scope = scope.but(country=iso)
+    lvl = scope.level
     if lvl is None:
-        lvl = data.default_level(atlas, iso, y0, y1)
-    a = data.screen_assessment(atlas, level=lvl, country=iso, lang=lang, top=top,
-                               all_hazards=all_hazards, year_from=y0, year_to=y1)
+        lvl = data.default_level(atlas, scope)
+    a = pipeline.screen_assessment(atlas, scope.but(level=lvl), lang=lang, top=top,
+                                   all_hazards=all_hazards)
     ranked = a.screen[a.screen["cards"].fillna(0) > 0].sort_values("rank")
     rows = report.screen_rows(a, t)
     for row, iso3 in zip(rows, ranked["country_iso3"], strict=True):
@@ -120,15 +120,13 @@ def screen(request: Request, atlas: AtlasDep, lang: Lang, country: str | None = 
 
 @router.get("/unit/{country}/{code}", response_class=HTMLResponse, name="unit")
 def unit(request: Request, atlas: AtlasDep, lang: Lang, country: str, code: str,
-         level: str | None = None, year_from: str | None = None,
-         year_to: str | None = None) -> HTMLResponse:
+         scope: UnitScope) -> HTMLResponse:
     t = Text(lang)
-    lvl = opt_int("level", level)
+    lvl = scope.level
     if lvl is None:
         lvl = data.level_of(atlas, country, code)
-    a = None if lvl is None else data.unit_assessment(
-        atlas, country, code, level=lvl, year_from=opt_int("year_from", year_from),
-        year_to=opt_int("year_to", year_to), lang=lang)
+    a = None if lvl is None else pipeline.unit_assessment(atlas, scope.but(level=lvl), code,
+                                                          lang=lang)
     if a is None:
         raise NotFoundError("web.error.unit_not_found", country=country, code=code)
     page = report.unit_pages(a, t)[0]

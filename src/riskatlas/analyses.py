@@ -1,0 +1,464 @@
+"""The read side of a store: its tables and every analysis over a :class:`Scope`, as
+DataFrames that say what they are (``attrs``: analysis, scope, engine, methods, notes).
+
+:class:`Analyses` sits beneath the Python API (:class:`riskatlas.api.Atlas` extends it with
+imports and the assessment) and above ``analysis/`` (Ibis, table in, table out). Each
+analysis takes its scope either as a :class:`Scope` value (``scope=``) or as the keywords
+of :meth:`Analyses.scope` (country, admin, level, year_from, …).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from riskatlas.analysis.engine import Engine, make_engine
+from riskatlas.analysis.methods import Methods, load_methods
+from riskatlas.analysis.period import PeriodRule
+from riskatlas.analysis.profile import DEFAULT_METRICS
+from riskatlas.analysis.results import Note, labelled, sort_rows
+from riskatlas.analysis.scope import Scope, filter_records
+from riskatlas.errors import EmptyScopeError
+from riskatlas.store.store import Store
+
+if TYPE_CHECKING:  # Ibis and pandas load on first query, not for an import
+    import ibis.expr.types as ir
+    import pandas as pd
+
+
+# the columns of Scope.periods, for the in-memory table of Analyses.scope
+PERIOD_SCHEMA = {"country_iso3": "string", "period_from": "int64", "period_to": "int64",
+                 "years": "int64"}
+T = TypeVar("T")
+
+# what Analyses.outside_period shows of each card by default
+OUTSIDE_COLUMNS = ("record_id", "dataset_id", "country_iso3", "start_date", "start_year",
+                   "date_precision", "hazard_term", "hazard_group", "level1_name", "deaths",
+                   "directly_affected", "houses_destroyed")
+
+
+class Analyses:
+    """The tables and analyses of one store. Analyses (profile, events, risk, sendai,
+    screen) run on ``engine`` ("duckdb" or "spark") with the thresholds and weights of the
+    methods profile.
+    """
+
+    def __init__(self, store: Store, *, engine: str = "duckdb",
+                 methods: str | Path | Methods | None = None) -> None:
+        self.store = store
+        self.engine_name = engine
+        self.methods = methods if isinstance(methods, Methods) else load_methods(methods)
+        self._engine: Engine | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        self.store.close()
+
+    @property
+    def engine(self) -> Engine:
+        """The analysis engine, started on first use."""
+        if self._engine is None:
+            self._engine = make_engine(self.engine_name, self.store)
+        return self._engine
+
+    def table(self, name: str) -> ir.Table:
+        """An Ibis table of the store (records, datasets, admin_units, ...)."""
+        return self.store.table(name)
+
+    def datasets(self) -> pd.DataFrame:
+        """Every import with its provenance and reconciliation counts."""
+        return self.table("datasets").order_by("dataset_id").to_pandas()
+
+    def dataset_files(self, dataset_id: int | None = None) -> pd.DataFrame:
+        files = self.table("dataset_files")
+        if dataset_id is not None:
+            files = files.filter(files.dataset_id == dataset_id)
+        return files.to_pandas()
+
+    def quarantine(self, dataset_id: int | None = None) -> pd.DataFrame:
+        """Rows set aside, with their reason and raw values."""
+        rows = self.table("quarantine")
+        if dataset_id is not None:
+            rows = rows.filter(rows.dataset_id == dataset_id)
+        return rows.to_pandas()
+
+    def quality_issues(self, dataset_id: int | None = None) -> pd.DataFrame:
+        """Fields not taken as read, one row per record and field: raw value, rule, what was
+        kept (blanked, rounded, date precision, unspecified hazard) and the message."""
+        rows = self.table("quality_issues")
+        if dataset_id is not None:
+            rows = rows.filter(rows.dataset_id == dataset_id)
+        return rows.order_by(["dataset_id", "source_file", "source_row", "field"]).to_pandas()
+
+    def quality_summary(self, dataset_id: int | None = None) -> pd.DataFrame:
+        """The issues by dataset, rule and field: how many records, what was kept, and up
+        to three raw values as examples (the CLI's ``quality`` and the reports use this)."""
+        rows = self.table("quality_issues")
+        if dataset_id is not None:
+            rows = rows.filter(rows.dataset_id == dataset_id)
+        keys = ["dataset_id", "rule", "field", "source_field", "action"]
+        summary = rows.group_by(keys).aggregate(
+            records=rows.record_id.nunique(), examples=rows.raw_value.collect(distinct=True))
+        frame = summary.order_by(["dataset_id", summary.records.desc(), "rule",
+                                  "field"]).to_pandas()
+        frame["examples"] = [sorted(v for v in (values or ()) if v is not None)[:3]
+                             for values in frame["examples"]]
+        return frame
+
+    def hazard_terms(self, *, unmapped: bool = False) -> pd.DataFrame:
+        """Source hazard terms with their HIPs code and group; ``unmapped`` = the review list."""
+        import ibis
+
+        terms = self.table("hazard_terms")
+        if unmapped:
+            terms = terms.filter(terms.hazard_group.isnull())
+        terms = terms.group_by(["term", "hips_code", "hazard_group"]).aggregate(
+            term_en=terms.term_en.max(), records=terms.records.sum(),
+            datasets=terms.dataset_id.nunique())
+        return terms.order_by([ibis.desc("records"), "term"]).to_pandas()
+
+    def records(self, *, limit: int | None = 50, offset: int = 0, columns: Sequence[str] = (),
+                with_extension: bool = False, **filters: Any) -> pd.DataFrame:
+        """Records matching the filters (country, admin, hazard, year_from, year_to, dataset);
+        ``with_extension`` adds each record's extension block."""
+        table = self.table("records_full" if with_extension else "records")
+        expr = filter_records(table, **filters)
+        expr = expr.order_by(["start_date", "record_id"])
+        if columns:
+            expr = expr.select(*columns)
+        if limit is not None:
+            expr = expr.limit(limit, offset=offset)
+        return expr.to_pandas()
+
+    def _in_scope(self, scope: Scope) -> Scope:
+        """``scope``, once it holds a record; else :class:`EmptyScopeError` naming what the
+        store does hold (an empty scope is an answer, not a crash)."""
+        def count() -> int:
+            return int(scope.records(self.engine.table("records"), keep=[]).count()
+                       .to_pandas())
+
+        if not self._memo(("cards", scope.period_key()), count):
+            raise EmptyScopeError(**self._scope_text(scope))
+        return scope
+
+    def _scope_text(self, scope: Scope) -> dict[str, str]:
+        """The scope and what the store holds, as language-neutral text for messages:
+        {"asked": "TWN, 2050–", "held": "GRD 1771–2014; NPL 1971–2011"}."""
+        period = (f"{scope.year_from or ''}–{scope.year_to or ''}"
+                  if scope.year_from is not None or scope.year_to is not None else "")
+        asked = ", ".join(p for p in (scope.country, scope.admin, period,
+                                      _datasets_text(scope.dataset),
+                                      scope.hazard) if p) or "-"
+        r = self.engine.table("records")
+        r = r.filter(r.start_year.notnull())
+        held = r.group_by(code=r.country_iso3.fill_null("?")).aggregate(
+            first=r.start_year.min(), last=r.start_year.max()).order_by("code").to_pandas()
+        text = "; ".join(f"{c} {int(a)}–{int(b)}" for c, a, b in held.itertuples(index=False))
+        level = "-" if scope.level is None else str(scope.level)
+        return {"asked": asked, "held": text or "-", "level": level}
+
+    def _left_out(self, scope: Scope) -> list[Note]:
+        """Notes on the scope's cards that the analysis does not count: those with no year
+        (none can be placed in a period) and those of approval statuses not counted."""
+        import ibis
+
+        records = filter_records(self.engine.table("records"), country=scope.country,
+                                 admin=scope.admin, hazard=scope.hazard,
+                                 dataset=scope.dataset)
+        dated = filter_records(records, year_from=scope.year_from, year_to=scope.year_to)
+        status = records.approval_status.fill_null("published")
+        other = (ibis.literal(False) if scope.statuses is None
+                 else ~status.isin(list(scope.statuses)))
+        counts = records.aggregate(
+            undated=records.start_year.isnull().cast("int64").sum(),
+            other=(other & records.record_id.isin(dated.record_id)).cast("int64").sum()
+        ).to_pandas().iloc[0]
+        notes: list[Note] = []
+        if counts["undated"]:
+            notes.append(("analysis.undated_left_out", {"count": int(counts["undated"])}))
+        if counts["other"]:
+            notes.append(("analysis.statuses_left_out", {
+                "count": int(counts["other"]), "statuses": ", ".join(scope.statuses or ())}))
+        return notes
+
+    def counted_statuses(self, *, include_unapproved: bool = False) -> tuple[str, ...] | None:
+        """The approval statuses analyses count: the methods profile's, or every one."""
+        return None if include_unapproved else self.methods.statuses()
+
+    def scope_of(self, **scope: Any) -> Scope:
+        """The :class:`Scope` of these keywords, with the defaults of the methods profile:
+        ``statuses`` its statuses (published cards), unless ``include_unapproved=True``
+        counts every status; its observation-period rule. No query runs."""
+        unapproved = scope.pop("include_unapproved", False)
+        if unapproved or "statuses" not in scope:
+            scope["statuses"] = self.counted_statuses(include_unapproved=unapproved)
+        scope.setdefault("period_rule", PeriodRule.of(self.methods))
+        return Scope(**scope)
+
+    def scope(self, **scope: Any) -> Scope:
+        """The :class:`Scope` of an analysis (:meth:`scope_of`), with its observation
+        periods worked out (:meth:`ready`)."""
+        return self.ready(self.scope_of(**scope))
+
+    def ready(self, scope: Scope) -> Scope:
+        """``scope`` with the observation period of its countries worked out once (a small
+        in-memory table every query of an analysis joins)."""
+        return scope if scope.period_table is not None else scope.but(
+            period_table=self._periods(scope))
+
+    def _scope(self, scope: Scope | None, filters: dict[str, Any]) -> Scope:
+        """The scope of a call: a :class:`Scope` value, or the keywords of :meth:`scope`."""
+        if scope is None:
+            return self.scope(**filters)
+        if filters:
+            raise TypeError(f"a Scope or scope keywords, not both: {', '.join(filters)}")
+        return self.ready(scope)
+
+    def _periods(self, scope: Scope) -> Any:
+        """The observation period per country of ``scope`` (:meth:`Scope.periods`) worked
+        out once, as a small in-memory table: the queries of an analysis join it instead
+        of each computing the rule again (smaller queries, compiled and run faster)."""
+        import ibis
+
+        key = scope.but(admin=None, hazard=None, climate_only=False).period_key()
+        frame = self._memo(("periods", key), lambda: scope.periods(
+            self.engine.table("records")).to_pandas())
+        return ibis.memtable(frame, schema=PERIOD_SCHEMA)
+
+    def _memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """``compute()``, kept for the store's lifetime when the store is a served copy
+        that never changes (``store.memo``, per reader scope); else computed each time."""
+        memo = self.store.memo
+        return compute() if memo is None else memo.get((self.engine.name, *key), compute)
+
+    def periods(self, *, by_dataset: bool = True, scope: Scope | None = None,
+                **filters: Any) -> pd.DataFrame:
+        """The observation period of each country of the scope (analysis/period.py):
+        ``period_from``, ``period_to``, ``years``, the ``cards`` inside and those
+        ``outside`` it, with the first and last year outside. With ``by_dataset``, a row
+        per country × dataset follows with the period of that dataset alone (what an
+        analysis of one dataset uses); the country's row (``dataset_id`` empty) is the
+        period of its datasets pooled, which analyses of the country use."""
+        import pandas as pd
+
+        from riskatlas.analysis import period
+
+        sc = self._scope(scope, filters)
+        records = self.engine.table("records")
+        selected = sc.selected(records, [])
+        frames = [period.summary(period.with_period(selected, sc.periods(records)))]
+        if by_dataset:
+            keys = ("country_iso3", "dataset_id")
+            marked = period.with_period(selected, sc.periods(records, by_dataset=True), keys)
+            frames.append(period.summary(marked, keys))
+        frame = pd.concat(frames, ignore_index=True)
+        if "dataset_id" not in frame.columns:  # country rows only
+            frame["dataset_id"] = pd.NA
+        frame["dataset_id"] = frame["dataset_id"].astype("Int64")
+        frame["years"] = frame["period_to"] - frame["period_from"] + 1
+        for column in ("outside_from", "outside_to"):
+            frame[column] = frame[column].astype("Int64")
+        frame = frame.sort_values(["country_iso3", "dataset_id"], na_position="first",
+                                  kind="stable").reset_index(drop=True)
+        first = ["country_iso3", "dataset_id", "period_from", "period_to", "years"]
+        frame = frame[first + [c for c in frame.columns if c not in first]]
+        return self._result(frame, "periods", sc, "en")
+
+    def outside_period(self, *, columns: Sequence[str] = OUTSIDE_COLUMNS,
+                       scope: Scope | None = None, **filters: Any) -> pd.DataFrame:
+        """The cards of the scope dated outside their country's observation period (left
+        out of every analysis), with that period, by date."""
+        sc = self._scope(scope, filters)
+        expr = sc.outside(self.engine.table("records"), keep=[*columns, "start_date"])
+        expr = expr.order_by(["country_iso3", "start_date", "record_id"])
+        return expr.select(*dict.fromkeys([*columns, "period_from", "period_to"])).to_pandas()
+
+    def count_records(self, **filters: Any) -> int:
+        return int(filter_records(self.table("records"), **filters).count().to_pandas())
+
+    def profile(self, metrics: Sequence[str] = DEFAULT_METRICS, *, top: int | None = None,
+                lang: str = "en", scope: Scope | None = None,
+                **filters: Any) -> pd.DataFrame:
+        """Each hazard's total and share (%) of every metric, per unit of ``level``
+        (country when None); hazards named at ``hazard_key`` (group, hips or term)."""
+        from riskatlas.analysis.profile import profile
+
+        sc = self._scope(scope, filters)
+        expr = profile(self.engine.table("records"), sc, self.methods, metrics, top)
+        self._in_scope(sc)  # after the arguments are checked: a bad metric says so first
+        frame = sort_rows(expr.to_pandas(), ["country_iso3", "admin_code", "metric", "rank"])
+        return self._result(frame, "profile", sc, lang)
+
+    def events(self, *, lang: str = "en", scope: Scope | None = None,
+               **filters: Any) -> pd.DataFrame:
+        """Data cards grouped into events (one row per event)."""
+        from riskatlas.analysis.events import events, whole
+
+        sc = self._in_scope(self._scope(scope, filters))
+        records = self.engine.table("records")
+        # events form over the whole country and period: one crossing units stays whole
+        basis = None if whole(sc) else sc.but(admin=None, hazard=None,
+                                              climate_only=False).records(records)
+        expr = events(sc.records(records), self.methods, basis=basis)
+        frame = sort_rows(expr.to_pandas(), ["country_iso3", "start_date", "event_id"])
+        return self._result(frame, "events", sc, lang)
+
+    def risk(self, *, lang: str = "en", scope: Scope | None = None,
+             **filters: Any) -> pd.DataFrame:
+        """Regional hazard-specific risk per unit × hazard: frequency, annual averages,
+        per-100,000 rates, intensive/extensive split and trends."""
+        from riskatlas.analysis.risk import add_trends, annual_series, risk, unit_events
+
+        sc = self._in_scope(self._scope(scope, filters))
+        records = self.engine.table("records")
+        # the events per unit, formed once for the table and its annual series
+        with unit_events(records, sc, self.methods).cache() as ue:
+            frame = risk(records, self.engine.table("population"), sc, self.methods,
+                         ue=ue).to_pandas()
+            annual = annual_series(records, sc, self.methods, ue=ue).to_pandas()
+        if sc.admin is not None:  # one unit's series (small): the unit page shows it too
+            self._memo(("annual", sc), lambda: annual)
+        frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard"])
+        frame = add_trends(frame, annual, self.methods)
+        notes = [] if frame["population"].notna().any() else ["analysis.note_no_population"]
+        return self._result(frame, "risk", sc, lang, notes)
+
+    def annual_series(self, *, scope: Scope | None = None, **filters: Any) -> pd.DataFrame:
+        """Per unit × hazard × year: events, deaths, houses destroyed and losses (the
+        series of :meth:`risk`'s trends; for one unit, kept from a ``risk`` of the same
+        scope on a served copy)."""
+        from riskatlas.analysis.risk import annual_series
+
+        sc = self._scope(scope, filters)
+
+        def series() -> pd.DataFrame:
+            return annual_series(self.engine.table("records"), sc, self.methods).to_pandas()
+
+        if sc.admin is None:  # a whole level's series is not kept (memory)
+            return series()
+        return self._memo(("annual", sc), series).copy()
+
+    def exceedance(self, metric: str = "deaths", quantity: str = "event", *,
+                   lang: str = "en", scope: Scope | None = None,
+                   **filters: Any) -> pd.DataFrame:
+        """Empirical exceedance curve of ``metric`` per unit × hazard: one row per event
+        (``quantity`` "event"), or per year with a loss ("annual_total",
+        "annual_max_event")."""
+        from riskatlas.analysis.risk import exceedance
+
+        sc = self._in_scope(self._scope(scope, filters))
+        frame = exceedance(self.engine.table("records"), sc, self.methods, metric,
+                           quantity).to_pandas()
+        frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard", "rank"])
+        return self._result(frame, "exceedance", sc, lang, extra={"quantity": quantity})
+
+    def return_levels(self, metric: str = "deaths", quantity: str | None = None, *,
+                      lang: str = "en", scope: Scope | None = None,
+                      **filters: Any) -> pd.DataFrame:
+        """The level of ``metric`` reached on average once in T years, per unit × hazard
+        × T, with a bootstrap interval: ``quantity`` "annual_total" (a year's total) or
+        "annual_max_event" (a year's largest event); default: the methods profile's."""
+        from riskatlas.analysis.risk import annual_values, bootstrap, return_levels
+
+        quantity = quantity or str(self.methods.get("risk.return_levels.quantity"))
+        sc = self._in_scope(self._scope(scope, filters))
+        annual = annual_values(self.engine.table("records"), sc, self.methods, metric,
+                               quantity).to_pandas()
+        frame = sort_rows(return_levels(annual, self.methods),
+                          ["country_iso3", "admin_code", "hazard", "return_period_years"])
+        boot = bootstrap(self.methods)
+        return self._result(frame, "return_levels", sc, lang, extra={
+            "metric": metric, "quantity": quantity, "confidence": boot.confidence,
+            "bootstrap_draws": boot.draws, "bootstrap_seed": boot.seed,
+            "plotting_position": "weibull"})
+
+    def sendai(self, *, lang: str = "en", scope: Scope | None = None,
+               **filters: Any) -> pd.DataFrame:
+        """Sendai Framework indicators (A, B, C, D and SDG 1.5.1) per unit × year."""
+        from riskatlas.analysis.sendai import sendai
+
+        sc = self._in_scope(self._scope(scope, filters))
+        population = self.store.table("population").to_pandas()
+        frame = sendai(self.engine.table("records"), population, sc, self.methods).to_pandas()
+        frame = sort_rows(frame, ["country_iso3", "admin_code", "year"])
+        notes = [] if frame["population"].notna().any() else ["analysis.note_no_population"]
+        return self._result(frame, "sendai", sc, lang, notes)
+
+    def screen(self, *, all_hazards: bool = False, lang: str = "en",
+               scope: Scope | None = None, **filters: Any) -> pd.DataFrame:
+        """Units ranked by a composite risk index with class, drivers, data quality and
+        rank stability; climate-related hazards unless ``all_hazards``."""
+        from riskatlas.analysis import screen as sc_mod
+
+        sc = sc_mod.screen_scope(self._in_scope(self._scope(scope, filters)), self.methods,
+                                 all_hazards)
+        with sc_mod.unit_years(self.engine.table("records"), sc).cache() as years:
+            if not int(years.count().to_pandas()):  # records, none of them screened
+                located = sc.but(climate_only=False)
+                key = ("analysis.no_climate_records" if sc.climate_only and int(
+                    sc_mod.unit_years(self.engine.table("records"), located).count()
+                    .to_pandas()) else "analysis.empty_screen")
+                raise EmptyScopeError(key, **self._scope_text(sc))
+            long, per_capita = sc_mod.indicators(years, self.engine.table("population"),
+                                                 self.engine.table("admin_units"), sc,
+                                                 self.methods)
+            long_rows = long.to_pandas()
+        frame = sc_mod.score_units(long_rows, self.methods, per_capita)
+        frame.insert(4, "level", sc.level)
+        notes = [] if per_capita else ["analysis.note_absolute"]
+        return self._result(frame, "screen", sc, lang, notes,
+                            extra={"hazards": sorted(long_rows["hazard"].unique())})
+
+    def outside_screen(self, *, lang: str = "en", scope: Scope | None = None,
+                       **filters: Any) -> pd.DataFrame:
+        """What the climate-related screen leaves out, per unit (country when ``level`` is
+        None) × hazard: records, deaths, directly affected and houses destroyed of the cards
+        that are not climate-related, with their share (%) of the unit's whole total."""
+        from riskatlas.analysis.screen import outside_screen
+
+        sc = self._in_scope(self._scope(scope, filters))
+        frame = outside_screen(self.engine.table("records"), sc).to_pandas()
+        frame = sort_rows(frame, ["country_iso3", "admin_code", "metric", "hazard"])
+        return self._result(frame, "outside_screen", sc, lang)
+
+    def _result(self, frame: pd.DataFrame, analysis: str, scope: Scope, lang: str,
+                notes: Sequence[Note] = (), extra: dict[str, Any] | None = None
+                ) -> pd.DataFrame:
+        used, left_out = copy.deepcopy(self._provenance(scope))
+        return labelled(frame, analysis=analysis, scope=scope, methods=self.methods,
+                        engine=self.engine.name, lang=lang, notes=[*notes, *left_out],
+                        extra=extra, period=used)
+
+    def _provenance(self, scope: Scope) -> tuple[dict[str, Any], list[Note]]:
+        """What every result of ``scope`` states (the same whatever its level or hazard
+        naming, so worked out once per served copy): its observation periods and the notes
+        on the cards it leaves out."""
+        from riskatlas.analysis import period
+
+        def compute() -> tuple[dict[str, Any], list[Note]]:
+            records = self.engine.table("records")
+            marked = period.with_period(scope.selected(records, []), scope.periods(records))
+            used = period.stamp(period.summary(marked), scope.period_rule)
+            outside = period.outside_note(used)
+            return used, [*self._left_out(scope), *([outside] if outside else [])]
+
+        return self._memo(("provenance", scope.period_key()), compute)
+
+
+
+def _datasets_text(dataset: int | tuple[int, ...] | None) -> str:
+    """"#3" or "#3, #4": the datasets of a scope, for messages."""
+    if dataset is None:
+        return ""
+    return ", ".join(f"#{d}" for d in ((dataset,) if isinstance(dataset, int) else dataset))
+

@@ -1,0 +1,248 @@
+"""One assessment: every analysis a report needs, computed once over one scope.
+
+:func:`assess` gathers profile, events, risk, Sendai indicators and the screen from an
+:class:`~riskatlas.analyses.Analyses` (a store's tables and analyses), then runs the advice
+engine and the peer search, and returns an :class:`~riskatlas.assessment.value.Assessment`.
+The other functions build the parts of one that the web pages show (one unit, a screen,
+the advice of a scope).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from riskatlas.advice.catalogue import CaseLibrary, Catalogue, load_cases, load_measures
+from riskatlas.advice.engine import advice_frame, advise
+from riskatlas.advice.peers import PeerRules, peers
+from riskatlas.analysis.results import note_texts
+from riskatlas.analysis.scope import NO_COUNTRY, Scope, filter_records
+from riskatlas.assessment.peers import peer_features, unit_peers
+from riskatlas.assessment.value import REPORT_METRICS, Assessment
+from riskatlas.errors import AnalysisError, EmptyScopeError
+from riskatlas.i18n import translate
+
+if TYPE_CHECKING:
+    from riskatlas.analyses import Analyses
+
+MIN_UNITS_FOR_LEVEL = 10
+
+
+def assess(analyses: Analyses, scope: Scope, *, lang: str = "en", top: int = 5,
+           peers_k: int = 5, measures: Sequence[Path] = (),
+           cases: Sequence[Path] = ()) -> Assessment:
+    """Run every analysis of a report over ``scope``: its datasets (all when None) of its
+    country (else the only one they hold), counting its approval statuses, per unit of its
+    level (None: :func:`choose_level`, the data's cities or districts). ``measures`` and
+    ``cases`` are catalogue files extending the shipped ones."""
+    country = scope.country.upper() if scope.country else only_country(analyses, scope)
+    whole = analyses.ready(scope.but(country=country, level=None))
+    level = scope.level if scope.level is not None else choose_level(analyses, whole)
+    units = whole.but(level=level)
+    catalogue = load_measures(extra=measures)
+    library = load_cases(measures=catalogue, extra=cases)
+    profile = analyses.profile(REPORT_METRICS, lang=lang, scope=whole)
+    unit_profile = analyses.profile(REPORT_METRICS, lang=lang, scope=units)
+    risk = analyses.risk(lang=lang, scope=units)
+    screen, all_screen, screen_notes = screens(analyses, lang, units)
+    advice = advise(screen, unit_profile, risk, catalogue, library, top=top)
+    features = peer_features(analyses, scope.year_from, scope.year_to)
+    rules = PeerRules.of(analyses.methods.get("peers"))
+    peer_lists = {(u.country_iso3, u.admin_code): peers(features, (u.country_iso3, u.admin_code),
+                                                        k=peers_k, level=level, rules=rules)
+                  for u in screen.sort_values("rank").head(top).itertuples()}
+    annual = annual_of(analyses, units)
+    records = records_of(analyses, whole, level)
+    dataset = (scope.dataset,) if isinstance(scope.dataset, int) else scope.dataset
+    return Assessment(
+        country=country, level=level, year_from=scope.year_from, year_to=scope.year_to,
+        lang=lang, datasets=in_scope(analyses.datasets(), records), profile=profile,
+        unit_profile=unit_profile, risk=risk,
+        return_levels=analyses.return_levels("deaths", lang=lang, scope=units),
+        sendai=analyses.sendai(lang=lang, scope=whole),
+        unit_sendai=analyses.sendai(lang=lang, scope=units),
+        events=analyses.events(lang=lang, scope=whole), annual=annual, screen=screen,
+        advice=advice, peers=peer_lists, units=units_of(analyses, level, country),
+        records=records, statuses=scope.statuses, all_screen=all_screen,
+        outside=analyses.outside_screen(lang=lang, scope=whole),
+        unit_outside=analyses.outside_screen(lang=lang, scope=units), dataset_scope=dataset,
+        catalogue=catalogue, cases=library, top=top,
+        quality=in_scope(analyses.quality_summary(), records),
+        notes=[*screen_notes, *note_texts([risk.attrs, screen.attrs], lang)])
+
+
+def choose_level(analyses: Analyses, scope: Scope) -> int:
+    """The shallowest admin level with at least 10 units with records (else the deepest
+    level with any): the "cities or districts" of the data."""
+    counts = {}
+    for level in (0, 1, 2):
+        r = analyses.records(limit=None, columns=[f"level{level}_code"], **scope.filters())
+        counts[level] = r[f"level{level}_code"].dropna().nunique()
+        if counts[level] >= MIN_UNITS_FOR_LEVEL:
+            return level
+    with_units = [lv for lv, n in counts.items() if n]
+    return max(with_units) if with_units else 0
+
+
+def screens(analyses: Analyses, lang: str, scope: Scope
+            ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The screen of the methods profile (climate-related hazards) with each unit's
+    all-hazard rank and score next to its own (``all_hazards_rank``, ``all_hazards_score``),
+    the all-hazard screen, and notes. Where no climate-related hazard is recorded, the
+    all-hazard screen stands in, and a note says so."""
+    try:
+        screen = analyses.screen(lang=lang, scope=scope)
+    except EmptyScopeError as exc:
+        if exc.key != "analysis.no_climate_records":
+            raise
+        every = analyses.screen(all_hazards=True, lang=lang, scope=scope)
+        return every, pd.DataFrame(), [translate("report.screen_every_hazard", lang)]
+    if not screen.attrs["scope"]["climate_only"]:
+        return screen, pd.DataFrame(), []
+    every = analyses.screen(all_hazards=True, lang=lang, scope=scope)
+    columns = every[["country_iso3", "admin_code", "rank", "score"]].rename(
+        columns={"rank": "all_hazards_rank", "score": "all_hazards_score"})
+    merged = screen.merge(columns, on=["country_iso3", "admin_code"], how="left")
+    merged.attrs = screen.attrs
+    climate = screen[["country_iso3", "admin_code", "rank"]].rename(
+        columns={"rank": "climate_rank"})
+    every_with = every.merge(climate, on=["country_iso3", "admin_code"], how="left")
+    every_with.attrs = every.attrs
+    return merged, every_with, []
+
+
+def only_country(analyses: Analyses, scope: Scope) -> str | None:
+    """The one country of the scope's records (None when it holds none); several countries
+    ask for ``--country``, since shares and ranks never mix countries."""
+    import ibis
+
+    r = filter_records(analyses.table("records"), **scope.filters())
+    counts = r.group_by(code=r.country_iso3.fill_null(NO_COUNTRY)).aggregate(
+        cards=r.count()).order_by([ibis.desc("cards"), "code"]).to_pandas()
+    if len(counts) > 1:
+        raise AnalysisError("assess.several_countries", countries=", ".join(
+            f"{c} ({n:,})" for c, n in counts.itertuples(index=False)),
+            country=counts["code"].iloc[0])
+    return str(counts["code"].iloc[0]) if len(counts) else None
+
+
+def in_scope(frame: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` (datasets, quality) about the datasets of ``records``."""
+    return frame[frame["dataset_id"].isin(records["dataset_id"].unique())].reset_index(
+        drop=True)
+
+
+def annual_of(analyses: Analyses, scope: Scope) -> pd.DataFrame:
+    """Per unit × hazard × year of the scope: events, deaths, houses destroyed, losses."""
+    from riskatlas.analysis.risk import annual_series
+
+    return annual_series(analyses.engine.table("records"), analyses.ready(scope),
+                         analyses.methods).to_pandas()
+
+
+def units_of(analyses: Analyses, level: int, country: str | None) -> pd.DataFrame:
+    """The gazetteer of one level, with GeoJSON where boundaries are loaded."""
+    units = analyses.table("admin_units")
+    units = units.filter(units.level == level)
+    if country:
+        units = units.filter(units.country_iso3 == country.upper())
+    return units.select("country_iso3", "code", "name", "centroid_lon", "centroid_lat",
+                        "geometry").order_by(["country_iso3", "code"]).to_pandas()
+
+
+def records_of(analyses: Analyses, scope: Scope, level: int) -> pd.DataFrame:
+    """Every record of ``scope`` with the keys (units of ``level``) and values the figures
+    count: those dated inside the period of record (the others are in the notes:
+    riskatlas periods --outside)."""
+    columns = ["record_id", "dataset_id", "country_iso3", f"level{level}_code",
+               f"level{level}_name", "start_date", "date_precision", "hazard_term", "hips_code",
+               "hazard_group", "deaths", "missing", "injured", "directly_affected",
+               "houses_destroyed", "houses_damaged", "losses_usd", "approval_status"]
+    frame = analyses.records(limit=None, columns=columns, **scope.filters())
+    outside = analyses.outside_period(columns=["record_id"], scope=scope)["record_id"]
+    return frame[~frame["record_id"].isin(outside)].reset_index(drop=True)
+
+
+# --- the parts the web pages show ---------------------------------------------------------
+
+@cache
+def catalogues() -> tuple[Catalogue, CaseLibrary]:
+    """The shipped measure catalogue and case library, validated once per process."""
+    catalogue = load_measures()
+    return catalogue, load_cases(measures=catalogue)
+
+
+def advice_table(analyses: Analyses, scope: Scope, *, top: int | None,
+                 lang: str) -> pd.DataFrame:
+    """The advice of :func:`assess` for the ``top`` screened units of ``scope`` (its level
+    set), with the shipped catalogues."""
+    catalogue, library = catalogues()
+    screen = analyses.screen(lang=lang, scope=scope)
+    profile = analyses.profile(REPORT_METRICS, lang=lang, scope=scope)
+    risk = analyses.risk(lang=lang, scope=scope)
+    frame = advice_frame(advise(screen, profile, risk, catalogue, library, top=top), lang)
+    frame.attrs = {**screen.attrs, "analysis": "advice", "catalogue": catalogue.version,
+                   "cases": library.version}
+    return frame
+
+
+def unit_assessment(analyses: Analyses, scope: Scope, code: str, *, lang: str,
+                    peers_k: int = 5) -> Assessment | None:
+    """An :class:`Assessment` holding one unit ``code`` of ``scope``'s country and level
+    (its screen row, profile, risk, annual series, return levels, Sendai indicators, advice
+    and peers), so that the report's ``unit_pages`` renders it; None when the unit is not
+    in the screen."""
+    country = (scope.country or "").upper()
+    scope = analyses.ready(scope.but(country=country))
+    one = scope.but(admin=code)
+    screen, _, screen_notes = screens(analyses, lang, scope)
+    row = screen[(screen["country_iso3"] == country) & (screen["admin_code"] == code)]
+    if not len(row):
+        return None
+    catalogue, library = catalogues()
+    unit_profile = analyses.profile(REPORT_METRICS, lang=lang, scope=one)
+    risk = analyses.risk(lang=lang, scope=one)
+    mine = [a for a in advise(screen, unit_profile, risk, catalogue, library)
+            if (a.country_iso3, a.admin_code) == (country, code)]
+    annual = analyses.annual_series(scope=one)
+    peer_frame = unit_peers(analyses, country, code, level=scope.level, k=peers_k,
+                            year_from=scope.year_from, year_to=scope.year_to)
+    return Assessment.of(
+        lang=lang, catalogue=catalogue, cases=library, country=country,
+        level=scope.level or 0, year_from=scope.year_from, year_to=scope.year_to, top=1,
+        profile=unit_profile, unit_profile=unit_profile, risk=risk,
+        return_levels=analyses.return_levels("deaths", lang=lang, scope=one),
+        unit_sendai=analyses.sendai(lang=lang, scope=one), annual=annual, screen=row,
+        advice=mine, peers={(country, code): peer_frame},
+        unit_outside=analyses.outside_screen(lang=lang, scope=one),
+        notes=[*screen_notes, *note_texts([risk.attrs, screen.attrs], lang)])
+
+
+def screen_assessment(analyses: Analyses, scope: Scope, *, lang: str, top: int,
+                      all_hazards: bool = False) -> Assessment:
+    """An :class:`Assessment` with the screen of ``scope`` (its level set) and the
+    gazetteer of its level, so that the report's ``screen_rows`` and ``maps`` render it."""
+    every, notes = pd.DataFrame(), list[str]()
+    if all_hazards:
+        screen = analyses.screen(all_hazards=True, lang=lang, scope=scope)
+    else:
+        screen, every, notes = screens(analyses, lang, scope)
+    outside = (analyses.outside_screen(lang=lang, scope=scope.but(level=None)) if len(every)
+               else pd.DataFrame())
+    level = scope.level or 0
+    catalogue, library = catalogues()
+    return Assessment.of(
+        lang=lang, catalogue=catalogue, cases=library, country=scope.country, level=level,
+        year_from=scope.year_from, year_to=scope.year_to, top=top, screen=screen,
+        units=units_of(analyses, level, scope.country), all_screen=every, outside=outside,
+        notes=[*notes, *note_texts([screen.attrs], lang)])
+
+
+def profile_assessment(profile: pd.DataFrame, lang: str) -> Assessment:
+    """An :class:`Assessment` holding a profile, for the report's ``profile_sections``."""
+    catalogue, library = catalogues()
+    return Assessment.of(lang=lang, catalogue=catalogue, cases=library, profile=profile)
