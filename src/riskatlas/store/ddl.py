@@ -89,19 +89,17 @@ STATEMENTS = (
 )
 
 
+def schema_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the store is at this schema version: opening it then writes nothing (two
+    writers of one process, e.g. the web app's, would otherwise conflict on the
+    catalogue)."""
+    return _up_to_date(con)
+
+
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create missing tables and record the schema version. A store already at this
-    version is left untouched: opening it writes nothing (two writers of one process,
-    e.g. the web app's, would otherwise conflict on the catalogue)."""
-    if _up_to_date(con):
-        return
-    con.execute("BEGIN TRANSACTION")  # one commit for all (a new store: 4 times quicker)
-    try:
-        _create(con)
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+    """Create missing tables and record the schema version, in the caller's transaction
+    (one commit for all: a new store 4 times quicker; :meth:`Store.transaction`)."""
+    _create(con)
 
 
 def _create(con: duckdb.DuckDBPyConnection) -> None:

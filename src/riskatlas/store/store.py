@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from riskatlas.errors import StoreError
 from riskatlas.model.hazards import Crosswalk, load_crosswalk
 from riskatlas.store.batch import ImportBatch
-from riskatlas.store.ddl import create_schema
+from riskatlas.store.ddl import create_schema, schema_current
 from riskatlas.store.memo import Memo
 
 if TYPE_CHECKING:
@@ -64,8 +64,9 @@ class Store:
             self.connection = connection
         except duckdb.Error as exc:
             raise StoreError("store.cannot_open", path=str(self.path), reason=str(exc)) from exc
-        if not read_only:
-            create_schema(self.connection)
+        if not read_only and not schema_current(self.connection):
+            with self.transaction() as con:
+                create_schema(con)
             self._remove_stale_staging()
         log.debug("opened store %s", self.path)
 
