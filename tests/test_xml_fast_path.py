@@ -22,6 +22,7 @@ from riskatlas.model.hazards import load_crosswalk
 from riskatlas.sources import desinventar_xml as dx
 from riskatlas.sources.convert import RecordBuilder, text
 from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, card_values
+from riskatlas.sources.desinventar_xml import scanner
 from riskatlas.store.batch import EXTENSION_SCHEMA, RECORD_SCHEMA, Rejected
 
 
@@ -66,7 +67,7 @@ def _check(xml: bytes, tmp_path: Path, *, chunk_bytes: int, lazy: bool,
     name = "DI_export_fuz.xml"
     builder = RecordBuilder(source_key="DI-FUZ", source_file=name,
                             crosswalk=load_crosswalk(()), field_names=CANONICAL_TO_CARD)
-    dx._init_worker(builder, country, str(tmp_path), name, "UTF-8")
+    dx.init_worker(builder, country, str(tmp_path), name, "UTF-8")
     source = tmp_path / name
     source.write_bytes(xml)
     compared = 0
@@ -75,7 +76,7 @@ def _check(xml: bytes, tmp_path: Path, *, chunk_bytes: int, lazy: bool,
         if chunk.section not in dx.BIG_SECTIONS:
             continue
         expected = _outcome(lambda: _reference(chunk, builder, country))  # noqa: B023
-        result = _outcome(lambda: dx._convert_chunk(chunk, number))  # noqa: B023
+        result = _outcome(lambda: dx.convert_chunk(chunk, number))  # noqa: B023
         if isinstance(result, dx.ChunkResult):
             result = (pq.read_table(result.part), result.rejected, result.control_removed,
                       result.rows)
@@ -188,9 +189,9 @@ def test_scanner_reading_from_the_file_cuts_the_same_chunks(tmp_path):
 
 @pytest.mark.parametrize("block", [1, 2, 3, 5, 1 << 20])
 def test_rows_are_counted_on_need_across_blocks(tmp_path, monkeypatch, block):
-    monkeypatch.setattr(dx, "COUNT_BLOCK", block)
+    monkeypatch.setattr(scanner, "COUNT_BLOCK", block)
     source = tmp_path / "rows.xml"
     source.write_bytes(b"<x><TR><a>1</a></TR><TR></TR>\n<TR><b/></TR><TR>")
-    assert dx._rows_between(str(source), 3, source.stat().st_size) == 4
-    assert dx._rows_between(str(source), 3, 20) == 1  # the second row starts at byte 20
-    assert dx._rows_between(str(source), 4, 40) == 2
+    assert dx.rows_between(str(source), 3, source.stat().st_size) == 4
+    assert dx.rows_between(str(source), 3, 20) == 1  # the second row starts at byte 20
+    assert dx.rows_between(str(source), 4, 40) == 2

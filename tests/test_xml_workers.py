@@ -3,7 +3,6 @@ same store as a read in one process."""
 
 from __future__ import annotations
 
-import threading
 import zipfile
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import riskatlas
 from conftest import shared
 from riskatlas import importer
 from riskatlas.sources import desinventar_xml as dx
+from riskatlas.sources.desinventar_xml import reader, workers
 from riskatlas.sources.registry import ReadOptions
 
 GRD = "desinventar/grd/DI_export_grd.zip"
@@ -54,25 +54,25 @@ def test_workers_started_early_give_the_same_store(grd_xml: Path, tmp_path: Path
     hash_file = importer.sha256_of
 
     def hashing(path: Path) -> str:  # is the pool already there while the file is hashed?
-        seen.append(threading.get_ident() in dx._EARLY)
+        seen.append(dx.early_pool() is not None)
         return hash_file(path)
 
-    monkeypatch.setattr(dx, "PARALLEL_MIN_BYTES", 1)
-    monkeypatch.setattr(dx, "CARD_CHUNK_BYTES", 64 * 1024)  # several chunks per section
+    monkeypatch.setattr(workers, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(reader, "CARD_CHUNK_BYTES", 64 * 1024)  # several chunks per section
     monkeypatch.setattr(importer, "sha256_of", hashing)
     pools: list[int] = []
-    new_pool = dx._new_pool
-    monkeypatch.setattr(dx, "_new_pool", lambda n: pools.append(n) or new_pool(n))
+    new_pool = dx.new_pool
+    monkeypatch.setattr(workers, "new_pool", lambda n: pools.append(n) or new_pool(n))
     parallel, status = _store(grd_xml, tmp_path / "parallel.duckdb", workers=2)
     assert seen == [True, True]  # the first import and the unchanged second one
     assert pools == [2, 2]  # the read used the early pool: it started no other
     assert parallel == serial
     assert status == "unchanged"
-    assert dx._EARLY == {}  # the pool was taken by the read, or stopped when unused
+    assert dx.early_pools() == 0  # the pool was taken by the read, or stopped when unused
 
 
 def test_no_early_workers_for_small_files_or_one_worker(grd_xml: Path) -> None:
     with dx.start_workers([grd_xml], ReadOptions(workers=2)):
-        assert dx._EARLY == {}  # below PARALLEL_MIN_BYTES
+        assert dx.early_pools() == 0  # below PARALLEL_MIN_BYTES
     with dx.start_workers([grd_xml], ReadOptions(workers=1)):
-        assert dx._EARLY == {}
+        assert dx.early_pools() == 0
