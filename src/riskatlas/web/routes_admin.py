@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
-from riskatlas.services import accounts
+from riskatlas.services import accounts, audit
 from riskatlas.web import auth
-from riskatlas.web.access import checked_form, refused, require, tables
+from riskatlas.web.access import checked_form, refused, require
 from riskatlas.web.deps import Viewer, current_user, request_language, settings_of, store_view
 from riskatlas.web.pages import MAX_PAGE, opt_text, render
 from riskatlas.web.schemas import DateText, errors
@@ -35,23 +35,9 @@ def audit_rows(atlas: Atlas, *, user: str | None = None, action: str | None = No
                until: dt.date | None = None, page: int = 1, page_size: int = PAGE_SIZE
                ) -> tuple[int, list[dict[str, Any]]]:
     """(total, one page of the audit log, newest first) matching the filters."""
-    if "audit_log" not in tables(atlas):
-        return 0, []
-    log = atlas.table("audit_log")
-    if user:
-        log = log.filter(log["user"] == user)
-    if action:
-        log = log.filter(log.action.startswith(action))
-    if record_id:
-        log = log.filter(log.record_id == record_id)
-    if since:
-        log = log.filter(log.at >= dt.datetime.combine(since, dt.time()))
-    if until:
-        log = log.filter(log.at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time()))
-    total = int(log.count().to_pandas())
-    frame = log.order_by(log.id.desc()).limit(page_size, offset=(page - 1) * page_size) \
-        .to_pandas()
-    return total, [{k: jsonable(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    total, rows = audit.log_page(atlas.store, user=user, action=action, record_id=record_id,
+                                 since=since, until=until, page=page, page_size=page_size)
+    return total, [{k: jsonable(v) for k, v in row.items()} for row in rows]
 
 
 def users_rows(atlas: Atlas) -> list[dict[str, Any]]:
