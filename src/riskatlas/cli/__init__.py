@@ -11,7 +11,8 @@ tracebacks only with ``--debug``. The ``--help`` texts are the ``cli_help`` sect
 the catalogues, worded when shown (:mod:`riskatlas.cli.help`).
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: Typer reads these signatures at every run,
+# and evaluating their annotations from strings cost more than defining them
 
 import logging
 import sys

@@ -7,7 +7,8 @@ counted, the period, the engine and the methods profile; with csv or json it goe
 stderr so that stdout stays machine-readable.
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: Typer reads these signatures at every run,
+# and evaluating their annotations from strings cost more than defining them
 
 import json
 from pathlib import Path
@@ -131,13 +132,13 @@ def screen(
     _show(frame, fmt, lang)
 
 
-def _open(db: Path | None, engine: str, methods: Path | None) -> riskatlas.Atlas:
+def _open(db: Path | None, engine: str, methods: Path | None) -> "riskatlas.Atlas":
     import riskatlas
 
     return riskatlas.open(db, read_only=True, engine=engine, methods=methods)
 
 
-def _show(frame: pd.DataFrame, fmt: str, lang: str) -> None:
+def _show(frame: "pd.DataFrame", fmt: str, lang: str) -> None:
     from riskatlas.analysis.levels import describe as describe_levels
     from riskatlas.analysis.results import note_texts
 
@@ -182,7 +183,7 @@ def _show(frame: pd.DataFrame, fmt: str, lang: str) -> None:
     print_frame(frame, fmt, lang=lang)
 
 
-def caption_of(frame: pd.DataFrame, lang: str) -> str:
+def caption_of(frame: "pd.DataFrame", lang: str) -> str:
     """What a result counts: analysis, period, scope, engine and methods profile."""
     from riskatlas.analysis.period import span_text
     from riskatlas.analysis.results import statuses_text

@@ -1,6 +1,7 @@
 """``riskatlas assess``: the main job. Import the inputs, assess, write the report."""
 
-from __future__ import annotations
+# no `from __future__ import annotations`: Typer reads these signatures at every run,
+# and evaluating their annotations from strings cost more than defining them
 
 from collections.abc import Sequence
 from dataclasses import replace

@@ -1,6 +1,7 @@
 """Commands that look at the store: datasets, quality, hazards, records, periods, export."""
 
-from __future__ import annotations
+# no `from __future__ import annotations`: Typer reads these signatures at every run,
+# and evaluating their annotations from strings cost more than defining them
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any

@@ -1,6 +1,7 @@
 """Commands that bring data in: import, fetch, population (``demo`` is in cli/demo.py)."""
 
-from __future__ import annotations
+# no `from __future__ import annotations`: Typer reads these signatures at every run,
+# and evaluating their annotations from strings cost more than defining them
 
 import zipfile
 from pathlib import Path
@@ -49,7 +50,7 @@ def run_import(db: Path | None, paths: list[Path], *, lang: str, fmt: str | None
                as_json: bool = False, workers: int | None = None,
                synthetic: bool = False, strict: bool = False,
                crosswalks: list[Path] | None = None,
-               columns: dict[str, str] | None = None) -> list[FileResult]:
+               columns: dict[str, str] | None = None) -> "list[FileResult]":
     """Import with a progress bar (unless JSON output), then print one line per file in
     ``lang``; ``crosswalks``: the user's crosswalk files, over the built-in one;
     ``columns``: field → column, from ``--column``."""
@@ -114,7 +115,7 @@ def run_inspect(paths: list[Path], *, lang: str, fmt: str | None = None,
         console.print(translate("import.inspect_nothing_written", lang))
 
 
-def _print_report(report: ColumnReport, lang: str) -> None:
+def _print_report(report: "ColumnReport", lang: str) -> None:
     from rich.table import Table
 
     def t(key: str, **params: object) -> str:
@@ -142,7 +143,7 @@ def _print_report(report: ColumnReport, lang: str) -> None:
         console.print("  " + t(note["key"], **params), style="yellow", highlight=False)
 
 
-def _print_result(atlas: riskatlas.Atlas, result: FileResult, lang: str) -> None:
+def _print_result(atlas: "riskatlas.Atlas", result: "FileResult", lang: str) -> None:
     from riskatlas.api import json_params
 
     def t(key: str, **params: object) -> str:

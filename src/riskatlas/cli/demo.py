@@ -1,6 +1,7 @@
 """``riskatlas demo``: import the bundled synthetic export and assess it."""
 
-from __future__ import annotations
+# no `from __future__ import annotations`: Typer reads these signatures at every run,
+# and evaluating their annotations from strings cost more than defining them
 
 from pathlib import Path
 from typing import Annotated

@@ -5,7 +5,8 @@ differs most, in the user's language; csv and json carry every column (``close_b
 structured facts). An empty list prints why there is none.
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: Typer reads these signatures at every run,
+# and evaluating their annotations from strings cost more than defining them
 
 import json
 from typing import Annotated

@@ -1,7 +1,8 @@
 """``riskatlas serve``: the public dashboard, the open JSON API and data-card management
 for signed-in users (uvicorn)."""
 
-from __future__ import annotations
+# no `from __future__ import annotations`: Typer reads these signatures at every run,
+# and evaluating their annotations from strings cost more than defining them
 
 from typing import Annotated, Any
 

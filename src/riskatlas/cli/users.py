@@ -6,7 +6,8 @@ Passwords are hashed with scrypt and API tokens stored as their SHA-256 only
 change's own transaction.
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: Typer reads these signatures at every run,
+# and evaluating their annotations from strings cost more than defining them
 
 import sys
 from typing import Annotated
