@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from riskatlas.analysis.engine import Engine, make_engine
+from riskatlas.analysis.engine import ENGINES, Engine, make_engine
 from riskatlas.analysis.methods import Methods, load_methods
-from riskatlas.analysis.period import PeriodRule
+from riskatlas.analysis.period import PeriodRule, span_text
 from riskatlas.analysis.profile import DEFAULT_METRICS
 from riskatlas.analysis.results import Note, labelled, sort_rows
 from riskatlas.analysis.scope import Scope, filter_records
@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # Ibis and pandas load on first query, not for an import
     import ibis.expr.types as ir
     import pandas as pd
 
+
+# for the views: the engine names, the caption of a period and of return levels
+__all__ = ["DEFAULT_METRICS", "ENGINES", "OUTSIDE_COLUMNS", "PERIOD_SCHEMA", "Analyses",
+           "describe_levels", "span_text"]
 
 # the columns of Scope.periods, for the in-memory table of Analyses.scope
 PERIOD_SCHEMA = {"country_iso3": "string", "period_from": "int64", "period_to": "int64",
@@ -462,3 +466,10 @@ def _datasets_text(dataset: int | tuple[int, ...] | None) -> str:
         return ""
     return ", ".join(f"#{d}" for d in ((dataset,) if isinstance(dataset, int) else dataset))
 
+
+def describe_levels(attrs: dict[str, Any], lang: str) -> str:
+    """How return levels were computed, in ``lang`` (:func:`riskatlas.analysis.levels.
+    describe`; numpy loads on first use)."""
+    from riskatlas.analysis.levels import describe
+
+    return describe(attrs, lang)

@@ -12,6 +12,7 @@ from riskatlas.analysis.methods import Methods, load_methods
 from riskatlas.analysis.scope import Scope
 from riskatlas.importer import FileResult, import_paths
 from riskatlas.population import import_population
+from riskatlas.sources.convert import MIN_YEAR
 from riskatlas.sources.registry import ReadOptions
 from riskatlas.store.store import Store, resolve_db
 
@@ -20,9 +21,10 @@ if TYPE_CHECKING:  # Ibis and pandas load on first query, not for an import
 
     from riskatlas.assessment.value import Assessment
 
-# the values the API takes (a methods profile, a store, its path), for the views
-__all__ = ["OUTSIDE_COLUMNS", "PERIOD_SCHEMA", "Atlas", "Methods", "Scope", "Store", "json_params",
-           "load_methods", "open", "resolve_db"]
+# the values the API takes (a methods profile, a store, its path) and the earliest year a
+# card may carry (imports and card forms alike), for the views
+__all__ = ["MIN_YEAR", "OUTSIDE_COLUMNS", "PERIOD_SCHEMA", "Atlas", "Methods", "Scope", "Store",
+           "json_params", "load_methods", "open", "resolve_db"]
 
 
 class Atlas(Analyses):

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from riskatlas.api import MIN_YEAR
 from riskatlas.model.schema import APPROVAL_STATUSES, FIELDS_BY_NAME
-from riskatlas.sources.convert import MIN_YEAR
 from riskatlas.web.pages import MAX_PAGE
 from riskatlas.web.workflow import FORM_FIELDS, MAX_TEXT, UNKNOWN_IMPACTS
 
