@@ -13,7 +13,7 @@ import pytest
 
 import riskatlas
 from cards import card, store_with, write_cards
-from riskatlas.services import cards
+from riskatlas.services import cards, review
 from riskatlas.sources.registry import ReadOptions
 from riskatlas.store.store import Store
 
@@ -117,12 +117,12 @@ def test_a_dataset_decision_fails_whole(store: Store, monkeypatch: pytest.Monkey
                 == [("validated",)]  # the change is written when this row fails
             raise RuntimeError("audit log unavailable")
 
-    monkeypatch.setattr(cards, "orjson", NoJson)
+    monkeypatch.setattr(review, "orjson", NoJson)
     with pytest.raises(RuntimeError):
-        cards.transition_dataset(store, VERA, dataset, "validated")
+        review.transition_dataset(store, VERA, dataset, "validated")
     assert snapshot(store) == before
     monkeypatch.undo()
-    decision = cards.transition_dataset(store, VERA, dataset, "validated")
+    decision = review.transition_dataset(store, VERA, dataset, "validated")
     assert decision["count"] == 2 and decision["from"] == ["submitted"]
     assert store.query("SELECT DISTINCT approval_status FROM records") == [("validated",)]
     rows = actions(store)
@@ -180,10 +180,10 @@ def test_an_upload_writes_its_authors_and_audit_row_in_the_import_commit(
     assert store.query("SELECT created_by, count(*) FROM card_authors GROUP BY 1") \
         == [("ana", 1)]
     assert actions(store) == [("ana", "upload", None)]
-    assert [r["dataset_id"] for r in cards.awaiting_review(store, VERA)] == [
+    assert [r["dataset_id"] for r in review.awaiting_review(store, VERA)] == [
         result.dataset_id]
     with pytest.raises(cards.ForbiddenError):  # the uploader may not review their cards
-        cards.transition_dataset(store, User("ana", "validator"), result.dataset_id,
+        review.transition_dataset(store, User("ana", "validator"), result.dataset_id,
                                  "validated")
     cards.note_upload(store, "ana", path.name, 1, [{"status": "unchanged"}])
     assert actions(store)[-1] == ("ana", "upload", None)

@@ -1,5 +1,5 @@
-"""Data cards: create, edit, the approval workflow (card by card and per dataset), the
-bookkeeping of uploads and the audit log, for the web app (and any other view).
+"""Data cards: create, edit, the approval workflow card by card, the bookkeeping of
+uploads and the audit log, for the web app (and any other view).
 
 A card's fields are DesInventar card fields under their canonical names. They are built
 exactly as an import builds them: renamed to DesInventar fields and passed through
@@ -24,11 +24,7 @@ Authors (or admins) edit and submit; validators and admins review, never a card 
 created (four eyes). Only cards entered on the web are edited here; imported cards are
 corrected at their source and imported again, but they go through the same review.
 
-Review per dataset (:func:`transition_dataset`): the card transition applied to all of a
-dataset's cards in the source status, under the same rules (four eyes through
-``card_authors``: an upload makes the uploader the author of its cards); one row of the
-audit log for the decision (``dataset:<to>``: dataset, from, to, count, reason) and one
-per card (``transition:<to>``, naming the decision).
+Review per dataset is :mod:`riskatlas.services.review`.
 
 An upload's cards arrive submitted; the uploader becomes the author of each and the audit
 log gets an "upload" row per dataset, both in the import's own commit transaction
@@ -39,22 +35,39 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from riskatlas.errors import RiskAtlasError
-from riskatlas.i18n import catalogue, translate
-from riskatlas.model.quality import ISSUES_KEY, QualityIssue, QualityPolicy
+from riskatlas.i18n import translate
 from riskatlas.model.schema import APPROVAL_STATUSES, record_columns
 from riskatlas.services import places
 from riskatlas.services.accounts import ForbiddenError
-from riskatlas.services.audit import audit, next_id, now
-from riskatlas.sources.convert import RecordBuilder
-from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, HAY_FLAGS, card_values
+from riskatlas.services.audit import audit, now
+from riskatlas.services.card_form import (  # the card's names, importable here
+    DATASET_FORMAT,
+    DATASET_NAME,
+    EFFECT_FIELDS,
+    EVENT_FIELDS,
+    FORM_FIELDS,
+    MAX_TEXT,
+    NOTE_FIELDS,
+    NUMBER_FIELDS,
+    PLACE_FIELDS,
+    SOURCE_FILE,
+    SOURCE_KEY,
+    UNKNOWN_IMPACTS,
+    CardInvalidError,
+    Problem,
+    WorkflowError,
+    build_card,
+    clean_fields,
+    clean_unknown,
+    field_label,
+    problem_text,
+)
 from riskatlas.store.batch import BatchResult, OnCommit, insert_dataset, refresh_dataset
 
 if TYPE_CHECKING:
@@ -64,6 +77,17 @@ if TYPE_CHECKING:
     from riskatlas.store.store import Store
 
     Connection = duckdb.DuckDBPyConnection
+
+
+__all__ = ["CREATORS", "DATASET_FORMAT", "DATASET_NAME", "EDITABLE", "EFFECT_FIELDS",
+           "EVENT_FIELDS", "FORM_FIELDS", "LIST_COLUMNS", "LIST_LIMIT", "MAX_TEXT", "NOTE_FIELDS",
+           "NUMBER_FIELDS", "PLACE_FIELDS", "REVIEWERS", "SOURCE_FILE", "SOURCE_KEY",
+           "TRANSITIONS", "UNKNOWN_IMPACTS", "Actor", "CardInvalidError", "CardNotFoundError",
+           "ConflictError", "Problem", "WorkflowError", "allowed_transitions", "author_of",
+           "build_card", "card_entry", "card_lists", "card_view", "checked_card", "clean_fields",
+           "clean_reason", "clean_unknown", "create", "edit", "field_label", "import_upload",
+           "jsonable_card", "last_reason", "note_upload", "problem_text", "store_countries",
+           "transition", "upload_recorder", "web_dataset"]
 
 
 class Actor(Protocol):
@@ -82,27 +106,7 @@ class Actor(Protocol):
     def staff(self) -> bool: ...
 
 
-SOURCE_KEY = "WEB"
-DATASET_NAME = "web entries"
-DATASET_FORMAT = "web"
-SOURCE_FILE = "web"
-
-# the fields of the card form, in its order (canonical names)
-PLACE_FIELDS = ("country_iso3", "level0_code", "level0_name", "level1_code", "level1_name",
-                "level2_code", "level2_name", "place", "latitude", "longitude")
-EVENT_FIELDS = ("start_year", "start_month", "start_day", "duration_days", "hazard_term",
-                "event_name", "cause", "glide", "magnitude")
-EFFECT_FIELDS = ("deaths", "missing", "injured", "victims", "affected", "evacuated",
-                 "relocated", "houses_destroyed", "houses_damaged", "losses_local",
-                 "losses_usd", "crops_ha", "livestock", "schools", "hospitals", "roads_km")
-NOTE_FIELDS = ("sources", "comments")
-FORM_FIELDS = (*PLACE_FIELDS, *EVENT_FIELDS, *EFFECT_FIELDS, *NOTE_FIELDS)
-NUMBER_FIELDS = frozenset(("latitude", "longitude", "start_year", "start_month", "start_day",
-                           "duration_days", *EFFECT_FIELDS))
-UNKNOWN_IMPACTS = tuple(HAY_FLAGS.values())  # impacts a card may report as "unknown"
-_FLAG_OF = {canon: flag for flag, canon in HAY_FLAGS.items()}
 _COLUMNS = [name for name, _ in record_columns() if name != "extension"]
-MAX_TEXT = 4000
 
 EDITABLE = ("draft", "needs_revision")
 # (from, to) → who may: the card's author (or an admin), or a reviewer who is not its author
@@ -117,13 +121,6 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 }
 REVIEWERS = ("validator", "admin")
 CREATORS = ("collector", "validator", "admin")
-
-
-class WorkflowError(RiskAtlasError):
-    """A card or a transition that cannot be accepted (400, or the status it names)."""
-
-    key = "workflow.error.generic"
-    http_status = 400
 
 
 class ConflictError(WorkflowError):
@@ -141,144 +138,6 @@ class ConflictError(WorkflowError):
 class CardNotFoundError(WorkflowError):
     key = "workflow.error.no_card"
     http_status = 404
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem of a card: its field, a message key and the message's values."""
-
-    field: str
-    key: str
-    params: dict[str, Any]
-
-
-def field_label(name: str, lang: str) -> str:
-    """A card field's label on the form, in ``lang`` (a name the form lacks as it is)."""
-    key = f"workflow.field.{name}"
-    return translate(key, lang) if key in catalogue(lang) else name
-
-
-def problem_text(problem: Problem, lang: str) -> str:
-    """A problem's message (a field it names by its label), without record or file."""
-    params = dict(problem.params)
-    if isinstance(params.get("other"), str):
-        params["other"] = field_label(params["other"], lang)
-    return translate(problem.key, lang, **params)
-
-
-class CardInvalidError(WorkflowError):
-    """Every problem of a card at once (400), in the form's order of fields; the API adds
-    them to its error as ``fields`` (:meth:`details`)."""
-
-    key = "workflow.error.invalid"
-
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        order = {name: i for i, name in enumerate(FORM_FIELDS)}
-        self.problems = sorted(problems, key=lambda p: order.get(p.field, len(order)))
-        super().__init__(self.key, count=len(self.problems))
-
-    def fields(self, lang: str) -> list[dict[str, str]]:
-        return [{"field": p.field, "label": field_label(p.field, lang), "code": p.key,
-                 "message": problem_text(p, lang)} for p in self.problems]
-
-    def details(self, lang: str) -> dict[str, Any]:
-        return {"fields": self.fields(lang)}
-
-    def render(self, lang: str = "en") -> str:
-        sep = translate("workflow.problem.sep", lang)
-        listed = "; ".join(f"{f['label']}{sep}{f['message']}" for f in self.fields(lang))
-        return translate(self.key, lang, count=len(self.problems), problems=listed)
-
-
-# --- building a card --------------------------------------------------------------------
-
-def clean_fields(values: Mapping[str, Any],
-                 problems: list[Problem] | None = None) -> dict[str, Any]:
-    """The submitted fields, checked for names and types (text or numbers); blank → None.
-    A field that fails is left out and noted in ``problems`` (without: raised at once)."""
-    found: list[Problem] = [] if problems is None else problems
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if name not in FORM_FIELDS:
-            found.append(Problem(name, "workflow.problem.unknown_field", {}))
-            continue
-        if (value is not None and not isinstance(value, str | int | float)) \
-                or isinstance(value, bool):
-            found.append(Problem(name, "workflow.problem.bad_value", {}))
-            continue
-        if isinstance(value, str):
-            value = value.strip() or None
-            if value is not None and len(value) > MAX_TEXT:
-                found.append(Problem(name, "workflow.problem.too_long", {"max": MAX_TEXT}))
-                continue
-        out[name] = value
-    if problems is None and found:
-        raise CardInvalidError(found)
-    return out
-
-
-def clean_unknown(values: Any, problems: list[Problem] | None = None) -> list[str]:
-    if values is None:
-        return []
-    if not isinstance(values, list) or any(v not in UNKNOWN_IMPACTS for v in values):
-        problem = Problem("unknown", "workflow.problem.bad_unknown",
-                          {"impacts": ", ".join(UNKNOWN_IMPACTS)})
-        if problems is None:
-            raise CardInvalidError([problem])
-        problems.append(problem)
-        return []
-    return sorted(set(values))
-
-
-def _record_problems(issues: Sequence[QualityIssue]) -> list[Problem]:
-    """The importers' issues of a card as problems, one per field: a value kept out for
-    want of another field (a month without its year) is not listed when that field is,
-    nor the sum of victims and affected when one of them is."""
-    found = [Problem(i.field, i.rule, dict(i.params)) for i in issues]
-    fields = {p.field for p in found if p.key != "record.needs_field"}
-    out: dict[str, Problem] = {}
-    for p in found:
-        if p.key == "record.needs_field" and p.params.get("other") in fields:
-            continue
-        if p.field == "directly_affected" and fields & {"victims", "affected"}:
-            continue
-        out.setdefault(p.field, p)
-    return list(out.values())
-
-
-def build_card(crosswalk: Any, native_key: str, fields: Mapping[str, Any],
-               unknown: list[str], *, status: str, author: str,
-               problems: list[Problem] | None = None,
-               given: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The canonical row of a web card, through the importers' DesInventar semantics and
-    :class:`RecordBuilder`. Each value an import would not take as read is a problem, in
-    ``problems`` (without: :class:`CardInvalidError` at once). ``given``: the fields as
-    the author gave them, kept as the card's raw row (default ``fields``)."""
-    row: dict[str, Any] = {CANONICAL_TO_CARD[k]: v for k, v in fields.items()
-                           if k in CANONICAL_TO_CARD}
-    for impact in unknown:
-        row[_FLAG_OF[impact]] = "-1"
-    values, unknown_impacts = card_values(row)
-    for name, value in fields.items():  # fields DesInventar cards do not have
-        if name not in CANONICAL_TO_CARD:
-            values[name] = value
-    values.update(native_key=native_key, approval_status=status, recorded_by=author)
-    # every value is read as an import reads it; what an import would flag is refused,
-    # all problems together (a fraction in a count too, instead of rounding it)
-    builder = RecordBuilder(source_key=SOURCE_KEY, source_file=SOURCE_FILE, crosswalk=crosswalk,
-                            policy=QualityPolicy(fractional="blank"))
-    kept = fields if given is None else given
-    raw: dict[str, Any] = {k: kept[k] for k in FORM_FIELDS if kept.get(k) is not None}
-    if unknown:
-        raw["unknown"] = unknown
-    card = builder.build(values, row=1, record_ref=native_key, raw=raw,
-                         unknown=unknown_impacts)
-    found = _record_problems(card.pop(ISSUES_KEY, []))
-    if problems is None and found:
-        raise CardInvalidError(found)
-    if problems is not None:
-        problems += [p for p in found if p.field not in {q.field for q in problems}]
-    return card
 
 
 def store_countries(store: Store) -> list[str]:
@@ -438,7 +297,8 @@ def _may_transition(actor: Actor, who: str, author: str | None, record_id: str) 
         raise ForbiddenError("workflow.error.four_eyes", record=record_id)
 
 
-def _reason(reason: str | None) -> str | None:
+def clean_reason(reason: str | None) -> str | None:
+    """A reason given (stripped; None when blank), refused past MAX_TEXT."""
     text = (reason or "").strip() or None
     if text is not None and len(text) > MAX_TEXT:
         raise WorkflowError("workflow.error.too_long", field="reason", max=MAX_TEXT)
@@ -451,7 +311,7 @@ def transition(store: Store, actor: Actor, record_id: str, to: str,
     if to not in APPROVAL_STATUSES:
         raise WorkflowError("workflow.error.bad_status", status=to,
                             statuses=", ".join(APPROVAL_STATUSES))
-    reason = _reason(reason)
+    reason = clean_reason(reason)
     with store.transaction() as con:
         before = _card(con, record_id)
         if before is None:
@@ -581,157 +441,3 @@ def import_upload(store: Store, by: str, path: Path, size: int, *, country: str 
     if others:  # nothing committed for these (unchanged, skipped): noted apart
         note_upload(store, by, path.name, size, others)
     return results
-
-
-# --- review per dataset ---------------------------------------------------------------
-
-QUEUE = ("submitted", "validated")  # a dataset with cards in these awaits review
-# the decisions the review page offers: (button, from, to)
-DECISIONS = (("validate", ("submitted",), "validated"),
-             ("publish", ("validated",), "published"),
-             ("send-back", ("submitted", "validated"), "needs_revision"))
-
-
-class DatasetNotFoundError(WorkflowError):
-    key = "review.error.no_dataset"
-    http_status = 404
-
-
-def default_sources(to: str) -> tuple[str, ...]:
-    """The statuses a decision moves when none is named: every one that may become ``to``
-    but published (a published dataset is withdrawn only when asked by name)."""
-    return tuple(s for (s, target) in TRANSITIONS if target == to and s != "published")
-
-
-def check_decision(actor: Actor, who: str, authors: set[str | None],
-                   dataset_id: int) -> None:
-    """May ``actor`` make a transition that needs ``who`` ("author" or "review") on cards
-    by ``authors`` (None: a card with no recorded author, e.g. imported by the CLI)?"""
-    if who == "author":
-        if actor.role == "admin" or (actor.role in CREATORS and authors == {actor.name}):
-            return
-        raise ForbiddenError("review.error.not_author", dataset=dataset_id)
-    if actor.role not in REVIEWERS:
-        raise ForbiddenError("auth.error.role", role=actor.role)
-    if actor.name in authors:
-        raise ForbiddenError("review.error.four_eyes", dataset=dataset_id)
-
-
-def _sources(to: str, source: str | Sequence[str] | None) -> tuple[str, ...]:
-    if to not in APPROVAL_STATUSES:
-        raise WorkflowError("workflow.error.bad_status", status=to,
-                            statuses=", ".join(APPROVAL_STATUSES))
-    named = (source,) if isinstance(source, str) else tuple(source or ())
-    for status in named:
-        if status not in APPROVAL_STATUSES:
-            raise WorkflowError("workflow.error.bad_status", status=status,
-                                statuses=", ".join(APPROVAL_STATUSES))
-    sources = tuple(dict.fromkeys(named)) or default_sources(to)
-    for status in sources:
-        if (status, to) not in TRANSITIONS:
-            raise ConflictError("workflow.error.bad_transition", status=status, to=to)
-    if not sources:
-        raise ConflictError("workflow.error.bad_transition", status="—", to=to)
-    return sources
-
-
-def transition_dataset(store: Store, actor: Actor, dataset_id: int, to: str,
-                       reason: str | None = None,
-                       source: str | Sequence[str] | None = None) -> dict[str, Any]:
-    """Move every card of ``dataset_id`` in status ``source`` (default:
-    :func:`default_sources`) to ``to``, in one transaction; returns the decision
-    (dataset, from, to, count, counts per source status, its audit row id)."""
-    sources = _sources(to, source)
-    reason = _reason(reason)
-    with store.transaction() as con:
-        found = con.execute("SELECT name FROM datasets WHERE dataset_id = ?",
-                            [dataset_id]).fetchone()
-        if found is None:
-            raise DatasetNotFoundError(dataset=dataset_id)
-        marks = ", ".join("?" for _ in sources)
-        where = f"dataset_id = ? AND approval_status IN ({marks})"
-        groups = con.execute(
-            "SELECT r.approval_status, a.created_by, count(*) FROM records r LEFT JOIN "
-            "card_authors a ON a.record_id = r.record_id WHERE r.dataset_id = ? AND "
-            f"r.approval_status IN ({marks}) GROUP BY 1, 2",
-            [dataset_id, *sources]).fetchall()
-        counts: dict[str, int] = {}
-        for status, _, n in groups:
-            counts[str(status)] = counts.get(str(status), 0) + int(n)
-        if not counts:
-            raise ConflictError("review.error.nothing", dataset=dataset_id,
-                                statuses=", ".join(sources))
-        for status in counts:
-            check_decision(actor, TRANSITIONS[(status, to)],
-                           {a for s, a, _ in groups if s == status}, dataset_id)
-        if to == "needs_revision" and not reason:
-            raise WorkflowError("workflow.error.reason_required")
-        at, total = now(), sum(counts.values())
-        decision = next_id(con)
-        # one row per card, naming the decision, before the cards change
-        con.execute(
-            'INSERT INTO audit_log (id, "at", "user", action, record_id, before, after, '
-            "reason) SELECT nextval('audit_seq'), ?, ?, ?, record_id, "
-            "json_object('approval_status', approval_status), "
-            "json_object('approval_status', ?, 'decision', ?), ? "
-            f"FROM records WHERE {where} ORDER BY record_id",
-            [at, actor.name, f"transition:{to}", to, decision, reason, dataset_id, *sources])
-        con.execute(f"UPDATE records SET approval_status = ? WHERE {where}",
-                    [to, dataset_id, *sources])
-        summary = {"dataset_id": dataset_id, "dataset": found[0],
-                   "from": [s for s in sources if s in counts], "to": to, "count": total}
-        con.execute('INSERT INTO audit_log (id, "at", "user", action, record_id, before, '
-                    "after, reason) VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
-                    [decision, at, actor.name, f"dataset:{to}",
-                     orjson.dumps({"counts": counts}).decode(),
-                     orjson.dumps(summary).decode(), reason])
-    return {**summary, "counts": counts, "reason": reason, "decision": decision}
-
-
-def awaiting_review(store: Store, actor: Actor) -> list[dict[str, Any]]:
-    """The datasets with cards submitted or validated, newest first: name, format, date,
-    counts per status, the authors of their cards (the uploader) and the decisions open to
-    ``actor`` (Ibis, over the records ``actor`` may see)."""
-    records = store.table("records")
-    pending = records.filter(records.approval_status.isin(QUEUE)).select("dataset_id") \
-        .distinct()
-    cards = records.semi_join(pending, "dataset_id")
-    counts = cards.group_by(["dataset_id", "approval_status"]).aggregate(n=cards.count()) \
-        .to_pandas()
-    datasets = store.table("datasets").semi_join(pending, "dataset_id").select(
-        "dataset_id", "name", "format", "source_key", "country_iso3", "imported_at") \
-        .order_by([store.table("datasets").imported_at.desc(), "dataset_id"]).to_pandas()
-    authors: dict[int, list[str]] = {}
-    mine: set[tuple[int, str]] = set()
-    if "card_authors" in store.tables():
-        a = store.table("card_authors")
-        joined = cards.join(a, "record_id")
-        per = joined.group_by(["dataset_id", "approval_status"]).aggregate(
-            mine=(joined.created_by == actor.name).any(),
-            names=joined.created_by.collect(distinct=True)).to_pandas()
-        for row in per.itertuples():
-            authors.setdefault(int(row.dataset_id), []).extend(str(n) for n in row.names)
-            if row.mine:
-                mine.add((int(row.dataset_id), str(row.approval_status)))
-    out = []
-    for d in datasets.to_dict("records"):
-        key = int(d["dataset_id"])
-        here = counts[counts["dataset_id"] == key]
-        status_counts = {str(s): int(n) for s, n in zip(here["approval_status"], here["n"],
-                                                        strict=True)}
-        ordered = {s: status_counts[s] for s in APPROVAL_STATUSES if s in status_counts}
-        actions, own = [], False
-        for button, sources, to in DECISIONS:
-            n = sum(ordered.get(s, 0) for s in sources)
-            if not n or actor.role not in REVIEWERS:
-                continue
-            if any((key, s) in mine for s in sources if ordered.get(s)):
-                own = True
-                continue
-            actions.append({"button": button, "from": list(sources), "to": to, "count": n})
-        out.append({"dataset_id": key, "name": d["name"], "format": d["format"],
-                    "source_key": d["source_key"], "country_iso3": d["country_iso3"],
-                    "imported_at": str(d["imported_at"])[:19], "counts": ordered,
-                    "authors": sorted(set(authors.get(key, []))), "actions": actions,
-                    "own": own})
-    return out

@@ -23,6 +23,7 @@ from typing import Any
 from riskatlas.analysis.results import hazard_name
 from riskatlas.model.countries import country_name
 from riskatlas.model.hazards import Crosswalk, hips_types, match_key
+from riskatlas.services import cards
 from riskatlas.services.places import (  # noqa: F401  (the place rule, importable here)
     LEVELS,
     Found,
@@ -36,8 +37,6 @@ from riskatlas.services.places import (  # noqa: F401  (the place rule, importab
 
 def store_countries(atlas: Any) -> list[str]:
     """The countries of the store (see :func:`riskatlas.services.places.store_countries`)."""
-    from riskatlas.services import cards
-
     return cards.store_countries(atlas.store)
 
 

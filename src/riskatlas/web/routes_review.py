@@ -3,7 +3,7 @@
 in a status) and the reviewers' page ``/review`` with a form per decision.
 
 Writes go through :mod:`riskatlas.web.writer` (one transaction) and
-:mod:`riskatlas.services.cards` (the workflow's rules, the audit log)."""
+:mod:`riskatlas.services.review` (the workflow's rules, the audit log)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
 from riskatlas.model.schema import APPROVAL_STATUSES
-from riskatlas.services import cards
+from riskatlas.services import review
 from riskatlas.web import workflow
 from riskatlas.web.access import checked_form, refused, require
 from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language, settings_of
@@ -55,7 +55,7 @@ def review_list(atlas: AtlasDep, viewer: ViewerDep) -> Response:
     per status, the authors of their cards (the uploader) and the decisions open to the
     caller (validators, admins)."""
     require(viewer, *workflow.REVIEWERS)
-    return json_response({"rows": cards.awaiting_review(atlas.store, viewer)})
+    return json_response({"rows": review.awaiting_review(atlas.store, viewer)})
 
 
 @api.post("/datasets/{dataset_id}/transition", responses=WRITE_ERRORS)
@@ -67,7 +67,7 @@ def transition_dataset(request: Request, viewer: ViewerDep, dataset_id: DatasetI
     to send cards back. Answers the decision: dataset, from, to, count."""
     api_actor(request, viewer)
     with writing(settings_of(request)) as atlas:
-        decision = cards.transition_dataset(atlas.store, viewer, dataset_id, body.to,
+        decision = review.transition_dataset(atlas.store, viewer, dataset_id, body.to,
                                             body.reason, body.source)
     return json_response(decision)
 
@@ -89,7 +89,7 @@ def review_page(request: Request, atlas: AtlasDep, viewer: ViewerDep,
 def _page(request: Request, atlas: Atlas, viewer: Viewer, *, done: dict[str, Any] | None
           = None, message: str = "", status: int = 200) -> Response:
     return render(request, "review.html.j2", status=status,
-                  datasets=cards.awaiting_review(atlas.store, viewer), done=done,
+                  datasets=review.awaiting_review(atlas.store, viewer), done=done,
                   message=message)
 
 
@@ -100,13 +100,13 @@ async def review_decision(request: Request, atlas: AtlasDep, viewer: ViewerDep) 
     try:
         dataset_id = int(str(form.get("dataset") or ""))
     except ValueError:
-        raise cards.DatasetNotFoundError(dataset=str(form.get("dataset"))[:40]) from None
+        raise review.DatasetNotFoundError(dataset=str(form.get("dataset"))[:40]) from None
     to, reason = str(form.get("to") or ""), str(form.get("reason") or "")
     source = [str(v) for v in form.getlist("from")] or None
 
     def write() -> dict[str, Any]:
         with writing(settings_of(request)) as w:
-            return cards.transition_dataset(w.store, viewer, dataset_id, to, reason, source)
+            return review.transition_dataset(w.store, viewer, dataset_id, to, reason, source)
 
     try:
         decision = await run_in_threadpool(write)
