@@ -19,9 +19,7 @@ REGION = "database/TEST"
 
 
 def _di8():
-    """The reader module, imported after the registry has loaded its built-in readers
-    (importing a reader module first would leave the registry with that reader alone), and
-    registered even when another test module did that already."""
+    """The reader module, with the registry's readers loaded (from the entry points)."""
     readers()
     from riskatlas.sources import desinventar8
 

@@ -36,9 +36,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache, cached_property, lru_cache
 from importlib import resources
+from importlib.resources.abc import Traversable
+from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from riskatlas.errors import MappingError, UnknownHazardError
+from riskatlas.errors import MappingError, PluginError, UnknownHazardError
+
+if TYPE_CHECKING:
+    from riskatlas import plugins
 
 BUILTIN_CROSSWALKS = ("hazard_crosswalk.csv", "emdat_crosswalk.csv")
 CROSSWALK_COLUMNS = ("term", "hips_code", "group", "note")
@@ -377,12 +383,52 @@ def _parse_crosswalk(name: str, text: str) -> Iterable[tuple[str, HazardMatch]]:
 
 
 def load_crosswalk(extra: Sequence[Path] = ()) -> Crosswalk:
-    """The built-in crosswalks plus the user's files (which win on conflicts)."""
-    sources = [(name, _data_text(name)) for name in BUILTIN_CROSSWALKS if _exists(name)]
+    """The crosswalks of the entry points ``riskatlas.crosswalks`` (the built-in ones
+    first, then those of installed plug-ins) plus the user's files; a later file wins on
+    conflicts."""
+    sources = plugin_crosswalks()
     for path in extra:
         sources.append((str(path), Path(path).read_text("utf-8")))
     return Crosswalk(sources)
 
 
-def _exists(name: str) -> bool:
-    return resources.files("riskatlas.data").joinpath(name).is_file()
+def builtin_crosswalks() -> list[Traversable]:
+    """The crosswalk files RiskAtlas ships (its entry point ``riskatlas.crosswalks``)."""
+    folder = resources.files("riskatlas.data")
+    return [folder / name for name in BUILTIN_CROSSWALKS if (folder / name).is_file()]
+
+
+def plugin_crosswalks() -> list[tuple[str, str]]:
+    """(name, CSV text) of the files each ``riskatlas.crosswalks`` entry point names: a
+    file, a list of files, or a function returning either (:mod:`riskatlas.plugins`). A
+    plug-in's files are named ``distribution/file`` in messages and in the version; a
+    plug-in that cannot be read raises :class:`~riskatlas.errors.PluginError`."""
+    from riskatlas import plugins
+
+    found = plugins.plugins(plugins.CROSSWALKS)
+    if not any(p.builtin for p in found):
+        raise PluginError("plugin.not_installed", group=plugins.CROSSWALKS)
+    sources = []
+    for plugin in found:
+        named = plugin.object()
+        files = named() if callable(named) else named
+        if isinstance(files, str | PathLike) or hasattr(files, "read_text"):
+            files = [files]
+        if not isinstance(files, Iterable):
+            raise plugin.error("plugin.wrong_kind", kind=type(files).__name__,
+                               expected="crosswalk CSV files")
+        for file in files:
+            sources.append(_plugin_file(plugin, file))
+    return sources
+
+
+def _plugin_file(plugin: plugins.Plugin, file: Any) -> tuple[str, str]:
+    """(name, text) of one file a crosswalk plug-in names."""
+    entry = Path(file) if isinstance(file, str | PathLike) else file
+    if not hasattr(entry, "read_text") or not hasattr(entry, "is_file"):
+        raise plugin.error("plugin.wrong_kind", kind=type(file).__name__,
+                           expected="crosswalk CSV files")
+    if not entry.is_file():
+        raise plugin.error("plugin.missing_file", file=str(entry))
+    name = entry.name if plugin.builtin else f"{plugin.dist}/{entry.name}"
+    return name, entry.read_text("utf-8")

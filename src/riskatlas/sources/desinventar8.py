@@ -76,7 +76,7 @@ from riskatlas.sources.boundaries import (
 from riskatlas.sources.convert import RecordBuilder, text, to_number
 from riskatlas.sources.desinventar_fields import CANONICAL_TO_CARD, CARD_FIELDS, HAY_FLAGS
 from riskatlas.sources.desinventar_fields import card_values as shared_card_values
-from riskatlas.sources.registry import Reader, ReadOptions, register
+from riskatlas.sources.registry import Reader, ReadOptions
 from riskatlas.store.batch import AdminUnit, HazardTerm
 
 log = logging.getLogger(__name__)
@@ -932,5 +932,6 @@ def _dissolve(boundaries: Iterable[Any]) -> dict[str, tuple[str | None, Any]]:
     return merged
 
 
-register(Reader(FORMAT, "DesInventar 8 database (desinventar.db, its folder, or a .tar.gz/.zip "
-                "of the tree)", sniff, read, source_key, family=family))
+# registered through the entry point riskatlas.readers (pyproject.toml)
+READER = Reader(FORMAT, "DesInventar 8 database (desinventar.db, its folder, or a .tar.gz/.zip "
+                "of the tree)", sniff, read, source_key, family=family, order=30)

@@ -100,7 +100,6 @@ from riskatlas.sources.registry import (
     UNMAPPED_COLUMNS_NOTE,
     Reader,
     ReadOptions,
-    register,
 )
 from riskatlas.sources.tables import (
     OpenTable,
@@ -508,5 +507,7 @@ def _most_common(counter: Counter[str] | None) -> str | None:
     return counter.most_common(1)[0][0] if counter else None
 
 
-register(Reader(FORMAT, "DesInventar flat table (CSV/XLSX from DesConsultar)", sniff, read,
-                source_key, family=family, disambiguate_keys=True, inspect=inspect))
+# registered through the entry point riskatlas.readers (pyproject.toml)
+READER = Reader(FORMAT, "DesInventar flat table (CSV/XLSX from DesConsultar)", sniff, read,
+                source_key, family=family, disambiguate_keys=True, inspect=inspect,
+                order=20)

@@ -42,7 +42,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from riskatlas.errors import SourceFormatError
 from riskatlas.sources.library_warnings import data_note
@@ -58,6 +58,9 @@ from riskatlas.sources.tables import (
 )
 
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from riskatlas.sources.registry import Reader
 
 SOURCE_KEY = "emdat"
 SHEET_NAME = "EM-DAT Data"
@@ -391,12 +394,13 @@ _CANONICAL_COLUMNS = {
 }
 
 
-def _register() -> None:
-    from riskatlas.sources.registry import Reader, register
+def _reader() -> Reader:
+    from riskatlas.sources.registry import Reader
 
-    register(Reader("emdat", "EM-DAT public table (2023+ or legacy layout; xlsx or csv)",
-                    lambda path, head: sniff_emdat(path, head) is not None, _read,
-                    lambda path, options: "EMDAT"))
+    return Reader("emdat", "EM-DAT public table (2023+ or legacy layout; xlsx or csv)",
+                  lambda path, head: sniff_emdat(path, head) is not None, _read,
+                  lambda path, options: "EMDAT", order=40)
 
 
-_register()
+# registered through the entry point riskatlas.readers (pyproject.toml)
+READER = _reader()

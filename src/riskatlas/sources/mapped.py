@@ -72,7 +72,7 @@ from riskatlas.sources.mapping_file import (
     shipped_mapping_paths,
     shipped_mappings,
 )
-from riskatlas.sources.registry import Reader, ReadOptions, register
+from riskatlas.sources.registry import Reader, ReadOptions
 from riskatlas.sources.tables import (
     OpenTable,
     best_delimiter,
@@ -573,8 +573,9 @@ def to_number_or_none(value: Any) -> float | None:
         return None
 
 
-register(Reader(
+# registered through the entry point riskatlas.readers (pyproject.toml)
+READER = Reader(
     FORMAT,
     "Any national table (CSV/XLSX) described by a YAML mapping file (--mapping FILE or "
     "a shipped mapping name)",
-    sniff=sniff, read=read, source_key=source_key, disambiguate_keys=True))
+    sniff=sniff, read=read, source_key=source_key, disambiguate_keys=True, order=50)

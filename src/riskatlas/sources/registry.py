@@ -1,4 +1,6 @@
-"""The reader registry. Built-in readers register here the same way a plug-in would."""
+"""The reader registry. Readers come from the entry points ``riskatlas.readers``
+(:mod:`riskatlas.plugins`): the built-in ones are declared in RiskAtlas's own
+``pyproject.toml`` exactly as an outside plug-in declares its own."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from riskatlas.errors import SourceFormatError
+from riskatlas.errors import PluginError, SourceFormatError
 from riskatlas.sources.tables import text_head
 
 if TYPE_CHECKING:
@@ -57,35 +59,52 @@ class Reader:
     # work started before a dataset's files are hashed, kept until its import ends (e.g.
     # worker processes whose start-up then overlaps the hashing)
     prepare: Callable[[Sequence[Path], ReadOptions], AbstractContextManager[None]] | None = None
+    # detection order: lower first (the built-in readers: 10-50, the catch-all mapped table
+    # last of them); ties in the order of the entry points (built-in, then by distribution)
+    order: int = 100
 
 
 REGISTRY: dict[str, Reader] = {}
-_BUILTINS_LOADED = False
+_PLUGINS_LOADED = False
 
 
 def register(reader: Reader) -> Reader:
+    """Add a reader (after those of the entry points, which :func:`readers` loads first)."""
     REGISTRY[reader.format] = reader
     return reader
 
 
-def _load_builtins() -> None:
-    # importing the modules registers their readers
-    from riskatlas.sources import desinventar_xml  # noqa: F401
+def _load_plugins() -> None:
+    """Register the reader of every ``riskatlas.readers`` entry point, in detection order
+    (the built-in ones first). A plug-in that cannot be loaded, or is not a :class:`Reader`,
+    raises :class:`~riskatlas.errors.PluginError` naming it; no built-in reader at all means
+    the package is not installed (its entry points are its metadata)."""
+    from riskatlas import plugins
 
-    for optional in ("desinventar_flat", "desinventar8", "emdat", "mapped"):
-        try:
-            __import__(f"riskatlas.sources.{optional}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"riskatlas.sources.{optional}":
-                raise
+    found = plugins.plugins(plugins.READERS)
+    if not any(p.builtin for p in found):
+        raise PluginError("plugin.not_installed", group=plugins.READERS)
+    loaded = []
+    for plugin in found:
+        reader = plugin.object()
+        if not isinstance(reader, Reader):
+            raise plugin.error("plugin.wrong_kind", kind=type(reader).__name__,
+                               expected="riskatlas.sources.registry.Reader")
+        loaded.append(reader)
+    loaded.sort(key=lambda reader: reader.order)  # stable: ties keep the entry point order
+    added = dict(REGISTRY)  # readers registered by hand go after those of the entry points
+    REGISTRY.clear()
+    for reader in (*loaded, *added.values()):
+        REGISTRY[reader.format] = reader
 
 
-def readers() -> dict[str, Reader]:
-    """Every registered reader, the built-in ones loaded first (in detection order)."""
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        _load_builtins()
+def readers(*, reload: bool = False) -> dict[str, Reader]:
+    """Every registered reader, those of the entry points loaded first (in detection
+    order); ``reload``: read the entry points again (a plug-in installed meanwhile)."""
+    global _PLUGINS_LOADED
+    if reload or not _PLUGINS_LOADED:
+        _load_plugins()
+        _PLUGINS_LOADED = True
     return REGISTRY
 
 

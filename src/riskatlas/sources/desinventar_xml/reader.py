@@ -22,7 +22,7 @@ from riskatlas.sources.desinventar_xml import workers as worker_pool
 from riskatlas.sources.desinventar_xml.rows import Repeats, lower_keys, parse_rows
 from riskatlas.sources.desinventar_xml.scanner import BIG_SECTIONS, Chunk, open_xml, scan
 from riskatlas.sources.desinventar_xml.workers import ChunkResult
-from riskatlas.sources.registry import Reader, ReadOptions, register
+from riskatlas.sources.registry import Reader, ReadOptions
 from riskatlas.sources.tables import utf16_codec
 from riskatlas.store.batch import AdminUnit, HazardTerm
 
@@ -262,6 +262,6 @@ def _apply_boundaries(sections: dict[str, list[dict[str, str]]], parts: dict[str
                                      b.geometry))
 
 
+# registered through the entry point riskatlas.readers (pyproject.toml)
 READER = Reader(FORMAT, "DesInventar XML export (.xml or the .zip download)", sniff, read,
-                source_key, prepare=worker_pool.start_workers)
-register(READER)
+                source_key, prepare=worker_pool.start_workers, order=10)
