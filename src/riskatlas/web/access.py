@@ -31,7 +31,7 @@ from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError, StoreError
 from riskatlas.services import accounts
 from riskatlas.web import auth
-from riskatlas.web.deps import ANONYMOUS, Viewer, WebSettings
+from riskatlas.web.context import ANONYMOUS, Viewer, WebSettings
 
 log = logging.getLogger(__name__)
 _FALLBACK_KEY = secrets.token_bytes(32)  # a store without a key has no users either
@@ -112,7 +112,7 @@ def session_row(atlas: Atlas, id_hash: str) -> dict[str, Any] | None:
 
 def _session_in_store(settings: WebSettings, id_hash: str) -> dict[str, Any] | None:
     """:func:`session_row` read from the store itself (a short read-only opening)."""
-    from riskatlas.web.deps import open_atlas
+    from riskatlas.web.context import open_atlas
 
     atlas = open_atlas(settings)
     try:

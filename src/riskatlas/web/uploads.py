@@ -28,7 +28,7 @@ from riskatlas.api import json_params
 from riskatlas.errors import RiskAtlasError
 from riskatlas.i18n import translate
 from riskatlas.services import cards
-from riskatlas.web.deps import Viewer, WebSettings
+from riskatlas.web.context import Viewer, WebSettings
 from riskatlas.web.writer import writing
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from contextlib import contextmanager, nullcontext
 import riskatlas
 from riskatlas.api import Atlas
 from riskatlas.errors import StoreError
-from riskatlas.web.deps import StoreBusyError, WebSettings, wait_for_store
+from riskatlas.web.context import StoreBusyError, WebSettings, wait_for_store
 
 log = logging.getLogger(__name__)
 _ONE_WRITER = threading.Lock()
