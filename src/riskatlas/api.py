@@ -111,7 +111,7 @@ class Atlas(Analyses):
         or ``within`` its "country" or M49 "region", each with what makes it close and what
         differs; ``level`` None: the shallowest level holding the code. An empty answer says
         why in ``attrs["reason"]`` (docs/methods.md, "Peers")."""
-        from riskatlas.assessment.pipeline import unit_peers
+        from riskatlas.assessment.peers import unit_peers
 
         return unit_peers(self, country, admin, level=level, k=k, year_from=year_from,
                           year_to=year_to, within=within)
