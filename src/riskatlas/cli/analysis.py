@@ -62,7 +62,7 @@ def profile(
     """Hazard profile: each hazard's total and share (%) of each metric."""
     lang = state(ctx).lang
     with _open(db, engine, methods) as atlas:
-        frame = atlas.profile(metric, top=top, lang=lang, **scope.keywords())
+        frame = atlas.profile(metric, top=top, lang=lang, scope=scope.on(atlas))
     _show(frame, fmt, lang)
 
 
@@ -74,7 +74,7 @@ def events(
     """Data cards grouped into events (same hazard, first-level unit, time window)."""
     lang = state(ctx).lang
     with _open(db, engine, methods) as atlas:
-        frame = atlas.events(lang=lang, **scope.keywords())
+        frame = atlas.events(lang=lang, scope=scope.on(atlas))
     _show(frame, fmt, lang)
 
 
@@ -95,12 +95,12 @@ def risk(
     with _open(db, engine, methods) as atlas:
         if exceedance:
             frame = atlas.exceedance(exceedance, quantity or "event", lang=lang,
-                                     **scope.keywords())
+                                     scope=scope.on(atlas))
         elif return_periods:
             frame = atlas.return_levels(return_periods, quantity, lang=lang,
-                                        **scope.keywords())
+                                        scope=scope.on(atlas))
         else:
-            frame = atlas.risk(lang=lang, **scope.keywords())
+            frame = atlas.risk(lang=lang, scope=scope.on(atlas))
     _show(frame, fmt, lang)
 
 
@@ -112,7 +112,7 @@ def sendai(
     """Sendai Framework indicators (A-1 … D-3, SDG 1.5.1) per unit and year."""
     lang = state(ctx).lang
     with _open(db, engine, methods) as atlas:
-        frame = atlas.sendai(lang=lang, **scope.keywords())
+        frame = atlas.sendai(lang=lang, scope=scope.on(atlas))
     _show(frame, fmt, lang)
 
 
@@ -128,7 +128,7 @@ def screen(
     rank stability."""
     lang = state(ctx).lang
     with _open(db, engine, methods) as atlas:
-        frame = atlas.screen(all_hazards=all_hazards, lang=lang, **scope.keywords())
+        frame = atlas.screen(all_hazards=all_hazards, lang=lang, scope=scope.on(atlas))
     _show(frame, fmt, lang)
 
 
@@ -139,7 +139,7 @@ def _open(db: Path | None, engine: str, methods: Path | None) -> "riskatlas.Atla
 
 
 def _show(frame: "pd.DataFrame", fmt: str, lang: str) -> None:
-    from riskatlas.analysis.levels import describe as describe_levels
+    from riskatlas.analyses import describe_levels
     from riskatlas.analysis.results import note_texts
 
     caption = caption_of(frame, lang)
@@ -185,7 +185,7 @@ def _show(frame: "pd.DataFrame", fmt: str, lang: str) -> None:
 
 def caption_of(frame: "pd.DataFrame", lang: str) -> str:
     """What a result counts: analysis, period, scope, engine and methods profile."""
-    from riskatlas.analysis.period import span_text
+    from riskatlas.analyses import span_text
     from riskatlas.analysis.results import statuses_text
 
     a = frame.attrs
@@ -204,8 +204,6 @@ def caption_of(frame: "pd.DataFrame", lang: str) -> str:
 
 def drivers_text(drivers: list[dict[str, Any]], lang: str) -> str:
     """A screened unit's drivers on one line of a terminal table."""
-    from riskatlas.analysis.results import hazard_name
+    from riskatlas.assessment.text import drivers_text as worded
 
-    return "; ".join(f"{hazard_name(d['hazard'], lang)} · "
-                     f"{translate('indicator.' + d['indicator'], lang)} {d['share_pct']:.0f}%"
-                     for d in drivers)
+    return worded(drivers, lang, sep="; ", percent="%")

@@ -69,13 +69,11 @@ def report(db: Path | None, out: Path, scope: ScopeArgs, *, datasets: Sequence[i
     def t(key: str, **params: object) -> str:
         return translate(key, lang, **params)
 
-    s = scope.scope
     with riskatlas.open(db, engine=engine, methods=methods) as atlas:
         console.print(t("assess.running"))
-        assessment = atlas.assess(country=s.country, level=s.level, year_from=s.year_from,
-                                  year_to=s.year_to, lang=lang, top=top, measures=measures,
-                                  cases=cases, datasets=datasets,
-                                  include_unapproved=scope.include_unapproved)
+        asked = scope.on(atlas).but(dataset=tuple(sorted(set(datasets))) or None)
+        assessment = atlas.assess(scope=asked, lang=lang, top=top, measures=measures,
+                                  cases=cases)
         files = write_report(assessment, out, pdf=pdf)
     console.print(t("assess.written", html=files.html, tables=files.tables,
                     workbook=files.workbook), soft_wrap=True)  # paths stay whole

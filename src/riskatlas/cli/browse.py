@@ -212,7 +212,7 @@ def periods(
     lang = state(ctx).lang
     with riskatlas.open(db, read_only=True, methods=methods) as atlas:
         if outside:
-            frame: pd.DataFrame = atlas.outside_period(**scope.keywords())
+            frame: pd.DataFrame = atlas.outside_period(scope=scope.on(atlas))
             if fmt == "table":  # what fits a terminal; csv and json have every column
                 frame = frame.assign(start_date=frame["start_date"].dt.date, period=[
                     f"{a}–{b}" for a, b in zip(frame.period_from, frame.period_to,
@@ -220,7 +220,7 @@ def periods(
             print_frame(frame, fmt, title=translate("browse.outside_title", lang,
                                                     total=len(frame)), lang=lang)
             return
-        frame = atlas.periods(**scope.keywords())
+        frame = atlas.periods(scope=scope.on(atlas))
     print_frame(frame, fmt, title=translate("browse.periods_title", lang), lang=lang)
 
 

@@ -22,6 +22,7 @@ import typer
 from riskatlas.cli.help import h
 
 if TYPE_CHECKING:
+    from riskatlas.analyses import Analyses
     from riskatlas.analysis.scope import Scope
 
 
@@ -32,7 +33,7 @@ def _hazard_keys() -> str:
 
 
 def _engines() -> str:
-    from riskatlas.analysis.engine import ENGINES
+    from riskatlas.analyses import ENGINES
 
     return ", ".join(ENGINES)
 
@@ -75,13 +76,12 @@ class ScopeArgs:
     scope: Scope
     include_unapproved: bool = False
 
-    def keywords(self) -> dict[str, Any]:
-        """The scope as the keywords of the Python API's analyses (``Atlas.scope``)."""
-        s = self.scope
-        return {"country": s.country, "admin": s.admin, "level": s.level,
-                "year_from": s.year_from, "year_to": s.year_to, "dataset": s.dataset,
-                "hazard": s.hazard, "hazard_key": s.hazard_key,
-                "include_unapproved": self.include_unapproved}
+    def on(self, atlas: Analyses) -> Scope:
+        """The scope with the methods profile of ``atlas`` (``Atlas.scope_of``): its
+        approval statuses (every one with ``include_unapproved``) and its rule for the
+        observation period."""
+        defaults = atlas.scope_of(include_unapproved=self.include_unapproved)
+        return self.scope.but(statuses=defaults.statuses, period_rule=defaults.period_rule)
 
 
 def scope_args(*, country: str | None = None, admin: str | None = None,

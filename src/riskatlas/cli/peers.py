@@ -40,7 +40,7 @@ def peers(
     import riskatlas
     from riskatlas.model.countries import country_name
     from riskatlas.report import peers_view
-    from riskatlas.report.html import Text
+    from riskatlas.report.text import Text
 
     lang = state(ctx).lang
     with riskatlas.open(db, read_only=True, methods=methods) as atlas:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from riskatlas.cli.help import h
-from riskatlas.cli.options import Db, Methods, store_path
+from riskatlas.cli.options import Db, Methods
 
 
 def serve(
@@ -35,9 +35,10 @@ def serve(
 
     import uvicorn
 
+    from riskatlas.api import resolve_db
     from riskatlas.errors import StoreError
 
-    path = store_path(db)
+    path = resolve_db(db)
     if not path.exists():
         raise StoreError("store.missing", path=str(path))
     if workers > 1:  # each worker process builds its app from the environment
