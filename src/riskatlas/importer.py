@@ -13,10 +13,17 @@ from typing import Any
 
 from riskatlas.errors import SourceFormatError
 from riskatlas.model.quality import QualityPolicy
+from riskatlas.sources.headers import ColumnReport, parse_overrides
 from riskatlas.sources.library_warnings import warnings_as_notes
-from riskatlas.sources.registry import UNMAPPED_COLUMNS_NOTE, Reader, ReadOptions, detect
+from riskatlas.sources.limits import check_zip
+from riskatlas.sources.registry import UNMAPPED_COLUMNS_NOTE, Reader, ReadOptions, detect, inspect
 from riskatlas.store.batch import FileStats, OnCommit
 from riskatlas.store.store import Store
+
+# the Python API of importing: import_paths, and what the views use besides (riskatlas
+# import --inspect, --column and its progress bar)
+__all__ = ["ColumnReport", "FileResult", "ReadOptions", "check_zip", "expand", "import_paths",
+           "inspect", "parse_overrides"]
 
 log = logging.getLogger(__name__)
 _SKIP_SUFFIXES = {".shp", ".shx", ".dbf", ".prj", ".cpg", ".md", ".txt", ".sha256", ".part"}

@@ -17,21 +17,20 @@ from riskatlas.i18n import translate
 
 if TYPE_CHECKING:
     import riskatlas
-    from riskatlas.importer import FileResult
-    from riskatlas.sources.headers import ColumnReport
+    from riskatlas.importer import ColumnReport, FileResult
 
 
 def _reader_formats() -> str:
-    from riskatlas.sources.registry import readers
+    """The formats of the installed readers: their entry points' names (none is loaded)."""
+    from riskatlas.plugins import READERS, plugins
 
-    return ", ".join(sorted(readers()))
+    return ", ".join(sorted({plugin.name for plugin in plugins(READERS)}))
 
 
 def _expected_bytes(paths: list[Path]) -> int:
     """Bytes the readers will report: uncompressed members for zips."""
     from riskatlas.errors import LimitError
-    from riskatlas.importer import expand
-    from riskatlas.sources.limits import check_zip
+    from riskatlas.importer import check_zip, expand
 
     total = 0
     for path in expand(paths):
@@ -57,7 +56,7 @@ def run_import(db: Path | None, paths: list[Path], *, lang: str, fmt: str | None
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     import riskatlas
-    from riskatlas.sources.registry import ReadOptions
+    from riskatlas.importer import ReadOptions
 
     with riskatlas.open(db, crosswalks=crosswalks or ()) as atlas:
         options = ReadOptions(country=country.upper() if country else None, mapping=mapping,
@@ -92,8 +91,7 @@ def run_inspect(paths: list[Path], *, lang: str, fmt: str | None = None,
                 columns: dict[str, str] | None = None, as_json: bool = False) -> None:
     """Show how the columns of each table would be read; no store is opened."""
     from riskatlas.errors import SourceFormatError
-    from riskatlas.importer import expand
-    from riskatlas.sources.registry import ReadOptions, inspect
+    from riskatlas.importer import ReadOptions, expand, inspect
 
     options = ReadOptions(columns=dict(columns or {}))
     for path in expand(paths):
@@ -192,7 +190,7 @@ def import_(
     db: Db = None,
 ) -> None:
     """Import loss databases: DesInventar (XML/ZIP, flat, 8), EM-DAT, national tables."""
-    from riskatlas.sources.headers import parse_overrides
+    from riskatlas.importer import parse_overrides
 
     lang = state(ctx).lang
     columns = parse_overrides(column or [])
