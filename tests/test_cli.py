@@ -13,12 +13,14 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from conftest import shared
 from riskatlas.cli import main
+from riskatlas.cli.options import ScopeArgs, scope_options
 
 SCRIPT = Path(sys.executable).with_name("riskatlas")  # the console script of this venv
 
@@ -236,3 +238,55 @@ def test_script_error_exit_code(tmp_path):
     assert "none.duckdb" in done.stderr
     usage = script("records", "--page", "0")
     assert usage.returncode == 2
+
+
+def test_the_scope_options_give_one_scope_value():
+    """The scope options are declared once: a command gets them as one Scope value
+    (checked as it is made), in the order and with the types its --help shows."""
+    import typer
+
+    from riskatlas.analysis.scope import Scope
+    from riskatlas.errors import AnalysisError
+
+    seen: list[ScopeArgs] = []
+    app = typer.Typer()
+    app.command("command")(_scoped(seen.append))
+    app.command("other")(lambda: None)  # two commands: the first is called by name
+    runner = CliRunner()
+    result = runner.invoke(app, ["command", "--country", "grd", "--level", "1", "--from",
+                                 "2000", "--dataset", "3", "--include-unapproved", "--by",
+                                 "hips"])
+    assert result.exit_code == 0, result.output
+    [args] = seen
+    assert args.scope == Scope(country="grd", level=1, year_from=2000, dataset=3,
+                               hazard_key="hips")
+    assert args.include_unapproved
+    names = [p.name for p in typer.main.get_command(app).commands["command"].params]
+    assert names == ["top", "country", "admin", "level", "hazard", "year_from", "year_to",
+                     "dataset", "unapproved", "by", "fmt"]
+    bad = runner.invoke(app, ["command", "--from", "2010", "--to", "2001"])
+    assert isinstance(bad.exception, AnalysisError)  # before any store opens
+    assert runner.invoke(app, ["command", "--level", "3"]).exit_code == 2
+
+
+def _scoped(record: Any) -> Any:
+    @scope_options(by=True)
+    def command(top: int = 1, *, scope: ScopeArgs, fmt: str = "table") -> None:
+        record(scope)
+
+    return command
+
+
+@pytest.mark.parametrize("args", [["--help"], ["datasets"], ["users", "--help"]])
+def test_start_up_loads_no_heavy_module(args, grenada_db):
+    """``--help`` and ``datasets`` start without pandas, Ibis, pyarrow or numpy (start-up
+    time: benchmarks/bench_cli.py)."""
+    code = ("import sys\nfrom riskatlas.cli import main\nsys.argv = ['riskatlas', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "heavy = {'pandas', 'ibis', 'pyarrow', 'numpy'} & {m.split('.')[0] for m in "
+            "sys.modules}\nprint('HEAVY', sorted(heavy), file=sys.stderr)\n")
+    extra = ["--db", str(grenada_db)] if args == ["datasets"] else []
+    done = subprocess.run([sys.executable, "-c", code, *args, *extra], capture_output=True,
+                          encoding="utf-8", timeout=120,
+                          env={**os.environ, "RISKATLAS_LANG": "en"})
+    assert "HEAVY []" in done.stderr, done.stderr
