@@ -64,9 +64,10 @@ class Store:
             self.connection = connection
         except duckdb.Error as exc:
             raise StoreError("store.cannot_open", path=str(self.path), reason=str(exc)) from exc
-        if not read_only and not schema_current(self.connection):
-            with self.transaction() as con:
-                create_schema(con)
+        if not read_only:
+            if not schema_current(self.connection):
+                with self.transaction() as con:
+                    create_schema(con)
             self._remove_stale_staging()
         log.debug("opened store %s", self.path)
 
