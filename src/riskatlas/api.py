@@ -116,6 +116,95 @@ class Atlas(Analyses):
         return unit_peers(self, country, admin, level=level, k=k, year_from=year_from,
                           year_to=year_to, within=within)
 
+    # --- linked sources (issue 17; riskatlas.linking, riskatlas.services.links) ---
+
+    def dataset_id(self, dataset: int | str) -> int:
+        """A dataset's id from its id or source key (``EMDAT``, ``DI-NPL``)."""
+        from riskatlas.errors import RiskAtlasError
+
+        frame = self.datasets()
+        text = str(dataset).strip()
+        if text.isdigit() and int(text) in set(frame.dataset_id.astype(int)):
+            return int(text)
+        found = frame[frame.source_key.astype(str).str.upper() == text.upper()]
+        if len(found) != 1:
+            raise RiskAtlasError("link.unknown_dataset", dataset=text[:64])
+        return int(found.dataset_id.iloc[0])
+
+    def link(self, from_dataset: int | str, to_dataset: int | str, lang: str = "en", *,
+             by: str = "cli") -> pd.DataFrame:
+        """Link the events of two datasets and store the links (a link found again keeps
+        its decision; :func:`riskatlas.services.links.propose`); returns the stored links
+        of the two datasets in words (``why``), ``attrs["counts"]`` the proposal's counts
+        and ``attrs["places_to_review"]`` the places no single unit was found for."""
+        from riskatlas.linking import link_datasets
+        from riskatlas.services import links
+
+        a, b = self.dataset_id(from_dataset), self.dataset_id(to_dataset)
+        found = link_datasets(self, a, b, lang=lang)
+        counts = links.propose(self.store, a, b, self.methods, by=by, links=found)
+        out = self.links(from_dataset=a, to_dataset=b, lang=lang)
+        out.attrs.update({"counts": counts,
+                          "places_to_review": found.attrs["places_to_review"]})
+        return out
+
+    def links(self, *, status: str | Sequence[str] | None = None,
+              from_dataset: int | str | None = None, to_dataset: int | str | None = None,
+              lang: str = "en") -> pd.DataFrame:
+        """The stored links (proposed, possible, accepted, rejected), each with its
+        features, score, decision, member record ids and its score in words (``why``)."""
+        from riskatlas.services import links
+
+        frame = links.stored_links(
+            self.store, status=status,
+            from_dataset=None if from_dataset is None else self.dataset_id(from_dataset),
+            to_dataset=None if to_dataset is None else self.dataset_id(to_dataset))
+        out = links.explained_links(frame, lang)
+        out.attrs.update({"analysis": "links", **self.methods.stamp()})
+        return out
+
+    def merged_events(self, from_dataset: int | str | None = None,
+                      to_dataset: int | str | None = None, *,
+                      statuses: Sequence[str] = ("accepted",)) -> pd.DataFrame:
+        """The merged events of linked datasets (every pair holding links in ``statuses``,
+        or the pair named): one row per event and figure, with the best estimate under
+        the methods profile's ``linking.best_estimate`` and the dataset it comes from."""
+        import pandas as pd
+
+        from riskatlas.assessment.linking import linked, merged
+        from riskatlas.linking import LinkRules
+
+        rule = LinkRules.of(self.methods).best_estimate
+        frames = [merged(linked(self, a, b, statuses), rule)
+                  for a, b in self._pairs(from_dataset, to_dataset, statuses)]
+        frames = [f for f in frames if len(f)]
+        out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["merged_id", "from_dataset", "to_dataset", "figure", "value", "source",
+                     "source_events", "from_value", "to_value", "rule", "source_dataset"])
+        out.attrs.update({"analysis": "merged_events", "rule": rule, **self.methods.stamp()})
+        return out
+
+    def completeness(self, from_dataset: int | str, to_dataset: int | str, *,
+                     statuses: Sequence[str] = ("accepted",)) -> pd.DataFrame:
+        """What each of two linked datasets captures of the other (links in ``statuses``),
+        per country, hazard group, year and kind (intensive / extensive)."""
+        from riskatlas.assessment.linking import completeness_of, linked
+
+        sources = linked(self, self.dataset_id(from_dataset), self.dataset_id(to_dataset),
+                         statuses)
+        out = completeness_of(sources)
+        out.attrs.update({"analysis": "completeness", "statuses": list(statuses),
+                          **self.methods.stamp()})
+        return out
+
+    def _pairs(self, from_dataset: int | str | None, to_dataset: int | str | None,
+               statuses: Sequence[str]) -> builtins.list[tuple[int, int]]:
+        from riskatlas.services import links
+
+        if from_dataset is not None and to_dataset is not None:
+            return [(self.dataset_id(from_dataset), self.dataset_id(to_dataset))]
+        return links.link_pairs(self.store, statuses)
+
 
 def open(path: str | Path | None = None, *, read_only: bool = False,
          crosswalks: Sequence[Path] = (), engine: str = "duckdb",

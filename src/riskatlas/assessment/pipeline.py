@@ -21,6 +21,7 @@ from riskatlas.advice.engine import advice_frame, advise
 from riskatlas.advice.peers import PeerRules, peers
 from riskatlas.analysis.results import note_texts
 from riskatlas.analysis.scope import NO_COUNTRY, Scope, filter_records
+from riskatlas.assessment.linking import section as linking_section
 from riskatlas.assessment.peers import peer_features, unit_peers
 from riskatlas.assessment.value import REPORT_METRICS, Assessment
 from riskatlas.errors import AnalysisError, EmptyScopeError
@@ -72,6 +73,7 @@ def assess(analyses: Analyses, scope: Scope, *, lang: str = "en", top: int = 5,
         unit_outside=analyses.outside_screen(lang=lang, scope=units), dataset_scope=dataset,
         catalogue=catalogue, cases=library, top=top,
         quality=in_scope(analyses.quality_summary(), records),
+        linking=linking_section(analyses, country, lang, dataset),
         notes=[*screen_notes, *note_texts([risk.attrs, screen.attrs], lang)])
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 from riskatlas.advice.catalogue import CaseLibrary, Catalogue
 from riskatlas.advice.engine import Advice, advice_frame
 from riskatlas.analysis.profile import DEFAULT_METRICS
+from riskatlas.assessment.linking import LinkingSection
 
 REPORT_METRICS = (*DEFAULT_METRICS[:1], "events", *DEFAULT_METRICS[1:])
 
@@ -49,6 +50,10 @@ class Assessment:
     dataset_scope: tuple[int, ...] | None = None  # the datasets asked for (assess FILE…)
     # values not taken as read, by dataset, rule and field (Atlas.quality_summary)
     quality: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # linked sources (issue 17): when the store holds a national loss database and EM-DAT
+    # for the country, what each captures of the other and the merged events, each figure
+    # with its source (assessment.linking.LinkingSection); None otherwise
+    linking: LinkingSection | None = None
 
     @property
     def top_units(self) -> pd.DataFrame:

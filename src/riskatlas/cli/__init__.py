@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
-from riskatlas.cli import analysis, assess, browse, data, demo, peers, serve, users
+from riskatlas.cli import analysis, assess, browse, data, demo, links, peers, serve, users
 from riskatlas.cli.help import LocalizedCommand, LocalizedGroup, h, help_language, localized
 from riskatlas.cli.output import echo_error
 from riskatlas.cli.state import CliState
@@ -39,12 +39,17 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("records", browse.records), ("periods", browse.periods), ("export", browse.export),
     ("profile", analysis.profile), ("events", analysis.events), ("risk", analysis.risk),
     ("sendai", analysis.sendai), ("screen", analysis.screen),
-    ("assess", assess.assess), ("peers", peers.peers), ("serve", serve.serve),
+    ("assess", assess.assess), ("peers", peers.peers), ("link", links.link),
+    ("serve", serve.serve),
 )
 USERS_COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("add", users.add), ("list", users.list_), ("role", users.role),
     ("password", users.password), ("disable", users.disable), ("enable", users.enable),
     ("token", users.token), ("revoke", users.revoke),
+)
+LINKS_COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
+    ("list", links.list_), ("accept", links.accept), ("reject", links.reject),
+    ("places", links.places),
 )
 
 
@@ -78,6 +83,7 @@ def _group(help_key: str, commands: tuple[tuple[str, Callable[..., Any]], ...],
 app = _group("riskatlas.help", COMMANDS, add_completion=False, pretty_exceptions_enable=False)
 app.callback()(_settings)
 app.add_typer(_group("users.help", USERS_COMMANDS, prefix="users."), name="users")
+app.add_typer(_group("links.help", LINKS_COMMANDS, prefix="links."), name="links")
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ Thresholds, windows and weights are the methods profile's ``linking`` section.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -23,22 +23,29 @@ from riskatlas.linking.places import match_places, review_list
 from riskatlas.linking.rules import LinkRules
 from riskatlas.linking.sides import dataset_events
 
+if TYPE_CHECKING:
+    from riskatlas.analyses import Analyses
+    from riskatlas.analysis.methods import Methods
+
 __all__ = ["LinkRules", "completeness", "dataset_events", "explain", "explained",
            "link_datasets", "link_events", "match_places", "merged_events", "review_list"]
 
 
-def link_datasets(atlas: Any, from_dataset: int, to_dataset: int, *, lang: str = "en",
-                  keep_unlikely: bool = False) -> pd.DataFrame:
-    """The scored, explained candidate links between two datasets of ``atlas``'s store
-    (:class:`riskatlas.api.Atlas`); ``attrs`` holds the methods stamp, both sides' events
-    and the places of record-event datasets (EM-DAT) with their review list."""
-    rules = LinkRules.of(atlas.methods)
-    left = dataset_events(atlas, from_dataset)
-    right = dataset_events(atlas, to_dataset)
+def link_datasets(analyses: Analyses, from_dataset: int, to_dataset: int, *,
+                  lang: str = "en", keep_unlikely: bool = False,
+                  methods: Methods | None = None) -> pd.DataFrame:
+    """The scored, explained candidate links between two datasets of a store's tables (an
+    :class:`~riskatlas.analyses.Analyses`; ``methods`` replaces its profile); ``attrs``
+    holds the methods stamp, both sides' events and the places of record-event datasets
+    (EM-DAT) with their review list."""
+    methods = methods or analyses.methods
+    rules = LinkRules.of(methods)
+    left = dataset_events(analyses, from_dataset, methods)
+    right = dataset_events(analyses, to_dataset, methods)
     links = explained(link_events(left, right, rules, keep_unlikely=keep_unlikely), lang)
     places = pd.concat([side.attrs["places"] for side in (left, right)
                         if "places" in side.attrs] or [pd.DataFrame()], ignore_index=True)
-    links.attrs.update(atlas.methods.stamp())
+    links.attrs.update(methods.stamp())
     links.attrs.update({"from_dataset": from_dataset, "to_dataset": to_dataset,
                         "from_events": left, "to_events": right, "places": places,
                         "places_to_review": review_list(places) if len(places) else places})

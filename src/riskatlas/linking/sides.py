@@ -18,7 +18,7 @@ event with a card whose cause names an earthquake: the project's climate-flag ru
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from riskatlas.analysis.methods import Methods
 from riskatlas.linking.places import match_places, matched_units
 from riskatlas.linking.rules import LinkRules
 
+if TYPE_CHECKING:
+    from riskatlas.analyses import Analyses
+
 FIGURES = ("deaths", "houses_destroyed", "directly_affected", "losses_usd")
 """The figures the linker compares and a merged event carries."""
 _CARD_COLUMNS = ("country_iso3", "hazard_group", "hips_code", "glide", "climate_related",
@@ -36,9 +39,9 @@ _CARD_COLUMNS = ("country_iso3", "hazard_group", "hips_code", "glide", "climate_
                  "directly_affected", "losses_usd")
 
 
-def dataset_format(atlas: Any, dataset_id: int) -> str:
+def dataset_format(analyses: Analyses, dataset_id: int) -> str:
     """The format of a dataset (``datasets.format``)."""
-    t = atlas.table("datasets")
+    t = analyses.table("datasets")
     rows = t.filter(t.dataset_id == dataset_id).select("format").to_pyarrow().to_pylist()
     if not rows:
         from riskatlas.errors import RiskAtlasError
@@ -47,19 +50,21 @@ def dataset_format(atlas: Any, dataset_id: int) -> str:
     return str(rows[0]["format"])
 
 
-def dataset_events(atlas: Any, dataset_id: int, methods: Methods | None = None
+def dataset_events(analyses: Analyses, dataset_id: int, methods: Methods | None = None
                    ) -> pd.DataFrame:
-    """The events of dataset ``dataset_id`` of the store behind ``atlas``
-    (:class:`riskatlas.api.Atlas`), one row each (see the module docstring)."""
-    methods = methods or atlas.methods
+    """The events of dataset ``dataset_id`` of a store's tables (an
+    :class:`~riskatlas.analyses.Analyses`: ``table`` and ``methods``; the Python API's
+    Atlas is one), one row each (see the module docstring); ``methods`` replaces the
+    analyses' profile."""
+    methods = methods or analyses.methods
     rules = LinkRules.of(methods)
-    records = atlas.table("records")
+    records = analyses.table("records")
     records = records.filter(records.dataset_id == dataset_id)
-    if dataset_format(atlas, dataset_id) in rules.record_events_formats:
-        units = atlas.table("admin_units")
-        levels = atlas.table("admin_levels").join(
+    if dataset_format(analyses, dataset_id) in rules.record_events_formats:
+        units = analyses.table("admin_units")
+        levels = analyses.table("admin_levels").join(
             units.select("dataset_id", "country_iso3").distinct(), "dataset_id")
-        return record_events(records, atlas.table("admin_units"), methods, levels)
+        return record_events(records, units, methods, levels)
     return card_events_of(records, methods)
 
 

@@ -62,9 +62,68 @@ def context(a: Assessment) -> dict[str, Any]:
         "all_screen": all_screen_rows(a, t), "outside": outside_text(a.outside, t),
         "methods": methods(a), "datasets": a.datasets.to_dict("records"),
         "quality": quality_rows(a, t),
+        "linking": linking_view(a, t),
         "notes": a.notes,
         "silent_units": int((a.screen["cards"].fillna(0) == 0).sum()),
     }
+
+
+MERGED_ROWS = 30  # merged events shown (most deaths first); the API lists them all
+MERGED_FIGURES = ("deaths", "houses_destroyed", "directly_affected", "losses_usd")
+
+
+def linking_view(a: Assessment, t: Text) -> dict[str, Any] | None:
+    """Linked sources (issue 17): what each source captures of the other per hazard group
+    and kind, per year of the record-event source, and the merged events with the source
+    of each figure; None unless the store holds both kinds of source."""
+    section = a.linking
+    if section is None:
+        return None
+    table = section.completeness
+    keys = ["source", "hazard_group", "kind"]
+    totals = table.groupby(keys, as_index=False)[
+        ["events", "captured_events", "deaths", "captured_deaths"]].sum()
+    groups = [{"source": r.source, "group": t.hazard(r.hazard_group),
+               "kind": t(f"link.report.{r.kind}"), "events": t.num(r.events),
+               "captured": t.num(r.captured_events),
+               "share": percent(r.captured_events / r.events) if r.events else "—",
+               "deaths": t.num(r.deaths),
+               "share_deaths": percent(r.captured_deaths / r.deaths) if r.deaths else "—"}
+              for r in totals.itertuples()]
+    first = section.pairs[0]["from"] if section.pairs else None
+    by_year = table[table.source == first].groupby(["year", "hazard_group", "kind"],
+                                                   as_index=False)[
+        ["events", "captured_events"]].sum()
+    years = [{"year": int(r.year), "group": t.hazard(r.hazard_group),
+              "kind": t(f"link.report.{r.kind}"), "events": t.num(r.events),
+              "captured": t.num(r.captured_events),
+              "share": percent(r.captured_events / r.events) if r.events else "—"}
+             for r in by_year.itertuples()]
+    return {"pairs": [{**p, "basis_text": t(f"link.report.basis_{p['basis']}",
+                                              a=p["from"], b=p["to"], links=p["links"])}
+                      for p in section.pairs],
+            "groups": groups, "years": years, "merged": merged_rows(section.merged, t),
+            "rule": t(f"link.rule.{section.merged.rule.iloc[0]}") if len(section.merged)
+            else ""}
+
+
+def merged_rows(merged: pd.DataFrame, t: Text) -> list[dict[str, Any]]:
+    """One row per merged event (most deaths first): its events and each figure with the
+    dataset it comes from."""
+    rows = []
+    for number, group in merged.groupby("merged_id", sort=False):
+        by = group.set_index("figure")
+        cells = {}
+        for figure in MERGED_FIGURES:
+            value, source = by.loc[figure, "value"], by.loc[figure, "source_dataset"]
+            cells[figure] = "—" if pd.isna(value) else t("link.report.figure",
+                                                         value=t.num(value), source=source)
+        deaths = by.loc["deaths", "value"]
+        rows.append({"id": int(number), "from": by["from_events"].iloc[0],
+                     "to": by["to_events"].iloc[0], "figures": cells,
+                     "sort": -1.0 if pd.isna(deaths) else float(deaths)})
+    rows.sort(key=lambda r: (-r["sort"], r["id"]))
+    return rows[:MERGED_ROWS]
 
 
 def findings(a: Assessment, t: Text) -> list[str]:

@@ -10,9 +10,9 @@ from riskatlas.model.schema import record_columns
 if TYPE_CHECKING:
     import duckdb
 
-SCHEMA_VERSION = 6  # 2: accounts, web workflow and audit log (web/); 3: population.gdp_usd;
+SCHEMA_VERSION = 7  # 2: accounts, web workflow and audit log (web/); 3: population.gdp_usd;
 # 4: quality_issues, fields_flagged; 5: dataset_files.fields_read, fields_accepted;
-# 6: sessions (web sign-ins)
+# 6: sessions (web sign-ins); 7: links, link_members, place_matches (issue 17)
 
 
 # the verbatim source rows are large and rarely read: compressed hard, column by column, so
@@ -86,6 +86,33 @@ STATEMENTS = (
     """CREATE TABLE IF NOT EXISTS audit_log (
         id BIGINT PRIMARY KEY, "at" TIMESTAMP NOT NULL, "user" VARCHAR, action VARCHAR NOT NULL,
         record_id VARCHAR, before JSON, after JSON, reason VARCHAR)""",
+    # links between the events of two datasets (riskatlas.services.links): the linker's
+    # features (linking.linker.PAIR_COLUMNS), its verdict (proposed_as: link / possible),
+    # the review status (proposed, possible, accepted, rejected) and the decision
+    "CREATE SEQUENCE IF NOT EXISTS link_seq START 1",
+    """CREATE TABLE IF NOT EXISTS links (
+        link_id BIGINT PRIMARY KEY, from_dataset BIGINT NOT NULL, to_dataset BIGINT NOT NULL,
+        from_event VARCHAR, to_event VARCHAR, country_iso3 VARCHAR, from_group VARCHAR,
+        to_group VARCHAR, hazard DOUBLE, hazard_basis VARCHAR, "date" DOUBLE,
+        gap_days BIGINT, window_days BIGINT, place DOUBLE, place_basis VARCHAR,
+        place_level INTEGER, shared_units BIGINT, of_units BIGINT, glide VARCHAR,
+        glide_from VARCHAR, glide_to VARCHAR, impacts DOUBLE, deaths_from DOUBLE,
+        deaths_to DOUBLE, score DOUBLE, proposed_as VARCHAR, status VARCHAR NOT NULL,
+        methods_version VARCHAR, methods_digest VARCHAR, created_at TIMESTAMP,
+        decided_by VARCHAR, decided_at TIMESTAMP, reason VARCHAR)""",
+    # the record ids of a link's events (side: from / to): event ids are formed from data,
+    # so a link proposed again is found again by its members and keeps its decision
+    """CREATE TABLE IF NOT EXISTS link_members (
+        link_id BIGINT NOT NULL, side VARCHAR NOT NULL, record_id VARCHAR NOT NULL)""",
+    # EM-DAT places matched to admin units (linking.places.MATCH_COLUMNS); a person
+    # settles a review-list row (settled_by, settled_code: a unit's code, or none)
+    "CREATE SEQUENCE IF NOT EXISTS place_seq START 1",
+    """CREATE TABLE IF NOT EXISTS place_matches (
+        place_id BIGINT PRIMARY KEY, dataset_id BIGINT, record_id VARCHAR,
+        country_iso3 VARCHAR, origin VARCHAR, role VARCHAR, text VARCHAR, context VARCHAR,
+        source_level VARCHAR, source_code VARCHAR, level INTEGER, code VARCHAR,
+        unit_name VARCHAR, method VARCHAR, score DOUBLE, candidates VARCHAR,
+        settled_by VARCHAR, settled_at TIMESTAMP, settled_code VARCHAR, reason VARCHAR)""",
 )
 
 

@@ -20,6 +20,7 @@ from riskatlas.web import (
     routes_admin,
     routes_api,
     routes_cards,
+    routes_links,
     routes_pages,
     routes_review,
 )
@@ -77,10 +78,12 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     app.include_router(routes_api.router)
     app.include_router(routes_cards.api)
     app.include_router(routes_review.api)
+    app.include_router(routes_links.api)
     app.include_router(routes_admin.api)
     app.include_router(routes_pages.router)
     app.include_router(routes_cards.pages)
     app.include_router(routes_review.pages)
+    app.include_router(routes_links.pages)
     app.include_router(routes_admin.pages)
     app.mount("/static", StaticFiles(packages=[("riskatlas.web", "static")]), name="static")
     if cache:

@@ -26,6 +26,7 @@ STAFF_NAV = (("/cards", "workflow.nav.cards", ("collector", "validator", "admin"
              ("/cards/new", "workflow.nav.new", ("collector", "validator", "admin")),
              ("/upload", "workflow.nav.upload", ("collector", "validator", "admin")),
              ("/review", "review.nav", ("validator", "admin")),
+             ("/links", "link.web.nav", ("validator", "admin")),
              ("/admin/audit", "auth.nav.audit", ("admin",)),
              ("/admin/users", "auth.nav.users", ("admin",)))
 

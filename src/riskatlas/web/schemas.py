@@ -164,6 +164,26 @@ class TransitionBody(BaseModel):
     reason: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
 
 
+# --- links between sources (issue 17; web/routes_links.py) --------------------------------
+
+LINK_STATUSES = ("proposed", "possible", "accepted", "rejected")  # services.links.STATUSES
+LinkDataset = Annotated[str | None, Query(max_length=MAX_CODE, description="A dataset's id "
+                                          "or source key (EMDAT, DI-NPL).")]
+LinkFrom = Annotated[str | None, Query(alias="from", max_length=MAX_CODE, description="The "
+                                       "first dataset: its id or source key (EMDAT).")]
+LinkStatus = Annotated[Literal[LINK_STATUSES] | None,  # type: ignore[valid-type]
+                       Query(description="proposed, possible, accepted or rejected.")]
+LinkId = Annotated[int, Path(ge=1, le=2 ** 62, description="A link's id.")]
+
+
+class LinkDecisionBody(BaseModel):
+    """A decision on a link: ``accept`` (its events are one disaster) or ``reject``."""
+
+    model_config = _CLOSED
+    to: Literal["accept", "reject", "accepted", "rejected"]
+    reason: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
+
+
 UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {
         "type": "object", "required": ["file"], "additionalProperties": False,
