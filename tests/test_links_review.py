@@ -261,9 +261,10 @@ def test_the_cli_links_nepal_and_emdat(nepal_linked: Path, tmp_path: Path) -> No
                   "--db", str(nepal_linked))
     assert ran.code == 0, ran.stderr
     assert "new links" in ran.stdout
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     gorkha = [r for r in rows if r["from_event"] == "EMDAT:2015-9301-NPL"]
-    assert gorkha and gorkha[0]["status"] == "proposed" and gorkha[0]["glide"] == "equal"
+    assert gorkha and gorkha[0]["status"] == "proposed"
+    assert gorkha[0]["hazard_basis"] == "same_code" and "periods overlap" in gorkha[0]["why"]
     link_id = gorkha[0]["link_id"]
     listed = run_cli("links", "list", "--status", "proposed", "--format", "csv", "--db",
                      str(nepal_linked))
