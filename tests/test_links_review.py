@@ -152,8 +152,19 @@ def test_a_place_of_the_review_list_is_settled_and_audited(proposed: Path) -> No
         links.settle_place(atlas.store, VALIDATOR, place, "01", "the province")
         assert place not in set(links.places(atlas.store).place_id)
         atlas.link("EMDAT", _cards(atlas))  # proposed again: the settled place stays
-        settled = links.places(atlas.store, review=False)
-        assert settled[settled.place_id == place].settled_code.tolist() == ["01"]
+        stored = links.places(atlas.store, review=False)
+        assert stored[stored.place_id == place].settled_code.tolist() == ["01"]
+        text = stored[stored.place_id == place].text.iloc[0]
+        assert (stored.text == text).sum() == 1  # not matched again beside it
+        # the linker takes a settled place as the unit it names
+        from riskatlas.linking import dataset_events
+
+        emdat = int(atlas.datasets().query("format == 'emdat'").dataset_id.iloc[0])
+        record = stored[stored.place_id == place].record_id.iloc[0]
+        before = dataset_events(atlas, emdat).set_index("event_id").units[record]
+        after = dataset_events(atlas, emdat, settled=links.settled_places(atlas.store)) \
+            .set_index("event_id").units[record]
+        assert "0:01" in after - before
     assert [r[0] for r in _audit(proposed, "place:settled")] == ["vera"]
 
 

@@ -141,7 +141,7 @@ class Atlas(Analyses):
         from riskatlas.services import links
 
         a, b = self.dataset_id(from_dataset), self.dataset_id(to_dataset)
-        found = link_datasets(self, a, b, lang=lang)
+        found = link_datasets(self, a, b, lang=lang, settled=links.settled_places(self.store))
         counts = links.propose(self.store, a, b, self.methods, by=by, links=found)
         out = self.links(from_dataset=a, to_dataset=b, lang=lang)
         out.attrs.update({"counts": counts,

@@ -157,7 +157,8 @@ def section(analyses: Analyses, country: str | None, lang: str = "en",
         if len(reviewed):
             sources = linked(analyses, from_dataset, to_dataset)
         else:
-            found = link_datasets(analyses, from_dataset, to_dataset, lang=lang)
+            found = link_datasets(analyses, from_dataset, to_dataset, lang=lang,
+                                  settled=link_service.settled_places(analyses.store))
             proposed = found[found.status == LINK]
             sources = LinkedSources(from_dataset, to_dataset, (
                 dataset_name(analyses, from_dataset), dataset_name(analyses, to_dataset)),

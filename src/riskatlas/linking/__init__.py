@@ -33,15 +33,17 @@ __all__ = ["LinkRules", "completeness", "dataset_events", "explain", "explained"
 
 def link_datasets(analyses: Analyses, from_dataset: int, to_dataset: int, *,
                   lang: str = "en", keep_unlikely: bool = False,
-                  methods: Methods | None = None) -> pd.DataFrame:
+                  methods: Methods | None = None, settled: pd.DataFrame | None = None
+                  ) -> pd.DataFrame:
     """The scored, explained candidate links between two datasets of a store's tables (an
     :class:`~riskatlas.analyses.Analyses`; ``methods`` replaces its profile); ``attrs``
     holds the methods stamp, both sides' events and the places of record-event datasets
-    (EM-DAT) with their review list."""
+    (EM-DAT) with their review list; ``settled``: the places a person settled
+    (record_id, origin, text, settled_code), which count as the unit they name."""
     methods = methods or analyses.methods
     rules = LinkRules.of(methods)
-    left = dataset_events(analyses, from_dataset, methods)
-    right = dataset_events(analyses, to_dataset, methods)
+    left = dataset_events(analyses, from_dataset, methods, settled)
+    right = dataset_events(analyses, to_dataset, methods, settled)
     links = explained(link_events(left, right, rules, keep_unlikely=keep_unlikely), lang)
     places = pd.concat([side.attrs["places"] for side in (left, right)
                         if "places" in side.attrs] or [pd.DataFrame()], ignore_index=True)

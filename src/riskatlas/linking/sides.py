@@ -50,12 +50,12 @@ def dataset_format(analyses: Analyses, dataset_id: int) -> str:
     return str(rows[0]["format"])
 
 
-def dataset_events(analyses: Analyses, dataset_id: int, methods: Methods | None = None
-                   ) -> pd.DataFrame:
+def dataset_events(analyses: Analyses, dataset_id: int, methods: Methods | None = None,
+                   settled: pd.DataFrame | None = None) -> pd.DataFrame:
     """The events of dataset ``dataset_id`` of a store's tables (an
     :class:`~riskatlas.analyses.Analyses`: ``table`` and ``methods``; the Python API's
     Atlas is one), one row each (see the module docstring); ``methods`` replaces the
-    analyses' profile."""
+    analyses' profile; ``settled``: places a person settled (:func:`settle`)."""
     methods = methods or analyses.methods
     rules = LinkRules.of(methods)
     records = analyses.table("records")
@@ -64,7 +64,7 @@ def dataset_events(analyses: Analyses, dataset_id: int, methods: Methods | None 
         units = analyses.table("admin_units")
         levels = analyses.table("admin_levels").join(
             units.select("dataset_id", "country_iso3").distinct(), "dataset_id")
-        return record_events(records, units, methods, levels)
+        return record_events(records, units, methods, levels, settled)
     return card_events_of(records, methods)
 
 
@@ -105,9 +105,10 @@ def _unit_text(t: Any, level: int) -> Any:
 
 
 def record_events(records: Any, admin_units: Any, methods: Methods,
-                  admin_levels: Any | None = None) -> pd.DataFrame:
+                  admin_levels: Any | None = None, settled: pd.DataFrame | None = None
+                  ) -> pd.DataFrame:
     """Events that are records already (EM-DAT): one row per record, located by the
-    admin units its places match."""
+    admin units its places match (or the unit a person settled a place on)."""
     # the events analysis gives each record its whole start period (day0 … day1)
     periods = card_events(records, methods)
     r = records.join(periods.select("record_id", "day0", "day1"), "record_id")
@@ -121,7 +122,8 @@ def record_events(records: Any, admin_units: Any, methods: Methods,
     levels = None if admin_levels is None else admin_levels.filter(
         admin_levels.country_iso3.isin(countries)).select(
         "country_iso3", "level", "name", "name_en").to_pandas()
-    matches = match_places(frame, units, LinkRules.of(methods), levels)
+    matches = settle(match_places(frame, units, LinkRules.of(methods), levels), settled,
+                     units)
     located = matched_units(matches, units)
     deaths = frame.deaths.astype("Float64").fillna(0) + frame.missing.astype("Float64").fillna(0)
     out = pd.DataFrame({
@@ -138,6 +140,37 @@ def record_events(records: Any, admin_units: Any, methods: Methods,
         "cards": 1, "record_ids": [[i] for i in frame.record_id], "seismic": False})
     out.attrs["places"] = matches
     return _finish(out, methods)
+
+
+SETTLED = "settled"
+"""The method of a place a person settled (a unit named, or none)."""
+
+
+def settle(matches: pd.DataFrame, settled: pd.DataFrame | None, units: pd.DataFrame
+           ) -> pd.DataFrame:
+    """``matches`` with the places a person settled (``settled``: record_id, origin, text,
+    settled_code; a blank code: no unit of the gazetteer) taking the unit named, method
+    ``settled``, score 1."""
+    if settled is None or not len(settled) or not len(matches):
+        return matches
+    chosen = {(str(r), str(o), str(t)): c for r, o, t, c in zip(
+        settled.record_id, settled.origin, settled.text, settled.settled_code, strict=True)}
+    names = {(c, str(k)): (int(lv), n) for c, k, lv, n in
+             zip(units.country_iso3, units.code, units.level, units.name, strict=True)}
+    out = matches.copy().astype({"level": "object", "code": "object", "unit_name": "object",
+                                 "method": "object", "score": "float64"})
+    for i, row in enumerate(out.itertuples(index=False)):
+        key = (str(row.record_id), str(row.origin), str(row.text))
+        if key not in chosen:
+            continue
+        code = chosen[key] if isinstance(chosen[key], str) and chosen[key] else None
+        level, name = names.get((row.country_iso3, str(code)), (None, None))
+        out.iloc[i, out.columns.get_loc("code")] = code
+        out.iloc[i, out.columns.get_loc("level")] = level
+        out.iloc[i, out.columns.get_loc("unit_name")] = name
+        out.iloc[i, out.columns.get_loc("method")] = SETTLED
+        out.iloc[i, out.columns.get_loc("score")] = 1.0
+    return out
 
 
 def _finish(frame: pd.DataFrame, methods: Methods) -> pd.DataFrame:

@@ -88,7 +88,7 @@ def propose(store: Store, from_dataset: int, to_dataset: int,
         from riskatlas.linking import link_datasets
 
         links = link_datasets(Analyses(store, methods=methods), from_dataset, to_dataset,
-                              methods=methods)
+                              methods=methods, settled=settled_places(store))
     from_events = _members_of(links.attrs["from_events"])
     to_events = _members_of(links.attrs["to_events"])
     stamp = (links.attrs.get("methods_version"), links.attrs.get("methods_digest"))
@@ -352,6 +352,18 @@ def places(store: Store, *, review: bool = True, dataset: int | None = None
     return t.order_by(["record_id", "place_id"]).to_pandas()
 
 
+def settled_places(store: Store) -> pd.DataFrame:
+    """The places a person settled (record_id, origin, text, settled_code), which the
+    linker takes as the unit they name (:func:`riskatlas.linking.sides.settle`)."""
+    import pandas as pd
+
+    columns = ["record_id", "origin", "text", "settled_code"]
+    if "place_matches" not in store.tables():
+        return pd.DataFrame(columns=columns)
+    t = store.table("place_matches")
+    return t.filter(t.settled_by.notnull()).select(*columns).to_pandas()
+
+
 def link_pairs(store: Store, statuses: Iterable[str] = ("accepted",)
                ) -> list[tuple[int, int]]:
     """The (from, to) dataset pairs holding links in ``statuses``."""
@@ -418,4 +430,4 @@ def operator(store: Store, user: str | None) -> Operator:
 __all__ = ["DECIDED", "EXPORT_COLUMNS", "LINK_COLUMNS", "STATUSES", "LinkNotFoundError",
            "Operator", "PlaceNotFoundError", "check_reviewer", "decide", "decision_status",
            "explained_links", "export_frame", "has_links", "link_pairs", "links_csv",
-           "operator", "places", "propose", "settle_place", "stored_links"]
+           "operator", "places", "propose", "settle_place", "settled_places", "stored_links"]
