@@ -19,7 +19,7 @@ from riskatlas.analysis.methods import Methods, load_methods
 from riskatlas.analysis.period import PeriodRule, span_text
 from riskatlas.analysis.profile import DEFAULT_METRICS
 from riskatlas.analysis.results import Note, labelled, sort_rows
-from riskatlas.analysis.scope import Scope, filter_records
+from riskatlas.analysis.scope import Scope, filter_records, record_filters
 from riskatlas.errors import EmptyScopeError
 from riskatlas.store.store import Store
 
@@ -36,6 +36,8 @@ __all__ = ["DEFAULT_METRICS", "ENGINES", "OUTSIDE_COLUMNS", "PERIOD_SCHEMA", "An
 PERIOD_SCHEMA = {"country_iso3": "string", "period_from": "int64", "period_to": "int64",
                  "years": "int64"}
 T = TypeVar("T")
+# what a result states of its scope: its period stamp and the notes on cards left out
+Provenance = tuple[dict[str, Any], list[Note]]
 
 # what Analyses.outside_period shows of each card by default
 OUTSIDE_COLUMNS = ("record_id", "dataset_id", "country_iso3", "start_date", "start_year",
@@ -155,6 +157,15 @@ class Analyses:
             raise EmptyScopeError(**self._scope_text(scope))
         return scope
 
+    def _stated(self, scope: Scope) -> Provenance:
+        """What a result of ``scope`` states (:meth:`_provenance`), once the scope holds a
+        record (else :class:`EmptyScopeError`, as :meth:`_in_scope`): the cards in scope
+        are those its period summary counts, so no query counts them again."""
+        stated = self._provenance(scope)
+        if not sum(int(r["cards"]) for r in stated[0]["by_country"]):
+            raise EmptyScopeError(**self._scope_text(scope))
+        return stated
+
     def _scope_text(self, scope: Scope) -> dict[str, str]:
         """The scope and what the store holds, as language-neutral text for messages:
         {"asked": "TWN, 2050–", "held": "GRD 1771–2014; NPL 1971–2011"}."""
@@ -179,13 +190,16 @@ class Analyses:
         records = filter_records(self.engine.table("records"), country=scope.country,
                                  admin=scope.admin, hazard=scope.hazard,
                                  dataset=scope.dataset)
-        dated = filter_records(records, year_from=scope.year_from, year_to=scope.year_to)
+        # the cards of the scope's years (a predicate, not a semi-join on the unique ids)
+        dated = record_filters(records, year_from=scope.year_from, year_to=scope.year_to)
+        in_years = (ibis.and_(*dated).fill_null(False) if dated
+                    else records.record_id.notnull())  # every card (ids are never NULL)
         status = records.approval_status.fill_null("published")
         other = (ibis.literal(False) if scope.statuses is None
                  else ~status.isin(list(scope.statuses)))
         counts = records.aggregate(
             undated=records.start_year.isnull().cast("int64").sum(),
-            other=(other & records.record_id.isin(dated.record_id)).cast("int64").sum()
+            other=(other & in_years).cast("int64").sum()
         ).to_pandas().iloc[0]
         notes: list[Note] = []
         if counts["undated"]:
@@ -299,23 +313,24 @@ class Analyses:
 
         sc = self._scope(scope, filters)
         expr = profile(self.engine.table("records"), sc, self.methods, metrics, top)
-        self._in_scope(sc)  # after the arguments are checked: a bad metric says so first
+        stated = self._stated(sc)  # after the arguments are checked: a bad metric says so first
         frame = sort_rows(expr.to_pandas(), ["country_iso3", "admin_code", "metric", "rank"])
-        return self._result(frame, "profile", sc, lang)
+        return self._result(frame, "profile", sc, lang, stated=stated)
 
     def events(self, *, lang: str = "en", scope: Scope | None = None,
                **filters: Any) -> pd.DataFrame:
         """Data cards grouped into events (one row per event)."""
         from riskatlas.analysis.events import events, whole
 
-        sc = self._in_scope(self._scope(scope, filters))
+        sc = self._scope(scope, filters)
+        stated = self._stated(sc)
         records = self.engine.table("records")
         # events form over the whole country and period: one crossing units stays whole
         basis = None if whole(sc) else sc.but(admin=None, hazard=None,
                                               climate_only=False).records(records)
         expr = events(sc.records(records), self.methods, basis=basis)
         frame = sort_rows(expr.to_pandas(), ["country_iso3", "start_date", "event_id"])
-        return self._result(frame, "events", sc, lang)
+        return self._result(frame, "events", sc, lang, stated=stated)
 
     def risk(self, *, lang: str = "en", scope: Scope | None = None,
              **filters: Any) -> pd.DataFrame:
@@ -323,7 +338,8 @@ class Analyses:
         per-100,000 rates, intensive/extensive split and trends."""
         from riskatlas.analysis.risk import add_trends, annual_series, risk, unit_events
 
-        sc = self._in_scope(self._scope(scope, filters))
+        sc = self._scope(scope, filters)
+        stated = self._stated(sc)
         records = self.engine.table("records")
         # the events per unit, formed once for the table and its annual series
         with unit_events(records, sc, self.methods).cache() as ue:
@@ -335,7 +351,7 @@ class Analyses:
         frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard"])
         frame = add_trends(frame, annual, self.methods)
         notes = [] if frame["population"].notna().any() else ["analysis.note_no_population"]
-        return self._result(frame, "risk", sc, lang, notes)
+        return self._result(frame, "risk", sc, lang, notes, stated=stated)
 
     def annual_series(self, *, scope: Scope | None = None, **filters: Any) -> pd.DataFrame:
         """Per unit × hazard × year: events, deaths, houses destroyed and losses (the
@@ -360,11 +376,13 @@ class Analyses:
         "annual_max_event")."""
         from riskatlas.analysis.risk import exceedance
 
-        sc = self._in_scope(self._scope(scope, filters))
+        sc = self._scope(scope, filters)
+        stated = self._stated(sc)
         frame = exceedance(self.engine.table("records"), sc, self.methods, metric,
                            quantity).to_pandas()
         frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard", "rank"])
-        return self._result(frame, "exceedance", sc, lang, extra={"quantity": quantity})
+        return self._result(frame, "exceedance", sc, lang, extra={"quantity": quantity},
+                            stated=stated)
 
     def return_levels(self, metric: str = "deaths", quantity: str | None = None, *,
                       lang: str = "en", scope: Scope | None = None,
@@ -375,7 +393,8 @@ class Analyses:
         from riskatlas.analysis.risk import annual_values, bootstrap, return_levels
 
         quantity = quantity or str(self.methods.get("risk.return_levels.quantity"))
-        sc = self._in_scope(self._scope(scope, filters))
+        sc = self._scope(scope, filters)
+        stated = self._stated(sc)
         annual = annual_values(self.engine.table("records"), sc, self.methods, metric,
                                quantity).to_pandas()
         frame = sort_rows(return_levels(annual, self.methods),
@@ -384,19 +403,20 @@ class Analyses:
         return self._result(frame, "return_levels", sc, lang, extra={
             "metric": metric, "quantity": quantity, "confidence": boot.confidence,
             "bootstrap_draws": boot.draws, "bootstrap_seed": boot.seed,
-            "plotting_position": "weibull"})
+            "plotting_position": "weibull"}, stated=stated)
 
     def sendai(self, *, lang: str = "en", scope: Scope | None = None,
                **filters: Any) -> pd.DataFrame:
         """Sendai Framework indicators (A, B, C, D and SDG 1.5.1) per unit × year."""
         from riskatlas.analysis.sendai import sendai
 
-        sc = self._in_scope(self._scope(scope, filters))
+        sc = self._scope(scope, filters)
+        stated = self._stated(sc)
         population = self.store.table("population").to_pandas()
         frame = sendai(self.engine.table("records"), population, sc, self.methods).to_pandas()
         frame = sort_rows(frame, ["country_iso3", "admin_code", "year"])
         notes = [] if frame["population"].notna().any() else ["analysis.note_no_population"]
-        return self._result(frame, "sendai", sc, lang, notes)
+        return self._result(frame, "sendai", sc, lang, notes, stated=stated)
 
     def screen(self, *, all_hazards: bool = False, lang: str = "en",
                scope: Scope | None = None, **filters: Any) -> pd.DataFrame:
@@ -430,26 +450,29 @@ class Analyses:
         that are not climate-related, with their share (%) of the unit's whole total."""
         from riskatlas.analysis.screen import outside_screen
 
-        sc = self._in_scope(self._scope(scope, filters))
+        sc = self._scope(scope, filters)
+        stated = self._stated(sc)
         frame = outside_screen(self.engine.table("records"), sc).to_pandas()
         frame = sort_rows(frame, ["country_iso3", "admin_code", "metric", "hazard"])
-        return self._result(frame, "outside_screen", sc, lang)
+        return self._result(frame, "outside_screen", sc, lang, stated=stated)
 
     def _result(self, frame: pd.DataFrame, analysis: str, scope: Scope, lang: str,
-                notes: Sequence[Note] = (), extra: dict[str, Any] | None = None
-                ) -> pd.DataFrame:
-        used, left_out = copy.deepcopy(self._provenance(scope))
+                notes: Sequence[Note] = (), extra: dict[str, Any] | None = None,
+                stated: Provenance | None = None) -> pd.DataFrame:
+        """``frame`` labelled; ``stated``: the scope's :meth:`_provenance`, when the
+        analysis has it already."""
+        used, left_out = copy.deepcopy(stated or self._provenance(scope))
         return labelled(frame, analysis=analysis, scope=scope, methods=self.methods,
                         engine=self.engine.name, lang=lang, notes=[*notes, *left_out],
                         extra=extra, period=used)
 
-    def _provenance(self, scope: Scope) -> tuple[dict[str, Any], list[Note]]:
+    def _provenance(self, scope: Scope) -> Provenance:
         """What every result of ``scope`` states (the same whatever its level or hazard
         naming, so worked out once per served copy): its observation periods and the notes
         on the cards it leaves out."""
         from riskatlas.analysis import period
 
-        def compute() -> tuple[dict[str, Any], list[Note]]:
+        def compute() -> Provenance:
             records = self.engine.table("records")
             marked = period.with_period(scope.selected(records, []), scope.periods(records))
             used = period.stamp(period.summary(marked), scope.period_rule)

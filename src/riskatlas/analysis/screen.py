@@ -250,11 +250,31 @@ def rank_stability(norm: np.ndarray, w: np.ndarray, methods: Methods) -> np.ndar
     top_n = int(cfg["top_n"])
     rng = np.random.default_rng(int(cfg["stability"]["seed"]))
     hits = np.zeros(len(norm))
+    # only units that can reach the top N in some draw are scored (the others never do)
+    rows = contenders(norm, top_n)
+    cube = norm[rows]
     for start in range(0, draws, 100):  # chunks bound the memory of draws × units × hazards
         weights = w * rng.uniform(1 - spread, 1 + spread, size=(min(100, draws - start), len(w)))
-        scores = composite(hazard_scores(norm, weights)).round(9)
-        hits += top_of(scores, top_n).sum(axis=0)
+        scores = composite(hazard_scores(cube, weights)).round(9)
+        hits[rows] += top_of(scores, top_n).sum(axis=0)
     return hits / draws if draws else hits
+
+
+def contenders(norm: np.ndarray, n: int, margin: float = 1e-6) -> np.ndarray:
+    """The units (indices, in order) that may be in the top ``n`` under some positive
+    weights: a hazard's score is a weighted mean of its indicators, so a unit scores
+    between the composite of its smallest and of its largest indicators (the composite
+    grows with every hazard's score); a unit whose highest possible score stays below
+    the ``n``-th largest lowest score (by ``margin``, far above float noise and the
+    9-decimal rounding of the ranks) is beaten by ``n`` units in every draw. Every unit
+    when ``norm`` holds NaN or has at most ``n`` units."""
+    units = len(norm)
+    if units <= n or n <= 0 or norm.size == 0 or np.isnan(norm).any():
+        return np.arange(units)
+    low, high = composite(norm.min(axis=2)), composite(norm.max(axis=2))
+    nth = -np.partition(-low, n - 1)[n - 1]
+    rows: np.ndarray = np.flatnonzero(high >= nth - margin)
+    return rows
 
 
 def top_of(scores: np.ndarray, n: int) -> np.ndarray:

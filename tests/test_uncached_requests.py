@@ -1,0 +1,154 @@
+"""Uncached requests made lighter without changing an answer (issue 13, item 10): the
+screen's rank stability scores only the units that can reach the top N, an analysis
+counts its cards from the period summary it states anyway, the notes on cards left out
+count the scope's years by predicate, and a screen page links its units without a route
+look-up per row (benchmarks/bench_requests.py measures the time)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from starlette.requests import Request
+
+import riskatlas
+from riskatlas.analysis import screen as screen_module
+from riskatlas.analysis.methods import load_methods
+from riskatlas.errors import EmptyScopeError
+
+
+def _every_unit_scored(norm: np.ndarray, w: np.ndarray, methods) -> np.ndarray:
+    """rank_stability as it was: every unit scored in every draw."""
+    cfg = methods.get("screen")
+    draws, top_n = int(cfg["stability"]["draws"]), int(cfg["top_n"])
+    spread = float(cfg["stability"]["weight_perturbation"])
+    rng = np.random.default_rng(int(cfg["stability"]["seed"]))
+    hits = np.zeros(len(norm))
+    for start in range(0, draws, 100):
+        weights = w * rng.uniform(1 - spread, 1 + spread, size=(min(100, draws - start), len(w)))
+        scores = screen_module.composite(screen_module.hazard_scores(norm, weights)).round(9)
+        hits += screen_module.top_of(scores, top_n).sum(axis=0)
+    return hits / draws
+
+
+def test_rank_stability_is_that_of_every_unit_scored():
+    methods = load_methods()
+    rng = np.random.default_rng(7)
+    pruned = 0
+    for trial in range(40):
+        units, hazards = int(rng.integers(1, 300)), int(rng.integers(1, 12))
+        present = rng.uniform(size=(units, hazards, 1)) < rng.uniform()
+        norm = rng.uniform(0, 10, size=(units, hazards, 4)) * present
+        if trial % 3 == 0:
+            norm = norm.round(1)  # ties between units
+        if trial % 4 == 0:
+            norm[: units // 2] = norm[0]  # identical units
+        if trial % 5 == 0:
+            norm[rng.integers(0, units)] = 10.0  # a unit at the ceiling
+        w = rng.uniform(0.1, 2.0, size=4)
+        got = screen_module.rank_stability(norm, w, methods)
+        assert np.array_equal(got, _every_unit_scored(norm, w, methods)), trial
+        pruned += len(norm) - len(screen_module.contenders(norm, 10))
+    assert pruned > 0  # the test exercised the pruning
+
+
+def test_contenders_keep_every_unit_with_nan_or_few_units():
+    norm = np.zeros((5, 2, 4))
+    assert list(screen_module.contenders(norm, 10)) == [0, 1, 2, 3, 4]
+    norm = np.zeros((20, 2, 4))
+    norm[3, 0, 0] = np.nan
+    assert len(screen_module.contenders(norm, 10)) == 20
+
+
+@pytest.mark.shared_data
+def test_screens_of_real_data_keep_their_stability(nepal_db, monkeypatch):
+    with riskatlas.open(nepal_db, read_only=True) as atlas:
+        fast = [atlas.screen(level=level, all_hazards=every)
+                for level in (1, 2) for every in (False, True)]
+        assert len(screen_module.contenders(np.zeros((3, 1, 4)), 2)) == 3
+        monkeypatch.setattr(screen_module, "contenders",
+                            lambda norm, n, margin=0.0: np.arange(len(norm)))
+        slow = [atlas.screen(level=level, all_hazards=every)
+                for level in (1, 2) for every in (False, True)]
+    for a, b in zip(fast, slow, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+        assert a.attrs == b.attrs
+
+
+def _left_out_by_pandas(records: pd.DataFrame, statuses: tuple[str, ...],
+                        y0: int | None, y1: int | None) -> tuple[int, int]:
+    undated = int(records["start_year"].isna().sum())
+    years = records["start_year"]
+    inside = years.notna()
+    if y0 is not None:
+        inside &= years >= y0
+    if y1 is not None:
+        inside &= years <= y1
+    other = ~records["approval_status"].fillna("published").isin(statuses)
+    return undated, int((other & inside).sum())
+
+
+@pytest.mark.shared_data
+def test_notes_and_empty_scopes_as_the_records_say(nepal_db, tmp_path):
+    """The cards left out (undated, other statuses within the scope's years) counted as
+    pandas counts them, and an empty scope still refused, for random scopes."""
+    db = tmp_path / "npl.duckdb"
+    db.write_bytes(nepal_db.read_bytes())
+    with riskatlas.open(db) as atlas:  # some cards of other statuses, some undated
+        con = atlas.store.connection
+        con.execute("UPDATE records SET approval_status = 'draft' WHERE hash(record_id) % 7 = 0")
+        con.execute("UPDATE records SET start_year = NULL WHERE hash(record_id) % 23 = 0")
+    rng = random.Random(3)
+    with riskatlas.open(db, read_only=True) as atlas:
+        records = atlas.records(limit=None, columns=["record_id", "start_year",
+                                                     "approval_status", "level1_code"])
+        codes = sorted(records["level1_code"].dropna().unique())
+        statuses = atlas.methods.statuses()
+        for _ in range(6):
+            y0 = rng.choice([None, *range(1975, 2005)])
+            y1 = rng.choice([None, *range(1990, 2012)])
+            if y0 is not None and y1 is not None and y0 > y1:
+                y0, y1 = y1, y0
+            admin = rng.choice([None, *codes])
+            part = records if admin is None else records[records["level1_code"] == admin]
+            undated, other = _left_out_by_pandas(part, statuses, y0, y1)
+            frame = atlas.profile(["records"], year_from=y0, year_to=y1, admin=admin)
+            params = frame.attrs["note_params"]
+            assert params.get("analysis.undated_left_out", {}).get("count", 0) == undated
+            assert params.get("analysis.statuses_left_out", {}).get("count", 0) == other
+            assert frame["value"].sum() == frame.attrs["period"]["by_country"][0]["cards"]
+        with pytest.raises(EmptyScopeError):
+            atlas.profile(["records"], country="NPL", year_from=2900)
+        with pytest.raises(EmptyScopeError):
+            atlas.events(country="TWN")
+
+
+def test_unit_links_are_those_of_url_for():
+    import warnings
+
+    from fastapi import FastAPI
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Starlette 1.x: "use httpx2" (as conftest.web_client)
+        from fastapi.testclient import TestClient
+
+    from riskatlas.web.routes_pages import unit_paths
+
+    app = FastAPI()
+    codes = [("NPL", "002005027"), ("GRD", "GRD01"), ("XXX", "a b"), ("NPL", "Kāthmāndu"),
+             ("NPL", "x?y#z"), ("N.P", "~_-.")]
+
+    @app.get("/unit/{country}/{code}", name="unit")
+    def unit(country: str, code: str) -> None:
+        return None
+
+    @app.get("/check")
+    def check(request: Request) -> list[bool]:
+        path = unit_paths(request)
+        return [path(c, k) == request.url_for("unit", country=c, code=k).path
+                for c, k in codes]
+
+    with TestClient(app, root_path="/atlas") as client:
+        assert client.get("/check").json() == [True] * len(codes)
