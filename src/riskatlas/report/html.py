@@ -99,7 +99,12 @@ def linking_view(a: Assessment, t: Text) -> dict[str, Any] | None:
               "captured": t.num(r.captured_events),
               "share": percent(r.captured_events / r.events) if r.events else "—"}
              for r in by_year.itertuples()]
-    return {"pairs": [{**p, "basis_text": t(f"link.report.basis_{p['basis']}",
+    chart = svg.bar_chart([
+        (f"{r.source}: {t.hazard(r.hazard_group)}, {t(f'link.report.{r.kind}')}",
+         100.0 * r.captured_events / r.events, r.hazard_group)
+        for r in totals.itertuples() if r.events], label=t("link.report.chart"))
+    return {"chart": chart,
+            "pairs": [{**p, "basis_text": t(f"link.report.basis_{p['basis']}",
                                               a=p["from"], b=p["to"], links=p["links"])}
                       for p in section.pairs],
             "groups": groups, "years": years, "merged": merged_rows(section.merged, t),
