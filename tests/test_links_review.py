@@ -225,6 +225,13 @@ def test_the_links_page_decides_with_the_session_token(proposed: Path) -> None:
                            follow_redirects=False)
         assert done.status_code == 303 and "done=1" in done.headers["location"]
         assert 'id="done"' in client.get(done.headers["location"]).text
+        shares = client.get("/links", params={"tab": "completeness"})
+        assert shares.status_code == 200 and 'id="completeness"' in shares.text
+        assert "<svg" in shares.text
+        api = client.get("/api/links/completeness", params={"from": "EMDAT"}).json()
+        flood = [r for r in api["rows"] if r["source"] == "EMDAT"
+                 and r["hazard_group"] == "flood"]
+        assert [r["captured_events"] for r in flood] == [1]
         places = client.get("/links", params={"tab": "places", "lang": "zh-TW"})
         assert places.status_code == 200 and "待審查的地點" in places.text
     assert [r[0] for r in _audit(proposed, "link:accepted")] == ["val"]

@@ -16,6 +16,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
+from riskatlas.report.svg import bar_chart
+from riskatlas.report.text import Text
 from riskatlas.services import links
 from riskatlas.web import workflow
 from riskatlas.web.access import checked_form, refused, require
@@ -40,6 +42,7 @@ AtlasDep = Annotated[Atlas, Depends(get_atlas)]
 ViewerDep = Annotated[Viewer, Depends(current_user)]
 STAFF = ("collector", "validator", "admin")
 LIST_ERRORS = {**READ_ERRORS, **errors(401, 403)}
+TABS = ("links", "places", "completeness")
 
 api = APIRouter(prefix="/api", tags=["links"])
 pages = APIRouter(include_in_schema=False)
@@ -78,6 +81,41 @@ def links_csv(request: Request, atlas: AtlasDep, viewer: ViewerDep,
         "Content-Disposition": 'attachment; filename="riskatlas-links.csv"'})
 
 
+def _completeness(atlas: Atlas, from_dataset: str | None, to: str | None,
+                  status: str | None) -> Any:
+    """The completeness tables of the linked pairs (both named, else every pair holding
+    links in the status), one frame with the pair's datasets."""
+    import pandas as pd
+
+    statuses = (status,) if status else ("accepted",)
+    if from_dataset is not None and to is not None:
+        pairs = [(atlas.dataset_id(from_dataset), atlas.dataset_id(to))]
+    else:
+        pairs = links.link_pairs(atlas.store, statuses)
+    frames = []
+    for a, b in pairs:
+        frame = atlas.completeness(a, b, statuses=statuses)
+        frame.insert(0, "from_dataset", a)
+        frame.insert(1, "to_dataset", b)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+@api.get("/links/completeness", responses=LIST_ERRORS)
+def link_completeness(request: Request, atlas: AtlasDep, viewer: ViewerDep,
+                      from_dataset: LinkFrom = None, to: LinkDataset = None,
+                      status: LinkStatus = None, lang: LangParam = None) -> Response:
+    """What each of two linked datasets captures of the other (links in ``status``,
+    default accepted), per country, hazard group, year and kind (intensive / extensive):
+    events and deaths of each source, those the other captures and the shares
+    (collectors, validators, admins)."""
+    require(viewer, *STAFF)
+    frame = _completeness(atlas, from_dataset, to, status)
+    return json_response({"meta": {"lang": request_language(request),
+                                   "statuses": [status or "accepted"],
+                                   **atlas.methods.stamp()}, "rows": rows_of(frame)})
+
+
 @api.post("/links/{link_id}/decision", responses=WRITE_ERRORS)
 def decide_link(request: Request, viewer: ViewerDep, link_id: LinkId,
                 body: LinkDecisionBody) -> Response:
@@ -104,7 +142,7 @@ def links_page(request: Request, atlas: AtlasDep, viewer: ViewerDep,
     if done is not None and to in links.STATUSES:
         flash = {"link": done, "status": to}
     return _page(request, atlas, status=status if status in links.STATUSES else None,
-                 tab="places" if tab == "places" else "links", done=flash)
+                 tab=tab if tab in TABS else "links", done=flash)
 
 
 def _page(request: Request, atlas: Atlas, *, status: str | None = None, tab: str = "links",
@@ -113,12 +151,37 @@ def _page(request: Request, atlas: Atlas, *, status: str | None = None, tab: str
     lang = request_language(request)
     rows: list[dict[str, Any]] = []
     places: list[dict[str, Any]] = []
+    captured: dict[str, Any] = {"rows": [], "chart": ""}
     if tab == "places":
         places = rows_of(links.places(atlas.store))
+    elif tab == "completeness":
+        captured = _captured(_completeness(atlas, None, None, None), Text(lang))
     else:
         rows = rows_of(atlas.links(status=status, lang=lang))
     return render(request, "links.html.j2", status=code, rows=rows, places=places, tab=tab,
-                  status_filter=status, statuses=links.STATUSES, done=done, message=message)
+                  status_filter=status, statuses=links.STATUSES, done=done, message=message,
+                  captured=captured)
+
+
+def _captured(frame: Any, t: Text) -> dict[str, Any]:
+    """The completeness of the accepted links per source, hazard group and kind, as rows
+    and a bar chart of the shares."""
+    if not len(frame):
+        return {"rows": [], "chart": ""}
+    totals = frame.groupby(["source", "hazard_group", "kind"], as_index=False)[
+        ["events", "captured_events", "deaths", "captured_deaths"]].sum()
+    rows = [{"source": r.source, "group": t.hazard(r.hazard_group),
+             "kind": t(f"link.report.{r.kind}"), "events": t.num(r.events),
+             "captured": t.num(r.captured_events),
+             "share": f"{100 * r.captured_events / r.events:.0f} %" if r.events else "—",
+             "deaths": t.num(r.deaths),
+             "share_deaths": f"{100 * r.captured_deaths / r.deaths:.0f} %" if r.deaths
+             else "—"} for r in totals.itertuples()]
+    chart = bar_chart([(f"{r.source}: {t.hazard(r.hazard_group)}, "
+                        f"{t(f'link.report.{r.kind}')}", 100.0 * r.captured_events / r.events,
+                        r.hazard_group) for r in totals.itertuples() if r.events],
+                      label=t("link.report.chart"))
+    return {"rows": rows, "chart": chart}
 
 
 @pages.post("/links/decision", response_class=HTMLResponse)
