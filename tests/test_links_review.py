@@ -253,9 +253,11 @@ def test_the_report_section_only_when_both_kinds_are_loaded(tmp_path: Path) -> N
     assert assessment.linking.pairs[0]["basis"] == "proposed"  # nothing reviewed yet
     html = render_html(assessment)
     assert 'id="linked-sources"' in html and 'id="merged-events"' in html
+    assert any("counts in each" in note for note in assessment.notes)
     with riskatlas.open(alone, read_only=True) as atlas:
         assessment = atlas.assess(country="LKA", level=1)
-    assert assessment.linking is None
+    assert assessment.linking is None and not any("counts in each" in n
+                                                  for n in assessment.notes)
     assert 'id="linked-sources"' not in render_html(assessment)
 
 

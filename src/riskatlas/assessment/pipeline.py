@@ -21,6 +21,7 @@ from riskatlas.advice.engine import advice_frame, advise
 from riskatlas.advice.peers import PeerRules, peers
 from riskatlas.analysis.results import note_texts
 from riskatlas.analysis.scope import NO_COUNTRY, Scope, filter_records
+from riskatlas.assessment.linking import LinkingSection
 from riskatlas.assessment.linking import section as linking_section
 from riskatlas.assessment.peers import peer_features, unit_peers
 from riskatlas.assessment.value import REPORT_METRICS, Assessment
@@ -59,6 +60,7 @@ def assess(analyses: Analyses, scope: Scope, *, lang: str = "en", top: int = 5,
     annual = annual_of(analyses, units)
     records = records_of(analyses, whole, level)
     dataset = (scope.dataset,) if isinstance(scope.dataset, int) else scope.dataset
+    linking = linking_section(analyses, country, lang, dataset)
     return Assessment(
         country=country, level=level, year_from=scope.year_from, year_to=scope.year_to,
         lang=lang, datasets=in_scope(analyses.datasets(), records), profile=profile,
@@ -73,8 +75,17 @@ def assess(analyses: Analyses, scope: Scope, *, lang: str = "en", top: int = 5,
         unit_outside=analyses.outside_screen(lang=lang, scope=units), dataset_scope=dataset,
         catalogue=catalogue, cases=library, top=top,
         quality=in_scope(analyses.quality_summary(), records),
-        linking=linking_section(analyses, country, lang, dataset),
-        notes=[*screen_notes, *note_texts([risk.attrs, screen.attrs], lang)])
+        linking=linking, notes=[*screen_notes, *note_texts([risk.attrs, screen.attrs], lang),
+                                *linking_notes(linking, lang)])
+
+
+def linking_notes(linking: LinkingSection | None, lang: str) -> list[str]:
+    """When the scope holds both kinds of source, the figures count a disaster each holds
+    once per source: a note says so and how to count one source."""
+    if linking is None:
+        return []
+    names = sorted({str(p[k]) for p in linking.pairs for k in ("from", "to")})
+    return [translate("link.report.both_counted", lang, sources=", ".join(names))]
 
 
 def choose_level(analyses: Analyses, scope: Scope) -> int:
