@@ -152,3 +152,65 @@ def test_unit_links_are_those_of_url_for():
 
     with TestClient(app, root_path="/atlas") as client:
         assert client.get("/check").json() == [True] * len(codes)
+
+
+def _by_ibis_and_by_rule(years: dict[str, list[int]], rule, year_from=None, year_to=None):
+    import ibis
+
+    from riskatlas.analysis.period import periods, rule_of
+
+    rows = [(c, y) for c, ys in years.items() for y in ys]
+    records = ibis.memtable(pd.DataFrame(rows, columns=["country_iso3", "start_year"]),
+                            schema={"country_iso3": "string", "start_year": "int64"})
+    con = ibis.duckdb.connect()
+    expected = con.to_pandas(periods(records, rule, year_from=year_from, year_to=year_to))
+    yearly = con.to_pandas(records.group_by(["country_iso3", "start_year"]).aggregate(
+        cards=records.count()))
+    got = rule_of(yearly, rule, year_from=year_from, year_to=year_to)
+    order = ["country_iso3"]
+    expected = expected.sort_values(order).reset_index(drop=True)
+    return got.sort_values(order).reset_index(drop=True), expected
+
+
+def test_the_period_rule_on_the_yearly_table_is_the_expression():
+    from riskatlas.analysis.period import PeriodRule
+
+    rng = random.Random(11)
+    for trial in range(40):
+        rule = PeriodRule(max_gap_years=rng.choice([0, 1, 3, 5, 10]),
+                          edge_share=rng.choice([0.0, 0.1, 0.25, 0.5, 1.0, 1.5]))
+        years = {}
+        for c in range(rng.randint(1, 5)):
+            first = rng.randint(1700, 2000)
+            pool = [first + rng.choice([0, 0, 1, 2, 5, 30, 120]) * rng.random() // 1
+                    for _ in range(rng.randint(1, 60))]
+            years[f"C{c:02d}"] = [int(y) for y in pool for _ in range(rng.randint(1, 4))]
+        window = rng.choice([(None, None), (1900, None), (None, 1990), (1950, 1960)])
+        got, expected = _by_ibis_and_by_rule(years, rule, *window)
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False, obj=f"trial {trial}")
+        assert list(got.dtypes[1:]) == ["int64"] * 3
+    got, expected = _by_ibis_and_by_rule({}, PeriodRule(5, 0.1))
+    assert got.empty and expected.empty
+
+
+@pytest.mark.shared_data
+def test_worked_out_periods_of_real_scopes(nepal_db, grenada_db):
+    from riskatlas.analysis.period import worked_out
+
+    rng = random.Random(5)
+    for db in (nepal_db, grenada_db):
+        with riskatlas.open(db, read_only=True) as atlas:
+            records = atlas.engine.table("records")
+            for _ in range(8):
+                y0 = rng.choice([None, *range(1970, 2010)])
+                y1 = rng.choice([None, *range(1980, 2015)])
+                if y0 is not None and y1 is not None and y0 > y1:
+                    y0, y1 = y1, y0
+                sc = atlas.scope_of(year_from=y0, year_to=y1,
+                                    include_unapproved=rng.random() < 0.3)
+                expected = sc.periods(records).to_pandas().sort_values("country_iso3")
+                got = worked_out(sc.selected(records, []), sc.period_rule,
+                                 year_from=y0, year_to=y1)
+                pd.testing.assert_frame_equal(got.reset_index(drop=True),
+                                              expected.reset_index(drop=True),
+                                              check_dtype=False)

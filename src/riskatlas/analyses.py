@@ -248,9 +248,12 @@ class Analyses:
         of each computing the rule again (smaller queries, compiled and run faster)."""
         import ibis
 
-        key = scope.but(admin=None, hazard=None, climate_only=False).period_key()
-        frame = self._memo(("periods", key), lambda: scope.periods(
-            self.engine.table("records")).to_pandas())
+        from riskatlas.analysis.period import worked_out
+
+        basis = scope.but(admin=None, hazard=None, climate_only=False)
+        frame = self._memo(("periods", basis.period_key()), lambda: worked_out(
+            basis.selected(self.engine.table("records"), []), scope.period_rule,
+            year_from=scope.year_from, year_to=scope.year_to))
         return ibis.memtable(frame, schema=PERIOD_SCHEMA)
 
     def _memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
