@@ -1,12 +1,7 @@
 """Signing in on the web: session cookies, CSRF tokens and the login rate limit. The
 accounts themselves live in :mod:`riskatlas.services.accounts`.
 
-- Passwords: ``hashlib.scrypt`` (n=2**14, r=8, p=1, 16-byte random salt, 32-byte key),
-  stored as ``scrypt$16384$8$1$<salt b64>$<key b64>`` and compared with
-  ``hmac.compare_digest``. An unknown name costs the same hash, so timing does not tell
-  whether a name exists.
-- API tokens: 32 random bytes (``ra_…``), shown once; the store keeps their SHA-256 only
-  (a random token needs no slow hash: it cannot be guessed from a dictionary).
+- Passwords and API tokens: see :mod:`riskatlas.services.accounts`.
 - Sessions are rows of the store's ``sessions`` table, made at sign-in: an opaque random
   id (``secrets.token_urlsafe(32)``, of which the store keeps the SHA-256 only), the user,
   the session's CSRF token, when it was made, when it expires (12 h) and when it was last

@@ -3,16 +3,7 @@
 taxonomy (the terms the store's data uses, the crosswalk's terms and the HIPs names it
 maps), offered on the card form as ``<datalist>`` suggestions (no script needed).
 
-The place rule (:func:`settle_place`) lives in :mod:`riskatlas.services.places`:
-
-- the country is an ISO 3166 code or one the store holds; left blank it is the store's
-  only country, and it is required when the store holds several or none;
-- where the gazetteer has units of the country at a level, a code of that level must be
-  one of them and sit under the unit given one level up (when that unit's parent is in
-  the gazetteer); a blank level above a known unit takes its parent, a blank name the
-  gazetteer's name, and a name given without a code the one unit of that name;
-- a level the gazetteer has no unit of, for that country, takes codes and names as given
-  (a country never imported, a level its data does not use).
+The place rule (:func:`settle_place`) lives in :mod:`riskatlas.services.places`.
 """
 
 from __future__ import annotations
