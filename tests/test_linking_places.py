@@ -106,6 +106,15 @@ def test_admin_units_json_matches_by_name_and_fuzzily_never_by_a_foreign_code():
     assert set(m.source_level) == {"adm1", "adm2"}
 
 
+def test_names_that_differ_in_a_number_never_match_fuzzily():
+    units = pd.concat([UNITS, pd.DataFrame([("ZZA", 1, "301", "Tamghas 01", None, "2")],
+                                           columns=UNITS.columns)], ignore_index=True)
+    m = match_places(_records(("r", "Tamghas 02", None), ("s", "Tamghas 1", None)), units, RULES,
+                     LEVELS).set_index("text")
+    assert m.loc["Tamghas 02"].method == "unmatched"
+    assert (m.loc["Tamghas 1"].code, m.loc["Tamghas 1"].method) == ("301", "fuzzy")
+
+
 def test_unmatched_and_ambiguous_places_go_to_the_review_list():
     units = UNITS.assign(name=UNITS.name.where(UNITS.code != "101", "Kantipur"))
     # two villages named Kathmandu in the hierarchy (and an orphan, passed over)

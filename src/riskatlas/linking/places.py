@@ -40,6 +40,8 @@ from riskatlas.model.hazards import singular_forms
 
 METHOD_SCORES = {"code": 1.0, "exact": 1.0, "normalised": 0.95}
 """Scores of the sure methods; a fuzzy match scores its similarity."""
+_DIGITS = re.compile(r"\d+")
+
 REVIEW_METHODS = ("unmatched", "ambiguous")
 MATCH_COLUMNS = ["record_id", "country_iso3", "origin", "role", "text", "context",
                  "source_level", "source_code", "level", "code", "unit_name", "method",
@@ -272,7 +274,9 @@ class Gazetteer:
 
     def _fuzzy(self, place: Place, key: str, least: float, within: Sequence[Unit]) -> Match:
         close = get_close_matches(key, list(self.by_key), n=10, cutoff=least)
-        scored = [(SequenceMatcher(None, key, k).ratio(), k) for k in close]
+        numbers = _numbers(key)  # "Ward 2" is not "Ward 3", however alike
+        scored = [(SequenceMatcher(None, key, k).ratio(), k) for k in close
+                  if _numbers(k) == numbers]
         if not scored:
             return Match(place, "unmatched", 0.0)
         best = max(s for s, _ in scored)
@@ -407,3 +411,7 @@ def matched_units(matches: pd.DataFrame, units: pd.DataFrame) -> dict[str, set[s
                 here = parent.get((country, here))
         out[str(record_id)] = codes
     return out
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(d) for d in _DIGITS.findall(text)]
