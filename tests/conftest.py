@@ -124,12 +124,12 @@ PASSWORD = "correct horse battery"
 
 def web_user(db: Path, name: str, role: str, password: str | None = PASSWORD) -> str:
     """Add a user of the web app to a store; returns a new API token of theirs."""
-    from riskatlas.web import auth
+    from riskatlas.services import accounts
 
     with riskatlas.open(db) as atlas:
         con = atlas.store.connection
-        auth.add_user(con, name, role, password)
-        return auth.add_token(con, name)
+        accounts.insert_user(con, name, role, password)
+        return accounts.insert_token(con, name)
 
 
 def login(client, name: str, password: str = PASSWORD):

@@ -40,10 +40,10 @@ def test_passwords_are_scrypt_hashes_and_tokens_are_hashed(db: Path):
     assert tokens == [(hashlib.sha256(token.encode()).hexdigest(), "ana")]
     raw = db.read_bytes()
     assert PASSWORD.encode() not in raw and token.encode() not in raw
-    assert auth.verify_password(PASSWORD, stored)
-    assert not auth.verify_password(PASSWORD + "!", stored)
-    assert not auth.verify_password(PASSWORD, None)
-    assert auth.hash_password(PASSWORD) != auth.hash_password(PASSWORD)  # salted
+    assert accounts.verify_password(PASSWORD, stored)
+    assert not accounts.verify_password(PASSWORD + "!", stored)
+    assert not accounts.verify_password(PASSWORD, None)
+    assert accounts.hash_password(PASSWORD) != accounts.hash_password(PASSWORD)  # salted
 
 
 def test_accounts_are_checked(db: Path):
@@ -54,12 +54,12 @@ def test_accounts_are_checked(db: Path):
                 ("a b", "admin", PASSWORD, "auth.error.bad_name"),
                 ("ana", "boss", PASSWORD, "auth.error.bad_role"),
                 ("ana", "admin", "short", "auth.error.short_password")):
-            with pytest.raises(auth.AccountError) as err:
-                auth.add_user(con, name, role, password)
+            with pytest.raises(accounts.AccountError) as err:
+                accounts.insert_user(con, name, role, password)
             assert err.value.key == key
-        auth.add_user(con, "ana", "admin", PASSWORD)
-        with pytest.raises(auth.AccountError):
-            auth.add_user(con, "ana", "admin", PASSWORD)
+        accounts.insert_user(con, "ana", "admin", PASSWORD)
+        with pytest.raises(accounts.AccountError):
+            accounts.insert_user(con, "ana", "admin", PASSWORD)
 
 
 def test_login_sets_a_safe_cookie_and_logout_ends_it(db: Path):

@@ -15,8 +15,8 @@ import riskatlas
 from cards import card, store_with, write_cards
 from conftest import csrf_of, login, web_client, web_user
 from riskatlas.i18n import translate
+from riskatlas.services import cards
 from riskatlas.sources.registry import ReadOptions
-from riskatlas.web import workflow
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
 GOOD = {"country_iso3": "LKA", "level0_code": "01", "start_year": "2002",
@@ -82,8 +82,8 @@ def test_the_domain_lists_structural_problems_too(tmp_path: Path):
     db = store_with(tmp_path, [card(1, "FLOOD", 2001, "01")])
     body = {**GOOD, "colour": "red", "deaths": [1], "comments": "x" * 5000, "start_day": "40",
             "start_month": "2", "injured": "2.5"}
-    with riskatlas.open(db) as atlas, pytest.raises(workflow.CardInvalidError) as caught:
-        workflow.checked_card(atlas.store, "n1", body, ["colour"], status="draft",
+    with riskatlas.open(db) as atlas, pytest.raises(cards.CardInvalidError) as caught:
+        cards.checked_card(atlas.store, "n1", body, ["colour"], status="draft",
                               author="ana")
     fields = {f["field"]: f for f in caught.value.fields("en")}
     assert {n: f["code"] for n, f in fields.items()} == {
@@ -93,8 +93,8 @@ def test_the_domain_lists_structural_problems_too(tmp_path: Path):
     assert list(fields)[-2:] == ["colour", "unknown"]  # the form's order, then the rest
     assert fields["comments"]["message"] == "at most 4000 characters"
     # a day kept out for want of a month is not listed when the month is
-    with riskatlas.open(db) as atlas, pytest.raises(workflow.CardInvalidError) as caught:
-        workflow.checked_card(atlas.store, "n2", {**GOOD, "start_month": "x", "start_day": "3"},
+    with riskatlas.open(db) as atlas, pytest.raises(cards.CardInvalidError) as caught:
+        cards.checked_card(atlas.store, "n2", {**GOOD, "start_month": "x", "start_day": "3"},
                               None, status="draft", author="ana")
     assert [f["field"] for f in caught.value.fields("en")] == ["start_month"]
 

@@ -21,6 +21,7 @@ import riskatlas
 from cards import card, store_with
 from conftest import PASSWORD, csrf_of, login, serving, web_client, web_user
 from riskatlas.cli import app
+from riskatlas.services import accounts
 from riskatlas.web import auth
 from test_web_api import assert_error
 
@@ -149,7 +150,7 @@ def test_one_account_from_many_addresses_is_limited():
     for i in range(limiter.per_name):
         limiter.check("ana", f"10.0.{i}.1")
         limiter.failed("ana", f"10.0.{i}.1")
-    with pytest.raises(auth.RateLimitedError):
+    with pytest.raises(accounts.RateLimitedError):
         limiter.check("Ana", "192.168.1.1")  # any address, the name in any case
     limiter.check("bob", "192.168.1.1")  # others are not held up
     clock.now += limiter.window + 1
@@ -161,13 +162,13 @@ def test_the_limits_per_name_and_address_and_per_address():
     limiter = auth.LoginLimiter(clock=clock)
     for _ in range(limiter.failures):
         limiter.failed("ana", "10.0.0.1")
-    with pytest.raises(auth.RateLimitedError) as err:
+    with pytest.raises(accounts.RateLimitedError) as err:
         limiter.check("ana", "10.0.0.1")
     assert err.value.params["minutes"] == 5
     limiter.check("ana", "10.0.0.2")
     for i in range(limiter.per_address):
         limiter.failed(f"n{i}", "10.0.0.3")
-    with pytest.raises(auth.RateLimitedError):
+    with pytest.raises(accounts.RateLimitedError):
         limiter.check("zoe", "10.0.0.3")
     limiter.succeeded("ana", "10.0.0.1")
     limiter.check("ana", "10.0.0.1")

@@ -7,7 +7,7 @@ fractional count rounded, or the date kept at the precision the data allows) and
 :class:`QualityIssue` names the record, the source field, the raw value and the rule; the
 raw row keeps the value. With ``QualityPolicy(strict=True)`` (``--strict``) such a value
 raises :class:`RecordError` instead, and the row is set aside. (The web's card forms take
-the issues of one card and refuse it listing them all: :mod:`riskatlas.web.workflow`.)
+the issues of one card and refuse it listing them all: :mod:`riskatlas.services.cards`.)
 :meth:`RecordBuilder.build_many` types whole columns at once (Arrow) for the rows whose
 values are plainly valid and hands every other row back to :meth:`RecordBuilder.build`.
 """

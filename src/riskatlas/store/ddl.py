@@ -69,7 +69,7 @@ STATEMENTS = (
         country_iso3 VARCHAR, level INTEGER, admin_code VARCHAR, year INTEGER,
         population DOUBLE, households DOUBLE, source VARCHAR, gdp_usd DOUBLE,
         PRIMARY KEY (country_iso3, level, admin_code, year))""",
-    # accounts and the web workflow (riskatlas.web.auth, riskatlas.web.workflow)
+    # accounts and the card workflow (riskatlas.services.accounts, riskatlas.services.cards)
     """CREATE TABLE IF NOT EXISTS users (
         name VARCHAR PRIMARY KEY, role VARCHAR NOT NULL, password_hash VARCHAR,
         disabled BOOLEAN NOT NULL DEFAULT false, created_at TIMESTAMP)""",

@@ -66,17 +66,17 @@ def _bearer(request: Request) -> str | None:
     if not header:
         return None
     if scheme.lower() != "bearer" or not value.strip():
-        raise auth.AuthError("auth.error.bad_token")
+        raise accounts.AuthError("auth.error.bad_token")
     return value.strip()
 
 
 def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Viewer:
     token = _bearer(request)
     if token is not None:
-        hashed = auth.token_hash(token)
+        hashed = accounts.token_hash(token)
         user = token_user(atlas, hashed)
         if user is None or bool(user["disabled"]):
-            raise auth.AuthError("auth.error.bad_token")
+            raise accounts.AuthError("auth.error.bad_token")
         note_token_use(settings, hashed)
         return Viewer(name=str(user["name"]), role=str(user["role"]), via="token")
     request.state.session = None  # none, or stale: a new anonymous one on the next form
@@ -86,7 +86,7 @@ def resolve_viewer(request: Request, atlas: Atlas, settings: WebSettings) -> Vie
     if cookie.session is None:  # an anonymous visitor with a login form's token
         request.state.session = {"u": None, "c": cookie.csrf}
         return ANONYMOUS
-    hashed = auth.token_hash(cookie.session)
+    hashed = accounts.token_hash(cookie.session)
     row = session_row(atlas, hashed)
     if (row is None and settings.snapshots is not None
             and time.time() - cookie.signed_at < auth.FRESH_SECONDS):
@@ -168,7 +168,7 @@ def set_session(response: Response, request: Request, settings: WebSettings,
                 key: bytes, payload: dict[str, str]) -> None:
     """Set the session cookie: ``{"s": session id}`` (signed in) or ``{"c": csrf}``."""
     response.set_cookie(auth.COOKIE, auth.write_cookie(payload, key),
-                        max_age=auth.SESSION_SECONDS, httponly=True, samesite="lax", path="/",
+                        max_age=accounts.SESSION_SECONDS, httponly=True, samesite="lax", path="/",
                         secure=settings.secure_cookies or request.url.scheme == "https")
 
 
@@ -190,7 +190,7 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     payload = getattr(request.state, "session", None)
     expected = str(payload["c"]) if payload else ""
     if not expected or not submitted or not hmac.compare_digest(expected, submitted):
-        raise auth.ForbiddenError("auth.error.csrf")
+        raise accounts.ForbiddenError("auth.error.csrf")
 
 
 async def checked_form(request: Request) -> FormData:
@@ -213,7 +213,7 @@ def refused(exc: RiskAtlasError, again: Callable[[str, int], Response], lang: st
 def require(viewer: Viewer, *roles: str) -> Viewer:
     """401 for anonymous visitors, 403 when the role is not among ``roles``."""
     if viewer.anonymous:
-        raise auth.AuthError()
+        raise accounts.AuthError()
     if roles and viewer.role not in roles:
-        raise auth.ForbiddenError("auth.error.role", role=viewer.role)
+        raise accounts.ForbiddenError("auth.error.role", role=viewer.role)
     return viewer

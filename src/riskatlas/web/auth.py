@@ -30,24 +30,10 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 # the accounts themselves (users, roles, passwords, tokens, sessions) are a service; their
 # names stay importable from here. ``add_user`` and ``add_token`` are the steps that write
 # in a transaction the caller holds (tests' fixtures hold a connection).
-from riskatlas.services.accounts import (  # noqa: F401
-    MIN_PASSWORD,
-    ROLES,
+from riskatlas.services.accounts import (
     SESSION_SECONDS,
-    AccountError,
-    AuthError,
-    ForbiddenError,
     RateLimitedError,
-    check_name,
-    check_password,
-    check_role,
-    hash_password,
-    new_token,
-    token_hash,
-    verify_password,
 )
-from riskatlas.services.accounts import insert_token as add_token  # noqa: F401
-from riskatlas.services.accounts import insert_user as add_user  # noqa: F401
 from riskatlas.services.audit import now as _now
 
 now = _now

@@ -15,7 +15,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
 from riskatlas.services import accounts, audit
-from riskatlas.web import auth
 from riskatlas.web.access import checked_form, refused, require
 from riskatlas.web.deps import Viewer, current_user, request_language, settings_of, store_view
 from riskatlas.web.pages import MAX_PAGE, opt_text, render
@@ -104,7 +103,7 @@ def audit_page(request: Request, atlas: RawAtlas, viewer: ViewerDep,
 @pages.get("/admin/users", response_class=HTMLResponse)
 def users_page(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response:
     require(viewer, "admin")
-    return render(request, "users.html.j2", users=users_rows(atlas), roles=auth.ROLES,
+    return render(request, "users.html.j2", users=users_rows(atlas), roles=accounts.ROLES,
                   message="", token="")
 
 
@@ -128,7 +127,7 @@ async def users_post(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Re
     }
     change = changes.get(op)
     if change is None:
-        return _users_refused(request, atlas, auth.AccountError("auth.error.bad_operation"))
+        return _users_refused(request, atlas, accounts.AccountError("auth.error.bad_operation"))
 
     def write() -> str:
         with writing(settings_of(request)) as w:
@@ -137,10 +136,10 @@ async def users_post(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Re
 
     try:
         token = await run_in_threadpool(write)
-    except auth.AccountError as exc:
+    except accounts.AccountError as exc:
         return _users_refused(request, atlas, exc)
     if token:  # the token is shown on this page once, never stored in clear
-        return render(request, "users.html.j2", users=users_rows(atlas), roles=auth.ROLES,
+        return render(request, "users.html.j2", users=users_rows(atlas), roles=accounts.ROLES,
                       message="", token=token, token_user=name)
     return RedirectResponse(f"/admin/users?lang={request_language(request)}", status_code=303)
 
@@ -148,5 +147,5 @@ async def users_post(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Re
 def _users_refused(request: Request, atlas: Atlas, exc: RiskAtlasError) -> Response:
     """The users page again (400), saying why the change was refused."""
     return refused(exc, lambda message, status: render(
-        request, "users.html.j2", status=status, users=users_rows(atlas), roles=auth.ROLES,
+        request, "users.html.j2", status=status, users=users_rows(atlas), roles=accounts.ROLES,
         message=message, token=""), request_language(request))

@@ -25,7 +25,7 @@ from starlette.datastructures import FormData, UploadFile
 from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
 from riskatlas.services import accounts, cards
-from riskatlas.web import auth, choices, uploads, workflow
+from riskatlas.web import auth, choices, uploads
 from riskatlas.web.access import (
     check_csrf,
     checked_form,
@@ -106,7 +106,7 @@ def me(viewer: ViewerDep) -> Response:
 @api.post("/records", status_code=201, response_model=CardResult, responses=WRITE_ERRORS)
 def create_record(request: Request, viewer: ViewerDep, body: CardFields) -> Response:
     """Create a draft data card (collector, validator, admin); validated like an import."""
-    api_actor(request, viewer, *workflow.CREATORS)
+    api_actor(request, viewer, *cards.CREATORS)
     fields = body.model_dump(exclude_unset=True)
     unknown = fields.pop("unknown", None)
     with writing(settings_of(request)) as atlas:
@@ -119,7 +119,7 @@ def create_record(request: Request, viewer: ViewerDep, body: CardFields) -> Resp
 def record_history(request: Request, viewer: ViewerDep, atlas: AtlasDep,
                    record_id: RecordId) -> Response:
     """The audit log of one card (collectors, validators, admins)."""
-    require(viewer, *workflow.CREATORS)
+    require(viewer, *cards.CREATORS)
     from riskatlas.web.routes_admin import audit_rows
 
     total, rows = audit_rows(atlas, record_id=record_id, page=1, page_size=1000)
@@ -138,7 +138,7 @@ def get_record(atlas: AtlasDep, viewer: ViewerDep, record_id: RecordId) -> Respo
 def edit_record(request: Request, viewer: ViewerDep, record_id: RecordId,
                 body: CardFields) -> Response:
     """Change fields of a web card: its author while draft or needs_revision, or an admin."""
-    api_actor(request, viewer, *workflow.CREATORS)
+    api_actor(request, viewer, *cards.CREATORS)
     fields = body.model_dump(exclude_unset=True)
     unknown = fields.pop("unknown", None)
     with writing(settings_of(request)) as atlas:
@@ -163,7 +163,7 @@ def transition_record(request: Request, viewer: ViewerDep, record_id: RecordId,
 async def upload_api(request: Request, viewer: ViewerDep) -> Response:
     """Import a file (multipart field ``file``; optional ``country``, ``format``) and
     answer its reconciliation: records read, imported and set aside with reasons."""
-    api_actor(request, viewer, *workflow.CREATORS)
+    api_actor(request, viewer, *cards.CREATORS)
     form = await uploads.read_form(request, settings_of(request))
     try:
         report = await run_in_threadpool(_import_form, request, viewer, form)
@@ -233,15 +233,15 @@ async def login(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Respons
 
     try:
         settings.limiter.check(name, address)
-    except auth.RateLimitedError as exc:
+    except accounts.RateLimitedError as exc:
         return again(429, exc.render(lang))
     user = await run_in_threadpool(find_user, atlas, name)
-    ok = await run_in_threadpool(auth.verify_password, password,
+    ok = await run_in_threadpool(accounts.verify_password, password,
                                  user["password_hash"] if user else None)
     if not ok or user is None or bool(user["disabled"]):
         settings.limiter.failed(name, address)
         log.info("failed login for %r from %s", name, address)
-        return again(401, auth.AuthError("auth.error.bad_login").render(lang))
+        return again(401, accounts.AuthError("auth.error.bad_login").render(lang))
     settings.limiter.succeeded(name, address)
     session_id = await run_in_threadpool(_open_session, settings, str(user["name"]))
     sep = "&" if "?" in target else "?"
@@ -284,14 +284,14 @@ def cards_page(request: Request, atlas: AtlasDep, viewer: ViewerDep,
     """The author's own cards, and for reviewers the cards waiting for them."""
     if viewer.anonymous:
         return login_redirect(request)
-    require(viewer, *workflow.CREATORS)
+    require(viewer, *cards.CREATORS)
     mine, queue = cards.card_lists(atlas.store, viewer, status)
     return render(request, "cards.html.j2", mine=mine, queue=queue,
-                  reviewer=viewer.role in workflow.REVIEWERS)
+                  reviewer=viewer.role in cards.REVIEWERS)
 
 
 def _form_fields(form: FormData) -> tuple[dict[str, Any], list[str]]:
-    fields = {name: str(form.get(name) or "") for name in workflow.FORM_FIELDS
+    fields = {name: str(form.get(name) or "") for name in cards.FORM_FIELDS
               if name in form}
     unknown = [str(v) for v in form.getlist("unknown")]
     return fields, unknown
@@ -310,11 +310,11 @@ def _card_form(request: Request, atlas: Atlas, *, card: dict[str, Any] | None,
         values["country_iso3"] = options["country"]
     return render(request, "card_form.html.j2", status=status, values=values,
                   record_id=record_id, message=message, unknown=unknown or [],
-                  groups=(("workflow.group.place", workflow.PLACE_FIELDS),
-                          ("workflow.group.event", workflow.EVENT_FIELDS),
-                          ("workflow.group.effects", workflow.EFFECT_FIELDS),
-                          ("workflow.group.notes", workflow.NOTE_FIELDS)),
-                  numbers=workflow.NUMBER_FIELDS, impacts=workflow.UNKNOWN_IMPACTS,
+                  groups=(("workflow.group.place", cards.PLACE_FIELDS),
+                          ("workflow.group.event", cards.EVENT_FIELDS),
+                          ("workflow.group.effects", cards.EFFECT_FIELDS),
+                          ("workflow.group.notes", cards.NOTE_FIELDS)),
+                  numbers=cards.NUMBER_FIELDS, impacts=cards.UNKNOWN_IMPACTS,
                   options=options, hazard_labels=dict(options["hazards"]),
                   card_status=card_status, problems=problems or [],
                   invalid={p["field"]: p for p in problems or []})
@@ -339,14 +339,14 @@ def _refused(request: Request, atlas: Atlas, exc: RiskAtlasError, fields: dict[s
 def new_card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
     if viewer.anonymous:
         return login_redirect(request)
-    require(viewer, *workflow.CREATORS)
+    require(viewer, *cards.CREATORS)
     return _card_form(request, atlas, card=None, record_id=None)
 
 
 @pages.post("/cards/new", response_class=HTMLResponse)
 async def new_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
     form = await checked_form(request)
-    require(viewer, *workflow.CREATORS)
+    require(viewer, *cards.CREATORS)
     fields, unknown = _form_fields(form)
     if form.get("refresh"):  # "show this country's units": the form again, nothing saved
         return await run_in_threadpool(lambda: _card_form(
@@ -372,14 +372,14 @@ def _to_card(request: Request, record_id: str) -> RedirectResponse:
 def card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep, id: str) -> Response:
     try:
         view = _card_view(atlas, id, viewer)
-    except workflow.CardNotFoundError:
+    except cards.CardNotFoundError:
         raise NotFoundError("workflow.error.no_card", record=id) from None
     card = view["card"]
     shown = choices.card_display(card, request_language(request))  # codes in words
     rows = [(name, shown.get(name, jsonable(card.get(name))))
             for name in ("record_id", "approval_status", "dataset_id", "hips_code",
                          "hazard_group", "start_date", "directly_affected",
-                         *workflow.FORM_FIELDS)]
+                         *cards.FORM_FIELDS)]
     return render(request, "card.html.j2", card=card, rows=rows, author=view["author"],
                   reason=view["reason"], allowed=view["allowed"], editable=view["editable"])
 
@@ -390,7 +390,7 @@ def edit_card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep, id: str
         return login_redirect(request)
     view = _card_view(atlas, id, viewer)
     if not view["editable"]:
-        raise auth.ForbiddenError("workflow.error.not_author", record=id)
+        raise accounts.ForbiddenError("workflow.error.not_author", record=id)
     values, unknown = cards.card_entry(atlas.store, id)
     return _card_form(request, atlas, card=values, record_id=id, unknown=unknown,
                       card_status=str(view["card"]["approval_status"]))
@@ -399,7 +399,7 @@ def edit_card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep, id: str
 @pages.post("/card/edit", response_class=HTMLResponse)
 async def edit_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
     form = await checked_form(request)
-    require(viewer, *workflow.CREATORS)
+    require(viewer, *cards.CREATORS)
     record_id = str(form.get("id") or "")
     fields, unknown = _form_fields(form)
     if form.get("refresh"):  # "show this country's units": the form again, nothing saved
@@ -439,7 +439,7 @@ async def transition_card(request: Request, viewer: ViewerDep) -> Response:
 def upload_page(request: Request, viewer: ViewerDep) -> Response:
     if viewer.anonymous:
         return login_redirect(request)
-    require(viewer, *workflow.CREATORS)
+    require(viewer, *cards.CREATORS)
     return render(request, "upload.html.j2", report=None, message="",
                   max_mb=settings_of(request).max_upload_mb)
 
@@ -450,7 +450,7 @@ async def upload(request: Request, viewer: ViewerDep) -> Response:
     form = await uploads.read_form(request, settings)
     try:
         check_csrf(request, str(form.get("csrf") or ""))
-        require(viewer, *workflow.CREATORS)
+        require(viewer, *cards.CREATORS)
         report = await run_in_threadpool(_import_form, request, viewer, form)
     except RiskAtlasError as exc:
         return refused(exc, lambda message, status: render(

@@ -18,8 +18,7 @@ from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
 from riskatlas.report.svg import bar_chart
 from riskatlas.report.text import Text
-from riskatlas.services import links
-from riskatlas.web import workflow
+from riskatlas.services import cards, links
 from riskatlas.web.access import checked_form, refused, require
 from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language, settings_of
 from riskatlas.web.pages import render
@@ -137,7 +136,7 @@ def links_page(request: Request, atlas: AtlasDep, viewer: ViewerDep,
     """The reviewers' list of links (a form per link) and the places to review."""
     if viewer.anonymous:
         return login_redirect(request)
-    require(viewer, *workflow.REVIEWERS)
+    require(viewer, *cards.REVIEWERS)
     flash = None
     if done is not None and to in links.STATUSES:
         flash = {"link": done, "status": to}
@@ -187,7 +186,7 @@ def _captured(frame: Any, t: Text) -> dict[str, Any]:
 @pages.post("/links/decision", response_class=HTMLResponse)
 async def link_decision(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
     form = await checked_form(request)
-    require(viewer, *workflow.REVIEWERS)
+    require(viewer, *cards.REVIEWERS)
     try:
         link_id = int(str(form.get("link") or ""))
     except ValueError:
@@ -212,7 +211,7 @@ async def link_decision(request: Request, atlas: AtlasDep, viewer: ViewerDep) ->
 @pages.post("/links/places/settle", response_class=HTMLResponse)
 async def settle_place(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
     form = await checked_form(request)
-    require(viewer, *workflow.REVIEWERS)
+    require(viewer, *cards.REVIEWERS)
     try:
         place_id = int(str(form.get("place") or ""))
     except ValueError:

@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
 from riskatlas.model.schema import APPROVAL_STATUSES
-from riskatlas.services import review
-from riskatlas.web import workflow
+from riskatlas.services import cards, review
 from riskatlas.web.access import checked_form, refused, require
 from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language, settings_of
 from riskatlas.web.pages import render
@@ -44,7 +43,7 @@ class DatasetDecision(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     to: Status
-    reason: Annotated[str, Field(max_length=workflow.MAX_TEXT)] | None = None
+    reason: Annotated[str, Field(max_length=cards.MAX_TEXT)] | None = None
     source: Status | Annotated[list[Status], Field(max_length=len(APPROVAL_STATUSES))] | None \
         = Field(None, alias="from")
 
@@ -54,7 +53,7 @@ def review_list(atlas: AtlasDep, viewer: ViewerDep) -> Response:
     """The datasets with cards awaiting review (submitted or validated), with their counts
     per status, the authors of their cards (the uploader) and the decisions open to the
     caller (validators, admins)."""
-    require(viewer, *workflow.REVIEWERS)
+    require(viewer, *cards.REVIEWERS)
     return json_response({"rows": review.awaiting_review(atlas.store, viewer)})
 
 
@@ -79,7 +78,7 @@ def review_page(request: Request, atlas: AtlasDep, viewer: ViewerDep,
     """The reviewers' list of datasets awaiting review, a form per decision."""
     if viewer.anonymous:
         return login_redirect(request)
-    require(viewer, *workflow.REVIEWERS)
+    require(viewer, *cards.REVIEWERS)
     done = None
     if moved is not None and dataset is not None and to in APPROVAL_STATUSES:
         done = {"count": moved, "dataset": dataset, "to": to}
@@ -96,7 +95,7 @@ def _page(request: Request, atlas: Atlas, viewer: Viewer, *, done: dict[str, Any
 @pages.post("/review/transition", response_class=HTMLResponse)
 async def review_decision(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
     form = await checked_form(request)
-    require(viewer, *workflow.REVIEWERS)
+    require(viewer, *cards.REVIEWERS)
     try:
         dataset_id = int(str(form.get("dataset") or ""))
     except ValueError:

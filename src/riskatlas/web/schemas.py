@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from riskatlas.api import MIN_YEAR
 from riskatlas.model.schema import APPROVAL_STATUSES, FIELDS_BY_NAME
+from riskatlas.services.cards import FORM_FIELDS, MAX_TEXT, UNKNOWN_IMPACTS
 from riskatlas.web.pages import MAX_PAGE
-from riskatlas.web.workflow import FORM_FIELDS, MAX_TEXT, UNKNOWN_IMPACTS
 
 MAX_CODE = 64            # country, unit and dataset codes, statuses, metric names
 MAX_TERM = 200           # hazard terms, searched text
