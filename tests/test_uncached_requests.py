@@ -214,3 +214,30 @@ def test_worked_out_periods_of_real_scopes(nepal_db, grenada_db):
                 pd.testing.assert_frame_equal(got.reset_index(drop=True),
                                               expected.reset_index(drop=True),
                                               check_dtype=False)
+
+
+@pytest.mark.shared_data
+def test_profile_page_unit_totals_as_a_loop_over_units_gives_them(nepal_db):
+    from riskatlas.web.routes_pages import _unit_totals
+
+    def by_loop(frame: pd.DataFrame) -> list[tuple]:
+        out = []
+        for (c, code), rows in frame.groupby(["country_iso3", "admin_code"], sort=False):
+            first = rows.sort_values("rank").iloc[0]
+            name = first["admin_name"] if isinstance(first["admin_name"], str) else ""
+            out.append((c, code, name, float(rows["value"].sum()),
+                        int(rows["records"].sum()), first["hazard"], first["value"],
+                        first["share_pct"]))
+        return out
+
+    with riskatlas.open(nepal_db, read_only=True) as atlas:
+        for level, metric, y0 in ((0, "deaths", None), (1, "records", 1990),
+                                  (2, "houses_damaged", None), (2, "deaths", 2000)):
+            frame = atlas.profile([metric], level=level, year_from=y0)
+            got, expected = list(_unit_totals(frame)), by_loop(frame)
+            assert len(got) == len(expected) > 0
+            for a, b in zip(got, expected, strict=True):
+                assert a[:6] == b[:6]
+                assert a[6] == b[6]
+                assert a[7] == b[7] or (pd.isna(a[7]) and pd.isna(b[7]))
+    assert list(_unit_totals(frame.iloc[:0])) == []

@@ -4,12 +4,15 @@ datasets and record downloads. Pages reuse the report's chart, map and table bui
 
 from __future__ import annotations
 
+import itertools
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
+import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -65,6 +68,30 @@ def _hazards(t: Text, items: list[dict[str, Any]]) -> str:
                                       for i in items) or "—"
 
 
+def _unit_totals(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
+    """Per unit of a one-metric profile, in the order units first appear: country, code,
+    name ("" when none), the metric's total and records, and the first-ranked row's
+    hazard, value and share. Arrays, not a frame per unit: slicing a frame per unit copies
+    its ``attrs`` (the result's provenance) each time, seconds for thousands of units."""
+    keys = ["country_iso3", "admin_code"]
+    if not len(frame):
+        return
+    group = frame.groupby(keys, sort=False).ngroup().to_numpy()  # numbered as first seen
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(group.max() + 2))
+    country, code, name, hazard = (frame[k].to_numpy(dtype=object) for k in
+                                   ("country_iso3", "admin_code", "admin_name", "hazard"))
+    value, records, share = (frame[k].to_numpy() for k in ("value", "records", "share_pct"))
+    rank = frame["rank"].to_numpy()
+    for start, end in itertools.pairwise(bounds):
+        rows = order[start:end]
+        first = rows[np.argmin(rank[rows])]  # rank 1 (ranks are distinct in a unit)
+        yield (country[first], code[first],
+               name[first] if isinstance(name[first], str) else "",
+               float(value[rows].sum()), int(records[rows].sum()), hazard[first],
+               value[first], share[first])
+
+
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, atlas: AtlasDep, lang: Lang) -> HTMLResponse:
     t = Text(lang)
@@ -90,15 +117,11 @@ def profile(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
     unit_path = unit_paths(request)
     if lvl is not None:
         by_unit = atlas.profile([metric], lang=lang, scope=whole.but(level=lvl))
-        for (c, code), rows in by_unit.groupby(["country_iso3", "admin_code"], sort=False):
-            first = rows.sort_values("rank").iloc[0]
-            name = first["admin_name"] if isinstance(first["admin_name"], str) else ""
+        for c, code, name, total, records, top, value, share in _unit_totals(by_unit):
             units.append({"name": name or code or t("web.profile.unlocated"), "code": code,
-                          "url": unit_path(c, code) if code else None,
-                          "total": float(rows["value"].sum()),
-                          "records": int(rows["records"].sum()),
-                          "top": t.hazard(first["hazard"]) if first["value"] > 0 else "—",
-                          "share": f"{first['share_pct']:.1f}" if first["value"] > 0 else "—"})
+                          "url": unit_path(c, code) if code else None, "total": total,
+                          "records": records, "top": t.hazard(top) if value > 0 else "—",
+                          "share": f"{share:.1f}" if value > 0 else "—"})
         units.sort(key=lambda u: (-u["total"], str(u["name"])))
         for u in units:
             u["total"] = t.num(u["total"])
