@@ -29,7 +29,7 @@ from starlette.datastructures import FormData
 
 from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError, StoreError
-from riskatlas.services import accounts
+from riskatlas.services import accounts, cards
 from riskatlas.web import auth
 from riskatlas.web.context import ANONYMOUS, Viewer, WebSettings
 
@@ -198,6 +198,18 @@ async def checked_form(request: Request) -> FormData:
     form = await request.form()
     check_csrf(request, str(form.get("csrf") or ""))
     return form
+
+
+async def reviewer_form(request: Request, viewer: Viewer, field: str,
+                        not_found: Callable[[str], RiskAtlasError]) -> tuple[FormData, int]:
+    """A reviewer's decision form (CSRF checked, validators and admins only) and the id it
+    names in ``field``; ``not_found(raw)`` when that is not a number."""
+    form = await checked_form(request)
+    require(viewer, *cards.REVIEWERS)
+    raw = str(form.get(field) or "")
+    if not raw.isdigit():
+        raise not_found(raw[:40])
+    return form, int(raw)
 
 
 def refused(exc: RiskAtlasError, again: Callable[[str, int], Response], lang: str,

@@ -19,7 +19,7 @@ from riskatlas.errors import RiskAtlasError
 from riskatlas.report.svg import bar_chart
 from riskatlas.report.text import Text
 from riskatlas.services import cards, links
-from riskatlas.web.access import checked_form, refused, require
+from riskatlas.web.access import refused, require, reviewer_form
 from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language, settings_of
 from riskatlas.web.pages import render
 from riskatlas.web.routes_cards import api_actor, login_redirect
@@ -185,12 +185,8 @@ def _captured(frame: Any, t: Text) -> dict[str, Any]:
 
 @pages.post("/links/decision", response_class=HTMLResponse)
 async def link_decision(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
-    form = await checked_form(request)
-    require(viewer, *cards.REVIEWERS)
-    try:
-        link_id = int(str(form.get("link") or ""))
-    except ValueError:
-        raise links.LinkNotFoundError(link=str(form.get("link"))[:40]) from None
+    form, link_id = await reviewer_form(request, viewer, "link",
+                                        lambda raw: links.LinkNotFoundError(link=raw))
     to, reason = str(form.get("to") or ""), str(form.get("reason") or "")
 
     def write() -> dict[str, Any]:
@@ -210,12 +206,8 @@ async def link_decision(request: Request, atlas: AtlasDep, viewer: ViewerDep) ->
 
 @pages.post("/links/places/settle", response_class=HTMLResponse)
 async def settle_place(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
-    form = await checked_form(request)
-    require(viewer, *cards.REVIEWERS)
-    try:
-        place_id = int(str(form.get("place") or ""))
-    except ValueError:
-        raise links.PlaceNotFoundError(place=str(form.get("place"))[:40]) from None
+    form, place_id = await reviewer_form(request, viewer, "place",
+                                         lambda raw: links.PlaceNotFoundError(place=raw))
     code, reason = str(form.get("code") or ""), str(form.get("reason") or "")
 
     def write() -> dict[str, Any]:

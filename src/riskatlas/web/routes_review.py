@@ -19,7 +19,7 @@ from riskatlas.api import Atlas
 from riskatlas.errors import RiskAtlasError
 from riskatlas.model.schema import APPROVAL_STATUSES
 from riskatlas.services import cards, review
-from riskatlas.web.access import checked_form, refused, require
+from riskatlas.web.access import refused, require, reviewer_form
 from riskatlas.web.deps import Viewer, current_user, get_atlas, request_language, settings_of
 from riskatlas.web.pages import render
 from riskatlas.web.routes_cards import api_actor, login_redirect
@@ -94,12 +94,8 @@ def _page(request: Request, atlas: Atlas, viewer: Viewer, *, done: dict[str, Any
 
 @pages.post("/review/transition", response_class=HTMLResponse)
 async def review_decision(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Response:
-    form = await checked_form(request)
-    require(viewer, *cards.REVIEWERS)
-    try:
-        dataset_id = int(str(form.get("dataset") or ""))
-    except ValueError:
-        raise review.DatasetNotFoundError(dataset=str(form.get("dataset"))[:40]) from None
+    form, dataset_id = await reviewer_form(
+        request, viewer, "dataset", lambda raw: review.DatasetNotFoundError(dataset=raw))
     to, reason = str(form.get("to") or ""), str(form.get("reason") or "")
     source = [str(v) for v in form.getlist("from")] or None
 
