@@ -115,8 +115,8 @@ def wait_for_store(settings: WebSettings, attempt: Callable[[], T], *,
     while True:
         try:
             return attempt()
-        except (LockedError, StoreError) as exc:
-            if isinstance(exc, StoreError) and not busy(str(exc.params.get("reason", ""))):
+        except StoreError as exc:  # LockedError included
+            if not isinstance(exc, LockedError) and not busy(str(exc.params.get("reason", ""))):
                 raise
             if time.monotonic() + pause > deadline:
                 log.info("store %s busy (an import holds it): 503", settings.db)

@@ -51,8 +51,10 @@ class Closeable(Protocol):
     def close(self) -> None: ...
 
 
-class LockedError(Exception):
+class LockedError(StoreError):
     """The store is held by a writer (an import is running)."""
+
+    key = "web.error.store_busy"
 
 
 @dataclass(eq=False)
