@@ -11,10 +11,11 @@ from riskatlas.analyses import OUTSIDE_COLUMNS, PERIOD_SCHEMA, Analyses
 from riskatlas.analysis.methods import Methods, load_methods
 from riskatlas.analysis.scope import Scope
 from riskatlas.importer import FileResult, import_paths
+from riskatlas.paths import resolve_db
 from riskatlas.population import import_population
 from riskatlas.sources.convert import MIN_YEAR
 from riskatlas.sources.registry import ReadOptions
-from riskatlas.store.store import Store, resolve_db
+from riskatlas.store.store import Store
 
 if TYPE_CHECKING:  # Ibis and pandas load on first query, not for an import
     import pandas as pd

@@ -21,11 +21,11 @@ from riskatlas.cli.options import (
     YearFrom,
     YearTo,
     scope_options,
-    store_path,
 )
 from riskatlas.cli.output import console, print_frame, print_table
 from riskatlas.cli.state import state
 from riskatlas.i18n import translate
+from riskatlas.paths import resolve_db
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,7 +91,7 @@ def _dataset_rows(db: Path | None) -> list[tuple[Any, ...]] | None:
 
     from riskatlas.errors import StoreError
 
-    path = store_path(db)
+    path = resolve_db(db)
     if not path.exists():
         raise StoreError("store.missing", path=str(path))
     try:

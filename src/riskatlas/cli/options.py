@@ -55,14 +55,6 @@ Unapproved = Annotated[bool, typer.Option("--include-unapproved",
 By = Annotated[str, typer.Option("--by", help=h("option.by", keys=_hazard_keys))]
 
 
-def store_path(db: Path | None) -> Path:
-    """The store ``--db`` names: the store's own rule (``store.resolve_db``: the option,
-    else $RISKATLAS_DB, else ./riskatlas.duckdb), without loading the store's modules."""
-    import os
-
-    return Path(db or os.environ.get("RISKATLAS_DB") or "riskatlas.duckdb")
-
-
 def level_option(help_key: str) -> Any:
     """``--level`` (0–2) with the help of ``help_key``: what the level means differs."""
     return Annotated[int | None, typer.Option("--level", min=0, max=2, help=h(help_key))]

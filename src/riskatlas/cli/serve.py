@@ -35,8 +35,8 @@ def serve(
 
     import uvicorn
 
-    from riskatlas.api import resolve_db
     from riskatlas.errors import StoreError
+    from riskatlas.paths import resolve_db
 
     path = resolve_db(db)
     if not path.exists():

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from riskatlas.errors import StoreError
 from riskatlas.model.hazards import Crosswalk, load_crosswalk
+from riskatlas.paths import resolve_db
 from riskatlas.store.batch import ImportBatch
 from riskatlas.store.ddl import create_schema, schema_current
 from riskatlas.store.memo import Memo
@@ -24,13 +25,7 @@ if TYPE_CHECKING:
     import duckdb
 
 log = logging.getLogger(__name__)
-DEFAULT_DB = "riskatlas.duckdb"
 LOCK_WAIT = 10.0  # seconds a writer waits for another process to let the file go
-
-
-def resolve_db(path: str | os.PathLike[str] | None) -> Path:
-    """The store path: the argument, else $RISKATLAS_DB, else ./riskatlas.duckdb."""
-    return Path(path or os.environ.get("RISKATLAS_DB") or DEFAULT_DB)
 
 
 class Store:
