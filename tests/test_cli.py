@@ -213,6 +213,13 @@ def test_errors_are_one_line_in_the_users_language(tmp_path):
     assert done.stderr != run_cli("datasets", "--db", str(tmp_path / "none.duckdb")).stderr
 
 
+def test_assess_refuses_an_unknown_paper_before_it_imports(tmp_path):
+    db = tmp_path / "s.duckdb"
+    done = run_cli("assess", str(tmp_path / "absent.zip"), "--paper", "a3", "--db", str(db))
+    assert done.code == 1 and '"a3"' in done.stderr and "a4 or letter" in done.stderr
+    assert not db.exists()  # nothing imported, no store made
+
+
 # --- end to end: the console script itself ---
 
 def test_script_help_lists_every_command():

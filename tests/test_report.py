@@ -74,7 +74,10 @@ def check_html(html: Path, chromium: str, shots: Path, *, lang: str, maps: bool)
         browser.close()
 
 
-def check_pdf(pdf: Path, shots: Path) -> None:
+def check_pdf(pdf: Path, shots: Path, paper: str = "A4") -> None:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True,
+                          timeout=60).stdout
+    assert f"({paper})" in info, info  # "Page size: 595.92 x 842.88 pts (A4)"
     subprocess.run(["pdftoppm", "-png", "-r", "40", str(pdf), str(shots / pdf.stem)],
                    check=True, timeout=300)
     pages = sorted(shots.glob(f"{pdf.stem}-*.png"))
@@ -126,9 +129,10 @@ def test_assess_nepal_report(tmp_path_factory, lang):
     chromium = require_browser()
     tmp = tmp_path_factory.mktemp(f"nepal-{lang}")
     out = tmp / "report"
+    letter = lang == "zh-TW"  # --paper letter on one of the two runs
     stdout = assess(shared("desinventar/npl-xlsx"), out, tmp / "n.duckdb", lang,
-                    "--country", "NPL")
+                    "--country", "NPL", *(["--paper", "letter"] if letter else []))
     assert ("Units at highest risk" if lang == "en" else "風險最高") in stdout
     shots = _artifacts(tmp, f"nepal-{lang}")
     check_html(out / f"riskatlas-report-{lang}.html", chromium, shots, lang=lang, maps=False)
-    check_pdf(out / f"riskatlas-report-{lang}.pdf", shots)
+    check_pdf(out / f"riskatlas-report-{lang}.pdf", shots, "letter" if letter else "A4")

@@ -24,6 +24,7 @@ from riskatlas.cli.options import (
 )
 from riskatlas.cli.output import console
 from riskatlas.cli.state import state
+from riskatlas.errors import ReportError
 from riskatlas.i18n import translate
 
 
@@ -39,13 +40,17 @@ def assess(
     no_pdf: NoPdf = False,
     measures: Annotated[list[Path], typer.Option("--measures", help=h("assess.measures"))] = [],  # noqa: B006
     cases: Annotated[list[Path], typer.Option("--cases", help=h("assess.cases"))] = [],  # noqa: B006
+    paper: Annotated[str, typer.Option("--paper", help=h("assess.paper"))] = "a4",
     unapproved: Unapproved = False, engine: Engine = "duckdb",
     methods: Methods = None, db: Db = None,
 ) -> None:
     """Import, assess and write a bilingual report: HTML, PDF, CSV and XLSX tables."""
     from riskatlas.i18n import normalize_language
+    from riskatlas.report.html import PAPERS
 
     st = state(ctx)
+    if paper.lower() not in PAPERS:  # refused before anything is imported or computed
+        raise ReportError("assess.bad_paper", paper=paper)
     if lang:  # the report's language is also the language of the messages
         st.lang = normalize_language(lang)
     datasets: list[int] = []  # FILE… : the report is about what those files hold
@@ -54,13 +59,13 @@ def assess(
         datasets = [r.dataset_id for r in results if r.dataset_id is not None]
     report(db, out, replace(scope, include_unapproved=unapproved), datasets=datasets,
            top=top, lang=st.lang, pdf=not no_pdf, engine=engine, methods=methods,
-           measures=measures, cases=cases)
+           measures=measures, cases=cases, paper=paper.lower())
 
 
 def report(db: Path | None, out: Path, scope: ScopeArgs, *, datasets: Sequence[int] = (),
            top: int = 5, lang: str = "en", pdf: bool = True, engine: str = "duckdb",
            methods: Path | None = None, measures: Sequence[Path] = (),
-           cases: Sequence[Path] = ()) -> None:
+           cases: Sequence[Path] = (), paper: str = "a4") -> None:
     """Assess the store over ``scope`` (the records of ``datasets`` when given), write the
     report folder and print where it is and what it found."""
     import riskatlas
@@ -74,7 +79,7 @@ def report(db: Path | None, out: Path, scope: ScopeArgs, *, datasets: Sequence[i
         asked = scope.on(atlas).but(dataset=tuple(sorted(set(datasets))) or None)
         assessment = atlas.assess(scope=asked, lang=lang, top=top, measures=measures,
                                   cases=cases)
-        files = write_report(assessment, out, pdf=pdf)
+        files = write_report(assessment, out, pdf=pdf, paper=paper)
     console.print(t("assess.written", html=files.html, tables=files.tables,
                     workbook=files.workbook), soft_wrap=True)  # paths stay whole
     if files.pdf:

@@ -15,6 +15,7 @@ from riskatlas.analysis.results import statuses_text
 from riskatlas.analysis.screen import OUTSIDE_METRICS
 from riskatlas.assessment.text import drivers_text
 from riskatlas.assessment.value import Assessment
+from riskatlas.errors import ReportError
 from riskatlas.i18n import template
 from riskatlas.model.countries import country_name
 from riskatlas.report import peers_view, svg
@@ -26,13 +27,20 @@ PROFILE_CHART_METRICS = ("deaths", "injured", "directly_affected", "houses_destr
                          "houses_damaged", "records", "events")
 
 
-def render_html(a: Assessment) -> str:
+PAPERS = {"a4": "A4", "letter": "letter"}  # --paper → CSS @page size
+
+
+def render_html(a: Assessment, *, paper: str = "a4") -> str:
+    """The report page; ``paper`` (a4, letter) is the size its PDF is printed on."""
     import jinja2
+
+    if paper not in PAPERS:
+        raise ReportError("assess.bad_paper", paper=paper)
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("riskatlas.report", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    return env.get_template("report.html.j2").render(**context(a))
+    return env.get_template("report.html.j2").render(**context(a), page_size=PAPERS[paper])
 
 
 def quality_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:

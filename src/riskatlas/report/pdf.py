@@ -23,7 +23,8 @@ def find_chromium() -> str | None:
 
 
 def html_to_pdf(html: Path, pdf: Path, *, timeout: float = 180) -> Path:
-    """Print ``html`` to ``pdf`` (A4, backgrounds on); raises ReportError without Chromium."""
+    """Print ``html`` to ``pdf`` on the page's own ``@page`` size; raises ReportError
+    without Chromium."""
     browser = find_chromium()
     if browser is None:
         raise ReportError("report.no_chromium")

@@ -22,12 +22,15 @@ class ReportFiles:
     pdf_error: str | None = None
 
 
-def write_report(a: Assessment, out: Path, *, pdf: bool = True) -> ReportFiles:
-    """All outputs of one assessment in ``out`` (created if needed)."""
+def write_report(a: Assessment, out: Path, *, pdf: bool = True,
+                 paper: str = "a4") -> ReportFiles:
+    """All outputs of one assessment in ``out`` (created if needed); the PDF on ``paper``
+    (a4, letter)."""
+    page = render_html(a, paper=paper)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"riskatlas-report-{a.lang}"
     html = out / f"{stem}.html"
-    html.write_text(render_html(a), encoding="utf-8")
+    html.write_text(page, encoding="utf-8")
     with ThreadPoolExecutor(1) as pool:  # Chromium prints while the tables are written
         printing = pool.submit(html_to_pdf, html, out / f"{stem}.pdf") if pdf else None
         tables, workbook = write_tables(a, out)
