@@ -126,3 +126,10 @@ def test_the_file_checksum_is_kept_and_a_second_import_changes_nothing(atlas):
     assert atlas.store.query("SELECT sha256 FROM dataset_files") == [(sha256_of(path),)]
     [again] = atlas.import_paths([path])
     assert (again.status, again.dataset_id) == ("unchanged", first.dataset_id)
+
+
+def test_a_dataset_takes_the_one_country_of_its_records(atlas):
+    """An export that names no country (Grenada's XML) gets its records' one country."""
+    [result] = atlas.import_paths([shared(GRD)])
+    assert atlas.store.query("SELECT country_iso3 FROM datasets WHERE dataset_id = ?",
+                             [result.dataset_id]) == [("GRD",)]

@@ -495,7 +495,8 @@ class ImportBatch:
                        name=self.name, format=self.format,
                        importer_version=self.store.importer_version,
                        crosswalk_version=self.crosswalk_version,
-                       country_iso3=self.country_iso3,
+                       country_iso3=self.country_iso3
+                       or _records_country(con, self.dataset_id),
                        records_read=sum(f.read for f in files),
                        records_imported=sum(f.imported for f in files),
                        records_quarantined=sum(f.quarantined for f in files),
@@ -506,6 +507,13 @@ class ImportBatch:
             fields_read, fields_accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", [
             (self.dataset_id, f.name, f.path, f.sha256, f.size, f.format, f.read, f.imported,
              f.quarantined, f.flagged, f.fields_read, f.fields_accepted) for f in files])
+
+
+def _records_country(con: Any, dataset_id: int) -> str | None:
+    """The one country of a dataset's records (None for none or several)."""
+    found = con.execute("SELECT DISTINCT country_iso3 FROM records WHERE dataset_id = ? "
+                        "AND country_iso3 IS NOT NULL LIMIT 2", [dataset_id]).fetchall()
+    return str(found[0][0]) if len(found) == 1 else None
 
 
 def insert_dataset(con: Any, *, dataset_id: int, source_key: str, name: str, format: str,
