@@ -24,18 +24,16 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from measure import busy_cpu_s, machine, wait_until_idle  # noqa: E402
+from measure import busy_cpu_s, machine, source_of, wait_until_idle  # noqa: E402
 from stores import SHARED_DATA  # noqa: E402
 
 WORK = HERE / "work" / "cli"
@@ -57,24 +55,6 @@ def grenada_store() -> Path:
                         "--db", str(partial)], check=True, capture_output=True, timeout=600)
         partial.rename(db)
     return db
-
-
-def source_of(rev: str) -> Path:
-    """``src/`` of git revision ``rev``, extracted once into work/cli/src-<commit>."""
-    commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=HERE.parent, check=True,
-                            capture_output=True, text=True).stdout.strip()
-    target = WORK / f"src-{commit}"
-    if not (target / "riskatlas").exists():
-        target.mkdir(parents=True, exist_ok=True)
-        archive = WORK / f"src-{commit}.tar"
-        subprocess.run(["git", "archive", "-o", str(archive), commit, "src"],
-                       cwd=HERE.parent, check=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(WORK / f"tmp-{commit}", filter="data")
-        (WORK / f"tmp-{commit}" / "src" / "riskatlas").rename(target / "riskatlas")
-        archive.unlink()
-        shutil.rmtree(WORK / f"tmp-{commit}")
-    return target
 
 
 def environment(src: Path | None) -> dict[str, str]:
@@ -126,7 +106,7 @@ def main() -> None:
     commands = {"--help": ["--help"], "datasets": ["datasets", "--db", str(db)]}
     sources: dict[str, Path | None] = {"now": None}
     if args.baseline:
-        sources["baseline"] = source_of(args.baseline)
+        sources["baseline"] = source_of(args.baseline, WORK)
     waited = wait_until_idle(args.wait_idle)
     print(f"waited {waited:.0f} s for idle CPUs; load {os.getloadavg()}")
     out: dict[str, Any] = {"machine": machine(), "baseline": args.baseline or None,

@@ -25,11 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 from pathlib import Path
@@ -37,7 +35,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from measure import machine  # noqa: E402
+from measure import machine, source_of  # noqa: E402
 from stores import SHARED_DATA, build_multi  # noqa: E402
 
 WORK = HERE / "work" / "requests"
@@ -217,22 +215,6 @@ def tiny_store() -> Path:
     return db
 
 
-def source_of(rev: str) -> Path:
-    """``src/`` of git revision ``rev``, extracted once into work/requests/src-<rev>."""
-    target = WORK / f"src-{rev}"
-    if not (target / "riskatlas").exists():
-        target.mkdir(parents=True, exist_ok=True)
-        archive = WORK / f"src-{rev}.tar"
-        subprocess.run(["git", "archive", "-o", str(archive), rev, "src"],
-                       cwd=HERE.parent, check=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(WORK / f"tmp-{rev}", filter="data")
-        (WORK / f"tmp-{rev}" / "src" / "riskatlas").rename(target / "riskatlas")
-        archive.unlink()
-        shutil.rmtree(WORK / f"tmp-{rev}")
-    return target
-
-
 def run(label: str, src: Path | None, spec: dict[str, Any]) -> dict[str, Any]:
     path = WORK / f"spec-{label}.json"
     path.write_text(json.dumps(spec))
@@ -292,7 +274,7 @@ def main() -> None:
         country, unit = ("GRD", "GRD01") if name == "tiny" else ("NPL", "002005027")
         spec = plan(db, country, unit, args.repeat)
         now = run(f"{name}-now", None, spec)
-        base = run(f"{name}-base", source_of(args.baseline), spec) if args.baseline else None
+        base = run(f"{name}-base", source_of(args.baseline, WORK), spec) if args.baseline else None
         table(f"{name} store ({db.name})", now, base)
         out["stores"][name] = {"db": db.name, "now": now, "baseline": base,
                                "load": os.getloadavg()}

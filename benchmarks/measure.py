@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 MB = 1_000_000
@@ -151,3 +152,26 @@ def last_error(stderr: str) -> str:
 def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform()}
+
+
+def source_of(rev: str, work: Path) -> Path:
+    """``src/`` of git revision ``rev`` (``git archive``), extracted once into
+    ``work/src-<commit>``: a baseline measured in the same run puts it first on PYTHONPATH."""
+    import shutil
+    import tarfile
+
+    repo = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=repo, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    target = work / f"src-{commit}"
+    if not (target / "riskatlas").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive, tmp = work / f"src-{commit}.tar", work / f"tmp-{commit}"
+        subprocess.run(["git", "archive", "-o", str(archive), commit, "src"], cwd=repo,
+                       check=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        (tmp / "src" / "riskatlas").rename(target / "riskatlas")
+        archive.unlink()
+        shutil.rmtree(tmp)
+    return target

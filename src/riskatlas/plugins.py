@@ -67,5 +67,14 @@ def plugins(group: str) -> list[Plugin]:
     return sorted(found, key=lambda p: (not p.builtin, _normal(p.dist), p.name))
 
 
+def installed(group: str) -> list[Plugin]:
+    """:func:`plugins` of ``group``; RiskAtlas's own entry points missing means the package
+    is not installed (its entry points are its metadata): a PluginError."""
+    found = plugins(group)
+    if not any(p.builtin for p in found):
+        raise PluginError("plugin.not_installed", group=group)
+    return found
+
+
 def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()

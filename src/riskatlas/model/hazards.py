@@ -41,7 +41,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from riskatlas.errors import MappingError, PluginError, UnknownHazardError
+from riskatlas.errors import MappingError, UnknownHazardError
 
 if TYPE_CHECKING:
     from riskatlas import plugins
@@ -405,11 +405,8 @@ def plugin_crosswalks() -> list[tuple[str, str]]:
     plug-in that cannot be read raises :class:`~riskatlas.errors.PluginError`."""
     from riskatlas import plugins
 
-    found = plugins.plugins(plugins.CROSSWALKS)
-    if not any(p.builtin for p in found):
-        raise PluginError("plugin.not_installed", group=plugins.CROSSWALKS)
     sources = []
-    for plugin in found:
+    for plugin in plugins.installed(plugins.CROSSWALKS):
         named = plugin.object()
         files = named() if callable(named) else named
         if isinstance(files, str | PathLike) or hasattr(files, "read_text"):

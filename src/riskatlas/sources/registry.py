@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from riskatlas.errors import PluginError, SourceFormatError
+from riskatlas.errors import SourceFormatError
 from riskatlas.sources.tables import text_head
 
 if TYPE_CHECKING:
@@ -81,11 +81,8 @@ def _load_plugins() -> None:
     the package is not installed (its entry points are its metadata)."""
     from riskatlas import plugins
 
-    found = plugins.plugins(plugins.READERS)
-    if not any(p.builtin for p in found):
-        raise PluginError("plugin.not_installed", group=plugins.READERS)
     loaded = []
-    for plugin in found:
+    for plugin in plugins.installed(plugins.READERS):
         reader = plugin.object()
         if not isinstance(reader, Reader):
             raise plugin.error("plugin.wrong_kind", kind=type(reader).__name__,
