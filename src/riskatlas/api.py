@@ -210,16 +210,22 @@ class Atlas(Analyses):
 def open(path: str | Path | None = None, *, read_only: bool = False,
          crosswalks: Sequence[Path] = (), engine: str = "duckdb",
          methods: str | Path | Methods | None = None,
-         lock_wait: float | None = None) -> Atlas:
+         lock_wait: float | None = None, lake: str | Path | None = None) -> Atlas:
     """Open (or create) a store; ``path`` defaults to $RISKATLAS_DB or ./riskatlas.duckdb.
 
     ``engine`` runs the analyses on "duckdb" (default) or "spark"; ``methods`` is a YAML
     profile of thresholds and weights overriding the defaults; ``lock_wait``: seconds a
-    writer waits while another process holds the store (see :class:`Store`).
+    writer waits while another process holds the store (see :class:`Store`). ``lake`` (or
+    a ``path`` or $RISKATLAS_LAKE naming a lake folder) reads a Parquet lake instead, read
+    only (:mod:`riskatlas.lake`).
     """
+    from riskatlas.lake import lake_or_store, open_lake
+
     methods = methods if isinstance(methods, Methods) else load_methods(methods)
-    return Atlas(Store(path, read_only=read_only, crosswalks=crosswalks,
-                       lock_wait=lock_wait), engine=engine, methods=methods)
+    lake = lake or lake_or_store(path)
+    store = open_lake(lake) if lake else Store(path, read_only=read_only,
+                                                crosswalks=crosswalks, lock_wait=lock_wait)
+    return Atlas(store, engine=engine, methods=methods)
 
 
 def json_params(value: str | dict[str, Any] | None) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class Store:
         self.importer_version = _version()
         self.memo = memo
         self.published_only = False
+        self.lake: Path | None = None  # set when the tables are views over a Parquet lake
         self._depth = 0  # transactions open on this connection (see :meth:`transaction`)
         self._crosswalk_files = tuple(crosswalks)
         import duckdb  # on first use: commands that open no store start faster
