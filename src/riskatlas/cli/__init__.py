@@ -21,7 +21,18 @@ from typing import Annotated, Any
 
 import typer
 
-from riskatlas.cli import analysis, assess, browse, data, demo, links, peers, serve, users
+from riskatlas.cli import (
+    analysis,
+    assess,
+    boundaries,
+    browse,
+    data,
+    demo,
+    links,
+    peers,
+    serve,
+    users,
+)
 from riskatlas.cli.help import LocalizedCommand, LocalizedGroup, h, help_language, localized
 from riskatlas.cli.output import echo_error
 from riskatlas.cli.state import CliState
@@ -34,7 +45,7 @@ __all__ = ["app", "localized", "main"]
 # ``cli_help.<name>.help``
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("import", data.import_), ("fetch", data.fetch), ("demo", demo.demo),
-    ("population", data.population),
+    ("population", data.population), ("boundaries", boundaries.boundaries),
     ("datasets", browse.datasets), ("quality", browse.quality), ("hazards", browse.hazards),
     ("records", browse.records), ("periods", browse.periods), ("export", browse.export),
     ("profile", analysis.profile), ("events", analysis.events), ("risk", analysis.risk),

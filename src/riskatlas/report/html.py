@@ -4,6 +4,7 @@ from an :class:`Assessment` with a Jinja template and the message catalogues."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -187,32 +188,56 @@ def profile_sections(a: Assessment, t: Text) -> list[dict[str, Any]]:
     return sections
 
 
-def maps(a: Assessment, t: Text) -> dict[str, str]:
+def maps(a: Assessment, t: Text, *, href: Callable[[str, str], str] | None = None,
+         width: int = 680, labels: int | None = None) -> dict[str, str]:
+    """The screening-score and dominant-hazard maps (:func:`svg.choropleth`), the top
+    ``labels`` units (default: the report's top) named on them; ``href(country, code)``
+    makes each unit a link (the web's unit pages)."""
     if not len(a.units) or not a.units["geometry"].map(bool).any():
         return {}
+    units = list(a.units.itertuples())
+    shapes = svg.map_shapes([u.geometry for u in units], width=width,
+                            names=[u.name or u.code for u in units])
+    if shapes is None:
+        return {}
     screen = a.screen.set_index(["country_iso3", "admin_code"])
-    score_units, hazard_units = [], []
-    for u in a.units.itertuples():
-        row = screen.loc[(u.country_iso3, u.code)] if (u.country_iso3, u.code) in screen.index \
-            else None
+    ranked = a.screen[a.screen["cards"].fillna(0) > 0].sort_values("rank")
+    top = ranked.head(a.top if labels is None else labels)
+    labelled = {key: i for i, key in enumerate(zip(top["country_iso3"], top["admin_code"],
+                                                   strict=True))}
+    score_units, hazard_units, blank = [], [], False
+    for u in units:
+        key = (u.country_iso3, u.code)
         name = u.name or u.code
-        if row is None:
-            score_units.append({"geometry": u.geometry, "fill": svg.NO_DATA, "title": name})
-            hazard_units.append({"geometry": u.geometry, "fill": svg.NO_DATA, "title": name})
+        common = {"name": name, "href": href(*key) if href else None,
+                  "label": name if key in labelled else None, "rank": labelled.get(key)}
+        row = screen.loc[key] if key in screen.index else None
+        if row is None or row["cards"] != row["cards"] or not row["cards"]:
+            blank = True
+            title = t("map.unit_no_data", unit=name)
+            score_units.append({**common, "fill": svg.NO_DATA, "title": title})
+            hazard_units.append({**common, "fill": svg.NO_DATA, "title": title})
             continue
-        cls = row["class"]
-        score_units.append({"geometry": u.geometry, "fill": svg.CLASS_COLOURS[cls],
-                            "title": f"{name}: {row['score']:.1f} ({t(f'class.{cls}')})"})
-        top = row["top_hazard"]
-        hazard_units.append({"geometry": u.geometry,
-                             "fill": svg.colour(top) if top else svg.NO_DATA,
-                             "title": f"{name}: {t.hazard(top)}"})
+        cls, hazard = row["class"], row["top_hazard"]
+        score_units.append({**common, "fill": svg.CLASS_COLOURS[cls], "title": t(
+            "map.unit_score", unit=name, score=f"{row['score']:.1f}", cls=t(f"class.{cls}"))})
+        hazard_units.append({**common, "fill": svg.colour(hazard) if hazard else svg.NO_DATA,
+                             "title": t("map.unit_hazard", unit=name, hazard=t.hazard(hazard))})
+    no_data = [(t("map.no_data"), svg.NO_DATA)] if blank else []
     hazards = sorted({h for h in a.screen["top_hazard"].dropna()})
+
+    def texts(title: str) -> svg.MapTexts:
+        return svg.MapTexts(north=t("map.north"), km=t("map.scale_km", km="{km}"),
+                            legend_title=title, inset=t("map.inset", names="{names}"),
+                            list_sep=t("map.list_sep"))
+
     return {
-        "score": svg.choropleth(score_units, label=t("report.map_score"), legend=[
-            (t(f"class.{c}"), colour) for c, colour in svg.CLASS_COLOURS.items()]),
-        "hazard": svg.choropleth(hazard_units, label=t("report.map_hazard"), legend=[
-            (t.hazard(h), svg.colour(h)) for h in hazards])}
+        "score": svg.choropleth(score_units, label=t("report.map_score"), shapes=shapes,
+                                texts=texts(t("map.legend_score")), legend=[
+            (t(f"class.{c}"), colour) for c, colour in svg.CLASS_COLOURS.items()] + no_data),
+        "hazard": svg.choropleth(hazard_units, label=t("report.map_hazard"), shapes=shapes,
+                                 texts=texts(t("map.legend_hazard")), legend=[
+            (t.hazard(h), svg.colour(h)) for h in hazards] + no_data)}
 
 
 def outside_text(outside: pd.DataFrame, t: Text) -> str:

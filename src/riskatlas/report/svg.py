@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
+
+from riskatlas.report import cartography
+from riskatlas.report.cartography import MapShapes, MapTexts, map_shapes
+
+__all__ = ["CLASS_COLOURS", "NO_DATA", "PALETTE", "MapShapes", "MapTexts", "bar_chart",
+           "choropleth", "colour", "line_chart", "map_shapes"]
 
 PALETTE = {  # reporting group → colour (colour-blind-safe Okabe–Ito, then greys)
     "flood": "#0072B2", "storm": "#56B4E9", "landslide": "#E69F00", "drought": "#D55E00",
@@ -84,55 +88,17 @@ def line_chart(series: Mapping[str, Sequence[tuple[int, float]]], *, label: str,
 
 
 def choropleth(units: Iterable[dict[str, Any]], *, label: str, legend: Sequence[tuple[str, str]],
-               width: int = 560, height: int = 420) -> str:
-    """A map of units: each {geometry (GeoJSON, as text or parsed), fill, title}; WGS84
-    lon/lat drawn with an equirectangular projection scaled by cos(latitude)."""
-    from shapely.geometry import mapping, shape
-
-    parsed = []
-    for unit in units:
-        geometry = unit.get("geometry")
-        if isinstance(geometry, str):
-            geometry = json.loads(geometry)
-        if isinstance(geometry, dict) and geometry.get("type") in ("Polygon", "MultiPolygon"):
-            parsed.append((shape(geometry), unit["fill"], unit["title"]))
-    if not parsed:
-        return ""
-    west = min(g.bounds[0] for g, _, _ in parsed)
-    south = min(g.bounds[1] for g, _, _ in parsed)
-    east = max(g.bounds[2] for g, _, _ in parsed)
-    north = max(g.bounds[3] for g, _, _ in parsed)
-    kx = math.cos(math.radians((south + north) / 2))
-    span_x, span_y = (east - west) * kx or 1e-9, (north - south) or 1e-9
-    legend_h = 18 * math.ceil(len(legend) / 2) + 10
-    scale = min((width - 20) / span_x, (height - 20 - legend_h) / span_y)
-    tolerance = 0.5 / scale  # half a pixel: invisible, and the page stays small
-    height = int(span_y * scale) + 20 + legend_h  # no empty band under a wide country
-
-    def pt(p: Sequence[float]) -> str:
-        return f"{10 + (p[0] - west) * kx * scale:.1f},{10 + (north - p[1]) * scale:.1f}"
-
-    shapes = []
-    for geometry, fill, title in parsed:
-        simple = mapping(geometry.simplify(tolerance, preserve_topology=True))
-        polygons = (simple["coordinates"] if simple["type"] == "MultiPolygon"
-                    else [simple["coordinates"]])
-        shapes.append((polygons, fill, title))
-    parts = [f'<svg class="map" role="img" aria-label="{escape(label)}" '
-             f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-             'xmlns="http://www.w3.org/2000/svg">']
-    for polygons, fill, title in shapes:
-        d = " ".join("M" + " L".join(pt(p) for p in ring) + " Z"
-                     for poly in polygons for ring in poly)
-        parts.append(f'<path d="{d}" fill="{fill}" stroke="#555" stroke-width="0.5" '
-                     f'fill-rule="evenodd"><title>{escape(title)}</title></path>')
-    for i, (text, fill) in enumerate(legend):
-        x, y = 10 + (i % 2) * (width // 2), height - legend_h + 4 + (i // 2) * 18
-        parts.append(f'<rect x="{x}" y="{y}" width="12" height="12" fill="{fill}" '
-                     f'stroke="#555" stroke-width="0.5"/>'
-                     f'<text x="{x + 16}" y="{y + 10}" class="legend">{escape(text)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+               width: int = 680, height: int = 520, texts: MapTexts | None = None,
+               shapes: MapShapes | None = None) -> str:
+    """A map of units: each {geometry (GeoJSON in WGS84, as text or parsed), fill, title},
+    optionally ``href`` (the unit is a link), ``label`` (drawn on the map, for the top
+    units) and ``name`` (for an inset's caption); ``texts``: the map's words in the
+    reader's language; ``shapes``: the layout of :func:`map_shapes` for these units'
+    geometries, to draw several maps of one set of units at the cost of one. Large, with
+    insets for distant islands, a scale bar, a north arrow and a legend: see
+    :mod:`riskatlas.report.cartography`. "" when no unit has a polygon."""
+    return cartography.choropleth(units, label=label, legend=legend, width=width,
+                                  height=height, texts=texts, shapes=shapes)
 
 
 def _short(value: float) -> str:
