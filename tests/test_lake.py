@@ -135,3 +135,36 @@ def test_spark_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(RiskAtlasError) as caught:
         spark_settings()
     assert "line 1" in caught.value.render("en") and str(conf) in caught.value.render("en")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_a_standalone_cluster_reads_the_lake(grenada_lake: tuple[Path, Path],
+                                             tmp_path: Path) -> None:
+    """A master and two workers on 127.0.0.1 (PySpark's own spark-class): the CLI's screen
+    on the cluster equals DuckDB's on the store (bench_lake.py does profile, screen and
+    Sendai on ten million records)."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import require_spark
+    from spark_cluster import LocalCluster, spark_env
+
+    require_spark()
+    db, lake = grenada_lake
+
+    def run(*args: str, **env: str) -> list[dict[str, object]]:
+        done = subprocess.run([sys.executable, "-m", "riskatlas", *args, "--format", "json"],
+                              capture_output=True, text=True, timeout=600,
+                              env={**spark_env(), **env})
+        assert done.returncode == 0, done.stderr[-3000:]
+        return list(json.loads(done.stdout))
+
+    with LocalCluster(tmp_path / "cluster", workers=2) as cluster:
+        command = ["screen", "--all-hazards", "--level", "1"]
+        on_cluster = run(*command, "--db", str(lake), "--engine", "spark",
+                         RISKATLAS_SPARK_MASTER=cluster.master)
+        apps = cluster.state()["completedapps"] + cluster.state()["activeapps"]
+    assert len(apps) == 1  # it ran on the cluster, not in local mode
+    assert on_cluster == run(*command, "--db", str(db))
