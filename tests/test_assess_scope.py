@@ -181,7 +181,7 @@ def test_one_drivers_text_for_every_view():
     assert drivers_text(drivers, "en") == (
         "Flood · deaths + missing 62 %; LLUVIAS · houses lost 38 %")
     assert drivers_text(drivers, "zh-TW") == (
-        "洪水 · 死亡＋失蹤 62 %；LLUVIAS · 房屋損失 38 %")
+        "水災：死亡＋失蹤 62 %；LLUVIAS：房屋損失 38 %")
     assert drivers_text(drivers, "en", sep="; ", percent="%") == (
         "Flood · deaths + missing 62%; LLUVIAS · houses lost 38%")
     assert drivers_text([], "en") == ""

@@ -236,7 +236,7 @@ def test_downloads_carry_labels_and_filters(small):
     assert "attachment" in csv.headers["content-disposition"]
     lines = csv.text.strip().splitlines()
     assert len(lines) == 3 and "hazard_group_label" in lines[0]
-    assert "洪水" in csv.text
+    assert "水災" in csv.text
     xlsx = small.get("/download/records.xlsx?year_from=2004")
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     assert_error(small.get("/download/records.exe"), 404)

@@ -208,7 +208,7 @@ def test_the_form_offers_the_gazetteer_and_the_taxonomy(site):
     assert "Unit 0101" in units
     hazards = re.search(r'<datalist id="hazards">(.*?)</datalist>', page, re.S).group(1)
     flood = re.search(r'<option value="FLOOD" label="([^"]+)"', hazards)
-    assert flood and "洪水" in flood.group(1)
+    assert flood and "水災" in flood.group(1)
     assert len(re.findall("<option", hazards)) > 100  # the crosswalk's terms too
     # the store's one country is filled in
     assert re.search(r'name="country_iso3"[^>]*value="LKA"', page)
@@ -226,10 +226,10 @@ def test_statuses_and_hazards_are_translated_on_card_pages(site):
     page = client.get(f"/card?id={rid}&lang=zh-TW").text
     cells = dict(re.findall(r'<td class="([a-z0-9_]+)">(.*?)</td>', page))
     assert cells["approval_status"] == translate("workflow.state.submitted", "zh-TW")
-    assert "洪水" in cells["hazard_group"] and "flood" not in cells["hazard_group"]
+    assert "水災" in cells["hazard_group"] and "flood" not in cells["hazard_group"]
     assert "Sri Lanka" not in cells["country_iso3"] and "斯里蘭卡" in cells["country_iso3"]
     listing = client.get("/cards?lang=zh-TW").text
-    assert "洪水" in listing and ">submitted<" not in listing
+    assert "水災" in listing and ">submitted<" not in listing
     english = client.get(f"/card?id={rid}&lang=en").text
     assert ">Flood" in english and ">submitted<" in english
     # a conflict names the status in the reader's language
@@ -281,6 +281,6 @@ def test_the_form_in_chromium(tmp_path: Path):
         assert page.locator("#record-id").inner_text().startswith("WEB:")
         assert page.locator("td.approval_status").inner_text() == translate(
             "workflow.state.draft", "zh-TW")
-        assert "洪水" in page.locator("td.hazard_group").inner_text()
+        assert "水災" in page.locator("td.hazard_group").inner_text()
         assert page.locator("td.level1_name").inner_text() == "Unit 0101"
         browser.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from riskatlas.errors import CatalogueError, UnknownHazardError
-from riskatlas.i18n import normalize_language
+from riskatlas.i18n import basin_text, normalize_language
 from riskatlas.model.hazards import group_of_code, hips_types, reporting_groups
 
 MEASURES_FILE = "measures.yaml"
@@ -71,15 +71,22 @@ class Measure:
     cost_class: str
     references: tuple[str, ...]
     multi_hazard: bool = False  # serves every hazard (or every climate-related one)
+    # the country its texts are worded for: a {cyclone} token becomes its basin's word
+    # (riskatlas.i18n.basin_text: 颶風 for Grenada); None: the basin-neutral word
+    country_iso3: str | None = field(default=None, compare=False)
 
     def __hash__(self) -> int:
         return hash(("measure", self.id))
 
     def name_in(self, lang: str) -> str:
-        return _text_in(self.name, lang)
+        return basin_text(_text_in(self.name, lang), lang, self.country_iso3)
 
     def description_in(self, lang: str) -> str:
-        return _text_in(self.description, lang)
+        return basin_text(_text_in(self.description, lang), lang, self.country_iso3)
+
+    def for_country(self, iso3: str | None) -> Measure:
+        """The measure worded for a country (its texts name that basin's cyclones)."""
+        return self if iso3 == self.country_iso3 else replace(self, country_iso3=iso3)
 
     @property
     def groups(self) -> frozenset[str]:

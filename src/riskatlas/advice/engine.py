@@ -131,7 +131,8 @@ def advise(screen: pd.DataFrame, profile: pd.DataFrame, risk: pd.DataFrame,
                 seen = fired.get(measure.id)
                 if seen is None:
                     fired[measure.id] = Advice(
-                        *key, unit.get("admin_name") or "", int(unit["rank"]), measure, hazard,
+                        *key, unit.get("admin_name") or "", int(unit["rank"]),
+                        measure.for_country(key[0]), hazard,
                         weight[hazard], reasons, cases.for_measure(measure.id))
                 else:  # one measure serving several hazards: keep every reason
                     seen.reasons.extend(reasons)

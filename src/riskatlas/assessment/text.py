@@ -11,11 +11,16 @@ from riskatlas.i18n import translate
 
 def drivers_text(drivers: Iterable[Mapping[str, Any]], lang: str, *, sep: str | None = None,
                  percent: str = " %") -> str:
-    """A screened unit's drivers in ``lang``: "Flood · Deaths 62 %; Storm · …". ``sep``
-    goes between drivers (default: the catalogue's list separator, ``report.list_sep``);
+    """A screened unit's drivers in ``lang``, each hazard named once with its indicators:
+    "Landslide · deaths + missing 62 %, houses lost 20 %; Flood · deaths + missing 9 %"
+    (zh-TW "坡地災害（含土石流）：死亡＋失蹤 62 %、房屋損失 20 %；水災：…"). ``sep`` goes
+    between hazards (default: the catalogue's list separator, ``report.list_sep``);
     ``percent`` follows each share (a terminal table writes "%")."""
     between = translate("report.list_sep", lang) if sep is None else sep
-    return between.join(
-        f"{hazard_name(d['hazard'], lang) or '—'} · "
-        f"{translate('indicator.' + d['indicator'], lang)} {d['share_pct']:.0f}{percent}"
-        for d in drivers)
+    shares: dict[str, list[str]] = {}  # hazard → its indicators, largest share first
+    for d in drivers:
+        shares.setdefault(hazard_name(d["hazard"], lang) or "—", []).append(
+            f"{translate('indicator.' + d['indicator'], lang)} {d['share_pct']:.0f}{percent}")
+    inner = translate("report.driver_sep", lang)
+    return between.join(translate("report.driver", lang, hazard=hazard, shares=inner.join(s))
+                        for hazard, s in shares.items())

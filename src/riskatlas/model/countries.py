@@ -31,15 +31,19 @@ def _zh_tw() -> gettext.NullTranslations:
 
 
 def country_name(code: str, lang: str = "en") -> str:
-    """The country's common name in English or Traditional Chinese; for a code ISO 3166 does
-    not assign, the message catalogues' ``country.<code>``, else the code itself."""
+    """The country's common name in English or Traditional Chinese (the glossary's name as
+    Taiwan writes it, else ISO 3166's); for a code ISO 3166 does not assign, the message
+    catalogues' ``country.<code>``, else the code itself."""
     country = _pycountry().countries.get(alpha_3=code.upper())
     if country is None:  # e.g. the synthetic demo's DMO, named in the message catalogues
         from riskatlas.i18n import catalogue
 
         return catalogue(lang).get(f"country.{code.upper()}", code)
-    name = getattr(country, "common_name", None) or country.name
-    return _zh_tw().gettext(country.name) if lang == "zh-TW" else name
+    if lang == "zh-TW":
+        from riskatlas.i18n import glossary
+
+        return glossary().country_names.get(country.alpha_3) or _zh_tw().gettext(country.name)
+    return getattr(country, "common_name", None) or country.name
 
 
 def _words(text: str) -> str:
