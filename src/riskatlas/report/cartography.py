@@ -90,11 +90,22 @@ class MapShapes:
     width: int
     height: int
     frames: list[Frame]
-    paths: list[str]                          # per unit ("" when it draws nothing)
-    anchors: list[tuple[float, float] | None]  # per unit: where its label goes (px)
+    paths: list[str]                # per unit ("" when it draws nothing)
+    biggest: list[Any]              # per unit: its largest drawn part (px) or None
     names: list[str | None]
-    land: Any = None                          # the drawn shapes (px), to keep clear
+    land: Any = None                # an STRtree of the drawn parts (px), to keep clear
+    drawn: list[Any] = field(default_factory=list)    # the drawn parts (px)
     areas: list[float] = field(default_factory=list)  # per unit, km²
+
+    def anchor(self, unit: int) -> tuple[float, float] | None:
+        """Where the unit's label goes (px): the inside point of its largest part."""
+        from shapely.ops import polylabel
+
+        part = self.biggest[unit]
+        if part is None:
+            return None
+        point = polylabel(part, tolerance=1.0)
+        return point.x, point.y
 
     def clearest(self, frame: Frame, w: float, h: float, taken: Sequence[str] = (),
                  prefer: Sequence[str] = CORNERS) -> tuple[str, float, float]:
@@ -112,8 +123,10 @@ class MapShapes:
             x, y = corners[name]
             if name in taken:
                 continue
-            covered = (self.land.intersection(shapely.box(x, y, x + w, y + h)).area
-                       if self.land is not None else 0.0)
+            area = shapely.box(x, y, x + w, y + h)
+            near = self.land.query(area) if self.land is not None else []
+            covered = float(sum(shapely.area(shapely.intersection(
+                [self.drawn[k] for k in near], area)))) if len(near) else 0.0
             scored.append((round(covered, 1), order, name, x, y))
         _, _, name, x, y = min(scored)
         return name, x, y
@@ -123,7 +136,7 @@ def map_shapes(geometries: Sequence[Any], *, width: int = 680, height: int = 520
                names: Sequence[str | None] | None = None) -> MapShapes | None:
     """Lay out the units' geometries (GeoJSON text or mapping; anything but polygons is
     skipped) in a ``width`` × at most ``height`` px map; None when none is a polygon."""
-    from shapely import affinity
+    import shapely
     from shapely.geometry import shape
 
     parsed: list[Any] = []
@@ -147,16 +160,17 @@ def map_shapes(geometries: Sequence[Any], *, width: int = 680, height: int = 520
     south = min(g.bounds[1] for g in present)
     north = max(g.bounds[3] for g in present)
     kx = math.cos(math.radians((south + north) / 2)) * KM_PER_DEG_LON
-    projected = [affinity.affine_transform(g, [kx, 0, 0, KM_PER_DEG_LAT, 0, 0])
-                 if g is not None else None for g in parsed]
+    km = np.array([kx, KM_PER_DEG_LAT])
+    projected = shapely.transform(np.array(parsed, dtype=object), lambda xy: xy * km)
     parts = [(i, p) for i, g in enumerate(projected) if g is not None for p in _polygons(g)]
     clusters = _clusters(parts, len(projected))
     frames = _centred(_layout(clusters, width, height), width)
-    paths, anchors, land = _draw(projected, frames)
+    paths, biggest, drawn = _draw(projected, frames)
     used = max(f.top + f.height + MARGIN for f in frames)
     labels: list[str | None] = list(names) if names is not None else [None] * len(parsed)
-    areas = [g.area if g is not None else 0.0 for g in projected]
-    return MapShapes(width, math.ceil(used), frames, paths, anchors, labels, land, areas)
+    areas = [float(a) for a in np.nan_to_num(shapely.area(projected))]
+    return MapShapes(width, math.ceil(used), frames, paths, biggest, labels,
+                     shapely.STRtree(drawn) if drawn else None, drawn, areas)
 
 
 def _antimeridian_shift(geoms: Sequence[Any]) -> bool:
@@ -204,40 +218,47 @@ def _diagonal(b: Box) -> float:
 
 def _clusters(parts: list[tuple[int, Any]], n_units: int) -> list[_Cluster]:
     """Clusters of the anchoring parts (see the module), largest land area first."""
-    from shapely import STRtree, box
+    import shapely
 
-    total = sum(p.area for _, p in parts) or 1.0
+    areas = shapely.area([p for _, p in parts])
+    total = float(areas.sum()) or 1.0
     largest: dict[int, int] = {}
-    for k, (unit, part) in enumerate(parts):
-        if unit not in largest or part.area > parts[largest[unit]][1].area:
+    for k, (unit, _) in enumerate(parts):
+        if unit not in largest or areas[k] > areas[largest[unit]]:
             largest[unit] = k
-    anchors = [k for k, (_, p) in enumerate(parts)
-               if p.area >= ANCHOR_SHARE * total or largest.get(parts[k][0]) == k]
-    boxes = [parts[k][1].bounds for k in anchors]
+    anchors = [k for k, (unit, _) in enumerate(parts)
+               if areas[k] >= ANCHOR_SHARE * total or largest.get(unit) == k]
+    boxes = shapely.bounds([parts[k][1] for k in anchors])  # (n, 4)
+    diagonals = np.hypot(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    reach = (CLUSTER_GAP * diagonals)[:, None] * np.array([-1, -1, 1, 1])
+    tree = shapely.STRtree(shapely.box(*boxes.T))
+    i, j = tree.query(shapely.box(*(boxes + reach).T))
+    keep = i != j
+    i, j = i[keep], j[keep]
+    dx = np.maximum(0, np.maximum(boxes[i, 0], boxes[j, 0]) - np.minimum(boxes[i, 2],
+                                                                          boxes[j, 2]))
+    dy = np.maximum(0, np.maximum(boxes[i, 1], boxes[j, 1]) - np.minimum(boxes[i, 3],
+                                                                          boxes[j, 3]))
+    near = np.hypot(dx, dy) <= CLUSTER_GAP * np.maximum(diagonals[i], diagonals[j])
     parent = list(range(len(anchors)))
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
 
-    tree = STRtree([box(*b) for b in boxes])
-    for i, b in enumerate(boxes):
-        reach = CLUSTER_GAP * _diagonal(b)
-        for j in tree.query(box(b[0] - reach, b[1] - reach, b[2] + reach, b[3] + reach)):
-            j = int(j)
-            if j != i and _gap(b, boxes[j]) <= CLUSTER_GAP * max(_diagonal(b),
-                                                                  _diagonal(boxes[j])):
-                parent[root(i)] = root(j)
+    for a, b in zip(i[near], j[near], strict=True):
+        parent[root(int(a))] = root(int(b))
     groups: dict[int, _Cluster] = {}
-    for i, k in enumerate(anchors):
-        unit, part = parts[k]
-        found = groups.get(root(i))
+    for n, k in enumerate(anchors):
+        unit, box = parts[k][0], tuple(float(v) for v in boxes[n])
+        found = groups.get(root(n))
         if found is None:
-            groups[root(i)] = _Cluster(boxes[i], part.area, {unit})
+            groups[root(n)] = _Cluster(box, float(areas[k]), {unit})  # type: ignore[arg-type]
         else:
-            found.box, found.area = _union(found.box, boxes[i]), found.area + part.area
+            found.box = _union(found.box, box)  # type: ignore[arg-type]
+            found.area += float(areas[k])
             found.units.add(unit)
     return sorted(groups.values(), key=lambda c: -c.area)
 
@@ -337,48 +358,32 @@ def _with_insets(window: Box, units: list[int], insets: list[_Cluster], width: i
     return frames
 
 
-def _draw(projected: list[Any], frames: list[Frame]
-          ) -> tuple[list[str], list[tuple[float, float] | None], Any]:
-    """Each unit's path data over every frame, its label anchor (px: the inside point of
-    its largest drawn part) and the union of what is drawn (px)."""
+def _draw(projected: Any, frames: list[Frame]) -> tuple[list[str], list[Any], list[Any]]:
+    """Each unit's path data over every frame, its largest drawn part (px) and every
+    drawn part (px)."""
     import shapely
-    from shapely import affinity
-    from shapely.ops import polylabel
 
-    paths: list[str] = []
-    anchors: list[tuple[float, float] | None] = []
+    rings: list[list[str]] = [[] for _ in projected]
+    biggest: list[Any] = [None] * len(projected)
     drawn: list[Any] = []
-    for geom in projected:
-        if geom is None:
-            paths.append("")
-            anchors.append(None)
-            continue
-        rings: list[str] = []
-        biggest: tuple[float, Any] | None = None
-        for frame in frames:
-            x0, y0, x1, y1 = frame.window
-            if not shapely.intersects(geom, shapely.box(x0, y0, x1, y1)):
-                continue
-            s = frame.scale
-            clipped = shapely.clip_by_rect(geom, x0, y0, x1, y1)
-            simple = clipped.simplify(0.5 / s, preserve_topology=True)
-            px = affinity.affine_transform(simple, [s, 0, 0, -s, frame.left - x0 * s,
-                                                    frame.top + y1 * s])
-            for poly in _polygons(px):
-                if poly.area < 0.5 and biggest is not None:
+    for frame in frames:
+        x0, y0, x1, y1 = frame.window
+        s = frame.scale
+        inside = np.flatnonzero(shapely.intersects(projected, shapely.box(x0, y0, x1, y1)))
+        clipped = shapely.clip_by_rect(projected[inside], x0, y0, x1, y1)
+        simple = shapely.simplify(clipped, 0.5 / s, preserve_topology=True)
+        origin, factor = np.array([x0, y1]), np.array([s, -s])
+        offset = np.array([frame.left, frame.top])
+        px = shapely.transform(simple, lambda xy, o=origin, f=factor, d=offset: (xy - o) * f + d)
+        for unit, geom in zip(inside, px, strict=True):
+            for poly in _polygons(geom) if geom is not None else ():
+                if poly.area < 0.5 and biggest[unit] is not None:
                     continue  # under a pixel: invisible
-                rings.extend(_ring(r) for r in (poly.exterior, *poly.interiors))
+                rings[unit].extend(_ring(r) for r in (poly.exterior, *poly.interiors))
                 drawn.append(poly)
-                if biggest is None or poly.area > biggest[0]:
-                    biggest = (poly.area, poly)
-        paths.append("".join(r for r in rings if r))
-        if biggest is None:
-            anchors.append(None)
-        else:
-            point = polylabel(biggest[1], tolerance=1.0)
-            anchors.append((point.x, point.y))
-    land = shapely.union_all([p.buffer(0) for p in drawn]) if drawn else None
-    return paths, anchors, land
+                if biggest[unit] is None or poly.area > biggest[unit].area:
+                    biggest[unit] = poly
+    return ["".join(r for r in unit if r) for unit in rings], biggest, drawn
 
 
 def _ring(ring: Any) -> str:
@@ -477,11 +482,11 @@ def _inset_frame(frame: Frame, shapes: MapShapes, texts: MapTexts) -> str:
 def _labels(shapes: MapShapes, units: Sequence[Mapping[str, Any]]) -> str:
     placed: list[Box] = []
     out = []
-    order = sorted(range(len(units)), key=lambda i: (units[i].get("rank") is None,
-                                                     units[i].get("rank") or 0))
-    for unit, anchor in ((units[i], shapes.anchors[i]) for i in order):
-        text = unit.get("label")
-        if not text or anchor is None:
+    order = sorted((i for i, u in enumerate(units) if u.get("label")),
+                   key=lambda i: (units[i].get("rank") is None, units[i].get("rank") or 0))
+    for unit, i in ((units[i], i) for i in order):
+        text, anchor = unit["label"], shapes.anchor(i)
+        if anchor is None:
             continue
         w, h = text_width(str(text), 11), 13.0
         x = min(max(anchor[0], w / 2 + 2), shapes.width - w / 2 - 2)
