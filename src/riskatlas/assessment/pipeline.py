@@ -23,6 +23,7 @@ from riskatlas.analysis.results import note_texts
 from riskatlas.analysis.scope import NO_COUNTRY, Scope, filter_records
 from riskatlas.assessment.linking import LinkingSection
 from riskatlas.assessment.linking import section as linking_section
+from riskatlas.assessment.national import with_national
 from riskatlas.assessment.peers import peer_features, unit_peers
 from riskatlas.assessment.value import REPORT_METRICS, Assessment
 from riskatlas.errors import AnalysisError, EmptyScopeError
@@ -61,7 +62,7 @@ def assess(analyses: Analyses, scope: Scope, *, lang: str = "en", top: int = 5,
     records = records_of(analyses, whole, level)
     dataset = (scope.dataset,) if isinstance(scope.dataset, int) else scope.dataset
     linking = linking_section(analyses, country, lang, dataset)
-    return Assessment(
+    return with_national(Assessment(
         country=country, level=level, year_from=scope.year_from, year_to=scope.year_to,
         lang=lang, datasets=in_scope(analyses.datasets(), records), profile=profile,
         unit_profile=unit_profile, risk=risk,
@@ -76,7 +77,7 @@ def assess(analyses: Analyses, scope: Scope, *, lang: str = "en", top: int = 5,
         catalogue=catalogue, cases=library, top=top,
         quality=in_scope(analyses.quality_summary(), records),
         linking=linking, notes=[*screen_notes, *note_texts([risk.attrs, screen.attrs], lang),
-                                *linking_notes(linking, lang)])
+                                *linking_notes(linking, lang)]), analyses.methods)
 
 
 def linking_notes(linking: LinkingSection | None, lang: str) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -10,6 +12,9 @@ from riskatlas.advice.catalogue import CaseLibrary, Catalogue
 from riskatlas.advice.engine import Advice, advice_frame
 from riskatlas.analysis.profile import DEFAULT_METRICS
 from riskatlas.assessment.linking import LinkingSection
+
+if TYPE_CHECKING:
+    from riskatlas.assessment.national import Coverage
 
 REPORT_METRICS = (*DEFAULT_METRICS[:1], "events", *DEFAULT_METRICS[1:])
 
@@ -54,6 +59,19 @@ class Assessment:
     # for the country, what each captures of the other and the merged events, each figure
     # with its source (assessment.linking.LinkingSection); None otherwise
     linking: LinkingSection | None = None
+    # national figures (assessment.national.with_national): per hazard ("all": every
+    # hazard) × year of the whole scope; their trends; each unit against the national
+    # average unit of its level
+    national: pd.DataFrame = field(default_factory=pd.DataFrame)
+    national_trends: pd.DataFrame = field(default_factory=pd.DataFrame)
+    unit_vs_national: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @cached_property
+    def coverage(self) -> Coverage:
+        """How well the data covers the scope (assessment.national.coverage)."""
+        from riskatlas.assessment.national import coverage
+
+        return coverage(self)
 
     @property
     def top_units(self) -> pd.DataFrame:

@@ -90,8 +90,18 @@ def peer_items(frame: pd.DataFrame, t: Text,
              "kind": level_label(p["level_name"], int(p["level"]), t),
              "similarity": f"{p['similarity']:.2f}",
              "why": t("peers.why_sep").join(why_texts(p["close_by"], t)),
+             "why_short": t("peers.why_sep").join(why_texts(
+                 [w for w in p["close_by"] if not _in_columns(w)], t)),
              "differs": differs_text(p["differs_by"], t),
              "anchor": f"unit-{p['admin_code']}"
              if (p["country_iso3"], int(p["level"]), p["admin_code"]) in anchors else None,
              "url": None}  # the web's unit page sets it
             for p in frame.to_dict("records")]
+
+
+def _in_columns(why: Mapping[str, Any]) -> bool:
+    """A fact the peer table's columns show already: the same country, the same kind of
+    unit by the same name."""
+    return why["why"] == "country" or (
+        why["why"] == "kind"
+        and normalise(why["own_level"] or "") == normalise(why["peer_level"] or ""))
