@@ -131,6 +131,17 @@ def join_mixed(*parts: str) -> str:
     return out
 
 
+_FULL_WIDTH = str.maketrans({",": "，", ";": "；", ":": "：", "(": "（", ")": "）",
+                             "!": "！", "?": "？"})
+
+
+def punctuation_in(mark: str, lang: str) -> str:
+    """A separator in ``lang``'s punctuation: "; " stays in English, is "；" in zh-TW."""
+    if normalize_language(lang) != "zh-TW" or not mark.strip():
+        return mark
+    return mark.strip().translate(_FULL_WIDTH)
+
+
 def label_value(label: str, value: str) -> str:
     """A label and its value, with the colon of the label's script: "水災：22.9 %",
     "Flood: 22.9 %" (for texts built outside the catalogue, e.g. chart tooltips)."""

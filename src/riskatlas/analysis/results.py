@@ -79,8 +79,20 @@ def note_texts(results: Iterable[dict[str, Any]], lang: str) -> list[str]:
     for attrs in results:
         params = attrs.get("note_params", {})
         for key in attrs.get("notes", []):
-            texts[translate(key, lang, **params.get(key, {}))] = None
+            texts[translate(key, lang, **_worded(params.get(key, {}), lang))] = None
     return list(texts)
+
+
+def _worded(params: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A note's values in ``lang``: its approval ``statuses`` ("published, validated") by
+    their names in the catalogue."""
+    from riskatlas.i18n import translate
+
+    statuses = params.get("statuses")
+    if not isinstance(statuses, str) or not statuses:
+        return params
+    names = [translate(f"workflow.state.{s.strip()}", lang) for s in statuses.split(",")]
+    return {**params, "statuses": translate("report.list_sep", lang).join(names)}
 
 
 def sort_rows(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
