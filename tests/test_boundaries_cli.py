@@ -283,3 +283,28 @@ def test_nepal_gets_maps(nepal_db: Path, tmp_path: Path) -> None:
     html = (report / "riskatlas-report-en.html").read_text(encoding="utf-8")
     assert html.count('<svg class="map"') == 2
     assert "No boundaries are loaded" not in html
+
+
+def test_windows_code_page_names_and_feature_ids(grenada: Path, tmp_path: Path) -> None:
+    """A .dbf written in cp1252 by an older tool ("Géorge" is not UTF-8) is still read, and
+    matched by name ignoring accents and "Saint"/"St"; a GeoJSON feature's own "id" is a
+    property like the others."""
+    parts = {ext: io.BytesIO() for ext in ("shp", "shx", "dbf")}
+    with shapefile.Writer(shapeType=shapefile.POLYGON, encoding="cp1252", **parts) as w:
+        w.field("NOM", "C", size=40)
+        w.poly([[[-61.8, 12.0], [-61.8, 12.05], [-61.75, 12.05], [-61.8, 12.0]]])
+        w.record("Saint Géorge")
+    for ext, data in parts.items():
+        (tmp_path / f"cp1252.{ext}").write_bytes(data.getvalue())
+    assert b"G\xe9orge" in (tmp_path / "cp1252.dbf").read_bytes()
+    done = boundaries(str(tmp_path / "cp1252.shp"), "--level", "2", db=grenada)
+    assert done.code == 0, done.stderr
+    assert "by NOM (0 features by code, 1 by name)" in " ".join(done.stdout.split())
+    path = tmp_path / "ids.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "id": "GRD-0102", "properties": None,
+        "geometry": mapping(box(-61.72, 12.01, -61.70, 12.03))}]}), encoding="utf-8")
+    done = boundaries(str(path), db=grenada)
+    assert done.code == 0, done.stderr
+    assert geometry_of(grenada, "GRD", 2, "GRD0102").bounds == pytest.approx(
+        (-61.72, 12.01, -61.70, 12.03))

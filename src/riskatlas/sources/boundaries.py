@@ -291,8 +291,10 @@ def _geojson_file(path: Path) -> BoundaryFile:
         geometry = feature.get("geometry") if isinstance(feature, dict) else None
         if not geometry:
             continue
-        geom = shape(geometry)
-        out.append(Feature(dict(feature.get("properties") or {}), convert(geom)))
+        props = dict(feature.get("properties") or {})
+        if feature.get("id") not in (None, "") and "id" not in props:
+            props["id"] = feature["id"]  # a feature's own id may be the unit's code
+        out.append(Feature(props, convert(shape(geometry))))
     return BoundaryFile(str(path), path.stem, crs, _fields(f.properties for f in out),
                         _polygonal(out))
 
@@ -355,9 +357,18 @@ def _shapefile_layer(path: Path, layers: dict[str, Parts], layer: str | None,
     wkt = prj.get(stem) if isinstance(prj, dict) else prj
     crs = wkt.strip() if wkt and wkt.strip() else "EPSG:4326"
     convert = _crs_converter(crs, str(path))
+    try:  # a .dbf's text: UTF-8, else the Windows code page older tools wrote
+        fields, out = _shapefile_features(data, convert, "utf-8", "strict")
+    except (UnicodeDecodeError, shapefile.dbfFileException):  # (a damaged .dbf: again)
+        fields, out = _shapefile_features(data, convert, "cp1252", "replace")
+    return BoundaryFile(str(path), stem, _crs_label(crs), fields, _polygonal(out))
+
+
+def _shapefile_features(data: dict[str, bytes], convert: Callable[[Any], Any], encoding: str,
+                        errors: str) -> tuple[list[str], list[Feature]]:
     reader = shapefile.Reader(shp=io.BytesIO(data["shp"]), dbf=io.BytesIO(data["dbf"]),
                               shx=io.BytesIO(data["shx"]) if "shx" in data else None,
-                              encoding="utf-8", encodingErrors="replace")
+                              encoding=encoding, encodingErrors=errors)
     fields = [f[0] for f in reader.fields[1:]]
     out = []
     for record in reader.iterShapeRecords():
@@ -365,7 +376,7 @@ def _shapefile_layer(path: Path, layers: dict[str, Parts], layer: str | None,
             continue
         props = {k: _plain(v) for k, v in record.record.as_dict().items()}
         out.append(Feature(props, convert(shape(record.shape.__geo_interface__))))
-    return BoundaryFile(str(path), stem, _crs_label(crs), fields, _polygonal(out))
+    return fields, out
 
 
 def _crs_label(crs: str) -> str:
