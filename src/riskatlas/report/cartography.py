@@ -23,7 +23,6 @@ What a map does, for any country's boundaries (GeoJSON geometry in WGS84 lon/lat
 
 from __future__ import annotations
 
-import hashlib
 import math
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -423,15 +422,14 @@ def render(shapes: MapShapes, units: Sequence[Mapping[str, Any]], *, label: str,
     links = any(u.get("href") for u in units)
     legend_svg, legend_h = _legend(legend, texts.legend_title, shapes.width, shapes.height)
     height = shapes.height + legend_h
-    ident = "m" + hashlib.sha1(label.encode()).hexdigest()[:6]
     role = 'role="group"' if links else 'role="img"'
     parts = [f'<svg class="map" {role} aria-label="{escape(label)}" '
              f'viewBox="0 0 {shapes.width} {height}" width="{shapes.width}" height="{height}" '
              'style="max-width:100%;height:auto" xmlns="http://www.w3.org/2000/svg">']
-    if links:
-        parts.append(f"<style>#{ident} a:hover path,#{ident} a:focus path"
+    if links:  # one rule for every map of a page
+        parts.append("<style>svg.map a:hover path,svg.map a:focus path"
                      "{stroke:#000;stroke-width:1.5}</style>")
-    parts.append(f'<g id="{ident}">')
+    parts.append('<g class="units">')
     for frame in shapes.frames[1:]:
         parts.append(_inset_frame(frame, shapes, texts))
     for unit, d in zip(units, shapes.paths, strict=True):
@@ -489,12 +487,16 @@ def _labels(shapes: MapShapes, units: Sequence[Mapping[str, Any]]) -> str:
         if anchor is None:
             continue
         w, h = text_width(str(text), 11), 13.0
-        x = min(max(anchor[0], w / 2 + 2), shapes.width - w / 2 - 2)
-        box = (x - w / 2, anchor[1] - h / 2, x + w / 2, anchor[1] + h / 2)
-        if any(_gap(box, other) == 0 for other in placed):
+        for dy in (0.0, -h, h):  # on the unit, else just above or below it
+            x = min(max(anchor[0], w / 2 + 2), shapes.width - w / 2 - 2)
+            y = min(max(anchor[1] + dy, h / 2), shapes.height - h / 2)
+            box = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+            if not any(_gap(box, other) == 0 for other in placed):
+                break
+        else:
             continue
         placed.append(box)
-        out.append(f'<text x="{x:.1f}" y="{anchor[1] + 4:.1f}" text-anchor="middle" '
+        out.append(f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle" '
                    'class="map-label" style="font-size:11px;font-weight:600" '
                    'paint-order="stroke" stroke="#fff" stroke-width="3" '
                    f'stroke-linejoin="round">{escape(str(text))}</text>')
