@@ -266,6 +266,21 @@ def english_left(blocks: Iterable[str]) -> list[str]:
             if word in english]
 
 
+def test_a_planted_bad_page_is_caught():
+    """The page checks find what a template or a renderer gets wrong, and leave a case
+    about another basin alone."""
+    page = ("<h2>颱風與強風預警</h2><p>造成<b>Makwanpur</b></p><table><tr><td>3 筆紀錄卡"
+            "</td></tr></table><svg><text>水災: 22.9 %</text><title>水災: 1 %</title></svg>"
+            "<p><b>孟加拉</b>：" + load_cases()["bangladesh-cyclone-preparedness-programme"]
+            .summary["zh-TW"] + "</p>")
+    found = list(shown_problems(text_blocks(page), "GRD"))
+    assert len(found) == 4, found
+    assert ["颱風" in found[0], "Makwanpur" in found[1], "紀錄卡" in found[2],
+            "half-width" in found[3]] == [True] * 4
+    tips = list(shown_problems(text_blocks(page, tooltips=True), "GRD"))
+    assert len(tips) == 1 and "half-width" in tips[0]
+
+
 _REPORTS: dict[str, str] = {}
 
 
@@ -323,7 +338,8 @@ def test_cli_in_zh_tw_follows_the_glossary(grenada_db):
     from test_cli import run_cli
 
     for command in (("screen", "--level", "1"), ("profile", "--metric", "deaths"),
-                    ("datasets",)):
+                    ("risk", "--level", "1"), ("sendai",), ("peers", "GRD", "GRD01"),
+                    ("periods",), ("datasets",)):
         done = run_cli("--lang", "zh-TW", *command, "--db", str(grenada_db))
         assert done.code == 0, done.stderr
         lines = [" ".join(line.replace("│", " ").split())
