@@ -231,3 +231,4 @@ def test_nepal_pdf_pages(nepal, lang, tmp_path):
     images = sorted(folder.glob("page-*.png"))
     assert len(images) == pages
     assert all(p.stat().st_size > 2_000 for p in images)  # not blank
+

@@ -18,7 +18,7 @@ from riskatlas.assessment.national import ALL, COMPARED
 from riskatlas.assessment.text import drivers_text
 from riskatlas.assessment.value import Assessment
 from riskatlas.errors import ReportError
-from riskatlas.i18n import template
+from riskatlas.i18n import dataset_name, parenthesised, template
 from riskatlas.model.countries import country_name
 from riskatlas.report import charts, peers_view, svg
 from riskatlas.report.text import Text
@@ -63,8 +63,9 @@ def context(a: Assessment) -> dict[str, Any]:
     t = Text(a.lang)
     first, last = a.period
     place = country_name(a.country, a.lang) if a.country else t("report.all_countries")
-    sources = t("report.list_sep").join(f"{d.name} (#{d.dataset_id})"
-                                         for d in a.datasets.itertuples()) or "—"
+    sources = t("report.list_sep").join(
+        parenthesised(dataset_name(d.name, a.lang), f"#{d.dataset_id}")
+        for d in a.datasets.itertuples()) or "—"
     if a.dataset_scope:  # assess FILE…: the report is about those files
         place = t("report.title_sources", place=place, datasets=sources)
     statuses = statuses_text(a.statuses, a.lang)
@@ -76,7 +77,7 @@ def context(a: Assessment) -> dict[str, Any]:
         "findings": findings(a, t), "profiles": profile_sections(a, t),
         "maps": maps(a, t), "screen": screen_rows(a, t), "units": unit_pages(a, t),
         "all_screen": all_screen_rows(a, t), "outside": outside_text(a.outside, t),
-        "methods": methods(a), "datasets": a.datasets.to_dict("records"),
+        "methods": methods(a, t), "datasets": a.datasets.to_dict("records"),
         "quality": quality_rows(a, t),
         "linking": linking_view(a, t),
         "notes": a.notes,
@@ -440,15 +441,21 @@ def level_rows(levels: pd.DataFrame, t: Text) -> list[dict[str, Any]]:
 
 
 
-def methods(a: Assessment) -> dict[str, Any]:
+def methods(a: Assessment, t: Text | None = None) -> dict[str, Any]:
+    """The versions behind the figures; with ``t``, the screened hazards by name and the
+    shipped methods profile in words."""
     stamp = a.screen.attrs
     crosswalks = sorted({str(v) for v in a.datasets.get("crosswalk_version", []) if v})
+    source = stamp.get("methods_source")
+    hazards = stamp.get("hazards", [])
     return {"methods_version": stamp.get("methods_version"),
             "methods_digest": stamp.get("methods_digest"),
-            "methods_source": stamp.get("methods_source"),
+            "methods_source": t("report.methods_default") if t and source == "default"
+            else source,
             "crosswalk": "; ".join(crosswalks) or "—",
             "catalogue": a.catalogue.version, "cases": a.cases.version,
-            "hazards": ", ".join(stamp.get("hazards", []))}
+            "hazards": t("report.item_sep").join(t.hazard(h) for h in hazards) if t
+            else ", ".join(hazards)}
 
 
 # --- the summary page, the national picture, the annex (issue 15) -------------------------
@@ -706,7 +713,8 @@ def source_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
             continue
         mine = counted.loc[d["dataset_id"]]
         stamp = pd.Timestamp(d["imported_at"]) if pd.notna(d.get("imported_at")) else None
-        rows.append({"dataset_id": d["dataset_id"], "name": d["name"], "format": d["format"],
+        rows.append({"dataset_id": d["dataset_id"], "name": dataset_name(d["name"], a.lang),
+                     "format": d["format"],
                      "synthetic": bool(d.get("synthetic")),
                      "country": t("report.item_sep").join(
                          country_name(c, a.lang) for c in mine["countries"]) or "—",
