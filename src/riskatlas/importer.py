@@ -22,8 +22,8 @@ from riskatlas.store.store import Store
 
 # the Python API of importing: import_paths, and what the views use besides (riskatlas
 # import --inspect, --column and its progress bar)
-__all__ = ["ColumnReport", "FileResult", "ReadOptions", "check_zip", "expand", "import_paths",
-           "inspect", "parse_overrides"]
+__all__ = ["ColumnReport", "FileResult", "ImportSummary", "ReadOptions", "check_zip", "expand",
+           "import_paths", "inspect", "parse_overrides", "summarise"]
 
 log = logging.getLogger(__name__)
 _SKIP_SUFFIXES = {".shp", ".shx", ".dbf", ".prj", ".cpg", ".md", ".txt", ".sha256", ".part"}
@@ -50,6 +50,41 @@ class FileResult:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass
+class ImportSummary:
+    """One dataset's import (or one skipped file), its files' counts summed: one line of
+    ``riskatlas import``, then its notes, each once."""
+
+    paths: list[str]
+    dataset_id: int | None
+    status: str  # imported | unchanged | skipped
+    records_read: int = 0
+    records_imported: int = 0
+    records_quarantined: int = 0
+    fields_flagged: int = 0
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def summarise(results: Sequence[FileResult]) -> list[ImportSummary]:
+    """The results of :func:`import_paths` by dataset and status, in their order; a
+    dataset's notes (which every file's result repeats) once each."""
+    summaries: dict[tuple[int | None, str, int], ImportSummary] = {}
+    for n, result in enumerate(results):
+        # files of one dataset imported together share it; skipped files stay apart
+        key = (result.dataset_id, result.status, n if result.dataset_id is None else -1)
+        summary = summaries.setdefault(key, ImportSummary([], result.dataset_id,
+                                                          result.status))
+        summary.paths.append(result.path)
+        summary.records_read += result.records_read
+        summary.records_imported += result.records_imported
+        summary.records_quarantined += result.records_quarantined
+        summary.fields_flagged += result.fields_flagged
+        for note in result.notes:
+            if note not in summary.notes:
+                summary.notes.append(note)
+    return list(summaries.values())
 
 
 def expand(paths: Sequence[Path]) -> list[Path]:

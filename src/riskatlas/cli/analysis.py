@@ -18,7 +18,7 @@ import typer
 
 from riskatlas.cli.help import h
 from riskatlas.cli.options import Db, Engine, Format, Methods, ScopeArgs, scope_options
-from riskatlas.cli.output import console, err_console, print_frame
+from riskatlas.cli.output import TABLE_FORMATS, console, err_console, print_frame
 from riskatlas.cli.state import state
 from riskatlas.i18n import translate
 
@@ -41,6 +41,17 @@ TABLE_COLUMNS = {
     "sendai": ("admin_name", "year", "population", "population_basis", "deaths", "missing",
                "a1", "b1", "d1", "sdg_1_5_1"),
     "screen": ("rank", "admin_name", "score", "class", "drivers", "quality", "stability"),
+}
+
+# what a narrow terminal keeps first where that is not the table's order (the columns
+# left out are named under the table; --format wide shows every column)
+TABLE_PRIORITY = {
+    "events": ("start_date", "hazard_name", "level0_name", "deaths", "cards", "event_id",
+               "end_date", "units", "houses_destroyed", "intensive"),
+    "risk": ("admin_name", "hazard_name", "events_per_year", "deaths_per_year",
+             "p_event_10y", "trend_events", "trend_deaths", "deaths_per_100k",
+             "intensive_events"),
+    "sendai": ("admin_name", "year", "deaths", "missing", "a1", "b1", "d1", "sdg_1_5_1"),
 }
 
 # columns whose values are keys with a label in the catalogues (table view only)
@@ -144,33 +155,13 @@ def _show(frame: "pd.DataFrame", fmt: str, lang: str) -> None:
 
     caption = caption_of(frame, lang)
     about = describe_levels(frame.attrs, lang)  # what return levels count
-    if fmt == "table":
-        view = frame[[c for c in TABLE_COLUMNS[frame.attrs["analysis"]] if c in frame.columns]]
-        if "drivers" in view.columns:
-            view = view.assign(drivers=view["drivers"].map(lambda d: drivers_text(d, lang)))
-        if "stability" in view.columns:  # a share of weight draws, read as a percentage
-            import pandas as pd
-
-            from riskatlas.report.html import percent
-
-            view = view.assign(stability=view["stability"].map(
-                lambda v: percent(v) if pd.notna(v) else "—"))
-        for column, prefix in VALUE_LABELS.items():
-            if column in view.columns:
-                view = view.assign(**{column: view[column].map(
-                    lambda v, p=prefix: translate(f"{p}.{v}", lang) if isinstance(v, str)
-                    else v)})
-        numeric = view.select_dtypes("number").columns
-        view = view.assign(**{c: view[c].round(3) for c in numeric})
-        if "share_pct" in view.columns:
-            view = view.assign(share_pct=view["share_pct"].round(1))
-        if frame.attrs["analysis"] == "return_levels":  # not the admin level
-            view = view.rename(columns={"level": "return_level"})
-        print_frame(view, fmt, title=caption, lang=lang)
+    if fmt in TABLE_FORMATS:
+        print_frame(table_view(frame, lang, wide=fmt == "wide"), fmt, title=caption,
+                    lang=lang, priority=TABLE_PRIORITY.get(frame.attrs["analysis"], ()))
         if about:
             console.print(about, highlight=False)
         for note in note_texts([frame.attrs], lang):
-            console.print(note)
+            console.print(note, highlight=False)
         return
     err_console.print(caption, highlight=False, soft_wrap=True)
     if about:
@@ -181,6 +172,32 @@ def _show(frame: "pd.DataFrame", fmt: str, lang: str) -> None:
         frame = frame.assign(drivers=frame["drivers"].map(
             lambda d: json.dumps(d, ensure_ascii=False)))
     print_frame(frame, fmt, lang=lang)
+
+
+def table_view(frame: "pd.DataFrame", lang: str, *, wide: bool = False) -> "pd.DataFrame":
+    """What a terminal shows of a result: the analysis's table columns (every column
+    when ``wide``), keys as labels in ``lang``, drivers and stability as text."""
+    import pandas as pd
+
+    from riskatlas.report.html import percent
+
+    analysis = frame.attrs["analysis"]
+    view = frame if wide else frame[[c for c in TABLE_COLUMNS[analysis] if c in frame.columns]]
+    if "drivers" in view.columns:
+        view = view.assign(drivers=view["drivers"].map(lambda d: drivers_text(d, lang)))
+    if "stability" in view.columns:  # a share of weight draws, read as a percentage
+        view = view.assign(stability=view["stability"].map(
+            lambda v: percent(v) if pd.notna(v) else "—"))
+    for column, prefix in VALUE_LABELS.items():
+        if column in view.columns:
+            view = view.assign(**{column: view[column].map(
+                lambda v, p=prefix: translate(f"{p}.{v}", lang) if isinstance(v, str)
+                else v)})
+    if "share_pct" in view.columns:  # shares to a tenth of a percent
+        view = view.assign(share_pct=view["share_pct"].round(1))
+    if analysis == "return_levels":  # not the admin level
+        view = view.rename(columns={"level": "return_level"})
+    return view
 
 
 def caption_of(frame: "pd.DataFrame", lang: str) -> str:

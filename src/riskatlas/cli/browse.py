@@ -3,6 +3,7 @@
 # no `from __future__ import annotations`: Typer reads these signatures at every run,
 # and evaluating their annotations from strings cost more than defining them
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,7 +23,7 @@ from riskatlas.cli.options import (
     YearTo,
     scope_options,
 )
-from riskatlas.cli.output import console, print_frame, print_table
+from riskatlas.cli.output import TABLE_FORMATS, console, print_frame, print_table
 from riskatlas.cli.state import state
 from riskatlas.i18n import translate
 from riskatlas.paths import resolve_db
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 BROWSE_COLUMNS = ("record_id", "country_iso3", "level0_name", "level1_name", "level2_name",
                   "start_date", "date_precision", "hazard_term", "hips_code", "hazard_group",
                   "deaths", "injured", "affected", "houses_destroyed", "houses_damaged")
+# what a narrow terminal keeps of a record, most important first (the rest: --format wide)
+RECORDS_PRIORITY = ("record_id", "start_date", "level1_name", "hazard_group", "deaths",
+                    "level2_name", "affected", "houses_destroyed", "hazard_term", "injured",
+                    "houses_damaged", "level0_name", "hips_code", "country_iso3")
 OUTSIDE_TABLE = ("record_id", "dataset_id", "country_iso3", "start_date", "hazard_term",
                  "deaths", "period")
 SUGGESTION_COLUMNS = ("hips_code", "hips_name", "hazard_group", "similarity", "resembles",
@@ -41,6 +46,8 @@ SUGGESTION_COLUMNS = ("hips_code", "hips_name", "hazard_group", "similarity", "r
 DATASETS_TABLE = (("dataset_id", "id"), ("name", "name"), ("format", "format"),
                   ("country_iso3", "country"), ("records_read", "read"),
                   ("records_imported", "imported"), ("records_quarantined", "set_aside"))
+DATASETS_PRIORITY = ("id", "name", "country", "imported", "set_aside", "read", "format")
+MORE_FILES = re.compile(r"(.+) \(\+(\d+) files\)")  # importer's name of a multi-file dataset
 DATASETS_COLUMNS = ("dataset_id", "name", "format", "source_key", "country_iso3",
                     "records_read", "records_imported", "records_quarantined", "imported_at",
                     "crosswalk_version", "importer_version", "synthetic")
@@ -86,7 +93,7 @@ def _print_review(frame: Any, fmt: str, lang: str) -> None:
 def _dataset_rows(db: Path | None) -> list[tuple[Any, ...]] | None:
     """The datasets table's rows as a terminal shows them, read with DuckDB alone (no
     Ibis, no pandas: ``riskatlas datasets`` starts in a fraction of the time); None when
-    the rows need the full path (no such table, a name or a count left empty)."""
+    the rows need the full path (no such table)."""
     import duckdb
 
     from riskatlas.errors import StoreError
@@ -105,9 +112,19 @@ def _dataset_rows(db: Path | None) -> list[tuple[Any, ...]] | None:
         return None
     finally:
         con.close()
-    if any(row[i] is None for row in rows for i in (0, 1, 4, 5, 6)):
-        return None  # pandas shows an empty count as a float, an empty name as "nan"
     return rows
+
+
+def dataset_name(name: Any, synthetic: bool, lang: str) -> Any:
+    """A dataset's name in ``lang``: "first file (+N files)" as the import stored it in
+    English, marked when synthetic (a missing name stays missing, or is the mark)."""
+    many = MORE_FILES.fullmatch(name) if isinstance(name, str) else None
+    if many:
+        name = translate("import.more_files", lang, name=many[1], count=int(many[2]))
+    if not synthetic:
+        return name
+    mark = f"({translate('browse.synthetic', lang)})"
+    return f"{name} {mark}" if isinstance(name, str) else mark
 
 
 def datasets(ctx: typer.Context, db: Db = None, fmt: Format = "table") -> None:
@@ -116,21 +133,20 @@ def datasets(ctx: typer.Context, db: Db = None, fmt: Format = "table") -> None:
     title = translate("browse.datasets_title", lang)
     rows = _dataset_rows(db) if fmt == "table" else None
     if rows is not None:
-        synthetic = translate("browse.synthetic", lang)
         print_table([heading for _, heading in DATASETS_TABLE], (
-            [str(i), f"{name} ({synthetic})" if s else name,
-             *("" if v is None else str(v) for v in rest)]
-            for i, name, *rest, s in rows), lang, title)
+            [i, dataset_name(name, s, lang), *rest] for i, name, *rest, s in rows),
+            lang, title, priority=DATASETS_PRIORITY)
         return
     import riskatlas
 
     with riskatlas.open(db, read_only=True) as atlas:
         frame = atlas.datasets()[list(DATASETS_COLUMNS)]
-    if fmt == "table":  # what fits a terminal; csv and json have every column
-        frame = frame.assign(name=[f"{n} ({translate('browse.synthetic', lang)})" if s else n
+    if fmt in TABLE_FORMATS:  # names in the reader's language
+        frame = frame.assign(name=[dataset_name(n, s, lang)
                                    for n, s in zip(frame.name, frame.synthetic, strict=True)])
+    if fmt == "table":  # what fits a terminal; wide, csv and json have every column
         frame = frame[[c for c, _ in DATASETS_TABLE]].rename(columns=dict(DATASETS_TABLE))
-    print_frame(frame, fmt, title=title, lang=lang)
+    print_frame(frame, fmt, title=title, lang=lang, priority=DATASETS_PRIORITY)
 
 
 def quality(ctx: typer.Context, dataset: Dataset = None, db: Db = None,
@@ -142,10 +158,10 @@ def quality(ctx: typer.Context, dataset: Dataset = None, db: Db = None,
     lang = state(ctx).lang
     with riskatlas.open(db, read_only=True) as atlas:
         frame = atlas.quality_summary(dataset)
-    if frame.empty and fmt == "table":
+    if frame.empty and fmt in TABLE_FORMATS:
         console.print(translate("browse.no_quality_issues", lang))
         return
-    if fmt == "table":
+    if fmt in TABLE_FORMATS:
         frame = frame.assign(
             rule=[template(key, lang) for key in frame.rule],
             action=[translate(f"quality.action.{a}", lang) for a in frame.action],
@@ -166,13 +182,22 @@ def hazards(
     with riskatlas.open(db, read_only=True) as atlas:
         frame = (atlas.hazard_suggestions(lang=lang) if unmapped
                  else atlas.hazard_terms())
-    if unmapped and frame.empty and fmt == "table":
+    if unmapped and frame.empty and fmt in TABLE_FORMATS:
         console.print(translate("browse.no_unmapped", lang))
         return
     if unmapped and fmt != "json":  # json keeps the suggestions nested in each term
         _print_review(frame, fmt, lang)
         return
+    if fmt in TABLE_FORMATS and "hazard_group" in frame.columns:
+        frame = frame.assign(hazard_group=group_names(frame["hazard_group"], lang))
     print_frame(frame, fmt, title=translate("browse.hazards_title", lang), lang=lang)
+
+
+def group_names(groups: "pd.Series", lang: str) -> "pd.Series":
+    """Reporting group keys as their names in ``lang`` (a missing group stays missing)."""
+    from riskatlas.analysis.results import hazard_name
+
+    return groups.map(lambda g: hazard_name(g, lang) if isinstance(g, str) else g)
 
 
 def records(
@@ -195,9 +220,12 @@ def records(
         frame = atlas.records(limit=page_size, offset=(page - 1) * page_size,
                               columns=BROWSE_COLUMNS, **filters)
     lang = state(ctx).lang
-    print_frame(frame, fmt, title=translate("browse.records_title", lang, page=page,
-                                            pages=max(1, -(-total // page_size)),
-                                            total=total), lang=lang)
+    if fmt in TABLE_FORMATS:  # the group's name in the reader's language
+        frame = frame.assign(hazard_group=group_names(frame["hazard_group"], lang))
+    print_frame(frame, fmt, title=translate("browse.records_title", lang, page=f"{page:,}",
+                                            pages=f"{max(1, -(-total // page_size)):,}",
+                                            total=f"{total:,}"), lang=lang,
+                priority=RECORDS_PRIORITY)
 
 
 @scope_options(admin=False, level=None, hazard=False)
@@ -213,8 +241,8 @@ def periods(
     with riskatlas.open(db, read_only=True, methods=methods) as atlas:
         if outside:
             frame: pd.DataFrame = atlas.outside_period(scope=scope.on(atlas))
-            if fmt == "table":  # what fits a terminal; csv and json have every column
-                frame = frame.assign(start_date=frame["start_date"].dt.date, period=[
+            if fmt == "table":  # what fits a terminal; wide, csv and json: every column
+                frame = frame.assign(period=[
                     f"{a}–{b}" for a, b in zip(frame.period_from, frame.period_to,
                                                strict=True)])[list(OUTSIDE_TABLE)]
             print_frame(frame, fmt, title=translate("browse.outside_title", lang,

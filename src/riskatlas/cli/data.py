@@ -17,7 +17,7 @@ from riskatlas.i18n import translate
 
 if TYPE_CHECKING:
     import riskatlas
-    from riskatlas.importer import ColumnReport, FileResult
+    from riskatlas.importer import ColumnReport, FileResult, ImportSummary
 
 
 def _reader_formats() -> str:
@@ -72,18 +72,11 @@ def run_import(db: Path | None, paths: list[Path], *, lang: str, fmt: str | None
                                          total=_expected_bytes(paths))
                 options.progress = lambda n: progress.advance(task, n)
                 results = atlas.import_paths(paths, format=fmt, options=options)
-        for result in results:
-            if as_json:
+        if as_json:
+            for result in results:
                 print_json_line(result.as_dict())
-                continue
-            _print_result(atlas, result, lang)
-            if crosswalks and result.status == "unchanged":
-                console.print("  " + translate("import.crosswalk_not_applied", lang,
-                                               path=result.path), style="yellow")
-        unmapped = sorted({term for r in results for term in r.unmapped_hazards})
-        if unmapped and not as_json:
-            console.print(translate("import.unmapped", lang, terms=", ".join(unmapped)),
-                          style="yellow")
+        else:
+            print_summaries(atlas, results, lang, crosswalks=bool(crosswalks))
     return results
 
 
@@ -141,31 +134,74 @@ def _print_report(report: "ColumnReport", lang: str) -> None:
         console.print("  " + t(note["key"], **params), style="yellow", highlight=False)
 
 
-def _print_result(atlas: "riskatlas.Atlas", result: "FileResult", lang: str) -> None:
+def files_name(paths: "list[str]", lang: str) -> str:
+    """Files as a line names them: the first one's name, and how many more."""
+    first = Path(paths[0]).name
+    if len(paths) == 1:
+        return first
+    return translate("import.more_files", lang, name=first, count=len(paths) - 1)
+
+
+def print_summaries(atlas: "riskatlas.Atlas", results: "list[FileResult]", lang: str, *,
+                    crosswalks: bool = False) -> None:
+    """One line per dataset imported (its files' counts summed) with its notes listed
+    once, one line for the files skipped, and a total when there is more than one line."""
+    from riskatlas.importer import summarise
+
+    summaries = summarise(results)
+    skipped = [Path(p).name for s in summaries if s.status == "skipped" for p in s.paths]
+    for summary in summaries:
+        if summary.status != "skipped":
+            _print_summary(atlas, summary, lang, crosswalks=crosswalks)
+    if skipped:
+        console.print(translate("import.skipped_files", lang, count=len(skipped),
+                                paths=translate("report.list_sep", lang).join(skipped)),
+                      style="yellow", highlight=False)
+    unmapped = sorted({term for r in results for term in r.unmapped_hazards})
+    if unmapped:
+        console.print(translate("import.unmapped", lang, terms=", ".join(unmapped)),
+                      style="yellow")
+    if len(summaries) > 1:
+        done = [s for s in summaries if s.status == "imported"]
+        console.print(translate(
+            "import.total", lang, files=f"{len(results):,}", datasets=len(done),
+            read=f"{sum(s.records_read for s in done):,}",
+            imported=f"{sum(s.records_imported for s in done):,}",
+            quarantined=f"{sum(s.records_quarantined for s in done):,}",
+            unchanged=sum(len(s.paths) for s in summaries if s.status == "unchanged"),
+            skipped=len(skipped)), style="bold", highlight=False)
+
+
+def _print_summary(atlas: "riskatlas.Atlas", summary: "ImportSummary", lang: str, *,
+                   crosswalks: bool) -> None:
     from riskatlas.api import json_params
 
     def t(key: str, **params: object) -> str:
         return translate(key, lang, **params)
 
-    if result.status == "skipped":
-        console.print(t("import.skipped_unknown", path=result.path), style="yellow")
+    name = files_name(summary.paths, lang)
+    if summary.status == "unchanged":
+        console.print(t("import.unchanged", path=name, dataset=summary.dataset_id),
+                      highlight=False)
+        if crosswalks:
+            console.print("  " + t("import.crosswalk_not_applied", path=name),
+                          style="yellow", highlight=False)
         return
-    if result.status == "unchanged":
-        console.print(t("import.unchanged", path=result.path, dataset=result.dataset_id))
-        return
-    console.print(t("import.done", path=result.path, read=result.records_read,
-                    imported=result.records_imported, quarantined=result.records_quarantined,
-                    dataset=result.dataset_id))
-    if result.fields_flagged:
-        console.print("  " + t("import.flagged", count=result.fields_flagged,
-                               dataset=result.dataset_id), style="yellow")
-    for note in result.notes:
+    console.print(t("import.done", path=name, read=f"{summary.records_read:,}",
+                    imported=f"{summary.records_imported:,}",
+                    quarantined=f"{summary.records_quarantined:,}",
+                    dataset=summary.dataset_id), highlight=False)
+    if summary.fields_flagged:
+        console.print("  " + t("import.flagged", count=f"{summary.fields_flagged:,}",
+                               dataset=summary.dataset_id), style="yellow", highlight=False)
+    for note in summary.notes:
         params = {k: v for k, v in note.items() if k != "key"}
-        params.setdefault("path", Path(result.path).name)
-        console.print("  " + t(note["key"], **params), style="yellow")
-    if result.records_quarantined:
-        rows = atlas.quarantine(result.dataset_id)
-        rows = rows[rows.source_file == Path(result.path).name].head(10)
+        params.setdefault("path", name)
+        console.print("  " + t(note["key"], **params), style="yellow", highlight=False)
+    if summary.records_quarantined:
+        files = {Path(p).name for p in summary.paths}
+        rows = atlas.quarantine(summary.dataset_id)
+        rows = rows[rows.source_file.isin(files)].head(10)
         console.print("  " + t("import.set_aside_header"))
         for row in rows.itertuples():
             params = json_params(row.reason_params)

@@ -16,7 +16,7 @@ import typer
 
 from riskatlas.cli.help import h
 from riskatlas.cli.options import Db, Format, Methods
-from riskatlas.cli.output import console, print_frame
+from riskatlas.cli.output import TABLE_FORMATS, console, print_frame
 from riskatlas.cli.state import state
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def _show(frame: "pd.DataFrame", fmt: str, csv: Path | None, lang: str) -> None:
 
     if csv is not None:
         csv.write_text(links_csv(frame), encoding="utf-8")
-    if fmt == "table":
+    if fmt in TABLE_FORMATS:
         print_frame(_table(frame, lang), fmt, lang=lang)
     else:
         from riskatlas.services.links import export_frame
@@ -107,7 +107,7 @@ def list_(
     with riskatlas.open(db, read_only=True) as atlas:
         frame = atlas.links(status=status, from_dataset=from_dataset, to_dataset=to_dataset,
                             lang=lang)
-    if not len(frame) and fmt == "table" and csv is None:
+    if not len(frame) and fmt in TABLE_FORMATS and csv is None:
         console.print(state(ctx).t("link.cli.none"))
         return
     _show(frame, fmt, csv, lang)
@@ -149,8 +149,8 @@ def places(
 
     with riskatlas.open(db, read_only=True) as atlas:
         frame = links.places(atlas.store, review=not every)
-    if not len(frame) and fmt == "table":
+    if not len(frame) and fmt in TABLE_FORMATS:
         console.print(state(ctx).t("link.cli.no_places"))
         return
     print_frame(frame.reindex(columns=list(PLACE_COLUMNS)) if fmt == "table" else frame, fmt,
-                lang=state(ctx).lang)
+                lang=state(ctx).lang)  # wide, csv and json: every column

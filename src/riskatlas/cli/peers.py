@@ -15,7 +15,7 @@ import typer
 
 from riskatlas.cli.help import h
 from riskatlas.cli.options import Db, Format, Methods, YearFrom, YearTo
-from riskatlas.cli.output import console, err_console, print_frame
+from riskatlas.cli.output import TABLE_FORMATS, console, err_console, print_frame
 from riskatlas.cli.state import state
 from riskatlas.i18n import translate
 
@@ -54,7 +54,7 @@ def peers(
         tier=peers_view.tier_label(unit["tier"], text),
         country=country_name(unit["country_iso3"], lang)) if unit else ""
     reason = frame.attrs.get("reason")
-    out = console if fmt == "table" else err_console
+    out = console if fmt in TABLE_FORMATS else err_console
     if title:
         out.print(title, highlight=False, soft_wrap=True)
     if reason:
@@ -66,14 +66,14 @@ def peers(
         why=[text("peers.why_sep").join(peers_view.why_texts(c, text))
              for c in frame["close_by"]],
         differs=[peers_view.differs_text(d, text) for d in frame["differs_by"]])
-    if fmt == "table":
+    if fmt in TABLE_FORMATS:
         if len(view):
             labels = {"kind": translate("peers.column_kind", lang),
                       "similarity": translate("report.similarity", lang),
                       "why": translate("peers.column_why", lang),
                       "differs": translate("report.differs", lang)}
             view = view.assign(similarity=[f"{v:.2f}" for v in view["similarity"]])
-            print_frame(view[list(TABLE)].rename(columns=labels), lang=lang)
+            print_frame(view[list(TABLE)].rename(columns=labels), fmt, lang=lang)
         return
     if fmt == "csv":
         view = view.assign(**{c: view[c].map(lambda v: json.dumps(v, ensure_ascii=False))

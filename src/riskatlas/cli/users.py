@@ -16,11 +16,16 @@ import typer
 
 from riskatlas.cli.help import h
 from riskatlas.cli.options import Db, Format
-from riskatlas.cli.output import console, print_frame
+from riskatlas.cli.output import TABLE_FORMATS, console, print_frame
 from riskatlas.cli.state import state
 
 ROLE_HELP = h("users.roles")  # "viewer, collector, validator or admin"
 BY = "cli"  # who the audit log names for a change made here
+
+# the columns of ``users list`` and their headings
+USER_COLUMNS = {"name": "auth.name", "role": "auth.role_label", "disabled": "auth.state",
+                "created_at": "auth.created", "tokens": "auth.tokens",
+                "token_last_used": "column.token_last_used"}
 
 Name = Annotated[str, typer.Argument(help=h("users.name"))]
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help=h("users.password_stdin"))]
@@ -68,11 +73,19 @@ def list_(ctx: typer.Context, fmt: Format = "table", db: Db = None) -> None:
     lang = state(ctx).lang
     with riskatlas.open(db) as atlas:
         rows = accounts.users(atlas.store)
-    if not rows and fmt == "table":
+    if not rows and fmt in TABLE_FORMATS:
         console.print(state(ctx).t("auth.cli.none"))
         return
-    print_frame(pd.DataFrame(rows, columns=["name", "role", "disabled", "created_at",
-                                            "tokens", "token_last_used"]), fmt, lang=lang)
+    frame = pd.DataFrame(rows, columns=list(USER_COLUMNS))
+    if fmt in TABLE_FORMATS:  # for a person: labels, states in words, times to the minute
+        t = state(ctx).t
+        frame = frame.assign(
+            role=[t(f"auth.role.{r}") for r in frame.role],
+            disabled=[t("auth.disabled") if d else t("auth.active") for d in frame.disabled],
+            created_at=pd.to_datetime(frame.created_at),
+            token_last_used=pd.to_datetime(frame.token_last_used))
+        frame.columns = [t(key) for key in USER_COLUMNS.values()]
+    print_frame(frame, fmt, lang=lang)
 
 
 def role(
