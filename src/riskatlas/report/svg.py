@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from riskatlas.i18n import label_value
 from riskatlas.report import cartography
 from riskatlas.report.cartography import MapShapes, MapTexts, map_shapes
 
@@ -44,7 +45,8 @@ def bar_chart(rows: Sequence[tuple[str, float, str | None]], *, label: str,
         parts.append(f'<text x="{left - 8}" y="{y + bar * 0.75:.1f}" text-anchor="end" '
                      f'class="label">{escape(text)}</text>')
         parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar}" '
-                     f'fill="{colour(hazard)}"><title>{escape(text)}: {value:.1f} %</title></rect>')
+                     f'fill="{colour(hazard)}"><title>{escape(label_value(text, f"{value:.1f} %"))}'
+                     '</title></rect>')
         parts.append(f'<text x="{left + w + 6:.1f}" y="{y + bar * 0.75:.1f}" class="value">'
                      f'{value:.1f} %</text>')
     parts.append("</svg>")
