@@ -381,10 +381,10 @@ def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
             "cls": u["class"], "class_label": t(f"class.{u['class']}"),
             "drivers": drivers_text(u["drivers"], t.lang), "quality": u["quality"],
             "stability": percent(u["stability"]), "top_n": u["top_n"],
-            "chart": svg.bar_chart([(t.hazard(r.hazard), float(r.share_pct), r.hazard)
-                                    for r in basis.itertuples()],
-                                   label=t("report.chart_profile", metric=t.metric(metric)),
-                                   bar=12),
+            "chart": charts.share_chart([(t.hazard(r.hazard), float(r.share_pct), r.hazard)
+                                         for r in basis.itertuples()], width=640,
+                                        label=t("report.chart_profile",
+                                                metric=t.metric(metric))),
             "chart_caption": t("report.caption_unit_profile", metric=t.metric(metric),
                                unit=name, records=t.num(int(basis["records"].sum()))),
             "trend": svg.line_chart(series, label=t("report.chart_trend")),
@@ -674,8 +674,19 @@ def profile_table(a: Assessment, t: Text) -> dict[str, Any]:
              "cells": [{"share": f"{wide.at[h, m]:.1f}" if pd.notna(wide.at[h, m]) else "—",
                         "value": t.num(value.at[h, m]) if pd.notna(value.at[h, m]) else "—"}
                        for m in metrics]} for h in order if h in wide.index]
-    charts_ = [s for s in profile_sections(a, t) if s["key"] in PROFILE_CHARTS]
     first, last = a.period
+    charts_ = []
+    for metric in PROFILE_CHARTS:
+        shown = p[(p["metric"] == metric) & (p["value"] > 0)].sort_values("rank")
+        if not len(shown):
+            continue
+        name = t.metric(metric)
+        charts_.append({"metric": name, "chart": charts.share_chart(
+            [(t.hazard(r.hazard), float(r.share_pct), r.hazard) for r in shown.itertuples()],
+            label=t("report.chart_profile", metric=name)),
+            "caption": t("report.caption_profile", metric=name,
+                         period=f"{int(shown.period_from.min())}–{int(shown.period_to.max())}",
+                         records=t.num(int(shown["records"].sum())))})
     return {"metrics": [t(f"report.figure_{m}") for m in metrics], "rows": rows,
             "charts": charts_, "caption": t("report.caption_profile_table",
                                             period=f"{first}–{last}",
