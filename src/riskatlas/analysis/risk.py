@@ -102,22 +102,36 @@ def add_trends(table: pd.DataFrame, annual: pd.DataFrame, methods: Methods) -> p
     unit's period of record."""
     min_years = int(methods.get("risk.trend.min_years"))
     alpha = float(methods.get("risk.trend.p_value"))
-    grouped = {key: g.set_index("year") for key, g in annual.groupby(list(GROUP_KEYS))}
+    series = trend_series(table, annual)
     results: dict[str, list[Any]] = {}
-    for row in table.itertuples(index=False):
-        series = grouped.get((row.country_iso3, row.admin_code, row.hazard))
-        years = range(int(row.period_from), int(row.period_to) + 1)
-        for name in TREND_SERIES:
-            values = (series[name].reindex(years, fill_value=0).fillna(0).to_numpy()
-                      if series is not None else np.zeros(len(years)))
+    for name in TREND_SERIES:
+        for values in series[name]:
             trend = mann_kendall(values, min_years=min_years, alpha=alpha)
             results.setdefault(f"trend_{name}", []).append(trend.verdict)
             results.setdefault(f"trend_{name}_p", []).append(trend.p_value)
             results.setdefault(f"trend_{name}_slope", []).append(trend.slope_per_year)
     out = table.copy()
-    for column, values in results.items():
-        out[column] = values if len(table) else pd.Series(dtype="object")
+    for column, found in results.items():
+        out[column] = found
     return out
+
+
+def trend_series(table: pd.DataFrame, annual: pd.DataFrame) -> dict[str, list[np.ndarray]]:
+    """Per series, each row's values over its years of record (``period_from`` to
+    ``period_to``), 0 where ``annual`` has no value: one join for every row at once."""
+    if not len(table):
+        return {name: [] for name in TREND_SERIES}
+    first = table["period_from"].astype("int64").to_numpy()
+    lengths = table["period_to"].astype("int64").to_numpy() - first + 1
+    ends = np.cumsum(lengths)
+    years = np.repeat(first, lengths) + np.arange(ends[-1]) - np.repeat(ends - lengths, lengths)
+    grid = pd.DataFrame({**{k: np.repeat(table[k].to_numpy(), lengths) for k in GROUP_KEYS},
+                         "year": years})
+    values = annual.dropna(subset=list(GROUP_KEYS))[[*GROUP_KEYS, "year", *TREND_SERIES]]
+    values = values.astype({"year": "int64"})
+    filled = grid.merge(values, on=[*GROUP_KEYS, "year"], how="left")
+    return {name: np.split(filled[name].astype("float64").fillna(0.0).to_numpy(), ends[:-1])
+            for name in TREND_SERIES}
 
 
 def exceedance(records: ir.Table, scope: Scope, methods: Methods, metric: str = "deaths",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -29,7 +30,9 @@ def mann_kendall(values: np.ndarray, *, min_years: int = 10, alpha: float = 0.05
     n = len(x)
     if n < min_years:
         return Trend("too_few_years", None, None, n)
-    i, j = np.triu_indices(n, k=1)
+    if x.min() == x.max():  # a constant series (most units' years without a loss)
+        return Trend("no_trend", 1.0, 0.0, n)
+    i, j, gaps = _pairs(n)
     diffs = x[j] - x[i]
     s = float(np.sign(diffs).sum())
     _, ties = np.unique(x, return_counts=True)
@@ -38,7 +41,14 @@ def mann_kendall(values: np.ndarray, *, min_years: int = 10, alpha: float = 0.05
         return Trend("no_trend", 1.0, 0.0, n)
     z = (s - math.copysign(1, s)) / math.sqrt(var) if s else 0.0
     p = math.erfc(abs(z) / math.sqrt(2))
-    slope = float(np.median(diffs / (j - i)))
+    slope = float(np.median(diffs / gaps))
     if p >= alpha:
         return Trend("no_trend", p, slope, n)
     return Trend("increasing" if s > 0 else "decreasing", p, slope, n)
+
+
+@lru_cache(maxsize=256)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The index pairs i < j of a series of ``n`` years and their distance j - i."""
+    i, j = np.triu_indices(n, k=1)
+    return i, j, (j - i).astype("float64")

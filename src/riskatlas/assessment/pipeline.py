@@ -9,10 +9,13 @@ the advice of a scope).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields, replace
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -28,56 +31,149 @@ from riskatlas.assessment.peers import peer_features, unit_peers
 from riskatlas.assessment.value import REPORT_METRICS, Assessment
 from riskatlas.errors import AnalysisError, EmptyScopeError
 from riskatlas.i18n import translate
+from riskatlas.store.memo import Memo
 
 if TYPE_CHECKING:
     from riskatlas.analyses import Analyses
+    from riskatlas.analysis.methods import Methods
 
 MIN_UNITS_FOR_LEVEL = 10
 
 
+# the steps of :func:`assess`, in order, as its ``progress`` callback names them (the CLI
+# words each one through the catalogue key ``assess.step.<name>``)
+STEPS = ("scope", "profile", "risk", "screen", "peers", "records", "indicators")
+Progress = Callable[[str], None]
+
+
 def assess(analyses: Analyses, scope: Scope, *, lang: str = "en", top: int = 5,
            peers_k: int = 5, measures: Sequence[Path] = (),
-           cases: Sequence[Path] = ()) -> Assessment:
+           cases: Sequence[Path] = (), progress: Progress | None = None) -> Assessment:
     """Run every analysis of a report over ``scope``: its datasets (all when None) of its
     country (else the only one they hold), counting its approval statuses, per unit of its
     level (None: :func:`choose_level`, the data's cities or districts). ``measures`` and
-    ``cases`` are catalogue files extending the shipped ones."""
-    country = scope.country.upper() if scope.country else only_country(analyses, scope)
-    whole = analyses.ready(scope.but(country=country, level=None))
-    level = scope.level if scope.level is not None else choose_level(analyses, whole)
-    units = whole.but(level=level)
-    catalogue = load_measures(extra=measures)
-    library = load_cases(measures=catalogue, extra=cases)
-    profile = analyses.profile(REPORT_METRICS, lang=lang, scope=whole)
-    unit_profile = analyses.profile(REPORT_METRICS, lang=lang, scope=units)
-    risk = analyses.risk(lang=lang, scope=units)
-    screen, all_screen, screen_notes = screens(analyses, lang, units)
-    advice = advise(screen, unit_profile, risk, catalogue, library, top=top)
-    features = peer_features(analyses, scope.year_from, scope.year_to)
-    rules = PeerRules.of(analyses.methods.get("peers"))
-    peer_lists = {(u.country_iso3, u.admin_code): peers(features, (u.country_iso3, u.admin_code),
-                                                        k=peers_k, level=level, rules=rules)
-                  for u in screen.sort_values("rank").head(top).itertuples()}
-    annual = annual_of(analyses, units)
-    records = records_of(analyses, whole, level)
-    dataset = (scope.dataset,) if isinstance(scope.dataset, int) else scope.dataset
-    linking = linking_section(analyses, country, lang, dataset)
-    return with_national(Assessment(
-        country=country, level=level, year_from=scope.year_from, year_to=scope.year_to,
-        lang=lang, datasets=in_scope(analyses.datasets(), records), profile=profile,
-        unit_profile=unit_profile, risk=risk,
-        return_levels=analyses.return_levels("deaths", lang=lang, scope=units),
-        sendai=analyses.sendai(lang=lang, scope=whole),
-        unit_sendai=analyses.sendai(lang=lang, scope=units),
-        events=analyses.events(lang=lang, scope=whole), annual=annual, screen=screen,
-        advice=advice, peers=peer_lists, units=units_of(analyses, level, country),
-        records=records, statuses=scope.statuses, all_screen=all_screen,
-        outside=analyses.outside_screen(lang=lang, scope=whole),
-        unit_outside=analyses.outside_screen(lang=lang, scope=units), dataset_scope=dataset,
-        catalogue=catalogue, cases=library, top=top,
-        quality=in_scope(analyses.quality_summary(), records),
-        linking=linking, notes=[*screen_notes, *note_texts([risk.attrs, screen.attrs], lang),
-                                *linking_notes(linking, lang)]), analyses.methods)
+    ``cases`` are catalogue files extending the shipped ones. ``progress`` is told each of
+    :data:`STEPS` as it starts. What the analyses state of a scope (its periods, the cards
+    left out, the tables' schemas) is worked out once for the whole run (:func:`run_memo`)."""
+    step = progress or (lambda _name: None)
+    with run_memo(analyses):
+        step("scope")
+        country = scope.country.upper() if scope.country else only_country(analyses, scope)
+        whole = analyses.ready(scope.but(country=country, level=None))
+        level = scope.level if scope.level is not None else choose_level(analyses, whole)
+        units = whole.but(level=level)
+        catalogue = load_measures(extra=measures)
+        library = load_cases(measures=catalogue, extra=cases)
+        step("profile")
+        profile = analyses.profile(REPORT_METRICS, lang=lang, scope=whole)
+        unit_profile = analyses.profile(REPORT_METRICS, lang=lang, scope=units)
+        step("risk")
+        risk = analyses.risk(lang=lang, scope=units)
+        return_levels = analyses.return_levels("deaths", lang=lang, scope=units)
+        step("screen")
+        screen, all_screen, screen_notes = screens(analyses, lang, units)
+        advice = advise(screen, unit_profile, risk, catalogue, library, top=top)
+        step("peers")
+        features = peer_features(analyses, scope.year_from, scope.year_to)
+        rules = PeerRules.of(analyses.methods.get("peers"))
+        peer_lists = {(u.country_iso3, u.admin_code): peers(
+            features, (u.country_iso3, u.admin_code), k=peers_k, level=level, rules=rules)
+            for u in screen.sort_values("rank").head(top).itertuples()}
+        step("records")
+        annual = annual_of(analyses, units)
+        records = records_of(analyses, whole, level)
+        dataset = (scope.dataset,) if isinstance(scope.dataset, int) else scope.dataset
+        linking = linking_section(analyses, country, lang, dataset)
+        step("indicators")
+        return with_national(Assessment(
+            country=country, level=level, year_from=scope.year_from, year_to=scope.year_to,
+            lang=lang, datasets=in_scope(analyses.datasets(), records), profile=profile,
+            unit_profile=unit_profile, risk=risk, return_levels=return_levels,
+            sendai=analyses.sendai(lang=lang, scope=whole),
+            unit_sendai=analyses.sendai(lang=lang, scope=units),
+            events=analyses.events(lang=lang, scope=whole), annual=annual, screen=screen,
+            advice=advice, peers=peer_lists, units=units_of(analyses, level, country),
+            records=records, statuses=scope.statuses, all_screen=all_screen,
+            outside=analyses.outside_screen(lang=lang, scope=whole),
+            unit_outside=analyses.outside_screen(lang=lang, scope=units),
+            dataset_scope=dataset, catalogue=catalogue, cases=library, top=top,
+            quality=in_scope(analyses.quality_summary(), records),
+            linking=linking, notes=[*screen_notes, *note_texts([risk.attrs, screen.attrs], lang),
+                                    *linking_notes(linking, lang)]), analyses.methods)
+
+
+def assess_languages(analyses: Analyses, scope: Scope, langs: Sequence[str], *,
+                     top: int = 5, peers_k: int = 5, measures: Sequence[Path] = (),
+                     cases: Sequence[Path] = (), progress: Progress | None = None
+                     ) -> dict[str, Assessment]:
+    """:func:`assess` in each of ``langs``, the analyses run once: the results differ
+    between languages only in their names and notes (:func:`in_language`)."""
+    first = assess(analyses, scope, lang=langs[0], top=top, peers_k=peers_k,
+                   measures=measures, cases=cases, progress=progress)
+    out = {langs[0]: first}
+    for lang in langs[1:]:
+        linking = (linking_section(analyses, first.country, lang, first.dataset_scope)
+                   if first.linking is not None else None)
+        out[lang] = in_language(first, lang, linking=linking, methods=analyses.methods)
+    return out
+
+
+def in_language(a: Assessment, lang: str, *, linking: LinkingSection | None = None,
+                methods: Methods | None = None) -> Assessment:
+    """``a`` in ``lang``: hazard names, country names of country-level results and notes
+    worded again (every figure is the same); ``linking``: the linked-sources section in
+    ``lang`` (None keeps ``a``'s); ``methods``: the profile that the national figures
+    are worked out with again (None keeps ``a``'s)."""
+    if lang == a.lang:
+        return a
+    changes: dict[str, Any] = {
+        f.name: relabel(getattr(a, f.name), lang) for f in fields(a)
+        if isinstance(getattr(a, f.name), pd.DataFrame)}
+    changes["peers"] = {k: relabel(v, lang) for k, v in a.peers.items()}
+    linking = linking if linking is not None else a.linking
+    every_hazard = translate("report.screen_every_hazard", a.lang) in a.notes
+    notes = [*([translate("report.screen_every_hazard", lang)] if every_hazard else []),
+             *note_texts([a.risk.attrs, a.screen.attrs], lang), *linking_notes(linking, lang)]
+    out = replace(a, lang=lang, linking=linking, notes=notes, **changes)
+    return with_national(out, methods) if methods is not None else out
+
+
+def relabel(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """A result of :mod:`riskatlas.analyses` (or a frame with ``hazard`` and
+    ``hazard_name``) with its names in ``lang``, as ``labelled`` words them."""
+    from riskatlas.analysis.results import hazard_name
+    from riskatlas.model.countries import country_name
+
+    country_level = "analysis" in frame.attrs and \
+        frame.attrs.get("scope", {}).get("level") is None
+    hazards = {"hazard", "hazard_name"} <= set(frame.columns)
+    if not hazards and not (country_level and "admin_name" in frame.columns):
+        return frame
+    out = frame.copy()
+    out.attrs = copy.deepcopy(frame.attrs)
+    if hazards:
+        names = {k: hazard_name(k, lang) for k in out["hazard"].unique()}
+        out["hazard_name"] = out["hazard"].map(names)
+    if country_level and "admin_name" in out.columns and len(out):
+        out["admin_name"] = [country_name(c, lang) if c != NO_COUNTRY else c
+                             for c in out["country_iso3"]]
+    return out
+
+
+@contextmanager
+def run_memo(analyses: Analyses) -> Iterator[None]:
+    """What the analyses keep of a store (its schemas, the periods and provenance of each
+    scope) kept for one run of the pipeline, when the store keeps nothing itself (a served
+    copy has its own memo): the store does not change while this process holds it."""
+    store = analyses.store
+    if store.memo is not None:
+        yield
+        return
+    store.memo = Memo()
+    try:
+        yield
+    finally:
+        store.memo = None
 
 
 def linking_notes(linking: LinkingSection | None, lang: str) -> list[str]:
