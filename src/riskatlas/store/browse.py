@@ -1,6 +1,7 @@
 """The record browser's index in a store (``riskatlas.web.browse`` keeps its filters):
-every record but its raw source row, with its position ``seq`` in (start_date,
-record_id) order, stored in that order, and the reads of a page between two positions.
+every record but its raw source row, with its position ``seq`` in the browser's order
+(newest first: start_date descending, undated records last, then record_id), stored in
+that order, and the reads of a page between two positions.
 SQL of ours only: a filter arrives as SQL compiled from an Ibis expression."""
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ if TYPE_CHECKING:
 
     from riskatlas.store.store import Store
 
-ORDER = ("start_date", "record_id")
+ORDER = ("start_date", "record_id")  # the sort keys; start_date descending (ORDER_SQL)
+ORDER_SQL = "start_date DESC NULLS LAST, record_id"  # newest first, undated last
 
 
 def index_sql(store: Store) -> str:
@@ -23,7 +25,7 @@ def index_sql(store: Store) -> str:
     memory of sorting wide rows at once)."""
     records = store.stored("records")  # the table, even for restricted readers
     return (f"SELECT o.seq, r.* EXCLUDE (raw) FROM (SELECT rowid AS row, row_number() "
-            f"OVER (ORDER BY {', '.join(ORDER)}) AS seq FROM {records}) AS o "
+            f"OVER (ORDER BY {ORDER_SQL}) AS seq FROM {records}) AS o "
             f"JOIN {records} AS r ON r.rowid = o.row")
 
 

@@ -18,7 +18,7 @@ __all__ = ["ORDER", "PAGE_COLUMNS", "STRIDE", "TABLE", "all_records", "matching"
 
 def search(atlas: Atlas, *, page: int = 1, page_size: int = 50,
            columns: Sequence[str] | None = None, **filters: Any) -> tuple[int, pa.Table]:
-    """(total, one page of the matching records) in (start_date, record_id) order, with
+    """(total, one page of the matching records), newest first, with
     ``columns`` (default: every column but the raw source row)."""
     return service.search(atlas.store, page=page, page_size=page_size, columns=columns,
                           **filters)

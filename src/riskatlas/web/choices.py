@@ -54,6 +54,41 @@ def unit_options(gazetteer: Gazetteer) -> dict[int, list[tuple[str, str]]]:
     return out
 
 
+# the records page's unit filter lists a level's units only up to this many (a select of
+# thousands of wards helps nobody; their records are reached from the unit pages)
+UNIT_FILTER_MAX = 1000
+
+
+def unit_filter_options(atlas: Any, country: str | None,
+                        selected: str | None) -> list[tuple[int, list[tuple[str, str]]]]:
+    """The records page's units to filter by, per level: (level, [(code, "name — parent's
+    name")]) for each level of ``country``'s gazetteer with at most ``UNIT_FILTER_MAX``
+    units; ``selected`` (a code the page was asked for, e.g. from a unit page) always
+    among them. No country: no units (codes repeat across countries)."""
+    gazetteer = Gazetteer.of(atlas.store, country.upper() if country else None)
+    out = [(level, units) for level, units in unit_options(gazetteer).items()
+           if units and len(units) <= UNIT_FILTER_MAX]
+    if selected and not any(code == selected for _, units in out for code, _ in units):
+        unit = next((gazetteer.unit(n, selected) for n in LEVELS
+                     if gazetteer.unit(n, selected)), None)
+        out.append((unit.level if unit else -1,
+                    [(selected, unit.name if unit and unit.name else selected)]))
+    return out
+
+
+def hazard_group_options(atlas: Any, selected: str | None,
+                         lang: str) -> list[tuple[str, str]]:
+    """(group, name) of the reporting groups of the records the reader may see, by name;
+    ``selected`` (a HIPs code or a term a link asked for) kept as an option of its own."""
+    r = atlas.table("records")
+    groups = r.select("hazard_group").distinct().to_pandas()["hazard_group"]
+    out = sorted(((g, hazard_name(g, lang) or g) for g in groups if isinstance(g, str) and g),
+                 key=lambda o: o[1])
+    if selected and selected.lower() not in {g for g, _ in out}:
+        out.append((selected, hazard_name(selected, lang) or selected))
+    return out
+
+
 def hazard_label(term: str | None, hips_code: str | None, group: str | None,
                  lang: str) -> str:
     """A hazard as the reader knows it: its group's name, HIPs code and name."""

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from riskatlas.model.countries import country_name
 from riskatlas.model.schema import APPROVAL_STATUSES
 from riskatlas.report import html as report
 from riskatlas.report.html import Text
-from riskatlas.web import browse, data
+from riskatlas.web import browse, choices, data
 from riskatlas.web.deps import (
     Viewer,
     current_user,
@@ -92,14 +93,51 @@ def _unit_totals(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
                value[first], share[first])
 
 
+OVERVIEW_MAPS = 3  # the overview maps the countries with the most records, up to this many
+
+
+def unit_links(request: Request, lang: str, level: int) -> Callable[[str, str], str]:
+    """``href(country, code)``: a unit's page at ``level`` in the reader's language (the
+    maps' links)."""
+    path, query = unit_paths(request), urlencode({"level": level, "lang": lang})
+    return lambda country, code: f"{path(country, code)}?{query}"
+
+
+def _has_boundaries(atlas: Atlas, country: str) -> bool:
+    units = atlas.table("admin_units")
+    found = units.filter((units.country_iso3 == country) & units.geometry.notnull())
+    return bool(found.count().to_pandas())
+
+
+def overview_maps(request: Request, atlas: Atlas, lang: str,
+                  countries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The overview's maps: for the countries with most records, the screening score of
+    the units at the level ``riskatlas assess`` picks, each unit linking to its page ("svg"
+    empty where the store has no boundaries for the country)."""
+    t = Text(lang)
+    out = []
+    ranked = sorted(countries, key=lambda c: -c["records"])
+    for c in [c for c in ranked if c["country"] != "XXX"][:OVERVIEW_MAPS]:
+        iso, drawn, level = c["country"], "", 0
+        if _has_boundaries(atlas, iso):
+            scope = atlas.scope_of(country=iso)
+            level = data.default_level(atlas, scope)
+            a = pipeline.screen_assessment(atlas, scope.but(level=level), lang=lang, top=5)
+            drawn = report.maps(a, t, href=unit_links(request, lang, level)).get("score", "")
+        out.append({"country": iso, "name": c["name"], "level": level, "svg": drawn})
+    return out
+
+
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, atlas: AtlasDep, lang: Lang) -> HTMLResponse:
     t = Text(lang)
+    found = data.overview(atlas, lang)
     rows = [{**c, "deaths": t.num(c["deaths"]), "records": t.num(c["records"]),
              "period": f"{c['period_from']}–{c['period_to']}",
              "top_deaths": _hazards(t, c["top_deaths"]),
-             "top_records": _hazards(t, c["top_records"])} for c in data.overview(atlas, lang)]
+             "top_records": _hazards(t, c["top_records"])} for c in found]
     return render(request, "overview.html.j2", countries=rows,
+                  maps=overview_maps(request, atlas, lang, found),
                   datasets=len(atlas.datasets()))
 
 
@@ -113,6 +151,11 @@ def profile(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
     whole = scope.but(country=iso or None, level=None)
     frame = atlas.profile(REPORT_METRICS, lang=lang, scope=whole)
     sections = report.profile_sections(pipeline.profile_assessment(frame, lang), t)
+    for p in sections:  # the page cites its own downloads, not the report's workbook
+        rows = frame[(frame["metric"] == p["key"]) & (frame["value"] > 0)]
+        p["caption"] = t("web.profile.caption", metric=p["metric"],
+                         period=f"{int(rows.period_from.min())}–{int(rows.period_to.max())}",
+                         records=t.num(int(rows["records"].sum())))
     units = []
     unit_path = unit_paths(request)
     if lvl is not None:
@@ -153,7 +196,8 @@ def screen(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
     for row, iso3 in zip(rows, ranked["country_iso3"], strict=True):
         row["url"] = unit_path(iso3, row["code"]) if row["code"] else None
         row["level"] = lvl
-    return render(request, "screen.html.j2", rows=rows, maps=report.maps(a, t),
+    maps = report.maps(a, t, href=unit_links(request, lang, lvl))
+    return render(request, "screen.html.j2", rows=rows, maps=maps,
                   notes=a.notes, level=lvl, country=iso,
                   every=bool(len(a.all_screen)), outside=report.outside_text(a.outside, t),
                   statuses=statuses_text(a.screen.attrs["scope"]["statuses"], lang),
@@ -219,11 +263,16 @@ def records(request: Request, atlas: AtlasDep, lang: Lang,
             for r in found.to_pylist()]
     form = {k: ("" if v is None else v) for k, v in filters.items()}
     query = {k if k != "text" else "q": v for k, v in filters.items()}
+    countries = data.countries(atlas)
+    # units by name: the chosen country's, or the store's only country's
+    place = filters["country"] or (countries[0] if len(countries) == 1 else None)
     return render(request, "records.html.j2", rows=rows, total=total, page=page,
                   pages=pages, form=form, query=query, viewer=viewer,
                   published_only=not (viewer.staff or settings_of(request).public_all),
                   statuses=APPROVAL_STATUSES,
-                  countries=[(c, country_name(c, lang)) for c in data.countries(atlas)])
+                  countries=[(c, country_name(c, lang)) for c in countries],
+                  units=choices.unit_filter_options(atlas, place, filters["admin"]),
+                  hazards=choices.hazard_group_options(atlas, filters["hazard"], lang))
 
 
 @router.get("/download/records.{fmt}", name="download")
