@@ -232,3 +232,37 @@ def test_nepal_pdf_pages(nepal, lang, tmp_path):
     assert len(images) == pages
     assert all(p.stat().st_size > 2_000 for p in images)  # not blank
 
+
+# --- the workbook -----------------------------------------------------------------------------
+
+SNAKE = re.compile(r"[a-z0-9]+(_[a-z0-9]+)+")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_workbook_headers_in_the_readers_language(nepal, lang, tmp_path):
+    """Every sheet's headers are labels in the report's language, each column at least as
+    wide as its header (no "排/名"); the CSV files keep the column names."""
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    from riskatlas.i18n import CJK_CHAR
+    from riskatlas.report.tables import text_width, write_tables
+
+    folder, workbook = write_tables(nepal[lang], tmp_path)
+    book = load_workbook(workbook, read_only=True)
+    assert {"national", "national_trends", "unit_vs_national"} <= set(book.sheetnames)
+    with zipfile.ZipFile(workbook) as z:
+        for i, name in enumerate(book.sheetnames, start=1):
+            headers = [c.value for c in next(book[name].iter_rows(max_row=1))]
+            if not headers or headers == [None]:
+                continue  # an empty table
+            assert not [h for h in headers if SNAKE.fullmatch(str(h))], name
+            if lang == "zh-TW":  # Chinese, or a code such as "A-2" or "D-1"
+                assert all(CJK_CHAR.search(h) or re.fullmatch(r"[A-Z]-\d.*", h)
+                           for h in headers), (name, headers)
+            head = z.open(f"xl/worksheets/sheet{i}.xml").read(1 << 16).decode("utf-8", "ignore")
+            widths = [float(w) for w in re.findall(r'<col [^>]*width="([\d.]+)"', head)]
+            assert len(widths) == len(headers), name
+            assert all(w >= text_width(h) for w, h in zip(widths, headers, strict=True))
+    assert (folder / "screen.csv").read_text("utf-8").startswith("rank,country_iso3,")

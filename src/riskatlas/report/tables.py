@@ -7,13 +7,18 @@ table lists every record in scope with its id, so any number traces back to data
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from unicodedata import east_asian_width
 
 import pandas as pd
 
 from riskatlas.assessment.value import Assessment
 from riskatlas.export import neutralised
+from riskatlas.i18n import catalogue, translate
+from riskatlas.report.xlsx import Sheet, write_workbook
 
 
 def report_tables(a: Assessment) -> dict[str, pd.DataFrame]:
@@ -25,6 +30,8 @@ def report_tables(a: Assessment) -> dict[str, pd.DataFrame]:
         "sendai": a.sendai, "unit_sendai": a.unit_sendai, "events": a.events,
         "peers": pd.concat(peers, ignore_index=True) if peers else pd.DataFrame(),
         "records": a.records, "datasets": a.datasets, "quality": a.quality,
+        "national": a.national, "national_trends": a.national_trends,
+        "unit_vs_national": a.unit_vs_national,
     }
 
 
@@ -36,26 +43,78 @@ def write_tables(a: Assessment, out: Path) -> tuple[Path, Path]:
     for name, frame in tables.items():
         frame.to_csv(folder / f"{name}.csv", index=False)
     workbook = out / "riskatlas-tables.xlsx"
-    _write_workbook(workbook, tables)
+    _write_workbook(workbook, {name: labelled_sheet(frame, a.lang)
+                               for name, frame in tables.items()})
     return folder, workbook
 
 
-def _write_workbook(path: Path, tables: dict[str, pd.DataFrame]) -> None:
-    """One sheet per table, written row by row in constant memory (xlsxwriter); dates as
-    ISO text, missing values as empty cells."""
-    import xlsxwriter
+# --- the workbook's headers in the reader's language (the CSV files keep the names) --------
 
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "nan_inf_to_errors": True,
-                                           "strings_to_formulas": False})
-    bold = book.add_format({"bold": True})
-    for name, frame in tables.items():
-        sheet = book.add_worksheet(name[:31])
-        sheet.write_row(0, 0, [str(c) for c in frame.columns], bold)
-        cells = frame.astype(object).where(frame.notna(), None)
-        for i, row in enumerate(cells.itertuples(index=False, name=None), start=1):
-            sheet.write_row(i, 0, [v if v is None or isinstance(v, int | float | str | bool)
-                                   else str(v) for v in row])
-    book.close()
+_SUFFIXES = (("_per_year", "per_year"), ("_per_100k", "per_100k"),
+             ("_intensive", "intensive"), ("_extensive", "extensive"))
+_PATTERNS = ((re.compile(r"trend_(\w+?)_p"), "trend_p"), (re.compile(r"trend_(\w+?)_slope"),
+                                                        "trend_slope"),
+             (re.compile(r"trend_(\w+)"), "trend"))
+_LEVEL = re.compile(r"level(\d)_(code|name|units)")
+_P_EVENT = re.compile(r"p_event_(\d+)y")
+MAX_WIDTH = 60  # characters of a column's width
+SAMPLE_ROWS = 100  # rows whose text sets a column's width
+
+
+def header_label(column: str, lang: str) -> str:
+    """A table column's header in ``lang``: the catalogue's label (``table_column.*``,
+    then ``column.*``, then the metric's name), else worded from its parts
+    ("deaths_per_year": "Deaths per year", "trend_deaths_p", "level1_code" …); a column
+    the catalogue does not know keeps its name."""
+    words = catalogue(lang)
+    for key in (f"table_column.{column}", f"column.{column}"):
+        if key in words:
+            return words[key]
+    if f"metric.{column}" in words:
+        return _capital(words[f"metric.{column}"], lang)
+    if found := _LEVEL.fullmatch(column):
+        return translate(f"table_column_pattern.level_{found[2]}", lang, level=found[1])
+    if found := _P_EVENT.fullmatch(column):
+        return translate("table_column_pattern.p_event", lang, years=found[1])
+    for pattern, key in _PATTERNS:
+        if (found := pattern.fullmatch(column)) and f"metric.{found[1]}" in words:
+            return _capital(translate(f"table_column_pattern.{key}", lang,
+                                      metric=words[f"metric.{found[1]}"]), lang)
+    for suffix, key in _SUFFIXES:
+        base = column.removesuffix(suffix)
+        if base != column and f"metric.{base}" in words:
+            return _capital(translate(f"table_column_pattern.{key}", lang,
+                                      metric=words[f"metric.{base}"]), lang)
+    return column
+
+
+def _capital(text: str, lang: str) -> str:
+    return text[:1].upper() + text[1:] if lang == "en" else text
+
+
+def text_width(text: str) -> int:
+    """Columns a text takes in a spreadsheet: East Asian wide characters count two."""
+    return sum(2 if east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def labelled_sheet(frame: pd.DataFrame, lang: str) -> Sheet:
+    """A table with its headers in ``lang`` and each column as wide as its header and
+    its first rows' text (at most :data:`MAX_WIDTH`), so that no header wraps."""
+    headers = [header_label(str(c), lang) for c in frame.columns]
+    sample = frame.head(SAMPLE_ROWS)
+    widths = []
+    for header, column in zip(headers, sample.columns, strict=True):
+        values = sample[column].dropna().astype(str)
+        longest = max((text_width(v) for v in values), default=0)
+        widths.append(float(min(MAX_WIDTH, max(text_width(header), longest, 6) + 2)))
+    return Sheet(frame, headers=headers, widths=widths)
+
+
+def _write_workbook(path: Path, tables: Mapping[str, pd.DataFrame | Sheet]) -> None:
+    """One sheet per table (report.xlsx: a column's cells at once, about ten times faster
+    than xlsxwriter's cell by cell); dates as ISO text, missing values as empty cells; a
+    :class:`~riskatlas.report.xlsx.Sheet` gives a table its header labels and widths."""
+    write_workbook(path, tables)
 
 
 def _flat(frame: pd.DataFrame) -> pd.DataFrame:
