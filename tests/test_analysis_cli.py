@@ -65,3 +65,21 @@ def test_errors_are_one_line(db, tmp_path):
     assert done.code == 1 and "m.yaml" in done.stderr and "設定" in done.stderr
     done = run("profile", "--db", str(db), "--from", "2010", "--to", "2001")
     assert done.code == 1 and "2010 is after 2001" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["risk", "--level", "0"], ["events"], ["screen"]])
+def test_wide_shows_every_column_of_a_result(db, command):
+    """``--format wide`` shows every column that json carries, under its heading, with
+    nothing left out; the fitted table at 80 columns names what it leaves out."""
+    from riskatlas.cli.output import column_label
+
+    rows = json.loads(run(*command, "--db", str(db), "--format", "json").stdout)
+    wide = run_cli("--lang", "en", *command, "--db", str(db), "--format", "wide",
+                   env={"COLUMNS": "80"})
+    assert wide.code == 0, wide.stderr
+    flat = " ".join(wide.stdout.split())
+    for column in rows[0]:
+        assert column_label(column, "en") in flat, column
+    assert "Not shown at this width" not in flat and "00:00:00" not in flat
+    fitted = run_cli("--lang", "en", *command, "--db", str(db), env={"COLUMNS": "80"})
+    assert all(len(line.rstrip()) <= 80 for line in fitted.stdout.splitlines())

@@ -85,6 +85,7 @@ def test_the_nepal_import_prints_one_line_per_dataset_its_notes_once_and_a_total
     flat = " ".join(out.split())
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) <= 12, out  # was ~75 lines: a line and the notes for each of 25 files
+    assert out.splitlines()[0].strip()  # no progress bar, nor its empty line, in a pipe
     assert flat.count("22 columns are not DesInventar fields") == 1
     assert flat.count("values were not taken as read") == 1
     assert "DesInventar2016-00.xlsx (+24 files): 25,849 of 25,849 records imported" in flat
@@ -158,7 +159,8 @@ def test_analysis_tables_fit_with_whole_headings_and_numbers(nepal_cli, width, l
 @pytest.mark.parametrize("width", WIDTHS)
 def test_events_and_sendai_fit_grenada(grenada_db, width):
     for command in (["events"], ["sendai", "--level", "0"], ["periods"],
-                    ["quality"], ["hazards"]):
+                    ["periods", "--outside"], ["quality"], ["hazards"],
+                    ["peers", "GRD", "GRD01"], ["risk", "--return-periods", "deaths"]):
         out = run(*command, "--db", str(grenada_db), width=width).stdout
         assert_fits(out, width)
         assert "00:00:00" not in out

@@ -65,9 +65,10 @@ def run_import(db: Path | None, paths: list[Path], *, lang: str, fmt: str | None
         if as_json:
             results = atlas.import_paths(paths, format=fmt, options=options)
         else:
+            # a bar only on a terminal (piped, it would leave an empty line)
             with Progress("[progress.description]{task.description}", BarColumn(),
                           DownloadColumn(), TimeRemainingColumn(), console=console,
-                          transient=True) as progress:
+                          transient=True, disable=not console.is_terminal) as progress:
                 task = progress.add_task(translate("import.reading", lang),
                                          total=_expected_bytes(paths))
                 options.progress = lambda n: progress.advance(task, n)
@@ -265,7 +266,7 @@ def fetch(
     target = dest / url.rsplit("/", 1)[-1]
     with Progress("[progress.description]{task.description}", BarColumn(),
                   DownloadColumn(), TimeRemainingColumn(), console=console,
-                  transient=True) as progress:
+                  transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(translate("fetch.downloading", lang, url=url), total=None)
         got = download(url, target, expected_sha256=sha256,
                        progress=lambda done, total: progress.update(task, completed=done,

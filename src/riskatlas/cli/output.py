@@ -57,11 +57,34 @@ def echo_error(message: str) -> None:
     err_console.print(f"[bold red]riskatlas:[/] {message}", highlight=False, soft_wrap=True)
 
 
-def column_label(column: object, lang: str) -> str:
-    """A column's heading: its ``column.<name>`` text, else its name."""
-    key = f"column.{column}"
+# names made of a metric (or a number of years) and a pattern: column_pattern.<key>
+COLUMN_PATTERNS = (
+    (re.compile(r"trend_(\w+)_p"), "trend_p"), (re.compile(r"trend_(\w+)_slope"), "trend_slope"),
+    (re.compile(r"trend_(\w+)"), "trend"), (re.compile(r"p_event_(\d+)y"), "p_event"),
+    (re.compile(r"(\w+)_per_year"), "per_year"), (re.compile(r"(\w+)_per_100k"), "per_100k"),
+    (re.compile(r"(\w+)_intensive"), "intensive"), (re.compile(r"(\w+)_extensive"), "extensive"),
+)
+
+
+def _label(key: str, lang: str) -> str | None:
     label = translate(key, lang)
-    return str(column) if label == key else label
+    return None if label == key else label
+
+
+def column_label(column: object, lang: str) -> str:
+    """A column's heading: its ``column.<name>`` text, else its ``metric.<name>`` one
+    (capitalised: "Directly affected"), else a pattern's with its metric ("Missing/year",
+    "Trend (houses destroyed)"), else its name."""
+    name = str(column)
+    label = _label(f"column.{name}", lang) or _label(f"metric.{name}", lang)
+    for pattern, key in COLUMN_PATTERNS:
+        if label is not None:
+            break
+        found = pattern.fullmatch(name)
+        metric = found and (found[1] if key == "p_event" else _label(f"metric.{found[1]}", lang))
+        if metric:
+            label = translate(f"column_pattern.{key}", lang, metric=metric, years=metric)
+    return name if label is None else label[:1].upper() + label[1:]
 
 
 def terminal_width() -> int:

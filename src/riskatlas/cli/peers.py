@@ -55,10 +55,11 @@ def peers(
         country=country_name(unit["country_iso3"], lang)) if unit else ""
     reason = frame.attrs.get("reason")
     out = console if fmt in TABLE_FORMATS else err_console
+    wrap = fmt not in TABLE_FORMATS  # a terminal's lines wrap between words; stderr's not
     if title:
-        out.print(title, highlight=False, soft_wrap=True)
+        out.print(title, highlight=False, soft_wrap=wrap)
     if reason:
-        out.print(peers_view.reason_text(reason, text), highlight=False, soft_wrap=True)
+        out.print(peers_view.reason_text(reason, text), highlight=False, soft_wrap=wrap)
     view = frame.assign(
         country=[country_name(c, lang) for c in frame["country_iso3"]],
         kind=[peers_view.level_label(n, lv, text)
@@ -72,7 +73,7 @@ def peers(
                       "similarity": translate("report.similarity", lang),
                       "why": translate("peers.column_why", lang),
                       "differs": translate("report.differs", lang)}
-            view = view.assign(similarity=[f"{v:.2f}" for v in view["similarity"]])
+            view = view.assign(similarity=view["similarity"].round(2))  # a number
             print_frame(view[list(TABLE)].rename(columns=labels), fmt, lang=lang)
         return
     if fmt == "csv":
