@@ -10,7 +10,8 @@ administrator, so the staff pages have something to show. For each page:
   390 px, in both languages);
 - readable chart labels: every SVG text is drawn at 11 px or more;
 - Chinese table headers do not wrap one character per line (at most two lines);
-- a skip link to the main content, and every data table with a caption and ``scope="col"``.
+- a skip link to the main content, and every data table with a caption and ``scope="col"``;
+- no page cites the report's workbook (riskatlas-tables.xlsx), which web readers do not have.
 
 Screenshots of every page go to the test's tmp folder (and to RISKATLAS_TEST_ARTIFACTS when
 set). One browser and one server serve the whole module; each page gets a few seconds."""
@@ -156,8 +157,9 @@ MEASURE = """(minimum) => {
     heads: t.querySelectorAll('thead th').length,
     scoped: t.querySelectorAll('thead th[scope=col]').length}));
   const skip = document.querySelector('a.skip-link[href="#main"]');
+  const workbook = document.body.innerText.includes('riskatlas-tables.xlsx');
   return {scroll: Math.max(doc.scrollWidth, document.body.scrollWidth), inner: window.innerWidth,
-          small, wrapped, tables, skip: !!skip && !!document.getElementById('main')};
+          small, wrapped, tables, workbook, skip: !!skip && !!document.getElementById('main')};
 }"""
 
 
@@ -217,6 +219,8 @@ def test_page_fits_and_passes_axe(site: dict[str, Any], browser: tuple[Any, dict
         problems.append(f"chart labels under {MIN_LABEL_PX} px")
     if m["wrapped"]:
         problems.append("Chinese headers wrapped")
+    if m["workbook"]:  # the report's workbook: web readers do not have it
+        problems.append("cites riskatlas-tables.xlsx")
     if not m["skip"]:
         problems.append("no skip link to #main")
     if any(t["heads"] and not (t["caption"] and t["scoped"] == t["heads"])
@@ -250,3 +254,28 @@ def test_records_newest_first_and_filtered_by_name(tmp_path: Path):
         assert len(re.findall(r'<tr><td class="code"', page)) == 1
         assert '<option value="02" selected>' in page
         assert '<option value="flood" selected>' in page
+        # the profile offers the downloads it cites, and they answer
+        page = client.get("/profile", params={"lang": "en"}).text
+        assert "riskatlas-tables.xlsx" not in page and "the downloads on this page" in page
+        links = re.findall(r'href="(/download/records\.(?:csv|xlsx)[^"]*)"', page)
+        assert len(links) == 2
+        for link in links:
+            assert client.get(link.replace("&amp;", "&")).status_code == 200
+
+
+@pytest.mark.shared_data
+def test_overview_is_map_first_and_maps_lead_to_unit_pages(grenada_db: Path):
+    """The overview opens on the screening map of Grenada (boundaries in its export), above
+    the key-figures table; each unit of the overview's and the screen's maps links to its
+    page in the reader's language, and the page answers."""
+    from conftest import web_client
+
+    with web_client(grenada_db) as client:
+        home = client.get("/", params={"lang": "zh-TW"}).text
+        assert 0 < home.find('<svg class="map"') < home.find('<table class="overview"')
+        links = re.findall(r'<a [^>]*href="(/unit/GRD/[^"]+)"', home)
+        assert len(links) >= 7 and all("lang=zh-TW" in link for link in links)
+        assert client.get(links[0].replace("&amp;", "&")).status_code == 200
+        screen = client.get("/screen", params={"lang": "en", "country": "GRD"}).text
+        maps = screen[screen.find('id="maps"'):]
+        assert len(re.findall(r'<a [^>]*href="/unit/GRD/[^"]+lang=en"', maps)) >= 14
