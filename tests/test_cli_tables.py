@@ -194,6 +194,14 @@ def test_datasets_and_users_are_read_by_a_person(nepal_cli, tmp_path, width, lan
     assert "T" not in "".join(re.findall(r"\d{4}-\d\d-\d\d.\d\d", listed))
 
 
+@pytest.mark.parametrize("width", WIDTHS)
+def test_quality_keeps_the_raw_values_at_80_columns(nepal_cli, width):
+    db, _ = nepal_cli
+    out = run("quality", "--db", str(db), width=width).stdout
+    assert_fits(out, width)
+    assert "Raw values (examples)" in "\n".join(table_lines(out)) and "'1979-6-31'" in out
+
+
 def test_grenada_datasets_name_their_country(grenada_db):
     out = run("datasets", "--db", str(grenada_db), width=80).stdout
     [row] = [line for line in table_lines(out) if "DI_export_grd" in line]

@@ -46,6 +46,7 @@ SUGGESTION_COLUMNS = ("hips_code", "hips_name", "hazard_group", "similarity", "r
 DATASETS_TABLE = (("dataset_id", "id"), ("name", "name"), ("format", "format"),
                   ("country_iso3", "country"), ("records_read", "read"),
                   ("records_imported", "imported"), ("records_quarantined", "set_aside"))
+QUALITY_PRIORITY = ("rule", "field", "examples", "records", "action", "source_column", "id")
 DATASETS_PRIORITY = ("id", "name", "country", "imported", "set_aside", "read", "format")
 MORE_FILES = re.compile(r"(.+) \(\+(\d+) files\)")  # importer's name of a multi-file dataset
 DATASETS_COLUMNS = ("dataset_id", "name", "format", "source_key", "country_iso3",
@@ -167,7 +168,8 @@ def quality(ctx: typer.Context, dataset: Dataset = None, db: Db = None,
             action=[translate(f"quality.action.{a}", lang) for a in frame.action],
             examples=[", ".join(map(repr, v)) for v in frame.examples]).rename(
             columns={"dataset_id": "id", "source_field": "source_column"})
-    print_frame(frame, fmt, title=translate("browse.quality_title", lang), lang=lang)
+    print_frame(frame, fmt, title=translate("browse.quality_title", lang), lang=lang,
+                priority=QUALITY_PRIORITY)
 
 
 def hazards(
