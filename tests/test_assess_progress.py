@@ -123,3 +123,39 @@ def test_xlsx_writer_keeps_every_value(tmp_path):
     assert list(named.iter_rows(values_only=True)) == [("甲", "乙")]
     assert named.column_dimensions["A"].width == 12
     assert [column_letter(i) for i in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
+
+
+@pytest.mark.shared_data
+def test_unit_pages_share_the_screen_and_peer_features_of_their_scope(grenada_db):
+    """On a served copy (a store with a memo) the unit pages of a scope compute its screen
+    and the peer features once, for every language: the same unit assessment as without."""
+    from riskatlas.assessment import pipeline
+    from riskatlas.store.memo import Memo
+
+    with riskatlas.open(grenada_db, read_only=True) as atlas:
+        scope = atlas.scope_of(country="GRD", level=1)
+        codes = atlas.screen(scope=atlas.ready(scope)).sort_values("rank")["admin_code"]
+        plain = {(code, lang): pipeline.unit_assessment(atlas, scope, code, lang=lang)
+                 for code in codes[:2] for lang in ("en", "zh-TW")}
+        atlas.store.memo = Memo()
+        calls: list[str] = []
+        screens = pipeline.screens
+
+        def counted(*args, **kwargs):
+            calls.append("screens")
+            return screens(*args, **kwargs)
+
+        pipeline.screens = counted
+        try:
+            kept = {key: pipeline.unit_assessment(atlas, scope, key[0], lang=key[1])
+                    for key in plain}
+        finally:
+            pipeline.screens = screens
+    assert calls == ["screens"]
+    for key, a in plain.items():
+        b = kept[key]
+        assert a is not None and b is not None
+        pd.testing.assert_frame_equal(a.screen, b.screen)
+        assert a.notes == b.notes and a.advice == b.advice
+        for unit, frame in a.peers.items():
+            pd.testing.assert_frame_equal(frame, b.peers[unit])

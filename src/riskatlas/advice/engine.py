@@ -108,13 +108,17 @@ class Evidence:
 
 
 def advise(screen: pd.DataFrame, profile: pd.DataFrame, risk: pd.DataFrame,
-           catalogue: Catalogue, cases: CaseLibrary, *, top: int | None = None) -> list[Advice]:
-    """Measures for the ``top`` units of the screen (all when None), in priority order."""
+           catalogue: Catalogue, cases: CaseLibrary, *, top: int | None = None,
+           only: tuple[str, str] | None = None) -> list[Advice]:
+    """Measures for the ``top`` units of the screen (all when None), in priority order;
+    ``only``: those of one unit (country, code), ranked among the whole screen."""
     evidence = Evidence(screen, profile, risk)
     groups = reporting_groups()
     units = screen[screen["rank"].notna()].sort_values("rank")  # units with records
     if top is not None:
         units = units.head(top)
+    if only is not None:
+        units = units[(units["country_iso3"] == only[0]) & (units["admin_code"] == only[1])]
     out: list[Advice] = []
     for unit in units.to_dict("records"):
         key = (unit["country_iso3"], unit["admin_code"])

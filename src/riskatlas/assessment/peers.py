@@ -28,13 +28,17 @@ if TYPE_CHECKING:
 
 def unit_peers(analyses: Analyses, country: str, admin: str, *, level: int | None = None,
                k: int = 5, year_from: int | None = None, year_to: int | None = None,
-               within: str | None = None) -> pd.DataFrame:
+               within: str | None = None, features: pd.DataFrame | None = None
+               ) -> pd.DataFrame:
     """The ``k`` units of the same kind most like (country, admin) across every dataset,
     or ``within`` its "country" or M49 "region" (:func:`riskatlas.advice.peers.peers`),
-    with the analysis stamp in ``attrs``."""
+    with the analysis stamp in ``attrs``; ``features``: :func:`peer_features` of the same
+    years, when the caller has them."""
     if within is not None and within not in WITHIN:
         raise AnalysisError("peers.bad_within", within=within, choices=", ".join(WITHIN))
-    frame = peers(peer_features(analyses, year_from, year_to), (country.upper(), admin), k=k,
+    if features is None:
+        features = peer_features(analyses, year_from, year_to)
+    frame = peers(features, (country.upper(), admin), k=k,
                   level=level, within=within, rules=PeerRules.of(analyses.methods.get("peers")))
     frame.attrs.update({
         "analysis": "peers", "engine": analyses.engine.name, **analyses.methods.stamp(),

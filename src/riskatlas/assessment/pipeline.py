@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import fields, replace
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from riskatlas.analysis.methods import Methods
 
 MIN_UNITS_FOR_LEVEL = 10
+T = TypeVar("T")
 
 
 # the steps of :func:`assess`, in order, as its ``progress`` callback names them (the CLI
@@ -309,18 +310,20 @@ def unit_assessment(analyses: Analyses, scope: Scope, code: str, *, lang: str,
     country = (scope.country or "").upper()
     scope = analyses.ready(scope.but(country=country))
     one = scope.but(admin=code)
-    screen, _, screen_notes = screens(analyses, lang, scope)
+    screen, _, screen_notes = kept_screens(analyses, lang, scope)
     row = screen[(screen["country_iso3"] == country) & (screen["admin_code"] == code)]
     if not len(row):
         return None
     catalogue, library = catalogues()
     unit_profile = analyses.profile(REPORT_METRICS, lang=lang, scope=one)
     risk = analyses.risk(lang=lang, scope=one)
-    mine = [a for a in advise(screen, unit_profile, risk, catalogue, library)
-            if (a.country_iso3, a.admin_code) == (country, code)]
+    mine = advise(screen, unit_profile, risk, catalogue, library, only=(country, code))
     annual = analyses.annual_series(scope=one)
     peer_frame = unit_peers(analyses, country, code, level=scope.level, k=peers_k,
-                            year_from=scope.year_from, year_to=scope.year_to)
+                            year_from=scope.year_from, year_to=scope.year_to,
+                            features=kept(analyses, ("peer_features", scope.year_from,
+                                                     scope.year_to), lambda: peer_features(
+                                analyses, scope.year_from, scope.year_to)))
     return Assessment.of(
         lang=lang, catalogue=catalogue, cases=library, country=country,
         level=scope.level or 0, year_from=scope.year_from, year_to=scope.year_to, top=1,
@@ -330,6 +333,24 @@ def unit_assessment(analyses: Analyses, scope: Scope, code: str, *, lang: str,
         advice=mine, peers={(country, code): peer_frame},
         unit_outside=analyses.outside_screen(lang=lang, scope=one),
         notes=[*screen_notes, *note_texts([risk.attrs, screen.attrs], lang)])
+
+
+def kept(analyses: Analyses, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """``compute()``, kept in the store's memo when it has one (a served copy, which
+    never changes: every unit page of a scope shares it); else computed each time."""
+    memo = analyses.store.memo
+    return compute() if memo is None else memo.get((analyses.engine.name, *key), compute)
+
+
+def kept_screens(analyses: Analyses, lang: str, scope: Scope
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """:func:`screens` of ``scope``, the frames kept once for every language (they hold no
+    names in a language; only the note is worded in ``lang``), copies handed out."""
+    screen, every, notes = kept(analyses, ("screens", scope, scope.level),
+                                lambda: screens(analyses, "en", scope))
+    if notes:
+        notes = [translate("report.screen_every_hazard", lang)]
+    return screen.copy(), every.copy(), notes
 
 
 def screen_assessment(analyses: Analyses, scope: Scope, *, lang: str, top: int,
