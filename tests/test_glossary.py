@@ -308,9 +308,6 @@ def test_report_in_zh_tw_follows_the_glossary(request, iso3):
 
 
 @pytest.mark.shared_data
-@pytest.mark.xfail(reason="chart and map hover texts are joined with ': ' and '(…)' in "
-                   "report/svg.py bar_chart and report/html.py maps (engineers E, D): "
-                   "riskatlas.i18n.label_value and parenthesised word them", strict=False)
 @pytest.mark.parametrize("iso3", ["GRD", "NPL"])
 def test_report_tooltips_in_zh_tw_follow_the_glossary(request, iso3):
     """The hover texts of charts and maps (SVG titles) too."""
@@ -319,11 +316,9 @@ def test_report_tooltips_in_zh_tw_follow_the_glossary(request, iso3):
 
 
 @pytest.mark.shared_data
-@pytest.mark.xfail(reason="report/html.py (engineer D) shows raw values in zh-TW: dataset "
-                   "names '(+24 files)' (riskatlas.i18n.dataset_name words them), the "
-                   "screened hazards' ids and the methods profile's source", strict=False)
 @pytest.mark.parametrize("iso3", ["GRD", "NPL"])
 def test_report_in_zh_tw_leaves_no_english(request, iso3):
+    """Dataset names ('（另 24 個檔案）'), screened hazards and the methods' source worded."""
     assert english_left(text_blocks(_report(request, iso3))) == []
 
 
