@@ -168,3 +168,27 @@ def test_a_standalone_cluster_reads_the_lake(grenada_lake: tuple[Path, Path],
         apps = cluster.state()["completedapps"] + cluster.state()["activeapps"]
     assert len(apps) == 1  # it ran on the cluster, not in local mode
     assert on_cluster == run(*command, "--db", str(db))
+
+
+def test_cli_writes_and_reads_a_lake(grenada_db: Path, tmp_path: Path) -> None:
+    import json
+    import os
+
+    from test_cli import run_cli
+
+    lake = tmp_path / "lake"
+    done = run_cli("export", str(lake), "--partition-by", "country,year", "--db",
+                   str(grenada_db))
+    assert done.code == 0, done.stderr
+    assert "162" in done.stdout and (lake / MANIFEST).is_file()
+    store = run_cli("screen", "--db", str(grenada_db), "--format", "json")
+    read = run_cli("--lake", str(lake), "screen", "--format", "json")
+    assert read.code == 0, read.stderr
+    assert json.loads(read.stdout) == json.loads(store.stdout)
+    assert "RISKATLAS_LAKE" not in os.environ  # for that command only
+    refused = run_cli("export", str(tmp_path / "x"), "--partition-by", "year",
+                      "--country", "GRD", "--db", str(grenada_db))
+    assert refused.code == 1 and "--partition-by" in refused.stderr
+    again = run_cli("--lang", "zh-TW", "export", str(lake), "--partition-by", "year",
+                    "--db", str(grenada_db))
+    assert again.code == 1 and "--overwrite" in again.stderr and "資料湖" in again.stderr

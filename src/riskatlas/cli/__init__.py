@@ -14,7 +14,9 @@ the catalogues, worded when shown (:mod:`riskatlas.cli.help`).
 # no `from __future__ import annotations`: Typer reads these signatures at every run,
 # and evaluating their annotations from strings cost more than defining them
 
+import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -71,8 +73,13 @@ def _settings(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=h("riskatlas.verbose"))
                        ] = False,
     debug: Annotated[bool, typer.Option("--debug", help=h("riskatlas.debug"))] = False,
+    lake: Annotated[str | None, typer.Option("--lake", help=h("riskatlas.lake"))] = None,
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help=h("riskatlas.spark_master"))] = None,
 ) -> None:
-    """The options before the command: language, logging, tracebacks."""
+    """The options before the command: language, logging, tracebacks, and where the data
+    is read and analysed (a lake, a Spark master: as their environment variables, which
+    ``riskatlas.open`` and the Spark engine read)."""
     if not isinstance(ctx.obj, CliState):
         ctx.obj = CliState()
     ctx.obj.lang = normalize_language(lang) if lang else default_language()
@@ -80,6 +87,17 @@ def _settings(
     ctx.obj.help_lang = ctx.obj.help_lang or ctx.obj.lang
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if verbose
                         else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for variable, value in (("RISKATLAS_LAKE", lake), ("RISKATLAS_SPARK_MASTER", spark_master)):
+        if value:  # for this command only (several run in one process under tests)
+            ctx.call_on_close(functools.partial(_restore, variable, os.environ.get(variable)))
+            os.environ[variable] = value
+
+
+def _restore(variable: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(variable, None)
+    else:
+        os.environ[variable] = value
 
 
 def _group(help_key: str, commands: tuple[tuple[str, Callable[..., Any]], ...],

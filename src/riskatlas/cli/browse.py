@@ -54,6 +54,12 @@ DATASETS_COLUMNS = ("dataset_id", "name", "format", "source_key", "country_iso3"
                     "crosswalk_version", "importer_version", "synthetic")
 
 
+def _partition_keys() -> str:
+    from riskatlas.lake import PARTITION_KEYS
+
+    return ", ".join(PARTITION_KEYS)
+
+
 def _export_formats() -> str:
     from riskatlas.export import FORMATS
 
@@ -263,14 +269,25 @@ def export(
     year_from: YearFrom = None, year_to: YearTo = None,
     with_raw: Annotated[bool, typer.Option("--with-raw", help=h("export.with_raw"))] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help=h("export.overwrite"))] = False,
+    partition_by: Annotated[str | None, typer.Option(
+        "--partition-by", help=h("export.partition_by", keys=_partition_keys))] = None,
+    published_only: Annotated[bool, typer.Option(
+        "--published-only", help=h("export.published_only"))] = False,
     db: Db = None,
 ) -> None:
-    """Export records with labels (hazard, HIPs and country names next to codes)."""
+    """Export records with labels (hazard, HIPs and country names next to codes), or the
+    whole store as a Parquet lake (``--partition-by``)."""
     import riskatlas
     from riskatlas.errors import RiskAtlasError
     from riskatlas.export import FORMATS
 
     lang = state(ctx).lang
+    if partition_by is not None:
+        if any(v is not None for v in (country, hazard, year_from, year_to)):
+            raise RiskAtlasError("export.lake_whole")
+        export_lake(out, partition_by.split(","), published_only=published_only,
+                    overwrite=overwrite, db=db, lang=lang)
+        return
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
         raise RiskAtlasError("export.format", format=fmt, formats=", ".join(FORMATS))
@@ -280,3 +297,16 @@ def export(
         count = atlas.export(out, fmt, lang=lang, with_raw=with_raw, country=country,
                              hazard=hazard, year_from=year_from, year_to=year_to)
     console.print(translate("export.done", lang, count=count, path=out))
+
+
+def export_lake(out: Path, keys: list[str], *, published_only: bool, overwrite: bool,
+                db: Path | None, lang: str) -> None:
+    """The store as a Parquet lake in the folder ``out`` (docs/lake.md)."""
+    import riskatlas
+    from riskatlas.lake import write_lake
+
+    with riskatlas.open(db, read_only=True) as atlas:
+        done = write_lake(atlas.store, out, partition_by=keys, published_only=published_only,
+                          overwrite=overwrite)
+    console.print(translate("lake.written", lang, path=out, records=done.tables["records"],
+                            tables=len(done.tables), keys=",".join(done.partition_by) or "-"))
