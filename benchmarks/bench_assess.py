@@ -86,7 +86,7 @@ def unit_child(args: argparse.Namespace) -> None:
 
 
 # Nepal's districts with the most cards (level 1)
-UNITS = ("002005027", "001003005", "001003015", "003007036")
+UNITS = ("002005027", "001003005", "001003015", "001003004")
 
 
 def timed(function: Any, spent: dict[str, float]) -> Any:
