@@ -74,7 +74,6 @@ def context(a: Assessment) -> dict[str, Any]:
         "sources": sources, "statuses": statuses,
         "level": a.level, "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "version": __version__, "records_total": len(a.records),
-        "findings": findings(a, t), "profiles": profile_sections(a, t),
         "maps": maps(a, t), "screen": screen_rows(a, t), "units": unit_pages(a, t),
         "all_screen": all_screen_rows(a, t), "outside": outside_text(a.outside, t),
         "methods": methods(a, t), "datasets": a.datasets.to_dict("records"),
@@ -152,34 +151,6 @@ def merged_rows(merged: pd.DataFrame, t: Text) -> list[dict[str, Any]]:
                      "sort": -1.0 if pd.isna(deaths) else float(deaths)})
     rows.sort(key=lambda r: (-r["sort"], r["id"]))
     return rows[:MERGED_ROWS]
-
-
-def findings(a: Assessment, t: Text) -> list[str]:
-    """The summary page: dominant hazards, the units at highest risk, first measures."""
-    out = []
-    for metric in ("deaths", "records"):
-        rows = a.profile[(a.profile["metric"] == metric) & (a.profile["rank"] <= 3)]
-        rows = rows[rows["value"] > 0].sort_values("rank")
-        if len(rows):
-            shares = t("report.list_sep").join(
-                f"{t.hazard(r.hazard)} {r.share_pct:.0f} %" for r in rows.itertuples())
-            out.append(t("report.finding_profile", metric=t.metric(metric), shares=shares,
-                         period=f"{int(rows.period_from.min())}–{int(rows.period_to.max())}",
-                         records=t.num(int(a.profile[a.profile["metric"] == "records"]
-                                           ["value"].sum()))))
-    for u in a.top_units.head(3).to_dict("records"):
-        driver = u["drivers"][0] if u["drivers"] else None
-        out.append(t("report.finding_unit", rank=u["rank"], unit=u["admin_name"] or
-                     u["admin_code"], score=f"{u['score']:.1f}", cls=t(f"class.{u['class']}"),
-                     driver=t.hazard(driver["hazard"]) if driver else "—"))
-    outside = outside_text(a.outside, t)
-    if outside and len(a.all_screen):
-        out.append(t("report.finding_outside", hazards=outside))
-    first = {item.measure.id: item.measure for item in a.advice}
-    if first:
-        names = [m.name_in(a.lang) for m in list(first.values())[:4]]
-        out.append(t("report.finding_measures", measures=t("report.list_sep").join(names)))
-    return out
 
 
 def profile_sections(a: Assessment, t: Text) -> list[dict[str, Any]]:
