@@ -367,9 +367,6 @@ def test_dashboard_in_zh_tw_follows_the_glossary(request):
 
 
 @pytest.mark.shared_data
-@pytest.mark.xfail(reason="web templates join with ': ' and ' (…)' (unit.html.j2 cases, "
-                   "profile/records/screen.html.j2 country options; engineer C): "
-                   "t('report.colon') and t('report.bracketed', …) word them", strict=False)
 def test_dashboard_punctuation_in_zh_tw(request):
     assert [p for p in shown_problems(_dashboard(request), "GRD")
             if p.startswith("half-width")] == []

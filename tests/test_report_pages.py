@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 
 import riskatlas
-from riskatlas.assessment.national import ALL, COMPARED, coverage
-from riskatlas.assessment.value import Assessment
+from riskatlas.assessment.national import ALL, COMPARED
+from riskatlas.assessment.value import Assessment, coverage
 from riskatlas.i18n import translate
 from riskatlas.model.countries import country_name
 from riskatlas.report import html as report

@@ -1,15 +1,14 @@
 """National figures of an assessment: the country's yearly series and their trends per
-hazard, each unit against the national average, and how well the data covers the scope.
+hazard, and each unit against the national average.
 
 They are worked out from results the assessment holds already (the events of the whole
 scope, the risk table of its units, the screen), which the Analyses API computed: nothing
-is queried twice. :func:`with_national` adds them to an :class:`Assessment`;
-:func:`coverage` reads the data coverage off one.
+is queried twice. :func:`with_national` adds them to an :class:`Assessment`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -99,44 +98,3 @@ def unit_vs_national(risk: pd.DataFrame, screen: pd.DataFrame) -> pd.DataFrame:
     return long[columns]
 
 
-@dataclass(frozen=True)
-class Coverage:
-    """How well the data covers the scope (every figure read off the assessment)."""
-
-    cards: int
-    datasets: int
-    period_from: int | None
-    period_to: int | None
-    years: int                  # of the period
-    years_with_cards: int
-    located: int                # cards located at the level
-    units: int                  # units of the level
-    units_with_cards: int
-    grades: dict[str, int]      # data-quality grade → units with records
-    flagged_cards: int          # cards with a value not taken as read
-    population: bool            # population loaded for the units
-
-    @property
-    def located_pct(self) -> float:
-        return 100.0 * self.located / self.cards if self.cards else 0.0
-
-
-def coverage(a: Assessment) -> Coverage:
-    """The data coverage of an assessment: cards, datasets, years with cards, cards located
-    at the level, units with records, their quality grades, values not taken as read."""
-    records, screen = a.records, a.screen
-    first, last = a.period
-    years = (last - first + 1) if first is not None and last is not None else 0
-    dated = pd.to_datetime(records["start_date"]).dt.year if len(records) else pd.Series()
-    code = f"level{a.level}_code"
-    located = int(records[code].notna().sum()) if code in records.columns else 0
-    with_cards = screen[screen["cards"].fillna(0) > 0] if len(screen) else screen
-    grades = ({str(k): int(v) for k, v in with_cards["quality"].value_counts().sort_index()
-               .items()} if len(with_cards) else {})
-    flagged = int(a.quality["records"].sum()) if len(a.quality) else 0
-    population = bool(len(a.risk) and a.risk["population"].notna().any())
-    return Coverage(cards=len(records), datasets=int(records["dataset_id"].nunique())
-                    if len(records) else 0, period_from=first, period_to=last, years=years,
-                    years_with_cards=int(dated.nunique()), located=located,
-                    units=len(screen), units_with_cards=len(with_cards), grades=grades,
-                    flagged_cards=flagged, population=population)

@@ -1,10 +1,10 @@
-"""The value an assessment returns: every result behind one report, computed once."""
+"""The value an assessment returns: every result behind one report, computed once, and
+how well its data covers the scope (:class:`Coverage`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -12,9 +12,6 @@ from riskatlas.advice.catalogue import CaseLibrary, Catalogue
 from riskatlas.advice.engine import Advice, advice_frame
 from riskatlas.analysis.profile import DEFAULT_METRICS
 from riskatlas.assessment.linking import LinkingSection
-
-if TYPE_CHECKING:
-    from riskatlas.assessment.national import Coverage
 
 REPORT_METRICS = (*DEFAULT_METRICS[:1], "events", *DEFAULT_METRICS[1:])
 
@@ -68,9 +65,7 @@ class Assessment:
 
     @cached_property
     def coverage(self) -> Coverage:
-        """How well the data covers the scope (assessment.national.coverage)."""
-        from riskatlas.assessment.national import coverage
-
+        """How well the data covers the scope (:func:`coverage`)."""
         return coverage(self)
 
     @property
@@ -107,3 +102,46 @@ class Assessment:
 # the frames an assessment always holds (possibly empty)
 FRAMES = ("datasets", "profile", "unit_profile", "risk", "return_levels", "sendai",
           "unit_sendai", "events", "annual", "screen", "units", "records")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How well the data covers the scope (every figure read off the assessment)."""
+
+    cards: int
+    datasets: int
+    period_from: int | None
+    period_to: int | None
+    years: int                  # of the period
+    years_with_cards: int
+    located: int                # cards located at the level
+    units: int                  # units of the level
+    units_with_cards: int
+    grades: dict[str, int]      # data-quality grade → units with records
+    flagged_cards: int          # cards with a value not taken as read
+    population: bool            # population loaded for the units
+
+    @property
+    def located_pct(self) -> float:
+        return 100.0 * self.located / self.cards if self.cards else 0.0
+
+
+def coverage(a: Assessment) -> Coverage:
+    """The data coverage of an assessment: cards, datasets, years with cards, cards located
+    at the level, units with records, their quality grades, values not taken as read."""
+    records, screen = a.records, a.screen
+    first, last = a.period
+    years = (last - first + 1) if first is not None and last is not None else 0
+    dated = pd.to_datetime(records["start_date"]).dt.year if len(records) else pd.Series()
+    code = f"level{a.level}_code"
+    located = int(records[code].notna().sum()) if code in records.columns else 0
+    with_cards = screen[screen["cards"].fillna(0) > 0] if len(screen) else screen
+    grades = ({str(k): int(v) for k, v in with_cards["quality"].value_counts().sort_index()
+               .items()} if len(with_cards) else {})
+    flagged = int(a.quality["records"].sum()) if len(a.quality) else 0
+    population = bool(len(a.risk) and a.risk["population"].notna().any())
+    return Coverage(cards=len(records), datasets=int(records["dataset_id"].nunique())
+                    if len(records) else 0, period_from=first, period_to=last, years=years,
+                    years_with_cards=int(dated.nunique()), located=located,
+                    units=len(screen), units_with_cards=len(with_cards), grades=grades,
+                    flagged_cards=flagged, population=population)
