@@ -39,6 +39,10 @@ T = TypeVar("T")
 # what a result states of its scope: its period stamp and the notes on cards left out
 Provenance = tuple[dict[str, Any], list[Note]]
 
+# the most cards of a country and period whose events (a row per card) a served copy or a
+# pipeline run keeps in memory (Analyses.event_tags: ~60 bytes a card)
+KEPT_CARDS = 300_000
+
 # what Analyses.outside_period shows of each card by default
 OUTSIDE_COLUMNS = ("record_id", "dataset_id", "country_iso3", "start_date", "start_year",
                    "date_precision", "hazard_term", "hazard_group", "level1_name", "deaths",
@@ -315,7 +319,8 @@ class Analyses:
         from riskatlas.analysis.profile import profile
 
         sc = self._scope(scope, filters)
-        expr = profile(self.engine.table("records"), sc, self.methods, metrics, top)
+        tags = self.event_tags(sc) if "events" in metrics else None
+        expr = profile(self.engine.table("records"), sc, self.methods, metrics, top, tags)
         stated = self._stated(sc)  # after the arguments are checked: a bad metric says so first
         frame = sort_rows(expr.to_pandas(), ["country_iso3", "admin_code", "metric", "rank"])
         return self._result(frame, "profile", sc, lang, stated=stated)
@@ -331,7 +336,8 @@ class Analyses:
         # events form over the whole country and period: one crossing units stays whole
         basis = None if whole(sc) else sc.but(admin=None, hazard=None,
                                               climate_only=False).records(records)
-        expr = events(sc.records(records), self.methods, basis=basis)
+        expr = events(sc.records(records), self.methods, basis=basis,
+                      tags=self.event_tags(sc))
         frame = sort_rows(expr.to_pandas(), ["country_iso3", "start_date", "event_id"])
         return self._result(frame, "events", sc, lang, stated=stated)
 
@@ -344,11 +350,15 @@ class Analyses:
         sc = self._scope(scope, filters)
         stated = self._stated(sc)
         records = self.engine.table("records")
-        # the events per unit, formed once for the table and its annual series
-        with unit_events(records, sc, self.methods).cache() as ue:
-            frame = risk(records, self.engine.table("population"), sc, self.methods,
-                         ue=ue).to_pandas()
-            annual = annual_series(records, sc, self.methods, ue=ue).to_pandas()
+        population = self.engine.table("population")
+        kept = self.unit_events(sc)
+        if kept is not None:  # a served copy or a pipeline run: formed once per scope
+            frame = risk(records, population, sc, self.methods, ue=kept).to_pandas()
+            annual = annual_series(records, sc, self.methods, ue=kept).to_pandas()
+        else:  # the events per unit, formed once for the table and its annual series
+            with unit_events(records, sc, self.methods).cache() as ue:
+                frame = risk(records, population, sc, self.methods, ue=ue).to_pandas()
+                annual = annual_series(records, sc, self.methods, ue=ue).to_pandas()
         if sc.admin is not None:  # one unit's series (small): the unit page shows it too
             self._memo(("annual", sc), lambda: annual)
         frame = sort_rows(frame, ["country_iso3", "admin_code", "hazard"])
@@ -365,7 +375,8 @@ class Analyses:
         sc = self._scope(scope, filters)
 
         def series() -> pd.DataFrame:
-            return annual_series(self.engine.table("records"), sc, self.methods).to_pandas()
+            return annual_series(self.engine.table("records"), sc, self.methods,
+                                 ue=self.unit_events(sc)).to_pandas()
 
         if sc.admin is None:  # a whole level's series is not kept (memory)
             return series()
@@ -399,7 +410,7 @@ class Analyses:
         sc = self._scope(scope, filters)
         stated = self._stated(sc)
         annual = annual_values(self.engine.table("records"), sc, self.methods, metric,
-                               quantity).to_pandas()
+                               quantity, ue=self.unit_events(sc)).to_pandas()
         frame = sort_rows(return_levels(annual, self.methods),
                           ["country_iso3", "admin_code", "hazard", "return_period_years"])
         boot = bootstrap(self.methods)
@@ -407,6 +418,50 @@ class Analyses:
             "metric": metric, "quantity": quantity, "confidence": boot.confidence,
             "bootstrap_draws": boot.draws, "bootstrap_seed": boot.seed,
             "plotting_position": "weibull"}, stated=stated)
+
+    def event_tags(self, scope: Scope) -> ir.Table | None:
+        """The event of every card that ``scope``'s events are formed over, its period and
+        whether that event is intensive (:func:`riskatlas.analysis.events.event_tags`),
+        when the store keeps a memo (a served copy, a pipeline run) and the scope's country
+        and period hold at most :data:`KEPT_CARDS` cards: worked out once per country and
+        period, then an in-memory table that events, profiles (of the country, a level or
+        a unit), risk and return levels join, none forming the events again. Else None:
+        each query forms them itself."""
+        from riskatlas.analysis.events import event_tags
+
+        if not self._keeps(scope):
+            return None
+        basis = scope.but(admin=None, hazard=None, climate_only=False).period_key()
+        return self._kept_table(("event_tags", basis), lambda: event_tags(
+            self.engine.table("records"), scope, self.methods))
+
+    def _keeps(self, scope: Scope) -> bool:
+        """Whether rows per card of ``scope``'s country and period are kept in the memo:
+        the store keeps one and they are at most :data:`KEPT_CARDS` (memory)."""
+        if self.store.memo is None:
+            return False
+        basis = scope.but(admin=None, hazard=None, climate_only=False)
+        cards = sum(int(r["cards"]) for r in self._provenance(basis.period_key())[0][
+            "by_country"])
+        return cards <= KEPT_CARDS
+
+    def unit_events(self, scope: Scope) -> ir.Table | None:
+        """The events per unit × hazard of ``scope`` (ready; :func:`riskatlas.analysis.
+        risk.unit_events`) worked out once when the store keeps a memo (as
+        :meth:`event_tags`), as an in-memory table that risk, its annual series and return
+        levels share; else None."""
+        from riskatlas.analysis.risk import unit_events
+
+        if not self._keeps(scope):
+            return None
+        return self._kept_table(("unit_events", scope), lambda: unit_events(
+            self.engine.table("records"), scope, self.methods, tags=self.event_tags(scope)))
+
+    def _kept_table(self, key: tuple[Any, ...], expr: Callable[[], ir.Table]) -> ir.Table:
+        """The rows of ``expr()`` fetched once into the memo, as an in-memory Ibis table."""
+        import ibis
+
+        return ibis.memtable(self._memo(key, lambda: expr().to_pyarrow()))
 
     def sendai(self, *, lang: str = "en", scope: Scope | None = None,
                **filters: Any) -> pd.DataFrame:

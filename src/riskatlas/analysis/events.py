@@ -117,16 +117,22 @@ def country_wide(r: ir.Table, methods: Methods) -> ir.BooleanValue:
     return ibis.literal(False) if out is None else out
 
 
-def events(records: ir.Table, methods: Methods, basis: ir.Table | None = None) -> ir.Table:
+def events(records: ir.Table, methods: Methods, basis: ir.Table | None = None,
+           tags: ir.Table | None = None) -> ir.Table:
     """One row per event with cards in ``records``: hazard, period, cards, units and impacts
     of its cards in ``records``, and whether the whole event is intensive (methods
     ``intensive``). Events are formed over ``basis`` (default ``records``: pass the
     country and period without an admin or hazard filter so that an event crossing units
-    stays whole). ``level0_code`` / ``level0_name`` name the first-level unit of an event
+    stays whole), or given by ``tags`` (:func:`event_tags` of the scope, when at hand).
+    ``level0_code`` / ``level0_name`` name the first-level unit of an event
     that lies in one (``""`` and empty when it spans ``level0_units`` > 1)."""
     import ibis
 
-    if basis is None:  # the cards are the basis: tagged once, nothing joined back
+    given = tags
+    if given is not None:
+        tagged = records.join(given.select("record_id", "event_id", "day0", "day1"),
+                              "record_id")
+    elif basis is None:  # the cards are the basis: tagged once, nothing joined back
         tagged = card_events(records, methods, keep=records.columns)
     else:
         tags = card_events(basis, methods)
@@ -143,8 +149,12 @@ def events(records: ir.Table, methods: Methods, basis: ir.Table | None = None) -
         cards=tagged.count(),
         units=tagged.level1_code.fill_null(tagged.level0_code).nunique(),
         **agg)
-    flags = event_flags(tagged if basis is None else
-                        basis.join(tags.select("record_id", "event_id"), "record_id"), methods)
+    if given is not None:
+        flags = given.select("event_id", "intensive").distinct()
+    else:
+        flags = event_flags(tagged if basis is None else
+                            basis.join(tags.select("record_id", "event_id"), "record_id"),
+                            methods)
     one = ev.level0_units == 1
     epoch = ibis.date(1970, 1, 1)
     ev = ev.mutate(
@@ -153,6 +163,19 @@ def events(records: ir.Table, methods: Methods, basis: ir.Table | None = None) -
         start_date=_plus_days(epoch, ev.day_from).cast("date"),
         end_date=_plus_days(epoch, ev.day_to).cast("date")).drop("day_from", "day_to")
     return ev.join(flags, "event_id")
+
+
+def event_tags(records: ir.Table, scope: Scope, methods: Methods) -> ir.Table:
+    """Per card of the basis of ``scope``'s events (its country and period, whatever its
+    unit, hazard or climate filter): ``record_id``, ``event_id``, the card's period
+    (``day0``, ``day1``) and whether the whole event is ``intensive``. The same for every
+    unit and hazard of a country and period: a served copy or a pipeline run works it out
+    once (:meth:`riskatlas.analyses.Analyses.event_tags`) for every analysis."""
+    basis = scope.but(admin=None, hazard=None, climate_only=False).records(records)
+    tags = card_events(basis, methods).select("record_id", "event_id", "day0", "day1")
+    flags = event_flags(basis.join(tags.select("record_id", "event_id"), "record_id"),
+                        methods)
+    return tags.join(flags, "event_id")
 
 
 def event_flags(tagged: ir.Table, methods: Methods) -> ir.Table:

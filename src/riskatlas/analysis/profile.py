@@ -36,9 +36,11 @@ def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
 
 
 def profile(records: ir.Table, scope: Scope, methods: Methods,
-            metrics: Sequence[str] = DEFAULT_METRICS, top: int | None = None) -> ir.Table:
+            metrics: Sequence[str] = DEFAULT_METRICS, top: int | None = None,
+            tags: ir.Table | None = None) -> ir.Table:
     """Long table: one row per unit × metric × hazard with ``value``, ``share_pct``,
-    ``rank`` (1 = largest in the unit) and ``records`` (cards behind the value)."""
+    ``rank`` (1 = largest in the unit) and ``records`` (cards behind the value);
+    ``tags``: the cards' events (:func:`riskatlas.analysis.risk.event_tags`) if at hand."""
     import ibis
 
     metrics = check_metrics(metrics)
@@ -50,7 +52,8 @@ def profile(records: ir.Table, scope: Scope, methods: Methods,
     if "records" in metrics:
         by = by.mutate(records=by.n_records.cast("float64"))
     if "events" in metrics:
-        by = by.join(_event_counts(records, scope, methods), list(GROUP_KEYS), how="left")
+        by = by.join(_event_counts(records, scope, methods, tags), list(GROUP_KEYS),
+                     how="left")
         by = by.mutate(events=by.events.fill_null(0).cast("float64"))
     long = by.pivot_longer(list(metrics), names_to="metric", values_to="value")
     unit_metric = ibis.window(group_by=[*UNIT_KEYS, "metric"])
@@ -71,14 +74,16 @@ def profile(records: ir.Table, scope: Scope, methods: Methods,
                       share_pct=out.share_pct, rank=out.rank, records=out.n_records)
 
 
-def _event_counts(records: ir.Table, scope: Scope, methods: Methods) -> ir.Table:
+def _event_counts(records: ir.Table, scope: Scope, methods: Methods,
+                  tags: ir.Table | None = None) -> ir.Table:
     """Distinct events per unit × hazard; events are formed over the whole country and
     period, so an event that crosses units counts once in each unit it touched."""
     scoped = scope.records(records)
-    if whole(scope):  # the cards are the basis: tagged once, nothing joined back
+    if tags is None and whole(scope):  # the cards are the basis: tagged once, no join
         tagged = card_events(scoped, methods, keep=GROUP_KEYS)
     else:
-        basis = scope.but(admin=None, hazard=None, climate_only=False).records(records)
-        tagged = scoped.join(card_events(basis, methods).select("record_id", "event_id"),
-                             "record_id")
+        if tags is None:
+            basis = scope.but(admin=None, hazard=None, climate_only=False).records(records)
+            tags = card_events(basis, methods)
+        tagged = scoped.join(tags.select("record_id", "event_id"), "record_id")
     return tagged.group_by(GROUP_KEYS).aggregate(events=tagged.event_id.nunique())

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from riskatlas.analysis.events import card_events, intensive_expr, whole
+from riskatlas.analysis.events import card_events, event_flags, event_tags, whole
 from riskatlas.analysis.levels import QUANTITIES, Bootstrap
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.population import unit_population
@@ -32,21 +32,19 @@ TREND_SERIES = ("events", "deaths", "houses_destroyed", "losses_usd")
 GROUP_KEYS = (*UNIT_KEYS, "hazard")
 
 
-def unit_events(records: ir.Table, scope: Scope, methods: Methods) -> ir.Table:
+def unit_events(records: ir.Table, scope: Scope, methods: Methods,
+                tags: ir.Table | None = None) -> ir.Table:
     """One row per unit × hazard × event: the event's impacts inside the unit, its year
-    and whether the whole event is intensive."""
+    and whether the whole event is intensive. ``tags``: :func:`event_tags` of the scope
+    if already at hand."""
     scoped = scope.records(records)
-    if whole(scope):  # the cards are the basis: tagged once, nothing joined back
-        cards = every = card_events(scoped, methods, keep=[
+    if tags is None and whole(scope):  # the cards are the basis: tagged once, no join
+        cards = card_events(scoped, methods, keep=[
             *GROUP_KEYS, "admin_name", "start_year", *RISK_METRICS])
+        tagged = cards.join(event_flags(cards, methods), "event_id")
     else:
-        basis = scope.but(admin=None, hazard=None, climate_only=False).records(records)
-        tags = card_events(basis, methods).select("record_id", "event_id")
-        cards, every = scoped.join(tags, "record_id"), basis.join(tags, "record_id")
-    every = every.group_by("event_id").aggregate(deaths=every.deaths.sum(),
-                                                 houses_destroyed=every.houses_destroyed.sum())
-    flags = every.select("event_id", intensive=intensive_expr(every, methods))
-    tagged = cards.join(flags, "event_id")
+        tags = event_tags(records, scope, methods) if tags is None else tags
+        tagged = scoped.join(tags.select("record_id", "event_id", "intensive"), "record_id")
     sums = {m: tagged[m].sum().fill_null(0).cast("float64") for m in RISK_METRICS}
     return tagged.group_by([*GROUP_KEYS, "event_id"]).aggregate(
         admin_name=tagged.admin_name.max(), intensive=tagged.intensive.max(),
@@ -171,14 +169,14 @@ def exceedance(records: ir.Table, scope: Scope, methods: Methods, metric: str = 
 
 
 def annual_values(records: ir.Table, scope: Scope, methods: Methods, metric: str = "deaths",
-                  quantity: str = "annual_total") -> ir.Table:
+                  quantity: str = "annual_total", ue: ir.Table | None = None) -> ir.Table:
     """Per unit × hazard × year with a loss: the year's total of ``metric``
     ("annual_total") or its largest event in the unit ("annual_max_event"), the events
-    behind it and the years of record (Ibis)."""
+    behind it and the years of record (Ibis; ``ue`` as in :func:`risk`)."""
     import ibis
 
     check_quantity(metric, quantity, QUANTITIES)
-    ue = unit_events(records, scope, methods)
+    ue = unit_events(records, scope, methods) if ue is None else ue
     ue = ue.filter(ue[metric] > 0)
     value = ue[metric].sum() if quantity == "annual_total" else ue[metric].max()
     per = ue.group_by([*GROUP_KEYS, "year"]).aggregate(

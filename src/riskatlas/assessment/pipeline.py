@@ -248,11 +248,9 @@ def in_scope(frame: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
 
 
 def annual_of(analyses: Analyses, scope: Scope) -> pd.DataFrame:
-    """Per unit × hazard × year of the scope: events, deaths, houses destroyed, losses."""
-    from riskatlas.analysis.risk import annual_series
-
-    return annual_series(analyses.engine.table("records"), analyses.ready(scope),
-                         analyses.methods).to_pandas()
+    """Per unit × hazard × year of the scope: events, deaths, houses destroyed, losses
+    (from the events per unit that risk formed, when the run keeps them)."""
+    return analyses.annual_series(scope=analyses.ready(scope))
 
 
 def units_of(analyses: Analyses, level: int, country: str | None) -> pd.DataFrame:

@@ -1,0 +1,76 @@
+"""Events formed once per country and period (issue 15, item 6): on a store with a memo (a
+served copy, a pipeline run), the cards' events (``Analyses.event_tags``) and the events
+per unit (``Analyses.unit_events``) are worked out once and joined as in-memory tables;
+the answers are exactly those of the expressions that form them in every query."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import riskatlas
+from riskatlas.analysis import events as events_module
+from riskatlas.analysis import profile as profile_module
+from riskatlas.analysis import risk as risk_module
+from riskatlas.store.memo import Memo
+
+pytestmark = pytest.mark.shared_data
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in ("country_iso3", "admin_code", "hazard", "metric", "event_id",
+                        "year", "return_period_years") if c in frame.columns]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _answers(atlas: riskatlas.Atlas, **scope: object) -> dict[str, pd.DataFrame]:
+    sc = atlas.scope(**scope)
+    return {"profile": atlas.profile(["records", "deaths", "events"], scope=sc),
+            "risk": atlas.risk(scope=sc),
+            "levels": atlas.return_levels("deaths", scope=sc),
+            "annual": atlas.annual_series(scope=sc),
+            "events": atlas.events(scope=sc)}
+
+
+@pytest.mark.parametrize("scope", [{"country": "GRD", "level": 1},
+                                   {"country": "GRD", "level": 2, "admin": "GRD0101"},
+                                   {"country": "GRD", "level": 1, "hazard": "storm"}])
+def test_kept_events_answer_what_forming_them_answers(grenada_db, scope):
+    with riskatlas.open(grenada_db, read_only=True) as atlas:
+        formed = _answers(atlas, **scope)
+        atlas.store.memo = Memo()
+        kept = _answers(atlas, **scope)
+        assert atlas.unit_events(atlas.scope(**scope)) is not None
+    for name, frame in formed.items():
+        assert len(frame) or name == "levels", name
+        pd.testing.assert_frame_equal(_sorted(kept[name]), _sorted(frame), obj=name)
+        assert kept[name].attrs == frame.attrs, name
+
+
+def test_unit_pages_form_the_events_of_their_country_once(nepal_db, monkeypatch):
+    """Two districts' profile, risk and return levels on a served copy: the events of the
+    country are formed once (the first unit), not three times a unit."""
+    calls = {"n": 0}
+    card_events = events_module.card_events
+
+    def counted(*a, **k):
+        calls["n"] += 1
+        return card_events(*a, **k)
+
+    for module in (events_module, profile_module, risk_module):
+        monkeypatch.setattr(module, "card_events", counted)
+    with riskatlas.open(nepal_db, read_only=True) as atlas:
+        atlas.store.memo = Memo()
+        codes = atlas.screen(country="NPL", level=1)["admin_code"].head(2)
+        for code in codes:
+            sc = atlas.scope(country="NPL", level=1, admin=code)
+            atlas.profile(["records", "events"], scope=sc)
+            atlas.risk(scope=sc)
+            atlas.return_levels("deaths", scope=sc)
+    assert calls["n"] == 1
+
+
+def test_no_memo_no_kept_tables(grenada_db):
+    with riskatlas.open(grenada_db, read_only=True) as atlas:
+        sc = atlas.scope(country="GRD", level=1, admin="GRD01")
+        assert atlas.event_tags(sc) is None and atlas.unit_events(sc) is None
