@@ -128,15 +128,18 @@ def events(records: ir.Table, methods: Methods, basis: ir.Table | None = None,
     that lies in one (``""`` and empty when it spans ``level0_units`` > 1)."""
     import ibis
 
-    given = tags
-    if given is not None:
-        tagged = records.join(given.select("record_id", "event_id", "day0", "day1"),
+    if tags is not None:
+        tagged = records.join(tags.select("record_id", "event_id", "day0", "day1"),
                               "record_id")
+        flags = tags.select("event_id", "intensive").distinct()
     elif basis is None:  # the cards are the basis: tagged once, nothing joined back
         tagged = card_events(records, methods, keep=records.columns)
+        flags = event_flags(tagged, methods)
     else:
-        tags = card_events(basis, methods)
-        tagged = records.join(tags, "record_id")
+        formed = card_events(basis, methods)
+        tagged = records.join(formed, "record_id")
+        flags = event_flags(basis.join(formed.select("record_id", "event_id"), "record_id"),
+                            methods)
     agg: dict[str, Any] = {f: tagged[f].sum() for f in SUMMED}
     ev = tagged.group_by("event_id").aggregate(
         country_iso3=tagged.country_iso3.max(),
@@ -149,12 +152,6 @@ def events(records: ir.Table, methods: Methods, basis: ir.Table | None = None,
         cards=tagged.count(),
         units=tagged.level1_code.fill_null(tagged.level0_code).nunique(),
         **agg)
-    if given is not None:
-        flags = given.select("event_id", "intensive").distinct()
-    else:
-        flags = event_flags(tagged if basis is None else
-                            basis.join(tags.select("record_id", "event_id"), "record_id"),
-                            methods)
     one = ev.level0_units == 1
     epoch = ibis.date(1970, 1, 1)
     ev = ev.mutate(
