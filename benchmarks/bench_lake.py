@@ -144,7 +144,10 @@ def main() -> None:
                       "RISKATLAS_SPARK_CONF": str(WORK / "spark.conf")}
         (WORK / "spark.conf").write_text(
             f"spark.executor.memory {args.memory}\nspark.driver.memory 2g\n"
-            f"spark.sql.shuffle.partitions {2 * args.workers * args.cores}\n")
+            f"spark.sql.shuffle.partitions {2 * args.workers * args.cores}\n"
+            # the replicated records compress ~40×: Spark, estimating sizes from the files,
+            # broadcast millions of rows through the driver (2 GB heap, full GCs for 20 min)
+            "spark.sql.autoBroadcastJoinThreshold -1\n")
         for i in range(args.repeat):  # interleaved: the machine's noise hits all alike
             for method, path, engine, extra in (("duckdb store", db, "duckdb", env),
                                                 ("duckdb lake", lake, "duckdb", env),
