@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from riskatlas.report.svg import colour
+from riskatlas.report.svg import bar_chart, colour
 
 TOTAL_COLOUR = "#222222"
 
@@ -119,38 +119,7 @@ def _amount(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:.2f}" if value < 1 else f"{value:.1f}"
 
 
-def text_px(text: str, size: float = 12.0) -> float:
-    """About how wide ``text`` is at ``size`` px: East Asian wide characters one em,
-    others about 0.56 em."""
-    from unicodedata import east_asian_width
-
-    return sum(size if east_asian_width(ch) in "WF" else 0.56 * size for ch in text)
-
-
 def share_chart(rows: Sequence[tuple[str, float, str | None]], *, label: str,
                 width: int = 340, bar: int = 12) -> str:
-    """Horizontal bars of shares: (text, share 0–100, hazard key for the colour), the
-    label column as wide as the longest label (at most half the chart), a hover text
-    per bar worded with the label's colon ("水災：22.9 %")."""
-    from riskatlas.i18n import label_value
-
-    left = min(width * 0.55, max((text_px(t) for t, _, _ in rows), default=0) + 10)
-    right, gap = 46, 5
-    height = max(1, len(rows)) * (bar + gap) + 4
-    span = width - left - right
-    top = max((v for _, v, _ in rows), default=0) or 1
-    parts = [f'<svg class="chart bar share" role="img" aria-label="{escape(label)}" '
-             f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-             'xmlns="http://www.w3.org/2000/svg">']
-    for i, (text, value, hazard) in enumerate(rows):
-        y = 2 + i * (bar + gap)
-        w = span * value / top
-        share = f"{value:.1f} %"
-        parts.append(f'<text x="{left - 6:.1f}" y="{y + bar - 2}" text-anchor="end" '
-                     f'class="label">{escape(text)}</text>'
-                     f'<rect x="{left:.1f}" y="{y}" width="{w:.1f}" height="{bar}" '
-                     f'fill="{colour(hazard)}"><title>{escape(label_value(text, share))}'
-                     f'</title></rect><text x="{left + w + 4:.1f}" y="{y + bar - 2}" '
-                     f'class="value">{share}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    """The profile's share bars at the size they print (:func:`svg.bar_chart`)."""
+    return bar_chart(rows, label=label, width=width, bar=bar, css="chart bar share")

@@ -30,25 +30,29 @@ def colour(hazard: str | None) -> str:
 
 
 def bar_chart(rows: Sequence[tuple[str, float, str | None]], *, label: str,
-              width: int = 560, bar: int = 18) -> str:
-    """Horizontal bars: (text, share 0–100, hazard key for the colour)."""
-    left, right, gap = 190, 60, 6
-    height = max(1, len(rows)) * (bar + gap) + 10
+              width: int = 560, bar: int = 18, css: str = "chart bar") -> str:
+    """Horizontal bars of shares: (text, share 0–100, hazard key for the colour), the
+    label column as wide as the longest label (at most 55 % of the chart), a hover text
+    per bar worded with the label's colon ("水災：22.9 %")."""
+    left = min(width * 0.55, max((cartography.text_width(t) for t, _, _ in rows),
+                                 default=0) + 10)
+    right, gap = 46, 5
+    height = max(1, len(rows)) * (bar + gap) + 4
     span = width - left - right
     top = max((v for _, v, _ in rows), default=0) or 1
-    parts = [f'<svg class="chart bar" role="img" aria-label="{escape(label)}" '
+    parts = [f'<svg class="{css}" role="img" aria-label="{escape(label)}" '
              f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
              'xmlns="http://www.w3.org/2000/svg">']
     for i, (text, value, hazard) in enumerate(rows):
-        y = 5 + i * (bar + gap)
+        y = 2 + i * (bar + gap)
         w = span * value / top
-        parts.append(f'<text x="{left - 8}" y="{y + bar * 0.75:.1f}" text-anchor="end" '
-                     f'class="label">{escape(text)}</text>')
-        parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar}" '
-                     f'fill="{colour(hazard)}"><title>{escape(label_value(text, f"{value:.1f} %"))}'
-                     '</title></rect>')
-        parts.append(f'<text x="{left + w + 6:.1f}" y="{y + bar * 0.75:.1f}" class="value">'
-                     f'{value:.1f} %</text>')
+        share = f"{value:.1f} %"
+        parts.append(f'<text x="{left - 6:.1f}" y="{y + bar - 2}" text-anchor="end" '
+                     f'class="label">{escape(text)}</text>'
+                     f'<rect x="{left:.1f}" y="{y}" width="{w:.1f}" height="{bar}" '
+                     f'fill="{colour(hazard)}"><title>{escape(label_value(text, share))}'
+                     f'</title></rect><text x="{left + w + 4:.1f}" y="{y + bar - 2}" '
+                     f'class="value">{share}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
