@@ -223,9 +223,10 @@ def test_report_names_the_quantity_and_the_interval_in_both_languages(grenada_db
         caption = translate("analysis.levels_annual_total", lang,
                             metric=translate("metric.deaths", lang), confidence="90",
                             draws="1,000")
-        assert caption in unit
-        assert translate("column.level_interval", lang) in unit
-        assert translate("report.basis_record", lang, year=2004) in unit
+        assert caption in html  # once, in Methods
+        assert translate("report.levels_note", lang, metric=translate("metric.deaths", lang),
+                         confidence="90") in unit
+        assert translate("report.levels_largest", lang, level="21", year=2004) in unit
         assert "0–21" in unit  # the interval of the storm levels near the record
 
 

@@ -375,7 +375,8 @@ def unit_pages(a: Assessment, t: Text) -> list[dict[str, Any]]:
                       "intensive": t.num(r.intensive_events),
                       "trend": t(f"trend.{r.trend_events}")}
                      for r in risk.sort_values("events", ascending=False).itertuples()],
-            "levels": level_rows(levels, t), "levels_wide": levels_wide(levels, t),
+            "levels": level_rows(levels, t),
+            "levels_wide": levels_wide(levels, t, a.return_levels.attrs),
             "versus": versus_view(a, key, name, t),
             "levels_caption": describe_levels(a.return_levels.attrs, t.lang),
             "sendai": [{"year": int(r.year), "deaths": t.num(r.deaths),
@@ -408,8 +409,6 @@ def level_rows(levels: pd.DataFrame, t: Text) -> list[dict[str, Any]]:
              "level": amount(r.level), "interval": f"{amount(r.level_low)}–{amount(r.level_high)}",
              "basis": t(f"report.basis_{r.basis}", year=int(r.observed_max_year))}
             for r in levels.itertuples()]
-
-
 
 
 def methods(a: Assessment, t: Text | None = None) -> dict[str, Any]:
@@ -730,9 +729,10 @@ def versus_view(a: Assessment, key: tuple[str, str], name: str,
 LEVEL_PERIODS = (2, 5, 10, 25, 50, 100)  # return periods shown on a unit page
 
 
-def levels_wide(levels: pd.DataFrame, t: Text) -> dict[str, Any]:
+def levels_wide(levels: pd.DataFrame, t: Text, attrs: dict[str, Any]) -> dict[str, Any]:
     """A unit's return levels one row per hazard, one column per return period (the
-    level, its interval below); what the longest rests on in a note."""
+    level, its interval below); the metric and the interval's confidence (the result's
+    ``attrs``) in a note."""
     if not len(levels):
         return {}
     periods = [p for p in LEVEL_PERIODS if (levels["return_period_years"] == p).any()]
@@ -752,4 +752,6 @@ def levels_wide(levels: pd.DataFrame, t: Text) -> dict[str, Any]:
             "largest": t("report.levels_largest", year=int(group["observed_max_year"].iloc[0]),
                          level=amount(float(group["observed_max"].iloc[0])))
             if "observed_max" in group.columns else ""})
-    return {"periods": [t.num(p) for p in periods], "rows": rows}
+    note = t("report.levels_note", metric=t.metric(str(attrs.get("metric", "deaths"))),
+             confidence=f"{100 * float(attrs.get('confidence', 0.9)):g}")
+    return {"periods": [t.num(p) for p in periods], "rows": rows, "note": note}
