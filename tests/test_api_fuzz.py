@@ -93,6 +93,8 @@ def _fuzz(client: Any, operation: Any, mode: GenerationMode, headers: dict[str, 
         sent.pop("cookies", None)  # the API declares none
         if isinstance(sent.get("data"), bytes | str):  # a raw body (invalid JSON)
             sent["content"] = sent.pop("data")
+        if sent.get("files"):
+            sent["files"] = _sendable(sent["files"])
         request = client.build_request(**{k: v for k, v in sent.items() if v is not None})
         request.read()  # a multipart body stays readable for the checks' reports
         response = client.send(request)
@@ -102,3 +104,18 @@ def _fuzz(client: Any, operation: Any, mode: GenerationMode, headers: dict[str, 
         run()
     except Unsatisfiable:  # no invalid request exists: an operation without parameters
         assert mode is GenerationMode.NEGATIVE, operation.label
+
+
+def _sendable(files: Any) -> Any:
+    """Multipart parts as a client sends them: a generated value that is neither bytes,
+    text nor a file (invalid requests put a number where a file goes) goes as its text."""
+    def part(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return (value[0], part(value[1]), *value[2:])
+        if isinstance(value, bytes | str) or hasattr(value, "read"):
+            return value
+        return str(value).encode()
+
+    if isinstance(files, dict):
+        return {name: part(value) for name, value in files.items()}
+    return [(name, part(value)) for name, value in files]
