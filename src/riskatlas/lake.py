@@ -81,8 +81,9 @@ def write_lake(store: Store, target: str | os.PathLike[str], *,
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
+        present = store.tables()
         tables = {name: _write_table(store, name, staging, keys, published_only)
-                  for name in TABLES if name in store.tables()}
+                  for name in TABLES if name in present}
         manifest = {
             "format": LAKE_FORMAT, "schema_version": SCHEMA_VERSION,
             "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
