@@ -12,8 +12,11 @@ is shared with bench_analysis.py, see stores.py). For each server configuration
 3. load: ``--clients`` threads, each with its own ``httpx.Client``, issue up to
    ``--requests-per-client`` requests of the mix, stopping at ``--max-seconds``.
 
-The mix: the JSON API (profile, screen, records pages with hazard/year filters) and the
-HTML pages (profile, screen, records). Reported per endpoint and overall: requests, errors
+The mixes (``--mix``): ``repeated``, the JSON API (profile, screen, records pages with
+hazard/year filters) and the HTML pages (profile, screen, records) about Nepal, no think
+time; ``realistic``, 50 clients asking about random countries, units, hazards, years, pages
+and languages, each thinking an exponential time of mean ``--think-s`` (2 s) between
+requests, as people do; ``stress``, the realistic requests with no think time. Reported per endpoint and overall: requests, errors
 (non-2xx or transport errors), throughput, p50/p95/p99 latency, the same-run sequential
 p50/p95 (concurrency cost as a ratio), server peak RSS and CPU, and ``others`` (cores busy
 with other processes). ``--profile`` adds an in-process diagnosis (create_app + TestClient:
@@ -47,7 +50,13 @@ RESULTS = HERE / "results" / "web.json"
 TARGET_P95_MS = 150.0
 TARGET_RSS_WORKER_MB = 600.0
 COUNTRY = "NPL"
-MIXES = ("repeated", "realistic")
+MIXES = ("repeated", "realistic", "stress")
+# the realistic mix's clients model people: after each answer a client "thinks" (reads the
+# page) for an exponentially distributed time of this mean before its next request, as load
+# tools model users (Locust's wait_time, JMeter's timers, k6's sleep); real visitors of a
+# dashboard read a page for longer, so this is on the busy side. The stress mix is the same
+# requests with no think time (a closed loop: each client fires again at once).
+THINK_S = 2.0
 # endpoint → how its URLs vary (records pages and filters are drawn per request)
 ENDPOINTS = ("api/profile", "api/screen", "api/records", "page/profile", "page/screen",
              "page/records")
@@ -273,13 +282,20 @@ class Connection:
 
 
 def client(base: str, requests: list[Request], max_s: float, timeout: float,
-           start: threading.Barrier, out: list[dict[str, Any]]) -> None:
+           start: threading.Barrier, out: list[dict[str, Any]], think_s: float = 0.0,
+           seed: int = 0) -> None:
     """Issue ``requests`` one after another on one connection until ``max_s`` seconds
-    after the start (requests in flight then are finished)."""
+    after the start (requests in flight then are finished). ``think_s`` > 0: before each
+    request the client waits an exponentially distributed time of that mean (the first
+    one too, so clients do not all start at once)."""
     connection = Connection(base, timeout)
+    rng = random.Random(seed)
     start.wait()
     deadline = time.perf_counter() + max_s
     for endpoint, url, lang in requests:
+        if think_s > 0:
+            time.sleep(min(rng.expovariate(1.0 / think_s),
+                           max(0.0, deadline - time.perf_counter())))
         if time.perf_counter() >= deadline:
             break
         sent = time.perf_counter()
@@ -295,13 +311,16 @@ def client(base: str, requests: list[Request], max_s: float, timeout: float,
 
 
 def run_clients(base: str, lists: list[list[Request]], max_s: float,
-                timeout: float) -> tuple[list[dict[str, Any]], float]:
-    """Every list in its own thread with its own connection; (results, wall seconds)."""
+                timeout: float, think_s: float = 0.0,
+                seed: int = 0) -> tuple[list[dict[str, Any]], float]:
+    """Every list in its own thread with its own connection (clients think ``think_s``
+    on average between requests); (results, wall seconds)."""
     out: list[dict[str, Any]] = []
     barrier = threading.Barrier(len(lists) + 1)
     threads = [threading.Thread(target=client, daemon=True,
-                                args=(base, reqs, max_s, timeout, barrier, out))
-               for reqs in lists]
+                                args=(base, reqs, max_s, timeout, barrier, out, think_s,
+                                      seed * 1000 + i))
+               for i, reqs in enumerate(lists)]
     for t in threads:
         t.start()
     barrier.wait()
@@ -382,21 +401,25 @@ def by_endpoint(rows: list[dict[str, Any]], wall: float) -> dict[str, Any]:
 
 def run_config(db: Path, workers: int, args: argparse.Namespace, name: str = "repeated",
                draw: Any = None) -> dict[str, Any]:
-    """One server configuration under one mix: ``repeated`` (the default arguments) or
-    ``realistic`` (``draw`` from :func:`realistic`, ``--realistic-*`` arguments)."""
+    """One server configuration under one mix: ``repeated`` (the default arguments),
+    ``realistic`` (``draw`` from :func:`realistic`, ``--realistic-*`` arguments, clients
+    thinking ``--think-s`` on average between requests) or ``stress`` (the realistic
+    mix with no think time)."""
     import httpx
 
     if args.wait_idle:
         waited = wait_until_idle(args.wait_idle)
         print(f"  waited {waited:.0f} s for idle CPUs", flush=True)
-    if name == "realistic":
+    drawn = name in ("realistic", "stress")
+    think = args.think_s if name == "realistic" else 0.0
+    if drawn:
         clients, per_client, max_s = (args.realistic_clients, args.realistic_requests,
                                       args.realistic_seconds)
     else:
         clients, per_client, max_s = args.clients, args.requests_per_client, args.max_seconds
     lists = mix(clients, per_client, args.seed, draw)
     server = Server(db, workers, WORK / f"server-{name}-w{workers}.log", args.sample_ms / 1000)
-    result: dict[str, Any] = {"mix": name, "workers": workers,
+    result: dict[str, Any] = {"mix": name, "workers": workers, "think_s": think,
                               "command": " ".join(server.cmd[1:])}
     try:
         result["ready_s"] = server.wait_ready(args.start_timeout)
@@ -420,7 +443,7 @@ def run_config(db: Path, workers: int, args: argparse.Namespace, name: str = "re
         # in turn (so every endpoint gets the same share)
         # (realistic: other draws of the same mix, so that the load does not meet the
         # baseline's answers in the cache)
-        pool_lists = lists if name != "realistic" else mix(
+        pool_lists = lists if not drawn else mix(
             clients, max(1, args.baseline_requests // clients + 1), args.seed + 2, draw)
         pool = {ep: [r for reqs in pool_lists for r in reqs if r[0] == ep]
                 for ep in ENDPOINTS}
@@ -433,9 +456,10 @@ def run_config(db: Path, workers: int, args: argparse.Namespace, name: str = "re
         print(f"  baseline: {b['requests']} sequential requests in {wall:.1f} s, "
               f"p50 {b['p50_ms']:.0f} ms, p95 {b['p95_ms']:.0f} ms", flush=True)
 
-        # load: N concurrent clients
+        # load: N concurrent clients (thinking between requests in the realistic mix)
         with Phase(server) as phase:
-            rows, wall = run_clients(server.base, lists, max_s, args.timeout)
+            rows, wall = run_clients(server.base, lists, max_s, args.timeout, think,
+                                     args.seed)
         planned = sum(len(x) for x in lists)
         result["load"] = {"clients": len(lists), "planned": planned,
                           "not_sent": planned - len(rows),
@@ -592,7 +616,10 @@ def report(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
             print(f"\n{name}: failed: {c['error']}")
             continue
         load, base = c["load"], c["baseline"]["endpoints"]
-        print(f"\n{name} — {load['clients']} clients, {load['wall_s']:.1f} s, "
+        think = c.get("think_s") or 0.0
+        print(f"\n{name} — {load['clients']} clients"
+              f"{f' thinking {think:g} s on average' if think else ''}, "
+              f"{load['wall_s']:.1f} s, "
               f"server peak RSS {c['peak_rss_tree_mb']:,.0f} MB (tree of "
               f"{c['processes']} processes; per worker {c['peak_rss_worker_mb']:,.0f} MB), "
               f"server CPU {load['cpu_s']:.1f} s "
@@ -649,11 +676,16 @@ def main() -> None:
     parser.add_argument("--mix", default=",".join(MIXES),
                         help="load mixes, comma-separated: repeated (the Nepal questions of "
                              "the first benchmark, mostly cached), realistic (random "
-                             "countries, units, hazards, years, pages and languages)")
+                             "countries, units, hazards, years, pages and languages; "
+                             "clients think between requests), stress (the realistic "
+                             "requests with no think time)")
     parser.add_argument("--clients", type=int, default=20, help="repeated mix")
     parser.add_argument("--requests-per-client", type=int, default=50)
     parser.add_argument("--max-seconds", type=float, default=120.0,
                         help="stop sending new requests after this (baseline and load)")
+    parser.add_argument("--think-s", type=float, default=THINK_S,
+                        help="realistic mix: mean think time between a client's requests "
+                             "(exponential; the stress mix uses none)")
     parser.add_argument("--realistic-clients", type=int, default=50)
     parser.add_argument("--realistic-seconds", type=float, default=30.0)
     parser.add_argument("--realistic-requests", type=int, default=100_000,
@@ -686,7 +718,8 @@ def main() -> None:
     configs: dict[str, dict[str, Any]] = {}
     if not args.profile_only:
         for mix_name in args.mix.split(","):
-            draw = realistic(countries, args.main_share) if mix_name == "realistic" else None
+            draw = (realistic(countries, args.main_share)
+                    if mix_name in ("realistic", "stress") else None)
             for workers in (int(w) for w in args.workers.split(",")):
                 name = f"{mix_name} workers={workers}"
                 print(f"{name}:", flush=True)
