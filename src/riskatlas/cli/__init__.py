@@ -56,7 +56,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("serve", serve.serve),
 )
 USERS_COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
-    ("add", users.add), ("list", users.list_), ("role", users.role),
+    ("add", users.add), ("list", users.list_), ("set", users.set_), ("role", users.role),
     ("password", users.password), ("disable", users.disable), ("enable", users.enable),
     ("token", users.token), ("revoke", users.revoke),
 )

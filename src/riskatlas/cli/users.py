@@ -1,7 +1,9 @@
-"""``riskatlas users``: the accounts of the web app (add, list, role, password, disable,
-enable, token, revoke).
+"""``riskatlas users``: the accounts of the web app (add, list, set, role, password,
+disable, enable, token, revoke).
 
-Passwords are hashed with scrypt and API tokens stored as their SHA-256 only
+``--country NPL,LKA`` (add, set) grants the countries a user acts in (country accounts:
+:func:`riskatlas.services.accounts.acting_countries`); ``list`` shows them. Passwords are
+hashed with scrypt and API tokens stored as their SHA-256 only
 (:mod:`riskatlas.services.accounts`); every change is written to the audit log, in the
 change's own transaction.
 """
@@ -10,7 +12,8 @@ change's own transaction.
 # and evaluating their annotations from strings cost more than defining them
 
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -23,13 +26,14 @@ ROLE_HELP = h("users.roles")  # "viewer, collector, validator or admin"
 BY = "cli"  # who the audit log names for a change made here
 
 # the columns of ``users list`` and their headings
-USER_COLUMNS = {"name": "auth.name", "role": "auth.role_label", "disabled": "auth.state",
-                "created_at": "auth.created", "tokens": "auth.tokens",
+USER_COLUMNS = {"name": "auth.name", "role": "auth.role_label", "countries": "auth.countries",
+                "disabled": "auth.state", "created_at": "auth.created", "tokens": "auth.tokens",
                 "token_last_used": "column.token_last_used"}
 
 Name = Annotated[str, typer.Argument(help=h("users.name"))]
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help=h("users.password_stdin"))]
 NoPassword = Annotated[bool, typer.Option("--no-password", help=h("users.no_password"))]
+Countries = Annotated[str | None, typer.Option("--country", help=h("users.country"))]
 
 
 def _password(ctx: typer.Context, from_stdin: bool, none: bool) -> str | None:
@@ -47,9 +51,9 @@ def add(
     name: Name,
     role: Annotated[str, typer.Option("--role", help=h("users.add.role", roles=ROLE_HELP))],
     password_stdin: PasswordStdin = False, no_password: NoPassword = False,
-    db: Db = None,
+    country: Countries = None, db: Db = None,
 ) -> None:
-    """Add a user with a role."""
+    """Add a user with a role (and the countries they act in)."""
     import riskatlas
     from riskatlas.services import accounts
 
@@ -57,8 +61,10 @@ def add(
     accounts.check_role(role)
     password = _password(ctx, password_stdin, no_password)
     with riskatlas.open(db) as atlas:
-        accounts.add_user(atlas.store, name, role, password, by=BY)
+        accounts.add_user(atlas.store, name, role, password, by=BY, countries=country)
     console.print(state(ctx).t("auth.cli.added", name=name, role=role))
+    if country is not None:
+        _countries_set(ctx, name, accounts.parse_countries(country))
     if password is None:
         console.print(state(ctx).t("auth.cli.no_password", name=name))
 
@@ -81,11 +87,55 @@ def list_(ctx: typer.Context, fmt: Format = "table", db: Db = None) -> None:
         t = state(ctx).t
         frame = frame.assign(
             role=[t(f"auth.role.{r}") for r in frame.role],
+            countries=[_countries_text(t, row) for row in rows],
             disabled=[t("auth.disabled") if d else t("auth.active") for d in frame.disabled],
             created_at=pd.to_datetime(frame.created_at),
             token_last_used=pd.to_datetime(frame.token_last_used))
         frame.columns = [t(key) for key in USER_COLUMNS.values()]
+    else:  # codes, comma-separated (a cell of CSV as of a table)
+        frame = frame.assign(countries=[",".join(c) for c in frame.countries])
     print_frame(frame, fmt, lang=lang)
+
+
+def _countries_text(t: Callable[..., str], row: dict[str, Any]) -> str:
+    """The countries a user acts in, for a person: every country, none, or the codes."""
+    if row["all_countries"]:
+        return t("auth.countries_all")
+    return ", ".join(row["countries"]) or t("auth.countries_none")
+
+
+def _countries_set(ctx: typer.Context, name: str, codes: list[str]) -> None:
+    t = state(ctx).t
+    console.print(t("auth.cli.countries_set", name=name,
+                    countries=", ".join(codes) or t("auth.countries_none")))
+
+
+def set_(
+    ctx: typer.Context,
+    name: Name,
+    new_role: Annotated[str | None, typer.Option("--role", help=h("users.set.role",
+                                                                  roles=ROLE_HELP))] = None,
+    country: Annotated[str | None, typer.Option("--country", help=h("users.set.country"))
+                       ] = None,
+    db: Db = None,
+) -> None:
+    """Change a user's role or countries."""
+    import riskatlas
+    from riskatlas.services import accounts
+
+    if new_role is None and country is None:
+        raise accounts.AccountError("auth.error.nothing_to_set")
+    if new_role is not None:
+        accounts.check_role(new_role)
+    with riskatlas.open(db) as atlas, atlas.store.transaction():  # both or neither
+        if new_role is not None:
+            accounts.set_role(atlas.store, name, new_role, by=BY)
+        codes = (accounts.set_countries(atlas.store, name, country, by=BY)
+                 if country is not None else None)
+    if new_role is not None:
+        console.print(state(ctx).t("auth.cli.role_set", name=name, role=new_role))
+    if codes is not None:
+        _countries_set(ctx, name, codes)
 
 
 def role(

@@ -10,12 +10,21 @@
 - Sessions are rows of ``sessions``: the SHA-256 of an opaque random id, the user, the
   session's CSRF token, when it was made, expires (12 h) and was last seen. A new password
   or disabling the user ends all of theirs.
+- Country accounts (``user_countries``, as UNDRR's DELTA has them on a shared server): a
+  user belongs to one or more countries (ISO 3166 alpha-3 codes, or codes the store holds).
+  The rule (:func:`acting_countries`): admins act in every country; on a store where no
+  country was granted to anybody everyone acts everywhere (a laptop, as before country
+  accounts); once any grant exists, a user acts only in the countries granted to them (a
+  user without a grant, in none). Reading is not restricted by country: anonymous visitors
+  see every country's published cards. The card services check the rule
+  (:func:`check_country`).
 
 Each account operation (:func:`add_user`, :func:`set_role`, :func:`set_password`,
-:func:`set_disabled`, :func:`add_token`, :func:`revoke_tokens`) writes its change and its
-audit row (``by``: who made it) in one :meth:`Store.transaction`. The ``insert_*`` and
-``update_*`` steps write inside a transaction the caller holds. Look-ups read through Ibis
-(user text is only ever a bound literal); a store made before accounts has no ``users``.
+:func:`set_disabled`, :func:`add_token`, :func:`revoke_tokens`, :func:`set_countries`)
+writes its change and its audit row (``by``: who made it) in one :meth:`Store.transaction`.
+The ``insert_*`` and ``update_*`` steps write inside a transaction the caller holds.
+Look-ups read through Ibis (user text is only ever a bound literal); a store made before
+accounts has no ``users``.
 """
 
 from __future__ import annotations
@@ -27,10 +36,11 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from riskatlas.errors import RiskAtlasError
+from riskatlas.model.countries import is_iso3
 from riskatlas.services.audit import audit, now
 
 if TYPE_CHECKING:
@@ -40,11 +50,13 @@ if TYPE_CHECKING:
 
     Connection = duckdb.DuckDBPyConnection
 
-__all__ = ["ROLES", "AccountError", "AuthError", "ForbiddenError", "RateLimitedError",
-           "add_token", "add_user", "check_name", "check_password", "check_role",
-           "end_session", "end_sessions", "hash_password", "new_session", "new_token", "now",
-           "revoke_tokens", "session_key", "session_row", "set_disabled", "set_password",
-           "set_role", "token_hash", "token_user", "user_row", "users", "verify_password"]
+__all__ = ["ROLES", "AccountError", "AuthError", "CountryError", "ForbiddenError",
+           "RateLimitedError", "acting_countries", "add_token", "add_user", "check_countries",
+           "check_country", "check_name", "check_password", "check_role", "country_scope",
+           "end_session", "end_sessions", "granted_countries", "hash_password", "may_act_in",
+           "new_session", "new_token", "now", "parse_countries", "revoke_tokens", "session_key",
+           "session_row", "set_countries", "set_disabled", "set_password", "set_role",
+           "token_hash", "token_user", "user_countries", "user_row", "users", "verify_password"]
 
 ROLES = ("viewer", "collector", "validator", "admin")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -81,6 +93,20 @@ class AccountError(RiskAtlasError, ValueError):
     """A user name, role or password that cannot be accepted (400)."""
 
     key = "auth.error.bad_name"
+
+
+class CountryError(ForbiddenError):
+    """Signed in with a role that may do this, but not in this country (403)."""
+
+    key = "auth.error.country"
+
+    def __init__(self, user: str, country: str | None,
+                 countries: Collection[str]) -> None:
+        if countries:
+            super().__init__("auth.error.country", user=user, country=country or "—",
+                             countries=", ".join(sorted(countries)))
+        else:
+            super().__init__("auth.error.no_countries", user=user, country=country or "—")
 
 
 # --- passwords and tokens ---------------------------------------------------------------
@@ -130,6 +156,32 @@ def check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise AccountError("auth.error.short_password", min=MIN_PASSWORD)
     return password
+
+
+def parse_countries(value: str | Iterable[str] | None) -> list[str]:
+    """Country codes from ``"NPL,LKA"`` (or a list of codes): upper case, each once, sorted;
+    blank: none."""
+    parts = value.split(",") if isinstance(value, str) else list(value or ())
+    return sorted({str(p).strip().upper() for p in parts if str(p).strip()})
+
+
+def check_countries(value: str | Iterable[str] | None,
+                    known: Callable[[], Collection[str]] = tuple) -> list[str]:
+    """:func:`parse_countries`, each an ISO 3166 alpha-3 code or one of ``known()`` (the
+    store's countries, asked only for a code that is not ISO); else AccountError (400)."""
+    codes = parse_countries(value)
+    odd = [c for c in codes if not is_iso3(c)]
+    if odd:
+        held = set(known())
+        for code in odd:
+            if code not in held:
+                raise AccountError("auth.error.bad_country", country=code)
+    return codes
+
+
+def may_act_in(scope: Collection[str] | None, country: str | None) -> bool:
+    """Whether a scope (None: every country) covers ``country``."""
+    return scope is None or (country is not None and str(country).upper() in scope)
 
 
 def new_token() -> str:
@@ -200,6 +252,44 @@ def insert_token(con: Connection, name: str) -> str:
     return token
 
 
+def granted_countries(con: Connection, name: str) -> list[str]:
+    """The countries granted to ``name``, sorted."""
+    rows = con.execute("SELECT country_iso3 FROM user_countries WHERE user_name = ? "
+                       "ORDER BY country_iso3", [name]).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def acting_countries(con: Connection, name: str, role: str) -> frozenset[str] | None:
+    """The countries ``name`` (with ``role``) acts in: None for every country (admins, and
+    everyone on a store with no grant at all), else the countries granted to them."""
+    if role == "admin":
+        return None
+    if not con.execute("SELECT 1 FROM user_countries LIMIT 1").fetchall():
+        return None
+    return frozenset(granted_countries(con, name))
+
+
+def check_country(con: Connection, name: str, role: str, country: str | None) -> None:
+    """CountryError (403) unless ``name`` acts in ``country`` (see :func:`acting_countries`)."""
+    scope = acting_countries(con, name, role)
+    if not may_act_in(scope, country):
+        raise CountryError(name, country, scope or ())
+
+
+def replace_countries(con: Connection, name: str, countries: Iterable[str],
+                      by: str) -> tuple[list[str], list[str]]:
+    """Grant ``name`` exactly ``countries`` (checked by the caller); returns (before,
+    after)."""
+    _existing(con, name)
+    before, after = granted_countries(con, name), sorted(set(countries))
+    con.execute("DELETE FROM user_countries WHERE user_name = ?", [name])
+    at = now()
+    for code in after:
+        con.execute("INSERT INTO user_countries (user_name, country_iso3, granted_by, "
+                    "granted_at) VALUES (?, ?, ?, ?)", [name, code, by, at])
+    return before, after
+
+
 def end_sessions(con: Connection, name: str) -> int:
     """Delete every session of ``name``; returns how many there were."""
     row = con.execute("SELECT count(*) FROM sessions WHERE user_name = ?", [name]).fetchone()
@@ -217,10 +307,32 @@ def _audited(store: Store, by: str, action: str, change: Callable[[Connection], 
     return result
 
 
-def add_user(store: Store, name: str, role: str, password: str | None, *, by: str) -> None:
-    """Add a user with a role (``password`` None: tokens only)."""
-    _audited(store, by, "user.add", lambda con: insert_user(con, name, role, password),
-             name=name, role=role)
+def add_user(store: Store, name: str, role: str, password: str | None, *, by: str,
+             countries: str | Iterable[str] | None = None) -> None:
+    """Add a user with a role (``password`` None: tokens only) and the countries they act
+    in (none: see :func:`acting_countries`)."""
+    codes = check_countries(countries, lambda: _store_countries(store))
+
+    def change(con: Connection) -> None:
+        insert_user(con, name, role, password)
+        if codes:
+            replace_countries(con, name, codes, by)
+
+    _audited(store, by, "user.add", change, name=name, role=role, countries=codes)
+
+
+def set_countries(store: Store, name: str, countries: str | Iterable[str] | None, *,
+                  by: str) -> list[str]:
+    """Grant ``name`` exactly these countries (none: take every grant away); the audit row
+    (``user.countries``) holds the countries before and after. Returns them."""
+    codes = check_countries(countries, lambda: _store_countries(store))
+    with store.transaction() as con:
+        before, after = replace_countries(con, name, codes, by)
+        audit(con, by, "user.countries", None, {"name": name, "countries": before},
+              {"name": name, "countries": after,
+               "granted": sorted(set(after) - set(before)),
+               "withdrawn": sorted(set(before) - set(after))})
+    return after
 
 
 def set_role(store: Store, name: str, role: str, *, by: str) -> None:
@@ -321,6 +433,37 @@ def session_row(store: Store, id_hash: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def _store_countries(store: Store) -> set[str]:
+    """The countries the store holds (its gazetteer's and its cards')."""
+    found: set[str] = set()
+    for table in ("admin_units", "records"):
+        t = store.table(table)
+        found |= {c for c in t.select("country_iso3").distinct().to_pyarrow()
+                  .column(0).to_pylist() if isinstance(c, str) and c}
+    return found
+
+
+def user_countries(store: Store) -> dict[str, list[str]]:
+    """Each user with a grant: their countries, sorted."""
+    if "user_countries" not in store.tables():
+        return {}
+    out: dict[str, list[str]] = {}
+    for row in _rows(store.table("user_countries").order_by(["user_name", "country_iso3"])):
+        out.setdefault(str(row["user_name"]), []).append(str(row["country_iso3"]))
+    return out
+
+
+def country_scope(store: Store, name: str, role: str) -> frozenset[str] | None:
+    """:func:`acting_countries` read through Ibis (for pages: the choices of a form)."""
+    if role == "admin" or "user_countries" not in store.tables():
+        return None
+    grants = store.table("user_countries")
+    if not _rows(grants.select("user_name").limit(1)):
+        return None
+    return frozenset(str(r["country_iso3"]) for r in
+                     _rows(grants.filter(grants.user_name == name).select("country_iso3")))
+
+
 def session_key(store: Store) -> bytes | None:
     """The key that signs session cookies (the store's ``meta``), or None."""
     meta = store.table("meta")
@@ -339,14 +482,18 @@ def _plain(value: Any) -> Any:
 
 def users(store: Store) -> list[dict[str, Any]]:
     """Every user without the password hash (name, role, disabled, created_at), with the
-    number of their API tokens and when one was last used."""
+    number of their API tokens, when one was last used, the countries granted to them
+    and whether they act in every country (:func:`acting_countries`)."""
     if "users" not in store.tables():
         return []
     tokens = _rows(store.table("api_tokens").select("user_name", "last_used"))
+    grants = user_countries(store)
     out = []
     for row in _rows(store.table("users").drop("password_hash").order_by("name")):
         mine = [t for t in tokens if t["user_name"] == row["name"]]
         used = [t["last_used"] for t in mine if t["last_used"] is not None]
         out.append({**{k: _plain(v) for k, v in row.items()}, "tokens": len(mine),
-                    "token_last_used": _plain(max(used)) if used else None})
+                    "token_last_used": _plain(max(used)) if used else None,
+                    "countries": grants.get(str(row["name"]), []),
+                    "all_countries": row["role"] == "admin" or not grants})
     return out

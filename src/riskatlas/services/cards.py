@@ -26,6 +26,12 @@ corrected at their source and imported again, but they go through the same revie
 
 Review per dataset is :mod:`riskatlas.services.review`.
 
+Country accounts (:func:`riskatlas.services.accounts.acting_countries`): collectors and
+validators create, edit, submit, review and upload cards only of the countries they act
+in (a 403 :class:`~riskatlas.services.accounts.CountryError` naming them); a card cannot
+be moved to another country either. Admins act everywhere, and so does everyone on a
+store with no country grant at all.
+
 An upload's cards arrive submitted; the uploader becomes the author of each and the audit
 log gets an "upload" row per dataset, both in the import's own commit transaction
 (:func:`upload_recorder`, passed as ``import_paths(on_commit=...)``).
@@ -35,7 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,7 +50,14 @@ import orjson
 from riskatlas.i18n import translate
 from riskatlas.model.schema import APPROVAL_STATUSES, record_columns
 from riskatlas.services import places
-from riskatlas.services.accounts import ForbiddenError
+from riskatlas.services.accounts import (
+    CountryError,
+    ForbiddenError,
+    acting_countries,
+    country_scope,
+    may_act_in,
+    user_row,
+)
 from riskatlas.services.audit import audit, now
 from riskatlas.services.card_form import (  # the card's names, importable here
     DATASET_FORMAT,
@@ -84,7 +97,8 @@ __all__ = ["CREATORS", "DATASET_FORMAT", "DATASET_NAME", "EDITABLE", "EFFECT_FIE
            "NUMBER_FIELDS", "PLACE_FIELDS", "REVIEWERS", "SOURCE_FILE", "SOURCE_KEY",
            "TRANSITIONS", "UNKNOWN_IMPACTS", "Actor", "CardInvalidError", "CardNotFoundError",
            "ConflictError", "Problem", "WorkflowError", "allowed_transitions", "author_of",
-           "build_card", "card_entry", "card_lists", "card_view", "checked_card", "clean_fields",
+           "build_card", "card_entry", "card_lists", "card_view", "check_upload_countries",
+           "checked_card", "clean_fields",
            "clean_reason", "clean_unknown", "create", "edit", "field_label", "import_upload",
            "jsonable_card", "last_reason", "note_upload", "problem_text", "store_countries",
            "transition", "upload_recorder", "web_dataset"]
@@ -146,15 +160,20 @@ def store_countries(store: Store) -> list[str]:
 
 
 def checked_card(store: Store, native_key: str, fields: Mapping[str, Any], unknown: Any, *,
-                 status: str, author: str) -> dict[str, Any]:
+                 status: str, author: str,
+                 countries: Collection[str] | None = None) -> dict[str, Any]:
     """A web card built from the submitted ``fields`` once its place is settled in the
     store's gazetteer (:mod:`riskatlas.services.places`); else :class:`CardInvalidError`
-    listing every problem."""
+    listing every problem. ``countries``: those the author acts in (None: every one); a
+    blank country is the only one of the store's they act in."""
     problems: list[Problem] = []
     given = clean_fields(fields, problems)
     flags = clean_unknown(unknown, problems)
     settled = dict(given)
-    found = places.settle_country(settled, store_countries(store))
+    held = store_countries(store)
+    if countries is not None:
+        held = [c for c in held if c in countries]
+    found = places.settle_country(settled, held)
     gazetteer = places.Gazetteer.of(store, None if found else settled.get("country_iso3"))
     found += places.settle_place(gazetteer, settled)
     problems += [Problem(*f) for f in found]
@@ -216,16 +235,34 @@ def _write_card(con: Connection, card: Mapping[str, Any], *, insert: bool) -> No
                     "WHERE record_id = ?", [card.get(c) for c in rest] + [card["record_id"]])
 
 
+def _within(actor: Actor, scope: Collection[str] | None, country: Any) -> None:
+    """CountryError (403) unless ``country`` (a card's, or a value given for one) is among
+    the countries ``actor`` acts in (``scope``; None: every one)."""
+    code = str(country).strip().upper() if country is not None else None
+    if not may_act_in(scope, code or None):
+        raise CountryError(actor.name, code or None, scope or ())
+
+
+def _given_country(fields: Mapping[str, Any]) -> str | None:
+    value = fields.get("country_iso3")
+    return value.strip().upper() or None if isinstance(value, str) else None
+
+
 # --- the operations: the change and its audit row, one transaction ----------------------
 
 def create(store: Store, actor: Actor, fields: Mapping[str, Any],
            unknown: Any = None) -> dict[str, Any]:
-    """A new draft card by ``actor``; returns it."""
+    """A new draft card by ``actor`` in a country they act in; returns it."""
     if actor.role not in CREATORS:
         raise ForbiddenError("auth.error.role", role=actor.role)
     native = str(uuid.uuid4())
     with store.transaction() as con:
-        card = checked_card(store, native, fields, unknown, status="draft", author=actor.name)
+        scope = acting_countries(con, actor.name, actor.role)
+        if _given_country(fields) is not None:  # refused before the card is checked
+            _within(actor, scope, _given_country(fields))
+        card = checked_card(store, native, fields, unknown, status="draft", author=actor.name,
+                            countries=scope)
+        _within(actor, scope, card.get("country_iso3"))
         card["dataset_id"] = web_dataset(store, con)
         card["recorded_on"] = dt.date.today().isoformat()
         _write_card(con, card, insert=True)
@@ -257,11 +294,17 @@ def edit(store: Store, actor: Actor, record_id: str, changes: Mapping[str, Any],
             raise CardNotFoundError(record=record_id)
         author = author_of(con, record_id)
         _may_edit(actor, before, author)
+        scope = acting_countries(con, actor.name, actor.role)
+        _within(actor, scope, before["country_iso3"])
+        if _given_country(changes) is not None:  # nor moved to another country
+            _within(actor, scope, _given_country(changes))
         previous = orjson.loads(before["raw"] or "{}")
         flags = previous.pop("unknown", [])
         card = checked_card(store, str(before["native_key"]), {**previous, **changes},
                             flags if unknown is None else unknown,
-                            status=str(before["approval_status"]), author=author or actor.name)
+                            status=str(before["approval_status"]), author=author or actor.name,
+                            countries=scope)
+        _within(actor, scope, card.get("country_iso3"))
         for keep in ("record_id", "dataset_id", "source_file", "source_row", "recorded_on"):
             card[keep] = before[keep]
         _write_card(con, card, insert=False)
@@ -321,6 +364,7 @@ def transition(store: Store, actor: Actor, record_id: str, to: str,
         if who is None:
             raise ConflictError("workflow.error.bad_transition", status=status, to=to)
         _may_transition(actor, who, author_of(con, record_id), record_id)
+        _within(actor, acting_countries(con, actor.name, actor.role), before["country_iso3"])
         if to == "needs_revision" and not reason:
             raise WorkflowError("workflow.error.reason_required")
         con.execute("UPDATE records SET approval_status = ? WHERE record_id = ?",
@@ -357,8 +401,10 @@ def card_view(store: Store, record_id: str, actor: Actor) -> dict[str, Any]:
         if actor.staff:
             reason = last_reason(store, record_id)
     status = str(card["approval_status"])
-    allowed = allowed_transitions(actor, status, author, record_id)
-    editable = (record_id.startswith(SOURCE_KEY + ":") and not actor.anonymous
+    here = actor.anonymous or may_act_in(country_scope(store, actor.name, actor.role),
+                                         card.get("country_iso3"))
+    allowed = allowed_transitions(actor, status, author, record_id) if here else []
+    editable = (here and record_id.startswith(SOURCE_KEY + ":") and not actor.anonymous
                 and (actor.role == "admin" or (author == actor.name and status in EDITABLE)))
     return {"card": card, "author": author, "reason": reason, "allowed": allowed,
             "editable": editable}
@@ -382,7 +428,8 @@ LIST_LIMIT = 500  # an upload makes its uploader the author of every card: a pag
 def card_lists(store: Store, actor: Actor, status: str | None = None
                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(the cards ``actor`` authored, the cards waiting for them as a reviewer: in
-    ``status``, default submitted or validated), a page of each, dates as text."""
+    ``status``, default submitted or validated, of the countries they act in), a page of
+    each, dates as text."""
     mine: list[dict[str, Any]] = []
     queue: list[dict[str, Any]] = []
     if "card_authors" in store.tables():
@@ -390,11 +437,15 @@ def card_lists(store: Store, actor: Actor, status: str | None = None
         own = records.join(authors, "record_id").filter(authors.created_by == actor.name)
         mine = own.select(*LIST_COLUMNS).order_by("record_id").limit(LIST_LIMIT) \
             .to_pandas().to_dict("records")
-    if actor.role in REVIEWERS:
+    scope = country_scope(store, actor.name, actor.role)
+    if actor.role in REVIEWERS and (scope is None or scope):
         records = store.table("records")
         wanted = [status] if status in APPROVAL_STATUSES else ["submitted", "validated"]
-        queue = (records.filter(records.approval_status.isin(wanted)).select(*LIST_COLUMNS)
-                 .order_by("record_id").limit(LIST_LIMIT).to_pandas().to_dict("records"))
+        waiting = records.filter(records.approval_status.isin(wanted))
+        if scope is not None:
+            waiting = waiting.filter(waiting.country_iso3.isin(sorted(scope)))
+        queue = (waiting.select(*LIST_COLUMNS).order_by("record_id").limit(LIST_LIMIT)
+                 .to_pandas().to_dict("records"))
     for row in (*mine, *queue):
         row["start_date"] = str(row["start_date"])[:10]
     return mine, queue
@@ -402,11 +453,34 @@ def card_lists(store: Store, actor: Actor, status: str | None = None
 
 # --- uploads ------------------------------------------------------------------------------
 
-def upload_recorder(by: str, name: str, size: int) -> OnCommit:
+def _role_of(con: Connection, name: str) -> str:
+    """A user's role in the store ("" for a name that is no user)."""
+    row = con.execute("SELECT role FROM users WHERE name = ?", [name]).fetchone()
+    return str(row[0]) if row else ""
+
+
+def check_upload_countries(con: Connection, by: str, role: str | None,
+                           dataset_id: int) -> None:
+    """CountryError (403) when a dataset's cards lie outside the countries the uploader
+    acts in (``role`` None: theirs in the store)."""
+    scope = acting_countries(con, by, _role_of(con, by) if role is None else role)
+    if scope is None:
+        return
+    held = con.execute("SELECT DISTINCT country_iso3 FROM records WHERE dataset_id = ?",
+                       [dataset_id]).fetchall()
+    outside = sorted(str(c or "—") for (c,) in held if not may_act_in(scope, c))
+    if outside:
+        raise CountryError(by, ", ".join(outside), scope)
+
+
+def upload_recorder(by: str, name: str, size: int, role: str | None = None) -> OnCommit:
     """What an upload adds to each dataset's commit, in its transaction (pass it as
-    ``import_paths(on_commit=...)``): the uploader as the author of every card (four eyes:
-    they may not review them) and the "upload" row of the audit log."""
+    ``import_paths(on_commit=...)``): the check that its cards lie in the countries the
+    uploader acts in (else the commit fails, leaving the store as it was), the uploader as
+    the author of every card (four eyes: they may not review them) and the "upload" row of
+    the audit log. ``role``: the uploader's (None: theirs in the store)."""
     def record(con: Connection, result: BatchResult) -> None:
+        check_upload_countries(con, by, role, result.dataset_id)
         con.execute("INSERT INTO card_authors (record_id, created_by, created_at) "
                     "SELECT record_id, ?, ? FROM records WHERE dataset_id = ?",
                     [by, now(), result.dataset_id])
@@ -427,16 +501,24 @@ def note_upload(store: Store, by: str, name: str, size: int,
 
 
 def import_upload(store: Store, by: str, path: Path, size: int, *, country: str | None,
-                  fmt: str | None) -> list[FileResult]:
+                  fmt: str | None, role: str | None = None) -> list[FileResult]:
     """Import an uploaded file as ``riskatlas import`` does, its cards awaiting review
     (an upload publishes nothing), the uploader their author; each dataset's authors and
-    "upload" row in its own commit, an "upload" row alone for what committed nothing."""
+    "upload" row in its own commit, an "upload" row alone for what committed nothing.
+    Cards outside the countries the uploader (with ``role``; None: theirs in the store)
+    acts in are refused: a country given, before reading; the file's, at commit."""
     from riskatlas.importer import import_paths
     from riskatlas.sources.registry import ReadOptions
 
+    if country:
+        user = user_row(store, by) if role is None else None
+        scope = country_scope(store, by, role if role is not None
+                              else str(user["role"]) if user else "")
+        if not may_act_in(scope, country.upper()):
+            raise CountryError(by, country.upper(), scope or ())
     options = ReadOptions(country=country.upper() if country else None, review=True)
     results = import_paths(store, [path], format=fmt, options=options,
-                           on_commit=upload_recorder(by, path.name, size))
+                           on_commit=upload_recorder(by, path.name, size, role))
     others = [r.as_dict() for r in results if r.status != "imported"]
     if others:  # nothing committed for these (unchanged, skipped): noted apart
         note_upload(store, by, path.name, size, others)

@@ -9,6 +9,11 @@ needs a reason. One transaction writes the cards' new status, one row of the aud
 for the decision (``dataset:<to>``: dataset, from, to, count, reason) and one per card
 (``transition:<to>``, naming the decision), so a card's history and the reason it was
 sent back read the same as after a card-by-card review.
+
+Country accounts (:func:`riskatlas.services.accounts.acting_countries`): a decision moves
+only the dataset's cards of the countries the reviewer acts in, and the list shows only
+those; a dataset with none of theirs in that status is refused (403,
+:class:`~riskatlas.services.accounts.CountryError`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from riskatlas.model.schema import APPROVAL_STATUSES
-from riskatlas.services.accounts import ForbiddenError
+from riskatlas.services.accounts import (
+    CountryError,
+    ForbiddenError,
+    acting_countries,
+    country_scope,
+)
 from riskatlas.services.audit import next_id, now
 from riskatlas.services.cards import (
     CREATORS,
@@ -88,8 +98,9 @@ def transition_dataset(store: Store, actor: Actor, dataset_id: int, to: str,
                        reason: str | None = None,
                        source: str | Sequence[str] | None = None) -> dict[str, Any]:
     """Move every card of ``dataset_id`` in status ``source`` (default:
-    :func:`default_sources`) to ``to``, in one transaction; returns the decision
-    (dataset, from, to, count, counts per source status, its audit row id)."""
+    :func:`default_sources`) of the countries ``actor`` acts in to ``to``, in one
+    transaction; returns the decision (dataset, from, to, count, counts per source status,
+    its audit row id)."""
     sources = _sources(to, source)
     reason = clean_reason(reason)
     with store.transaction() as con:
@@ -98,15 +109,20 @@ def transition_dataset(store: Store, actor: Actor, dataset_id: int, to: str,
         if found is None:
             raise DatasetNotFoundError(dataset=dataset_id)
         marks = ", ".join("?" for _ in sources)
-        where = f"dataset_id = ? AND approval_status IN ({marks})"
+        scope = acting_countries(con, actor.name, actor.role)
+        countries = sorted(scope or ())  # only the cards of the reviewer's countries
+        where = (f"dataset_id = ? AND approval_status IN ({marks})"
+                 f"{_within('country_iso3', scope)}")
         groups = con.execute(
             "SELECT r.approval_status, a.created_by, count(*) FROM records r LEFT JOIN "
             "card_authors a ON a.record_id = r.record_id WHERE r.dataset_id = ? AND "
-            f"r.approval_status IN ({marks}) GROUP BY 1, 2",
-            [dataset_id, *sources]).fetchall()
+            f"r.approval_status IN ({marks}){_within('r.country_iso3', scope)} GROUP BY 1, 2",
+            [dataset_id, *sources, *countries]).fetchall()
         counts: dict[str, int] = {}
         for status, _, n in groups:
             counts[str(status)] = counts.get(str(status), 0) + int(n)
+        if not counts and scope is not None:
+            _outside(con, actor, scope, dataset_id, sources)
         if not counts:
             raise ConflictError("review.error.nothing", dataset=dataset_id,
                                 statuses=", ".join(sources))
@@ -124,11 +140,14 @@ def transition_dataset(store: Store, actor: Actor, dataset_id: int, to: str,
             "json_object('approval_status', approval_status), "
             "json_object('approval_status', ?, 'decision', ?), ? "
             f"FROM records WHERE {where} ORDER BY record_id",
-            [at, actor.name, f"transition:{to}", to, decision, reason, dataset_id, *sources])
+            [at, actor.name, f"transition:{to}", to, decision, reason, dataset_id, *sources,
+             *countries])
         con.execute(f"UPDATE records SET approval_status = ? WHERE {where}",
-                    [to, dataset_id, *sources])
+                    [to, dataset_id, *sources, *countries])
         summary = {"dataset_id": dataset_id, "dataset": found[0],
                    "from": [s for s in sources if s in counts], "to": to, "count": total}
+        if scope is not None:  # the countries the decision was limited to
+            summary["countries"] = countries
         con.execute('INSERT INTO audit_log (id, "at", "user", action, record_id, before, '
                     "after, reason) VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
                     [decision, at, actor.name, f"dataset:{to}",
@@ -137,11 +156,34 @@ def transition_dataset(store: Store, actor: Actor, dataset_id: int, to: str,
     return {**summary, "counts": counts, "reason": reason, "decision": decision}
 
 
+def _within(column: str, scope: frozenset[str] | None) -> str:
+    """The SQL condition (after AND) keeping ``column`` in ``scope``; its values are bound
+    in sorted order (None: no condition)."""
+    if scope is None:
+        return ""
+    return f" AND {column} IN ({', '.join('?' for _ in scope)})" if scope else " AND 1 = 0"
+
+
+def _outside(con: Any, actor: Actor, scope: frozenset[str], dataset_id: int,
+             sources: Sequence[str]) -> None:
+    """CountryError when the dataset has cards in ``sources``, none in ``scope``."""
+    marks = ", ".join("?" for _ in sources)
+    held = con.execute(f"SELECT DISTINCT country_iso3 FROM records WHERE dataset_id = ? AND "
+                       f"approval_status IN ({marks})", [dataset_id, *sources]).fetchall()
+    if held:
+        raise CountryError(actor.name, ", ".join(sorted(str(c or "—") for (c,) in held)),
+                           scope)
+
+
 def awaiting_review(store: Store, actor: Actor) -> list[dict[str, Any]]:
     """The datasets with cards submitted or validated, newest first: name, format, date,
     counts per status, the authors of their cards (the uploader) and the decisions open to
-    ``actor`` (Ibis, over the records ``actor`` may see)."""
+    ``actor`` (Ibis, over the records ``actor`` may see, of the countries they act in)."""
     records = store.table("records")
+    scope = country_scope(store, actor.name, actor.role)
+    if scope is not None:
+        records = records.filter(records.country_iso3.isin(sorted(scope))) if scope \
+            else records.limit(0)
     pending = records.filter(records.approval_status.isin(QUEUE)).select("dataset_id") \
         .distinct()
     cards = records.semi_join(pending, "dataset_id")

@@ -10,9 +10,10 @@ from riskatlas.model.schema import record_columns
 if TYPE_CHECKING:
     import duckdb
 
-SCHEMA_VERSION = 7  # 2: accounts, web workflow and audit log (web/); 3: population.gdp_usd;
+SCHEMA_VERSION = 8  # 2: accounts, web workflow and audit log (web/); 3: population.gdp_usd;
 # 4: quality_issues, fields_flagged; 5: dataset_files.fields_read, fields_accepted;
-# 6: sessions (web sign-ins); 7: links, link_members, place_matches (issue 17)
+# 6: sessions (web sign-ins); 7: links, link_members, place_matches (issue 17);
+# 8: user_countries (country accounts, issue 16)
 
 
 # the verbatim source rows are large and rarely read: compressed hard, column by column, so
@@ -82,6 +83,11 @@ STATEMENTS = (
         created_at TIMESTAMP, expires_at TIMESTAMP NOT NULL, last_seen TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS card_authors (
         record_id VARCHAR PRIMARY KEY, created_by VARCHAR NOT NULL, created_at TIMESTAMP)""",
+    # the countries a user acts in (riskatlas.services.accounts: none granted on the whole
+    # store, everyone acts everywhere; once any is, only granted countries count)
+    """CREATE TABLE IF NOT EXISTS user_countries (
+        user_name VARCHAR NOT NULL, country_iso3 VARCHAR NOT NULL, granted_by VARCHAR,
+        granted_at TIMESTAMP, PRIMARY KEY (user_name, country_iso3))""",
     "CREATE SEQUENCE IF NOT EXISTS audit_seq START 1",
     """CREATE TABLE IF NOT EXISTS audit_log (
         id BIGINT PRIMARY KEY, "at" TIMESTAMP NOT NULL, "user" VARCHAR, action VARCHAR NOT NULL,

@@ -1,6 +1,7 @@
 """Administration (admins only): the audit log (``/admin/audit``, ``/api/admin/audit``:
 paged, filtered by user, action, record and date) and the users (``/admin/users``,
-``/api/admin/users``: list, add, disable). Filters are Ibis expressions."""
+``/api/admin/users``: list, add, disable, their countries). Filters are Ibis
+expressions."""
 
 from __future__ import annotations
 
@@ -109,14 +110,18 @@ def users_page(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response
 
 @pages.post("/admin/users", response_class=HTMLResponse)
 async def users_post(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response:
-    """Add a user; change one's role or password, disable or enable them, make a token
-    (shown once) or revoke their tokens."""
+    """Add a user; change one's role, countries or password, disable or enable them, make
+    a token (shown once) or revoke their tokens."""
     form = await checked_form(request)
     require(viewer, "admin")
     op, name = str(form.get("op") or ""), str(form.get("name") or "").strip()
     role, password = str(form.get("role") or ""), str(form.get("password") or "")
+    countries = str(form.get("countries") or "")
     changes: dict[str, Callable[[Atlas], object]] = {
-        "add": lambda w: accounts.add_user(w.store, name, role, password, by=viewer.name),
+        "add": lambda w: accounts.add_user(w.store, name, role, password, by=viewer.name,
+                                           countries=countries),
+        "countries": lambda w: accounts.set_countries(w.store, name, countries,
+                                                      by=viewer.name),
         "disable": lambda w: accounts.set_disabled(w.store, name, True, by=viewer.name),
         "enable": lambda w: accounts.set_disabled(w.store, name, False, by=viewer.name),
         "role": lambda w: accounts.set_role(w.store, name, role, by=viewer.name),

@@ -300,14 +300,23 @@ def _form_fields(form: FormData) -> tuple[dict[str, Any], list[str]]:
 def _card_form(request: Request, atlas: Atlas, *, card: dict[str, Any] | None,
                record_id: str | None, message: str = "", status: int = 200,
                unknown: list[str] | None = None, card_status: str | None = None,
-               problems: list[dict[str, str]] | None = None) -> Response:
-    """The card form with the gazetteer's and the taxonomy's choices for its country, and
-    every problem of a refused card next to its field."""
+               problems: list[dict[str, str]] | None = None,
+               viewer: Viewer | None = None) -> Response:
+    """The card form with the gazetteer's and the taxonomy's choices for its country (only
+    the countries ``viewer`` acts in), and every problem of a refused card next to its
+    field."""
     values = {k: ("" if v is None else v) for k, v in (card or {}).items()}
-    options = choices.form_options(atlas, str(values.get("country_iso3") or "") or None,
-                                   request_language(request))
+    country = str(values.get("country_iso3") or "") or None
+    scope = (accounts.country_scope(atlas.store, viewer.name, viewer.role)
+             if viewer is not None and not viewer.anonymous else None)
+    if scope is not None and country is None and record_id is None:
+        mine = [c for c in choices.store_countries(atlas) if c in scope]
+        country = mine[0] if len(mine) == 1 else None  # their only country of the store
+    options = choices.form_options(atlas, country, request_language(request))
+    if scope is not None:
+        options["countries"] = [o for o in options["countries"] if o[0] in scope]
     if not values.get("country_iso3") and record_id is None and len(options["countries"]) == 1:
-        values["country_iso3"] = options["country"]
+        values["country_iso3"] = options["countries"][0][0]
     return render(request, "card_form.html.j2", status=status, values=values,
                   record_id=record_id, message=message, unknown=unknown or [],
                   groups=(("workflow.group.place", cards.PLACE_FIELDS),
@@ -317,22 +326,28 @@ def _card_form(request: Request, atlas: Atlas, *, card: dict[str, Any] | None,
                   numbers=cards.NUMBER_FIELDS, impacts=cards.UNKNOWN_IMPACTS,
                   options=options, hazard_labels=dict(options["hazards"]),
                   card_status=card_status, problems=problems or [],
-                  invalid={p["field"]: p for p in problems or []})
+                  invalid={p["field"]: p for p in problems or []},
+                  user_countries=None if scope is None else sorted(scope),
+                  user_name=viewer.name if viewer is not None else "")
 
 
 def _refused(request: Request, atlas: Atlas, exc: RiskAtlasError, fields: dict[str, Any],
-             record_id: str | None, unknown: list[str]) -> Response:
-    """The form again (400) with what was entered and why it was refused."""
+             record_id: str | None, unknown: list[str], viewer: Viewer | None = None
+             ) -> Response:
+    """The form again (400; 403 for a country the user does not act in) with what was
+    entered and why it was refused."""
     lang = request_language(request)
 
     def again(message: str, status: int) -> Response:
         if isinstance(exc, cards.CardInvalidError):
             return _card_form(request, atlas, card=fields, record_id=record_id,
-                              status=status, unknown=unknown, problems=exc.fields(lang))
+                              status=status, unknown=unknown, problems=exc.fields(lang),
+                              viewer=viewer)
         return _card_form(request, atlas, card=fields, record_id=record_id, status=status,
-                          unknown=unknown, message=message)
+                          unknown=unknown, message=message, viewer=viewer)
 
-    return refused(exc, again, lang)
+    return refused(exc, again, lang,
+                   (400, 403) if isinstance(exc, accounts.CountryError) else (400,))
 
 
 @pages.get("/cards/new", response_class=HTMLResponse)
@@ -340,7 +355,7 @@ def new_card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Respo
     if viewer.anonymous:
         return login_redirect(request)
     require(viewer, *cards.CREATORS)
-    return _card_form(request, atlas, card=None, record_id=None)
+    return _card_form(request, atlas, card=None, record_id=None, viewer=viewer)
 
 
 @pages.post("/cards/new", response_class=HTMLResponse)
@@ -350,7 +365,7 @@ async def new_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Resp
     fields, unknown = _form_fields(form)
     if form.get("refresh"):  # "show this country's units": the form again, nothing saved
         return await run_in_threadpool(lambda: _card_form(
-            request, atlas, card=fields, record_id=None, unknown=unknown))
+            request, atlas, card=fields, record_id=None, unknown=unknown, viewer=viewer))
 
     def write() -> dict[str, Any]:
         with writing(settings_of(request)) as writer:
@@ -359,7 +374,8 @@ async def new_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Resp
     try:
         card = await run_in_threadpool(write)
     except RiskAtlasError as exc:
-        return await run_in_threadpool(_refused, request, atlas, exc, fields, None, unknown)
+        return await run_in_threadpool(_refused, request, atlas, exc, fields, None, unknown,
+                                       viewer)
     return _to_card(request, str(card["record_id"]))
 
 
@@ -393,7 +409,7 @@ def edit_card_page(request: Request, atlas: AtlasDep, viewer: ViewerDep, id: str
         raise accounts.ForbiddenError("workflow.error.not_author", record=id)
     values, unknown = cards.card_entry(atlas.store, id)
     return _card_form(request, atlas, card=values, record_id=id, unknown=unknown,
-                      card_status=str(view["card"]["approval_status"]))
+                      card_status=str(view["card"]["approval_status"]), viewer=viewer)
 
 
 @pages.post("/card/edit", response_class=HTMLResponse)
@@ -404,7 +420,7 @@ async def edit_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Res
     fields, unknown = _form_fields(form)
     if form.get("refresh"):  # "show this country's units": the form again, nothing saved
         return await run_in_threadpool(lambda: _card_form(
-            request, atlas, card=fields, record_id=record_id, unknown=unknown))
+            request, atlas, card=fields, record_id=record_id, unknown=unknown, viewer=viewer))
 
     def write() -> dict[str, Any]:
         with writing(settings_of(request)) as writer:
@@ -414,7 +430,7 @@ async def edit_card(request: Request, atlas: AtlasDep, viewer: ViewerDep) -> Res
         await run_in_threadpool(write)
     except RiskAtlasError as exc:
         return await run_in_threadpool(_refused, request, atlas, exc, fields, record_id,
-                                       unknown)
+                                       unknown, viewer)
     return _to_card(request, record_id)
 
 
@@ -436,12 +452,14 @@ async def transition_card(request: Request, viewer: ViewerDep) -> Response:
 # --- pages: upload ------------------------------------------------------------------------
 
 @pages.get("/upload", response_class=HTMLResponse)
-def upload_page(request: Request, viewer: ViewerDep) -> Response:
+def upload_page(request: Request, atlas: RawAtlas, viewer: ViewerDep) -> Response:
     if viewer.anonymous:
         return login_redirect(request)
     require(viewer, *cards.CREATORS)
+    scope = accounts.country_scope(atlas.store, viewer.name, viewer.role)
     return render(request, "upload.html.j2", report=None, message="",
-                  max_mb=settings_of(request).max_upload_mb)
+                  max_mb=settings_of(request).max_upload_mb,
+                  user_countries=None if scope is None else sorted(scope))
 
 
 @pages.post("/upload", response_class=HTMLResponse)

@@ -91,14 +91,15 @@ def _save(file: UploadFile, target: Path, limit: int) -> int:
 
 def import_upload(settings: WebSettings, viewer: Viewer, file: UploadFile, *,
                   country: str | None, fmt: str | None, lang: str) -> dict[str, Any]:
-    """Save, import and report one uploaded file (the caller checked the role)."""
+    """Save, import and report one uploaded file (the caller checked the role; the
+    service checks the countries the uploader acts in)."""
     folder = Path(tempfile.mkdtemp(prefix="riskatlas-upload-"))
     try:
         path = folder / safe_name(file.filename or "upload")
         size = _save(file, path, settings.max_upload_mb * 1024 * 1024)
         with writing(settings, transaction=False) as atlas:
             results = cards.import_upload(atlas.store, viewer.name, path, size,
-                                          country=country, fmt=fmt)
+                                          country=country, fmt=fmt, role=viewer.role)
             files = []
             for r in results:
                 item = r.as_dict()
