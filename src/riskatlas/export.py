@@ -44,11 +44,22 @@ def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
 
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(
+        values = out[column]
+        if (values.dtype == object or pd.api.types.is_string_dtype(values)) and \
+                _formula_cells(values):  # only columns holding such a cell are rewritten
+            out[column] = values.map(
                 lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS)
                 else v)
     return out
+
+
+def _formula_cells(values: pd.Series) -> bool:
+    """Whether a text cell of ``values`` starts as a formula (text columns at once)."""
+    import pandas as pd
+
+    if isinstance(values.dtype, pd.StringDtype):
+        return bool(values.str.startswith(FORMULA_STARTS).fillna(False).any())
+    return any(isinstance(v, str) and v.startswith(FORMULA_STARTS) for v in values)
 
 
 def write(frame: pd.DataFrame, path: Path, fmt: str, centroids: dict[str, Any]) -> int:

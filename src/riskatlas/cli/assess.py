@@ -4,6 +4,7 @@
 # and evaluating their annotations from strings cost more than defining them
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -88,6 +89,7 @@ def report(db: Path | None, out: Path, scope: ScopeArgs, *, datasets: Sequence[i
     shown in ``lang`` as they start."""
     import riskatlas
     from riskatlas.assessment.pipeline import STEPS, assess_languages
+    from riskatlas.report.pdf import Browser
     from riskatlas.report.writer import WRITE_STEPS, write_reports
 
     langs = list(langs or [lang])
@@ -101,13 +103,18 @@ def report(db: Path | None, out: Path, scope: ScopeArgs, *, datasets: Sequence[i
         console.print(t("assess.step", n=steps.index(name) + 1, total=len(steps),
                         step=t(f"assess.step_{name}")), style="dim", highlight=False)
 
-    with riskatlas.open(db, engine=engine, methods=methods) as atlas:
-        asked = scope.on(atlas).but(dataset=tuple(sorted(set(datasets))) or None)
-        found = assess_languages(atlas, asked, langs, top=top, measures=measures,
-                                 cases=cases, progress=progress)
+    with ExitStack() as stack:
+        # Chromium starts while the analyses run, ready to print when the pages are
+        browser = Browser.start() if pdf else None
+        if browser is not None:
+            stack.callback(browser.close)
+        with riskatlas.open(db, engine=engine, methods=methods) as atlas:
+            asked = scope.on(atlas).but(dataset=tuple(sorted(set(datasets))) or None)
+            found = assess_languages(atlas, asked, langs, top=top, measures=measures,
+                                     cases=cases, progress=progress)
         outs = [out] if len(langs) == 1 else [out / x for x in langs]
         written = write_reports([found[x] for x in langs], outs, pdf=pdf, paper=paper,
-                                progress=progress)
+                                progress=progress, browser=browser)
     for files in written:
         console.print(t("assess.written", html=files.html, tables=files.tables,
                         workbook=files.workbook), soft_wrap=True)  # paths stay whole

@@ -124,7 +124,7 @@ def _flat(frame: pd.DataFrame) -> pd.DataFrame:
     out.attrs = {}
     for column in out.columns:
         values = out[column]
-        if values.dtype == object and values.map(lambda v: isinstance(v, list | dict)).any():
+        if values.dtype == object and any(isinstance(v, list | dict) for v in values):
             out[column] = values.map(_json)
         elif isinstance(values.dtype, pd.DatetimeTZDtype):
             out[column] = values.dt.tz_localize(None)

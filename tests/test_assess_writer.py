@@ -1,0 +1,103 @@
+"""Writing a report in parallel: the tables in a forked process (their result or their
+error comes back), and one Chromium started ahead that prints every page over the
+DevTools pipe, the same PDF as ``chromium --print-to-pdf``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from riskatlas.errors import ReportError
+from riskatlas.report.writer import forked
+
+PAGE = """<!doctype html><html lang="zh-TW"><head><meta charset="utf-8"><style>
+@page { size: A4; margin: 12mm; } h2 { break-before: page; } .band { background: #c33; }
+</style></head><body><h1>RiskAtlas 測試</h1><p class="band">坡地災害（含土石流）</p>
+<h2>Second</h2><p>page two</p><h2>Third</h2><p>page three</p></body></html>"""
+
+
+def _answer(x: int) -> tuple[int, int]:
+    return x * 2, os.getpid()
+
+
+def _fails(key: str) -> None:
+    raise ReportError(key, reason="forked")
+
+
+def test_forked_returns_the_result_computed_in_another_process():
+    job = forked(_answer, 21)
+    value, pid = job()
+    assert value == 42
+    assert pid != os.getpid()  # it ran elsewhere (Linux forks)
+
+
+def test_forked_raises_the_childs_error_in_the_parent():
+    job = forked(_fails, "report.pdf_failed")
+    with pytest.raises(ReportError) as raised:
+        job()
+    assert raised.value.key == "report.pdf_failed"
+    assert raised.value.params == {"reason": "forked"}
+
+
+def _pdf_text(pdf: Path) -> tuple[int, str]:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
+                          check=True).stdout
+    pages = int(next(x.split()[-1] for x in info.splitlines() if x.startswith("Pages:")))
+    size = next(x for x in info.splitlines() if x.startswith("Page size:"))
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    return pages, size + text
+
+
+@pytest.mark.browser
+def test_a_browser_started_ahead_prints_what_print_to_pdf_prints(tmp_path):
+    from conftest import require_chromium
+    from riskatlas.report.pdf import Browser, html_to_pdf
+
+    require_chromium()
+    html = tmp_path / "page.html"
+    html.write_text(PAGE, encoding="utf-8")
+    alone = html_to_pdf(html, tmp_path / "alone.pdf")
+    browser = Browser.start()
+    assert browser is not None
+    with browser:
+        ahead = html_to_pdf(html, tmp_path / "ahead.pdf", browser=browser)
+        again = browser.print_pdf(html, tmp_path / "again.pdf")  # a second tab
+    assert not browser.alive
+    pages, text = _pdf_text(ahead)
+    assert pages == 3 and "A4" in text and "坡地災害（含土石流）" in text
+    assert (pages, text) == _pdf_text(alone) == _pdf_text(again)
+    if subprocess.run(["which", "pdftoppm"], capture_output=True).returncode == 0:
+        for name in ("alone", "ahead"):  # the same pixels
+            subprocess.run(["pdftoppm", "-r", "40", "-png", str(tmp_path / f"{name}.pdf"),
+                            str(tmp_path / name)], check=True)
+        for shot in sorted(tmp_path.glob("alone-*.png")):
+            other = tmp_path / shot.name.replace("alone", "ahead")
+            assert shot.read_bytes() == other.read_bytes(), shot.name
+    assert not browser._profile.exists()  # its profile folder removed
+
+
+@pytest.mark.browser
+def test_a_page_that_cannot_load_is_a_report_error_and_a_gone_browser_falls_back(tmp_path):
+    from conftest import require_chromium
+    from riskatlas.report.pdf import Browser, html_to_pdf
+
+    require_chromium()
+    browser = Browser.start()
+    assert browser is not None
+    with browser:
+        with pytest.raises(ReportError):
+            browser.print_pdf(tmp_path / "missing.html", tmp_path / "missing.pdf", timeout=60)
+        assert browser.alive  # one page's failure leaves the browser printing
+        browser._process.kill()
+        deadline = time.monotonic() + 10
+        while browser.alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        html = tmp_path / "page.html"
+        html.write_text(PAGE, encoding="utf-8")
+        pdf = html_to_pdf(html, tmp_path / "page.pdf", browser=browser)  # its own Chromium
+    assert _pdf_text(pdf)[0] == 3
