@@ -13,8 +13,12 @@ administrator, so the staff pages have something to show. For each page:
 - a skip link to the main content, and every data table with a caption and ``scope="col"``;
 - no page cites the report's workbook (riskatlas-tables.xlsx), which web readers do not have.
 
-Screenshots of every page go to the test's tmp folder (and to RISKATLAS_TEST_ARTIFACTS when
-set). One browser and one server serve the whole module; each page gets a few seconds."""
+Each page is loaded once per language and measured at both widths (the site has no
+script: its layout follows the CSS alone, so resizing the viewport lays the page out as a
+load at that width would). One browser, one server and two tabs (a visitor's and the
+administrator's) serve the whole module; each page gets a few seconds. Screenshots of
+every page at both widths go to RISKATLAS_TEST_ARTIFACTS/layout when that is set (nothing
+asserts on them: without it none are taken)."""
 
 from __future__ import annotations
 
@@ -81,7 +85,7 @@ def fetch(url: str) -> str:
 @pytest.fixture(scope="module")
 def site(grenada_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A served copy of Grenada's store with an administrator and a draft card of theirs:
-    {url, unit (a unit page's path), card (the card's id), shots (the screenshot folder)}."""
+    {url, unit (a unit page's path), card (the card's id)}."""
     from riskatlas.services import cards
 
     folder = tmp_path_factory.mktemp("layout")
@@ -96,8 +100,7 @@ def site(grenada_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         screen = fetch(f"{url}/screen?lang=en")
         unit = re.search(r'href="(/unit/[^"?]+)', screen)
         assert unit, "the screen links no unit page"
-        yield {"url": url, "unit": unit.group(1), "card": made["record_id"],
-               "shots": folder}
+        yield {"url": url, "unit": unit.group(1), "card": made["record_id"]}
 
 
 @pytest.fixture(scope="module")
@@ -174,42 +177,36 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
     return [v for v in found if v["impact"] in ("serious", "critical")]
 
 
-def keep(path: Path) -> None:
+def shoot(page: Any, name: str) -> None:
+    """A full-page screenshot into RISKATLAS_TEST_ARTIFACTS/layout, when that is set."""
     artifacts = os.environ.get("RISKATLAS_TEST_ARTIFACTS")
     if artifacts:
         Path(artifacts, "layout").mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(artifacts, "layout", path.name))
+        page.screenshot(path=str(Path(artifacts, "layout", f"{name}.png")), full_page=True)
 
 
-@pytest.mark.browser
-@pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize(("name", "path", "staff"), PAGES, ids=[p[0] for p in PAGES])
-def test_page_fits_and_passes_axe(site: dict[str, Any], browser: tuple[Any, dict[str, Any]],
-                                  name: str, path: str, staff: bool, lang: str, width: int):
+@pytest.fixture(scope="module")
+def tabs(browser: tuple[Any, dict[str, Any]]) -> Iterator[dict[bool, Any]]:
+    """A visitor's tab and the signed-in administrator's (by ``staff``), reused by every
+    page: a new browser context per page cost as much as the page's checks."""
     chromium, state = browser
     # bypass_csp: the site's policy (script-src 'self') would refuse the injected axe-core
-    context = chromium.new_context(viewport={"width": width, "height": 900}, bypass_csp=True,
-                                   storage_state=state if staff else None)
+    contexts = {staff: chromium.new_context(viewport={"width": WIDTHS[-1], "height": 900},
+                                            bypass_csp=True,
+                                            storage_state=state if staff else None)
+                for staff in (False, True)}
     try:
-        page = context.new_page()
-        page.set_default_timeout(PAGE_TIMEOUT_MS)
-        target = path.format(unit=site["unit"], card=site["card"])
-        sep = "&" if "?" in target else "?"
-        answer = page.goto(f"{site['url']}{target}{sep}lang={lang}", wait_until="load")
-        assert answer is not None and answer.status == 200, (target, answer and answer.status)
-        assert page.locator("html").get_attribute("lang") == lang
-        shot = site["shots"] / f"{name}-{lang}-{width}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        keep(shot)
-        m = page.evaluate(MEASURE, MIN_LABEL_PX)
-        # axe-core once per page and language, on the phone's layout (the same colours and
-        # markup as the laptop's, with the scrolling frames and stacked tables besides)
-        violations = axe_violations(page) if width == AXE_WIDTH else []
+        pages = {staff: context.new_page() for staff, context in contexts.items()}
+        for page in pages.values():
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+        yield pages
     finally:
-        context.close()
-    report = json.dumps({"page": target, "lang": lang, "width": width, **m,
-                         "axe": violations}, ensure_ascii=False)
+        for context in contexts.values():
+            context.close()
+
+
+def problems_of(m: dict[str, Any], violations: list[dict[str, Any]]) -> list[str]:
+    """What is wrong with a page measured at one width (MEASURE's ``m``)."""
     problems = []
     if m["scroll"] > m["inner"]:
         problems.append(f"scrolls sideways ({m['scroll']} px)")
@@ -226,6 +223,38 @@ def test_page_fits_and_passes_axe(site: dict[str, Any], browser: tuple[Any, dict
     if any(t["heads"] and not (t["caption"] and t["scoped"] == t["heads"])
            for t in m["tables"]):
         problems.append("a table without a caption or scope=col")
+    return problems
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(("name", "path", "staff"), PAGES, ids=[p[0] for p in PAGES])
+def test_page_fits_and_passes_axe(site: dict[str, Any], tabs: dict[bool, Any], name: str,
+                                  path: str, staff: bool, lang: str):
+    """The page in ``lang`` at every width of WIDTHS (the widest first, as loaded), and
+    axe-core at AXE_WIDTH."""
+    page = tabs[staff]
+    target = path.format(unit=site["unit"], card=site["card"])
+    sep = "&" if "?" in target else "?"
+    widths = sorted(WIDTHS, reverse=True)
+    page.set_viewport_size({"width": widths[0], "height": 900})
+    answer = page.goto(f"{site['url']}{target}{sep}lang={lang}", wait_until="load")
+    assert answer is not None and answer.status == 200, (target, answer and answer.status)
+    assert page.locator("html").get_attribute("lang") == lang
+    reports, problems = [], []
+    for width in widths:
+        if width != widths[0]:
+            page.set_viewport_size({"width": width, "height": 900})
+        m = page.evaluate(MEASURE, MIN_LABEL_PX)
+        assert m["inner"] == width, (target, width, m["inner"])
+        shoot(page, f"{name}-{lang}-{width}")
+        # axe-core once per page and language, on the phone's layout (the same colours and
+        # markup as the laptop's, with the scrolling frames and stacked tables besides)
+        violations = axe_violations(page) if width == AXE_WIDTH else []
+        reports.append({"width": width, **m, "axe": violations})
+        problems += [f"{width} px: {p}" for p in problems_of(m, violations)]
+    report = json.dumps({"page": target, "lang": lang, "widths": reports},
+                        ensure_ascii=False)
     assert not problems, f"{'; '.join(problems)}: {report}"
 
 
