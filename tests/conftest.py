@@ -225,3 +225,40 @@ def holding_store(db: Path, folder: Path) -> Iterator[subprocess.Popen[bytes]]:
     finally:
         if holder.poll() is None:
             holder.communicate(b"", timeout=30)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A PostgreSQL server of the tests' own on loopback (tests/postgres_server.py); skips
+    without PostgreSQL's binaries or psycopg, or fails when RISKATLAS_REQUIRE_POSTGRES=1
+    (as in CI)."""
+    from postgres_server import PostgresServer, binaries_missing
+
+    reason = binaries_missing()
+    if reason:
+        if os.environ.get("RISKATLAS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason + "; RISKATLAS_REQUIRE_POSTGRES=1 makes it mandatory")
+        pytest.skip(reason)
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: Any) -> str:
+    """The URL of a new, empty PostgreSQL database (a store is made on first open)."""
+    return str(postgres_server.database())
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Each store test once per backend: the embedded DuckDB file, then PostgreSQL."""
+    return str(request.param)
+
+
+@pytest.fixture
+def new_db(store_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str | Path:
+    """Where a new store goes on the test's backend: a DuckDB file, or a PostgreSQL URL."""
+    if store_backend == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return tmp_path / "store.duckdb"

@@ -15,6 +15,7 @@ from riskatlas.paths import resolve_db
 from riskatlas.population import import_population
 from riskatlas.sources.convert import MIN_YEAR
 from riskatlas.sources.registry import ReadOptions
+from riskatlas.store.opening import open_store
 from riskatlas.store.store import Store
 
 if TYPE_CHECKING:  # Ibis and pandas load on first query, not for an import
@@ -223,8 +224,8 @@ def open(path: str | Path | None = None, *, read_only: bool = False,
 
     methods = methods if isinstance(methods, Methods) else load_methods(methods)
     lake = lake or lake_or_store(path)
-    store = open_lake(lake) if lake else Store(path, read_only=read_only,
-                                                crosswalks=crosswalks, lock_wait=lock_wait)
+    store = open_lake(lake) if lake else open_store(path, read_only=read_only,
+                                                   crosswalks=crosswalks, lock_wait=lock_wait)
     return Atlas(store, engine=engine, methods=methods)
 
 

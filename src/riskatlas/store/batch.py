@@ -151,7 +151,7 @@ class ImportBatch:
                  crosswalk_version: str, country_iso3: str | None = None,
                  disambiguate_keys: bool = False, synthetic: bool = False,
                  policy: QualityPolicy | None = None, review: bool = False,
-                 on_commit: OnCommit | None = None) -> None:
+                 on_commit: OnCommit | None = None, dataset_id: int | None = None) -> None:
         self.store = store
         self.review = review  # no card arrives published or validated: all await review
         self.on_commit = on_commit  # the caller's own rows, in the import's transaction
@@ -161,7 +161,7 @@ class ImportBatch:
         self.disambiguate_keys = disambiguate_keys
         self.synthetic = synthetic
         self.policy = policy or QualityPolicy()
-        self.dataset_id = store.next_dataset_id()
+        self.dataset_id = store.next_dataset_id() if dataset_id is None else dataset_id
         self.files: dict[str, FileStats] = {}
         self.staging = store.new_staging_dir()
         self._rows: list[dict[str, Any]] = []

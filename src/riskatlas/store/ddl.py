@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from riskatlas.model.schema import record_columns
 
@@ -132,7 +133,68 @@ def schema_current(con: duckdb.DuckDBPyConnection) -> bool:
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create missing tables and record the schema version, in the caller's transaction
     (one commit for all: a new store 4 times quicker; :meth:`Store.transaction`)."""
+    migrate(con)
+
+
+# The versions of the schema, in order: (version, what it brought). Versions up to 8 only
+# add tables and columns, which STATEMENTS and the ALTERs of _create add to any older store
+# (CREATE … IF NOT EXISTS); a later change that cannot be said so (a rename, moved data)
+# puts its statements in STEPS[version], run in order before STATEMENTS on stores below it.
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (1, "datasets, records, quarantine, admin units, hazard terms, source tables, population"),
+    (2, "accounts, web workflow and audit log"), (3, "population.gdp_usd"),
+    (4, "quality_issues, fields_flagged"), (5, "dataset_files.fields_read, fields_accepted"),
+    (6, "sessions"), (7, "links, link_members, place_matches"), (8, "user_countries"),
+)
+STEPS: dict[int, tuple[str, ...]] = {}
+MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"""
+
+
+def stored_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of a store: its last migration (0 for an empty database; the
+    meta row for a store made before migrations were recorded)."""
+    tables = {str(r[0]) for r in con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = current_schema()").fetchall()}
+    if "schema_migrations" in tables:
+        row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        if row and row[0] is not None:
+            return int(row[0])
+    if "meta" in tables:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row and str(row[0]).isdigit():
+            return int(row[0])
+    return 0
+
+
+def applied_migrations(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, Any]]:
+    """(version, name, applied at) of each migration recorded in the store."""
+    return [(int(v), str(n), at) for v, n, at in con.execute(
+        "SELECT version, name, applied_at FROM schema_migrations ORDER BY version").fetchall()]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Bring the store to SCHEMA_VERSION in the caller's transaction: the steps of the
+    versions it lacks, then every table and column of this version; each version applied
+    is recorded in ``schema_migrations``. Returns those versions."""
+    current = stored_version(con)
+    if current > SCHEMA_VERSION:
+        from riskatlas.errors import StoreError
+
+        raise StoreError("store.newer_schema", found=current, supported=SCHEMA_VERSION)
+    for version, _name in MIGRATIONS:
+        if current and version > current:
+            for statement in STEPS.get(version, ()):
+                con.execute(statement)
     _create(con)
+    con.execute(MIGRATIONS_TABLE)
+    done = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    new = [(v, name, now) for v, name in MIGRATIONS if v not in done]
+    for row in new:
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", list(row))
+    return [v for v, _n, _at in new]
 
 
 def _create(con: duckdb.DuckDBPyConnection) -> None:
@@ -145,9 +207,8 @@ def _create(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS fields_flagged BIGINT")
     for column in ("fields_read", "fields_accepted"):  # stores made before fields reconciled
         con.execute(f"ALTER TABLE dataset_files ADD COLUMN IF NOT EXISTS {column} BIGINT")
-    con.execute(
-        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-    )
+    con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) "
+                "DO UPDATE SET value = excluded.value", [str(SCHEMA_VERSION)])
     # the key that signs the web app's session cookies (riskatlas.web.auth), made once
     con.execute("INSERT INTO meta VALUES ('web_session_key', ?) ON CONFLICT DO NOTHING",
                 [secrets.token_hex(32)])
@@ -160,6 +221,10 @@ def _up_to_date(con: duckdb.DuckDBPyConnection) -> bool:
         rows = con.execute("SELECT key, value FROM meta WHERE key IN "
                            "('schema_version', 'web_session_key')").fetchall()
     except duckdb.CatalogException:  # a new store: no meta table yet
+        return False
+    except Exception as exc:  # PostgreSQL: undefined table (any other error goes on)
+        if type(exc).__name__ != "UndefinedTable":
+            raise
         return False
     found = dict(rows)
     return found.get("schema_version") == str(SCHEMA_VERSION) and "web_session_key" in found

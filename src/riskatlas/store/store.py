@@ -29,7 +29,8 @@ LOCK_WAIT = 10.0  # seconds a writer waits for another process to let the file g
 
 
 class Store:
-    """A RiskAtlas store. Use as a context manager, or call :meth:`close`."""
+    """A RiskAtlas store. Use as a context manager, or call :meth:`close`. (A PostgreSQL
+    store is a :class:`riskatlas.store.postgres.PgStore`: :func:`open_store` picks.)"""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *,
                  read_only: bool = False, crosswalks: Sequence[Path] = (),

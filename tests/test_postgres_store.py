@@ -1,0 +1,203 @@
+"""The store on PostgreSQL (issue 16, item 1): the same imports with the same
+reconciliation, the same analyses, versioned migrations, a killed import that leaves the
+database as it was. The server is the tests' own (conftest ``postgres_server``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import riskatlas
+from conftest import shared
+from riskatlas.sources.registry import ReadOptions
+
+pytestmark = [pytest.mark.shared_data]
+
+GRENADA = "desinventar/grd/DI_export_grd.zip"
+# every table an import writes, compared row for row (ordered by all their columns)
+IMPORT_TABLES = ("datasets", "dataset_files", "records", "record_extensions", "quarantine",
+                 "quality_issues", "admin_units", "admin_levels", "hazard_terms",
+                 "source_tables")
+# columns that differ by nature between two imports (the time of the import)
+_VOLATILE = {"datasets": ("imported_at",)}
+
+
+def rows_of(atlas: Any, table: str) -> list[tuple[Any, ...]]:
+    """A table's rows, in a backend-neutral order and form (the order of
+    ``information_schema``'s columns differs for tables altered later)."""
+    frame = atlas.store.table(table).to_pandas()
+    columns = sorted(c for c in frame.columns if c not in _VOLATILE.get(table, ()))
+    frame = frame[columns].astype(object).where(frame[columns].notna(), None)
+    return sorted((tuple(_plain(v) for v in row) for row in frame.itertuples(index=False)),
+                  key=repr)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def imported(db: str | Path, relative: str, country: str | None = None) -> Any:
+    with riskatlas.open(db) as atlas:
+        return atlas.import_paths([shared(relative)], options=ReadOptions(country=country))
+
+
+def test_grenada_imports_the_same_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    duck = tmp_path / "g.duckdb"
+    results = {db: imported(db, GRENADA) for db in (duck, pg_url)}
+    [on_duck], [on_pg] = results[duck], results[pg_url]
+    assert on_pg.status == "imported" and on_pg.records_imported == 162
+    assert on_pg.fields_read == on_pg.fields_accepted + on_pg.fields_flagged
+    for field in ("records_read", "records_imported", "records_quarantined", "fields_read",
+                  "fields_accepted", "fields_flagged", "unmapped_hazards", "notes"):
+        assert getattr(on_pg, field) == getattr(on_duck, field), field
+    with riskatlas.open(duck, read_only=True) as a, riskatlas.open(pg_url) as b:
+        for table in IMPORT_TABLES:
+            assert rows_of(a, table) == rows_of(b, table), table
+        # the same file again: recognised by its hash, nothing imported twice
+        [again] = b.import_paths([shared(GRENADA)])
+        assert again.status != "imported" and b.count_records() == 162
+
+
+def _numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns of numbers as floats (DuckDB's sums of integers arrive as Decimal)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object and frame[column].map(
+                lambda v: v is None or isinstance(v, (int, float, Decimal))).all():
+            frame[column] = frame[column].astype("float64")
+        elif frame[column].map(lambda v: isinstance(v, (dict, list, np.ndarray))).any():
+            frame[column] = frame[column].map(_flat)
+    return frame
+
+
+def _flat(value: Any) -> str:
+    """A mapping or a list as text, in a stable order (aggregated lists have none)."""
+    if isinstance(value, dict):
+        return repr(sorted((str(k), _flat(v)) for k, v in value.items()))
+    if isinstance(value, (list, np.ndarray)):
+        return repr(sorted(_flat(v) for v in value))
+    return repr(value)
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns) and len(a) == len(b) > 0
+    a, b = _numbers(a), _numbers(b)
+    keys = [c for c in a.columns if not pd.api.types.is_float_dtype(a[c])]
+    a = a.sort_values(keys).reset_index(drop=True)
+    b = b.sort_values(keys).reset_index(drop=True)
+    for column in a.columns:
+        left, right = a[column], b[column]
+        if pd.api.types.is_numeric_dtype(left) and pd.api.types.is_numeric_dtype(right):
+            pd.testing.assert_series_equal(left.astype("float64"), right.astype("float64"),
+                                           check_names=False, rtol=1e-9, atol=1e-9)
+        else:
+            assert left.astype(str).tolist() == right.astype(str).tolist(), column
+
+
+ANALYSES = {
+    "profile": lambda a, level: a.profile(["records", "events", "deaths", "houses_destroyed"],
+                                          level=level),
+    "sendai": lambda a, level: a.sendai(level=0),
+    "screen": lambda a, level: a.screen(level=level, all_hazards=True),
+    "risk": lambda a, level: a.risk(level=0),
+    "events": lambda a, level: a.events(),
+}
+
+
+@pytest.fixture(scope="session")
+def nepal_pg(postgres_server: Any) -> str:
+    """The Nepal xlsx parts imported into PostgreSQL once per session."""
+    url = str(postgres_server.database("nepal"))
+    imported(url, "desinventar/npl-xlsx", country="NPL")
+    return url
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("country", ["grenada", "nepal"])
+def test_the_analyses_agree_between_duckdb_and_postgresql(
+        country: str, request: pytest.FixtureRequest) -> None:
+    if country == "grenada":
+        duck, pg, level = request.getfixturevalue("grenada_db"), None, 0
+        pg = request.getfixturevalue("pg_url")
+        imported(pg, GRENADA)
+    else:
+        duck, pg, level = request.getfixturevalue("nepal_db"), None, 1
+        pg = request.getfixturevalue("nepal_pg")
+    with riskatlas.open(duck, read_only=True) as a, riskatlas.open(pg, read_only=True) as b:
+        assert a.count_records() == b.count_records()
+        for name, run in ANALYSES.items():
+            left, right = run(a, level), run(b, level)
+            _same(left, right)
+            assert left.attrs["methods_digest"] == right.attrs["methods_digest"], name
+
+
+@pytest.mark.slow
+def test_sigkill_midway_leaves_postgresql_unchanged_and_usable(tmp_path: Path,
+                                                              pg_url: str) -> None:
+    from test_bad_input import _big_export
+
+    imported(pg_url, GRENADA)
+    big = _big_export(tmp_path, 60)
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "riskatlas", "import", str(big), "--db", pg_url, "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        env={**os.environ, "TMPDIR": str(staging)})
+    try:  # killed once rows are staged (midway, whatever the machine's speed)
+        deadline = time.monotonic() + 120
+        while not list(staging.glob("riskatlas-pg-import-*/**/*.parquet")):
+            assert proc.poll() is None, "the import finished before it could be killed"
+            assert time.monotonic() < deadline, "the import staged nothing in 120 s"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.communicate()
+    with riskatlas.open(pg_url) as atlas:
+        assert atlas.count_records() == 162 and len(atlas.datasets()) == 1
+        [result] = atlas.import_paths([big])
+        assert (result.records_imported, result.records_quarantined) == (162 * 60, 0)
+        assert atlas.count_records() == 162 * 61
+
+
+def test_a_failed_commit_leaves_postgresql_as_it_was(pg_url: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure while the rows move into PostgreSQL (after the scratch commit) rolls the
+    whole dataset back: no records, no dataset row, the same ids free for the next try."""
+    from riskatlas.store import postgres
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(postgres, "move_dataset", broken)
+    with riskatlas.open(pg_url) as atlas, pytest.raises(RuntimeError, match="disk full"):
+        atlas.import_paths([shared(GRENADA)])
+    monkeypatch.undo()
+    with riskatlas.open(pg_url) as atlas:
+        assert atlas.count_records() == 0 and not len(atlas.datasets())
+        [result] = atlas.import_paths([shared(GRENADA)])
+        assert result.records_imported == 162
+
+
+def test_migrations_are_recorded_on_both_backends(tmp_path: Path, pg_url: str) -> None:
+    from riskatlas.store.ddl import MIGRATIONS, SCHEMA_VERSION, applied_migrations
+
+    assert MIGRATIONS[-1][0] == SCHEMA_VERSION
+    for db in (tmp_path / "m.duckdb", pg_url):
+        with riskatlas.open(db) as atlas:
+            done = applied_migrations(atlas.store.connection)
+            assert [v for v, _name, _at in done] == [v for v, _ in MIGRATIONS]
