@@ -11,6 +11,11 @@ same session, alternating with the current source run by run so that both see th
 load. Medians of ``--repeat`` runs; figures in ``results/assess.json``.
 
     .venv/bin/python benchmarks/bench_assess.py --baseline cfb861a~1
+    .venv/bin/python benchmarks/bench_assess.py --now HEAD --baseline c964a8d \
+        --langs en,zh-TW,en+zh-TW
+
+``--now REV`` measures a committed revision instead of the working tree (which holds what
+other sessions have not committed yet).
 """
 
 from __future__ import annotations
@@ -157,6 +162,8 @@ def summary(runs: list[dict[str, Any]], langs: int) -> dict[str, Any]:
                 "others_cores": med(r["other_processes_cores"] for r in ok), "repeats": len(ok)}
     return {"wall_s": med(r["wall_s"] for r in ok), "cpu_s": med(r["cpu_s"] for r in ok),
             "per_language_wall_s": med(r["wall_s"] for r in ok) / langs,
+            "per_language_cpu_s": med(r["cpu_s"] for r in ok) / langs,
+            "wall_runs_s": [r["wall_s"] for r in ok], "cpu_runs_s": [r["cpu_s"] for r in ok],
             "phases_s": {p: med(r["phases"][p] for r in ok) for p in PHASES},
             "peak_rss_tree_mb": max(r["peak_rss_tree_mb"] for r in ok),
             "others_cores": med(r["other_processes_cores"] for r in ok),
@@ -174,6 +181,10 @@ def main() -> None:
                              "unit: the web app's first unit pages")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline", help="git revision to compare with, e.g. cfb861a~1")
+    parser.add_argument("--now", help="git revision measured as 'now' (default: the working "
+                        "tree, with whatever others left uncommitted in it)")
+    parser.add_argument("--single-language-baseline", action="store_true",
+                        help="the baseline's --lang takes one language: no en+zh-TW run")
     parser.add_argument("--wait-idle", type=float, default=0.0)
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
@@ -185,12 +196,14 @@ def main() -> None:
         return
     db = nepal_store()
     base_src = source_of(args.baseline, WORK) if args.baseline else None
-    variants = [("now", None), *([("before", base_src)] if base_src else [])]
+    now_src = source_of(args.now, WORK) if args.now else None
+    variants = [("now", now_src), *([("before", base_src)] if base_src else [])]
     results: dict[str, dict[str, Any]] = {}
     for spec in args.langs.split(","):
         lang = spec.replace("+", ",")
-        # the baseline's --lang takes one language: its figure per language is its own run's
-        here = [v for v in variants if "+" not in spec or v[0] == "now"]
+        # a baseline whose --lang takes one language only (before cfb861a) skips en+zh-TW
+        here = [v for v in variants if "+" not in spec or v[0] == "now"
+                or not args.single_language_baseline]
         runs: dict[str, list[dict[str, Any]]] = {v: [] for v, _ in here}
         for i in range(args.repeat):
             for variant, src in here:  # alternating: both see the same load
@@ -205,7 +218,7 @@ def main() -> None:
                          for v, r in runs.items()}
     print(f"\nriskatlas assess, Nepal store, medians of {args.repeat} (wall / CPU of the "
           "process tree, s)")
-    print(f"{'lang':<10}{'variant':<8}{'wall':>7}{'cpu':>7}{'/lang':>7}" + "".join(
+    print(f"{'lang':<10}{'variant':<8}{'wall':>7}{'cpu':>7}{'wall/l':>7}{'cpu/l':>7}" + "".join(
         f"{p:>10}" for p in PHASES) + f"{'others':>8}")
     for spec, by_variant in results.items():
         for variant, found in by_variant.items():
@@ -219,7 +232,7 @@ def main() -> None:
                     + f"  (wall / CPU of each page in turn; others {s['others_cores']:.2f})")
                 continue
             print(f"{spec:<10}{variant:<8}{s['wall_s']:>7.1f}{s['cpu_s']:>7.1f}"
-                  f"{s['per_language_wall_s']:>7.1f}" + "".join(
+                  f"{s['per_language_wall_s']:>7.1f}{s['per_language_cpu_s']:>7.1f}" + "".join(
                       f"{s['phases_s'][p]:>10.1f}" for p in PHASES)
                   + f"{s['others_cores']:>8.2f}")
     if not args.no_save:  # the runs of other --langs saved before stay
@@ -227,7 +240,7 @@ def main() -> None:
         saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         runs = {**saved.get("results", {}), **{
             spec: {**found, "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                   "baseline": args.baseline, "load": os.getloadavg()}
+                   "baseline": args.baseline, "now": args.now, "load": os.getloadavg()}
             for spec, found in results.items()}}
         RESULTS.write_text(json.dumps({"benchmark": "assess", "machine": machine(),
                                        "results": runs}, indent=1) + "\n")

@@ -101,3 +101,45 @@ def test_a_page_that_cannot_load_is_a_report_error_and_a_gone_browser_falls_back
         html.write_text(PAGE, encoding="utf-8")
         pdf = html_to_pdf(html, tmp_path / "page.pdf", browser=browser)  # its own Chromium
     assert _pdf_text(pdf)[0] == 3
+
+
+def _reference_sheet(frame):
+    """The worksheet rows as the cell-by-cell writer builds them (xlsx.cell per value)."""
+    from riskatlas.report.xlsx import cell, column_letter
+
+    letters = [column_letter(i) for i in range(len(frame.columns))]
+    return "".join(
+        f'<row r="{n}">' + "".join(cell(f"{letters[i]}{n}", v) for i, v in enumerate(row))
+        + "</row>" for n, row in enumerate(frame.itertuples(index=False, name=None), start=2))
+
+
+def test_the_columnar_xlsx_cells_are_those_written_value_by_value():
+    import numpy as np
+    import pandas as pd
+
+    from riskatlas.report.xlsx import Sheet, sheet_xml
+
+    rng = np.random.default_rng(15)
+    texts = [" lead", "trail ", "a&b<c>\"'", "", None, "\u3000全形", "x\xa0", "\x85",
+             "tab\there", "line\nbreak", "\u2028", "坡地災害（含土石流）", "'=1+2", "ok"]
+    escaped = [*texts, "_x0041_", "bell\x07"]  # these go value by value
+    n = 400
+    frame = pd.DataFrame({
+        "int": rng.integers(-10**12, 10**12, n),
+        "float": rng.choice([0.1 + 0.2, -0.0, 1e16, 3.0, np.nan, 1 / 3, 1e15 - 1, -7.0], n),
+        "whole": rng.choice([1.0, np.nan, 25.0, -3.0], n),
+        "nullable": pd.array(rng.choice([1, 2, None], n), dtype="Int64"),
+        "bool": rng.choice([True, False], n),
+        "str": pd.array(rng.choice(np.array(texts, dtype=object), n), dtype="str"),
+        "object": pd.Series(rng.choice(np.array(texts, dtype=object), n), dtype=object),
+        "escaped": pd.array(rng.choice(np.array(escaped, dtype=object), n), dtype="str"),
+        "mixed": pd.Series(rng.choice(np.array([1, "a", None, 2.5, True, np.nan], dtype=object),
+                                      n), dtype=object),
+        "date": pd.to_datetime(rng.choice(["2011-01-02", None, "1999-12-31 10:00:01"], n),
+                               format="ISO8601").astype("datetime64[s]"),
+        "stamp": pd.to_datetime(rng.choice(["2011-01-02 00:00:00.5", None], n),
+                                format="ISO8601"),
+    })
+    xml = sheet_xml(Sheet(frame))
+    body = xml[xml.index("</row>") + len("</row>"):xml.index("</sheetData>")]
+    assert body == _reference_sheet(frame)

@@ -58,7 +58,10 @@ def write_workbook(path: Path, sheets: Mapping[str, pd.DataFrame | Sheet], *,
 
 
 def sheet_xml(sheet: Sheet) -> str:
-    """The worksheet XML of one table."""
+    """The worksheet XML of one table (its rows built a column at a time with Arrow)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     frame = sheet.frame
     headers = list(sheet.headers) if sheet.headers is not None else [str(c) for c in
                                                                      frame.columns]
@@ -66,11 +69,11 @@ def sheet_xml(sheet: Sheet) -> str:
     head = "".join(_text_cell(f"{letters[i]}1", h, ' s="1"') for i, h in enumerate(headers))
     rows = [f'<row r="1">{head}</row>']
     if len(frame) and len(frame.columns):
-        numbers = [str(i) for i in range(2, len(frame) + 2)]
+        numbers = pa.array(np.arange(2, len(frame) + 2)).cast(pa.string())
         columns = [column_cells(frame.iloc[:, i], letters[i], numbers)
                    for i in range(len(frame.columns))]
-        rows += [f'<row r="{n}">{"".join(cells)}</row>'
-                 for n, cells in zip(numbers, zip(*columns, strict=True), strict=True)]
+        rows += pc.binary_join_element_wise('<row r="', numbers, '">', *columns, "</row>",
+                                            "").to_pylist()
     last = f"{letters[-1]}{len(frame) + 1}" if letters else "A1"
     cols = "".join(f'<col min="{i}" max="{i}" width="{w:.2f}" customWidth="1"/>'
                    for i, w in enumerate(sheet.widths or (), start=1) if w)
@@ -82,27 +85,94 @@ def sheet_xml(sheet: Sheet) -> str:
             + "</sheetData></worksheet>")
 
 
-def column_cells(values: pd.Series, letter: str, numbers: Sequence[str]) -> list[str]:
-    """The cells of one column ("" for a missing value): numbers, booleans and plain text a
-    whole column at once, mixed columns value by value."""
+# a text that starts or ends with what str.isspace() calls space (control characters
+# apart: such text goes cell by cell), in Arrow's regular expressions (RE2)
+_SPACED = r"^[\s\p{Z}\x{85}]|[\s\p{Z}\x{85}]$"
+
+
+def column_cells(values: pd.Series, letter: str, numbers: Any) -> Any:
+    """The cells of one column as an Arrow string array ("" for a missing value), given
+    ``numbers``, the rows' numbers as Arrow strings: integers, whole numbers, booleans,
+    plain text and dates a whole column at once; other numbers and mixed columns value by
+    value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def cells(texts: Any, kind: str = "") -> Any:  # "" where a text is missing
+        made = pc.binary_join_element_wise(f'<c r="{letter}', numbers, f'"{kind}><v>', texts,
+                                           "</v></c>", "")
+        return pc.fill_null(made, "")
+
     dtype = values.dtype
     if pd.api.types.is_bool_dtype(dtype) and not values.isna().any():
-        return [f'<c r="{letter}{n}" t="b"><v>{int(v)}</v></c>'
-                for n, v in zip(numbers, values.to_numpy(), strict=True)]
+        return cells(pa.array(values.to_numpy(dtype="int8")).cast(pa.string()), ' t="b"')
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         array = values.to_numpy(dtype="float64", na_value=np.nan)
         if not np.isinf(array).any():
-            if pd.api.types.is_integer_dtype(dtype) and not values.isna().any():
-                texts: list[str] = values.to_numpy(dtype="int64").astype(str).tolist()
+            present = ~np.isnan(array)
+            if pd.api.types.is_integer_dtype(dtype) and present.all():
+                texts = pa.array(values.to_numpy(dtype="int64")).cast(pa.string())
+            elif _whole(array[present]):  # as %.16G writes them
+                texts = pa.array(np.where(present, array, 0).astype("int64"),
+                                 mask=~present).cast(pa.string())
             else:
-                texts = [f"{v:.16G}" if v == v else "" for v in array.tolist()]
-            return [f'<c r="{letter}{n}"><v>{t}</v></c>' if t else ""
-                    for n, t in zip(numbers, texts, strict=True)]
-    items = values.tolist()
-    if _plain_text(items):
-        return [_plain_cell(f"{letter}{n}", v) if v else ""
-                for n, v in zip(numbers, items, strict=True)]
-    return [cell(f"{letter}{n}", v) for n, v in zip(numbers, items, strict=True)]
+                texts = pa.array([f"{v:.16G}" if v == v else None for v in array.tolist()],
+                                 pa.string())
+            return cells(texts)
+    if pd.api.types.is_datetime64_dtype(dtype):
+        stamps = pd.Series(values)
+        if not ((stamps.dt.microsecond != 0) | (stamps.dt.nanosecond != 0)).any():
+            texts = stamps.dt.strftime("%Y-%m-%d %H:%M:%S")  # as str(Timestamp) writes
+            values = pd.Series(np.where(stamps.isna(), None, texts.to_numpy(object)),
+                               dtype=object)
+    text = _arrow_text(values)
+    if text is not None:
+        text = pc.if_else(pc.equal(text, ""), None, text)
+        spaced = pc.match_substring_regex(text, _SPACED)
+        for old, new in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+            text = pc.replace_substring(text, old, new)
+        opening = pc.if_else(spaced, '" t="inlineStr"><is><t xml:space="preserve">',
+                             '" t="inlineStr"><is><t>')
+        made = pc.binary_join_element_wise(f'<c r="{letter}', numbers, opening, text,
+                                           "</t></is></c>", "")
+        return pc.fill_null(made, "")
+    return pa.array([cell(f"{letter}{n}", v) for n, v in zip(
+        numbers.to_pylist(), values.tolist(), strict=True)], pa.string())
+
+
+def _arrow_text(values: pd.Series) -> Any:
+    """The column as an Arrow string array when it holds text only (missing values as
+    nulls) that needs XML escaping only (no control character, no "_x", none longer than
+    a cell holds); else None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values.dtype, pd.StringDtype):
+        text = pa.array(values.array, from_pandas=True)
+    elif values.dtype == object:
+        items = values.tolist()
+        if not {type(v) for v in items} <= {str, type(None), float} or any(
+                isinstance(v, float) and v == v for v in items):
+            return None
+        text = pa.array(items, pa.string(), from_pandas=True)  # NaN: null
+    else:
+        return None
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    text = text.cast(pa.string())
+    if text.null_count == len(text):
+        return text
+    if pc.any(pc.match_substring(text, "_x")).as_py() or pc.any(
+            pc.match_substring_regex(text, _CONTROL.pattern)).as_py() or \
+            pc.max(pc.utf8_length(text)).as_py() > MAX_TEXT:
+        return None
+    return text
+
+
+def _whole(numbers: np.ndarray) -> bool:
+    """Whether every number is whole, below 10¹⁵ and not -0 (%.16G writes its digits)."""
+    return bool(np.all(np.trunc(numbers) == numbers) and np.all(np.abs(numbers) < 1e15)
+                and not np.any(np.signbit(numbers) & (numbers == 0)))
 
 
 def _plain_text(items: list[Any]) -> bool:
