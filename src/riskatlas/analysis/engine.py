@@ -40,7 +40,13 @@ class Engine:
     name = "duckdb"
 
     def __init__(self, store: Store) -> None:
+        from riskatlas.analysis.compiled import install
+
         self.store = store
+        # SQL kept per query shape (analysis/compiled.py), for DuckDB's dialect only (a
+        # PostgreSQL store's analyses run on its own backend: riskatlas.store.postgres)
+        if self.name == "duckdb" and store.ibis.name == "duckdb":
+            install(store.ibis)
 
     @property
     def con(self) -> Any:

@@ -1,0 +1,263 @@
+"""Compiled SQL kept per expression shape, for the DuckDB engine.
+
+Ibis compiles every analysis query afresh (Ibis → sqlglot → SQL): 50–200 ms of Python a
+query, most of a small country's web request and a large part of a big one's. The
+queries of one analysis differ from one scope to the next only in their values: the
+country code, the years of a window, dataset ids, and the in-memory tables (a scope's
+observation periods, a copy's events) joined in. So the SQL is kept per *shape*: the
+expression with those values replaced by placeholders (string literals, integer literals
+of 16 bits or more, which is how years and ids arrive, and in-memory tables by position;
+stored tables without the reader that holds them). A query whose shape was compiled
+before gets that SQL with its own values written in, rendered as Ibis renders them
+(sqlglot literals, quoted table names). A new shape is compiled with its placeholders and
+kept only when filling it with the query's own values gives exactly the query's plain
+compilation (else the shape is always compiled the plain way). Small integers, floats,
+booleans and NULLs stay part of the shape (they often decide structure or are folded by
+the compiler).
+
+The expressions are untouched (Spark compiles them as before); only ``compile`` of one
+DuckDB backend instance is wrapped (:func:`install`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+SHAPES = 512  # shapes kept per process (SQL of a few KB to a few tens of KB each)
+_MARK = "riskatlas~slot~"  # placeholder strings and table names: _MARK + slot number + "~"
+_INT_BASE = {"int16": 32_000, "int32": 2_100_000_000, "int64": 8_100_000_000_000_000_000}
+_MAX_SLOTS = 700  # int16 placeholders stay below 32,767
+
+
+@dataclass(frozen=True)
+class Slot:
+    kind: str  # "string", "int" or "table" (a table's name)
+    value: Any
+    pattern: str  # how the placeholder reads in the compiled SQL (a regular expression)
+    dtype: str = ""  # a literal's Ibis type
+
+
+@dataclass(frozen=True)
+class Template:
+    """SQL split at its slots: ``parts[0] v[order[0]] parts[1] v[order[1]] …``."""
+
+    parts: tuple[str, ...]
+    order: tuple[int, ...]
+
+    def fill(self, values: list[str]) -> str:
+        out = [self.parts[0]]
+        for slot, part in zip(self.order, self.parts[1:], strict=True):
+            out += (values[slot], part)
+        return "".join(out)
+
+
+class Templates:
+    """SQL of the shapes compiled in this process (bounded, least recently used out)."""
+
+    def __init__(self, limit: int = SHAPES) -> None:
+        self.limit = limit
+        self._shapes: OrderedDict[Any, Template | None] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Any) -> Template | bool | None:
+        """The template of ``key``; None: the shape is compiled plainly; False: new."""
+        with self._lock:
+            if key not in self._shapes:
+                self.misses += 1
+                return False
+            self._shapes.move_to_end(key)
+            found = self._shapes[key]
+            if found is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+            return found
+
+    def put(self, key: Any, template: Template | None) -> None:
+        with self._lock:
+            self._shapes[key] = template
+            while len(self._shapes) > self.limit:
+                self._shapes.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._shapes.clear()
+            self.hits = self.misses = 0
+
+
+TEMPLATES = Templates()
+# literals the compiler rewrites (e.g. a date unit 'day' written DAY): never placeholders
+_FIXED: set[tuple[str, Any]] = set()
+_NO_DATA: Any = None  # one empty table proxy shared by every shape's in-memory tables
+
+
+def _empty() -> Any:
+    global _NO_DATA
+    if _NO_DATA is None:
+        import pandas as pd
+        from ibis.formats.pandas import PandasDataFrameProxy
+
+        _NO_DATA = PandasDataFrameProxy(pd.DataFrame())
+    return _NO_DATA
+
+
+class Shape:
+    """One walk over an expression's nodes: ``key``, a flat hashable description of the
+    expression with its liftable values left out (equal for the queries that differ only
+    in them), the ``slots`` in walk order, and the placeholder of each lifted node
+    (``op.replace(mapping)`` is the shape to compile, needed only for a new key)."""
+
+    def __init__(self, op: Any) -> None:
+        import ibis.expr.operations as ops
+
+        self._ops = ops
+        self.index: dict[Any, int] = {}
+        self.entries: list[tuple[Any, ...]] = []
+        self.slots: list[Slot] = []
+        self.mapping: dict[Any, Any] = {}
+        self.root = op
+        self._walk(op)
+        self.key = tuple(self.entries)
+
+    def _walk(self, node: Any) -> int:
+        found = self.index.get(node)
+        if found is not None:
+            return found
+        entry = self._special(node)
+        if entry is None:
+            entry = (type(node), *(self._arg(a) for a in node.__args__))
+        self.entries.append(entry)
+        self.index[node] = len(self.entries) - 1
+        return len(self.entries) - 1
+
+    def _arg(self, arg: Any) -> Any:
+        if isinstance(arg, self._ops.Node):
+            return ("n", self._walk(arg))
+        if isinstance(arg, tuple):
+            return ("t", *(self._arg(a) for a in arg))
+        if isinstance(arg, dict):  # Ibis' frozen mappings (names → values)
+            return ("d", *((k, self._arg(v)) for k, v in arg.items()))
+        return arg
+
+    def _special(self, node: Any) -> tuple[Any, ...] | None:
+        """The entry of a literal or table that becomes a slot; None for other nodes."""
+        ops = self._ops
+        number = len(self.slots)
+        if number >= _MAX_SLOTS:
+            return None
+        mark = f"{_MARK}{number}~"
+        if isinstance(node, ops.Literal):
+            dtype, value = node.dtype, node.value
+            if (str(dtype), value) in _FIXED:
+                return None
+            if dtype.is_string() and isinstance(value, str):
+                self.mapping[node] = ops.Literal(mark, dtype)
+                self.slots.append(Slot("string", value, re.escape(f"'{mark}'"), str(dtype)))
+            elif str(dtype) in _INT_BASE and type(value) is int:
+                placeholder = _INT_BASE[str(dtype)] + number
+                self.mapping[node] = ops.Literal(placeholder, dtype)
+                self.slots.append(Slot("int", value, rf"(?<![\w.]){placeholder}(?![\w.])",
+                                       str(dtype)))
+            else:
+                return None
+            return (ops.Literal, "slot", dtype)
+        if isinstance(node, ops.InMemoryTable):
+            self.mapping[node] = ops.InMemoryTable(name=mark, schema=node.schema,
+                                                   data=_empty())
+        elif isinstance(node, ops.DatabaseTable):  # whichever reader holds it
+            self.mapping[node] = node.copy(name=mark, source=None)
+        else:
+            return None
+        self.slots.append(Slot("table", node.name, re.escape(f'"{mark}"')))
+        return (type(node), "slot", node.schema, getattr(node, "namespace", None))
+
+    def op(self) -> Any:
+        """The expression with placeholders (compiled once per key)."""
+        return self.root.replace(self.mapping) if self.mapping else self.root
+
+
+def template_of(sql: str, slots: list[Slot]) -> Template | None:
+    """``sql`` (compiled from a shape) split at its slots; None when a placeholder is
+    left in the text otherwise (the compiler changed it)."""
+    if not slots:
+        return Template((sql,), ())
+    every = re.compile("|".join(f"(?P<s{i}>{s.pattern})" for i, s in enumerate(slots)))
+    parts, order, last = [], [], 0
+    for match in every.finditer(sql):
+        parts.append(sql[last:match.start()])
+        order.append(int(str(match.lastgroup)[1:]))
+        last = match.end()
+    parts.append(sql[last:])
+    if any(_MARK in p.lower() for p in parts):
+        return None
+    return Template(tuple(parts), tuple(order))
+
+
+def rendered(slots: list[Slot], dialect: Any) -> list[str]:
+    """Each slot's value as the SQL text Ibis writes for it."""
+    import sqlglot.expressions as sge
+
+    out = []
+    for s in slots:
+        if s.kind == "string":
+            out.append(sge.convert(s.value).sql(dialect=dialect))
+        elif s.kind == "int":
+            out.append(str(s.value))
+        else:
+            out.append(sge.to_identifier(s.value, quoted=True).sql(dialect=dialect))
+    return out
+
+
+def install(backend: Any, templates: Templates = TEMPLATES) -> None:
+    """Wrap ``backend.compile`` (one DuckDB backend instance) with kept templates."""
+    if getattr(backend, "_riskatlas_templates", None) is templates:
+        return
+    plain: Callable[..., str] = backend.compile
+
+    def compile(expr: Any, /, *, limit: Any = None, params: Any = None,
+                pretty: bool = False, **kw: Any) -> str:
+        if params or pretty or kw:
+            return plain(expr, limit=limit, params=params, pretty=pretty, **kw)
+        return compiled(expr, limit, plain, backend.dialect, templates)
+
+    backend.compile = compile
+    backend._riskatlas_templates = templates
+
+
+def compiled(expr: Any, limit: Any, plain: Callable[..., str], dialect: Any,
+             templates: Templates) -> str:
+    """The SQL of ``expr``: its shape's template filled in, or compiled (and the shape's
+    template kept when it reproduces this SQL exactly)."""
+    try:
+        shape = Shape(expr.op())
+    except RecursionError:
+        return plain(expr, limit=limit)
+    key = (shape.key, limit)
+    template = templates.get(key)
+    if isinstance(template, Template):
+        return template.fill(rendered(shape.slots, dialect))
+    sql = plain(expr, limit=limit)
+    if template is False:
+        templates.put(key, None)
+        for _ in range(3):  # learn the literals the compiler rewrites, then try again
+            try:
+                text = plain(shape.op().to_expr(), limit=limit)
+            except Exception:  # a shape the compiler refuses stays plain
+                break
+            rewritten = {(s.dtype, s.value) for s in shape.slots if s.kind != "table"
+                         and not re.search(s.pattern, text)}
+            if not rewritten:
+                made = template_of(text, shape.slots)
+                if made is not None and made.fill(rendered(shape.slots, dialect)) == sql:
+                    templates.put(key, made)
+                break
+            _FIXED.update(rewritten)
+            shape = Shape(expr.op())
+            key = (shape.key, limit)
+    return sql

@@ -1,0 +1,93 @@
+"""SQL kept per query shape (analysis/compiled.py): every query of the analyses gets the
+very SQL that Ibis compiles for it, whether its shape's template was reused or not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import riskatlas
+from riskatlas.analysis import compiled
+from riskatlas.errors import EmptyScopeError
+from riskatlas.store.memo import Memo
+
+
+@pytest.fixture
+def checked(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Every compilation through the templates compared with Ibis' own; the list says,
+    per query, whether a kept template answered."""
+    seen: list[bool] = []
+    real = compiled.compiled
+
+    def checking(expr: Any, limit: Any, plain: Any, dialect: Any, templates: Any) -> str:
+        hits = templates.hits
+        got = real(expr, limit, plain, dialect, templates)
+        assert got == plain(expr, limit=limit)
+        seen.append(templates.hits > hits)
+        return got
+
+    compiled.TEMPLATES.clear()
+    monkeypatch.setattr(compiled, "compiled", checking)
+    return seen
+
+
+def _analyses(atlas: riskatlas.Atlas, country: str, years: list[tuple[int | None, int | None]],
+              unit: str, every: bool = True) -> None:
+    for y0, y1 in years:
+        window = {"country": country, "year_from": y0, "year_to": y1}
+        try:
+            atlas.profile(["records", "deaths", "events"], **window)
+            atlas.profile(["deaths"], level=1, top=3, **window)
+            atlas.screen(level=1, **window)
+            atlas.return_levels("deaths", level=1, admin=unit, **window)
+            if every:
+                atlas.screen(level=1, all_hazards=True, **window)
+                atlas.risk(level=1, **window)
+                atlas.events(**window)
+                atlas.sendai(level=1, **window)
+                atlas.outside_screen(level=1, **window)
+                atlas.periods(**window)
+        except EmptyScopeError:
+            pass
+
+
+def test_every_query_is_compiled_as_ibis_compiles_it(grenada_db: Path,
+                                                     checked: list[bool]) -> None:
+    with riskatlas.open(grenada_db, read_only=True) as atlas:
+        atlas.store.memo = Memo()  # as a served copy
+        _analyses(atlas, "GRD", [(None, None), (1980, 2010), (1990, 1990)], "GRD01")
+    assert len(checked) > 50
+    assert sum(checked) > 10  # templates answered some of them (the second window)
+
+
+def test_templates_on_nepal_scopes(nepal_db: Path, checked: list[bool]) -> None:
+    with riskatlas.open(nepal_db, read_only=True) as atlas:
+        atlas.store.memo = Memo()
+        _analyses(atlas, "NPL", [(1990, 2000), (1995, 2005)], "002005027", every=False)
+    assert sum(checked) > 10
+
+
+def test_literals_and_tables_are_filled_in_as_ibis_writes_them(checked: list[bool]) -> None:
+    import ibis
+    import pandas as pd
+
+    con = ibis.duckdb.connect()
+    compiled.install(con)
+    frame = pd.DataFrame({"name": ["a'b", "naïve \\ 台北", "x"], "year": [1990, 2000, 2010],
+                          "day": pd.to_datetime(["2000-01-01", "2000-02-03", "2001-01-01"])})
+    con.create_table("t", frame)
+    t = con.table("t")
+    for name, y0, y1 in [("a'b", 1990, 2000), ("naïve \\ 台北", 1995, 2010), ("x", 2000, 2000),
+                         ("none", -5, 3000)]:
+        other = ibis.memtable(pd.DataFrame({"name": [name], "w": [y0]}))
+        q = t.filter(t.year >= y0, t.year <= y1).join(other, "name", how="left")
+        q = q.mutate(days=q.day.date().delta(ibis.date(y0 if y0 > 0 else 1970, 1, 1), unit="day"),
+                     label=ibis.literal(name) + "|" + q.name)
+        got = q.order_by("year").to_pandas()
+        assert list(got["label"]) == [name + "|" + n for n in got["name"]]
+        with q.cache() as kept:  # a cached table's name is a slot too
+            assert kept.count().to_pandas() == len(got)
+    assert any(checked)
+    assert ("string", "day") in compiled._FIXED  # the unit the compiler writes DAY
