@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-import riskatlas
 from riskatlas.advice.catalogue import load_cases, load_measures
 from riskatlas.i18n import (
     basin_of,
@@ -285,13 +284,14 @@ _REPORTS: dict[str, str] = {}
 
 
 def _report(request: pytest.FixtureRequest, iso3: str) -> str:
-    """The zh-TW report of Grenada or Nepal, rendered once per session."""
+    """The zh-TW report of Grenada or Nepal, rendered once per session (the assessment
+    shared with the other files that read it: tests/assessed.py)."""
+    from assessed import assessed
     from riskatlas.report.html import render_html
 
     if iso3 not in _REPORTS:
         db = request.getfixturevalue("grenada_db" if iso3 == "GRD" else "nepal_db")
-        with riskatlas.open(db, read_only=True) as atlas:
-            _REPORTS[iso3] = render_html(atlas.assess(lang="zh-TW", country=iso3))
+        _REPORTS[iso3] = render_html(assessed(db, iso3, "zh-TW"))
     return _REPORTS[iso3]
 
 

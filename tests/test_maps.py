@@ -177,12 +177,11 @@ def test_text_width_counts_cjk_wide() -> None:
 
 @pytest.fixture(scope="module")
 def grenada_assessments(grenada_db: Path) -> dict[str, Any]:
-    import riskatlas
-    from riskatlas.analysis.scope import Scope
-    from riskatlas.assessment.pipeline import assess
+    """Grenada's assessment in both languages (shared with the other files that read it:
+    tests/assessed.py)."""
+    from assessed import assessed
 
-    with riskatlas.open(grenada_db, read_only=True) as atlas:
-        return {lang: assess(atlas, Scope(), lang=lang) for lang in ("en", "zh-TW")}
+    return {lang: assessed(grenada_db, "GRD", lang) for lang in ("en", "zh-TW")}
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-TW"])

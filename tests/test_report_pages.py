@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import riskatlas
+from assessed import assessed
 from riskatlas.assessment.national import ALL, COMPARED
 from riskatlas.assessment.value import Assessment, coverage
 from riskatlas.i18n import translate
@@ -35,10 +35,9 @@ LANGS = ("en", "zh-TW")
 
 @pytest.fixture(scope="module")
 def nepal(nepal_db: Path) -> dict[str, Assessment]:
-    """Nepal's assessment (admin level 1, the default top 5) in both languages."""
-    with riskatlas.open(nepal_db, read_only=True) as atlas:
-        return {lang: atlas.assess(scope=atlas.scope(country="NPL"), lang=lang)
-                for lang in LANGS}
+    """Nepal's assessment (admin level 1, the default top 5) in both languages (shared
+    with the other files that read it: tests/assessed.py)."""
+    return {lang: assessed(nepal_db, "NPL", lang) for lang in LANGS}
 
 
 def rows_of(page: str, table_id: str) -> list[str]:
