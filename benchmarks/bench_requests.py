@@ -197,8 +197,77 @@ def measure(db: str, urls: dict[str, list[str]], warm: dict[str, str]) -> dict[s
 
 def child(args: argparse.Namespace) -> None:
     spec = json.loads(Path(args.child).read_text())
-    result = measure(spec["db"], spec["urls"], spec["warm"])
+    if "units" in spec:
+        result = first_units(spec["db"], spec["units"], spec["prepare"])
+    else:
+        result = measure(spec["db"], spec["urls"], spec["warm"])
     Path(args.child).with_suffix(".out.json").write_text(json.dumps(result))
+
+
+def first_units(db: str, units: list[str], prepare: int) -> dict[str, Any]:
+    """Unit pages of a fresh app (response cache off), the first one cold: with
+    ``prepare``, after the app prepared its copy (web/warm.py: the time it took is
+    reported), else as the first request. Wall and CPU seconds of each page (the process,
+    every thread; nothing else runs in it meanwhile)."""
+    from fastapi.testclient import TestClient
+
+    from riskatlas.web.app import create_app
+
+    out: dict[str, Any] = {"prepare": prepare, "pages": []}
+    app = create_app(db, cache=False, prepare=prepare)
+    started, cpu0 = time.perf_counter(), time.process_time()
+    with TestClient(app) as http:
+        snapshots = app.state.settings.snapshots
+        if prepare:
+            snapshots.prepared.wait(600)
+        out["prepare_wall_s"] = time.perf_counter() - started
+        out["prepare_cpu_s"] = time.process_time() - cpu0
+        for i, code in enumerate(units):
+            lang = ("en", "zh-TW")[i % 2]
+            wall, cpu = time.perf_counter(), time.process_time()
+            status = http.get(f"/unit/NPL/{code}?level=1",
+                              headers={"accept-language": lang}).status_code
+            out["pages"].append({"code": code, "lang": lang, "status": status,
+                                 "wall_s": time.perf_counter() - wall,
+                                 "cpu_s": time.process_time() - cpu})
+    return out
+
+
+# Nepal's districts with many cards (level 1), none of them the one the preparation opens
+# (the screen's first, 001003004 at the time of writing, is printed by the run)
+FIRST_UNITS = ("002005027", "001003005", "001003015", "001003006")
+
+
+def first_unit_pages(src: Path | None, label: str, repeat: int) -> dict[str, Any]:
+    """:func:`first_units` on the real Nepal store, unprepared and prepared, ``repeat``
+    fresh processes each (alternating), medians."""
+    from stores import WORK as STORES
+    from stores import build
+
+    build(1)  # imports the Nepal store once (npl_base.duckdb)
+    db = STORES / "npl_base.duckdb"
+    runs: dict[str, list[dict[str, Any]]] = {"cold": [], "prepared": []}
+    for _ in range(repeat):
+        for name, prepare in (("cold", 0), ("prepared", 1)):
+            spec = {"db": str(db), "units": list(FIRST_UNITS), "prepare": prepare}
+            runs[name].append(run(f"units-{label}-{name}", src, spec))
+    out: dict[str, Any] = {"runs": runs}
+    for name, rs in runs.items():
+        first = [r["pages"][0] for r in rs]
+        later = [p for r in rs for p in r["pages"][1:]]
+        out[name] = {"first_wall_s": statistics.median(p["wall_s"] for p in first),
+                     "first_cpu_s": statistics.median(p["cpu_s"] for p in first),
+                     "later_wall_s": statistics.median(p["wall_s"] for p in later),
+                     "later_cpu_s": statistics.median(p["cpu_s"] for p in later),
+                     "prepare_wall_s": statistics.median(r["prepare_wall_s"] for r in rs),
+                     "prepare_cpu_s": statistics.median(r["prepare_cpu_s"] for r in rs),
+                     "status": sorted({p["status"] for r in rs for p in r["pages"]})}
+        o = out[name]
+        print(f"{label} {name:<9} first unit page {o['first_wall_s']:.2f} s wall / "
+              f"{o['first_cpu_s']:.2f} s CPU, later ones {o['later_wall_s']:.2f} / "
+              f"{o['later_cpu_s']:.2f} s (prepared at start in {o['prepare_wall_s']:.1f} s "
+              f"/ {o['prepare_cpu_s']:.1f} s CPU) status {o['status']}", flush=True)
+    return out
 
 
 # --- the parent ------------------------------------------------------------------------
@@ -258,6 +327,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline", help="git revision to compare with, e.g. e41537b")
     parser.add_argument("--stores", default="tiny,large")
+    parser.add_argument("--first-unit", action="store_true",
+                        help="instead: the first unit pages of a fresh app on the Nepal "
+                             "store, unprepared and prepared (web/warm.py)")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
     if args.child:
@@ -267,6 +339,14 @@ def main() -> None:
         print(f"SKIP: {SHARED_DATA} is absent")
         return
     WORK.mkdir(parents=True, exist_ok=True)
+    if args.first_unit:
+        print(f"load before: {os.getloadavg()}")
+        units = {"now": first_unit_pages(None, "now", args.repeat)}
+        print(f"load after: {os.getloadavg()}")
+        if not args.no_save:
+            (RESULTS.parent / "first_unit.json").write_text(json.dumps(
+                {"machine": machine(), **units}, indent=1, default=str))
+        return
     out: dict[str, Any] = {"machine": machine(), "baseline": args.baseline, "stores": {}}
     print(f"load before: {os.getloadavg()}")
     for name in args.stores.split(","):

@@ -51,10 +51,11 @@ def serve(
             os.environ["RISKATLAS_WEB_METHODS"] = str(methods.resolve())
         _run_workers(workers, host, port, forwarded_allow_ips)
         return
-    from riskatlas.web.app import create_app
+    from riskatlas.web.app import PREPARE, create_app
 
     uvicorn.run(create_app(path, methods=methods, snapshot=snapshot, public_all=public_all,
-                           secure_cookies=secure_cookies, max_upload_mb=max_upload_mb),
+                           secure_cookies=secure_cookies, max_upload_mb=max_upload_mb,
+                           prepare=PREPARE),
                 host=host, port=port, **proxy_options(forwarded_allow_ips))
 
 

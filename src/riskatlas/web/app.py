@@ -6,6 +6,7 @@ the store (see :mod:`riskatlas.web.deps`); writes open the store itself briefly
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from riskatlas.web import (
     routes_links,
     routes_pages,
     routes_review,
+    warm,
 )
 from riskatlas.web.auth import LoginLimiter
 from riskatlas.web.cache import ResponseCache
@@ -31,13 +33,14 @@ from riskatlas.web.headers import SecurityHeaders
 from riskatlas.web.snapshot import Snapshots
 
 log = logging.getLogger(__name__)
+PREPARE = warm.COUNTRIES  # countries `riskatlas serve` prepares when a copy opens
 
 
 def create_app(db_path: str | Path | None = None, *, methods: str | Path | Methods | None = None,
                lock_wait: float = 2.0, retry_after: int = 5, snapshot: bool = True,
                snapshot_dir: str | Path | None = None, public_all: bool = False,
                secure_cookies: bool = False, max_upload_mb: int = 200,
-               write_wait: float = 5.0, cache: bool = True) -> FastAPI:
+               write_wait: float = 5.0, cache: bool = True, prepare: int = 0) -> FastAPI:
     """The dashboard and API over the store at ``db_path`` (default $RISKATLAS_DB or
     ./riskatlas.duckdb); ``methods`` is a YAML profile of thresholds and weights;
     ``lock_wait`` is how long a request waits while an import holds the store;
@@ -47,7 +50,9 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     shows anonymous visitors every card (default: published cards only);
     ``secure_cookies`` marks the session cookie Secure even over http (behind a TLS proxy);
     ``max_upload_mb`` limits uploads; ``write_wait`` is how long a web write waits while an
-    import holds the store; ``cache`` keeps anonymous answers until the store changes."""
+    import holds the store; ``cache`` keeps anonymous answers until the store changes;
+    ``prepare`` > 0 takes the first copy at start and, whenever a copy opens, prepares the
+    pages of that many countries with the most records (:mod:`riskatlas.web.warm`)."""
     import ibis.expr.operations  # noqa: F401  (now: request threads importing it at once race)
 
     db = resolve_db(db_path)
@@ -56,6 +61,9 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if snapshots is not None and prepare > 0:
+            snapshots.on_copy = lambda copy: warm.warm(copy, settings, prepare)
+            threading.Thread(target=_first_copy, args=(snapshots,), daemon=True).start()
         yield
         if snapshots is not None:
             snapshots.close()
@@ -93,6 +101,14 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     return app
 
 
+def _first_copy(snapshots: Snapshots) -> None:
+    """Take the first copy now (it is then prepared) rather than at the first request."""
+    try:
+        snapshots.release(snapshots.acquire())
+    except Exception as exc:  # e.g. the store is missing or busy: requests will say so
+        log.warning("no copy of the store at start: %s", exc)
+
+
 def app_from_environment() -> FastAPI:
     """The app of a uvicorn worker process (``riskatlas serve --workers N``): the store
     from $RISKATLAS_DB, the methods profile from $RISKATLAS_WEB_METHODS, copies or not
@@ -104,4 +120,5 @@ def app_from_environment() -> FastAPI:
                       snapshot=os.environ.get("RISKATLAS_WEB_SNAPSHOT", "1") != "0",
                       public_all=os.environ.get("RISKATLAS_WEB_PUBLIC_ALL") == "1",
                       secure_cookies=os.environ.get("RISKATLAS_WEB_SECURE_COOKIES") == "1",
-                      max_upload_mb=int(os.environ.get("RISKATLAS_WEB_MAX_UPLOAD_MB", "200")))
+                      max_upload_mb=int(os.environ.get("RISKATLAS_WEB_MAX_UPLOAD_MB", "200")),
+                      prepare=int(os.environ.get("RISKATLAS_WEB_PREPARE", str(PREPARE))))

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -102,8 +102,13 @@ class Snapshots:
     """Generations of copies of one store; ``acquire`` a copy, ``release`` it when done."""
 
     def __init__(self, source: Path, *, folder: Path | None = None,
-                 min_interval: float = 1.0, memory_limit: str = COPY_MEMORY_LIMIT) -> None:
+                 min_interval: float = 1.0, memory_limit: str = COPY_MEMORY_LIMIT,
+                 on_copy: Callable[[Copy], None] | None = None) -> None:
+        """``on_copy(copy)`` runs in a background thread each time a new copy is served
+        (the copy stays while it runs): e.g. preparing pages (:mod:`riskatlas.web.warm`)."""
         self.source = source
+        self.on_copy = on_copy
+        self.prepared = threading.Event()  # set each time on_copy finished with a copy
         self.min_interval = min_interval
         self.memory_limit = memory_limit
         self.folder = Path(tempfile.mkdtemp(prefix="riskatlas-web-", dir=folder))
@@ -242,8 +247,20 @@ class Snapshots:
             if previous is not None:
                 self._retired.append(previous)
             done = self._finished()
+            if self.on_copy is not None:
+                copy.users += 1  # released when on_copy is done
         for old in done:
             old.remove()
+        if self.on_copy is not None:
+            threading.Thread(target=self._opened, args=(copy, self.on_copy), daemon=True,
+                             name="riskatlas-copy-opened").start()
+
+    def _opened(self, copy: Copy, on_copy: Callable[[Copy], None]) -> None:
+        try:
+            on_copy(copy)
+        finally:
+            self.release(copy)
+            self.prepared.set()
 
 
 def store_signature(path: Path) -> Signature:

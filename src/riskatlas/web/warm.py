@@ -1,0 +1,77 @@
+"""Work done when a served copy opens, before visitors ask (issue 15, item 6: the first
+unit page cold).
+
+A unit's page needs its level's two screens, every unit's peer features and the
+country's events, worked out once per copy and kept in its memo (seconds on a million
+records), and its queries compiled (the SQL of each query shape is kept per process:
+:mod:`riskatlas.analysis.compiled`). Without preparation the first visitor of a country's
+unit pages waits for all of it. So when a copy opens, a background thread prepares the
+countries with the most records (``riskatlas serve``: :data:`COUNTRIES`), as a visitor
+sees them (published cards): the country's hazard profile (every metric of the profile
+page, its events included) and one unit page at the level ``riskatlas assess`` picks
+(screens, peer features, events). Any other unit's page then finds those in the memo and
+its queries' shapes compiled. Requests never wait for the preparation unless they need
+the very value it is computing (the memo computes each value once).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from riskatlas.api import Atlas, Store
+from riskatlas.assessment import pipeline
+from riskatlas.assessment.value import REPORT_METRICS
+from riskatlas.web.access import restrict
+from riskatlas.web.context import WebSettings
+from riskatlas.web.data import default_level
+from riskatlas.web.snapshot import Copy
+
+log = logging.getLogger(__name__)
+
+COUNTRIES = 1  # countries prepared when a copy opens, by `riskatlas serve` (most records)
+
+
+def largest(atlas: Atlas, n: int) -> list[str]:
+    """The ``n`` countries with the most cards this reader sees (none for ``XXX``)."""
+    import ibis
+
+    r = atlas.table("records")
+    r = r.filter(r.country_iso3.notnull())
+    top = r.group_by("country_iso3").aggregate(cards=r.count()).order_by(
+        [ibis.desc("cards"), "country_iso3"]).limit(n).to_pandas()
+    return [str(c) for c in top["country_iso3"]]
+
+
+def prepare(atlas: Atlas, country: str) -> None:
+    """What a country's pages share: its hazard profile (the profile page's metrics) and,
+    through one unit page at its default level, the level's screens, the peer features
+    and the events."""
+    scope = atlas.scope_of(country=country)
+    atlas.profile(REPORT_METRICS, lang="en", scope=scope)
+    level = default_level(atlas, scope)
+    at_level = scope.but(level=level)
+    screen, _, _ = pipeline.kept_screens(atlas, "en", atlas.ready(at_level))
+    ranked = screen[screen["cards"].fillna(0) > 0].sort_values("rank")
+    if len(ranked):
+        pipeline.unit_assessment(atlas, at_level, str(ranked["admin_code"].iloc[0]),
+                                 lang="en")
+
+
+def warm(copy: Copy, settings: WebSettings, countries: int) -> None:
+    """Prepare the ``countries`` largest countries on ``copy`` (as visitors see them,
+    unless the app shows every card to everyone); failures are logged, never raised."""
+    started = time.perf_counter()
+    try:
+        store = Store(copy.path, read_only=True, memo=copy.memo,
+                      connection=copy.connection.cursor())
+        with Atlas(store, methods=settings.methods) as atlas:
+            if not settings.public_all:
+                restrict(atlas)
+            for country in largest(atlas, countries):
+                prepare(atlas, country)
+    except Exception as exc:  # a background thread: say it, the requests do the work
+        log.warning("preparing the served copy's pages failed: %s", exc)
+        return
+    log.info("prepared the pages of %d countries in %.1f s", countries,
+             time.perf_counter() - started)
