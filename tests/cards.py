@@ -38,9 +38,10 @@ def write_cards(path: Path, cards: Iterable[dict[str, Any]]) -> Path:
 
 
 def store_with(tmp_path: Path, cards: Iterable[dict[str, Any]], *, country: str = "LKA",
-               name: str = "cards") -> Path:
-    """A fresh store holding ``cards``; returns its path."""
-    db = tmp_path / f"{name}.duckdb"
+               name: str = "cards", db: Path | str | None = None) -> Path:
+    """A fresh store holding ``cards`` (at ``db``: a DuckDB path or a PostgreSQL URL, by
+    default tmp_path/NAME.duckdb); returns where it is."""
+    db = db or tmp_path / f"{name}.duckdb"
     with riskatlas.open(db) as atlas:
         atlas.import_paths([write_cards(tmp_path / f"{name}.csv", cards)],
                            options=ReadOptions(country=country))

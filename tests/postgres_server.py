@@ -13,7 +13,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PG_BIN = Path(os.environ.get("RISKATLAS_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """$RISKATLAS_PG_BIN, else the newest of Debian's /usr/lib/postgresql/N/bin."""
+    if os.environ.get("RISKATLAS_PG_BIN"):
+        return Path(os.environ["RISKATLAS_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 _counter = itertools.count(1)
 
 

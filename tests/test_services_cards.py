@@ -39,15 +39,16 @@ ANA, COLE, VERA, VIC = (User("ana", "collector"), User("cole", "collector"),
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
+def store(tmp_path: Path, new_db: Path | str) -> Any:
+    """A two-card store, on each backend (conftest ``store_backend``)."""
     db = store_with(tmp_path, [card(1, "FLOOD", 2001, "01", deaths=3),
-                               card(2, "LANDSLIDE", 2003, "01", deaths=1)])
+                               card(2, "LANDSLIDE", 2003, "01", deaths=1)], db=new_db)
     with riskatlas.open(db) as atlas:
         yield atlas.store
 
 
 def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    return {t: store.query(f"SELECT * FROM {t} ORDER BY ALL") for t in TABLES}
+    return {t: sorted(store.query(f"SELECT * FROM {t}"), key=repr) for t in TABLES}
 
 
 def actions(store: Store) -> list[tuple[Any, ...]]:

@@ -63,8 +63,10 @@ def display_url(url: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def translate(sql: str) -> str:
-    """A DuckDB statement in PostgreSQL's dialect, its ``?`` placeholders as ``$1, $2, …``."""
+def translate(sql: str, texts: frozenset[int] = frozenset()) -> str:
+    """A DuckDB statement in PostgreSQL's dialect, its ``?`` placeholders as ``$1, $2, …``
+    (``texts``: the numbers of those that receive text, typed where PostgreSQL cannot
+    tell a type: a value of json_build_object)."""
     import sqlglot
     from sqlglot.tokens import TokenType
 
@@ -75,19 +77,31 @@ def translate(sql: str) -> str:
     for n, start in reversed(list(enumerate(marks, start=1))):
         sql = f"{sql[:start]}:p{n}{sql[start + 1:]}"
     tree = sqlglot.parse_one(sql, read="duckdb")
-    return str(_generator().generate(tree))
+    generator = _generator_class()()
+    generator.texts = texts
+    return str(generator.generate(tree))
 
 
 @lru_cache(maxsize=1)
-def _generator() -> Any:
+def _generator_class() -> Any:
     from sqlglot import exp
     from sqlglot.dialects.postgres import Postgres
 
     class Generator(Postgres.Generator):
+        texts: frozenset[int] = frozenset()
+
         def placeholder_sql(self, expression: exp.Placeholder) -> str:
             return "$" + expression.name[1:]
 
-    return Generator()
+        def jsonobject_sql(self, expression: exp.JSONObject | exp.JSONObjectAgg) -> str:
+            """DuckDB's json_object(k, v, …) is PostgreSQL's json_build_object."""
+            pairs = [self.sql(part) for kv in expression.expressions
+                     for part in (kv.this, kv.expression)]
+            pairs = [f"CAST({p} AS TEXT)" if p[1:].isdigit() and int(p[1:]) in self.texts
+                     else p for p in pairs]
+            return f"JSON_BUILD_OBJECT({', '.join(pairs)})"
+
+    return Generator
 
 
 class PgConnection:
@@ -100,26 +114,62 @@ class PgConnection:
         self.raw: psycopg.Connection[Any] = psycopg.connect(url, autocommit=True)
         _text_loaders(self.raw)
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> PgCursor:
         import psycopg
 
         cursor = psycopg.RawCursor(self.raw)
-        cursor.execute(translate(sql), list(params) if params else None)
-        return cursor
+        values = list(params) if params else None
+        cursor.execute(translate(sql, _texts(values)), values)
+        return PgCursor(cursor)
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> PgCursor:
         import psycopg
 
         cursor = psycopg.RawCursor(self.raw)
         if rows:
-            cursor.executemany(translate(sql), [list(r) for r in rows])
-        return cursor
+            cursor.executemany(translate(sql, _texts(rows[0])), [list(r) for r in rows])
+        return PgCursor(cursor)
 
     def cursor(self) -> PgConnection:
         return self
 
     def close(self) -> None:
         self.raw.close()
+
+
+def _texts(values: Sequence[Any] | None) -> frozenset[int]:
+    return frozenset(n for n, v in enumerate(values or (), start=1) if isinstance(v, str))
+
+
+class PgCursor:
+    """A statement's result as DuckDB's driver gives it: a statement that returns no rows
+    (INSERT, UPDATE, DELETE) fetches one row, the number of rows it changed."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+
+    @property
+    def description(self) -> Any:
+        return self.cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return int(self.cursor.rowcount)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        if self.cursor.description is None:
+            return [(self.cursor.rowcount,)] if self.cursor.rowcount >= 0 else []
+        return list(self.cursor.fetchall())
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        if self.cursor.description is None:
+            rows = self.fetchall()
+            return rows[0] if rows else None
+        row = self.cursor.fetchone()
+        return None if row is None else tuple(row)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.fetchall())
 
 
 @lru_cache(maxsize=1)
@@ -359,7 +409,7 @@ def _known_records(target: PgStore, scratch: Store) -> None:
 
     ids: list[str] = []
     datasets: list[int] = []
-    cursor = target.pg.execute("SELECT record_id, dataset_id FROM records")
+    cursor = target.pg.raw.execute("SELECT record_id, dataset_id FROM records")
     for record_id, dataset_id in cursor:
         ids.append(record_id)
         datasets.append(dataset_id)
