@@ -63,8 +63,11 @@ def assess(analyses: Analyses, scope: Scope, *, lang: str = "en", top: int = 5,
         whole = analyses.ready(scope.but(country=country, level=None))
         level = scope.level if scope.level is not None else choose_level(analyses, whole)
         units = whole.but(level=level)
-        catalogue = load_measures(extra=measures)
-        library = load_cases(measures=catalogue, extra=cases)
+        if measures or cases:
+            catalogue = load_measures(extra=measures)
+            library = load_cases(measures=catalogue, extra=cases)
+        else:  # the shipped ones, validated once per process
+            catalogue, library = catalogues()
         step("profile")
         profile = analyses.profile(REPORT_METRICS, lang=lang, scope=whole)
         unit_profile = analyses.profile(REPORT_METRICS, lang=lang, scope=units)
@@ -75,7 +78,8 @@ def assess(analyses: Analyses, scope: Scope, *, lang: str = "en", top: int = 5,
         screen, all_screen, screen_notes = screens(analyses, lang, units)
         advice = advise(screen, unit_profile, risk, catalogue, library, top=top)
         step("peers")
-        features = peer_features(analyses, scope.year_from, scope.year_to)
+        features = kept(analyses, ("peer_features", scope.year_from, scope.year_to),
+                        lambda: peer_features(analyses, scope.year_from, scope.year_to))
         rules = PeerRules.of(analyses.methods.get("peers"))
         peer_lists = {(u.country_iso3, u.admin_code): peers(
             features, (u.country_iso3, u.admin_code), k=peers_k, level=level, rules=rules)

@@ -32,6 +32,7 @@ CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-st
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--no-default-browser-check", "--no-startup-window", "--disable-extensions",
          "--disable-background-networking", "--disable-component-update")
+READY_WAIT = 60.0  # seconds a started browser has to answer its first command
 # what ``--print-to-pdf --no-pdf-header-footer`` asks of Page.printToPDF
 PRINT = {"printBackground": True, "preferCSSPageSize": True, "displayHeaderFooter": False}
 
@@ -133,7 +134,9 @@ class Browser:
         """Print ``html`` to ``pdf`` in a new tab (as ``--print-to-pdf`` does: once the page
         and its fonts have loaded). ReportError when the page cannot be printed,
         BrowserError when the browser does not answer."""
-        target = self.call("Target.createTarget", timeout, url="about:blank")["targetId"]
+        # a Chromium that never answers (one without the pipe, say) is given up sooner
+        target = self.call("Target.createTarget", min(timeout, READY_WAIT),
+                           url="about:blank")["targetId"]
         session = ""
         try:
             session = self.call("Target.attachToTarget", timeout, targetId=target,
