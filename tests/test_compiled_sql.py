@@ -57,15 +57,17 @@ def test_every_query_is_compiled_as_ibis_compiles_it(grenada_db: Path,
                                                      checked: list[bool]) -> None:
     with riskatlas.open(grenada_db, read_only=True) as atlas:
         atlas.store.memo = Memo()  # as a served copy
-        _analyses(atlas, "GRD", [(None, None), (1980, 2010), (1990, 1990)], "GRD01")
+        _analyses(atlas, "GRD", [(None, None), (1980, 2010), (1985, 2005), (1990, 2000),
+                                 (1990, 1990)], "GRD01")
     assert len(checked) > 50
-    assert sum(checked) > 10  # templates answered some of them (the second window)
+    assert sum(checked) > 5  # templates answered some of them (from the third window)
 
 
 def test_templates_on_nepal_scopes(nepal_db: Path, checked: list[bool]) -> None:
     with riskatlas.open(nepal_db, read_only=True) as atlas:
         atlas.store.memo = Memo()
-        _analyses(atlas, "NPL", [(1990, 2000), (1995, 2005)], "002005027", every=False)
+        _analyses(atlas, "NPL", [(1990, 2000), (1995, 2005), (1992, 2008)], "002005027",
+                  every=False)
     assert sum(checked) > 10
 
 
@@ -79,8 +81,8 @@ def test_literals_and_tables_are_filled_in_as_ibis_writes_them(checked: list[boo
                           "day": pd.to_datetime(["2000-01-01", "2000-02-03", "2001-01-01"])})
     con.create_table("t", frame)
     t = con.table("t")
-    for name, y0, y1 in [("a'b", 1990, 2000), ("naïve \\ 台北", 1995, 2010), ("x", 2000, 2000),
-                         ("none", -5, 3000)]:
+    for name, y0, y1 in [("a'b", 1990, 2000), ("naïve \\ 台北", 1995, 2010), ("y", 1991, 2001),
+                         ("x", 2000, 2000), ("none", -5, 3000)]:
         other = ibis.memtable(pd.DataFrame({"name": [name], "w": [y0]}))
         q = t.filter(t.year >= y0, t.year <= y1).join(other, "name", how="left")
         q = q.mutate(days=q.day.date().delta(ibis.date(y0 if y0 > 0 else 1970, 1, 1), unit="day"),

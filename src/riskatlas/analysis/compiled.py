@@ -61,29 +61,36 @@ class Templates:
 
     def __init__(self, limit: int = SHAPES) -> None:
         self.limit = limit
-        self._shapes: OrderedDict[Any, Template | None] = OrderedDict()
+        self._shapes: OrderedDict[Any, Template | str | None] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, key: Any) -> Template | bool | None:
-        """The template of ``key``; None: the shape is compiled plainly; False: new."""
+    def get(self, key: Any) -> Template | str | None:
+        """The template of ``key``; None: the shape is compiled plainly; :data:`NEW`: never
+        met; :data:`SEEN`: met once (a template is made at its second query: one-off
+        shapes cost a single compilation)."""
         with self._lock:
             if key not in self._shapes:
                 self.misses += 1
-                return False
+                self._shapes[key] = SEEN
+                self._trim()
+                return NEW
             self._shapes.move_to_end(key)
             found = self._shapes[key]
-            if found is None:
-                self.misses += 1
-            else:
+            if isinstance(found, Template):
                 self.hits += 1
+            else:
+                self.misses += 1
             return found
+
+    def _trim(self) -> None:
+        while len(self._shapes) > self.limit:
+            self._shapes.popitem(last=False)
 
     def put(self, key: Any, template: Template | None) -> None:
         with self._lock:
             self._shapes[key] = template
-            while len(self._shapes) > self.limit:
-                self._shapes.popitem(last=False)
+            self._trim()
 
     def clear(self) -> None:
         with self._lock:
@@ -91,6 +98,7 @@ class Templates:
             self.hits = self.misses = 0
 
 
+NEW, SEEN = "new", "seen"
 TEMPLATES = Templates()
 # literals the compiler rewrites (e.g. a date unit 'day' written DAY): never placeholders
 _FIXED: set[tuple[str, Any]] = set()
@@ -243,7 +251,7 @@ def compiled(expr: Any, limit: Any, plain: Callable[..., str], dialect: Any,
     if isinstance(template, Template):
         return template.fill(rendered(shape.slots, dialect))
     sql = plain(expr, limit=limit)
-    if template is False:
+    if template == SEEN:  # the second query of this shape: make its template
         templates.put(key, None)
         for _ in range(3):  # learn the literals the compiler rewrites, then try again
             try:
