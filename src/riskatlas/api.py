@@ -229,6 +229,16 @@ def open(path: str | Path | None = None, *, read_only: bool = False,
     return Atlas(store, engine=engine, methods=methods)
 
 
+def copy_store(source: str | Path, target: str | Path, *, overwrite: bool = False,
+               on_table: Any = None) -> Any:
+    """Copy a whole store between DuckDB files and PostgreSQL URLs, either way (``riskatlas
+    db copy``): every table and sequence, in one transaction on the target, reconciled
+    table by table; a :class:`riskatlas.store.transfer.CopyResult`."""
+    from riskatlas.store.transfer import copy_store as copy
+
+    return copy(source, target, overwrite=overwrite, on_table=on_table)
+
+
 def json_params(value: str | dict[str, Any] | None) -> dict[str, Any]:
     """Reason parameters stored as JSON (text, or already parsed by the driver)."""
     import orjson

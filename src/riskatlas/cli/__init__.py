@@ -29,6 +29,7 @@ from riskatlas.cli import (
     boundaries,
     browse,
     data,
+    db,
     demo,
     links,
     peers,
@@ -113,6 +114,7 @@ app = _group("riskatlas.help", COMMANDS, add_completion=False, pretty_exceptions
 app.callback()(_settings)
 app.add_typer(_group("users.help", USERS_COMMANDS, prefix="users."), name="users")
 app.add_typer(_group("links.help", LINKS_COMMANDS, prefix="links."), name="links")
+app.add_typer(_group("db.help", db.COMMANDS, prefix="db."), name="db")
 
 
 def main() -> None:

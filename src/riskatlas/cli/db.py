@@ -1,0 +1,45 @@
+"""``riskatlas db``: the store itself. ``copy SRC DST`` moves a whole store between a
+DuckDB file and a PostgreSQL database (either way, or between two of one kind): every
+table and sequence, in one transaction on the target, reconciled table by table (row
+counts and content digests equal on both sides) before it is committed
+(:func:`riskatlas.api.copy_store`)."""
+
+# no `from __future__ import annotations`: Typer reads these signatures at every run,
+# and evaluating their annotations from strings cost more than defining them
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from riskatlas.cli.help import h
+from riskatlas.cli.output import console
+from riskatlas.cli.state import state
+
+
+def copy(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help=h("db.copy.source"))],
+    target: Annotated[str, typer.Argument(help=h("db.copy.target"))],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help=h("db.copy.overwrite"))
+                         ] = False,
+) -> None:
+    """Copy a whole store: DuckDB file ↔ PostgreSQL URL."""
+    from riskatlas.api import copy_store
+
+    t = state(ctx).t
+
+    def told(table: Any) -> None:
+        console.print(t("db.copy.table", table=table.table, rows=f"{table.rows:,}"),
+                      highlight=False)
+
+    result = copy_store(source, target, overwrite=overwrite, on_table=told)
+    console.print(t("db.copy.sequences", sequences=", ".join(
+        f"{name} {value}" for name, value in result.sequences.items())), highlight=False)
+    console.print(t("db.copy.done", source=result.source, target=result.target,
+                    tables=len(result.tables), rows=f"{result.rows:,}",
+                    seconds=f"{result.seconds:.1f}"), highlight=False)
+
+
+# (name, function): the commands of ``riskatlas db`` (cli/__init__.py assembles them)
+COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (("copy", copy),)
