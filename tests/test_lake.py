@@ -150,8 +150,9 @@ def test_a_standalone_cluster_reads_the_lake(grenada_lake: tuple[Path, Path],
 
     from conftest import require_spark
     from spark_cluster import LocalCluster, spark_env
+    from test_cli import run_cli
 
-    require_spark()
+    require_spark()  # before spark_env(): the test JVM options go into the environment
     db, lake = grenada_lake
 
     def run(*args: str, **env: str) -> list[dict[str, object]]:
@@ -161,13 +162,15 @@ def test_a_standalone_cluster_reads_the_lake(grenada_lake: tuple[Path, Path],
         assert done.returncode == 0, done.stderr[-3000:]
         return list(json.loads(done.stdout))
 
+    command = ["screen", "--all-hazards", "--level", "1"]
+    on_store = run_cli(*command, "--db", str(db), "--format", "json")  # DuckDB, in process
+    assert on_store.code == 0, on_store.stderr
     with LocalCluster(tmp_path / "cluster", workers=2) as cluster:
-        command = ["screen", "--all-hazards", "--level", "1"]
         on_cluster = run(*command, "--db", str(lake), "--engine", "spark",
-                         RISKATLAS_SPARK_MASTER=cluster.master)
+                         RISKATLAS_SPARK_MASTER=cluster.master, RISKATLAS_LANG="en")
         apps = cluster.state()["completedapps"] + cluster.state()["activeapps"]
     assert len(apps) == 1  # it ran on the cluster, not in local mode
-    assert on_cluster == run(*command, "--db", str(db))
+    assert on_cluster == json.loads(on_store.stdout)
 
 
 def test_cli_writes_and_reads_a_lake(grenada_db: Path, tmp_path: Path) -> None:
