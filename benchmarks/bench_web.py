@@ -16,11 +16,12 @@ The mixes (``--mix``): ``repeated``, the JSON API (profile, screen, records page
 hazard/year filters) and the HTML pages (profile, screen, records) about Nepal, no think
 time; ``realistic``, 50 clients asking about random countries, units, hazards, years, pages
 and languages, each thinking an exponential time of mean ``--think-s`` (2 s) between
-requests, as people do; ``stress``, the realistic requests with no think time. Reported per endpoint and overall: requests, errors
-(non-2xx or transport errors), throughput, p50/p95/p99 latency, the same-run sequential
-p50/p95 (concurrency cost as a ratio), server peak RSS and CPU, and ``others`` (cores busy
-with other processes). ``--profile`` adds an in-process diagnosis (create_app + TestClient:
-per-endpoint time, cProfile of each endpoint, the analyses timed on their own).
+requests, as people do; ``stress``, the realistic requests with no think time. Reported
+per endpoint and overall: requests, errors (non-2xx or transport errors), throughput,
+p50/p95/p99 latency, the same-run sequential p50/p95 (concurrency cost as a ratio), server
+peak RSS and CPU, and ``others`` (cores busy with other processes). ``--profile`` adds an
+in-process diagnosis (create_app + TestClient: per-endpoint time, cProfile of each
+endpoint, the analyses timed on their own).
 Run ``python benchmarks/bench_web.py --help``.
 """
 
@@ -205,6 +206,19 @@ class Server:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"server not answering after {timeout:.0f} s; see {self.log}")
+
+    def settle(self, timeout: float, idle_cores: float = 0.1, span: float = 2.0) -> float:
+        """Wait until the server's tree uses under ``idle_cores`` over ``span`` seconds
+        (``riskatlas serve`` prepares its copy's pages in the background when it starts:
+        web/warm.py); seconds waited."""
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            t0 = time.time()
+            time.sleep(span)
+            cpu = self.sampler.window(t0, time.time())["cpu_s"] or 0.0
+            if cpu / span < idle_cores:
+                break
+        return time.perf_counter() - started
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -424,6 +438,9 @@ def run_config(db: Path, workers: int, args: argparse.Namespace, name: str = "re
     try:
         result["ready_s"] = server.wait_ready(args.start_timeout)
         print(f"  server ready in {result['ready_s']:.1f} s (port {server.port})", flush=True)
+        result["settled_s"] = server.settle(args.start_timeout * 3)
+        print(f"  server idle after {result['settled_s']:.1f} s more (preparing its copy)",
+              flush=True)
 
         # warm-up: every endpoint once per worker (parallel, so each worker gets some),
         # the record browser once per filter (on its last page, which the load never asks)
