@@ -143,3 +143,40 @@ def test_the_columnar_xlsx_cells_are_those_written_value_by_value():
     xml = sheet_xml(Sheet(frame))
     body = xml[xml.index("</row>") + len("</row>"):xml.index("</sheetData>")]
     assert body == _reference_sheet(frame)
+
+
+def test_tables_both_languages_share_are_flattened_and_laid_out_once(tmp_path, monkeypatch):
+    import zipfile
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from riskatlas.report import tables, xlsx
+
+    records = pd.DataFrame({"record_id": ["a:1", "a:2"], "deaths": [3, 0]})
+    frames = {"en": {"records": records, "events": pd.DataFrame({"hazard_name": ["Flood"]})},
+              "zh-TW": {"records": records, "events": pd.DataFrame({"hazard_name": ["水災"]})}}
+    monkeypatch.setattr(tables, "report_tables", lambda a: frames[a.lang])
+    calls = {"flat": 0, "rows": 0}
+
+    def counting(function, key):
+        def counted(*args):
+            calls[key] += 1
+            return function(*args)
+        return counted
+
+    monkeypatch.setattr(tables, "_flat", counting(tables._flat, "flat"))
+    monkeypatch.setattr(xlsx, "_rows", counting(xlsx._rows, "rows"))
+    langs = [SimpleNamespace(lang="en"), SimpleNamespace(lang="zh-TW")]
+    written = tables.write_tables_of(langs, [tmp_path / "en", tmp_path / "zh-TW"])
+    assert calls == {"flat": 3, "rows": 3}  # records once, each language's events
+    (en, en_book), (zh, zh_book) = written
+    assert (en / "records.csv").read_bytes() == (zh / "records.csv").read_bytes()
+    assert "水災" in (zh / "events.csv").read_text(encoding="utf-8")
+    sheets = {}
+    for lang, book in (("en", en_book), ("zh-TW", zh_book)):
+        with zipfile.ZipFile(book) as z:
+            sheets[lang] = z.read("xl/worksheets/sheet1.xml").decode()
+    for lang, sheet in sheets.items():  # the same rows under each language's headers
+        assert tables.header_label("deaths", lang) in sheet
+        assert sheet.split("</row>", 1)[1] == sheets["en"].split("</row>", 1)[1]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from unicodedata import east_asian_width
@@ -35,17 +36,47 @@ def report_tables(a: Assessment) -> dict[str, pd.DataFrame]:
     }
 
 
-def write_tables(a: Assessment, out: Path) -> tuple[Path, Path]:
-    """CSV files in ``out/tables`` and ``out/riskatlas-tables.xlsx``; returns both paths."""
+def write_tables(a: Assessment, out: Path, *,
+                 shared: dict[Any, Any] | None = None) -> tuple[Path, Path]:
+    """CSV files in ``out/tables`` and ``out/riskatlas-tables.xlsx``; returns both paths.
+    ``shared``: what tables written before had (:func:`write_tables_of`)."""
+    kept: dict[Any, Any] = {} if shared is None else shared
     folder = out / "tables"
     folder.mkdir(parents=True, exist_ok=True)
-    tables = {name: _flat(frame) for name, frame in report_tables(a).items()}
+    tables = {name: _kept(kept, ("flat", name, id(frame)), frame, lambda f=frame: _flat(f))
+              for name, frame in report_tables(a).items()}
     for name, frame in tables.items():
-        frame.to_csv(folder / f"{name}.csv", index=False)
+        path = folder / f"{name}.csv"
+        written = kept.get(("csv", id(frame)))
+        if written is not None and written[0] is frame:  # the same table: the same file
+            shutil.copyfile(written[1], path)
+        else:
+            frame.to_csv(path, index=False)
+            kept[("csv", id(frame))] = (frame, path)
     workbook = out / "riskatlas-tables.xlsx"
-    _write_workbook(workbook, {name: labelled_sheet(frame, a.lang)
-                               for name, frame in tables.items()})
+    write_workbook(workbook, {name: labelled_sheet(frame, a.lang)
+                              for name, frame in tables.items()},
+                   rows=kept.setdefault("rows", {}))
     return folder, workbook
+
+
+def write_tables_of(assessments: Sequence[Assessment], outs: Sequence[Path]
+                    ) -> list[tuple[Path, Path]]:
+    """:func:`write_tables` of each assessment (one per language, say) in its folder: a
+    table the assessments share (the same DataFrame, as the records are in every language)
+    is flattened, written as CSV and laid out as XLSX rows once."""
+    shared: dict[Any, Any] = {}
+    return [write_tables(a, out, shared=shared) for a, out in zip(assessments, outs,
+                                                                   strict=True)]
+
+
+def _kept(kept: dict[Any, Any], key: Any, frame: pd.DataFrame,
+          make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """``make()``, once per ``frame`` object (kept with it, so that its id stays its)."""
+    found = kept.get(key)
+    if found is None or found[0] is not frame:
+        found = kept[key] = (frame, make())
+    return found[1]  # type: ignore[no-any-return]
 
 
 # --- the workbook's headers in the reader's language (the CSV files keep the names) --------
@@ -108,13 +139,6 @@ def labelled_sheet(frame: pd.DataFrame, lang: str) -> Sheet:
         longest = max((text_width(v) for v in values), default=0)
         widths.append(float(min(MAX_WIDTH, max(text_width(header), longest, 6) + 2)))
     return Sheet(frame, headers=headers, widths=widths)
-
-
-def _write_workbook(path: Path, tables: Mapping[str, pd.DataFrame | Sheet]) -> None:
-    """One sheet per table (report.xlsx: a column's cells at once, about ten times faster
-    than xlsxwriter's cell by cell); dates as ISO text, missing values as empty cells; a
-    :class:`~riskatlas.report.xlsx.Sheet` gives a table its header labels and widths."""
-    write_workbook(path, tables)
 
 
 def _flat(frame: pd.DataFrame) -> pd.DataFrame:

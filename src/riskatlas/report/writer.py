@@ -1,10 +1,11 @@
 """Write a report folder: HTML, PDF, CSV tables and the XLSX workbook.
 
-The outputs of one or more languages are written side by side: each language's tables
-(CSV and XLSX, the most work) in a process of its own (forked, so nothing is copied or
-imported again; in this process where the system cannot fork), while this process renders
-each page and hands it to Chromium, which prints it meanwhile (one browser for every page,
-started ahead by the caller or here: :class:`~riskatlas.report.pdf.Browser`).
+The outputs of one or more languages are written side by side: the tables (CSV and XLSX,
+the most work; a table every language shares written once) in a process of their own
+(forked, so nothing is copied or imported again; in this process where the system cannot
+fork), while this process renders each page and hands it to Chromium, which prints it
+meanwhile (one browser for every page, started ahead by the caller or here:
+:class:`~riskatlas.report.pdf.Browser`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from riskatlas.assessment.value import Assessment
 from riskatlas.errors import ReportError
 from riskatlas.report.html import render_html
 from riskatlas.report.pdf import Browser, html_to_pdf
-from riskatlas.report.tables import write_tables
+from riskatlas.report.tables import write_tables_of
 
 # the steps of writing, as the ``progress`` callback names them (catalogue keys
 # ``assess.step.<name>``)
@@ -54,7 +55,7 @@ def write_reports(assessments: Sequence[Assessment], outs: Sequence[Path], *,
                   progress: Callable[[str], None] | None = None,
                   browser: Browser | None = None) -> list[ReportFiles]:
     """The outputs of each assessment (one per language, say) in its folder of ``outs``:
-    the tables of each in a process of its own, while the pages are rendered here and
+    the tables in a process of their own, while the pages are rendered here and
     printed by ``browser`` (None: one started here for these pages, else a Chromium per
     page). ``progress`` is told each of :data:`WRITE_STEPS` as it starts."""
     step = progress or (lambda _name: None)
@@ -62,8 +63,7 @@ def write_reports(assessments: Sequence[Assessment], outs: Sequence[Path], *,
         if pdf and browser is None and (browser := Browser.start()) is not None:
             stack.callback(browser.close)
         step("html")
-        tables = [forked(write_tables, a, out) for a, out in zip(assessments, outs,
-                                                                  strict=True)]
+        tables = forked(write_tables_of, assessments, outs)  # what they share written once
         pool = stack.enter_context(ThreadPoolExecutor(max(1, len(assessments))))
         pages: list[Path] = []
         printing: list[Future[Path] | None] = []
@@ -72,7 +72,7 @@ def write_reports(assessments: Sequence[Assessment], outs: Sequence[Path], *,
             printing.append(pool.submit(html_to_pdf, pages[-1], pages[-1].with_suffix(".pdf"),
                                         browser=browser) if pdf else None)
         step("tables")
-        written = [job() for job in tables]
+        written = tables()
         if pdf:
             step("pdf")
         files = []

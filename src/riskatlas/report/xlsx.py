@@ -42,8 +42,9 @@ class Sheet:
 
 
 def write_workbook(path: Path, sheets: Mapping[str, pd.DataFrame | Sheet], *,
-                   compresslevel: int = 1) -> Path:
-    """``path``: one sheet per entry of ``sheets`` (name → table), in order."""
+                   compresslevel: int = 1, rows: dict[int, Any] | None = None) -> Path:
+    """``path``: one sheet per entry of ``sheets`` (name → table), in order; ``rows``: the
+    rows of tables laid out before (:func:`sheet_xml`), shared by several workbooks."""
     named = [(_sheet_name(name, i), s if isinstance(s, Sheet) else Sheet(s))
              for i, (name, s) in enumerate(sheets.items())]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as z:
@@ -53,27 +54,24 @@ def write_workbook(path: Path, sheets: Mapping[str, pd.DataFrame | Sheet], *,
         z.writestr("xl/_rels/workbook.xml.rels", _workbook_rels(len(named)))
         z.writestr("xl/styles.xml", _STYLES)
         for i, (_, sheet) in enumerate(named, start=1):
-            z.writestr(f"xl/worksheets/sheet{i}.xml", sheet_xml(sheet))
+            z.writestr(f"xl/worksheets/sheet{i}.xml", sheet_xml(sheet, rows))
     return path
 
 
-def sheet_xml(sheet: Sheet) -> str:
-    """The worksheet XML of one table (its rows built a column at a time with Arrow)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+def sheet_xml(sheet: Sheet, rows: dict[int, Any] | None = None) -> str:
+    """The worksheet XML of one table (its rows built a column at a time with Arrow);
+    ``rows``: the rows of tables laid out before, by table (the same DataFrame object:
+    one table in several languages' workbooks differs only in its headers)."""
     frame = sheet.frame
     headers = list(sheet.headers) if sheet.headers is not None else [str(c) for c in
                                                                      frame.columns]
     letters = [column_letter(i) for i in range(max(len(headers), len(frame.columns)))]
     head = "".join(_text_cell(f"{letters[i]}1", h, ' s="1"') for i, h in enumerate(headers))
-    rows = [f'<row r="1">{head}</row>']
-    if len(frame) and len(frame.columns):
-        numbers = pa.array(np.arange(2, len(frame) + 2)).cast(pa.string())
-        columns = [column_cells(frame.iloc[:, i], letters[i], numbers)
-                   for i in range(len(frame.columns))]
-        rows += pc.binary_join_element_wise('<row r="', numbers, '">', *columns, "</row>",
-                                            "").to_pylist()
+    kept = rows.get(id(frame)) if rows is not None else None
+    if kept is None or kept[0] is not frame:  # (the frame is kept too: its id stays its)
+        kept = (frame, _rows(frame, letters))
+        if rows is not None:
+            rows[id(frame)] = kept
     last = f"{letters[-1]}{len(frame) + 1}" if letters else "A1"
     cols = "".join(f'<col min="{i}" max="{i}" width="{w:.2f}" customWidth="1"/>'
                    for i, w in enumerate(sheet.widths or (), start=1) if w)
@@ -81,8 +79,22 @@ def sheet_xml(sheet: Sheet) -> str:
             'main"><dimension ref="A1:' + last + '"/><sheetViews><sheetView workbookViewId='
             '"0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
             '</sheetView></sheetViews><sheetFormatPr defaultRowHeight="15"/>'
-            + (f"<cols>{cols}</cols>" if cols else "") + "<sheetData>" + "".join(rows)
-            + "</sheetData></worksheet>")
+            + (f"<cols>{cols}</cols>" if cols else "") + f'<sheetData><row r="1">{head}</row>'
+            + kept[1] + "</sheetData></worksheet>")
+
+
+def _rows(frame: pd.DataFrame, letters: Sequence[str]) -> str:
+    """The rows of ``frame`` (from row 2), each column's cells built at once."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(frame) or not len(frame.columns):
+        return ""
+    numbers = pa.array(np.arange(2, len(frame) + 2)).cast(pa.string())
+    columns = [column_cells(frame.iloc[:, i], letters[i], numbers)
+               for i in range(len(frame.columns))]
+    return "".join(pc.binary_join_element_wise('<row r="', numbers, '">', *columns, "</row>",
+                                               "").to_pylist())
 
 
 # a text that starts or ends with what str.isspace() calls space (control characters
