@@ -243,3 +243,30 @@ def test_migrations_are_recorded_on_both_backends(tmp_path: Path, pg_url: str) -
         with riskatlas.open(db) as atlas:
             done = applied_migrations(atlas.store.connection)
             assert [v for v, _name, _at in done] == [v for v, _ in MIGRATIONS]
+
+
+def test_db_upgrade_brings_an_older_store_up_on_both_backends(new_db: Path | str) -> None:
+    """A store of schema 7 (before migrations were recorded: a meta row only, no
+    user_countries): ``riskatlas db upgrade`` applies 8 alone and records 1–7 undated;
+    run again, it has nothing to do."""
+    from riskatlas.store.ddl import SCHEMA_VERSION, applied_migrations, stored_version
+    from test_cli import run_cli
+
+    with riskatlas.open(new_db) as atlas:
+        with atlas.store.transaction() as con:
+            for table in ("schema_migrations", "user_countries"):
+                con.execute(f"DROP TABLE {table}")
+            con.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+        assert stored_version(atlas.store.connection) == 7
+    done = run_cli("db", "upgrade", "--db", str(new_db))
+    assert done.code == 0, done.stderr
+    out = " ".join(done.stdout.split())
+    assert "Applied migration 8: user_countries" in out and "migration 7" not in out
+    assert f"schema version {SCHEMA_VERSION} (1 migrations applied now)" in out
+    with riskatlas.open(new_db, read_only=True) as atlas:
+        recorded = applied_migrations(atlas.store.connection)
+        assert [(v, at is None) for v, _n, at in recorded] == [
+            (v, v < 8) for v in range(1, SCHEMA_VERSION + 1)]
+        assert "user_countries" in atlas.store.tables()
+    again = run_cli("db", "upgrade", "--db", str(new_db))
+    assert "nothing to apply" in again.stdout

@@ -239,6 +239,17 @@ def copy_store(source: str | Path, target: str | Path, *, overwrite: bool = Fals
     return copy(source, target, overwrite=overwrite, on_table=on_table)
 
 
+def upgrade_store(path: str | Path | None = None) -> tuple[list[int], list[Any]]:
+    """Apply the schema migrations the store at ``path`` (a DuckDB file or a PostgreSQL
+    URL) lacks (``riskatlas db upgrade``): the versions applied now, and every migration
+    recorded in the store (version, name, applied at)."""
+    from riskatlas.store.ddl import applied_migrations
+
+    with open_store(path) as store:  # opening for writing applies them
+        applied = [*store.migrated, *store.upgrade()]
+        return applied, applied_migrations(store.connection)
+
+
 def json_params(value: str | dict[str, Any] | None) -> dict[str, Any]:
     """Reason parameters stored as JSON (text, or already parsed by the driver)."""
     import orjson

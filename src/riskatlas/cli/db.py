@@ -1,4 +1,6 @@
-"""``riskatlas db``: the store itself. ``copy SRC DST`` moves a whole store between a
+"""``riskatlas db``: the store itself. ``upgrade`` applies the schema migrations a store
+lacks (:mod:`riskatlas.store.ddl`: versioned, recorded in ``schema_migrations``; opening a
+store for writing applies them too). ``copy SRC DST`` moves a whole store between a
 DuckDB file and a PostgreSQL database (either way, or between two of one kind): every
 table and sequence, in one transaction on the target, reconciled table by table (row
 counts and content digests equal on both sides) before it is committed
@@ -13,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from riskatlas.cli.help import h
+from riskatlas.cli.options import Db
 from riskatlas.cli.output import console
 from riskatlas.cli.state import state
 
@@ -41,5 +44,19 @@ def copy(
                     seconds=f"{result.seconds:.1f}"), highlight=False)
 
 
+def upgrade(ctx: typer.Context, db: Db = None) -> None:
+    """Apply the schema migrations the store lacks (DuckDB or PostgreSQL)."""
+    from riskatlas.api import upgrade_store
+
+    t = state(ctx).t
+    applied, migrations = upgrade_store(db)
+    names = dict((v, n) for v, n, _at in migrations)
+    for version in applied:
+        console.print(t("db.upgrade.applied", version=version, name=names.get(version, "")),
+                      highlight=False)
+    key = "db.upgrade.done" if applied else "db.upgrade.current"
+    console.print(t(key, version=max(names, default=0), count=len(applied)), highlight=False)
+
+
 # (name, function): the commands of ``riskatlas db`` (cli/__init__.py assembles them)
-COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (("copy", copy),)
+COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (("copy", copy), ("upgrade", upgrade))

@@ -36,13 +36,14 @@ def serve(
     import uvicorn
 
     from riskatlas.errors import StoreError
-    from riskatlas.paths import resolve_db
+    from riskatlas.paths import db_url, resolve_db
 
+    url = db_url(db)  # a PostgreSQL store: every worker reads and writes it in place
     path = resolve_db(db)
-    if not path.exists():
+    if url is None and not path.exists():
         raise StoreError("store.missing", path=str(path))
     if workers > 1:  # each worker process builds its app from the environment
-        os.environ["RISKATLAS_DB"] = str(path.resolve())
+        os.environ["RISKATLAS_DB"] = url or str(path.resolve())
         os.environ["RISKATLAS_WEB_SNAPSHOT"] = "1" if snapshot else "0"
         os.environ["RISKATLAS_WEB_PUBLIC_ALL"] = "1" if public_all else "0"
         os.environ["RISKATLAS_WEB_SECURE_COOKIES"] = "1" if secure_cookies else "0"
@@ -53,7 +54,7 @@ def serve(
         return
     from riskatlas.web.app import PREPARE, create_app
 
-    uvicorn.run(create_app(path, methods=methods, snapshot=snapshot, public_all=public_all,
+    uvicorn.run(create_app(url or path, methods=methods, snapshot=snapshot, public_all=public_all,
                            secure_cookies=secure_cookies, max_upload_mb=max_upload_mb,
                            prepare=PREPARE),
                 host=host, port=port, **proxy_options(forwarded_allow_ips))

@@ -24,6 +24,10 @@ def index_sql(store: Store) -> str:
     first, then the wide ones joined in that order (two thirds the time and half the
     memory of sorting wide rows at once)."""
     records = store.stored("records")  # the table, even for restricted readers
+    if store.dialect != "duckdb":  # no rowid, no EXCLUDE: one pass over the columns
+        columns = _select([c for c in store.table("records").columns if c != "raw"])
+        return (f"SELECT row_number() OVER (ORDER BY {ORDER_SQL}) AS seq, {columns} "
+                f"FROM {records}")
     return (f"SELECT o.seq, r.* EXCLUDE (raw) FROM (SELECT rowid AS row, row_number() "
             f"OVER (ORDER BY {ORDER_SQL}) AS seq FROM {records}) AS o "
             f"JOIN {records} AS r ON r.rowid = o.row")
@@ -43,7 +47,10 @@ def seq_numbers(store: Store, sql: str) -> np.ndarray:
     """The ``seq`` of every row of a query over the index, in order."""
     import numpy as np
 
-    found = store.connection.execute(f"SELECT seq FROM ({sql}) ORDER BY seq").fetchnumpy()
+    query = f"SELECT seq FROM ({sql}) AS found ORDER BY seq"
+    if store.dialect != "duckdb":
+        return np.asarray([r[0] for r in store.query(query)], dtype=np.int64)
+    found = store.connection.execute(query).fetchnumpy()
     return np.asarray(found["seq"])
 
 
@@ -52,8 +59,14 @@ def _select(columns: Sequence[str]) -> str:
 
 
 def empty_page(store: Store, table: str, columns: Sequence[str]) -> pa.Table:
-    return store.connection.sql(f"SELECT {_select(columns)} FROM {table} LIMIT 0") \
-        .to_arrow_table()
+    return _arrow(store, f"SELECT {_select(columns)} FROM {table} LIMIT 0")
+
+
+def _arrow(store: Store, sql: str) -> pa.Table:
+    """The rows of a query (in DuckDB's dialect) as an Arrow table."""
+    if store.dialect != "duckdb":  # through Ibis, which types the columns
+        return store.ibis.sql(sql, dialect="duckdb").to_pyarrow()
+    return store.connection.sql(sql).to_arrow_table()
 
 
 def read_page(store: Store, sql: str, columns: Sequence[str], lower: int,
@@ -62,6 +75,5 @@ def read_page(store: Store, sql: str, columns: Sequence[str], lower: int,
     skipping ``skip`` matches: integers written as literals, so DuckDB prunes the index by
     them at planning."""
     bounds = f"seq >= {int(lower):d}" + ("" if upper is None else f" AND seq < {int(upper):d}")
-    return store.connection.sql(
-        f"SELECT {_select(columns)} FROM ({sql}) WHERE {bounds} ORDER BY seq "
-        f"LIMIT {int(size):d} OFFSET {int(skip):d}").to_arrow_table()
+    return _arrow(store, f"SELECT {_select(columns)} FROM ({sql}) AS page WHERE {bounds} "
+                         f"ORDER BY seq LIMIT {int(size):d} OFFSET {int(skip):d}")

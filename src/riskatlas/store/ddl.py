@@ -191,10 +191,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     con.execute(MIGRATIONS_TABLE)
     done = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    new = [(v, name, now) for v, name in MIGRATIONS if v not in done]
+    new = [(v, name, None if v <= current else now) for v, name in MIGRATIONS
+           if v not in done]  # those of a store made before they were recorded: no date
     for row in new:
         con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", list(row))
-    return [v for v, _n, _at in new]
+    return [v for v, _n, at in new if at is not None]
 
 
 def _create(con: duckdb.DuckDBPyConnection) -> None:

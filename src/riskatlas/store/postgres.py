@@ -247,6 +247,8 @@ class PgStore(Store):
     the analyses write temporary tables (Ibis's in-memory tables); a database role
     without write grants is the server's way."""
 
+    dialect = "postgres"
+
     def __init__(self, path: str | Any = None, *, read_only: bool = False,
                  crosswalks: Sequence[Path] = (), connection: Any = None,
                  memo: Memo | None = None, lock_wait: float | None = None) -> None:
@@ -270,8 +272,9 @@ class PgStore(Store):
         except psycopg.Error as exc:
             raise StoreError("store.cannot_open", path=display_url(url),
                              reason=str(exc).strip()) from exc
+        self.migrated: list[int] = []
         if not read_only and not schema_current(self.connection):
-            self.upgrade()
+            self.migrated = self.upgrade()
         log.debug("opened store %s", self.path)
 
     @property

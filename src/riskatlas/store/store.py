@@ -18,7 +18,7 @@ from riskatlas.errors import StoreError
 from riskatlas.model.hazards import Crosswalk, load_crosswalk
 from riskatlas.paths import resolve_db
 from riskatlas.store.batch import ImportBatch
-from riskatlas.store.ddl import create_schema, schema_current
+from riskatlas.store.ddl import migrate, schema_current
 from riskatlas.store.memo import Memo
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ LOCK_WAIT = 10.0  # seconds a writer waits for another process to let the file g
 class Store:
     """A RiskAtlas store. Use as a context manager, or call :meth:`close`. (A PostgreSQL
     store is a :class:`riskatlas.store.postgres.PgStore`: :func:`open_store` picks.)"""
+
+    dialect = "duckdb"  # the SQL of its connection (callers write DuckDB's; see PgStore)
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *,
                  read_only: bool = False, crosswalks: Sequence[Path] = (),
@@ -61,12 +63,18 @@ class Store:
             self.connection = connection
         except duckdb.Error as exc:
             raise StoreError("store.cannot_open", path=str(self.path), reason=str(exc)) from exc
+        self.migrated: list[int] = []  # the schema versions this opening applied
         if not read_only:
             if not schema_current(self.connection):
-                with self.transaction() as con:
-                    create_schema(con)
+                self.migrated = self.upgrade()
             self._remove_stale_staging()
         log.debug("opened store %s", self.path)
+
+    def upgrade(self) -> list[int]:
+        """Apply the schema migrations the store lacks, in one transaction (a new store:
+        every table); returns the versions applied (:func:`riskatlas.store.ddl.migrate`)."""
+        with self.transaction() as con:
+            return migrate(con)
 
     def __enter__(self) -> Store:
         return self

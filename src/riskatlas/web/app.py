@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from riskatlas import __version__
 from riskatlas.api import Methods, load_methods, resolve_db
+from riskatlas.paths import is_postgres
 from riskatlas.web import (
     errors,
     routes_admin,
@@ -56,6 +57,8 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     import ibis.expr.operations  # noqa: F401  (now: request threads importing it at once race)
 
     db = resolve_db(db_path)
+    # a PostgreSQL store is read in place by every worker: no private copy to take
+    snapshot = snapshot and not is_postgres(db_path)
     snapshots = Snapshots(db, folder=Path(snapshot_dir) if snapshot_dir else None) \
         if snapshot else None
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager, nullcontext
 import riskatlas
 from riskatlas.api import Atlas
 from riskatlas.errors import StoreError
+from riskatlas.paths import is_postgres
 from riskatlas.web.context import StoreBusyError, WebSettings, wait_for_store
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ def writing(settings: WebSettings, *, transaction: bool = True,
     :meth:`Store.transaction` (rolled back on any error; the services' own transactions
     join it). Afterwards the readers' copy is refreshed
     (unless ``refresh`` is False: bookkeeping that readers need not see at once)."""
-    if not settings.db.exists():  # never create a store from the web
+    # never create a store from the web (a PostgreSQL database is one once opened)
+    if not is_postgres(settings.db) and not settings.db.exists():
         raise StoreError("store.missing", path=str(settings.db))
     deadline = time.monotonic() + settings.write_wait
     if not _ONE_WRITER.acquire(timeout=settings.write_wait):
