@@ -4,10 +4,14 @@ peak at ~1.4 GB, which the process kept), and at most a few requests read it at 
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
+from conftest import web_client
 from riskatlas.web import deps
 from riskatlas.web.snapshot import COPY_MEMORY_LIMIT, Snapshots
 
@@ -38,3 +42,43 @@ def test_served_copy_has_a_memory_limit(tmp_path: Path) -> None:
 
 def test_readers_are_bounded() -> None:
     assert 1 <= deps.CONCURRENT_READERS <= 8
+
+
+def test_analyses_at_once_are_bounded_and_record_pages_pass(
+        grenada_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six profile requests at once: at most CONCURRENT_ANALYSES run together, and a
+    records page answers while they wait."""
+    from riskatlas.api import Atlas
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+    real = Atlas.profile
+
+    def slow(self: Atlas, *args: object, **kw: object) -> object:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.3)
+            return real(self, *args, **kw)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(Atlas, "profile", slow)
+    with web_client(grenada_db, cache=False) as http:
+        http.get("/records")  # the copy and the browser's index
+        answers: list[int] = []
+        threads = [threading.Thread(target=lambda y=y: answers.append(http.get(
+            f"/api/profile?country=GRD&year_to={2000 + y}").status_code)) for y in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        started = time.perf_counter()
+        assert http.get("/records?page=2").status_code == 200
+        waited = time.perf_counter() - started
+        for t in threads:
+            t.join()
+    assert answers == [200] * 6
+    assert most[0] <= deps.CONCURRENT_ANALYSES
+    assert waited < 0.9  # not behind the six profiles (~1 s of sleeping alone)

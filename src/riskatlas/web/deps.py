@@ -20,6 +20,7 @@ browser, the downloads, the API and every analysis read the same visible cards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -53,6 +54,13 @@ __all__ = ["ANONYMOUS", "CONCURRENT_READERS", "StoreBusyError", "Viewer", "WebSe
 # while the realistic mix (failing either way) peaks at 1,109 MB instead of 982 MB
 # (benchmarks/README.md, bench_web.py, 2026-12-06)
 CONCURRENT_READERS = 8
+# of which analyses (every page and API answer but the record browser's, the downloads and
+# the small tables): each holds its frames (a level-2 screen of Nepal ~100 MB) and keeps a
+# core busy, so more at once only share the cores and add memory; record pages do not
+# wait behind them (they take a reader, not one of these)
+CONCURRENT_ANALYSES = 2
+LIGHT_PATHS = ("/api/records", "/records", "/download/", "/datasets", "/api/datasets",
+               "/api/hazards", "/static/")
 
 
 async def store_view(request: Request) -> AsyncIterator[Atlas]:
@@ -62,7 +70,10 @@ async def store_view(request: Request) -> AsyncIterator[Atlas]:
     readers: asyncio.Semaphore | None = getattr(request.app.state, "readers", None)
     if readers is None:
         readers = request.app.state.readers = asyncio.Semaphore(CONCURRENT_READERS)
-    async with readers, _reader(request) as atlas:
+        request.app.state.analyses = asyncio.Semaphore(CONCURRENT_ANALYSES)
+    light = request.url.path.startswith(LIGHT_PATHS) or request.method != "GET"
+    async with (contextlib.nullcontext() if light else request.app.state.analyses), \
+            readers, _reader(request) as atlas:
         yield atlas
 
 
