@@ -367,7 +367,46 @@ def test_what_a_copy_would_lose_is_refused(grenada: Path, tmp_path: Path,
     with pytest.raises(StoreError) as caught:
         copy_store(odd, pg_url)
     assert caught.value.key == "store.copy.version" and caught.value.params["found"] == 7
+    assert "riskatlas db upgrade --db" in caught.value.render("zh-TW")
+    with duckdb.connect(str(odd)) as con:
+        con.execute("INSERT INTO schema_migrations VALUES (8, 'x', NULL), (99, 'y', NULL)")
+    with pytest.raises(StoreError) as caught:
+        copy_store(odd, pg_url)
+    assert caught.value.key == "store.newer_schema"
     with pytest.raises(StoreError) as caught:
         copy_store(grenada, grenada)
     assert caught.value.key == "store.copy.same"
     assert pg_tables(pg_url) == set()
+
+
+def test_tables_the_web_app_derives_are_left_out(grenada: Path, tmp_path: Path,
+                                                  pg_url: str) -> None:
+    """The record browser's index (``web_browse``, made again from the records when
+    missing) is not copied, and a target's stale one goes with --overwrite."""
+    import shutil
+
+    served = tmp_path / "served.duckdb"
+    shutil.copy(grenada, served)
+    with duckdb.connect(str(served)) as con:
+        con.execute("CREATE TABLE web_browse AS SELECT record_id FROM records")
+    result = copy_store(served, pg_url)
+    assert result.left_out == ("web_browse",) and "web_browse" not in pg_tables(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("CREATE TABLE web_browse AS SELECT record_id FROM records LIMIT 1")
+    copy_store(grenada, pg_url, overwrite=True)
+    assert "web_browse" not in pg_tables(pg_url)
+    done = run_cli("--lang", "en", "db", "copy", str(served), str(tmp_path / "b.duckdb"))
+    assert done.code == 0 and "web_browse" in done.stdout
+
+
+def test_server_settings_do_not_change_values(grenada: Path, tmp_path: Path,
+                                              pg_url: str) -> None:
+    """A server that prints floats to 15 digits and dates the SQL way (day first) still
+    gives back the same values: the copy sets exact text for its own transactions."""
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        name = con.execute("SELECT current_database()").fetchone()[0]
+        con.execute(f"ALTER DATABASE \"{name}\" SET extra_float_digits = 0")
+        con.execute(f"ALTER DATABASE \"{name}\" SET DateStyle = 'SQL, DMY'")
+    copy_store(grenada, pg_url)
+    copy_store(pg_url, tmp_path / "back.duckdb")
+    same_stores(grenada, tmp_path / "back.duckdb")

@@ -39,6 +39,9 @@ def copy(
     result = copy_store(source, target, overwrite=overwrite, on_table=told)
     console.print(t("db.copy.sequences", sequences=", ".join(
         f"{name} {value}" for name, value in result.sequences.items())), highlight=False)
+    if result.left_out:
+        console.print(t("db.copy.left_out", tables=", ".join(result.left_out)),
+                      highlight=False)
     console.print(t("db.copy.done", source=result.source, target=result.target,
                     tables=len(result.tables), rows=f"{result.rows:,}",
                     seconds=f"{result.seconds:.1f}"), highlight=False)

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 # rows that every store has, even one with no data: they do not make a target "not empty"
 BOOKKEEPING = ("meta", "schema_migrations")
+# tables the web app derives from the others and makes again when missing (the record
+# browser's index, riskatlas.services.browse): left out of a copy, named in its result
+DERIVED_PREFIX = "web_"
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
 _SEQUENCE = re.compile(r"CREATE SEQUENCE IF NOT EXISTS (\w+)")
 _FETCH = 5000  # rows per fetch while digesting
@@ -75,6 +78,7 @@ class CopyResult:
     tables: tuple[TableCopy, ...]
     sequences: dict[str, int]  # the next value of each sequence, equal on both sides
     seconds: float
+    left_out: tuple[str, ...] = ()  # derived tables of the source (DERIVED_PREFIX)
 
     @property
     def rows(self) -> int:
@@ -287,13 +291,13 @@ def copy_store(source: str | os.PathLike[str], target: str | os.PathLike[str], *
     if src_url is None and not Path(source).exists():
         raise StoreError("store.missing", path=str(source))
     with _reading(source) as src:
-        tables = _source_tables(src)
+        tables, left_out = _source_tables(src)
         if dst_url is not None:
             copied, sequences = _into_postgres(src, dst_url, tables, overwrite, on_table)
         else:
             copied, sequences = _into_duckdb(src, Path(target), tables, overwrite, on_table)
     return CopyResult(display(source), display(target), tuple(copied), sequences,
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, left_out)
 
 
 @contextlib.contextmanager
@@ -310,6 +314,7 @@ def _reading(location: str | os.PathLike[str]) -> Iterator[_Side]:
 
         assert isinstance(store, PgStore)
         store.pg.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        _exact_text(store)
         try:
             yield _Pg(store, display(location))
         finally:
@@ -318,22 +323,32 @@ def _reading(location: str | os.PathLike[str]) -> Iterator[_Side]:
         store.close()
 
 
-def _source_tables(src: _Side) -> tuple[str, ...]:
-    """The schema's tables, after checking the source is a store of this schema version
-    with no table this version does not know (which a copy would lose)."""
+def _exact_text(store: PgStore) -> None:
+    """For this transaction, values as text that read back exactly, whatever the server's
+    settings: floats in their shortest exact form, dates and times in ISO form."""
+    store.pg.raw.execute("SET LOCAL extra_float_digits = 3")
+    store.pg.raw.execute("SET LOCAL DateStyle = 'ISO, YMD'")
+
+
+def _source_tables(src: _Side) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The schema's tables and the source's derived ones, after checking the source is a
+    store of this schema version with no other table (which a copy would lose)."""
     found = stored_version(cast("duckdb.DuckDBPyConnection", _Execute(src)))
+    if found > SCHEMA_VERSION:
+        raise StoreError("store.newer_schema", found=found, supported=SCHEMA_VERSION)
     if found != SCHEMA_VERSION:
         raise StoreError("store.copy.version", path=src.label, found=found,
                          supported=SCHEMA_VERSION)
     tables = schema_tables()
     present = src.base_tables()
-    if unknown := sorted(present - set(tables)):
+    derived = tuple(sorted(t for t in present if t.startswith(DERIVED_PREFIX)))
+    if unknown := sorted(present - set(tables) - set(derived)):
         raise StoreError("store.copy.unknown_tables", path=src.label,
                          tables=", ".join(unknown))
     if missing := [t for t in tables if t not in present]:
         raise StoreError("store.copy.version", path=src.label,
                          found=f"{found} ({', '.join(missing)}?)", supported=SCHEMA_VERSION)
-    return tables
+    return tables, derived
 
 
 class _Execute:
@@ -409,6 +424,7 @@ def _into_postgres(src: _Side, url: str, tables: Sequence[str], overwrite: bool,
         dst = _Pg(store, display(url))
         with store.transaction():
             dst.execute(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+            _exact_text(store)
             if (occupied := _occupied(dst, tables)) and not overwrite:
                 raise StoreError("store.copy.not_empty", path=dst.label,
                                  tables=", ".join(occupied))
@@ -432,13 +448,14 @@ def _copy_rows(copy_rows: Callable[..., int], source: Any, store: PgStore, folde
 
 
 def _drop_schema(dst: _Pg) -> None:
-    """The store's tables, views and sequences (nothing else of the schema)."""
+    """The store's tables, views and sequences, and the tables derived from them (which
+    would be stale); nothing else of the schema."""
     stored = {name: table for name, (table, _n) in dst.renamed.items()}
     ours = {*schema_tables(), *stored.values(), "records_full"}
     for name, kind in dst.raw.execute(
             "SELECT table_name, table_type FROM information_schema.tables "
             "WHERE table_schema = current_schema()").fetchall():
-        if name in ours:
+        if name in ours or name.startswith(DERIVED_PREFIX):
             what = "VIEW" if kind == "VIEW" else "TABLE"
             dst.raw.execute(f"DROP {what} IF EXISTS {name} CASCADE")
     for sequence in schema_sequences():
