@@ -24,7 +24,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,19 @@ class Templates:
 
 NEW, SEEN = "new", "seen"
 TEMPLATES = Templates()
+_THREAD = threading.local()  # .eager: templates made at a shape's first query
+
+
+@contextmanager
+def eager() -> Iterator[None]:
+    """In this thread, make a shape's template at its first query (for work done ahead of
+    requests, e.g. preparing a served copy: the shapes it meets are those requests meet)."""
+    before = getattr(_THREAD, "eager", False)
+    _THREAD.eager = True
+    try:
+        yield
+    finally:
+        _THREAD.eager = before
 # literals the compiler rewrites (e.g. a date unit 'day' written DAY): never placeholders
 _FIXED: set[tuple[str, Any]] = set()
 _NO_DATA: Any = None  # one empty table proxy shared by every shape's in-memory tables
@@ -251,7 +265,8 @@ def compiled(expr: Any, limit: Any, plain: Callable[..., str], dialect: Any,
     if isinstance(template, Template):
         return template.fill(rendered(shape.slots, dialect))
     sql = plain(expr, limit=limit)
-    if template == SEEN:  # the second query of this shape: make its template
+    if template == SEEN or (template == NEW and getattr(_THREAD, "eager", False)):
+        # the second query of this shape (or the first, when eager): make its template
         templates.put(key, None)
         for _ in range(3):  # learn the literals the compiler rewrites, then try again
             try:

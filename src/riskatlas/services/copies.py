@@ -1,18 +1,20 @@
 """A served copy of the store (the web app's readers, :mod:`riskatlas.web.snapshot`):
-its connection, memory capped and without progress bars, and the :class:`Memo` of what
-readers compute from it while it does not change."""
+its connection, memory capped and without progress bars, the :class:`Memo` of what
+readers compute from it while it does not change, and :func:`eager` for work done on it
+ahead of requests (query shapes compiled at once: :mod:`riskatlas.analysis.compiled`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from riskatlas.analysis.compiled import eager
 from riskatlas.store.memo import Memo
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["Memo", "connect_copy"]
+__all__ = ["Memo", "connect_copy", "eager"]
 
 
 def connect_copy(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:

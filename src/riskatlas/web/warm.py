@@ -22,6 +22,7 @@ import time
 from riskatlas.api import Atlas, Store
 from riskatlas.assessment import pipeline
 from riskatlas.assessment.value import REPORT_METRICS
+from riskatlas.services.copies import eager
 from riskatlas.web.access import restrict
 from riskatlas.web.context import WebSettings
 from riskatlas.web.data import default_level
@@ -68,8 +69,9 @@ def warm(copy: Copy, settings: WebSettings, countries: int) -> None:
         with Atlas(store, methods=settings.methods) as atlas:
             if not settings.public_all:
                 restrict(atlas)
-            for country in largest(atlas, countries):
-                prepare(atlas, country)
+            with eager():  # the queries' shapes compiled for the requests to come
+                for country in largest(atlas, countries):
+                    prepare(atlas, country)
     except Exception as exc:  # a background thread: say it, the requests do the work
         log.warning("preparing the served copy's pages failed: %s", exc)
         return
