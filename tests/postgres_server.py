@@ -4,6 +4,7 @@ session). Debian's postgresql package provides the binaries (./run installs it).
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import shutil
@@ -66,6 +67,8 @@ class PostgresServer:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"),
                   "-o", options, "-w", "-t", "60", "start")
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}"
+        self._stopped = False
+        atexit.register(self.stop)  # a script that dies leaves no server behind
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run([str(PG_BIN / tool), *args], check=True, capture_output=True,
@@ -81,6 +84,9 @@ class PostgresServer:
         return f"{self.url}/{name}"
 
     def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         try:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:

@@ -55,11 +55,13 @@ FLOOD = ("Natural", "Hydrological", "Flood", "Riverine flood")
 STORM = ("Natural", "Meteorological", "Storm", "Tropical cyclone")
 
 
-def small_store(folder: Path, *, with_emdat: bool = True) -> Path:
+def small_store(folder: Path, *, with_emdat: bool = True, db: Path | str | None = None
+                ) -> Path:
     """Invented cards of Sri Lanka (a flood on 1 June 2001, a landslide in 2003) and,
-    ``with_emdat``, EM-DAT rows: the same flood and a storm no card records."""
+    ``with_emdat``, EM-DAT rows: the same flood and a storm no card records (at ``db``:
+    a DuckDB path or a PostgreSQL URL, by default a file in ``folder``)."""
     db = store_with(folder, [card(1, "FLOOD", 2001, "01", l1="0101", deaths=3),
-                             card(2, "LANDSLIDE", 2003, "01", deaths=1)])
+                             card(2, "LANDSLIDE", 2003, "01", deaths=1)], db=db)
     if with_emdat:
         rows = [_emdat("9901", FLOOD, 2001, 6, 1, "3", "Unit 01 province"),
                 _emdat("9902", STORM, 2010, 11, 20, "40", "Atlantis")]
@@ -72,7 +74,16 @@ def small_store(folder: Path, *, with_emdat: bool = True) -> Path:
 @pytest.fixture
 def proposed(tmp_path: Path) -> Path:
     """The small store with its links proposed (EM-DAT → the cards)."""
-    db = small_store(tmp_path)
+    return _proposed(small_store(tmp_path))
+
+
+@pytest.fixture
+def proposed_on(tmp_path: Path, new_db: Path | str) -> Path:
+    """The same, on each backend (conftest ``store_backend``): the services' tests."""
+    return _proposed(small_store(tmp_path, db=new_db))
+
+
+def _proposed(db: Path) -> Path:
     with riskatlas.open(db) as atlas:
         found = atlas.link("EMDAT", _cards(atlas))
         assert found.attrs["counts"]["new"] == len(found) == 1
@@ -94,8 +105,9 @@ def _audit(db: Path, action: str) -> list[tuple[Any, ...]]:
 # ------------------------------------------------------------------------ services
 
 
-def test_a_link_is_proposed_explained_and_found_again_with_its_decision(proposed: Path
+def test_a_link_is_proposed_explained_and_found_again_with_its_decision(proposed_on: Path
                                                                          ) -> None:
+    proposed = proposed_on
     with riskatlas.open(proposed) as atlas:
         [link] = atlas.links().to_dict("records")
         assert link["status"] == "proposed" and link["from_event"] == "EMDAT:2001-9901-LKA"
@@ -139,7 +151,8 @@ def test_collectors_and_viewers_cannot_decide(proposed: Path) -> None:
     assert _audit(proposed, "link:accepted") == []
 
 
-def test_a_place_of_the_review_list_is_settled_and_audited(proposed: Path) -> None:
+def test_a_place_of_the_review_list_is_settled_and_audited(proposed_on: Path) -> None:
+    proposed = proposed_on
     with riskatlas.open(proposed) as atlas:
         review = links.places(atlas.store)
         assert len(review) >= 1 and set(review.method) <= {"unmatched", "ambiguous"}

@@ -26,7 +26,7 @@ from riskatlas.cli.options import (
 from riskatlas.cli.output import TABLE_FORMATS, console, print_frame, print_table
 from riskatlas.cli.state import state
 from riskatlas.i18n import translate
-from riskatlas.paths import resolve_db
+from riskatlas.paths import is_postgres, resolve_db
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,6 +105,8 @@ def _dataset_rows(db: Path | None) -> list[tuple[Any, ...]] | None:
 
     from riskatlas.errors import StoreError
 
+    if is_postgres(db):
+        return None  # a PostgreSQL store: the full path
     path = resolve_db(db)
     if not path.exists():
         raise StoreError("store.missing", path=str(path))

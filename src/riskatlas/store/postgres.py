@@ -63,10 +63,12 @@ def display_url(url: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def translate(sql: str, texts: frozenset[int] = frozenset()) -> str:
+def translate(sql: str, texts: frozenset[int] = frozenset(),
+              lists: frozenset[int] = frozenset()) -> str:
     """A DuckDB statement in PostgreSQL's dialect, its ``?`` placeholders as ``$1, $2, …``
     (``texts``: the numbers of those that receive text, typed where PostgreSQL cannot
-    tell a type: a value of json_build_object)."""
+    tell a type: a value of json_build_object; ``lists``: those that receive a list of
+    texts, typed as ``text[]`` everywhere: unnest(?))."""
     import sqlglot
     from sqlglot.tokens import TokenType
 
@@ -78,7 +80,7 @@ def translate(sql: str, texts: frozenset[int] = frozenset()) -> str:
         sql = f"{sql[:start]}:p{n}{sql[start + 1:]}"
     tree = sqlglot.parse_one(sql, read="duckdb")
     generator = _generator_class()()
-    generator.texts = texts
+    generator.texts, generator.lists = texts, lists
     return str(generator.generate(tree))
 
 
@@ -89,9 +91,11 @@ def _generator_class() -> Any:
 
     class Generator(Postgres.Generator):
         texts: frozenset[int] = frozenset()
+        lists: frozenset[int] = frozenset()
 
         def placeholder_sql(self, expression: exp.Placeholder) -> str:
-            return "$" + expression.name[1:]
+            number = int(expression.name[1:])
+            return f"CAST(${number} AS TEXT[])" if number in self.lists else f"${number}"
 
         def jsonobject_sql(self, expression: exp.JSONObject | exp.JSONObjectAgg) -> str:
             """DuckDB's json_object(k, v, …) is PostgreSQL's json_build_object."""
@@ -119,7 +123,7 @@ class PgConnection:
 
         cursor = psycopg.RawCursor(self.raw)
         values = list(params) if params else None
-        cursor.execute(translate(sql, _texts(values)), values)
+        cursor.execute(translate(sql, *_kinds(values)), values)
         return PgCursor(cursor)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> PgCursor:
@@ -127,7 +131,7 @@ class PgConnection:
 
         cursor = psycopg.RawCursor(self.raw)
         if rows:
-            cursor.executemany(translate(sql, _texts(rows[0])), [list(r) for r in rows])
+            cursor.executemany(translate(sql, *_kinds(rows[0])), [list(r) for r in rows])
         return PgCursor(cursor)
 
     def cursor(self) -> PgConnection:
@@ -137,8 +141,12 @@ class PgConnection:
         self.raw.close()
 
 
-def _texts(values: Sequence[Any] | None) -> frozenset[int]:
-    return frozenset(n for n, v in enumerate(values or (), start=1) if isinstance(v, str))
+def _kinds(values: Sequence[Any] | None) -> tuple[frozenset[int], frozenset[int]]:
+    """The placeholders (numbered from 1) that receive a text, and a list of texts."""
+    numbered = list(enumerate(values or (), start=1))
+    return (frozenset(n for n, v in numbered if isinstance(v, str)),
+            frozenset(n for n, v in numbered if isinstance(v, (list, tuple))
+                      and all(isinstance(x, str) for x in v)))
 
 
 class PgCursor:
