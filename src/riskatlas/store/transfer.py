@@ -263,6 +263,20 @@ class _Pg(_Side):
     def execute(self, sql: str) -> None:
         self.raw.execute(sql)
 
+    def identity(self) -> tuple[Any, ...]:
+        """This session (server process and its start), database and schema: what the
+        other side finds in ``pg_stat_activity`` when both are one store."""
+        row = self.raw.execute(
+            "SELECT pid, backend_start, datname, current_schema() FROM pg_stat_activity "
+            "WHERE pid = pg_backend_pid()").fetchone()
+        return tuple(row or ())
+
+    def sessions(self) -> set[tuple[Any, ...]]:
+        """The identities of the sessions open on this database and schema."""
+        return {tuple(r) for r in self.raw.execute(
+            "SELECT pid, backend_start, datname, current_schema() FROM pg_stat_activity "
+            "WHERE datname = current_database()").fetchall()}
+
 
 # ----------------------------------------------------------------------------- the copy
 
@@ -423,6 +437,9 @@ def _into_postgres(src: _Side, url: str, tables: Sequence[str], overwrite: bool,
     try:
         dst = _Pg(store, display(url))
         with store.transaction():
+            if isinstance(src, _Pg) and src.identity() in dst.sessions():
+                # the source under another name: its snapshot would block the drop forever
+                raise StoreError("store.copy.same", path=dst.label)
             dst.execute(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
             _exact_text(store)
             if (occupied := _occupied(dst, tables)) and not overwrite:
