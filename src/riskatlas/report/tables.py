@@ -43,7 +43,7 @@ def write_tables(a: Assessment, out: Path, *,
     kept: dict[Any, Any] = {} if shared is None else shared
     folder = out / "tables"
     folder.mkdir(parents=True, exist_ok=True)
-    tables = {name: _kept(kept, ("flat", name, id(frame)), frame, lambda f=frame: _flat(f))
+    tables = {name: _kept(kept, ("flat", name, id(frame)), frame, _flat)
               for name, frame in report_tables(a).items()}
     for name, frame in tables.items():
         path = folder / f"{name}.csv"
@@ -71,11 +71,11 @@ def write_tables_of(assessments: Sequence[Assessment], outs: Sequence[Path]
 
 
 def _kept(kept: dict[Any, Any], key: Any, frame: pd.DataFrame,
-          make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    """``make()``, once per ``frame`` object (kept with it, so that its id stays its)."""
+          make: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    """``make(frame)``, once per ``frame`` object (kept with it, so that its id stays its)."""
     found = kept.get(key)
     if found is None or found[0] is not frame:
-        found = kept[key] = (frame, make())
+        found = kept[key] = (frame, make(frame))
     return found[1]  # type: ignore[no-any-return]
 
 
