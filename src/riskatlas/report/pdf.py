@@ -207,7 +207,10 @@ class Browser:
             pending += chunk
             *messages, pending = pending.split(b"\0")
             for raw in messages:
-                message = json.loads(raw)
+                try:
+                    message = json.loads(raw)
+                except ValueError:  # not the protocol's: nobody waits for it
+                    continue
                 with self._lock:
                     if "id" in message:
                         waiter = self._calls.pop(message["id"], None)
