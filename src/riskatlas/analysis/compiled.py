@@ -237,7 +237,10 @@ def rendered(slots: list[Slot], dialect: Any) -> list[str]:
 
 
 def install(backend: Any, templates: Templates = TEMPLATES) -> None:
-    """Wrap ``backend.compile`` (one DuckDB backend instance) with kept templates."""
+    """Wrap ``backend.compile`` (one DuckDB backend instance) with kept templates; other
+    backends (a PostgreSQL store's) compile as before."""
+    if getattr(backend, "name", None) != "duckdb":
+        return
     if getattr(backend, "_riskatlas_templates", None) is templates:
         return
     plain: Callable[..., str] = backend.compile
@@ -260,7 +263,7 @@ def compiled(expr: Any, limit: Any, plain: Callable[..., str], dialect: Any,
         shape = Shape(expr.op())
     except RecursionError:
         return plain(expr, limit=limit)
-    key = (shape.key, limit)
+    key = (str(dialect), shape.key, limit)
     template = templates.get(key)
     if isinstance(template, Template):
         return template.fill(rendered(shape.slots, dialect))
@@ -282,5 +285,5 @@ def compiled(expr: Any, limit: Any, plain: Callable[..., str], dialect: Any,
                 break
             _FIXED.update(rewritten)
             shape = Shape(expr.op())
-            key = (shape.key, limit)
+            key = (str(dialect), shape.key, limit)
     return sql
