@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -188,8 +189,8 @@ def test_the_analyses_agree_between_duckdb_and_postgresql(
 
 
 @pytest.mark.slow
-def test_sigkill_midway_leaves_postgresql_unchanged_and_usable(tmp_path: Path,
-                                                              pg_url: str) -> None:
+def test_sigkill_midway_leaves_postgresql_unchanged_and_usable(
+        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from test_bad_input import _big_export
 
     imported(pg_url, GRENADA)
@@ -209,7 +210,10 @@ def test_sigkill_midway_leaves_postgresql_unchanged_and_usable(tmp_path: Path,
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.communicate()
+    assert list(staging.glob("riskatlas-pg-import-*")), "the killed import left its scratch"
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))
     with riskatlas.open(pg_url) as atlas:
+        assert not list(staging.glob("riskatlas-pg-import-*"))  # its process is gone
         assert atlas.count_records() == 162 and len(atlas.datasets()) == 1
         [result] = atlas.import_paths([big])
         assert (result.records_imported, result.records_quarantined) == (162 * 60, 0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -31,7 +32,7 @@ from riskatlas.paths import db_url
 from riskatlas.store.batch import BatchResult, ImportBatch
 from riskatlas.store.ddl import migrate, schema_current
 from riskatlas.store.memo import Memo
-from riskatlas.store.store import Store
+from riskatlas.store.store import Store, _alive
 
 if TYPE_CHECKING:
     import duckdb
@@ -44,6 +45,7 @@ _DUCKDB_ONLY = (" USING COMPRESSION zstd",)
 # the tables whose rows belong to one dataset: what an import moves into PostgreSQL
 DATASET_TABLES = ("datasets", "dataset_files", "records", "record_extensions", "quarantine",
                   "quality_issues", "admin_levels", "hazard_terms", "source_tables")
+SCRATCH_PREFIX = "riskatlas-pg-import-"  # + pid: an import's scratch store and staging
 # a schema change and an import's commit wait for one another (pg_advisory_xact_lock key)
 SCHEMA_LOCK = 0x52495341  # "RISA"
 # tables whose column names PostgreSQL keeps for itself (xmin, xmax: system columns): the
@@ -117,6 +119,11 @@ class PgConnection:
 
         self.raw: psycopg.Connection[Any] = psycopg.connect(url, autocommit=True)
         _text_loaders(self.raw)
+        # the analyses' queries (a chain of CTEs, windows, joins on event keys) are planned
+        # from row estimates PostgreSQL cannot make for them, and it picked nested loops:
+        # Nepal's events per unit took 43 s, with hash and merge joins 2.2 s; the services'
+        # look-ups by key stay index scans (benchmarks/bench_postgres.py)
+        self.raw.execute("SET enable_nestloop = off")
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> PgCursor:
         import psycopg
@@ -281,8 +288,10 @@ class PgStore(Store):
             raise StoreError("store.cannot_open", path=display_url(url),
                              reason=str(exc).strip()) from exc
         self.migrated: list[int] = []
-        if not read_only and not schema_current(self.connection):
-            self.migrated = self.upgrade()
+        if not read_only:
+            if not schema_current(self.connection):
+                self.migrated = self.upgrade()
+            self._remove_stale_staging()
         log.debug("opened store %s", self.path)
 
     @property
@@ -345,10 +354,15 @@ class PgStore(Store):
         return _ibis_backend().from_connection(self.pg.raw)
 
     def new_staging_dir(self) -> Path:
-        return Path(tempfile.mkdtemp(prefix="riskatlas-import-"))
+        return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
 
     def _remove_stale_staging(self) -> None:
-        """Staging folders are in the system's temporary folder: nothing beside a file."""
+        """The scratch folders of killed imports (their process is gone), in the system's
+        temporary folder (a database has no folder beside it)."""
+        for folder in Path(tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*"):
+            pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
 
     def tables(self) -> set[str]:
         return {str(r[0]) for r in self.query(
@@ -380,7 +394,7 @@ class PgImportBatch(ImportBatch):
 
     def __init__(self, target: PgStore, **kwargs: Any) -> None:
         self.target = target
-        self.folder = Path(tempfile.mkdtemp(prefix="riskatlas-pg-import-"))
+        self.folder = target.new_staging_dir()
         self.scratch = Store(self.folder / "scratch.duckdb",
                              crosswalks=target._crosswalk_files)
         try:
