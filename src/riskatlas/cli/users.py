@@ -92,6 +92,8 @@ def list_(ctx: typer.Context, fmt: Format = "table", db: Db = None) -> None:
             created_at=pd.to_datetime(frame.created_at),
             token_last_used=pd.to_datetime(frame.token_last_used))
         frame.columns = [t(key) for key in USER_COLUMNS.values()]
+        if fmt == "table":  # what fits 80 columns; wide, csv and json: every column
+            frame = frame.drop(columns=t(USER_COLUMNS["token_last_used"]))
     else:  # codes, comma-separated (a cell of CSV as of a table)
         frame = frame.assign(countries=[",".join(c) for c in frame.countries])
     print_frame(frame, fmt, lang=lang)
