@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from riskatlas.services import accounts, cards, review
 from riskatlas.sources.registry import ReadOptions
 from riskatlas.store.store import Store
 from test_cli import run_cli
+from test_services_cards import User
 from test_web_api import assert_error
 
 LKA = {"country_iso3": "LKA", "level0_code": "01", "start_year": 2002, "start_month": 5,
@@ -33,15 +33,6 @@ NPL = {**LKA, "country_iso3": "NPL", "level0_code": "02"}
 TABLES = ("records", "card_authors", "audit_log", "datasets", "user_countries")
 
 
-@dataclass(frozen=True)
-class User:
-    name: str
-    role: str
-    anonymous: bool = False
-
-    @property
-    def staff(self) -> bool:
-        return self.role in cards.CREATORS
 
 
 ANA, NINA, VERA, VAL, ADAM = (User("ana", "collector"), User("nina", "collector"),

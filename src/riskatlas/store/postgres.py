@@ -32,7 +32,7 @@ from riskatlas.paths import db_url
 from riskatlas.store.batch import BatchResult, ImportBatch
 from riskatlas.store.ddl import migrate, schema_current
 from riskatlas.store.memo import Memo
-from riskatlas.store.store import Store, _alive
+from riskatlas.store.store import Store, process_alive
 
 if TYPE_CHECKING:
     import duckdb
@@ -361,7 +361,7 @@ class PgStore(Store):
         temporary folder (a database has no folder beside it)."""
         for folder in Path(tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*"):
             pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not process_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
 
     def tables(self) -> set[str]:

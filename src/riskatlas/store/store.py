@@ -119,7 +119,7 @@ class Store:
         """Staging folders left by a killed import (its process is gone)."""
         for folder in self.path.resolve().parent.glob(self._staging_prefix() + "*"):
             pid = folder.name[len(self._staging_prefix()):].split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not process_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
                 log.debug("removed stale staging folder %s", folder)
 
@@ -236,7 +236,7 @@ def _version() -> str:
     return str(sys.modules["riskatlas"].__version__)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

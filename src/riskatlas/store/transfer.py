@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 from riskatlas.errors import StoreError
 from riskatlas.paths import db_url
 from riskatlas.store.ddl import MIGRATIONS_TABLE, SCHEMA_VERSION, STATEMENTS, stored_version
+from riskatlas.store.store import process_alive
 
 if TYPE_CHECKING:
     import duckdb
@@ -526,18 +527,8 @@ def _remove_stale_copies(target: Path) -> None:
     prefix = f".{target.name}.copy-"
     for path in target.resolve().parent.glob(prefix + "*"):
         pid = path.name[len(prefix):].split("-", 1)[0].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
