@@ -66,6 +66,8 @@ def test_two_servers_share_one_database_while_an_import_runs(tmp_path: Path,
     big = _big_export(tmp_path, 40)
     with ExitStack() as stack:
         one, two = (stack.enter_context(serving(pg_url, tmp_path)) for _ in range(2))
+        public = httpx.get(f"{one}/api/datasets", timeout=30)  # a visitor's answer
+        assert public.status_code == 200
         made = httpx.post(f"{one}/api/records", json=NEW, headers=headers, timeout=30)
         assert made.status_code == 201, made.text
         rid = made.json()["record"]["record_id"]
@@ -99,3 +101,7 @@ def test_two_servers_share_one_database_while_an_import_runs(tmp_path: Path,
         totals = [httpx.get(f"{address}/api/datasets", headers=headers, timeout=30).json()
                   for address in (one, two)]
         assert totals[0] == totals[1] and len(totals[0]["rows"]) == 3  # cards, web, the import
+        # a visitor asking again sees the import (no answer kept from before it)
+        again = httpx.get(f"{one}/api/datasets", timeout=30)
+        assert again.headers.get("x-riskatlas-cache") != "hit"
+        assert len(again.json()["rows"]) > len(public.json()["rows"]), again.text

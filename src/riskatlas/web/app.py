@@ -97,7 +97,9 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     app.include_router(routes_links.pages)
     app.include_router(routes_admin.pages)
     app.mount("/static", StaticFiles(packages=[("riskatlas.web", "static")]), name="static")
-    if cache:
+    # the cache keys on the store file's state: a PostgreSQL store has no file whose
+    # change would show a write, so its answers are not cached (they would never expire)
+    if cache and not is_postgres(db_path):
         app.add_middleware(ResponseCache, db=db, snapshots=snapshots)
     app.add_middleware(SecurityHeaders)  # outermost: cached answers get them too
     log.debug("web app over %s", settings.db)
