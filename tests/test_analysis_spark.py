@@ -17,7 +17,7 @@ def _both(db, run):
     return out
 
 
-def _same(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> None:
+def same_rows(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> None:
     assert len(a) == len(b) > 0
     a = a.sort_values(keys).reset_index(drop=True)
     b = b.sort_values(keys).reset_index(drop=True)
@@ -37,19 +37,19 @@ def test_profile_sendai_and_screen_match(store, request):
     level = 0 if store == "grenada_db" else 1
     duck, spark = _both(db, lambda a: a.profile(["records", "events", "deaths",
                                                  "houses_destroyed"], level=level))
-    _same(duck, spark, ["admin_code", "metric", "hazard"])
+    same_rows(duck, spark, ["admin_code", "metric", "hazard"])
     duck, spark = _both(db, lambda a: a.sendai(level=0))
-    _same(duck, spark, ["admin_code", "year"])
+    same_rows(duck, spark, ["admin_code", "year"])
     duck, spark = _both(db, lambda a: a.screen(level=level, all_hazards=True))
-    _same(duck, spark, ["rank"])
+    same_rows(duck, spark, ["rank"])
     assert duck.attrs["methods_digest"] == spark.attrs["methods_digest"]
 
 
 def test_risk_and_events_match_on_nepal(nepal_db):
     duck, spark = _both(nepal_db, lambda a: a.risk(level=0))
-    _same(duck, spark, ["admin_code", "hazard"])
+    same_rows(duck, spark, ["admin_code", "hazard"])
     duck, spark = _both(nepal_db, lambda a: a.events(country="NPL"))
-    _same(duck, spark, ["event_id"])
+    same_rows(duck, spark, ["event_id"])
 
 
 def test_cli_engine_option(grenada_db):

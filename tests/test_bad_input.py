@@ -177,6 +177,22 @@ def _big_export(tmp_path: Path, copies: int) -> Path:
     path.write_bytes(xml[:start] + b"".join(parts) + xml[end:])
     return path
 
+def kill_once_staged(args: list[str], folder: Path, staged: str,
+                     env: dict[str, str] | None = None) -> None:
+    """Run ``riskatlas ARGS`` and SIGKILL it as soon as ``folder`` holds files matching
+    ``staged`` (rows staged: midway, whatever the machine's speed)."""
+    proc = subprocess.Popen([sys.executable, "-m", "riskatlas", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(folder.glob(staged)):
+            assert proc.poll() is None, "the import finished before it could be killed"
+            assert time.monotonic() < deadline, "the import staged nothing in 120 s"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.communicate()
+
 
 @pytest.mark.slow
 def test_sigkill_midway_leaves_store_unchanged_and_usable(tmp_path):
@@ -184,18 +200,8 @@ def test_sigkill_midway_leaves_store_unchanged_and_usable(tmp_path):
     assert run_cli("import", str(shared("desinventar/grd/DI_export_grd.zip")), "--db",
                    str(db)).returncode == 0
     big = _big_export(tmp_path, 150)
-    proc = subprocess.Popen([sys.executable, "-m", "riskatlas", "import", str(big), "--db",
-                             str(db), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:  # kill as soon as the import has staged rows: midway, whatever the machine's speed
-        deadline = time.monotonic() + 120
-        while not list(tmp_path.glob(".s.duckdb.import-*/**/*.parquet")):
-            assert proc.poll() is None, "the import finished before it could be killed"
-            assert time.monotonic() < deadline, "the import staged nothing in 120 s"
-            time.sleep(0.02)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.communicate()
+    kill_once_staged(["import", str(big), "--db", str(db), "--json"], tmp_path,
+                     ".s.duckdb.import-*/**/*.parquet")
     import riskatlas
 
     assert list(tmp_path.glob(".s.duckdb.import-*")), "the killed import left its staging"

@@ -67,7 +67,7 @@ KEYS = {"profile": ["admin_code", "metric", "hazard"], "screen": ["rank"],
 def test_spark_reads_postgresql_over_jdbc_as_duckdb_reads_its_store(
         grenada_pg: str, grenada_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    from test_analysis_spark import _same
+    from test_analysis_spark import same_rows
 
     require_spark()
     monkeypatch.setenv("RISKATLAS_SPARK_JDBC_PARTITIONS", "3")  # the partitioned read
@@ -80,7 +80,7 @@ def test_spark_reads_postgresql_over_jdbc_as_duckdb_reads_its_store(
         for name, run in ANALYSES.items():
             left, right = run(duck), run(spark)
             assert right.attrs["engine"] == "spark"
-            _same(left, right, KEYS[name])
+            same_rows(left, right, KEYS[name])
             assert left.attrs["methods_digest"] == right.attrs["methods_digest"], name
         engine: Any = spark.engine
         assert engine._dir is None

@@ -5,11 +5,7 @@ database as it was. The server is the tests' own (conftest ``postgres_server``).
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +17,7 @@ import pytest
 import riskatlas
 from conftest import shared
 from riskatlas.sources.registry import ReadOptions
+from test_analysis_spark import same_rows
 
 pytestmark = [pytest.mark.shared_data]
 
@@ -137,18 +134,10 @@ def test_every_importer_reconciles_the_same_on_postgresql(reader: str, tmp_path:
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    assert list(a.columns) == list(b.columns) and len(a) == len(b) > 0
+    """Equal frames, rows in any order (sorted by every column that is not a float)."""
+    assert list(a.columns) == list(b.columns)
     a, b = _numbers(a), _numbers(b)
-    keys = [c for c in a.columns if not pd.api.types.is_float_dtype(a[c])]
-    a = a.sort_values(keys).reset_index(drop=True)
-    b = b.sort_values(keys).reset_index(drop=True)
-    for column in a.columns:
-        left, right = a[column], b[column]
-        if pd.api.types.is_numeric_dtype(left) and pd.api.types.is_numeric_dtype(right):
-            pd.testing.assert_series_equal(left.astype("float64"), right.astype("float64"),
-                                           check_names=False, rtol=1e-9, atol=1e-9)
-        else:
-            assert left.astype(str).tolist() == right.astype(str).tolist(), column
+    same_rows(a, b, [c for c in a.columns if not pd.api.types.is_float_dtype(a[c])])
 
 
 ANALYSES = {
@@ -191,25 +180,15 @@ def test_the_analyses_agree_between_duckdb_and_postgresql(
 @pytest.mark.slow
 def test_sigkill_midway_leaves_postgresql_unchanged_and_usable(
         tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from test_bad_input import _big_export
+    from test_bad_input import _big_export, kill_once_staged
 
     imported(pg_url, GRENADA)
     big = _big_export(tmp_path, 60)
     staging = tmp_path / "tmp"
     staging.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "riskatlas", "import", str(big), "--db", pg_url, "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-        env={**os.environ, "TMPDIR": str(staging)})
-    try:  # killed once rows are staged (midway, whatever the machine's speed)
-        deadline = time.monotonic() + 120
-        while not list(staging.glob("riskatlas-pg-import-*/**/*.parquet")):
-            assert proc.poll() is None, "the import finished before it could be killed"
-            assert time.monotonic() < deadline, "the import staged nothing in 120 s"
-            time.sleep(0.02)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.communicate()
+    kill_once_staged(["import", str(big), "--db", pg_url, "--json"], staging,
+                     "riskatlas-pg-import-*/**/*.parquet",
+                     env={**os.environ, "TMPDIR": str(staging)})
     assert list(staging.glob("riskatlas-pg-import-*")), "the killed import left its scratch"
     monkeypatch.setattr(tempfile, "tempdir", str(staging))
     with riskatlas.open(pg_url) as atlas:
