@@ -21,6 +21,9 @@ import riskatlas
 SHARED_DATA = Path(os.environ.get("RISKATLAS_SHARED_DATA")
                    or Path(__file__).resolve().parents[2] / "shared" / "data")
 TEST_DATA = Path(__file__).parent / "data"
+# compiled SQL is not kept across processes in tests (analysis/compiled.py): every run
+# compiles as a user's first one does; tests/test_compiled_sql.py checks the file
+os.environ.setdefault("RISKATLAS_SQL_CACHE", "off")
 
 
 def shared(relative: str) -> Path:

@@ -93,3 +93,56 @@ def test_literals_and_tables_are_filled_in_as_ibis_writes_them(checked: list[boo
             assert kept.count().to_pandas() == len(got)
     assert any(checked)
     assert ("string", "day") in compiled._FIXED  # the unit the compiler writes DAY
+
+
+def _kept_in(path: Path, monkeypatch: pytest.MonkeyPatch) -> compiled.Templates:
+    """This process's templates replaced by new ones kept in the file ``path``."""
+    templates = compiled.Templates(path=path)
+    monkeypatch.setattr(compiled, "TEMPLATES", templates)
+    return templates
+
+
+def test_templates_are_kept_across_processes(grenada_db: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             checked: list[bool]) -> None:
+    path = tmp_path / "sql.json"
+
+    def run(years: list[tuple[int | None, int | None]]) -> list[bool]:
+        start = len(checked)
+        with riskatlas.open(grenada_db, read_only=True) as atlas:
+            _analyses(atlas, "GRD", years, "GRD01")
+        return checked[start:]
+
+    first = _kept_in(path, monkeypatch)
+    run([(1990, 2000)])
+    warm = run([(1985, 2005)])  # what this process answers from its templates
+    first.save()
+    assert len(compiled.read_templates(path)) > 15 and sum(warm) > 15
+    # a new process (new templates, the file read) answers from the file every query that
+    # the first answered from memory (checked: the very SQL Ibis compiles)
+    _kept_in(path, monkeypatch)
+    assert run([(1985, 2005)]) == warm
+    # a damaged file costs compilations, never a wrong or failed query; saving mends it
+    path.write_text('{"templates": {"abc": [1, 2]')
+    again = _kept_in(path, monkeypatch)
+    assert sum(run([(1985, 2005)])) < sum(warm)
+    again.save()
+    assert len(compiled.read_templates(path)) > 15
+
+
+def test_a_command_leaves_its_templates_for_the_next(grenada_db: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = ("import riskatlas\n"
+              f"with riskatlas.open({str(grenada_db)!r}, read_only=True) as a:\n"
+              "    a.profile(['deaths'], country='GRD', level=1)\n")
+    env = {**os.environ, "RISKATLAS_SQL_CACHE": str(tmp_path / "cache")}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)
+    (kept,) = (tmp_path / "cache").glob("sql-shapes-*.json")
+    assert compiled.read_templates(kept)
+    env["RISKATLAS_SQL_CACHE"] = "off"
+    before = kept.stat().st_mtime_ns
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)
+    assert kept.stat().st_mtime_ns == before

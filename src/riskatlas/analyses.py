@@ -485,7 +485,7 @@ class Analyses:
         sc = sc_mod.screen_scope(self._in_scope(self._scope(scope, filters)), self.methods,
                                  all_hazards)
         with sc_mod.unit_years(self.engine.table("records"), sc).cache() as years:
-            if not int(years.count().to_pandas()):  # records, none of them screened
+            if not int(years.count().name("cards").to_pandas()):  # records, none screened
                 located = sc.but(climate_only=False)
                 key = ("analysis.no_climate_records" if sc.climate_only and int(
                     sc_mod.unit_years(self.engine.table("records"), located).count()

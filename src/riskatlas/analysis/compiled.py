@@ -17,22 +17,37 @@ the compiler).
 
 The expressions are untouched (Spark compiles them as before); only ``compile`` of one
 DuckDB backend instance is wrapped (:func:`install`).
+
+Templates are also kept across processes, in one file per Ibis and sqlglot version under
+``$RISKATLAS_SQL_CACHE`` (default ``$XDG_CACHE_HOME/riskatlas``; ``off`` keeps none), as
+Python keeps bytecode: a command run again (``riskatlas assess`` of the same country, a
+restarted web worker) compiles none of the shapes met before. A shape is looked up there
+by a digest of its key's text (a key whose text holds a memory address is never kept);
+with the file on, a shape's template is made at its first query (one compilation more,
+once per shape and version), and the file gets this process's new templates at exit.
 """
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import json
+import os
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 SHAPES = 512  # shapes kept per process (SQL of a few KB to a few tens of KB each)
 _MARK = "riskatlas~slot~"  # placeholder strings and table names: _MARK + slot number + "~"
 _INT_BASE = {"int16": 32_000, "int32": 2_100_000_000, "int64": 8_100_000_000_000_000_000}
 _MAX_SLOTS = 700  # int16 placeholders stay below 32,767
+FILE_FORMAT = 1  # of the templates file (in its name: another format is another file)
+_ADDRESS = re.compile(r"0x[0-9a-f]{6,}")  # a memory address: text that differs by process
 
 
 @dataclass(frozen=True)
@@ -58,20 +73,32 @@ class Template:
 
 
 class Templates:
-    """SQL of the shapes compiled in this process (bounded, least recently used out)."""
+    """SQL of the shapes compiled in this process (bounded, least recently used out), and
+    of those in the templates file ``path`` (None: none kept across processes)."""
 
-    def __init__(self, limit: int = SHAPES) -> None:
+    def __init__(self, limit: int = SHAPES, path: Path | None = None) -> None:
         self.limit = limit
+        self.path = path
         self._shapes: OrderedDict[Any, Template | str | None] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
+        self._file: dict[str, Template] | None = None  # the file's templates, read once
+        self._made: dict[str, Template] = {}  # templates made here, for the file
+        self._digests: dict[Any, str] = {}
+        self.located = path is not None
 
     def get(self, key: Any) -> Template | str | None:
         """The template of ``key``; None: the shape is compiled plainly; :data:`NEW`: never
         met; :data:`SEEN`: met once (a template is made at its second query: one-off
-        shapes cost a single compilation)."""
+        shapes cost a single compilation; at the first with a templates file)."""
         with self._lock:
             if key not in self._shapes:
+                kept = self._from_file(key)
+                if kept is not None:
+                    self.hits += 1
+                    self._shapes[key] = kept
+                    self._trim()
+                    return kept
                 self.misses += 1
                 self._shapes[key] = SEEN
                 self._trim()
@@ -92,15 +119,93 @@ class Templates:
         with self._lock:
             self._shapes[key] = template
             self._trim()
+            if template is not None and self.path is not None:
+                digest = self._digests.pop(key, None) or digest_of(key)
+                if digest is not None:
+                    self._made[digest] = template
 
     def clear(self) -> None:
         with self._lock:
             self._shapes.clear()
+            self._made.clear()
+            self._digests.clear()
+            self._file = None
             self.hits = self.misses = 0
+
+    @property
+    def keeps_files(self) -> bool:
+        return self.path is not None
+
+    def _from_file(self, key: Any) -> Template | None:
+        """``key``'s template in the file (read at the first lookup); remembers the key's
+        digest so that a template made for it later goes to the file."""
+        digest = digest_of(key) if self.path is not None else None
+        if self.path is None or digest is None:
+            return None
+        if self._file is None:
+            self._file = read_templates(self.path)
+        found = self._file.get(digest)
+        if found is None:
+            self._digests[key] = digest
+        return found
+
+    def save(self) -> None:
+        """Add the templates made in this process to the file (newest kept, at most
+        ``limit``); written whole and renamed into place; a file that cannot be written
+        only costs the next process its compilations."""
+        with self._lock:
+            if self.path is None or not self._made:
+                return
+            made, self._made = self._made, {}
+        kept = read_templates(self.path)
+        for digest, template in made.items():
+            kept.pop(digest, None)
+            kept[digest] = template
+        entries = list(kept.items())[-self.limit:]
+        with suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({
+                "fixed": sorted(([d, v] for d, v in _FIXED), key=repr),
+                "templates": {d: [list(t.parts), list(t.order)] for d, t in entries}}))
+            os.replace(tmp, self.path)
+
+
+def digest_of(key: Any) -> str | None:
+    """The digest of ``key``'s text, the same in every process; None when the text holds
+    a memory address (such a key is never kept in the file)."""
+    text = repr(key)
+    return None if _ADDRESS.search(text) else hashlib.sha256(text.encode()).hexdigest()
+
+
+def templates_path() -> Path | None:
+    """The templates file of this Ibis and sqlglot (``$RISKATLAS_SQL_CACHE``: its folder,
+    or ``off``); None: templates stay in the process."""
+    setting = os.environ.get("RISKATLAS_SQL_CACHE", "")
+    if setting.lower() in ("off", "0", "no", "false"):
+        return None
+    from importlib.metadata import version
+
+    folder = Path(setting) if setting else (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "riskatlas")
+    return folder / (f"sql-shapes-{FILE_FORMAT}-ibis{version('ibis-framework')}-"
+                     f"sqlglot{version('sqlglot')}.json")
+
+
+def read_templates(path: Path) -> dict[str, Template]:
+    """The templates of the file at ``path`` (none when it is missing or unreadable), its
+    literals that the compiler rewrites added to :data:`_FIXED` (they are part of keys)."""
+    try:
+        data = json.loads(path.read_bytes())
+        _FIXED.update((str(d), v) for d, v in data.get("fixed", ()))
+        return {str(d): Template(tuple(parts), tuple(order))
+                for d, (parts, order) in data["templates"].items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
 
 
 NEW, SEEN = "new", "seen"
-TEMPLATES = Templates()
+TEMPLATES = Templates()  # its file is set when a backend is first wrapped (:func:`install`)
 _THREAD = threading.local()  # .eager: templates made at a shape's first query
 
 
@@ -165,6 +270,8 @@ class Shape:
             return ("t", *(self._arg(a) for a in arg))
         if isinstance(arg, dict):  # Ibis' frozen mappings (names → values)
             return ("d", *((k, self._arg(v)) for k, v in arg.items()))
+        if isinstance(arg, frozenset):  # in a fixed order: a key's text is the same in
+            return ("f", *sorted((self._arg(a) for a in arg), key=repr))  # every process
         return arg
 
     def _special(self, node: Any) -> tuple[Any, ...] | None:
@@ -236,13 +343,20 @@ def rendered(slots: list[Slot], dialect: Any) -> list[str]:
     return out
 
 
-def install(backend: Any, templates: Templates = TEMPLATES) -> None:
-    """Wrap ``backend.compile`` (one DuckDB backend instance) with kept templates; other
-    backends (a PostgreSQL store's) compile as before."""
+def install(backend: Any, templates: Templates | None = None) -> None:
+    """Wrap ``backend.compile`` (one DuckDB backend instance) with kept templates (default:
+    this process's, with the file of :func:`templates_path`); other backends (a PostgreSQL
+    store's) compile as before."""
     if getattr(backend, "name", None) != "duckdb":
         return
+    if templates is None:
+        templates = TEMPLATES
+        if not TEMPLATES.located:  # the environment read when the first store opens
+            TEMPLATES.path, TEMPLATES.located = templates_path(), True
     if getattr(backend, "_riskatlas_templates", None) is templates:
         return
+    if templates.keeps_files:
+        _save_at_exit(templates)
     plain: Callable[..., str] = backend.compile
 
     def compile(expr: Any, /, *, limit: Any = None, params: Any = None,
@@ -268,7 +382,8 @@ def compiled(expr: Any, limit: Any, plain: Callable[..., str], dialect: Any,
     if isinstance(template, Template):
         return template.fill(rendered(shape.slots, dialect))
     sql = plain(expr, limit=limit)
-    if template == SEEN or (template == NEW and getattr(_THREAD, "eager", False)):
+    if template == SEEN or (template == NEW and (templates.keeps_files
+                                                 or getattr(_THREAD, "eager", False))):
         # the second query of this shape (or the first, when eager): make its template
         templates.put(key, None)
         for _ in range(3):  # learn the literals the compiler rewrites, then try again
@@ -287,3 +402,12 @@ def compiled(expr: Any, limit: Any, plain: Callable[..., str], dialect: Any,
             shape = Shape(expr.op())
             key = (str(dialect), shape.key, limit)
     return sql
+
+
+_SAVED: set[int] = set()
+
+
+def _save_at_exit(templates: Templates) -> None:
+    if id(templates) not in _SAVED:
+        _SAVED.add(id(templates))
+        atexit.register(templates.save)
