@@ -15,7 +15,10 @@ load. Medians of ``--repeat`` runs; figures in ``results/assess.json``.
         --langs en,zh-TW,en+zh-TW
 
 ``--now REV`` measures a committed revision instead of the working tree (which holds what
-other sessions have not committed yet).
+other sessions have not committed yet). The current source runs twice over: ``warm``, with
+the compiled SQL that an earlier run of the same command left in its cache
+(``$RISKATLAS_SQL_CACHE``, analysis/compiled.py; filled by one run before the measured ones),
+and ``cold``, with an empty cache each run (a version's first run, which also fills it).
 """
 
 from __future__ import annotations
@@ -129,12 +132,20 @@ def nepal_store() -> Path:
     return db
 
 
-def one_run(label: str, src: Path | None, lang: str, db: Path) -> dict[str, Any]:
+def one_run(label: str, src: Path | None, lang: str, db: Path,
+            sql_cache: str = "off") -> dict[str, Any]:
+    """One command; ``sql_cache``: ``cold`` (an empty cache), ``warm`` (the one that the
+    runs of this label fill) or ``off``."""
     copy = WORK / f"run-{label}.duckdb"
     shutil.copyfile(db, copy)
     out = WORK / f"out-{label}"
     shutil.rmtree(out, ignore_errors=True)
-    env = dict(os.environ, PYTHONPATH=str(src)) if src else None
+    cache = WORK / f"sql-cache-{label}"
+    if sql_cache != "warm":
+        shutil.rmtree(cache, ignore_errors=True)
+    env = dict(os.environ, RISKATLAS_SQL_CACHE=str(cache) if sql_cache != "off" else "off")
+    if src:
+        env["PYTHONPATH"] = str(src)
     cmd = [sys.executable, __file__, "--child", "--lang", lang, "--out", str(out), "--db",
            str(copy)]
     old_env = os.environ.copy()
@@ -197,19 +208,24 @@ def main() -> None:
     db = nepal_store()
     base_src = source_of(args.baseline, WORK) if args.baseline else None
     now_src = source_of(args.now, WORK) if args.now else None
-    variants = [("now", now_src), *([("before", base_src)] if base_src else [])]
+    # (variant, source, compiled-SQL cache): the current source warm and cold
+    variants = [("warm", now_src, "warm"), ("cold", now_src, "cold"),
+                *([("before", base_src, "off")] if base_src else [])]
     results: dict[str, dict[str, Any]] = {}
     for spec in args.langs.split(","):
         lang = spec.replace("+", ",")
         # a baseline whose --lang takes one language only (before cfb861a) skips en+zh-TW
-        here = [v for v in variants if "+" not in spec or v[0] == "now"
+        here = [v for v in variants if "+" not in spec or v[0] != "before"
                 or not args.single_language_baseline]
-        runs: dict[str, list[dict[str, Any]]] = {v: [] for v, _ in here}
+        runs: dict[str, list[dict[str, Any]]] = {v: [] for v, _, _ in here}
+        # the warm cache: filled by one run of the command, not measured
+        shutil.rmtree(WORK / f"sql-cache-warm-{spec}", ignore_errors=True)
+        one_run(f"warm-{spec}", now_src, lang, db, "warm")
         for i in range(args.repeat):
-            for variant, src in here:  # alternating: both see the same load
+            for variant, src, cache in here:  # alternating: all see the same load
                 if args.wait_idle:
                     wait_until_idle(args.wait_idle)
-                run = one_run(f"{variant}-{spec}", src, lang, db)
+                run = one_run(f"{variant}-{spec}", src, lang, db, cache)
                 runs[variant].append(run)
                 print(f"  {spec:<9} {variant:<6} run {i + 1}: " + (
                     run_text(run) if "error" not in run else f"failed: {run['error']}"),

@@ -23,8 +23,10 @@ Templates are also kept across processes, in one file per Ibis and sqlglot versi
 Python keeps bytecode: a command run again (``riskatlas assess`` of the same country, a
 restarted web worker) compiles none of the shapes met before. A shape is looked up there
 by a digest of its key's text (a key whose text holds a memory address is never kept);
-with the file on, a shape's template is made at its first query (one compilation more,
-once per shape and version), and the file gets this process's new templates at exit.
+the file gets this process's new templates at exit. A shape met once is compiled once
+during the work; its template (a second compilation, once per shape and version) is made
+after the process's work ends, in a forked process of its own, so that a command's first
+run takes no longer for it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -43,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 SHAPES = 512  # shapes kept per process (SQL of a few KB to a few tens of KB each)
+DEFERRED = 256  # shapes met once whose templates are made at exit (for the file)
 _MARK = "riskatlas~slot~"  # placeholder strings and table names: _MARK + slot number + "~"
 _INT_BASE = {"int16": 32_000, "int32": 2_100_000_000, "int64": 8_100_000_000_000_000_000}
 _MAX_SLOTS = 700  # int16 placeholders stay below 32,767
@@ -85,6 +89,7 @@ class Templates:
         self._file: dict[str, Template] | None = None  # the file's templates, read once
         self._made: dict[str, Template] = {}  # templates made here, for the file
         self._digests: dict[Any, str] = {}
+        self._deferred: list[Callable[[], None]] = []  # templates to make at exit
         self.located = path is not None
 
     def get(self, key: Any) -> Template | str | None:
@@ -148,6 +153,40 @@ class Templates:
         if found is None:
             self._digests[key] = digest
         return found
+
+    def defer(self, make: Callable[[], None]) -> None:
+        """Make a template (for the file) when the process ends, not now: a shape met
+        once costs one compilation during the work (at most :data:`DEFERRED` kept)."""
+        with self._lock:
+            if len(self._deferred) < DEFERRED:
+                self._deferred.append(make)
+
+    def finish(self, background: bool = True) -> None:
+        """At exit: save the templates made; then make the deferred ones and save them,
+        in a forked process of its own when ``background`` (the command ends at once)."""
+        self.save()
+        with self._lock:
+            deferred, self._deferred = self._deferred, []
+        if not deferred:
+            return
+        if background and hasattr(os, "fork"):
+            if os.fork():
+                return
+            try:  # the child: no terminal or pipe of the parent's kept open, a time limit
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                signal.alarm(300)
+                self._make(deferred)
+            finally:
+                os._exit(0)
+        self._make(deferred)
+
+    def _make(self, deferred: list[Callable[[], None]]) -> None:
+        for make in deferred:
+            with suppress(Exception):
+                make()
+        self.save()
 
     def save(self) -> None:
         """Add the templates made in this process to the file (newest kept, at most
@@ -382,26 +421,37 @@ def compiled(expr: Any, limit: Any, plain: Callable[..., str], dialect: Any,
     if isinstance(template, Template):
         return template.fill(rendered(shape.slots, dialect))
     sql = plain(expr, limit=limit)
-    if template == SEEN or (template == NEW and (templates.keeps_files
-                                                 or getattr(_THREAD, "eager", False))):
+    if template == SEEN or (template == NEW and getattr(_THREAD, "eager", False)):
         # the second query of this shape (or the first, when eager): make its template
-        templates.put(key, None)
-        for _ in range(3):  # learn the literals the compiler rewrites, then try again
-            try:
-                text = plain(shape.op().to_expr(), limit=limit)
-            except Exception:  # a shape the compiler refuses stays plain
-                break
-            rewritten = {(s.dtype, s.value) for s in shape.slots if s.kind != "table"
-                         and not re.search(s.pattern, text)}
-            if not rewritten:
-                made = template_of(text, shape.slots)
-                if made is not None and made.fill(rendered(shape.slots, dialect)) == sql:
-                    templates.put(key, made)
-                break
-            _FIXED.update(rewritten)
-            shape = Shape(expr.op())
-            key = (str(dialect), shape.key, limit)
+        make_template(expr, limit, sql, plain, dialect, templates)
+    elif template == NEW and templates.keeps_files:  # made at exit, for the file
+        templates.defer(lambda: make_template(expr, limit, sql, plain, dialect, templates))
     return sql
+
+
+def make_template(expr: Any, limit: Any, sql: str, plain: Callable[..., str], dialect: Any,
+                  templates: Templates) -> None:
+    """Compile ``expr``'s shape (placeholders for its values) and keep the template when
+    filling it with ``expr``'s values gives ``sql``, its plain compilation; else the shape
+    stays plain."""
+    shape = Shape(expr.op())
+    key = (str(dialect), shape.key, limit)
+    templates.put(key, None)
+    for _ in range(3):  # learn the literals the compiler rewrites, then try again
+        try:
+            text = plain(shape.op().to_expr(), limit=limit)
+        except Exception:  # a shape the compiler refuses stays plain
+            return
+        rewritten = {(s.dtype, s.value) for s in shape.slots if s.kind != "table"
+                     and not re.search(s.pattern, text)}
+        if not rewritten:
+            made = template_of(text, shape.slots)
+            if made is not None and made.fill(rendered(shape.slots, dialect)) == sql:
+                templates.put(key, made)
+            return
+        _FIXED.update(rewritten)
+        shape = Shape(expr.op())
+        key = (str(dialect), shape.key, limit)
 
 
 _SAVED: set[int] = set()
@@ -410,4 +460,4 @@ _SAVED: set[int] = set()
 def _save_at_exit(templates: Templates) -> None:
     if id(templates) not in _SAVED:
         _SAVED.add(id(templates))
-        atexit.register(templates.save)
+        atexit.register(templates.finish)
