@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 MB = 1_000_000
+# every process a benchmark starts compiles its queries as a first run does (the compiled
+# SQL kept across processes, analysis/compiled.py, would make figures depend on earlier
+# runs); bench_assess measures that cache on purpose, with folders of its own
+os.environ.setdefault("RISKATLAS_SQL_CACHE", "off")
 
 
 class TreeSampler(threading.Thread):
