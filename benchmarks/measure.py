@@ -19,7 +19,7 @@ MB = 1_000_000
 # every process a benchmark starts compiles its queries as a first run does (the compiled
 # SQL kept across processes, analysis/compiled.py, would make figures depend on earlier
 # runs); bench_assess measures that cache on purpose, with folders of its own
-os.environ.setdefault("RISKATLAS_SQL_CACHE", "off")
+os.environ["RISKATLAS_SQL_CACHE"] = "off"
 
 
 class TreeSampler(threading.Thread):

@@ -23,7 +23,7 @@ SHARED_DATA = Path(os.environ.get("RISKATLAS_SHARED_DATA")
 TEST_DATA = Path(__file__).parent / "data"
 # compiled SQL is not kept across processes in tests (analysis/compiled.py): every run
 # compiles as a user's first one does; tests/test_compiled_sql.py checks the file
-os.environ.setdefault("RISKATLAS_SQL_CACHE", "off")
+os.environ["RISKATLAS_SQL_CACHE"] = "off"
 
 
 def shared(relative: str) -> Path:

@@ -3,12 +3,20 @@ very SQL that Ibis compiles for it, whether its shape's template was reused or n
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import riskatlas
+from conftest import web_client
 from riskatlas.analysis import compiled
 from riskatlas.errors import EmptyScopeError
 from riskatlas.store.memo import Memo
@@ -95,15 +103,25 @@ def test_literals_and_tables_are_filled_in_as_ibis_writes_them(checked: list[boo
     assert ("string", "day") in compiled._FIXED  # the unit the compiler writes DAY
 
 
-def _kept_in(path: Path, monkeypatch: pytest.MonkeyPatch) -> compiled.Templates:
-    """This process's templates replaced by new ones kept in the file ``path``."""
-    templates = compiled.Templates(path=path)
-    monkeypatch.setattr(compiled, "TEMPLATES", templates)
-    return templates
+@pytest.fixture
+def kept_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], compiled.Templates]]:
+    """``kept_in(path)``: this process's templates replaced by new ones kept in the file
+    ``path`` (none of them left to save when the test session ends)."""
+    made: list[compiled.Templates] = []
+
+    def new(path: Path) -> compiled.Templates:
+        templates = compiled.Templates(path=path)
+        monkeypatch.setattr(compiled, "TEMPLATES", templates)
+        made.append(templates)
+        return templates
+
+    yield new
+    for templates in made:
+        atexit.unregister(templates.finish)
 
 
 def test_templates_are_kept_across_processes(grenada_db: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch,
+                                             kept_in: Callable[[Path], compiled.Templates],
                                              checked: list[bool]) -> None:
     path = tmp_path / "sql.json"
 
@@ -113,7 +131,7 @@ def test_templates_are_kept_across_processes(grenada_db: Path, tmp_path: Path,
             _analyses(atlas, "GRD", years, "GRD01")
         return checked[start:]
 
-    first = _kept_in(path, monkeypatch)
+    first = kept_in(path)
     run([(1990, 2000)])
     warm = run([(1985, 2005)])  # what this process answers from its templates
     first.finish(background=False)
@@ -121,39 +139,60 @@ def test_templates_are_kept_across_processes(grenada_db: Path, tmp_path: Path,
     # a new process (new templates, the file read) answers from the file every query that
     # the first answered from memory, and those met once there (checked: the very SQL
     # Ibis compiles)
-    _kept_in(path, monkeypatch)
+    kept_in(path)
     got = run([(1985, 2005)])
     assert len(got) == len(warm) and sum(got) > sum(warm)
     assert all(g for g, w in zip(got, warm, strict=True) if w)
     # a damaged file costs compilations, never a wrong or failed query; saving mends it
     path.write_text('{"templates": {"abc": [1, 2]')
-    again = _kept_in(path, monkeypatch)
+    again = kept_in(path)
     assert sum(run([(1985, 2005)])) < sum(warm)
     again.finish(background=False)
     assert len(compiled.read_templates(path)) > 15
 
 
+def test_malformed_entries_and_the_off_setting(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "sql.json"
+    path.write_text(json.dumps({"templates": {
+        "good": [["SELECT ", " FROM t"], [0]], "short": [["SELECT "], [0]],
+        "not-text": [[1, 2], [0]], "negative": [["a", "b"], [-1]], "flat": "SELECT 1"}}))
+    assert list(compiled.read_templates(path)) == ["good"]
+    monkeypatch.setenv("RISKATLAS_SQL_CACHE", "off")
+    assert compiled.templates_path() is None
+    monkeypatch.setenv("RISKATLAS_SQL_CACHE", str(tmp_path))
+    assert compiled.templates_path().parent == tmp_path
+
+
 def test_a_command_leaves_its_templates_for_the_next(grenada_db: Path, tmp_path: Path) -> None:
     """The templates of a command's shapes are made after it ends, in a process of its own
-    (the command does not wait for them); the next command finds them."""
-    import os
-    import subprocess
-    import sys
-    import time
-
+    (the command does not wait for them); the next command answers from them."""
     script = ("import riskatlas\n"
+              "from riskatlas.analysis import compiled\n"
               f"with riskatlas.open({str(grenada_db)!r}, read_only=True) as a:\n"
-              "    a.profile(['deaths'], country='GRD', level=1)\n")
+              "    a.profile(['deaths'], country='GRD', level=1)\n"
+              "print(compiled.TEMPLATES.hits)\n")
     env = {**os.environ, "RISKATLAS_SQL_CACHE": str(tmp_path / "cache")}
-    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120,
-                   capture_output=True)  # returns at once: the forked process keeps no pipe
+    first = subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120,
+                           capture_output=True, text=True)  # the forked one keeps no pipe
     deadline = time.monotonic() + 120
     while not list((tmp_path / "cache").glob("sql-shapes-*.json")):
         assert time.monotonic() < deadline, "no templates file written"
         time.sleep(0.2)
-    (kept,) = (tmp_path / "cache").glob("sql-shapes-*.json")
-    assert compiled.read_templates(kept)
-    env["RISKATLAS_SQL_CACHE"] = "off"
-    before = kept.stat().st_mtime_ns
-    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)
-    assert kept.stat().st_mtime_ns == before
+    again = subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120,
+                           capture_output=True, text=True)
+    assert int(first.stdout) < int(again.stdout)
+
+
+def test_a_server_saves_its_templates_when_it_stops(
+        grenada_db: Path, tmp_path: Path,
+        kept_in: Callable[[Path], compiled.Templates]) -> None:
+    """A web worker leaves nothing for its exit (uvicorn ends it by signal): it makes a
+    shape's template at its second query and saves them when it stops."""
+    templates = kept_in(tmp_path / "sql.json")
+    with web_client(grenada_db, cache=False) as http:
+        for year in (1990, 1991, 1992):
+            assert http.get(f"/api/profile?country=GRD&level=1&year_from={year}"
+                            ).status_code == 200
+        assert templates.hits and not templates._deferred
+    assert len(compiled.read_templates(tmp_path / "sql.json")) >= 3

@@ -22,11 +22,12 @@ Templates are also kept across processes, in one file per Ibis and sqlglot versi
 ``$RISKATLAS_SQL_CACHE`` (default ``$XDG_CACHE_HOME/riskatlas``; ``off`` keeps none), as
 Python keeps bytecode: a command run again (``riskatlas assess`` of the same country, a
 restarted web worker) compiles none of the shapes met before. A shape is looked up there
-by a digest of its key's text (a key whose text holds a memory address is never kept);
-the file gets this process's new templates at exit. A shape met once is compiled once
-during the work; its template (a second compilation, once per shape and version) is made
-after the process's work ends, in a forked process of its own, so that a command's first
-run takes no longer for it.
+by a digest of its key's text (a key whose text differs by process is never kept). A
+command compiles a shape met once only once during its work; that shape's template (a
+second compilation, once per shape and version) is made after the command ends, in a
+forked process of its own, so a first run takes no longer. A server makes templates as
+it goes (a shape's second query, or its warm-up) and saves them after its warm-up and
+when it stops (:func:`for_server`, :func:`save_templates`).
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ DEFERRED = 256  # shapes met once whose templates are made at exit (for the file
 _MARK = "riskatlas~slot~"  # placeholder strings and table names: _MARK + slot number + "~"
 _INT_BASE = {"int16": 32_000, "int32": 2_100_000_000, "int64": 8_100_000_000_000_000_000}
 _MAX_SLOTS = 700  # int16 placeholders stay below 32,767
-FILE_FORMAT = 1  # of the templates file (in its name: another format is another file)
-_ADDRESS = re.compile(r"0x[0-9a-f]{6,}")  # a memory address: text that differs by process
+FILE_FORMAT = 2  # of the templates file (in its name: another format is another file)
+# text of a key that differs by process: a memory address, a generated table's name
+_PER_PROCESS = re.compile(r"0x[0-9a-f]{6,}|ibis_[a-z_]*?(?:cached|memtable)_[a-z0-9]{20,}")
 
 
 @dataclass(frozen=True)
@@ -83,19 +85,19 @@ class Templates:
     def __init__(self, limit: int = SHAPES, path: Path | None = None) -> None:
         self.limit = limit
         self.path = path
+        self.located = path is not None  # False: the file is that of the environment
+        self.deferring = True  # shapes met once made at exit (commands; not servers)
         self._shapes: OrderedDict[Any, Template | str | None] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
         self._file: dict[str, Template] | None = None  # the file's templates, read once
         self._made: dict[str, Template] = {}  # templates made here, for the file
-        self._digests: dict[Any, str] = {}
         self._deferred: list[Callable[[], None]] = []  # templates to make at exit
-        self.located = path is not None
 
     def get(self, key: Any) -> Template | str | None:
         """The template of ``key``; None: the shape is compiled plainly; :data:`NEW`: never
         met; :data:`SEEN`: met once (a template is made at its second query: one-off
-        shapes cost a single compilation; at the first with a templates file)."""
+        shapes cost a single compilation)."""
         with self._lock:
             if key not in self._shapes:
                 kept = self._from_file(key)
@@ -124,16 +126,16 @@ class Templates:
         with self._lock:
             self._shapes[key] = template
             self._trim()
-            if template is not None and self.path is not None:
-                digest = self._digests.pop(key, None) or digest_of(key)
-                if digest is not None:
-                    self._made[digest] = template
+        digest = digest_of(key) if template is not None and self.path is not None else None
+        if digest is not None and template is not None:
+            with self._lock:
+                self._made[digest] = template
 
     def clear(self) -> None:
         with self._lock:
             self._shapes.clear()
             self._made.clear()
-            self._digests.clear()
+            self._deferred.clear()
             self._file = None
             self.hits = self.misses = 0
 
@@ -142,45 +144,46 @@ class Templates:
         return self.path is not None
 
     def _from_file(self, key: Any) -> Template | None:
-        """``key``'s template in the file (read at the first lookup); remembers the key's
-        digest so that a template made for it later goes to the file."""
+        """``key``'s template in the file (read at the first lookup)."""
         digest = digest_of(key) if self.path is not None else None
         if self.path is None or digest is None:
             return None
         if self._file is None:
             self._file = read_templates(self.path)
-        found = self._file.get(digest)
-        if found is None:
-            self._digests[key] = digest
-        return found
+        return self._file.get(digest)
 
     def defer(self, make: Callable[[], None]) -> None:
         """Make a template (for the file) when the process ends, not now: a shape met
         once costs one compilation during the work (at most :data:`DEFERRED` kept)."""
         with self._lock:
-            if len(self._deferred) < DEFERRED:
+            if self.deferring and len(self._deferred) < DEFERRED:
                 self._deferred.append(make)
 
     def finish(self, background: bool = True) -> None:
-        """At exit: save the templates made; then make the deferred ones and save them,
-        in a forked process of its own when ``background`` (the command ends at once)."""
+        """At exit: save the templates made; then make the deferred ones and save them, in
+        a forked process of its own when ``background`` (the command ends at once; where
+        there is no fork, or the file cannot be written, they are not made)."""
         self.save()
         with self._lock:
             deferred, self._deferred = self._deferred, []
-        if not deferred:
+        if not deferred or self.path is None or not _writable(self.path.parent):
             return
-        if background and hasattr(os, "fork"):
-            if os.fork():
-                return
-            try:  # the child: no terminal or pipe of the parent's kept open, a time limit
+        if not background:
+            self._make(deferred)
+        elif hasattr(os, "fork") and os.fork() == 0:
+            try:  # the child: holds nothing of the parent's (descriptors, signals, lock)
+                os.setsid()
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
+                os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
+                    signal.signal(sig, signal.SIG_DFL)
                 signal.alarm(300)
+                self._lock = threading.Lock()
                 self._make(deferred)
             finally:
                 os._exit(0)
-        self._make(deferred)
 
     def _make(self, deferred: list[Callable[[], None]]) -> None:
         for make in deferred:
@@ -201,20 +204,30 @@ class Templates:
             kept.pop(digest, None)
             kept[digest] = template
         entries = list(kept.items())[-self.limit:]
-        with suppress(OSError):
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps({
                 "fixed": sorted(([d, v] for d, v in _FIXED), key=repr),
                 "templates": {d: [list(t.parts), list(t.order)] for d, t in entries}}))
             os.replace(tmp, self.path)
+        except OSError:
+            with suppress(OSError):
+                tmp.unlink()
+
+
+def _writable(folder: Path) -> bool:
+    with suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+    return os.access(folder, os.W_OK)
 
 
 def digest_of(key: Any) -> str | None:
     """The digest of ``key``'s text, the same in every process; None when the text holds
-    a memory address (such a key is never kept in the file)."""
+    something that differs by process (a memory address, a generated table name): such a
+    key is never kept in the file."""
     text = repr(key)
-    return None if _ADDRESS.search(text) else hashlib.sha256(text.encode()).hexdigest()
+    return None if _PER_PROCESS.search(text) else hashlib.sha256(text.encode()).hexdigest()
 
 
 def templates_path() -> Path | None:
@@ -223,24 +236,44 @@ def templates_path() -> Path | None:
     setting = os.environ.get("RISKATLAS_SQL_CACHE", "")
     if setting.lower() in ("off", "0", "no", "false"):
         return None
-    from importlib.metadata import version
+    try:
+        from importlib.metadata import version
 
-    folder = Path(setting) if setting else (
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "riskatlas")
-    return folder / (f"sql-shapes-{FILE_FORMAT}-ibis{version('ibis-framework')}-"
-                     f"sqlglot{version('sqlglot')}.json")
+        folder = Path(setting) if setting else (
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "riskatlas")
+        return folder / (f"sql-shapes-{FILE_FORMAT}-ibis{version('ibis-framework')}-"
+                         f"sqlglot{version('sqlglot')}.json")
+    except Exception:  # no home, no package metadata: nothing kept across processes
+        return None
 
 
 def read_templates(path: Path) -> dict[str, Template]:
-    """The templates of the file at ``path`` (none when it is missing or unreadable), its
-    literals that the compiler rewrites added to :data:`_FIXED` (they are part of keys)."""
+    """The well-formed templates of the file at ``path`` (none when it is missing or
+    unreadable), its literals that the compiler rewrites added to :data:`_FIXED` (they
+    are part of keys)."""
     try:
         data = json.loads(path.read_bytes())
-        _FIXED.update((str(d), v) for d, v in data.get("fixed", ()))
-        return {str(d): Template(tuple(parts), tuple(order))
-                for d, (parts, order) in data["templates"].items()}
+        _FIXED.update((str(d), v) for d, v in data.get("fixed", ())
+                      if isinstance(v, str | int))
+        found = data["templates"].items()
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return {}
+    return {str(d): Template(tuple(t[0]), tuple(t[1])) for d, t in found
+            if isinstance(t, list) and len(t) == 2 and isinstance(t[0], list)
+            and isinstance(t[1], list) and len(t[0]) == len(t[1]) + 1
+            and all(isinstance(p, str) for p in t[0])
+            and all(type(o) is int and o >= 0 for o in t[1])}
+
+
+def for_server() -> None:
+    """This process serves requests: no shape is left for its exit (a server saves its
+    templates itself, :func:`save_templates`, as its workers end by signal, not atexit)."""
+    TEMPLATES.deferring = False
+
+
+def save_templates() -> None:
+    """Add this process's new templates to the file now."""
+    TEMPLATES.save()
 
 
 NEW, SEEN = "new", "seen"
@@ -343,7 +376,8 @@ class Shape:
         else:
             return None
         self.slots.append(Slot("table", node.name, re.escape(f'"{mark}"')))
-        return (type(node), "slot", node.schema, getattr(node, "namespace", None))
+        return (type(node), "slot", tuple(node.schema.items()),
+                getattr(node, "namespace", None))
 
     def op(self) -> Any:
         """The expression with placeholders (compiled once per key)."""

@@ -1,20 +1,22 @@
 """A served copy of the store (the web app's readers, :mod:`riskatlas.web.snapshot`):
 its connection, memory capped and without progress bars, the :class:`Memo` of what
 readers compute from it while it does not change, and :func:`eager` for work done on it
-ahead of requests (query shapes compiled at once: :mod:`riskatlas.analysis.compiled`)."""
+ahead of requests (query shapes compiled at once: :mod:`riskatlas.analysis.compiled`),
+whose templates a server keeps across its restarts (:func:`for_server`,
+:func:`save_templates`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from riskatlas.analysis.compiled import eager
+from riskatlas.analysis.compiled import eager, for_server, save_templates
 from riskatlas.store.memo import Memo
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["Memo", "connect_copy", "eager"]
+__all__ = ["Memo", "connect_copy", "eager", "for_server", "save_templates"]
 
 
 def connect_copy(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from riskatlas import __version__
 from riskatlas.api import Methods, load_methods, resolve_db
 from riskatlas.paths import is_postgres
+from riskatlas.services import copies
 from riskatlas.web import (
     errors,
     routes_admin,
@@ -64,10 +65,14 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # compiled SQL (analysis/compiled.py): kept here and saved when the worker stops
+        # (uvicorn ends workers by signal, when no exit handler runs)
+        copies.for_server()
         if snapshots is not None and prepare > 0:
             snapshots.on_copy = lambda copy: warm.warm(copy, settings, prepare)
             threading.Thread(target=_first_copy, args=(snapshots,), daemon=True).start()
         yield
+        copies.save_templates()
         if snapshots is not None:
             snapshots.close()
 

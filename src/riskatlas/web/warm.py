@@ -22,7 +22,7 @@ import time
 from riskatlas.api import Atlas, Store
 from riskatlas.assessment import pipeline
 from riskatlas.assessment.value import REPORT_METRICS
-from riskatlas.services.copies import eager
+from riskatlas.services.copies import eager, save_templates
 from riskatlas.web.access import restrict
 from riskatlas.web.context import WebSettings
 from riskatlas.web.data import default_level
@@ -75,5 +75,6 @@ def warm(copy: Copy, settings: WebSettings, countries: int) -> None:
     except Exception as exc:  # a background thread: say it, the requests do the work
         log.warning("preparing the served copy's pages failed: %s", exc)
         return
+    save_templates()  # a restarted worker finds them compiled
     log.info("prepared the pages of %d countries in %.1f s", countries,
              time.perf_counter() - started)
