@@ -93,6 +93,7 @@ class Templates:
         self._file: dict[str, Template] | None = None  # the file's templates, read once
         self._made: dict[str, Template] = {}  # templates made here, for the file
         self._deferred: list[Callable[[], None]] = []  # templates to make at exit
+        self._at_exit = False  # finish registered
 
     def get(self, key: Any) -> Template | str | None:
         """The template of ``key``; None: the shape is compiled plainly; :data:`NEW`: never
@@ -123,12 +124,11 @@ class Templates:
             self._shapes.popitem(last=False)
 
     def put(self, key: Any, template: Template | None) -> None:
+        digest = digest_of(key) if template is not None and self.path is not None else None
         with self._lock:
             self._shapes[key] = template
             self._trim()
-        digest = digest_of(key) if template is not None and self.path is not None else None
-        if digest is not None and template is not None:
-            with self._lock:
+            if digest is not None and template is not None:
                 self._made[digest] = template
 
     def clear(self) -> None:
@@ -158,6 +158,14 @@ class Templates:
         with self._lock:
             if self.deferring and len(self._deferred) < DEFERRED:
                 self._deferred.append(make)
+
+    def finish_at_exit(self) -> None:
+        """:meth:`finish` when the process exits (once)."""
+        with self._lock:
+            if self._at_exit:
+                return
+            self._at_exit = True
+        atexit.register(self.finish)
 
     def finish(self, background: bool = True) -> None:
         """At exit: save the templates made; then make the deferred ones and save them, in
@@ -429,7 +437,7 @@ def install(backend: Any, templates: Templates | None = None) -> None:
     if getattr(backend, "_riskatlas_templates", None) is templates:
         return
     if templates.keeps_files:
-        _save_at_exit(templates)
+        templates.finish_at_exit()
     plain: Callable[..., str] = backend.compile
 
     def compile(expr: Any, /, *, limit: Any = None, params: Any = None,
@@ -486,12 +494,3 @@ def make_template(expr: Any, limit: Any, sql: str, plain: Callable[..., str], di
         _FIXED.update(rewritten)
         shape = Shape(expr.op())
         key = (str(dialect), shape.key, limit)
-
-
-_SAVED: set[int] = set()
-
-
-def _save_at_exit(templates: Templates) -> None:
-    if id(templates) not in _SAVED:
-        _SAVED.add(id(templates))
-        atexit.register(templates.finish)
