@@ -218,9 +218,11 @@ def main() -> None:
         here = [v for v in variants if "+" not in spec or v[0] != "before"
                 or not args.single_language_baseline]
         runs: dict[str, list[dict[str, Any]]] = {v: [] for v, _, _ in here}
-        # the warm cache: filled by one run of the command, not measured
+        # the warm cache: filled by one run of the command, not measured (and by the
+        # process it forks when it ends: waited for)
         shutil.rmtree(WORK / f"sql-cache-warm-{spec}", ignore_errors=True)
         one_run(f"warm-{spec}", now_src, lang, db, "warm")
+        wait_until_idle(30)
         for i in range(args.repeat):
             for variant, src, cache in here:  # alternating: all see the same load
                 if args.wait_idle:
