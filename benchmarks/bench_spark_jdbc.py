@@ -35,16 +35,10 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 from measure import machine  # noqa: E402
 
+from test_postgres_spark import ANALYSES, KEYS  # noqa: E402  (the analyses the test compares)
+
 RESULTS = HERE / "results" / "spark_jdbc.json"
 GRENADA = Path(__file__).resolve().parents[2] / "shared/data/desinventar/grd/DI_export_grd.zip"
-ANALYSES = {
-    "profile": lambda a: a.profile(["records", "events", "deaths", "houses_destroyed"],
-                                   level=0),
-    "screen": lambda a: a.screen(level=0, all_hazards=True),
-    "sendai": lambda a: a.sendai(level=0),
-}
-KEYS = {"profile": ["admin_code", "metric", "hazard"], "screen": ["rank"],
-        "sendai": ["admin_code", "year"]}
 
 
 class Clock:

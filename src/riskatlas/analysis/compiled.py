@@ -465,18 +465,18 @@ def compiled(expr: Any, limit: Any, plain: Callable[..., str], dialect: Any,
     sql = plain(expr, limit=limit)
     if template == SEEN or (template == NEW and getattr(_THREAD, "eager", False)):
         # the second query of this shape (or the first, when eager): make its template
-        make_template(expr, limit, sql, plain, dialect, templates)
+        make_template(expr, shape, limit, sql, plain, dialect, templates)
     elif template == NEW and templates.keeps_files:  # made at exit, for the file
-        templates.defer(lambda: make_template(expr, limit, sql, plain, dialect, templates))
+        templates.defer(lambda: make_template(expr, shape, limit, sql, plain, dialect,
+                                              templates))
     return sql
 
 
-def make_template(expr: Any, limit: Any, sql: str, plain: Callable[..., str], dialect: Any,
-                  templates: Templates) -> None:
-    """Compile ``expr``'s shape (placeholders for its values) and keep the template when
-    filling it with ``expr``'s values gives ``sql``, its plain compilation; else the shape
-    stays plain."""
-    shape = Shape(expr.op())
+def make_template(expr: Any, shape: Shape, limit: Any, sql: str, plain: Callable[..., str],
+                  dialect: Any, templates: Templates) -> None:
+    """Compile ``shape`` (``expr`` with placeholders for its values) and keep the template
+    when filling it with ``expr``'s values gives ``sql``, its plain compilation; else the
+    shape stays plain."""
     key = (str(dialect), shape.key, limit)
     templates.put(key, None)
     for _ in range(3):  # learn the literals the compiler rewrites, then try again

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -32,7 +31,7 @@ from riskatlas.paths import db_url
 from riskatlas.store.batch import BatchResult, ImportBatch
 from riskatlas.store.ddl import migrate, schema_current
 from riskatlas.store.memo import Memo
-from riskatlas.store.store import Store, process_alive
+from riskatlas.store.store import Store
 
 if TYPE_CHECKING:
     import duckdb
@@ -353,16 +352,12 @@ class PgStore(Store):
     def ibis(self) -> Any:
         return _ibis_backend().from_connection(self.pg.raw)
 
-    def new_staging_dir(self) -> Path:
-        return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+    def _staging_prefix(self) -> str:
+        return SCRATCH_PREFIX
 
-    def _remove_stale_staging(self) -> None:
-        """The scratch folders of killed imports (their process is gone), in the system's
-        temporary folder (a database has no folder beside it)."""
-        for folder in Path(tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*"):
-            pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
-            if pid.isdigit() and not process_alive(int(pid)):
-                shutil.rmtree(folder, ignore_errors=True)
+    def _staging_folder(self) -> Path:
+        """The system's temporary folder (a database has no folder beside it)."""
+        return Path(tempfile.gettempdir())
 
     def tables(self) -> set[str]:
         return {str(r[0]) for r in self.query(

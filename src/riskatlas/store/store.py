@@ -110,18 +110,20 @@ class Store:
     def _staging_prefix(self) -> str:
         return f".{self.path.name}.import-"
 
+    def _staging_folder(self) -> Path:
+        """Where imports stage their rows: beside the store."""
+        return self.path.resolve().parent
+
     def new_staging_dir(self) -> Path:
-        """A folder beside the store for an import's staged rows (removed after it)."""
+        """A folder for an import's staged rows (removed after it)."""
         return Path(tempfile.mkdtemp(prefix=f"{self._staging_prefix()}{os.getpid()}-",
-                                     dir=self.path.resolve().parent))
+                                     dir=self._staging_folder()))
 
     def _remove_stale_staging(self) -> None:
         """Staging folders left by a killed import (its process is gone)."""
-        for folder in self.path.resolve().parent.glob(self._staging_prefix() + "*"):
-            pid = folder.name[len(self._staging_prefix()):].split("-", 1)[0]
-            if pid.isdigit() and not process_alive(int(pid)):
-                shutil.rmtree(folder, ignore_errors=True)
-                log.debug("removed stale staging folder %s", folder)
+        for folder in left_by_dead(self._staging_folder(), self._staging_prefix()):
+            shutil.rmtree(folder, ignore_errors=True)
+            log.debug("removed stale staging folder %s", folder)
 
     def next_dataset_id(self) -> int:
         return int(self.scalar("SELECT nextval('dataset_seq')"))
@@ -234,6 +236,15 @@ def _version() -> str:
     """The package's version (riskatlas.__version__), read from the package already
     loaded: the store sits beneath the package's Python API, which imports it."""
     return str(sys.modules["riskatlas"].__version__)
+
+
+def left_by_dead(folder: Path, prefix: str) -> Iterator[Path]:
+    """The entries of ``folder`` named ``prefix`` + a process id + ``-`` or ``.`` + …
+    whose process is gone (it was killed)."""
+    for path in folder.glob(prefix + "*"):
+        pid = path.name[len(prefix):].split("-", 1)[0].split(".", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            yield path
 
 
 def process_alive(pid: int) -> bool:

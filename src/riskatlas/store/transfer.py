@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 from riskatlas.errors import StoreError
 from riskatlas.paths import db_url
 from riskatlas.store.ddl import MIGRATIONS_TABLE, SCHEMA_VERSION, STATEMENTS, stored_version
-from riskatlas.store.store import process_alive
+from riskatlas.store.store import left_by_dead
 
 if TYPE_CHECKING:
     import duckdb
@@ -524,11 +524,8 @@ def _into_duckdb(src: _Side, target: Path, tables: Sequence[str], overwrite: boo
 
 def _remove_stale_copies(target: Path) -> None:
     """Files of a copy to ``target`` whose process is gone (it was killed)."""
-    prefix = f".{target.name}.copy-"
-    for path in target.resolve().parent.glob(prefix + "*"):
-        pid = path.name[len(prefix):].split("-", 1)[0].split(".", 1)[0]
-        if pid.isdigit() and not process_alive(int(pid)):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+    for path in left_by_dead(target.resolve().parent, f".{target.name}.copy-"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
