@@ -103,6 +103,38 @@ def test_literals_and_tables_are_filled_in_as_ibis_writes_them(checked: list[boo
     assert ("string", "day") in compiled._FIXED  # the unit the compiler writes DAY
 
 
+def test_one_walk_before_a_query_does_what_ibis_hooks_do() -> None:
+    """The hooks before a query (compiled.pre_execute_hooks): in-memory tables registered
+    once, duplicate names refused as Ibis refuses them, a UDF still registered by Ibis."""
+    import ibis
+    import ibis.common.exceptions as exc
+    import pandas as pd
+
+    con = ibis.duckdb.connect()
+    compiled.install(con)
+    registered: list[str] = []
+    register = con._register_in_memory_table
+    con._register_in_memory_table = lambda op: (registered.append(op.name), register(op))[1]
+    a = ibis.memtable(pd.DataFrame({"k": [1, 2, 3], "v": [10, 20, 30]}))
+    b = ibis.memtable(pd.DataFrame({"k": [2, 3, 4], "w": [5, 6, 7]}))
+    q = a.join(b, "k").mutate(s=lambda t: t.v + t.w).order_by("k")
+    assert con.to_pandas(q)["s"].tolist() == [25, 36]
+    assert con.to_pandas(q.count()) == 2  # registered once
+    assert sorted(registered) == sorted([a.op().name, b.op().name])
+    from ibis.formats.pandas import PandasDataFrameProxy
+
+    twin = a.op().copy(data=PandasDataFrameProxy(pd.DataFrame({"k": [1], "v": [0]})))
+    twin = twin.to_expr()  # the same name, other data
+    with pytest.raises(exc.IbisError, match="Duplicate in-memory table names"):
+        con.to_pandas(a.join(twin, "k"))
+
+    @ibis.udf.scalar.python
+    def twice(x: int) -> int:
+        return 2 * x
+
+    assert con.to_pandas(q.mutate(d=twice(q.v))["d"]).tolist() == [40, 60]
+
+
 @pytest.fixture
 def kept_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], compiled.Templates]]:
     """``kept_in(path)``: this process's templates replaced by new ones kept in the file

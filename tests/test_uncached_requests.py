@@ -241,3 +241,62 @@ def test_profile_page_unit_totals_as_a_loop_over_units_gives_them(nepal_db):
                 assert a[6] == b[6]
                 assert a[7] == b[7] or (pd.isna(a[7]) and pd.isna(b[7]))
     assert list(_unit_totals(frame.iloc[:0])) == []
+
+
+def _cube_by_pivot(long, units, hazards, names, column):
+    """screen._cube as it was: a pivot table reindexed."""
+    from riskatlas.analysis.scope import UNIT_KEYS
+
+    wide = long[long["indicator"].isin(names)].pivot_table(
+        index=list(UNIT_KEYS), columns=["hazard", "indicator"], values=column,
+        fill_value=0.0, aggfunc="first")
+    wide = wide.reindex(index=pd.MultiIndex.from_frame(units[list(UNIT_KEYS)]),
+                        columns=pd.MultiIndex.from_product([hazards, names]), fill_value=0.0)
+    return wide.to_numpy(dtype="float64").reshape(len(units), len(hazards), len(names))
+
+
+def _drivers_per_unit(share_cube, norm, raw, hazards, names):
+    """The drivers as they were found: a sort per unit."""
+    flat, norm_flat, raw_flat = (a.reshape(len(a), -1) for a in (share_cube, norm, raw))
+    out = []
+    for u in range(len(flat)):
+        order = np.lexsort((np.arange(flat.shape[1]), -flat[u].round(9)))
+        out.append([{"hazard": hazards[k // len(names)], "indicator": names[k % len(names)],
+                     "share_pct": round(float(flat[u, k]) * 100, 1),
+                     "value": float(raw_flat[u, k]), "score": round(float(norm_flat[u, k]), 2)}
+                    for k in map(int, order[:3]) if flat[u, k] > 0])
+    return out
+
+
+def test_cube_and_drivers_are_those_of_a_pivot_and_a_sort_per_unit():
+    rng = np.random.default_rng(5)
+    names = ["deaths_missing", "directly_affected", "houses_lost", "injured"]
+    for trial in range(30):
+        n_units, n_hazards = int(rng.integers(1, 40)), int(rng.integers(1, 6))
+        hazards = [f"h{k}" for k in range(n_hazards)]
+        units = pd.DataFrame({"country_iso3": ["NPL"] * n_units,
+                              "admin_code": [f"u{k:03d}" for k in range(n_units)]})
+        rows = [(u, h, i, rng.choice([np.nan, 0.0, 1.0, rng.uniform(0, 10)]))
+                for u in units["admin_code"] for h in hazards for i in [*names, "other"]
+                if rng.random() < 0.8]
+        long = pd.DataFrame(rows, columns=["admin_code", "hazard", "indicator", "norm"])
+        long.insert(0, "country_iso3", "NPL")
+        long["raw"] = long["norm"] * 3
+        for column in ("norm", "raw"):
+            got = screen_module._cube(long, units, hazards, names, column)
+            assert np.array_equal(got, _cube_by_pivot(long, units, hazards, names, column))
+        norm = screen_module._cube(long, units, hazards, names, "norm")
+        raw = screen_module._cube(long, units, hazards, names, "raw")
+        if trial % 3 == 0:
+            norm = norm.round(0)  # ties between pairs
+        w = rng.uniform(0.5, 2, size=len(names))
+        by_hazard = screen_module.hazard_scores(norm, w)
+        got = screen_module._drivers(norm, raw, by_hazard, w, hazards, names)
+        d = -np.log(np.maximum(1 - by_hazard / 10, 1e-10))
+        total = d.sum(axis=1, keepdims=True)
+        d_share = np.divide(d, total, out=np.zeros_like(d), where=total > 0)
+        wx = norm * w
+        inside = wx.sum(axis=2, keepdims=True)
+        share = d_share[:, :, None] * np.divide(wx, inside, out=np.zeros_like(wx),
+                                                where=inside > 0)
+        assert got == _drivers_per_unit(share, norm, raw, hazards, names), trial

@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from riskatlas.analysis import ledger
 from riskatlas.analysis.engine import ENGINES, Engine, make_engine
 from riskatlas.analysis.methods import Methods, load_methods
 from riskatlas.analysis.period import PeriodRule, span_text
 from riskatlas.analysis.profile import DEFAULT_METRICS
 from riskatlas.analysis.results import Note, labelled, sort_rows
-from riskatlas.analysis.scope import Scope, filter_records, record_filters
+from riskatlas.analysis.scope import Scope, filter_records
 from riskatlas.errors import EmptyScopeError
 from riskatlas.store.store import Store
 
@@ -150,21 +151,11 @@ class Analyses:
             expr = expr.limit(limit, offset=offset)
         return expr.to_pandas()
 
-    def _in_scope(self, scope: Scope) -> Scope:
-        """``scope``, once it holds a record; else :class:`EmptyScopeError` naming what the
-        store does hold (an empty scope is an answer, not a crash)."""
-        def count() -> int:
-            return int(scope.records(self.engine.table("records"), keep=[]).count()
-                       .to_pandas())
-
-        if not self._memo(("cards", scope.period_key()), count):
-            raise EmptyScopeError(**self._scope_text(scope))
-        return scope
-
     def _stated(self, scope: Scope) -> Provenance:
         """What a result of ``scope`` states (:meth:`_provenance`), once the scope holds a
-        record (else :class:`EmptyScopeError`, as :meth:`_in_scope`): the cards in scope
-        are those its period summary counts, so no query counts them again."""
+        record; else :class:`EmptyScopeError` naming what the store does hold (an empty
+        scope is an answer, not a crash). The cards in scope are those its period summary
+        counts, so no query counts them again."""
         stated = self._provenance(scope)
         if not sum(int(r["cards"]) for r in stated[0]["by_country"]):
             raise EmptyScopeError(**self._scope_text(scope))
@@ -188,30 +179,24 @@ class Analyses:
 
     def _left_out(self, scope: Scope) -> list[Note]:
         """Notes on the scope's cards that the analysis does not count: those with no year
-        (none can be placed in a period) and those of approval statuses not counted."""
-        import ibis
-
-        records = filter_records(self.engine.table("records"), country=scope.country,
-                                 admin=scope.admin, hazard=scope.hazard,
-                                 dataset=scope.dataset)
-        # the cards of the scope's years (a predicate, not a semi-join on the unique ids)
-        dated = record_filters(records, year_from=scope.year_from, year_to=scope.year_to)
-        in_years = (ibis.and_(*dated).fill_null(False) if dated
-                    else records.record_id.notnull())  # every card (ids are never NULL)
-        status = records.approval_status.fill_null("published")
-        other = (ibis.literal(False) if scope.statuses is None
-                 else ~status.isin(list(scope.statuses)))
-        counts = records.aggregate(
-            undated=records.start_year.isnull().cast("int64").sum(),
-            other=(other & in_years).cast("int64").sum()
-        ).to_pandas().iloc[0]
+        (none can be placed in a period) and those of approval statuses not counted
+        within the scope's years (read off its ledger)."""
+        undated, other = ledger.left_out(self._ledger(scope), scope)
         notes: list[Note] = []
-        if counts["undated"]:
-            notes.append(("analysis.undated_left_out", {"count": int(counts["undated"])}))
-        if counts["other"]:
+        if undated:
+            notes.append(("analysis.undated_left_out", {"count": undated}))
+        if other:
             notes.append(("analysis.statuses_left_out", {
-                "count": int(counts["other"]), "statuses": ", ".join(scope.statuses or ())}))
+                "count": other, "statuses": ", ".join(scope.statuses or ())}))
         return notes
+
+    def _ledger(self, scope: Scope) -> pd.DataFrame:
+        """The scope's cards per country, year, counted status and climate flag
+        (:mod:`riskatlas.analysis.ledger`): one query per scope without its years, kept
+        on a served copy, which every year window of the scope reads."""
+        key = ledger.ledger_key(scope)
+        return self._memo(("ledger", key), lambda: ledger.ledger(
+            self.engine.table("records"), key).to_pandas())
 
     def counted_statuses(self, *, include_unapproved: bool = False) -> tuple[str, ...] | None:
         """The approval statuses analyses count: the methods profile's, or every one."""
@@ -235,8 +220,10 @@ class Analyses:
     def ready(self, scope: Scope) -> Scope:
         """``scope`` with the observation period of its countries worked out once (a small
         in-memory table every query of an analysis joins)."""
+        import ibis
+
         return scope if scope.period_table is not None else scope.but(
-            period_table=self._periods(scope))
+            period_table=ibis.memtable(self._periods(scope), schema=PERIOD_SCHEMA))
 
     def _scope(self, scope: Scope | None, filters: dict[str, Any]) -> Scope:
         """The scope of a call: a :class:`Scope` value, or the keywords of :meth:`scope`."""
@@ -246,19 +233,17 @@ class Analyses:
             raise TypeError(f"a Scope or scope keywords, not both: {', '.join(filters)}")
         return self.ready(scope)
 
-    def _periods(self, scope: Scope) -> Any:
-        """The observation period per country of ``scope`` (:meth:`Scope.periods`) worked
-        out once, as a small in-memory table: the queries of an analysis join it instead
-        of each computing the rule again (smaller queries, compiled and run faster)."""
-        import ibis
-
-        from riskatlas.analysis.period import worked_out
+    def _periods(self, scope: Scope) -> pd.DataFrame:
+        """The observation period per country of ``scope`` (:meth:`Scope.periods`): the
+        rule applied to the cards per year of its basis, read off the basis's ledger and
+        kept on a served copy. The queries of an analysis join it as a small in-memory
+        table (:meth:`ready`) instead of each computing the rule again."""
+        from riskatlas.analysis.period import rule_of
 
         basis = scope.but(admin=None, hazard=None, climate_only=False)
-        frame = self._memo(("periods", basis.period_key()), lambda: worked_out(
-            basis.selected(self.engine.table("records"), []), scope.period_rule,
+        return self._memo(("periods", basis.period_key()), lambda: rule_of(
+            ledger.yearly(self._ledger(basis), basis), scope.period_rule,
             year_from=scope.year_from, year_to=scope.year_to))
-        return ibis.memtable(frame, schema=PERIOD_SCHEMA)
 
     def _memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """``compute()``, kept for the store's lifetime when the store is a served copy
@@ -280,12 +265,12 @@ class Analyses:
 
         sc = self._scope(scope, filters)
         records = self.engine.table("records")
-        selected = sc.selected(records, [])
-        frames = [period.summary(period.with_period(selected, sc.periods(records)))]
+        frames = [period.summary(ledger.yearly(self._ledger(sc), sc), self._periods(sc))]
         if by_dataset:
             keys = ("country_iso3", "dataset_id")
-            marked = period.with_period(selected, sc.periods(records, by_dataset=True), keys)
-            frames.append(period.summary(marked, keys))
+            cards = period.yearly(sc.selected(records, []), keys).to_pandas()
+            frames.append(period.summary(
+                cards, sc.periods(records, by_dataset=True).to_pandas(), keys))
         frame = pd.concat(frames, ignore_index=True)
         if "dataset_id" not in frame.columns:  # country rows only
             frame["dataset_id"] = pd.NA
@@ -480,21 +465,26 @@ class Analyses:
                scope: Scope | None = None, **filters: Any) -> pd.DataFrame:
         """Units ranked by a composite risk index with class, drivers, data quality and
         rank stability; climate-related hazards unless ``all_hazards``."""
+        import ibis
+
         from riskatlas.analysis import screen as sc_mod
 
-        sc = sc_mod.screen_scope(self._in_scope(self._scope(scope, filters)), self.methods,
-                                 all_hazards)
-        with sc_mod.unit_years(self.engine.table("records"), sc).cache() as years:
-            if not int(years.count().name("cards").to_pandas()):  # records, none screened
-                located = sc.but(climate_only=False)
-                key = ("analysis.no_climate_records" if sc.climate_only and int(
-                    sc_mod.unit_years(self.engine.table("records"), located).count()
-                    .to_pandas()) else "analysis.empty_screen")
-                raise EmptyScopeError(key, **self._scope_text(sc))
-            long, per_capita = sc_mod.indicators(years, self.engine.table("population"),
-                                                 self.engine.table("admin_units"), sc,
-                                                 self.methods)
-            long_rows = long.to_pandas()
+        sc = self._scope(scope, filters)
+        self._stated(sc)  # an empty scope says so
+        sc = sc_mod.screen_scope(sc, self.methods, all_hazards)
+        # the one pass over the records, fetched: a small table the indicators query reads
+        rows = sc_mod.unit_years(self.engine.table("records"), sc).to_pyarrow()
+        if not rows.num_rows:  # records, none screened
+            located = sc.but(climate_only=False)
+            key = ("analysis.no_climate_records" if sc.climate_only and int(
+                sc_mod.unit_years(self.engine.table("records"), located).count()
+                .to_pandas()) else "analysis.empty_screen")
+            raise EmptyScopeError(key, **self._scope_text(sc))
+        long, per_capita = sc_mod.indicators(ibis.memtable(rows),
+                                             self.engine.table("population"),
+                                             self.engine.table("admin_units"), sc,
+                                             self.methods)
+        long_rows = long.to_pandas()
         frame = sc_mod.score_units(long_rows, self.methods, per_capita)
         frame.insert(4, "level", sc.level)
         notes = [] if per_capita else ["analysis.note_absolute"]
@@ -531,9 +521,8 @@ class Analyses:
         from riskatlas.analysis import period
 
         def compute() -> Provenance:
-            records = self.engine.table("records")
-            marked = period.with_period(scope.selected(records, []), scope.periods(records))
-            used = period.stamp(period.summary(marked), scope.period_rule)
+            cards = ledger.yearly(self._ledger(scope), scope)
+            used = period.stamp(period.summary(cards, self._periods(scope)), scope.period_rule)
             outside = period.outside_note(used)
             return used, [*self._left_out(scope), *([outside] if outside else [])]
 

@@ -447,7 +447,48 @@ def install(backend: Any, templates: Templates | None = None) -> None:
         return compiled(expr, limit, plain, backend.dialect, templates)
 
     backend.compile = compile
+    backend._run_pre_execute_hooks = pre_execute_hooks(backend)
     backend._riskatlas_templates = templates
+
+
+def pre_execute_hooks(backend: Any) -> Callable[[Any], None]:
+    """Ibis' hooks before a query (``_run_pre_execute_hooks``: warn of consumed Arrow
+    readers, load the spatial extension, register UDFs and in-memory tables) with one walk
+    over the expression instead of four: an expression of plain tables only registers its
+    in-memory tables (what the hooks do for it); any other goes through Ibis' hooks."""
+    import atexit as exits
+
+    import ibis.common.exceptions as exc
+    import ibis.expr.operations as ops
+
+    plain: Callable[[Any], None] = backend._run_pre_execute_hooks
+    other = (ops.ScalarUDF, ops.GeoSpatialUnOp, ops.GeoSpatialBinOp)
+    readers = backend._record_batch_readers_consumed
+
+    def hooks(expr: Any) -> None:
+        found = expr.op().find((ops.PhysicalTable, *other))
+        if any(isinstance(n, other) or n.name in readers for n in found):
+            return plain(expr)
+        memtables = [n for n in found if isinstance(n, ops.InMemoryTable)]
+        names = [m.name for m in memtables]
+        if len(set(names)) < len(names):  # as Ibis refuses them
+            raise exc.IbisError(f"Duplicate in-memory table names: "
+                                f"{sorted({n for n in names if names.count(n) > 1})}")
+        for memtable in memtables:
+            if memtable not in backend._memtables:
+                backend._register_in_memory_table(memtable)
+                backend._memtables.add(memtable)
+                finalizer = backend._make_memtable_finalizer(memtable.name)
+                if finalizer is not None:
+                    exits.register(_quietly, finalizer)
+        return None
+
+    return hooks
+
+
+def _quietly(finalizer: Callable[[], Any]) -> None:
+    with suppress(Exception):
+        finalizer()
 
 
 def compiled(expr: Any, limit: Any, plain: Callable[..., str], dialect: Any,

@@ -86,8 +86,13 @@ def worked_out(basis: ir.Table, rule: PeriodRule, *, year_from: int | None = Non
     ``period_to``, ``years``): the cards per country and year counted by one query, the
     rule applied to that small table with pandas (:func:`rule_of`; the same numbers as
     the Ibis expression, a fraction of its compile time)."""
-    yearly = basis.group_by([*KEYS, "start_year"]).aggregate(cards=basis.count())
-    return rule_of(yearly.to_pandas(), rule, year_from=year_from, year_to=year_to)
+    return rule_of(yearly(basis).to_pandas(), rule, year_from=year_from, year_to=year_to)
+
+
+def yearly(basis: ir.Table, keys: Sequence[str] = KEYS) -> ir.Table:
+    """Cards per ``keys`` and ``start_year`` of dated records: what the rule and the
+    period summary work on."""
+    return basis.group_by([*keys, "start_year"]).aggregate(cards=basis.count())
 
 
 def rule_of(yearly: pd.DataFrame, rule: PeriodRule, *, keys: Sequence[str] = KEYS,
@@ -131,16 +136,26 @@ def with_period(selected: ir.Table, table: ir.Table, keys: Sequence[str] = KEYS
     return r.mutate(inside=(r.start_year >= r.period_from) & (r.start_year <= r.period_to))
 
 
-def summary(marked: ir.Table, keys: Sequence[str] = KEYS) -> pd.DataFrame:
-    """Per country (or ``keys``): the period, the cards inside and the cards outside it
-    with their first and last year, from :func:`with_period` records (small, pandas)."""
-    out = ~marked.inside
-    by = marked.group_by(list(keys)).aggregate(
-        period_from=marked.period_from.max(), period_to=marked.period_to.max(),
-        cards=marked.inside.cast("int64").sum(), outside=out.cast("int64").sum(),
-        outside_from=marked.start_year.min(where=out),
-        outside_to=marked.start_year.max(where=out))
-    return by.order_by(list(keys)).to_pandas()
+def summary(cards: pd.DataFrame, table: pd.DataFrame, keys: Sequence[str] = KEYS
+            ) -> pd.DataFrame:
+    """Per country (or ``keys``) with a period in ``table``: the period, the cards inside
+    and the cards outside it with their first and last year, from ``cards`` per key and
+    year (:func:`yearly`; small, pandas)."""
+    import pandas as pd
+
+    keys = list(keys)
+    y = cards.merge(table[[*keys, "period_from", "period_to"]], on=keys)
+    inside = (y["start_year"] >= y["period_from"]) & (y["start_year"] <= y["period_to"])
+    y = y.assign(inside=y["cards"].where(inside, 0), outside=y["cards"].where(~inside, 0),
+                 outside_year=y["start_year"].where(~inside))
+    by = y.groupby(keys, sort=True).agg(
+        period_from=("period_from", "max"), period_to=("period_to", "max"),
+        cards=("inside", "sum"), outside=("outside", "sum"),
+        outside_from=("outside_year", "min"), outside_to=("outside_year", "max"))
+    by = by.reset_index().astype({"cards": "int64", "outside": "int64"})
+    for column in ("outside_from", "outside_to"):
+        by[column] = pd.array(by[column], dtype="Int64")
+    return by
 
 
 def stamp(summary_rows: pd.DataFrame, rule: PeriodRule) -> dict[str, Any]:

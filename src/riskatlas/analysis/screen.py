@@ -170,7 +170,8 @@ def score_units(long: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.Da
     out.insert(0, "rank", pd.array(np.where(out["recorded"], ranks, 0), dtype="Int64"))
     out.loc[~out["recorded"], ["rank", "stability"]] = [pd.NA, np.nan]
     out = out.drop(columns="recorded")
-    out["class"] = [score_class(s, methods) for s in out["score"]]
+    classes = methods.classes()
+    out["class"] = [score_class(s, classes) for s in out["score"]]
     out["top_hazard"] = [d[0]["hazard"] if d else None for d in out["drivers"]]
     out["quality"] = [_badge(r, cfg["quality"]) for r in out.itertuples()]
     out["basis"] = "per_capita" if per_capita else "absolute"
@@ -180,23 +181,27 @@ def score_units(long: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.Da
     return out[first + [c for c in out.columns if c not in first]]
 
 
-def score_class(score: float, methods: Methods) -> str:
-    for name, lower in methods.classes():
+def score_class(score: float, classes: list[tuple[str, float]]) -> str:
+    """The class of ``score`` among ``classes`` (:meth:`Methods.classes`)."""
+    for name, lower in classes:
         if score >= lower:
             return name
-    return methods.classes()[-1][0]
+    return classes[-1][0]
 
 
 def _cube(long: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: list[str],
           column: str) -> np.ndarray:
-    """``column`` as an array (unit, hazard, indicator) in the given orders."""
-    wide = long[long["indicator"].isin(names)].pivot_table(
-        index=list(UNIT_KEYS), columns=["hazard", "indicator"], values=column,
-        fill_value=0.0, aggfunc="first")
-    wide = wide.reindex(index=pd.MultiIndex.from_frame(units[list(UNIT_KEYS)]),
-                        columns=pd.MultiIndex.from_product([hazards, names]), fill_value=0.0)
-    cube: np.ndarray = wide.to_numpy(dtype="float64").reshape(len(units), len(hazards),
-                                                              len(names))
+    """``column`` as an array (unit, hazard, indicator) in the given orders; 0 where a
+    combination has no value (or the first of several)."""
+    rows = long[long["indicator"].isin(names) & long[column].notna()]
+    rows = rows.drop_duplicates([*UNIT_KEYS, "hazard", "indicator"])
+    u = pd.MultiIndex.from_frame(units[list(UNIT_KEYS)]).get_indexer(
+        pd.MultiIndex.from_frame(rows[list(UNIT_KEYS)]))
+    h = pd.Index(hazards).get_indexer(rows["hazard"])
+    i = pd.Index(names).get_indexer(rows["indicator"])
+    keep = (u >= 0) & (h >= 0)
+    cube = np.zeros((len(units), len(hazards), len(names)))
+    cube[u[keep], h[keep], i[keep]] = rows[column].to_numpy(dtype="float64")[keep]
     return cube
 
 
@@ -214,15 +219,17 @@ def _drivers(norm: np.ndarray, raw: np.ndarray, by_hazard: np.ndarray, w: np.nda
     inside = wx.sum(axis=2, keepdims=True)
     share = d_share[:, :, None] * np.divide(wx, inside, out=np.zeros_like(wx), where=inside > 0)
     flat, norm_flat, raw_flat = (a.reshape(len(a), -1) for a in (share, norm, raw))
+    # per unit, largest first; equal shares (up to float noise, which differs between
+    # engines) in the order hazard, indicator
+    pairs = np.broadcast_to(np.arange(flat.shape[1]), flat.shape)
+    top = np.lexsort((pairs, -flat.round(9)), axis=-1)[:, :3].tolist()
+    labels = [(hazards[k // len(names)], names[k % len(names)]) for k in range(flat.shape[1])]
     out = []
-    for u in range(len(flat)):
-        # largest first; equal shares (up to float noise, which differs between engines)
-        # in the order hazard, indicator
-        order = np.lexsort((np.arange(flat.shape[1]), -flat[u].round(9)))
-        out.append([{"hazard": hazards[k // len(names)], "indicator": names[k % len(names)],
-                     "share_pct": round(float(flat[u, k]) * 100, 1),
-                     "value": float(raw_flat[u, k]), "score": round(float(norm_flat[u, k]), 2)}
-                    for k in map(int, order[:3]) if flat[u, k] > 0])
+    for shares, raws, scores, order in zip(flat.tolist(), raw_flat.tolist(),
+                                           norm_flat.tolist(), top, strict=True):
+        out.append([{"hazard": labels[k][0], "indicator": labels[k][1],
+                     "share_pct": round(shares[k] * 100, 1), "value": raws[k],
+                     "score": round(scores[k], 2)} for k in order if shares[k] > 0])
     return out
 
 
