@@ -86,9 +86,8 @@ def test_a_served_copy_works_out_a_scope_once(grenada_db, monkeypatch):
         return wrapper
 
     monkeypatch.setattr("riskatlas.analysis.scope.periods", counted("periods", periods))
-    # Atlas.scope works them out on the small yearly table (period.worked_out)
-    monkeypatch.setattr(period_module, "worked_out",
-                        counted("periods", period_module.worked_out))
+    # Atlas.scope works them out on the cards per year of the scope's ledger (rule_of)
+    monkeypatch.setattr(period_module, "rule_of", counted("periods", period_module.rule_of))
     monkeypatch.setattr(period_module, "summary", counted("summary", summary))
     with riskatlas.open(grenada_db, read_only=True) as atlas:
         first = atlas.profile(["deaths"], country="GRD", year_from=1950)

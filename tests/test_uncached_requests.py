@@ -193,27 +193,55 @@ def test_the_period_rule_on_the_yearly_table_is_the_expression():
     assert got.empty and expected.empty
 
 
+def _summary_by_ibis(records, sc) -> pd.DataFrame:
+    """The period summary of a scope by one Ibis query over its records."""
+    from riskatlas.analysis.period import with_period
+
+    m = with_period(sc.selected(records, []), sc.periods(records))
+    out = ~m.inside
+    return m.group_by("country_iso3").aggregate(
+        period_from=m.period_from.max(), period_to=m.period_to.max(),
+        cards=m.inside.cast("int64").sum(), outside=out.cast("int64").sum(),
+        outside_from=m.start_year.min(where=out), outside_to=m.start_year.max(where=out)
+    ).order_by("country_iso3").to_pandas()
+
+
 @pytest.mark.shared_data
-def test_worked_out_periods_of_real_scopes(nepal_db, grenada_db):
-    from riskatlas.analysis.period import worked_out
+def test_periods_and_summaries_read_off_the_ledger_are_the_rule_over_the_cards(
+        nepal_db, grenada_db):
+    """A scope's periods and period summary, read off its ledger (analysis/ledger.py),
+    are those of the Ibis rule and of one query over the cards, for random scopes."""
+    from riskatlas.analysis import period
 
     rng = random.Random(5)
     for db in (nepal_db, grenada_db):
         with riskatlas.open(db, read_only=True) as atlas:
             records = atlas.engine.table("records")
+            codes = sorted(atlas.records(limit=None, columns=["level1_code"])[
+                "level1_code"].dropna().unique())
             for _ in range(8):
                 y0 = rng.choice([None, *range(1970, 2010)])
                 y1 = rng.choice([None, *range(1980, 2015)])
                 if y0 is not None and y1 is not None and y0 > y1:
                     y0, y1 = y1, y0
                 sc = atlas.scope_of(year_from=y0, year_to=y1,
+                                    admin=rng.choice([None, None, *codes]),
+                                    hazard=rng.choice([None, "flood", "landslide"]),
+                                    climate_only=rng.random() < 0.3,
                                     include_unapproved=rng.random() < 0.3)
                 expected = sc.periods(records).to_pandas().sort_values("country_iso3")
-                got = worked_out(sc.selected(records, []), sc.period_rule,
-                                 year_from=y0, year_to=y1)
-                pd.testing.assert_frame_equal(got.reset_index(drop=True),
+                pd.testing.assert_frame_equal(atlas._periods(sc).reset_index(drop=True),
                                               expected.reset_index(drop=True),
                                               check_dtype=False)
+                got = period.summary(ledger_yearly(atlas, sc), atlas._periods(sc))
+                pd.testing.assert_frame_equal(got, _summary_by_ibis(records, sc),
+                                              check_dtype=False)
+
+
+def ledger_yearly(atlas, sc) -> pd.DataFrame:
+    from riskatlas.analysis import ledger
+
+    return ledger.yearly(atlas._ledger(sc), sc)
 
 
 @pytest.mark.shared_data

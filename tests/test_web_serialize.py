@@ -29,7 +29,8 @@ def test_rows_of_every_kind_of_column():
         "s": [None if k % 6 == 0 else f"u{k}" for k in range(n)],
         "d": [{"hazard": "flood", "x": np.float64(k) if k % 2 else np.nan} for k in range(n)],
         "l": [[np.int64(k), None] for k in range(n)],
-        "t": pd.to_datetime(["2001-02-03", "2004-05-06 07:08:09", None, "1999-12-31"] * 10, format="ISO8601"),
+        "t": pd.to_datetime(["2001-02-03", "2004-05-06 07:08:09", None, "1999-12-31"] * 10,
+                            format="ISO8601"),
         "date": [dt.date(2000, 1, 1 + k % 28) for k in range(n)],
         7: np.arange(n, dtype="int32"),
     })

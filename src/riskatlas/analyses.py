@@ -177,11 +177,12 @@ class Analyses:
         level = "-" if scope.level is None else str(scope.level)
         return {"asked": asked, "held": text or "-", "level": level}
 
-    def _left_out(self, scope: Scope) -> list[Note]:
+    @staticmethod
+    def _left_out(scope: Scope, rows: pd.DataFrame) -> list[Note]:
         """Notes on the scope's cards that the analysis does not count: those with no year
         (none can be placed in a period) and those of approval statuses not counted
-        within the scope's years (read off its ledger)."""
-        undated, other = ledger.left_out(self._ledger(scope), scope)
+        within the scope's years (read off its ledger ``rows``)."""
+        undated, other = ledger.left_out(rows, scope)
         notes: list[Note] = []
         if undated:
             notes.append(("analysis.undated_left_out", {"count": undated}))
@@ -240,6 +241,9 @@ class Analyses:
         table (:meth:`ready`) instead of each computing the rule again."""
         from riskatlas.analysis.period import rule_of
 
+        if scope.period_table is not None:  # worked out already (a ready scope)
+            frame: pd.DataFrame = scope.period_table.op().data.to_frame()
+            return frame
         basis = scope.but(admin=None, hazard=None, climate_only=False)
         return self._memo(("periods", basis.period_key()), lambda: rule_of(
             ledger.yearly(self._ledger(basis), basis), scope.period_rule,
@@ -521,10 +525,11 @@ class Analyses:
         from riskatlas.analysis import period
 
         def compute() -> Provenance:
-            cards = ledger.yearly(self._ledger(scope), scope)
+            rows = self._ledger(scope)
+            cards = ledger.yearly(rows, scope)
             used = period.stamp(period.summary(cards, self._periods(scope)), scope.period_rule)
             outside = period.outside_note(used)
-            return used, [*self._left_out(scope), *([outside] if outside else [])]
+            return used, [*self._left_out(scope, rows), *([outside] if outside else [])]
 
         return self._memo(("provenance", scope.period_key()), compute)
 

@@ -80,15 +80,6 @@ def periods(basis: ir.Table, rule: PeriodRule, *, keys: Sequence[str] = KEYS,
                        years=(end - start + 1).cast("int64"))
 
 
-def worked_out(basis: ir.Table, rule: PeriodRule, *, year_from: int | None = None,
-               year_to: int | None = None) -> pd.DataFrame:
-    """:func:`periods` per country as a small frame (``country_iso3``, ``period_from``,
-    ``period_to``, ``years``): the cards per country and year counted by one query, the
-    rule applied to that small table with pandas (:func:`rule_of`; the same numbers as
-    the Ibis expression, a fraction of its compile time)."""
-    return rule_of(yearly(basis).to_pandas(), rule, year_from=year_from, year_to=year_to)
-
-
 def yearly(basis: ir.Table, keys: Sequence[str] = KEYS) -> ir.Table:
     """Cards per ``keys`` and ``start_year`` of dated records: what the rule and the
     period summary work on."""
