@@ -86,6 +86,7 @@ class SparkEngine(Engine):
         jars = jdbc_jars(store) if store.dialect == "postgres" else []
         self._session = session or spark_session(SparkSession, jars=jars)
         self._con = ibis.pyspark.connect(self._session)
+        self._register_before_caching()
         self._dir: Path | None = None
         if store.lake is not None:
             self._read_lake(store.lake)
@@ -102,6 +103,18 @@ class SparkEngine(Engine):
                 "(FORMAT parquet)")
             self._con.read_parquet(str(path), table_name=name)
         log.debug("spark snapshot of %s in %s", store.path, self._dir)
+
+    def _register_before_caching(self) -> None:
+        """Ibis' PySpark backend runs a ``.cache()`` without registering the in-memory
+        tables it reads (a scope's periods): register them first, as its queries do."""
+        con = self._con
+        create = con._create_cached_table
+
+        def create_cached(name: str, expr: Any) -> Any:
+            con._run_pre_execute_hooks(expr)
+            return create(name, expr)
+
+        con._create_cached_table = create_cached
 
     def _columns(self, name: str) -> list[str]:
         drop = _HEAVY_COLUMNS.get(name, ())
