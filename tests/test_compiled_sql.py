@@ -77,8 +77,9 @@ def test_templates_on_nepal_scopes(nepal_db: Path, checked: list[bool]) -> None:
         _analyses(atlas, "NPL", [(1990, 2000), (1995, 2005)], "002005027", every=False)
         before = len(checked)
         _analyses(atlas, "NPL", [(1992, 2008)], "002005027", every=False)
-    # a shape's template is made at its second query: the third window's are all filled in
-    assert len(checked) - before > 5 and all(checked[before:])
+    # a shape's template is made at its second query: the third window's are filled in
+    # (a shape first met in the third window is compiled plainly)
+    assert sum(checked[before:]) > 5
 
 
 def test_literals_and_tables_are_filled_in_as_ibis_writes_them(checked: list[bool]) -> None:
