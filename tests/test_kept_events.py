@@ -5,6 +5,8 @@ the answers are exactly those of the expressions that form them in every query."
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import pytest
 
@@ -101,3 +103,31 @@ def test_kept_events_on_spark_answer_as_on_duckdb(grenada_db):
             else:
                 assert a[column].astype(str).tolist() == b[column].astype(str).tolist(), \
                     (name, column)
+
+
+def test_windows_holding_the_same_cards_share_their_events(grenada_db):
+    """Two year windows whose cards are the same (one starts in a gap between years with
+    cards) share the events kept for the first; the second's answers are those of forming
+    its events."""
+    with riskatlas.open(grenada_db, read_only=True) as atlas:
+        years = sorted(atlas.records(limit=None, columns=["start_year"])["start_year"]
+                       .dropna().astype(int).unique())
+        gaps = [(a, b) for a, b in itertools.pairwise(years) if b - a > 1]
+        assert gaps, years
+        before, after = gaps[len(gaps) // 2]
+        first = {"country": "GRD", "level": 1, "year_from": before + 1, "year_to": years[-1]}
+        second = {**first, "year_from": after}
+        other = {**first, "year_from": before}  # one more year of cards: events of its own
+        formed = [_answers(atlas, **second), _answers(atlas, **other)]
+        atlas.store.memo = Memo()
+        _answers(atlas, **first)
+        kept = [_answers(atlas, **second)]
+        tags = [k for k in atlas.store.memo._values if k[-1][1] == "event_tags"]
+        assert len(tags) == 1
+        kept.append(_answers(atlas, **other))
+        tags = [k for k in atlas.store.memo._values if k[-1][1] == "event_tags"]
+        assert len(tags) == 2
+    for got, expected in zip(kept, formed, strict=True):
+        for name, frame in expected.items():
+            pd.testing.assert_frame_equal(_sorted(got[name]), _sorted(frame), obj=name)
+            assert got[name].attrs == frame.attrs, name

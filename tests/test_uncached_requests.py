@@ -328,3 +328,47 @@ def test_cube_and_drivers_are_those_of_a_pivot_and_a_sort_per_unit():
         share = d_share[:, :, None] * np.divide(wx, inside, out=np.zeros_like(wx),
                                                 where=inside > 0)
         assert got == _drivers_per_unit(share, norm, raw, hazards, names), trial
+
+
+def _sorted_rows(table) -> pd.DataFrame:
+    keys = ["country_iso3", "admin_code", "hazard", "start_year"]
+    return table.to_pandas().sort_values(keys).reset_index(drop=True)
+
+
+@pytest.mark.shared_data
+def test_screen_windows_read_off_every_year_sums_are_the_pass_over_the_cards(nepal_db):
+    """A served copy keeps the screen's sums of every year of a scope and reads each year
+    window off them: the rows (and their types) are those of the window's own pass over
+    the records, and the screen is the same as without a memo, for random scopes."""
+    from riskatlas.store.memo import Memo
+
+    rng = random.Random(11)
+    with riskatlas.open(nepal_db, read_only=True) as atlas:
+        records = atlas.engine.table("records")
+        codes = sorted(atlas.records(limit=None, columns=["level1_code"])[
+            "level1_code"].dropna().unique())
+        bases = [dict(level=rng.choice([1, 2]), admin=rng.choice([None, None, *codes]),
+                      all_hazards=rng.random() < 0.4, include_unapproved=rng.random() < 0.3)
+                 for _ in range(4)]
+        scopes = []
+        for _ in range(12):  # year windows of a few scopes
+            y0 = rng.choice([None, *range(1970, 2012)])
+            y1 = rng.choice([None, *range(1975, 2016)])
+            if y0 is not None and y1 is not None and y0 > y1:
+                y0, y1 = y1, y0
+            scopes.append(dict(rng.choice(bases), year_from=y0, year_to=y1))
+        plain = [atlas.screen(**s) for s in scopes]
+        atlas.store.memo = Memo()  # as a served copy
+        for s, expected in zip(scopes, plain, strict=True):
+            sc = screen_module.screen_scope(
+                atlas.scope(**{k: v for k, v in s.items() if k != "all_hazards"}),
+                atlas.methods, s["all_hazards"])
+            direct = screen_module.unit_years(records, sc).to_pyarrow()
+            kept = atlas._unit_years(sc)
+            assert kept.schema == direct.schema, s
+            pd.testing.assert_frame_equal(_sorted_rows(kept), _sorted_rows(direct))
+            got = atlas.screen(**s)
+            pd.testing.assert_frame_equal(got, expected)
+            assert got.attrs == expected.attrs
+        kept_sums = [k for k in atlas.store.memo._values if k[-1][1] == "year_sums"]
+        assert 0 < len(kept_sums) < len(scopes)  # windows of one scope share its sums

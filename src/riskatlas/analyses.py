@@ -27,6 +27,7 @@ from riskatlas.store.store import Store
 if TYPE_CHECKING:  # Ibis and pandas load on first query, not for an import
     import ibis.expr.types as ir
     import pandas as pd
+    import pyarrow as pa
 
 
 # for the views: the engine names, the caption of a period and of return levels
@@ -420,9 +421,20 @@ class Analyses:
 
         if not self._keeps(scope):
             return None
-        basis = scope.but(admin=None, hazard=None, climate_only=False).period_key()
-        return self._kept_table(("event_tags", basis), lambda: event_tags(
+        basis = scope.but(admin=None, hazard=None, climate_only=False)
+        key = basis.but(year_from=None, year_to=None).period_key(), self._card_years(basis)
+        return self._kept_table(("event_tags", *key), lambda: event_tags(
             self.engine.table("records"), scope, self.methods))
+
+    def _card_years(self, scope: Scope) -> tuple[tuple[str, int, int], ...]:
+        """Per country of ``scope``: the first and last year with cards it counts inside
+        its observation period (off its ledger). Two year windows of a scope with the same
+        hold the same cards: those of every year from the first to the last."""
+        cards = ledger.yearly(self._ledger(scope), scope).merge(
+            self._periods(scope), on="country_iso3")
+        cards = cards[cards["start_year"].between(cards["period_from"], cards["period_to"])]
+        span = cards.groupby("country_iso3")["start_year"].agg(["min", "max"])
+        return tuple((str(c), int(lo), int(hi)) for c, lo, hi in span.itertuples())
 
     def _keeps(self, scope: Scope) -> bool:
         """Whether rows per card of ``scope``'s country and period are kept in the memo:
@@ -476,13 +488,11 @@ class Analyses:
         sc = self._scope(scope, filters)
         self._stated(sc)  # an empty scope says so
         sc = sc_mod.screen_scope(sc, self.methods, all_hazards)
-        # the one pass over the records, fetched: a small table the indicators query reads
-        rows = sc_mod.unit_years(self.engine.table("records"), sc).to_pyarrow()
+        rows = self._unit_years(sc)
         if not rows.num_rows:  # records, none screened
-            located = sc.but(climate_only=False)
-            key = ("analysis.no_climate_records" if sc.climate_only and int(
-                sc_mod.unit_years(self.engine.table("records"), located).count()
-                .to_pandas()) else "analysis.empty_screen")
+            located = self._unit_years(sc.but(climate_only=False)).num_rows
+            key = ("analysis.no_climate_records" if sc.climate_only and located
+                   else "analysis.empty_screen")
             raise EmptyScopeError(key, **self._scope_text(sc))
         long, per_capita = sc_mod.indicators(ibis.memtable(rows),
                                              self.engine.table("population"),
@@ -494,6 +504,21 @@ class Analyses:
         notes = [] if per_capita else ["analysis.note_absolute"]
         return self._result(frame, "screen", sc, lang, notes,
                             extra={"hazards": sorted(long_rows["hazard"].unique())})
+
+    def _unit_years(self, sc: Scope) -> pa.Table:
+        """The screen's one pass over the records (:func:`riskatlas.analysis.screen.
+        unit_years`), fetched: a small table the indicators query reads. A served copy
+        keeps the sums of every year of the scope without its years, and reads each
+        window off them (:func:`riskatlas.analysis.screen.in_period`)."""
+        from riskatlas.analysis import screen as sc_mod
+
+        records = self.engine.table("records")
+        if self.store.memo is None:
+            return sc_mod.unit_years(records, sc).to_pyarrow()
+        every = sc.but(year_from=None, year_to=None)
+        sums = self._memo(("year_sums", every), lambda: sc_mod.every_year_sums(
+            records, every).to_pyarrow())
+        return sc_mod.in_period(sums, self._periods(sc), sc)
 
     def outside_screen(self, *, lang: str = "en", scope: Scope | None = None,
                        **filters: Any) -> pd.DataFrame:

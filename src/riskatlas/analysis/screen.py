@@ -23,8 +23,9 @@ from riskatlas.analysis.population import pop_level, unit_population
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
 from riskatlas.errors import AnalysisError
 
-if TYPE_CHECKING:  # Ibis loads on first query
+if TYPE_CHECKING:  # Ibis and Arrow load on first query
     import ibis.expr.types as ir
+    import pyarrow as pa
 
 INDICATORS = ("deaths_missing", "injured", "directly_affected", "houses_lost")
 CORE_COUNTS = ("deaths", "missing", "injured", "directly_affected", "houses_destroyed",
@@ -39,11 +40,30 @@ def screen_scope(scope: Scope, methods: Methods, all_hazards: bool) -> Scope:
     return scope.but(level=level, climate_only=climate, hazard_key="group")
 
 
+# the columns of :func:`unit_years`, in order
+UNIT_YEAR_COLUMNS = (*UNIT_KEYS, "hazard", "start_year", "unit_name", "cards", "unknown_flags",
+                     "with_status", "approved", "period_from", "period_to", *CORE_COUNTS)
+_SUMMED_COLUMNS = [*CORE_COUNTS, *(f"{c}_unknown" for c in CORE_COUNTS), "approval_status"]
+
+
 def unit_years(records: ir.Table, scope: Scope) -> ir.Table:
     """The one pass over the records: per unit × hazard × year, the sums the indicators
     and the data-quality badge need (small; cache it)."""
-    scoped = scope.records(records, keep=[*CORE_COUNTS, *(f"{c}_unknown" for c in CORE_COUNTS),
-                                          "approval_status"])
+    scoped = scope.records(records, keep=_SUMMED_COLUMNS)
+    return _year_sums(scoped, period_from=scoped.period_from.max(),  # coverage
+                      period_to=scoped.period_to.max())
+
+
+def every_year_sums(records: ir.Table, scope: Scope) -> ir.Table:
+    """:func:`unit_years` of ``scope`` without its years or observation period: every
+    dated year, and no ``period_from``/``period_to``. A year window of the scope is a
+    selection of its rows (:func:`in_period`), so a served copy keeps it once for every
+    window."""
+    scoped = scope.but(year_from=None, year_to=None).selected(records, keep=_SUMMED_COLUMNS)
+    return _year_sums(scoped)
+
+
+def _year_sums(scoped: ir.Table, **period: ir.Value) -> ir.Table:
     scoped = scoped.filter(scoped.admin_code != "")
     unknown = sum((scoped[f"{c}_unknown"].fill_null(False).cast("int64")
                    for c in CORE_COUNTS), start=0)
@@ -51,9 +71,30 @@ def unit_years(records: ir.Table, scope: Scope) -> ir.Table:
     return scoped.group_by([*UNIT_KEYS, "hazard", "start_year"]).aggregate(
         unit_name=scoped.admin_name.max(), cards=scoped.count(),
         unknown_flags=unknown.sum(), with_status=status.count(),
-        approved=status.isin(APPROVED).cast("int64").sum(),
-        period_from=scoped.period_from.max(), period_to=scoped.period_to.max(),  # coverage
+        approved=status.isin(APPROVED).cast("int64").sum(), **period,
         **{c: scoped[c].sum().fill_null(0).cast("float64") for c in CORE_COUNTS})
+
+
+def in_period(sums: pa.Table, periods: pd.DataFrame, scope: Scope) -> pa.Table:
+    """:func:`unit_years` of ``scope`` from its :func:`every_year_sums` (``sums``) and its
+    observation ``periods`` (``country_iso3``, ``period_from``, ``period_to``): the rows
+    of each country's years inside its period and the scope's years, with that period."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    bounds = pa.Table.from_pandas(periods[["country_iso3", "period_from", "period_to"]],
+                                  preserve_index=False).cast(pa.schema([
+        sums.schema.field("country_iso3"), ("period_from", pa.int64()),
+        ("period_to", pa.int64())]))
+    joined = sums.join(bounds, "country_iso3")
+    year = joined["start_year"]
+    inside = pc.and_(pc.greater_equal(year, joined["period_from"]),
+                     pc.less_equal(year, joined["period_to"]))
+    if scope.year_from is not None:
+        inside = pc.and_(inside, pc.greater_equal(year, scope.year_from))
+    if scope.year_to is not None:
+        inside = pc.and_(inside, pc.less_equal(year, scope.year_to))
+    return joined.filter(inside).select(list(UNIT_YEAR_COLUMNS))
 
 
 def indicators(years_table: ir.Table, population: ir.Table, units: ir.Table,
