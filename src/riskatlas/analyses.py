@@ -306,13 +306,19 @@ class Analyses:
                 **filters: Any) -> pd.DataFrame:
         """Each hazard's total and share (%) of every metric, per unit of ``level``
         (country when None); hazards named at ``hazard_key`` (group, hips or term)."""
-        from riskatlas.analysis.profile import profile
+        from riskatlas.analysis.profile import check_metrics, profile
 
+        metrics = check_metrics(metrics)  # a bad metric says so before an empty scope
         sc = self._scope(scope, filters)
-        tags = self.event_tags(sc) if "events" in metrics else None
-        expr = profile(self.engine.table("records"), sc, self.methods, metrics, top, tags)
-        stated = self._stated(sc)  # after the arguments are checked: a bad metric says so first
-        frame = sort_rows(expr.to_pandas(), ["country_iso3", "admin_code", "metric", "rank"])
+        stated = self._stated(sc)
+
+        def compute() -> pd.DataFrame:
+            tags = self.event_tags(sc) if "events" in metrics else None
+            expr = profile(self.engine.table("records"), sc, self.methods, metrics, top, tags)
+            return sort_rows(expr.to_pandas(), ["country_iso3", "admin_code", "metric",
+                                                "rank"])
+
+        frame = self._kept_result(("profile", metrics, top, sc), compute)
         return self._result(frame, "profile", sc, lang, stated=stated)
 
     def events(self, *, lang: str = "en", scope: Scope | None = None,
@@ -488,22 +494,26 @@ class Analyses:
         sc = self._scope(scope, filters)
         self._stated(sc)  # an empty scope says so
         sc = sc_mod.screen_scope(sc, self.methods, all_hazards)
-        rows = self._unit_years(sc)
-        if not rows.num_rows:  # records, none screened
-            located = self._unit_years(sc.but(climate_only=False)).num_rows
-            key = ("analysis.no_climate_records" if sc.climate_only and located
-                   else "analysis.empty_screen")
-            raise EmptyScopeError(key, **self._scope_text(sc))
-        long, per_capita = sc_mod.indicators(ibis.memtable(rows),
-                                             self.engine.table("population"),
-                                             self.engine.table("admin_units"), sc,
-                                             self.methods)
-        long_rows = long.to_pandas()
-        frame = sc_mod.score_units(long_rows, self.methods, per_capita)
-        frame.insert(4, "level", sc.level)
-        notes = [] if per_capita else ["analysis.note_absolute"]
-        return self._result(frame, "screen", sc, lang, notes,
-                            extra={"hazards": sorted(long_rows["hazard"].unique())})
+
+        def compute() -> tuple[pd.DataFrame, list[Note], list[str]]:
+            rows = self._unit_years(sc)
+            if not rows.num_rows:  # records, none screened
+                located = self._unit_years(sc.but(climate_only=False)).num_rows
+                key = ("analysis.no_climate_records" if sc.climate_only and located
+                       else "analysis.empty_screen")
+                raise EmptyScopeError(key, **self._scope_text(sc))
+            long, per_capita = sc_mod.indicators(ibis.memtable(rows),
+                                                 self.engine.table("population"),
+                                                 self.engine.table("admin_units"), sc,
+                                                 self.methods)
+            long_rows = long.to_pandas()
+            frame = sc_mod.score_units(long_rows, self.methods, per_capita)
+            frame.insert(4, "level", sc.level)
+            notes: list[Note] = [] if per_capita else ["analysis.note_absolute"]
+            return frame, notes, sorted(long_rows["hazard"].unique())
+
+        frame, notes, hazards = self._kept_result(("screen", sc), compute)
+        return self._result(frame, "screen", sc, lang, notes, extra={"hazards": [*hazards]})
 
     def _unit_years(self, sc: Scope) -> pa.Table:
         """The screen's one pass over the records (:func:`riskatlas.analysis.screen.
@@ -529,9 +539,20 @@ class Analyses:
 
         sc = self._scope(scope, filters)
         stated = self._stated(sc)
-        frame = outside_screen(self.engine.table("records"), sc).to_pandas()
-        frame = sort_rows(frame, ["country_iso3", "admin_code", "metric", "hazard"])
+        frame = self._kept_result(("outside_screen", sc), lambda: sort_rows(
+            outside_screen(self.engine.table("records"), sc).to_pandas(),
+            ["country_iso3", "admin_code", "metric", "hazard"]))
         return self._result(frame, "outside_screen", sc, lang, stated=stated)
+
+    def _kept_result(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """``compute()`` (a result's frame before it is labelled in a language, which
+        labels a new frame, alone or with its notes), kept on a served copy within the
+        memo's weight limit."""
+        memo = self.store.memo
+        if memo is None:
+            return compute()
+        kept: T = memo.get((self.engine.name, "result", *key), compute, weigh=_result_bytes)
+        return kept
 
     def _result(self, frame: pd.DataFrame, analysis: str, scope: Scope, lang: str,
                 notes: Sequence[Note] = (), extra: dict[str, Any] | None = None,
@@ -558,6 +579,11 @@ class Analyses:
 
         return self._memo(("provenance", scope.period_key()), compute)
 
+
+def _result_bytes(result: Any) -> int:
+    """About the memory a kept result (a frame, or a tuple starting with one) holds."""
+    frame: pd.DataFrame = result[0] if isinstance(result, tuple) else result
+    return int(frame.memory_usage(index=True, deep=False).sum()) + 64 * int(frame.size)
 
 
 def _datasets_text(dataset: int | tuple[int, ...] | None) -> str:

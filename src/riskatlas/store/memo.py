@@ -16,34 +16,42 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+WEIGHT_LIMIT = 64 * 2**20  # bytes of the values weighed (analysis results) per memo
 
 
 class Memo:
     """``get(key, compute)``: the value of ``key``, computed on first use."""
 
-    def __init__(self, limit: int = 4096) -> None:
+    def __init__(self, limit: int = 4096, weight_limit: int = WEIGHT_LIMIT) -> None:
         self._values: OrderedDict[tuple[Hashable, ...], Any] = OrderedDict()
         self._flights: dict[tuple[Hashable, ...], threading.Lock] = {}
-        self._lock = threading.Lock()  # guards both dicts
+        self._weights: dict[tuple[Hashable, ...], int] = {}  # of the values weighed
+        self._lock = threading.Lock()  # guards the dicts
         self.limit = limit
+        self.weight_limit = weight_limit
         self.prefix: tuple[Hashable, ...] = ()
 
     def scoped(self, name: Hashable) -> Memo:
         """A view of the same values under a scope of its own."""
         child = Memo.__new__(Memo)
-        child._values, child._flights, child._lock = self._values, self._flights, self._lock
-        child.limit, child.prefix = self.limit, (*self.prefix, name)
+        child.__dict__.update(self.__dict__)
+        child.prefix = (*self.prefix, name)
         return child
 
     def shared(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``get`` outside any scope: one value for every reader."""
         return self._get((key,), compute)
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """Threads asking for the same missing key together wait for the first one."""
-        return self._get((*self.prefix, key), compute)
+    def get(self, key: Hashable, compute: Callable[[], T],
+            weigh: Callable[[T], int] | None = None) -> T:
+        """Threads asking for the same missing key together wait for the first one.
+        ``weigh(value)``: the value's size in bytes; the values weighed are kept within
+        ``weight_limit`` together (least recently used out), and one above a quarter of
+        it is not kept."""
+        return self._get((*self.prefix, key), compute, weigh)
 
-    def _get(self, full: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
+    def _get(self, full: tuple[Hashable, ...], compute: Callable[[], T],
+             weigh: Callable[[T], int] | None = None) -> T:
         while True:
             with self._lock:
                 if full in self._values:
@@ -58,10 +66,17 @@ class Memo:
                 pass
         try:
             value = compute()
+            weight = 0 if weigh is None else weigh(value)
+            if weight > self.weight_limit // 4:
+                return value
             with self._lock:
                 self._values[full] = value
-                while len(self._values) > self.limit:
-                    self._values.popitem(last=False)
+                if weight:
+                    self._weights[full] = weight
+                while len(self._values) > self.limit or (
+                        weight and sum(self._weights.values()) > self.weight_limit):
+                    old, _ = self._values.popitem(last=False)
+                    self._weights.pop(old, None)
             return value
         finally:
             with self._lock:

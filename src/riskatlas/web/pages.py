@@ -45,11 +45,21 @@ class Links:
 
     def __init__(self, request: Request, lang: str) -> None:
         self.request, self.lang = request, lang
+        self._queries: dict[tuple[tuple[str, Any], ...], str] = {}  # a page's rows share one
 
     def __call__(self, path: str, **params: Any) -> str:
-        query = {k: v for k, v in params.items() if v is not None and v != ""}
-        query["lang"] = self.lang
-        return f"{path}?{urlencode(query, doseq=True)}"
+        key: tuple[tuple[str, Any], ...] | None = tuple(params.items())
+        try:
+            query = self._queries.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a list of values: not kept
+            key, query = None, None
+        if query is None:
+            wanted = {k: v for k, v in params.items() if v is not None and v != ""}
+            wanted["lang"] = self.lang
+            query = urlencode(wanted, doseq=True)
+            if key is not None:
+                self._queries[key] = query
+        return f"{path}?{query}"
 
     def here(self, **changes: Any) -> str:
         """This page with some parameters changed (None removes one)."""
