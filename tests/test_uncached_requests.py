@@ -272,7 +272,7 @@ def test_profile_page_unit_totals_as_a_loop_over_units_gives_them(nepal_db):
 
 
 def _cube_by_pivot(long, units, hazards, names, column):
-    """screen._cube as it was: a pivot table reindexed."""
+    """screen._cubes as it was: a pivot table per column, reindexed."""
     from riskatlas.analysis.scope import UNIT_KEYS
 
     wide = long[long["indicator"].isin(names)].pivot_table(
@@ -309,12 +309,15 @@ def test_cube_and_drivers_are_those_of_a_pivot_and_a_sort_per_unit():
                 if rng.random() < 0.8]
         long = pd.DataFrame(rows, columns=["admin_code", "hazard", "indicator", "norm"])
         long.insert(0, "country_iso3", "NPL")
-        long["raw"] = long["norm"] * 3
-        for column in ("norm", "raw"):
-            got = screen_module._cube(long, units, hazards, names, column)
+        long["raw"] = np.where(rng.random(len(long)) < 0.1, np.nan, long["norm"] * 3)
+        if trial % 2 and len(long):  # combinations given twice, the first value NaN or not
+            again = long.sample(frac=0.3, random_state=trial)
+            again[["norm", "raw"]] = rng.choice([np.nan, 5.0], size=(len(again), 2))
+            long = pd.concat([long, again], ignore_index=True).sample(frac=1.0,
+                                                                      random_state=trial)
+        norm, raw = screen_module._cubes(long, units, hazards, names, ("norm", "raw"))
+        for column, got in (("norm", norm), ("raw", raw)):
             assert np.array_equal(got, _cube_by_pivot(long, units, hazards, names, column))
-        norm = screen_module._cube(long, units, hazards, names, "norm")
-        raw = screen_module._cube(long, units, hazards, names, "raw")
         if trial % 3 == 0:
             norm = norm.round(0)  # ties between pairs
         w = rng.uniform(0.5, 2, size=len(names))

