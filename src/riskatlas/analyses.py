@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from riskatlas.analysis import ledger
 from riskatlas.analysis.engine import ENGINES, Engine, make_engine
@@ -250,11 +250,14 @@ class Analyses:
             ledger.yearly(self._ledger(basis), basis), scope.period_rule,
             year_from=scope.year_from, year_to=scope.year_to))
 
-    def _memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    def _memo(self, key: tuple[Any, ...], compute: Callable[[], T],
+              weigh: Callable[[T], int] | None = None) -> T:
         """``compute()``, kept for the store's lifetime when the store is a served copy
-        that never changes (``store.memo``, per reader scope); else computed each time."""
+        that never changes (``store.memo``, per reader scope); else computed each time.
+        ``weigh``: the value's bytes, for values kept within the memo's weight limit."""
         memo = self.store.memo
-        return compute() if memo is None else memo.get((self.engine.name, *key), compute)
+        return compute() if memo is None else memo.get((self.engine.name, *key), compute,
+                                                       weigh)
 
     def periods(self, *, by_dataset: bool = True, scope: Scope | None = None,
                 **filters: Any) -> pd.DataFrame:
@@ -527,7 +530,7 @@ class Analyses:
             return sc_mod.unit_years(records, sc).to_pyarrow()
         every = sc.but(year_from=None, year_to=None)
         sums = self._memo(("year_sums", every), lambda: sc_mod.every_year_sums(
-            records, every).to_pyarrow())
+            records, every).to_pyarrow(), weigh=lambda table: int(table.nbytes))
         return sc_mod.in_period(sums, self._periods(sc), sc)
 
     def outside_screen(self, *, lang: str = "en", scope: Scope | None = None,
@@ -547,12 +550,8 @@ class Analyses:
     def _kept_result(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """``compute()`` (a result's frame before it is labelled in a language, which
         labels a new frame, alone or with its notes), kept on a served copy within the
-        memo's weight limit."""
-        memo = self.store.memo
-        if memo is None:
-            return compute()
-        kept: T = memo.get((self.engine.name, "result", *key), compute, weigh=_result_bytes)
-        return kept
+        memo's weight limit (:meth:`_memo`)."""
+        return self._memo(("result", *key), compute, weigh=_result_bytes)
 
     def _result(self, frame: pd.DataFrame, analysis: str, scope: Scope, lang: str,
                 notes: Sequence[Note] = (), extra: dict[str, Any] | None = None,
@@ -580,9 +579,9 @@ class Analyses:
         return self._memo(("provenance", scope.period_key()), compute)
 
 
-def _result_bytes(result: Any) -> int:
+def _result_bytes(result: object) -> int:
     """About the memory a kept result (a frame, or a tuple starting with one) holds."""
-    frame: pd.DataFrame = result[0] if isinstance(result, tuple) else result
+    frame = cast("pd.DataFrame", result[0] if isinstance(result, tuple) else result)
     return int(frame.memory_usage(index=True, deep=False).sum()) + 64 * int(frame.size)
 
 
