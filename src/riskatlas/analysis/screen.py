@@ -240,14 +240,16 @@ def _cubes(long: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: l
         pd.MultiIndex.from_frame(rows[list(UNIT_KEYS)]))
     h = pd.Index(hazards).get_indexer(rows["hazard"])
     i = pd.Index(names).get_indexer(rows["indicator"])
+    cell = (u * len(hazards) + h) * len(names) + i  # the flat index of each row's cell
     located = (u >= 0) & (h >= 0)
     out = []
     for column in columns:
         values = rows[column].to_numpy(dtype="float64", na_value=np.nan)
-        at = np.flatnonzero(located & ~np.isnan(values))[::-1]  # the first assigned last
-        cube = np.zeros((len(units), len(hazards), len(names)))
-        cube[u[at], h[at], i[at]] = values[at]
-        out.append(cube)
+        valued = np.flatnonzero(located & ~np.isnan(values))
+        cells, first = np.unique(cell[valued], return_index=True)  # a cell's first value
+        cube = np.zeros(len(units) * len(hazards) * len(names))
+        cube[cells] = values[valued[first]]
+        out.append(cube.reshape(len(units), len(hazards), len(names)))
     return out
 
 
