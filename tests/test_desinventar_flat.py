@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import riskatlas
+from conftest import shared
 from riskatlas.api import Atlas
 from riskatlas.errors import SourceFormatError
 from riskatlas.importer import FileResult
@@ -24,17 +25,9 @@ from riskatlas.sources.desinventar_fields import CARD_FIELDS, HAY_FLAGS
 from riskatlas.sources.registry import ReadOptions, detect, head_bytes
 
 DATA = Path(__file__).parent / "data"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-NEPAL = SHARED / "desinventar" / "npl-xlsx"
+NEPAL = "desinventar/npl-xlsx"  # in ../shared/data (conftest.shared)
 PACKAGE_DATA = Path(flat.__file__).resolve().parents[1] / "data"
 FIXTURES = sorted(DATA.glob("desinventar_flat_*"))
-
-
-def shared_data(path: Path) -> Path:
-    """A file or folder of ../shared/data, or skip the test when it is absent."""
-    if not path.exists():
-        pytest.skip(f"real data not available: {path} is absent (see shared/data/DATA.md)")
-    return path
 
 
 @pytest.fixture
@@ -139,7 +132,7 @@ def test_sniff_refuses_other_tables(tmp_path: Path, content: str) -> None:
 def test_sniff_refuses_nepal_duplicate_lists() -> None:
     # analysts' lists of suspected duplicates (two joined cards per row): not exports
     for name in ("events_dup.csv", "events_dup_sn.csv"):
-        path = shared_data(NEPAL / name)
+        path = shared(f"{NEPAL}/{name}")
         assert not flat.sniff(path, head_bytes(path))
 
 
@@ -428,7 +421,7 @@ def test_forced_format_without_header(atlas: Atlas, tmp_path: Path) -> None:
 # -- the real Nepal export ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def nepal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Atlas, list[FileResult]]]:
-    parts = sorted(shared_data(NEPAL).glob("DesInventar2016-*.xlsx"))
+    parts = sorted(shared(NEPAL).glob("DesInventar2016-*.xlsx"))
     assert len(parts) == 25
     with riskatlas.open(tmp_path_factory.mktemp("npl") / "store.duckdb") as store:
         yield store, store.import_paths(parts, options=ReadOptions(country="NPL"))

@@ -9,19 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from conftest import shared
 from httpserver import FileServer
 from riskatlas.download import DESINVENTAR_URL, desinventar_url, download
 from riskatlas.errors import FetchError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-GRD_ZIP = SHARED / "desinventar" / "grd" / "DI_export_grd.zip"
+GRD_ZIP = "desinventar/grd/DI_export_grd.zip"  # in ../shared/data (conftest.shared)
 
 
 @pytest.fixture(scope="module")
 def grd() -> bytes:
-    if not GRD_ZIP.is_file():
-        pytest.skip(f"needs ../shared/data (the Grenada DesInventar export {GRD_ZIP})")
-    return GRD_ZIP.read_bytes()
+    return shared(GRD_ZIP).read_bytes()
 
 
 def sha(data: bytes) -> str:
@@ -151,7 +149,7 @@ def test_network_error(tmp_path: Path) -> None:
 @pytest.mark.shared_data
 def test_cache_hit_makes_no_request(grd: bytes, tmp_path: Path) -> None:
     dest = tmp_path / "DI_export_grd.zip"
-    shutil.copyfile(GRD_ZIP, dest)
+    shutil.copyfile(shared(GRD_ZIP), dest)
     with FileServer(grd) as srv:
         url = desinventar_url("grd", srv.base_url)
         plain = download(url, dest)
