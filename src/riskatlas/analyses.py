@@ -528,9 +528,9 @@ class Analyses:
         records = self.engine.table("records")
         if self.store.memo is None:
             return sc_mod.unit_years(records, sc).to_pyarrow()
-        every = sc.but(year_from=None, year_to=None)
-        sums = self._memo(("year_sums", every), lambda: sc_mod.every_year_sums(
-            records, every).to_pyarrow(), weigh=lambda table: int(table.nbytes))
+        sums = self._memo(("year_sums", sc.but(year_from=None, year_to=None)),
+                          lambda: sc_mod.every_year_sums(records, sc).to_pyarrow(),
+                          weigh=lambda table: int(table.nbytes))
         return sc_mod.in_period(sums, self._periods(sc), sc)
 
     def outside_screen(self, *, lang: str = "en", scope: Scope | None = None,

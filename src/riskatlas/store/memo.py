@@ -73,10 +73,10 @@ class Memo:
                 self._values[full] = value
                 if weight:
                     self._weights[full] = weight
-                while len(self._values) > self.limit or (
-                        weight and sum(self._weights.values()) > self.weight_limit):
+                weighed = sum(self._weights.values()) if weight else 0
+                while len(self._values) > self.limit or weighed > self.weight_limit:
                     old, _ = self._values.popitem(last=False)
-                    self._weights.pop(old, None)
+                    weighed -= self._weights.pop(old, 0)
             return value
         finally:
             with self._lock:
