@@ -115,6 +115,10 @@ def test_screen_rows_keep_drivers_and_advice_has_reasons(grd):
     rows = grd.get("/api/screen?country=GRD&level=1").json()["rows"]
     assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows)
     assert isinstance(rows[0]["drivers"], list) and rows[0]["drivers"][0]["hazard"]
+    # counts are JSON numbers, whatever type the engine sums them in
+    assert all(type(r["cards"]) is int or r["cards"] is None for r in rows)
+    assert all(type(r["years_covered"]) in (int, float) or r["years_covered"] is None
+               for r in rows)
     advice = grd.get("/api/advice?country=GRD&level=1&top=1").json()
     assert advice["meta"]["catalogue"] and advice["rows"]
     assert all(r["reasons"] and r["measure_id"] for r in advice["rows"])

@@ -509,7 +509,9 @@ class Analyses:
                                                  self.engine.table("population"),
                                                  self.engine.table("admin_units"), sc,
                                                  self.methods)
-            long_rows = long.to_pandas()
+            # Arrow's own conversion: Ibis' converts a value at a time (0.3–0.4 s for the
+            # 150,000 rows of a level-2 screen of Nepal, against 20 ms)
+            long_rows = long.to_pyarrow().to_pandas()
             frame = sc_mod.score_units(long_rows, self.methods, per_capita)
             frame.insert(4, "level", sc.level)
             notes: list[Note] = [] if per_capita else ["analysis.note_absolute"]

@@ -192,6 +192,7 @@ def score_units(long: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.Da
     hazards = sorted(long["hazard"].unique())
     units = long.drop_duplicates(list(UNIT_KEYS)).sort_values(list(UNIT_KEYS))
     units = units.drop(columns=["hazard", "indicator", "raw", "norm"]).reset_index(drop=True)
+    units["cards"] = units["cards"].astype("Int64")  # none for a gazetteer unit without any
     norm, raw = _cubes(long, units, hazards, names, ("norm", "raw"))
     w = np.array([weights[n] for n in names], dtype="float64")
     by_hazard = hazard_scores(norm, w)

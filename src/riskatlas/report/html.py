@@ -197,7 +197,7 @@ def maps(a: Assessment, t: Text, *, href: Callable[[str, str], str] | None = Non
         common = {"name": name, "href": href(*key) if href else None,
                   "label": name if key in labelled else None, "rank": labelled.get(key)}
         row = screen.loc[key] if key in screen.index else None
-        if row is None or row["cards"] != row["cards"] or not row["cards"]:
+        if row is None or pd.isna(row["cards"]) or not row["cards"]:
             blank = True
             title = t("map.unit_no_data", unit=name)
             score_units.append({**common, "fill": svg.NO_DATA, "title": title})
