@@ -176,3 +176,34 @@ def test_dashboard_in_chromium(server: str, tmp_path: Path):
         Path(artifacts).mkdir(parents=True, exist_ok=True)
         for path in shots:
             shutil.copy(path, Path(artifacts) / path.name)
+
+
+@pytest.mark.shared_data
+def test_a_screen_of_thousands_of_units_is_paged(nepal_db: Path):
+    """Nepal's level-2 screen: the page shows 100 ranks at a time with previous and next
+    links, the pages together list every ranked unit of the API once, in rank order, and a
+    page beyond the last shows the last."""
+    from riskatlas.web.routes_pages import SCREEN_ROWS
+
+    with web_client(nepal_db) as client:
+        api = client.get("/api/screen?country=NPL&level=2").json()["rows"]
+        ranks = sorted(r["rank"] for r in api if r["rank"] is not None)
+        pages = -(-len(ranks) // SCREEN_ROWS)
+        assert pages >= 3
+        shown = []
+        for page in range(1, pages + 1):
+            html = client.get(f"/screen?country=NPL&level=2&page={page}",
+                              headers={"Accept-Language": "zh-TW"}).text
+            table = html[html.index('<table class="screen"'):html.index("</table>")]
+            got = [int(r) for r in re.findall(r'<tr[^>]*><td class="num">(\d+)</td>', table)]
+            assert len(got) == (SCREEN_ROWS if page < pages else len(ranks) - len(shown))
+            shown += got
+            assert ('rel="prev"' in html) == (page > 1)
+            assert ('rel="next"' in html) == (page < pages)
+            assert f"第 {page} 頁，共 {pages} 頁" in html
+            assert f"中的第 {got[0]}–{got[-1]} 名" in html
+        assert shown == ranks
+        beyond = client.get(f"/screen?country=NPL&level=2&page={10**30}").text
+        assert f"Page {pages} of {pages}" in beyond
+        small = client.get("/screen?country=NPL&level=0").text
+        assert 'class="pager"' not in small

@@ -186,7 +186,7 @@ def maps(a: Assessment, t: Text, *, href: Callable[[str, str], str] | None = Non
     if shapes is None:
         return {}
     screen = a.screen.set_index(["country_iso3", "admin_code"])
-    ranked = a.screen[a.screen["cards"].fillna(0) > 0].sort_values("rank")
+    ranked = ranked_units(a)
     top = ranked.head(a.top if labels is None else labels)
     labelled = {key: i for i, key in enumerate(zip(top["country_iso3"], top["admin_code"],
                                                    strict=True))}
@@ -256,9 +256,10 @@ def all_screen_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
             for r in ranked.to_dict("records")]
 
 
-def screen_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
-    """Units with records (the others score 0 and are counted in a note)."""
-    ranked = a.screen[a.screen["cards"].fillna(0) > 0]
+def screen_rows(a: Assessment, t: Text, shown: slice = slice(None)) -> list[dict[str, Any]]:
+    """Units with records (the others score 0 and are counted in a note), in rank order;
+    ``shown``: those of these ranks (0-based positions)."""
+    ranked = ranked_units(a)
     every = "all_hazards_rank" in a.screen.columns
     return [{"rank": r["rank"], "unit": r["admin_name"] or r["admin_code"],
              "all_hazards": (t("report.score_rank", score=f"{r['all_hazards_score']:.2f}",
@@ -269,7 +270,12 @@ def screen_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
              "drivers": drivers_text(r["drivers"], t.lang), "quality": r["quality"],
              "years": t.num(r["years_covered"]), "stability": percent(r["stability"]),
              "top": r["rank"] <= a.top}
-            for r in ranked.sort_values("rank").to_dict("records")]
+            for r in ranked.iloc[shown].to_dict("records")]
+
+
+def ranked_units(a: Assessment) -> pd.DataFrame:
+    """The screen's units with records, by rank."""
+    return a.screen[a.screen["cards"].fillna(0) > 0].sort_values("rank")
 
 
 def reason_text(reason: Reason, unit: str, t: Text) -> str:
@@ -666,7 +672,7 @@ def profile_table(a: Assessment, t: Text) -> dict[str, Any]:
 def annex_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
     """Every unit with records, one short line each (the drivers of the first ones are in
     the body; riskatlas-tables.xlsx has all columns)."""
-    ranked = a.screen[a.screen["cards"].fillna(0) > 0].sort_values("rank")
+    ranked = ranked_units(a)
     every = "all_hazards_rank" in a.screen.columns
     return [{"rank": r["rank"], "unit": r["admin_name"] or r["admin_code"],
              "code": r["admin_code"], "score": f"{r['score']:.2f}", "cls": r["class"],

@@ -42,6 +42,9 @@ router = APIRouter(include_in_schema=False)
 AtlasDep = Annotated[Atlas, Depends(get_atlas)]
 Lang = Annotated[str, Depends(language)]
 PAGE_SIZE = 50
+# units per page of the screen's table (a level of thousands of units is paged; the
+# downloads and the API list every one)
+SCREEN_ROWS = 100
 DOWNLOADS = {"csv": "text/csv; charset=utf-8",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -179,7 +182,7 @@ def profile(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
 
 @router.get("/screen", response_class=HTMLResponse)
 def screen(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
-           all_hazards: bool = False, top: int = 5) -> HTMLResponse:
+           all_hazards: bool = False, top: int = 5, page: int = 1) -> HTMLResponse:
     t = Text(lang)
     choices = data.countries(atlas)
     iso = (scope.country or (choices[0] if choices else "")).upper() or None
@@ -190,10 +193,13 @@ def screen(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
         lvl = data.default_level(atlas, scope)
     a = pipeline.screen_assessment(atlas, scope.but(level=lvl), lang=lang, top=top,
                                    all_hazards=all_hazards)
-    ranked = a.screen[a.screen["cards"].fillna(0) > 0].sort_values("rank")
-    rows = report.screen_rows(a, t)
+    ranked = report.ranked_units(a)
+    pages = max(1, -(-len(ranked) // SCREEN_ROWS))
+    page = min(max(1, page), pages)
+    shown = slice((page - 1) * SCREEN_ROWS, page * SCREEN_ROWS)
+    rows = report.screen_rows(a, t, shown)
     unit_path = unit_paths(request)
-    for row, iso3 in zip(rows, ranked["country_iso3"], strict=True):
+    for row, iso3 in zip(rows, ranked["country_iso3"].iloc[shown], strict=True):
         row["url"] = unit_path(iso3, row["code"]) if row["code"] else None
         row["level"] = lvl
     maps = report.maps(a, t, href=unit_links(request, lang, lvl))
@@ -202,7 +208,8 @@ def screen(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
                   every=bool(len(a.all_screen)), outside=report.outside_text(a.outside, t),
                   statuses=statuses_text(a.screen.attrs["scope"]["statuses"], lang),
                   countries=[(c, country_name(c, lang)) for c in choices],
-                  year_from=y0, year_to=y1, all_hazards=all_hazards,
+                  year_from=y0, year_to=y1, all_hazards=all_hazards, page=page, pages=pages,
+                  ranked=len(ranked), first=shown.start + 1, last=shown.start + len(rows),
                   silent=int((a.screen["cards"].fillna(0) == 0).sum()))
 
 
