@@ -284,3 +284,38 @@ def test_the_form_in_chromium(tmp_path: Path):
         assert "水災" in page.locator("td.hazard_group").inner_text()
         assert page.locator("td.level1_name").inner_text() == "Unit 0101"
         browser.close()
+
+
+def test_the_records_page_reads_its_filter_choices_once_per_served_copy(tmp_path: Path):
+    """The gazetteer, the unit options and the hazard groups of the records page are read
+    once per served copy (a memo): the second page asks the store nothing, and gives the
+    same choices; a code asked for that the gazetteer lacks is still offered. Without a
+    memo (the live store) every call reads them."""
+    from riskatlas.store.memo import Memo
+    from riskatlas.web import choices
+
+    db = store_with(tmp_path, [card(1, "FLOOD", 2001, "01", l1="0101", deaths=3),
+                               card(2, "LANDSLIDE", 2003, "02", l1="0201", deaths=1)])
+    with riskatlas.open(db, read_only=True) as atlas:
+        read: list[str] = []
+        table = atlas.store.table
+        atlas.store.table = lambda name, *a, **k: read.append(name) or table(name, *a, **k)
+
+        def choose(lang: str, admin: str | None = None) -> tuple[list, list]:
+            return (choices.unit_filter_options(atlas, "lka", admin),
+                    choices.hazard_group_options(atlas, None, lang))
+
+        plain = choose("en")
+        assert {"admin_units", "records"} <= set(read)
+        read.clear()
+        assert choose("en") == plain and read  # no memo: read again
+        atlas.store.memo = Memo()
+        first = choose("en")
+        assert first == plain
+        read.clear()
+        assert choose("en") == plain and choose("zh-TW")[0] == plain[0]
+        assert [name for name, _ in choose("zh-TW")[1]] != [] and not read
+        units, _ = choose("en", admin="9999")
+        assert units[-1] == (-1, [("9999", "9999")]) and not read
+        assert [code for _, code_names in plain[0] for code, _ in code_names] == [
+            "01", "02", "0101", "0201"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from riskatlas.model.countries import is_iso3
+from riskatlas.store.memo import kept
 
 if TYPE_CHECKING:
     from riskatlas.store.store import Store
@@ -47,15 +48,21 @@ class Gazetteer:
 
     @classmethod
     def of(cls, store: Store, country: str | None) -> Gazetteer:
+        """``country``'s units in ``store`` (read once per served copy)."""
         if not country:
             return cls(country, [])
-        t = store.table("admin_units")
-        rows = (t.filter((t.country_iso3 == country) & t.level.isin(LEVELS) & t.code.notnull())
-                .select("level", "code", "name", "name_en", "parent_code")
-                .order_by(["level", "code"]).to_pandas())
-        return cls(country, [Unit(int(r.level), str(r.code),
-                                  text_value(r.name) or text_value(r.name_en),
-                                  text_value(r.parent_code)) for r in rows.itertuples()])
+
+        def read() -> Gazetteer:
+            t = store.table("admin_units")
+            rows = (t.filter((t.country_iso3 == country) & t.level.isin(LEVELS)
+                             & t.code.notnull())
+                    .select("level", "code", "name", "name_en", "parent_code")
+                    .order_by(["level", "code"]).to_pandas())
+            return cls(country, [Unit(int(r.level), str(r.code),
+                                      text_value(r.name) or text_value(r.name_en),
+                                      text_value(r.parent_code)) for r in rows.itertuples()])
+
+        return kept(store.memo, ("gazetteer", country), read)
 
     def unit(self, level: int, code: str | None) -> Unit | None:
         return self.units.get((level, code)) if code else None

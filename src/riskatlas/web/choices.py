@@ -24,6 +24,7 @@ from riskatlas.services.places import (  # noqa: F401  (the place rule, importab
     settle_place,
     text_value,
 )
+from riskatlas.store.memo import kept
 
 
 def store_countries(atlas: Any) -> list[str]:
@@ -66,7 +67,9 @@ def unit_filter_options(atlas: Any, country: str | None,
     units; ``selected`` (a code the page was asked for, e.g. from a unit page) always
     among them. No country: no units (codes repeat across countries)."""
     gazetteer = Gazetteer.of(atlas.store, country.upper() if country else None)
-    out = [(level, units) for level, units in unit_options(gazetteer).items()
+    every = kept(atlas.store.memo, ("unit_options", gazetteer.country),
+                 lambda: unit_options(gazetteer))
+    out = [(level, units) for level, units in every.items()
            if units and len(units) <= UNIT_FILTER_MAX]
     if selected and not any(code == selected for _, units in out for code, _ in units):
         unit = next((gazetteer.unit(n, selected) for n in LEVELS
@@ -80,8 +83,11 @@ def hazard_group_options(atlas: Any, selected: str | None,
                          lang: str) -> list[tuple[str, str]]:
     """(group, name) of the reporting groups of the records the reader may see, by name;
     ``selected`` (a HIPs code or a term a link asked for) kept as an option of its own."""
-    r = atlas.table("records")
-    groups = r.select("hazard_group").distinct().to_pandas()["hazard_group"]
+    def distinct() -> list[str]:
+        r = atlas.table("records")
+        return r.select("hazard_group").distinct().to_pandas()["hazard_group"].tolist()
+
+    groups = kept(atlas.store.memo, ("hazard_groups",), distinct)
     out = sorted(((g, hazard_name(g, lang) or g) for g in groups if isinstance(g, str) and g),
                  key=lambda o: o[1])
     if selected and selected.lower() not in {g for g, _ in out}:
