@@ -42,8 +42,8 @@ router = APIRouter(include_in_schema=False)
 AtlasDep = Annotated[Atlas, Depends(get_atlas)]
 Lang = Annotated[str, Depends(language)]
 PAGE_SIZE = 50
-# units per page of the screen's table (a level of thousands of units is paged; the
-# downloads and the API list every one)
+# units per page of the screen's table (a level of thousands of units is paged;
+# /api/screen and the report's annex list every one)
 SCREEN_ROWS = 100
 DOWNLOADS = {"csv": "text/csv; charset=utf-8",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
