@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from riskatlas.model.countries import is_iso3
-from riskatlas.store.memo import kept
 
 if TYPE_CHECKING:
     from riskatlas.store.store import Store
@@ -62,7 +61,7 @@ class Gazetteer:
                                       text_value(r.name) or text_value(r.name_en),
                                       text_value(r.parent_code)) for r in rows.itertuples()])
 
-        return kept(store.memo, ("gazetteer", country), read)
+        return store.kept(("gazetteer", country), read)
 
     def unit(self, level: int, code: str | None) -> Unit | None:
         return self.units.get((level, code)) if code else None

@@ -82,9 +82,3 @@ class Memo:
             with self._lock:
                 del self._flights[full]
             flight.release()
-
-
-def kept(memo: Memo | None, key: Hashable, compute: Callable[[], T]) -> T:
-    """``compute()``, kept in ``memo`` under ``key`` when the store has one (a served
-    copy, which never changes); else computed each time."""
-    return compute() if memo is None else memo.get(key, compute)

@@ -8,11 +8,11 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from riskatlas.errors import StoreError
 from riskatlas.model.hazards import Crosswalk, load_crosswalk
@@ -20,6 +20,8 @@ from riskatlas.paths import resolve_db
 from riskatlas.store.batch import ImportBatch
 from riskatlas.store.ddl import migrate, schema_current
 from riskatlas.store.memo import Memo
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import duckdb
@@ -92,6 +94,11 @@ class Store:
         import ibis  # loaded on first query: an import does not need it
 
         return ibis.duckdb.from_connection(self.connection)
+
+    def kept(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, kept in the store's memo under ``key`` when it has one (a served
+        copy, which never changes); else computed each time."""
+        return compute() if self.memo is None else self.memo.get(key, compute)
 
     def table(self, name: str) -> Any:
         """An Ibis table expression of a store table (its schema read once per memo)."""

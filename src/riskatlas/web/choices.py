@@ -24,7 +24,6 @@ from riskatlas.services.places import (  # noqa: F401  (the place rule, importab
     settle_place,
     text_value,
 )
-from riskatlas.store.memo import kept
 
 
 def store_countries(atlas: Any) -> list[str]:
@@ -67,8 +66,8 @@ def unit_filter_options(atlas: Any, country: str | None,
     units; ``selected`` (a code the page was asked for, e.g. from a unit page) always
     among them. No country: no units (codes repeat across countries)."""
     gazetteer = Gazetteer.of(atlas.store, country.upper() if country else None)
-    every = kept(atlas.store.memo, ("unit_options", gazetteer.country),
-                 lambda: unit_options(gazetteer))
+    every = atlas.store.kept(("unit_options", gazetteer.country),
+                             lambda: unit_options(gazetteer))
     out = [(level, units) for level, units in every.items()
            if units and len(units) <= UNIT_FILTER_MAX]
     if selected and not any(code == selected for _, units in out for code, _ in units):
@@ -87,7 +86,7 @@ def hazard_group_options(atlas: Any, selected: str | None,
         r = atlas.table("records")
         return r.select("hazard_group").distinct().to_pandas()["hazard_group"].tolist()
 
-    groups = kept(atlas.store.memo, ("hazard_groups",), distinct)
+    groups = atlas.store.kept(("hazard_groups",), distinct)
     out = sorted(((g, hazard_name(g, lang) or g) for g in groups if isinstance(g, str) and g),
                  key=lambda o: o[1])
     if selected and selected.lower() not in {g for g, _ in out}:

@@ -16,7 +16,6 @@ from riskatlas.api import Atlas
 from riskatlas.assessment.pipeline import choose_level, units_of
 from riskatlas.errors import EmptyScopeError
 from riskatlas.model.countries import country_name
-from riskatlas.store.memo import kept
 
 __all__ = ["countries", "datasets", "default_level", "hazard_terms", "level_of", "overview",
            "units_of"]
@@ -58,7 +57,7 @@ def countries(atlas: Atlas) -> list[str]:
         codes = r.select(code=r.country_iso3.fill_null("XXX")).distinct().to_pandas()["code"]
         return sorted(str(c) for c in codes)
 
-    return kept(atlas.store.memo, ("countries",), distinct)
+    return atlas.store.kept(("countries",), distinct)
 
 
 def overview(atlas: Atlas, lang: str) -> list[dict[str, Any]]:
