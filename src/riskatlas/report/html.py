@@ -256,10 +256,11 @@ def all_screen_rows(a: Assessment, t: Text) -> list[dict[str, Any]]:
             for r in ranked.to_dict("records")]
 
 
-def screen_rows(a: Assessment, t: Text, shown: slice = slice(None)) -> list[dict[str, Any]]:
+def screen_rows(a: Assessment, t: Text, units: pd.DataFrame | None = None
+                ) -> list[dict[str, Any]]:
     """Units with records (the others score 0 and are counted in a note), in rank order;
-    ``shown``: those of these ranks (0-based positions)."""
-    ranked = ranked_units(a)
+    ``units``: some of :func:`ranked_units` (default: every one)."""
+    ranked = ranked_units(a) if units is None else units
     every = "all_hazards_rank" in a.screen.columns
     return [{"rank": r["rank"], "unit": r["admin_name"] or r["admin_code"],
              "all_hazards": (t("report.score_rank", score=f"{r['all_hazards_score']:.2f}",
@@ -270,7 +271,7 @@ def screen_rows(a: Assessment, t: Text, shown: slice = slice(None)) -> list[dict
              "drivers": drivers_text(r["drivers"], t.lang), "quality": r["quality"],
              "years": t.num(r["years_covered"]), "stability": percent(r["stability"]),
              "top": r["rank"] <= a.top}
-            for r in ranked.iloc[shown].to_dict("records")]
+            for r in ranked.to_dict("records")]
 
 
 def ranked_units(a: Assessment) -> pd.DataFrame:

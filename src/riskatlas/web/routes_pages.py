@@ -196,10 +196,11 @@ def screen(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
     ranked = report.ranked_units(a)
     pages = max(1, -(-len(ranked) // SCREEN_ROWS))
     page = min(max(1, page), pages)
-    shown = slice((page - 1) * SCREEN_ROWS, page * SCREEN_ROWS)
+    first = (page - 1) * SCREEN_ROWS
+    shown = ranked.iloc[first:first + SCREEN_ROWS]
     rows = report.screen_rows(a, t, shown)
     unit_path = unit_paths(request)
-    for row, iso3 in zip(rows, ranked["country_iso3"].iloc[shown], strict=True):
+    for row, iso3 in zip(rows, shown["country_iso3"], strict=True):
         row["url"] = unit_path(iso3, row["code"]) if row["code"] else None
         row["level"] = lvl
     maps = report.maps(a, t, href=unit_links(request, lang, lvl))
@@ -209,8 +210,8 @@ def screen(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
                   statuses=statuses_text(a.screen.attrs["scope"]["statuses"], lang),
                   countries=[(c, country_name(c, lang)) for c in choices],
                   year_from=y0, year_to=y1, all_hazards=all_hazards, page=page, pages=pages,
-                  ranked=len(ranked), first=shown.start + 1, last=shown.start + len(rows),
-                  silent=int((a.screen["cards"].fillna(0) == 0).sum()))
+                  ranked=len(ranked), first=first + 1, last=first + len(rows),
+                  silent=len(a.screen) - len(ranked))
 
 
 @router.get("/unit/{country}/{code}", response_class=HTMLResponse, name="unit")
