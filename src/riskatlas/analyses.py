@@ -327,16 +327,16 @@ class Analyses:
     def events(self, *, lang: str = "en", scope: Scope | None = None,
                **filters: Any) -> pd.DataFrame:
         """Data cards grouped into events (one row per event)."""
-        from riskatlas.analysis.events import events, whole
+        from riskatlas.analysis.events import EVENT_COLUMNS, SUMMED, events, whole
 
         sc = self._scope(scope, filters)
         stated = self._stated(sc)
         records = self.engine.table("records")
         # events form over the whole country and period: one crossing units stays whole
-        basis = None if whole(sc) else sc.but(admin=None, hazard=None,
-                                              climate_only=False).records(records)
-        expr = events(sc.records(records), self.methods, basis=basis,
-                      tags=self.event_tags(sc))
+        basis = None if whole(sc) else sc.but(admin=None, hazard=None, climate_only=False
+                                              ).records(records, keep=EVENT_COLUMNS)
+        expr = events(sc.records(records, keep=[*EVENT_COLUMNS, *SUMMED]), self.methods,
+                      basis=basis, tags=self.event_tags(sc))
         frame = sort_rows(expr.to_pandas(), ["country_iso3", "start_date", "event_id"])
         return self._result(frame, "events", sc, lang, stated=stated)
 

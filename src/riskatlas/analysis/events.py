@@ -38,6 +38,10 @@ if TYPE_CHECKING:  # Ibis loads on first query
 SUMMED = tuple(f for f in IMPACT_FIELDS if f not in ("losses_local",))  # currencies differ
 COUNTRY = "*"  # the chaining area of a card chained across its whole country
 GLIDE, NAME = "glide:", "name:"  # prefixes of a card's source event identifier
+# the columns events are formed from (with the scope's own, riskatlas.analysis.scope
+# SCOPE_COLUMNS): a scope narrowed to them builds and compiles a far smaller expression
+EVENT_COLUMNS = ("start_date", "start_month", "date_precision", "glide", "event_name",
+                 "deaths", "houses_destroyed")
 
 
 def card_events(records: ir.Table, methods: Methods, keep: Sequence[str] = ()) -> ir.Table:
@@ -168,7 +172,8 @@ def event_tags(records: ir.Table, scope: Scope, methods: Methods) -> ir.Table:
     (``day0``, ``day1``) and whether the whole event is ``intensive``. The same for every
     unit and hazard of a country and period: a served copy or a pipeline run works it out
     once (:meth:`riskatlas.analyses.Analyses.event_tags`) for every analysis."""
-    basis = scope.but(admin=None, hazard=None, climate_only=False).records(records)
+    basis = scope.but(admin=None, hazard=None, climate_only=False).records(
+        records, keep=EVENT_COLUMNS)
     tags = card_events(basis, methods).select("record_id", "event_id", "day0", "day1")
     flags = event_flags(basis.join(tags.select("record_id", "event_id"), "record_id"),
                         methods)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from riskatlas.analysis.events import card_events, event_flags, event_tags, whole
+from riskatlas.analysis.events import EVENT_COLUMNS, card_events, event_flags, event_tags, whole
 from riskatlas.analysis.levels import QUANTITIES, Bootstrap
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.population import unit_population
@@ -37,7 +37,8 @@ def unit_events(records: ir.Table, scope: Scope, methods: Methods,
     """One row per unit × hazard × event: the event's impacts inside the unit, its year
     and whether the whole event is intensive. ``tags``: :func:`event_tags` of the scope
     if already at hand."""
-    scoped = scope.records(records)
+    scoped = scope.records(records, keep=[*EVENT_COLUMNS, *RISK_METRICS]
+                           if tags is None else RISK_METRICS)
     if tags is None and whole(scope):  # the cards are the basis: tagged once, no join
         cards = card_events(scoped, methods, keep=[
             *GROUP_KEYS, "admin_name", "start_year", *RISK_METRICS])

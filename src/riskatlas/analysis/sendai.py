@@ -35,7 +35,7 @@ def sendai(records: ir.Table, population: pd.DataFrame, scope: Scope, methods: M
     """
     import ibis
 
-    scoped = scope.records(records)
+    scoped = scope.records(records, keep=[*COUNTS, "losses_usd"])
     by = scoped.group_by([*UNIT_KEYS, scoped.start_year.name("year")]).aggregate(
         admin_name=scoped.admin_name.max(), records=scoped.count(),
         losses_usd=scoped.losses_usd.sum(),  # stays empty when no card reports money
