@@ -131,3 +131,23 @@ def test_windows_holding_the_same_cards_share_their_events(grenada_db):
         for name, frame in expected.items():
             pd.testing.assert_frame_equal(_sorted(got[name]), _sorted(frame), obj=name)
             assert got[name].attrs == frame.attrs, name
+
+
+def test_events_are_formed_from_the_columns_they_read(grenada_db):
+    """The cards' events are built over the scope's columns and EVENT_COLUMNS only: an
+    expression over all ninety record columns costs twice the Python to build."""
+    from riskatlas.analysis.scope import SCOPE_COLUMNS
+
+    with riskatlas.open(grenada_db, read_only=True) as atlas:
+        sc = atlas.scope(country="GRD", level=1, year_from=2000, year_to=2010)
+        records = atlas.engine.table("records")
+        exprs = {"event_tags": events_module.event_tags(records, sc, atlas.methods),
+                 "unit_events": risk_module.unit_events(records, sc, atlas.methods),
+                 "profile": profile_module.profile(records, sc, atlas.methods,
+                                                   ["deaths", "events"])}
+        read = {*SCOPE_COLUMNS, *events_module.EVENT_COLUMNS, *risk_module.RISK_METRICS}
+        unread = [c for c in records.columns if c not in read]
+        assert "raw" in unread and "comments" in unread
+        for name, expr in exprs.items():
+            sql = atlas.engine.con.compile(expr)
+            assert not [c for c in unread if f'"{c}"' in sql], name
