@@ -24,6 +24,9 @@ TEST_DATA = Path(__file__).parent / "data"
 # compiled SQL is not kept across processes in tests (analysis/compiled.py): every run
 # compiles as a user's first one does; tests/test_compiled_sql.py checks the file
 os.environ["RISKATLAS_SQL_CACHE"] = "off"
+# every analysis an argument shape's recipe answers is also built, and its SQL compared
+# (analysis/recipes.py; tests/test_recipes.py runs them as users do)
+os.environ.setdefault("RISKATLAS_RECIPES", "check")
 
 
 def shared(relative: str) -> Path:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
-from riskatlas.analysis import ledger
+from riskatlas.analysis import ledger, recipes
 from riskatlas.analysis.engine import ENGINES, Engine, make_engine
 from riskatlas.analysis.methods import Methods, load_methods
 from riskatlas.analysis.period import PeriodRule, span_text
@@ -197,8 +197,8 @@ class Analyses:
         (:mod:`riskatlas.analysis.ledger`): one query per scope without its years, kept
         on a served copy, which every year window of the scope reads."""
         key = ledger.ledger_key(scope)
-        return self._memo(("ledger", key), lambda: ledger.ledger(
-            self.engine.table("records"), key).to_pandas())
+        return self._memo(("ledger", key), lambda: recipes.run(
+            "to_pandas", ledger.ledger, self.engine.table("records"), key))
 
     def counted_statuses(self, *, include_unapproved: bool = False) -> tuple[str, ...] | None:
         """The approval statuses analyses count: the methods profile's, or every one."""
@@ -317,9 +317,9 @@ class Analyses:
 
         def compute() -> pd.DataFrame:
             tags = self.event_tags(sc) if "events" in metrics else None
-            expr = profile(self.engine.table("records"), sc, self.methods, metrics, top, tags)
-            return sort_rows(expr.to_pandas(), ["country_iso3", "admin_code", "metric",
-                                                "rank"])
+            frame = recipes.run("to_pandas", profile, self.engine.table("records"), sc,
+                                self.methods, metrics, top, tags)
+            return sort_rows(frame, ["country_iso3", "admin_code", "metric", "rank"])
 
         frame = self._kept_result(("profile", metrics, top, sc), compute)
         return self._result(frame, "profile", sc, lang, stated=stated)
@@ -352,8 +352,10 @@ class Analyses:
         population = self.engine.table("population")
         kept = self.unit_events(sc)
         if kept is not None:  # a served copy or a pipeline run: formed once per scope
-            frame = risk(records, population, sc, self.methods, ue=kept).to_pandas()
-            annual = annual_series(records, sc, self.methods, ue=kept).to_pandas()
+            frame = recipes.run("to_pandas", risk, records, population, sc, self.methods,
+                                ue=kept)
+            annual = recipes.run("to_pandas", annual_series, records, sc, self.methods,
+                                 ue=kept)
         else:  # the events per unit, formed once for the table and its annual series
             with unit_events(records, sc, self.methods).cache() as ue:
                 frame = risk(records, population, sc, self.methods, ue=ue).to_pandas()
@@ -432,8 +434,8 @@ class Analyses:
             return None
         basis = scope.but(admin=None, hazard=None, climate_only=False)
         key = basis.but(year_from=None, year_to=None).period_key(), self._card_years(basis)
-        return self._kept_table(("event_tags", *key), lambda: event_tags(
-            self.engine.table("records"), scope, self.methods))
+        return self._kept_table(("event_tags", *key), event_tags, self.engine.table("records"),
+                                scope, self.methods)
 
     def _card_years(self, scope: Scope) -> tuple[tuple[str, int, int], ...]:
         """Per country of ``scope``: the first and last year with cards it counts inside
@@ -464,14 +466,18 @@ class Analyses:
 
         if not self._keeps(scope):
             return None
-        return self._kept_table(("unit_events", scope), lambda: unit_events(
-            self.engine.table("records"), scope, self.methods, tags=self.event_tags(scope)))
+        return self._kept_table(("unit_events", scope), unit_events,
+                                self.engine.table("records"), scope, self.methods,
+                                self.event_tags(scope))
 
-    def _kept_table(self, key: tuple[Any, ...], expr: Callable[[], ir.Table]) -> ir.Table:
-        """The rows of ``expr()`` fetched once into the memo, as an in-memory Ibis table."""
+    def _kept_table(self, key: tuple[Any, ...], builder: Callable[..., ir.Table],
+                    *args: Any) -> ir.Table:
+        """The rows of ``builder(*args)`` fetched once into the memo, as an in-memory Ibis
+        table."""
         import ibis
 
-        return ibis.memtable(self._memo(key, lambda: expr().to_pyarrow()))
+        return ibis.memtable(self._memo(key, lambda: recipes.run("to_pyarrow", builder,
+                                                                 *args)))
 
     def sendai(self, *, lang: str = "en", scope: Scope | None = None,
                **filters: Any) -> pd.DataFrame:
@@ -505,13 +511,13 @@ class Analyses:
                 key = ("analysis.no_climate_records" if sc.climate_only and located
                        else "analysis.empty_screen")
                 raise EmptyScopeError(key, **self._scope_text(sc))
-            long, per_capita = sc_mod.indicators(ibis.memtable(rows),
-                                                 self.engine.table("population"),
-                                                 self.engine.table("admin_units"), sc,
-                                                 self.methods)
+            tables = (ibis.memtable(rows), self.engine.table("population"),
+                      self.engine.table("admin_units"), sc, self.methods)
+            per_capita = sc_mod.per_capita(*tables)
             # Arrow's own conversion: Ibis' converts a value at a time (0.3–0.4 s for the
             # 150,000 rows of a level-2 screen of Nepal, against 20 ms)
-            long_rows = long.to_pyarrow().to_pandas()
+            long_rows = recipes.run("to_pyarrow", sc_mod.indicators, *tables,
+                                    per_capita).to_pandas()
             frame = sc_mod.score_units(long_rows, self.methods, per_capita)
             frame.insert(4, "level", sc.level)
             notes: list[Note] = [] if per_capita else ["analysis.note_absolute"]
@@ -529,9 +535,10 @@ class Analyses:
 
         records = self.engine.table("records")
         if self.store.memo is None:
-            return sc_mod.unit_years(records, sc).to_pyarrow()
+            return recipes.run("to_pyarrow", sc_mod.unit_years, records, sc)
         sums = self._memo(("year_sums", sc.but(year_from=None, year_to=None)),
-                          lambda: sc_mod.every_year_sums(records, sc).to_pyarrow(),
+                          lambda: recipes.run("to_pyarrow", sc_mod.every_year_sums,
+                                              records, sc),
                           weigh=lambda table: int(table.nbytes))
         return sc_mod.in_period(sums, self._periods(sc), sc)
 

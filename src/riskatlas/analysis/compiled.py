@@ -119,6 +119,17 @@ class Templates:
                 self.misses += 1
             return found
 
+    def peek(self, key: Any) -> Template | None:
+        """``key``'s template, when one is kept (here or in the file); nothing counted."""
+        with self._lock:
+            found = self._shapes.get(key)
+            if found is None or not isinstance(found, Template):
+                found = self._from_file(key)
+                if found is not None:
+                    self._shapes[key] = found
+                    self._trim()
+            return found
+
     def _trim(self) -> None:
         while len(self._shapes) > self.limit:
             self._shapes.popitem(last=False)
@@ -442,6 +453,9 @@ def install(backend: Any, templates: Templates | None = None) -> None:
 
     def compile(expr: Any, /, *, limit: Any = None, params: Any = None,
                 pretty: bool = False, **kw: Any) -> str:
+        given = getattr(_THREAD, "given", None)
+        if given is not None:  # a recipe's query (analysis/recipes.py)
+            return str(given[0])
         if params or pretty or kw:
             return plain(expr, limit=limit, params=params, pretty=pretty, **kw)
         return compiled(expr, limit, plain, backend.dialect, templates)
@@ -449,6 +463,7 @@ def install(backend: Any, templates: Templates | None = None) -> None:
     backend.compile = compile
     backend._run_pre_execute_hooks = pre_execute_hooks(backend)
     backend._riskatlas_templates = templates
+    backend._riskatlas_plain = plain
 
 
 def pre_execute_hooks(backend: Any) -> Callable[[Any], None]:
@@ -466,10 +481,14 @@ def pre_execute_hooks(backend: Any) -> Callable[[Any], None]:
     readers = backend._record_batch_readers_consumed
 
     def hooks(expr: Any) -> None:
-        found = expr.op().find((ops.PhysicalTable, *other))
-        if any(isinstance(n, other) or n.name in readers for n in found):
-            return plain(expr)
-        memtables = [n for n in found if isinstance(n, ops.InMemoryTable)]
+        given = getattr(_THREAD, "given", None)
+        if given is not None:  # a recipe's query: the tables it names, not its expression's
+            memtables = [t.op() for t in given[1]]
+        else:
+            found = expr.op().find((ops.PhysicalTable, *other))
+            if any(isinstance(n, other) or n.name in readers for n in found):
+                return plain(expr)
+            memtables = [n for n in found if isinstance(n, ops.InMemoryTable)]
         names = [m.name for m in memtables]
         if len(set(names)) < len(names):  # as Ibis refuses them
             raise exc.IbisError(f"Duplicate in-memory table names: "
@@ -489,6 +508,32 @@ def pre_execute_hooks(backend: Any) -> Callable[[Any], None]:
 def _quietly(finalizer: Callable[[], Any]) -> None:
     with suppress(Exception):
         finalizer()
+
+
+@contextmanager
+def given(sql: str, tables: list[Any]) -> Iterator[None]:
+    """In this thread, the query run in this block is ``sql`` reading the in-memory
+    ``tables`` (Ibis tables), whatever its expression: a recipe's call, whose expression
+    (built once, its tables empty) gives only the result's schema (analysis/recipes.py)."""
+    _THREAD.given = (sql, tables)
+    try:
+        yield
+    finally:
+        _THREAD.given = None
+
+
+def template_for(backend: Any, expr: Any, shape: Shape) -> Template | None:
+    """The template of ``expr`` (whose walk is ``shape``) on ``backend`` (installed),
+    made now if none is kept; None when the compiler rewrote one of its literals (its
+    shape is then another) or the shape stays plain."""
+    templates: Templates = backend._riskatlas_templates
+    key = (str(backend.dialect), shape.key, None)
+    found = templates.peek(key)
+    if found is None:
+        plain = backend._riskatlas_plain
+        make_template(expr, shape, None, plain(expr), plain, backend.dialect, templates)
+        found = templates.peek(key)
+    return found
 
 
 def compiled(expr: Any, limit: Any, plain: Callable[..., str], dialect: Any,

@@ -97,14 +97,22 @@ def in_period(sums: pa.Table, periods: pd.DataFrame, scope: Scope) -> pa.Table:
     return joined.filter(inside).select(list(UNIT_YEAR_COLUMNS))
 
 
-def indicators(years_table: ir.Table, population: ir.Table, units: ir.Table,
-               scope: Scope, methods: Methods) -> tuple[ir.Table, bool]:
-    """Long table unit × hazard × indicator with ``raw`` and normalised ``norm`` (0–10),
-    each unit's period and data quality; and whether the values are per capita (population
-    loaded for every unit). ``years_table`` is :func:`unit_years`."""
-    import ibis
+def per_capita(years_table: ir.Table, population: ir.Table, units: ir.Table,
+               scope: Scope, methods: Methods) -> bool:
+    """Whether :func:`indicators` are per capita: population loaded for every unit
+    (``years_table`` is :func:`unit_years`; a query)."""
+    if not population.filter(population.level == pop_level(scope.level)).count(
+            ).to_pyarrow().as_py():
+        return False  # the common case, answered without the join
+    by = _unit_totals(years_table, population, units, scope, methods)
+    counts = by.aggregate(n=by.count(), with_pop=(by.population > 0).cast("int64").sum())
+    row = counts.to_pyarrow().to_pylist()[0]
+    return bool(row["n"]) and row["with_pop"] == row["n"]
 
-    uy = years_table
+
+def _unit_totals(uy: ir.Table, population: ir.Table, units: ir.Table, scope: Scope,
+                 methods: Methods) -> ir.Table:
+    """Per unit × hazard: the indicators' totals, the unit's period and population."""
     cov = scope.coverage(uy)
     w_damaged = float(methods.get("screen.damaged_house_weight"))
     by = uy.group_by([*UNIT_KEYS, "hazard"]).aggregate(
@@ -116,9 +124,19 @@ def indicators(years_table: ir.Table, population: ir.Table, units: ir.Table,
         "country_iso3_right", "admin_code_right", "hazard_right")
     by = by.join(cov, "country_iso3")
     pop = unit_population(population, scope.level, cov)
-    by = by.join(pop, list(UNIT_KEYS), how="left").drop("country_iso3_right",
-                                                          "admin_code_right")
-    per_capita = _all_have_population(by, population, scope.level)
+    return by.join(pop, list(UNIT_KEYS), how="left").drop("country_iso3_right",
+                                                           "admin_code_right")
+
+
+def indicators(years_table: ir.Table, population: ir.Table, units: ir.Table,
+               scope: Scope, methods: Methods, per_capita: bool) -> ir.Table:
+    """Long table unit × hazard × indicator with ``raw`` and normalised ``norm`` (0–10),
+    each unit's period and data quality, per capita or not (:func:`per_capita`).
+    ``years_table`` is :func:`unit_years`."""
+    import ibis
+
+    uy = years_table
+    by = _unit_totals(uy, population, units, scope, methods)
     years = by.years.cast("float64")
     size = float(methods.get("sendai.household_size_default"))
     households = ibis.coalesce(by.households, by.population / size)
@@ -146,7 +164,7 @@ def indicators(years_table: ir.Table, population: ir.Table, units: ir.Table,
     long = long.select(*UNIT_KEYS, "unit_name", "period_from", "period_to", "years", "hazard",
                        "indicator", "raw", norm=norm)
     joined = long.join(quality(uy), list(UNIT_KEYS), how="left")
-    return joined.drop("country_iso3_right", "admin_code_right"), per_capita
+    return joined.drop("country_iso3_right", "admin_code_right")
 
 
 def quality(years_table: ir.Table) -> ir.Table:
@@ -364,14 +382,6 @@ def _unit_grid(uy: ir.Table, units: ir.Table, scope: Scope) -> ir.Table:
         "country_iso3", admin_code=gaz.code, unit_name=gaz.name)
     both = seen.union(gaz)
     return both.group_by(list(UNIT_KEYS)).aggregate(unit_name=both.unit_name.max())
-
-
-def _all_have_population(by: ir.Table, population: ir.Table, level: int | None) -> bool:
-    if not population.filter(population.level == pop_level(level)).count().to_pyarrow().as_py():
-        return False  # the common case, answered without the join
-    counts = by.aggregate(n=by.count(), with_pop=(by.population > 0).cast("int64").sum())
-    row = counts.to_pyarrow().to_pylist()[0]
-    return bool(row["n"]) and row["with_pop"] == row["n"]
 
 
 OUTSIDE_METRICS = ("records", "deaths", "directly_affected", "houses_destroyed")
