@@ -9,6 +9,8 @@ import itertools
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import riskatlas
 from conftest import _imported
@@ -143,3 +145,22 @@ def test_sentinels_show_how_each_value_reaches_the_sql(grenada_db, fresh, monkey
 def _filtered_count(records, scope):
     r = scope.selected(records, [])
     return r.aggregate(n=r.count())
+
+
+@given(country=st.text(max_size=4), admin=st.one_of(st.none(), st.text(max_size=4)),
+       hazard=st.one_of(st.none(), st.text(max_size=6)),
+       years=st.tuples(st.one_of(st.none(), st.integers(-40_000, 40_000)),
+                       st.one_of(st.none(), st.integers(-40_000, 40_000))))
+@settings(max_examples=80, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_values_get_the_sql_their_build_gets(grenada_db, country, admin, hazard, years):
+    """Whatever the values (empty, blank, any Unicode, any width of year), a recipe's SQL
+    is its call's own (``check`` compares them at every hit)."""
+    assert recipes.mode() == "check"  # conftest
+    y0, y1 = sorted(years, key=lambda y: (y is None, y or 0))
+    with riskatlas.open(grenada_db, read_only=True) as atlas:
+        records = atlas.engine.table("records")
+        for c in ("GRD", "JPN", country):
+            scope = atlas.scope_of(country=c, admin=admin, hazard=hazard, year_from=y0,
+                                   year_to=y1 if y0 is None or y1 is None or y1 >= y0 else None)
+            recipes.run("to_pyarrow", _filtered_count, records, scope)

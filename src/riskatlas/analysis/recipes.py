@@ -273,6 +273,8 @@ class Arguments:
         if isinstance(value, tuple):
             return ("tuple", *(self._lift(v) for v in value))
         if isinstance(value, str):
+            if not value:  # filters skip an empty value: part of the shape
+                return ("str", value)
             self.leaves.append(value)
             return "str"
         if isinstance(value, int) and not isinstance(value, bool):
@@ -353,8 +355,9 @@ class _Swap:
     def _lifted(self, value: Any) -> Any:
         if isinstance(value, tuple):
             return tuple(self._lifted(v) for v in value)
-        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)
-                                      and _width(value) in _SENTINEL_INT):
+        if (isinstance(value, str) and value) or (
+                isinstance(value, int) and not isinstance(value, bool)
+                and _width(value) in _SENTINEL_INT):
             return next(self._next)
         return value
 
