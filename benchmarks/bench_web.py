@@ -239,6 +239,9 @@ class Server:
 
 # --- the clients ---------------------------------------------------------------------
 
+STALE = "connection closed by the server before an answer"
+
+
 class Connection:
     """A minimal HTTP/1.1 keep-alive client on a socket. The load generator shares the
     machine's cores with the server: httpx costs about 1 ms of Python per request, so 20
@@ -259,14 +262,31 @@ class Connection:
         return self.sock
 
     def _read(self, sock: socket.socket) -> None:
-        chunk = sock.recv(1 << 16)
+        try:
+            chunk = sock.recv(1 << 16)
+        except ConnectionResetError:
+            chunk = b""
         if not chunk:
-            raise ConnectionError("connection closed by the server")
+            raise ConnectionError(STALE if not self.buffer else "connection closed by the "
+                                  "server during an answer")
         self.buffer += chunk
 
     def get(self, path: str, lang: str = "") -> tuple[int, int, str]:
         """(status, body bytes, the X-RiskAtlas-Cache header or ""); on any error the
-        connection is dropped and re-opened by the next request."""
+        connection is dropped and re-opened by the next request. A kept-alive connection
+        that the server closed while the client was idle (uvicorn closes them after 5 s,
+        and thinking clients wait longer) is re-opened and the GET sent again, as
+        browsers and HTTP libraries do, when no byte of an answer had come."""
+        reused = self.sock is not None
+        try:
+            return self._get(path, lang)
+        except ConnectionError as exc:  # incl. a reset or broken pipe when sending
+            if not reused or not (str(exc) == STALE or isinstance(
+                    exc, BrokenPipeError | ConnectionResetError)):
+                raise
+        return self._get(path, lang)
+
+    def _get(self, path: str, lang: str) -> tuple[int, int, str]:
         extra = f"Accept-Language: {lang}\r\n" if lang else ""
         try:
             sock = self._connect()
