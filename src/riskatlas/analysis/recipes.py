@@ -124,7 +124,7 @@ def run(how: str, builder: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
     setting = mode()
     try:
         described = None if setting == "off" else Arguments(builder, args, kwargs)
-    except Unsupported:
+    except (Unsupported, TypeError):  # TypeError: a value that cannot be part of a key
         described = None
     if described is None or described.backend is None:
         return getattr(builder(*args, **kwargs), how)()
@@ -301,7 +301,7 @@ class Arguments:
                     raise Unsupported("too many values")
         swap = _Swap(sentinels)
         args = tuple(swap.arg(a) for a in self._args)
-        kwargs = {k: swap.arg(v) for k, v in self._kwargs.items()}
+        kwargs = {k: swap.arg(self._kwargs[k]) for k in sorted(self._kwargs)}  # as the key
         return args, kwargs, sentinels
 
     def fill(self, recipe: Recipe) -> list[str]:
