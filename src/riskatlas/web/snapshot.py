@@ -43,8 +43,10 @@ IDLE_READERS = 8  # readers of each kind kept per copy between requests
 # DuckDB's memory for one served copy (all its readers together), instead of its default of
 # 80 % of the machine: building the browser's index of a million records otherwise peaks at
 # ~1.3 GB, which the process keeps (measured in benchmarks/README.md, bench_web.py). Beyond
-# the limit DuckDB spills to a temporary folder next to the copy.
-COPY_MEMORY_LIMIT = "256MB"
+# the limit DuckDB spills to a temporary folder next to the copy. 200 MB, not 256: the
+# repeated mix's workers 575 MB instead of 626 (record pages fill the buffer pool), the
+# realistic mix's answers 8.5 a second instead of 9.4 (one run each, 2026-12-07).
+COPY_MEMORY_LIMIT = "200MB"
 
 
 class Closeable(Protocol):
