@@ -82,3 +82,24 @@ def test_analyses_at_once_are_bounded_and_record_pages_pass(
     assert answers == [200] * 6
     assert most[0] <= deps.CONCURRENT_ANALYSES
     assert waited < 0.9  # not behind the six profiles (~1 s of sleeping alone)
+
+
+def test_workers_share_the_cores_among_their_copies(tmp_path: Path) -> None:
+    """Two workers on two cores: each copy's queries on one DuckDB thread, not two (the
+    workers' threads contended); one worker keeps every core."""
+    from riskatlas.web.snapshot import copy_threads
+
+    assert copy_threads(1) is None
+    assert copy_threads(2, cores=2) == 1 and copy_threads(2, cores=8) == 4
+    assert copy_threads(16, cores=2) == 1
+    source = tmp_path / "store.duckdb"
+    duckdb.connect(str(source)).close()
+    snapshots = Snapshots(source, folder=tmp_path, threads=copy_threads(2, cores=2))
+    copy = snapshots.acquire()
+    try:
+        cursor = copy.connection.cursor()
+        assert cursor.execute("SELECT current_setting('threads')").fetchone() == (1,)
+        cursor.close()
+    finally:
+        snapshots.release(copy)
+        snapshots.close()

@@ -48,6 +48,7 @@ def serve(
         os.environ["RISKATLAS_WEB_PUBLIC_ALL"] = "1" if public_all else "0"
         os.environ["RISKATLAS_WEB_SECURE_COOKIES"] = "1" if secure_cookies else "0"
         os.environ["RISKATLAS_WEB_MAX_UPLOAD_MB"] = str(max_upload_mb)
+        os.environ["RISKATLAS_WEB_WORKERS"] = str(workers)
         if methods:
             os.environ["RISKATLAS_WEB_METHODS"] = str(methods.resolve())
         _run_workers(workers, host, port, forwarded_allow_ips)

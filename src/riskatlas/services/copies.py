@@ -19,10 +19,15 @@ if TYPE_CHECKING:
 __all__ = ["Memo", "connect_copy", "eager", "for_server", "save_templates"]
 
 
-def connect_copy(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
-    """A connection to a private copy of a store, its memory capped at ``memory_limit``."""
+def connect_copy(path: Path, memory_limit: str, threads: int | None = None
+                 ) -> duckdb.DuckDBPyConnection:
+    """A connection to a private copy of a store, its memory capped at ``memory_limit``,
+    its queries run on ``threads`` (None: DuckDB's default, every core)."""
     import duckdb
 
-    connection = duckdb.connect(str(path), config={"memory_limit": memory_limit})
+    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
+    if threads is not None:
+        config["threads"] = threads
+    connection = duckdb.connect(str(path), config=config)
     connection.execute("SET enable_progress_bar = false")
     return connection

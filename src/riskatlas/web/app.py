@@ -32,7 +32,7 @@ from riskatlas.web.auth import LoginLimiter
 from riskatlas.web.cache import ResponseCache
 from riskatlas.web.deps import WebSettings
 from riskatlas.web.headers import SecurityHeaders
-from riskatlas.web.snapshot import Snapshots
+from riskatlas.web.snapshot import Snapshots, copy_threads
 
 log = logging.getLogger(__name__)
 PREPARE = warm.COUNTRIES  # countries `riskatlas serve` prepares when a copy opens
@@ -42,7 +42,8 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
                lock_wait: float = 2.0, retry_after: int = 5, snapshot: bool = True,
                snapshot_dir: str | Path | None = None, public_all: bool = False,
                secure_cookies: bool = False, max_upload_mb: int = 200,
-               write_wait: float = 5.0, cache: bool = True, prepare: int = 0) -> FastAPI:
+               write_wait: float = 5.0, cache: bool = True, prepare: int = 0,
+               workers: int = 1) -> FastAPI:
     """The dashboard and API over the store at ``db_path`` (default $RISKATLAS_DB or
     ./riskatlas.duckdb); ``methods`` is a YAML profile of thresholds and weights;
     ``lock_wait`` is how long a request waits while an import holds the store;
@@ -54,14 +55,15 @@ def create_app(db_path: str | Path | None = None, *, methods: str | Path | Metho
     ``max_upload_mb`` limits uploads; ``write_wait`` is how long a web write waits while an
     import holds the store; ``cache`` keeps anonymous answers until the store changes;
     ``prepare`` > 0 takes the first copy at start and, whenever a copy opens, prepares the
-    pages of that many countries with the most records (:mod:`riskatlas.web.warm`)."""
+    pages of that many countries with the most records (:mod:`riskatlas.web.warm`);
+    ``workers``: the worker processes serving it, which share the cores."""
     import ibis.expr.operations  # noqa: F401  (now: request threads importing it at once race)
 
     db = resolve_db(db_path)
     # a PostgreSQL store is read in place by every worker: no private copy to take
     snapshot = snapshot and not is_postgres(db_path)
-    snapshots = Snapshots(db, folder=Path(snapshot_dir) if snapshot_dir else None) \
-        if snapshot else None
+    snapshots = Snapshots(db, folder=Path(snapshot_dir) if snapshot_dir else None,
+                          threads=copy_threads(workers)) if snapshot else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -131,4 +133,5 @@ def app_from_environment() -> FastAPI:
                       public_all=os.environ.get("RISKATLAS_WEB_PUBLIC_ALL") == "1",
                       secure_cookies=os.environ.get("RISKATLAS_WEB_SECURE_COOKIES") == "1",
                       max_upload_mb=int(os.environ.get("RISKATLAS_WEB_MAX_UPLOAD_MB", "200")),
-                      prepare=int(os.environ.get("RISKATLAS_WEB_PREPARE", str(PREPARE))))
+                      prepare=int(os.environ.get("RISKATLAS_WEB_PREPARE", str(PREPARE))),
+                      workers=int(os.environ.get("RISKATLAS_WEB_WORKERS", "1")))

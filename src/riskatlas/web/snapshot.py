@@ -19,6 +19,7 @@ browser adds its index to the copy on first use, see :mod:`riskatlas.web.browse`
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -47,6 +48,16 @@ IDLE_READERS = 8  # readers of each kind kept per copy between requests
 # repeated mix's workers 575 MB instead of 626 (record pages fill the buffer pool), the
 # realistic mix's answers 8.5 a second instead of 9.4 (one run each, 2026-12-07).
 COPY_MEMORY_LIMIT = "200MB"
+
+
+def copy_threads(workers: int, cores: int | None = None) -> int | None:
+    """DuckDB's threads for each worker's copy: the cores shared among ``workers`` worker
+    processes (each query of one would else start a thread per core, and the workers'
+    threads contend: the realistic mix answered 9.6–9.7 requests a second with one thread
+    per worker on 2 cores against 8.5–9.0 with two, 2026-12-07); None for one worker."""
+    if workers <= 1:
+        return None
+    return max(1, (cores or os.cpu_count() or 1) // workers)
 
 
 class Closeable(Protocol):
@@ -105,14 +116,17 @@ class Snapshots:
 
     def __init__(self, source: Path, *, folder: Path | None = None,
                  min_interval: float = 1.0, memory_limit: str = COPY_MEMORY_LIMIT,
+                 threads: int | None = None,
                  on_copy: Callable[[Copy], None] | None = None) -> None:
         """``on_copy(copy)`` runs in a background thread each time a new copy is served
-        (the copy stays while it runs): e.g. preparing pages (:mod:`riskatlas.web.warm`)."""
+        (the copy stays while it runs): e.g. preparing pages (:mod:`riskatlas.web.warm`).
+        ``threads``: DuckDB's threads per copy (None: every core; :func:`copy_threads`)."""
         self.source = source
         self.on_copy = on_copy
         self.prepared = threading.Event()  # set each time on_copy finished with a copy
         self.min_interval = min_interval
         self.memory_limit = memory_limit
+        self.threads = threads
         self.folder = Path(tempfile.mkdtemp(prefix="riskatlas-web-", dir=folder))
         self._lock = threading.Lock()          # guards the fields below
         self._refreshing = threading.Lock()    # one copy at a time
@@ -239,7 +253,7 @@ class Snapshots:
                 shutil.copyfile(_wal(self.source), _wal(target))
         finally:
             guard.close()
-        connection = connect_copy(target, self.memory_limit)
+        connection = connect_copy(target, self.memory_limit, self.threads)
         copy = Copy(target, connection)
         log.info("copied %s for the web app in %.2f s", self.source,
                  time.perf_counter() - started)
