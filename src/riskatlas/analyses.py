@@ -434,8 +434,8 @@ class Analyses:
             return None
         basis = scope.but(admin=None, hazard=None, climate_only=False)
         key = basis.but(year_from=None, year_to=None).period_key(), self._card_years(basis)
-        return self._kept_table(("event_tags", *key), event_tags, self.engine.table("records"),
-                                scope, self.methods)
+        return self._kept_table(("event_tags", *key), lambda: recipes.run(
+            "to_pyarrow", event_tags, self.engine.table("records"), scope, self.methods))
 
     def _card_years(self, scope: Scope) -> tuple[tuple[str, int, int], ...]:
         """Per country of ``scope``: the first and last year with cards it counts inside
@@ -466,18 +466,17 @@ class Analyses:
 
         if not self._keeps(scope):
             return None
-        return self._kept_table(("unit_events", scope), unit_events,
-                                self.engine.table("records"), scope, self.methods,
-                                self.event_tags(scope))
+        # the event tags only when the memo lacks the unit events (a lookup and pandas)
+        return self._kept_table(("unit_events", scope), lambda: recipes.run(
+            "to_pyarrow", unit_events, self.engine.table("records"), scope, self.methods,
+            self.event_tags(scope)))
 
-    def _kept_table(self, key: tuple[Any, ...], builder: Callable[..., ir.Table],
-                    *args: Any) -> ir.Table:
-        """The rows of ``builder(*args)`` fetched once into the memo, as an in-memory Ibis
+    def _kept_table(self, key: tuple[Any, ...], fetch: Callable[[], pa.Table]) -> ir.Table:
+        """The rows ``fetch()`` gives, fetched once into the memo, as an in-memory Ibis
         table."""
         import ibis
 
-        return ibis.memtable(self._memo(key, lambda: recipes.run("to_pyarrow", builder,
-                                                                 *args)))
+        return ibis.memtable(self._memo(key, fetch))
 
     def sendai(self, *, lang: str = "en", scope: Scope | None = None,
                **filters: Any) -> pd.DataFrame:
@@ -511,12 +510,12 @@ class Analyses:
                 key = ("analysis.no_climate_records" if sc.climate_only and located
                        else "analysis.empty_screen")
                 raise EmptyScopeError(key, **self._scope_text(sc))
-            tables = (ibis.memtable(rows), self.engine.table("population"),
+            inputs = (ibis.memtable(rows), self.engine.table("population"),
                       self.engine.table("admin_units"), sc, self.methods)
-            per_capita = sc_mod.per_capita(*tables)
+            per_capita = sc_mod.per_capita(*inputs)
             # Arrow's own conversion: Ibis' converts a value at a time (0.3–0.4 s for the
             # 150,000 rows of a level-2 screen of Nepal, against 20 ms)
-            long_rows = recipes.run("to_pyarrow", sc_mod.indicators, *tables,
+            long_rows = recipes.run("to_pyarrow", sc_mod.indicators, *inputs,
                                     per_capita).to_pandas()
             frame = sc_mod.score_units(long_rows, self.methods, per_capita)
             frame.insert(4, "level", sc.level)

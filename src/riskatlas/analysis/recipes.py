@@ -27,7 +27,6 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -226,6 +225,7 @@ class Arguments:
         self.leaves: list[Any] = []
         self.methods: tuple[Methods, ...] = ()
         self.backend: Any = None
+        self._same: dict[int, int | None] = {}  # table leaf → an earlier leaf of that table
         self._args, self._kwargs = args, kwargs
         self.key = (builder.__module__, builder.__qualname__,
                     tuple(self._part(a) for a in args),
@@ -245,6 +245,7 @@ class Arguments:
             if isinstance(op, ops.InMemoryTable):  # one table twice: one node (a CTE)
                 same = next((i for i, t in enumerate(self.leaves)
                              if _is_table(t) and t.op() is op), None)
+                self._same[len(self.leaves)] = same
                 self.leaves.append(a)
                 return ("memtable", op.schema, same)
             if isinstance(op, ops.DatabaseTable) and getattr(
@@ -272,26 +273,17 @@ class Arguments:
     def _lift(self, value: Any) -> Any:
         if isinstance(value, tuple):
             return ("tuple", *(self._lift(v) for v in value))
-        if isinstance(value, str):
-            if not value:  # filters skip an empty value: part of the shape
-                return ("str", value)
-            self.leaves.append(value)
-            return "str"
-        if isinstance(value, int) and not isinstance(value, bool):
-            width = _width(value)
-            if width not in _SENTINEL_INT:  # small numbers stay part of the shape
-                return ("int", value)
-            self.leaves.append(value)
-            return width
-        return (type(value).__name__, value)
+        if not _liftable(value):
+            return (type(value).__name__, value)
+        self.leaves.append(value)
+        return "str" if isinstance(value, str) else _width(value)
 
     def probe(self) -> tuple[tuple[Any, ...], dict[str, Any], list[Any]]:
         """The arguments with every leaf a sentinel, and those sentinels in order."""
         sentinels: list[Any] = []
         for i, leaf in enumerate(self.leaves):
             if _is_table(leaf):
-                same = next((j for j, t in enumerate(self.leaves[:i])
-                             if _is_table(t) and t.op() is leaf.op()), None)
+                same = self._same[i]
                 sentinels.append(_empty_like(leaf) if same is None else sentinels[same])
             elif isinstance(leaf, str):
                 sentinels.append(f" RiskAtlas~Probe{i}~x ")
@@ -355,11 +347,17 @@ class _Swap:
     def _lifted(self, value: Any) -> Any:
         if isinstance(value, tuple):
             return tuple(self._lifted(v) for v in value)
-        if (isinstance(value, str) and value) or (
-                isinstance(value, int) and not isinstance(value, bool)
-                and _width(value) in _SENTINEL_INT):
-            return next(self._next)
-        return value
+        return next(self._next) if _liftable(value) else value
+
+
+def _liftable(value: Any) -> bool:
+    """Whether a scope value is a leaf (a slot of the SQL): a non-empty string (filters
+    skip an empty one), or a number wide enough to be a slot (small ones stay part of the
+    shape)."""
+    if isinstance(value, str):
+        return bool(value)
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and _width(value) in _SENTINEL_INT)
 
 
 def _width(value: int) -> str:
@@ -375,16 +373,3 @@ def _empty_like(table: Any) -> Any:
     schema = table.schema()
     return ibis.memtable(schema.to_pyarrow().empty_table(), schema=schema)
 
-
-@contextmanager
-def off() -> Iterator[None]:
-    """No recipes in this block (``RISKATLAS_RECIPES=off``), e.g. for a baseline."""
-    before = os.environ.get("RISKATLAS_RECIPES")
-    os.environ["RISKATLAS_RECIPES"] = "off"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("RISKATLAS_RECIPES", None)
-        else:
-            os.environ["RISKATLAS_RECIPES"] = before
