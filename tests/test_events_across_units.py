@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import riskatlas
 from cards import card, store_with
@@ -197,3 +199,106 @@ def test_country_wide_hazards_are_data(tmp_path):
                     encoding="utf-8")
     assert len(set(_tags(rows).values())) == 1
     assert len(set(_tags(rows, load_methods(path)).values())) == 2
+
+
+# --- the rule of events.py in plain Python, against the Ibis expression ----------------
+
+def _reference_events(cards: list[dict[str, Any]], methods: Methods) -> dict[str, str]:
+    """record id → event id by the module's documented rule, card by card."""
+    def per_group(name: str, default: str) -> Any:
+        return lambda group: int(methods.get(name).get(group, methods.get(default)))
+
+    window, span = (per_group("events.window_days", "events.default_window_days"),
+                    per_group("events.max_span_days", "events.default_max_span_days"))
+    wide = methods.get("events.country_wide")
+    chains: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for c in cards:
+        day0 = (c["start_date"] - dt.date(1970, 1, 1)).days
+        if c["date_precision"] == "month":
+            nxt = dt.date(c["start_year"] + c["start_month"] // 12, c["start_month"] % 12 + 1, 1)
+            day1 = (nxt - dt.date(1970, 1, 1)).days - 1
+        elif c["date_precision"] == "year":
+            day1 = (dt.date(c["start_year"] + 1, 1, 1) - dt.date(1970, 1, 1)).days - 1
+        else:
+            day1 = day0
+        name = " ".join((c["event_name"] or "").split()).lower()
+        ident = (f"glide:{c['glide'].strip()}" if (c["glide"] or "").strip()
+                 else f"name:{name}" if name else None)
+        group = c["hazard_group"]
+        country_wide = group in wide["groups"] or any(
+            c["hips_code"].startswith(p) for p in wide["hips"])
+        area = "*" if country_wide or ident else c["level0_code"]
+        chains.setdefault((c["country_iso3"], group, area), []).append(
+            {**c, "day0": day0, "day1": day1, "ident": ident, "window": window(group),
+             "span": span(group)})
+    out: dict[str, str] = {}
+    for (country, group, area), members in chains.items():
+        # cards sharing a period come together; a card ending long before it starts
+        # (none here) would be its own key
+        members.sort(key=lambda m: (m["day0"], m["day1"]))
+        chain, prev_end = 0, None
+        pieces: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for m in members:
+            if prev_end is None or m["day0"] > prev_end + m["window"]:
+                chain += 1
+            prev_end = m["day1"] if prev_end is None else max(prev_end, m["day1"])
+            m["chain"] = chain
+        for m in members:  # spans count from the chain's earliest sure start
+            start = min(x["day1"] for x in members if x["chain"] == m["chain"])
+            piece = max(0, (m["day0"] - start) // max(m["span"], 1))
+            pieces.setdefault((m["chain"], piece), []).append(m)
+        for (chain, piece), part in pieces.items():
+            idents = {m["ident"] for m in part if m["ident"]}
+            for m in part:
+                own = m["ident"] or (next(iter(idents)) if len(idents) == 1 else None)
+                prefix = f"{country}|{group}|"
+                chained = f"{prefix}{area}|{chain}" + (f".{piece}" if piece else "")
+                out[m["record_id"]] = (
+                    f"{prefix}glide|{own[len('glide:'):]}" if own and own.startswith("glide:")
+                    else f"{chained}|{own}" if own else chained)
+    return out
+
+
+def _partition(tags: dict[str, str]) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = {}
+    for record, event in tags.items():
+        groups.setdefault(event, set()).add(record)
+    return {frozenset(g) for g in groups.values()}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(
+    st.sampled_from([("flood", "FL"), ("storm", "MH0309"), ("storm", "MH0401"),
+                     ("earthquake", "GH0101"), ("landslide", "GH0300")]),
+    st.integers(0, 120), st.sampled_from(["day", "day", "month", "year"]),
+    st.sampled_from(["P01", "P02", "P03"]),
+    st.sampled_from([None, None, None, "G-1", " G-2 "]),
+    st.sampled_from([None, None, None, "Ketsana", "ketsana  ", "Parma"])),
+    min_size=1, max_size=40))
+def test_events_are_the_documented_rule_card_by_card(drawn):
+    """Random cards of one country (hazards chained per unit and country-wide, partial
+    dates, GLIDE numbers, event names): the events of the expression are those of the
+    rule applied card by card, the same groups and the same ids."""
+    import ibis
+
+    cards = []
+    for i, ((group, hips), offset, precision, unit, glide, name) in enumerate(drawn):
+        day = dt.date(2013, 1, 1) + dt.timedelta(days=offset * 3)
+        start = {"day": day, "month": day.replace(day=1),
+                 "year": day.replace(month=1, day=1)}[precision]
+        cards.append({"record_id": f"r{i}", "country_iso3": "PHL", "hazard_group": group,
+                      "hazard_term": group, "hips_code": hips, "glide": glide,
+                      "event_name": name, "level0_code": unit, "start_date": start,
+                      "start_year": start.year, "start_month": start.month,
+                      "date_precision": precision})
+    frame = pd.DataFrame(cards)
+    types = {c: "string" for c in frame.columns if c not in ("start_date", "start_year",
+                                                             "start_month")}
+    table = ibis.memtable(frame, schema={**types, "start_date": "date",
+                                         "start_year": "int64", "start_month": "int64"})
+    methods = load_methods()
+    got = card_events(table, methods).to_pandas()
+    tags = dict(zip(got.record_id, got.event_id, strict=True))
+    expected = _reference_events(cards, methods)
+    assert _partition(tags) == _partition(expected)
+    assert tags == expected

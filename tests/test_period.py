@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -90,6 +91,31 @@ def test_the_rule_is_data_and_from_to_win(tmp_path):
         assert period(year_to=2000) == (1970, 2000, 31)
         assert period(year_from=1950, year_to=1980) == (1950, 1980, 31)
         assert atlas.outside_period(year_from=1905).empty
+
+
+def test_a_served_copy_reads_windows_off_kept_sums_inside_the_period(tmp_path):
+    """A served copy reads the profile and the screen of every year window off sums kept
+    per year of the scope: the cards outside the period stay out, as in a pass over them."""
+    from riskatlas.store.memo import Memo
+
+    db = _sparse_then_continuous(tmp_path)
+    windows = [{}, {"year_from": 1950}, {"year_to": 1975}, {"year_from": 1905,
+                                                            "year_to": 1980}]
+    with riskatlas.open(db, read_only=True) as atlas:
+        def both():
+            return [(atlas.profile(["records", "deaths"], level=level, **w),
+                     atlas.screen(level=0, all_hazards=True, **w))
+                    for w in windows for level in (None, 0)]
+        plain = both()
+        atlas.store.memo = Memo()  # as a served copy
+        kept = both()
+    for (profile, screen), (profile_kept, screen_kept) in zip(plain, kept, strict=True):
+        pd.testing.assert_frame_equal(profile_kept, profile)
+        pd.testing.assert_frame_equal(screen_kept, screen)
+    values = kept[0][0].set_index("metric")["value"]
+    assert (values["records"], values["deaths"]) == (60, 60)  # not the 7 early cards
+    values = kept[2][0].set_index("metric")["value"]
+    assert (values["records"], values["deaths"]) == (62, 260)  # 1950 and 1960 are in
 
 
 def test_a_sparse_last_year_after_dense_years_is_outside(tmp_path):

@@ -373,5 +373,49 @@ def test_screen_windows_read_off_every_year_sums_are_the_pass_over_the_cards(nep
             got = atlas.screen(**s)
             pd.testing.assert_frame_equal(got, expected)
             assert got.attrs == expected.attrs
-        kept_sums = [k for k in atlas.store.memo._values if k[-1][1] == "year_sums"]
+        kept_sums = [k for k in atlas.store.memo._values if k[-1][1] == "every_year_sums"]
         assert 0 < len(kept_sums) < len(scopes)  # windows of one scope share its sums
+
+
+@pytest.mark.shared_data
+def test_profile_windows_read_off_year_sums_are_the_pass_over_the_cards(nepal_db):
+    """A served copy keeps the profile's sums per unit × hazard × year of a scope and reads
+    each year window off them: the profile is the same as the window's own pass over the
+    records (no memo), for random scopes, levels, hazard namings and metrics."""
+    from riskatlas.analysis.profile import SUM_METRICS
+    from riskatlas.store.memo import Memo
+
+    rng = random.Random(5)
+    with riskatlas.open(nepal_db, read_only=True) as atlas:
+        codes = sorted(atlas.records(limit=None, columns=["level1_code"])[
+            "level1_code"].dropna().unique())
+        bases = [dict(level=rng.choice([None, 0, 1, 2]), admin=rng.choice([None, None, *codes]),
+                      hazard=rng.choice([None, None, "flood", "landslide"]),
+                      hazard_key=rng.choice(["group", "hips", "term"]),
+                      include_unapproved=rng.random() < 0.3) for _ in range(4)]
+        calls = []
+        for _ in range(12):  # year windows of a few scopes
+            y0 = rng.choice([None, *range(1970, 2012)])
+            y1 = rng.choice([None, *range(1975, 2016)])
+            if y0 is not None and y1 is not None and y0 > y1:
+                y0, y1 = y1, y0
+            metrics = rng.sample(["records", *SUM_METRICS], rng.randint(1, 4))
+            calls.append((metrics, dict(rng.choice(bases), year_from=y0, year_to=y1)))
+        def profile(metrics, scope):
+            try:
+                return atlas.profile(metrics, **scope)
+            except EmptyScopeError as exc:  # an empty window is an answer too
+                return str(exc)
+
+        plain = [profile(*call) for call in calls]
+        atlas.store.memo = Memo()  # as a served copy
+        for call, expected in zip(calls, plain, strict=True):
+            got = profile(*call)
+            if isinstance(expected, str):
+                assert got == expected
+                continue
+            pd.testing.assert_frame_equal(got, expected, obj=str(call))
+            assert got.attrs == expected.attrs
+        assert sum(isinstance(p, str) for p in plain) < len(calls) // 2
+        kept_sums = [k for k in atlas.store.memo._values if k[-1][1] == "year_sums"]
+        assert 0 < len(kept_sums) < len(calls)  # windows of one scope share its sums

@@ -170,13 +170,18 @@ class Analyses:
         asked = ", ".join(p for p in (scope.country, scope.admin, period,
                                       _datasets_text(scope.dataset),
                                       scope.hazard) if p) or "-"
+        text = self._memo(("held",), self._held)
+        level = "-" if scope.level is None else str(scope.level)
+        return {"asked": asked, "held": text or "-", "level": level}
+
+    def _held(self) -> str:
+        """The countries of the store with their first and last years: "GRD 1771–2014;
+        NPL 1971–2011" (a pass over every card: kept on a served copy)."""
         r = self.engine.table("records")
         r = r.filter(r.start_year.notnull())
         held = r.group_by(code=r.country_iso3.fill_null("?")).aggregate(
             first=r.start_year.min(), last=r.start_year.max()).order_by("code").to_pandas()
-        text = "; ".join(f"{c} {int(a)}–{int(b)}" for c, a, b in held.itertuples(index=False))
-        level = "-" if scope.level is None else str(scope.level)
-        return {"asked": asked, "held": text or "-", "level": level}
+        return "; ".join(f"{c} {int(a)}–{int(b)}" for c, a, b in held.itertuples(index=False))
 
     @staticmethod
     def _left_out(scope: Scope, rows: pd.DataFrame) -> list[Note]:
@@ -309,16 +314,20 @@ class Analyses:
                 **filters: Any) -> pd.DataFrame:
         """Each hazard's total and share (%) of every metric, per unit of ``level``
         (country when None); hazards named at ``hazard_key`` (group, hips or term)."""
-        from riskatlas.analysis.profile import check_metrics, profile
+        from riskatlas.analysis.profile import check_metrics, profile, year_sums
 
         metrics = check_metrics(metrics)  # a bad metric says so before an empty scope
         sc = self._scope(scope, filters)
         stated = self._stated(sc)
 
         def compute() -> pd.DataFrame:
+            import ibis
+
             tags = self.event_tags(sc) if "events" in metrics else None
+            sums = self._window_sums(year_sums, sc)
             frame = recipes.run("to_pandas", profile, self.engine.table("records"), sc,
-                                self.methods, metrics, top, tags)
+                                self.methods, metrics, top, tags,
+                                None if sums is None else ibis.memtable(sums))
             return sort_rows(frame, ["country_iso3", "admin_code", "metric", "rank"])
 
         frame = self._kept_result(("profile", metrics, top, sc), compute)
@@ -512,7 +521,9 @@ class Analyses:
                 raise EmptyScopeError(key, **self._scope_text(sc))
             inputs = (ibis.memtable(rows), self.engine.table("population"),
                       self.engine.table("admin_units"), sc, self.methods)
-            per_capita = sc_mod.per_capita(*inputs)
+            populated = self._memo(("population_rows", sc.level), lambda: sc_mod.
+                                   population_rows(self.engine.table("population"), sc.level))
+            per_capita = bool(populated) and sc_mod.per_capita(*inputs)
             # Arrow's own conversion: Ibis' converts a value at a time (0.3–0.4 s for the
             # 150,000 rows of a level-2 screen of Nepal, against 20 ms)
             long_rows = recipes.run("to_pyarrow", sc_mod.indicators, *inputs,
@@ -527,19 +538,31 @@ class Analyses:
 
     def _unit_years(self, sc: Scope) -> pa.Table:
         """The screen's one pass over the records (:func:`riskatlas.analysis.screen.
-        unit_years`), fetched: a small table the indicators query reads. A served copy
-        keeps the sums of every year of the scope without its years, and reads each
-        window off them (:func:`riskatlas.analysis.screen.in_period`)."""
+        unit_years`), fetched: a small table the indicators query reads; on a served copy
+        read off the kept sums of every year (:meth:`_window_sums`)."""
         from riskatlas.analysis import screen as sc_mod
 
-        records = self.engine.table("records")
+        kept = self._window_sums(sc_mod.every_year_sums, sc)
+        if kept is None:
+            return recipes.run("to_pyarrow", sc_mod.unit_years, self.engine.table("records"),
+                               sc)
+        return kept.select(list(sc_mod.UNIT_YEAR_COLUMNS))
+
+    def _window_sums(self, sums: Callable[[ir.Table, Scope], ir.Table], sc: Scope
+                     ) -> pa.Table | None:
+        """On a served copy, ``sums(records, scope)`` (a table per unit × hazard × year of
+        the scope without its years: small whatever the cards) fetched once per scope
+        and builder, and the rows of ``sc``'s window and observation period read off it
+        (:func:`riskatlas.analysis.period.in_period`) for every window; else None."""
+        from riskatlas.analysis.period import in_period
+
         if self.store.memo is None:
-            return recipes.run("to_pyarrow", sc_mod.unit_years, records, sc)
-        sums = self._memo(("year_sums", sc.but(year_from=None, year_to=None)),
-                          lambda: recipes.run("to_pyarrow", sc_mod.every_year_sums,
-                                              records, sc),
-                          weigh=lambda table: int(table.nbytes))
-        return sc_mod.in_period(sums, self._periods(sc), sc)
+            return None
+        every = sc.but(year_from=None, year_to=None)
+        kept = self._memo((sums.__qualname__, every), lambda: recipes.run(
+            "to_pyarrow", sums, self.engine.table("records"), every),
+            weigh=lambda table: int(table.nbytes))
+        return in_period(kept, self._periods(sc), sc.year_from, sc.year_to)
 
     def outside_screen(self, *, lang: str = "en", scope: Scope | None = None,
                        **filters: Any) -> pd.DataFrame:

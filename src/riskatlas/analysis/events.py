@@ -59,7 +59,6 @@ def card_events(records: ir.Table, methods: Methods, keep: Sequence[str] = ()) -
     area = r.level0_code.fill_null("")
     r = r.mutate(area=ibis.ifelse(country_wide(r, methods) | r.ident.notnull(),
                                   ibis.literal(COUNTRY), area))
-    part = ["country_iso3", "ev_hazard", "area"]
     # Chains are formed over the distinct periods of an area, not its cards: the cards that
     # share a period (a card per municipality of one event) come one after the other in
     # date order, and after the first none opens a chain (each starts within the window
@@ -71,7 +70,8 @@ def card_events(records: ir.Table, methods: Methods, keep: Sequence[str] = ()) -
                  k1=r.day1.fill_null(0), tie=ibis.ifelse(shared, "", r.record_id))
     keys = ["k_country", "ev_hazard", "area", "k0", "k1", "tie"]
     d = r.group_by(keys).aggregate(day0=r.day0.min(), day1=r.day1.min(),
-                                   window=r.window.min(), span=r.span.min())
+                                   window=r.window.min(), span=r.span.min(),
+                                   lo=r.ident.min(), hi=r.ident.max())
     order = ["day0", "day1", "tie"]
     earlier = ibis.window(group_by=keys[:3], order_by=order, rows=(None, -1))
     d = d.mutate(prev_end=d.day1.max().over(earlier))
@@ -83,18 +83,20 @@ def card_events(records: ir.Table, methods: Methods, keep: Sequence[str] = ()) -
     first = d.day1.min().over(ibis.window(group_by=[*keys[:3], "chain"]))
     piece = ((d.day0 - first) // d.span.clip(lower=1)).clip(lower=0)
     d = d.mutate(piece=piece.fill_null(0).cast("int64"))
-    r = r.join(d.select(*keys, "chain", "piece"), keys)
-    # a card without an identifier takes its chain's, when the chain carries only one
-    whole = ibis.window(group_by=[*part, "chain", "piece"])
-    lo, hi = r.ident.min().over(whole), r.ident.max().over(whole)
-    r = r.mutate(own=r.ident.fill_null(ibis.ifelse(lo == hi, lo, ibis.null("string"))))
-    key = ibis.literal("").concat(r.country_iso3, "|", r.ev_hazard, "|")
-    chained = key.concat(r.area, "|", r.chain.cast("string"),
-                         ibis.ifelse(r.piece > 0, "." + r.piece.cast("string"), ""))
+    # the identifiers a piece of a chain carries, and its event's name without one: worked
+    # out over the distinct periods, each card then only joins its period's
+    whole = ibis.window(group_by=[*keys[:3], "chain", "piece"])
+    prefix = ibis.literal("").concat(d.k_country, "|", d.ev_hazard, "|")
+    d = d.mutate(lo=d.lo.min().over(whole), hi=d.hi.max().over(whole), prefix=prefix,
+                 chained=prefix.concat(d.area, "|", d.chain.cast("string"), ibis.ifelse(
+                     d.piece > 0, "." + d.piece.cast("string"), "")))
+    r = r.join(d.select(*keys, "lo", "hi", "prefix", "chained"), keys)
+    # a card without an identifier takes its piece's, when the piece carries only one
+    r = r.mutate(own=r.ident.fill_null(ibis.ifelse(r.lo == r.hi, r.lo, ibis.null("string"))))
     event_id = ibis.cases(
-        (r.own.startswith(GLIDE), key.concat("glide|", r.own.substr(len(GLIDE)))),
-        (r.own.startswith(NAME), chained.concat("|", r.own)),
-        else_=chained)
+        (r.own.startswith(GLIDE), r.prefix.concat("glide|", r.own.substr(len(GLIDE)))),
+        (r.own.startswith(NAME), r.chained.concat("|", r.own)),
+        else_=r.chained)
     return r.select("record_id", "day0", "day1",
                     *(k for k in keep if k not in ("record_id", "day0", "day1")),
                     event_id=event_id)

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # pandas and Ibis load on first use, not for an import
+if TYPE_CHECKING:  # pandas, Arrow and Ibis load on first use, not for an import
     import ibis.expr.types as ir
     import pandas as pd
+    import pyarrow as pa
 
 from riskatlas.analysis.methods import Methods, load_methods
 
@@ -125,6 +126,31 @@ def with_period(selected: ir.Table, table: ir.Table, keys: Sequence[str] = KEYS
     ``keys``) and whether they lie ``inside`` it (``table``: :func:`periods` by ``keys``)."""
     r = selected.join(table.select(*keys, "period_from", "period_to"), list(keys))
     return r.mutate(inside=(r.start_year >= r.period_from) & (r.start_year <= r.period_to))
+
+
+def in_period(sums: pa.Table, table: pd.DataFrame, year_from: int | None = None,
+              year_to: int | None = None) -> pa.Table:
+    """The rows of ``sums`` (a fetched table per ``country_iso3`` and ``start_year``, such
+    as a served copy keeps for every year window of a scope) of the years inside their
+    country's period (``table``: :func:`rule_of`) and ``year_from``–``year_to``, with that
+    period (``period_from``, ``period_to``): what the window's own pass over the records
+    (:meth:`riskatlas.analysis.scope.Scope.records`) would sum."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    bounds = pa.Table.from_pandas(table[[*KEYS, "period_from", "period_to"]],
+                                  preserve_index=False).cast(pa.schema([
+                                      sums.schema.field("country_iso3"),
+                                      ("period_from", pa.int64()), ("period_to", pa.int64())]))
+    joined = sums.join(bounds, list(KEYS))
+    year = joined["start_year"]
+    inside = pc.and_(pc.greater_equal(year, joined["period_from"]),
+                     pc.less_equal(year, joined["period_to"]))
+    if year_from is not None:
+        inside = pc.and_(inside, pc.greater_equal(year, year_from))
+    if year_to is not None:
+        inside = pc.and_(inside, pc.less_equal(year, year_to))
+    return joined.filter(inside)
 
 
 def summary(cards: pd.DataFrame, table: pd.DataFrame, keys: Sequence[str] = KEYS

@@ -35,20 +35,39 @@ def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(metrics))
 
 
+def year_sums(records: ir.Table, scope: Scope) -> ir.Table:
+    """Per unit × hazard × year of ``scope`` without its years or observation period: the
+    cards (``n_records``) and the sum of every summed metric. Small (units × hazards ×
+    years, whatever the cards): a served copy keeps it once and reads every year window
+    of the scope off it (:func:`riskatlas.analysis.period.in_period`)."""
+    scoped = scope.but(year_from=None, year_to=None).selected(records, keep=SUM_METRICS)
+    return scoped.group_by([*GROUP_KEYS, "start_year"]).aggregate(
+        admin_name_=scoped.admin_name.max(), n_records=scoped.count(),
+        **{m: scoped[m].sum() for m in SUM_METRICS})
+
+
 def profile(records: ir.Table, scope: Scope, methods: Methods,
             metrics: Sequence[str] = DEFAULT_METRICS, top: int | None = None,
-            tags: ir.Table | None = None) -> ir.Table:
+            tags: ir.Table | None = None, sums: ir.Table | None = None) -> ir.Table:
     """Long table: one row per unit × metric × hazard with ``value``, ``share_pct``,
     ``rank`` (1 = largest in the unit) and ``records`` (cards behind the value);
-    ``tags``: the cards' events (:func:`riskatlas.analysis.risk.event_tags`) if at hand."""
+    ``tags``: the cards' events (:func:`riskatlas.analysis.risk.event_tags`) if at hand;
+    ``sums``: the scope's :func:`year_sums` inside its window and period, with the period
+    (:func:`riskatlas.analysis.period.in_period`), if at hand: the metrics' sums are
+    theirs, no pass over the records."""
     import ibis
 
     metrics = check_metrics(metrics)
-    scoped = scope.records(records, keep=[m for m in metrics if m in SUM_METRICS])
-    sums = {m: scoped[m].sum().fill_null(0).cast("float64")
-            for m in metrics if m in SUM_METRICS}
+    summed = [m for m in metrics if m in SUM_METRICS]
+    if sums is None:
+        scoped = scope.records(records, keep=summed)
+        name, cards = scoped.admin_name.max(), scoped.count()
+    else:
+        scoped = sums
+        name, cards = sums.admin_name_.max(), sums.n_records.sum()
     by = scoped.group_by(GROUP_KEYS).aggregate(
-        admin_name_=scoped.admin_name.max(), n_records=scoped.count(), **sums)
+        admin_name_=name, n_records=cards,
+        **{m: scoped[m].sum().fill_null(0).cast("float64") for m in summed})
     if "records" in metrics:
         by = by.mutate(records=by.n_records.cast("float64"))
     if "events" in metrics:

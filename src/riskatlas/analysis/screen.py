@@ -23,9 +23,8 @@ from riskatlas.analysis.population import pop_level, unit_population
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
 from riskatlas.errors import AnalysisError
 
-if TYPE_CHECKING:  # Ibis and Arrow load on first query
+if TYPE_CHECKING:  # Ibis loads on first query
     import ibis.expr.types as ir
-    import pyarrow as pa
 
 INDICATORS = ("deaths_missing", "injured", "directly_affected", "houses_lost")
 CORE_COUNTS = ("deaths", "missing", "injured", "directly_affected", "houses_destroyed",
@@ -57,8 +56,8 @@ def unit_years(records: ir.Table, scope: Scope) -> ir.Table:
 def every_year_sums(records: ir.Table, scope: Scope) -> ir.Table:
     """:func:`unit_years` of ``scope`` without its years or observation period: every
     dated year, and no ``period_from``/``period_to``. A year window of the scope is a
-    selection of its rows (:func:`in_period`), so a served copy keeps it once for every
-    window."""
+    selection of its rows (:func:`riskatlas.analysis.period.in_period`), so a served copy
+    keeps it once for every window."""
     scoped = scope.but(year_from=None, year_to=None).selected(records, keep=_SUMMED_COLUMNS)
     return _year_sums(scoped)
 
@@ -75,35 +74,17 @@ def _year_sums(scoped: ir.Table, **period: ir.Value) -> ir.Table:
         **{c: scoped[c].sum().fill_null(0).cast("float64") for c in CORE_COUNTS})
 
 
-def in_period(sums: pa.Table, periods: pd.DataFrame, scope: Scope) -> pa.Table:
-    """:func:`unit_years` of ``scope`` from its :func:`every_year_sums` (``sums``) and its
-    observation ``periods`` (``country_iso3``, ``period_from``, ``period_to``): the rows
-    of each country's years inside its period and the scope's years, with that period."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    bounds = pa.Table.from_pandas(periods[["country_iso3", "period_from", "period_to"]],
-                                  preserve_index=False).cast(pa.schema([
-        sums.schema.field("country_iso3"), ("period_from", pa.int64()),
-        ("period_to", pa.int64())]))
-    joined = sums.join(bounds, "country_iso3")
-    year = joined["start_year"]
-    inside = pc.and_(pc.greater_equal(year, joined["period_from"]),
-                     pc.less_equal(year, joined["period_to"]))
-    if scope.year_from is not None:
-        inside = pc.and_(inside, pc.greater_equal(year, scope.year_from))
-    if scope.year_to is not None:
-        inside = pc.and_(inside, pc.less_equal(year, scope.year_to))
-    return joined.filter(inside).select(list(UNIT_YEAR_COLUMNS))
+def population_rows(population: ir.Table, level: int | None) -> int:
+    """The population rows loaded for units of ``level`` (a query; none is the common
+    case, which :func:`per_capita` then need not ask)."""
+    return int(population.filter(population.level == pop_level(level)).count(
+        ).to_pyarrow().as_py())
 
 
 def per_capita(years_table: ir.Table, population: ir.Table, units: ir.Table,
                scope: Scope, methods: Methods) -> bool:
     """Whether :func:`indicators` are per capita: population loaded for every unit
     (``years_table`` is :func:`unit_years`; a query)."""
-    if not population.filter(population.level == pop_level(scope.level)).count(
-            ).to_pyarrow().as_py():
-        return False  # the common case, answered without the join
     by = _unit_totals(years_table, population, units, scope, methods)
     counts = by.aggregate(n=by.count(), with_pop=(by.population > 0).cast("int64").sum())
     row = counts.to_pyarrow().to_pylist()[0]
