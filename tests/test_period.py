@@ -93,14 +93,23 @@ def test_the_rule_is_data_and_from_to_win(tmp_path):
         assert atlas.outside_period(year_from=1905).empty
 
 
-def test_a_served_copy_reads_windows_off_kept_sums_inside_the_period(tmp_path):
+def test_a_served_copy_reads_windows_off_kept_sums_inside_the_period(tmp_path, monkeypatch):
     """A served copy reads the profile and the screen of every year window off sums kept
-    per year of the scope: the cards outside the period stay out, as in a pass over them."""
+    per year of the scope: the cards outside the period stay out, as in a pass over them,
+    and the queries run on the reader's own connection (never on one that every request
+    thread shares)."""
     from riskatlas.store.memo import Memo
+
+    import ibis
+
+    class Refused:  # what reads only in-memory tables must still run on the reader's
+        def __getattr__(self, name):
+            raise AssertionError("a query ran on Ibis' default backend")
 
     db = _sparse_then_continuous(tmp_path)
     windows = [{}, {"year_from": 1950}, {"year_to": 1975}, {"year_from": 1905,
                                                             "year_to": 1980}]
+    monkeypatch.setattr(ibis.options, "default_backend", Refused())
     with riskatlas.open(db, read_only=True) as atlas:
         def both():
             return [(atlas.profile(["records", "deaths"], level=level, **w),

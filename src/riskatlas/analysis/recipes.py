@@ -122,11 +122,11 @@ def run(how: str, builder: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
     built), else built and run (and the recipe learnt at the shape's second call)."""
     setting = mode()
     try:
-        described = None if setting == "off" else Arguments(builder, args, kwargs)
+        described = Arguments(builder, args, kwargs)
     except (Unsupported, TypeError):  # TypeError: a value that cannot be part of a key
         described = None
-    if described is None or described.backend is None:
-        return getattr(builder(*args, **kwargs), how)()
+    if described is None or described.backend is None or setting == "off":
+        return _execute(builder(*args, **kwargs), how, described)
     key = described.key
     recipe = RECIPES_KEPT.get(key)
     if isinstance(recipe, Recipe) and all(
@@ -142,10 +142,19 @@ def run(how: str, builder: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
             return getattr(described.backend, run_by)(recipe.result)
     RECIPES_KEPT.builds += 1
     expr = builder(*args, **kwargs)
-    out = getattr(expr, how)()
+    out = _execute(expr, how, described)
     if recipe == SEEN:
         RECIPES_KEPT.put(key, learn(described, expr, builder, args, kwargs))
     return out
+
+
+def _execute(expr: Any, how: str, described: Arguments | None) -> Any:
+    """``expr`` run by ``how`` on the backend of the arguments' stored tables, when they
+    name one: an expression of in-memory tables only (a window of kept sums) would else
+    run on Ibis' default backend, one connection for every thread."""
+    if described is None or described.backend is None:
+        return getattr(expr, how)()
+    return getattr(described.backend, "execute" if how == "to_pandas" else how)(expr)
 
 
 def learn(own: Arguments, expr: Any, builder: Callable[..., Any], args: tuple[Any, ...],
