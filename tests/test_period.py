@@ -98,9 +98,9 @@ def test_a_served_copy_reads_windows_off_kept_sums_inside_the_period(tmp_path, m
     per year of the scope: the cards outside the period stay out, as in a pass over them,
     and the queries run on the reader's own connection (never on one that every request
     thread shares)."""
-    from riskatlas.store.memo import Memo
-
     import ibis
+
+    from riskatlas.store.memo import Memo
 
     class Refused:  # what reads only in-memory tables must still run on the reader's
         def __getattr__(self, name):

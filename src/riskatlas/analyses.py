@@ -450,11 +450,19 @@ class Analyses:
         """Per country of ``scope``: the first and last year with cards it counts inside
         its observation period (off its ledger). Two year windows of a scope with the same
         hold the same cards: those of every year from the first to the last."""
-        cards = ledger.yearly(self._ledger(scope), scope).merge(
-            self._periods(scope), on="country_iso3")
-        cards = cards[cards["start_year"].between(cards["period_from"], cards["period_to"])]
-        span = cards.groupby("country_iso3")["start_year"].agg(["min", "max"])
-        return tuple((str(c), int(lo), int(hi)) for c, lo, hi in span.itertuples())
+        periods = self._periods(scope)
+        bounds = dict(zip(periods["country_iso3"].tolist(), zip(
+            periods["period_from"].tolist(), periods["period_to"].tolist(), strict=True),
+            strict=True))
+        cards = ledger.yearly(self._ledger(scope), scope)
+        span: dict[str, tuple[int, int]] = {}
+        for country, year in zip(cards["country_iso3"].tolist(),
+                                 cards["start_year"].tolist(), strict=True):
+            lo, hi = bounds.get(country, (0, -1))
+            if lo <= year <= hi:
+                first, last = span.get(country, (year, year))
+                span[country] = (min(first, year), max(last, year))
+        return tuple((str(c), int(lo), int(hi)) for c, (lo, hi) in sorted(span.items()))
 
     def _keeps(self, scope: Scope) -> bool:
         """Whether rows per card of ``scope``'s country and period are kept in the memo:

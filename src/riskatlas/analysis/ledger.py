@@ -2,8 +2,8 @@
 counts their approval status and whether they are climate-related.
 
 It is one small query per scope *without its years* (a country holds a few hundred rows
-however many cards it has), and every year window of that scope is read off it with
-pandas: the cards per country and year that the observation-period rule works on
+however many cards it has), and every year window of that scope is read off it in
+plain Python: the cards per country and year that the observation-period rule works on
 (analysis/period.py), the period summary a result states (cards inside and outside the
 period) and the notes on the cards an analysis leaves out (undated, other statuses). A
 served copy keeps the ledgers, so a new year window asks the store nothing for these.
@@ -13,7 +13,8 @@ window's own queries gave.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from riskatlas.analysis.scope import NO_COUNTRY, Scope, filter_records
 
@@ -43,33 +44,46 @@ def ledger(records: ir.Table, scope: Scope) -> ir.Table:
                       climate=r.climate_related.fill_null(False)).aggregate(cards=r.count())
 
 
-def _window(rows: pd.DataFrame, scope: Scope) -> pd.Series:
-    """The rows dated within the scope's years (undated rows never are)."""
-    years = rows["start_year"]
-    inside = years.notna()
-    if scope.year_from is not None:
-        inside &= years >= scope.year_from
-    if scope.year_to is not None:
-        inside &= years <= scope.year_to
-    return inside
+def _columns(rows: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
+    """The ledger's rows as tuples (country, year or None, counted, climate, cards)."""
+    import pandas as pd
+
+    years = [None if pd.isna(y) else int(y) for y in rows["start_year"].tolist()]
+    return zip(rows["country_iso3"].tolist(), years, rows["counted"].tolist(),
+               rows["climate"].tolist(), rows["cards"].tolist(), strict=True)
+
+
+def _in_window(year: int | None, scope: Scope) -> bool:
+    """Whether a row of ``year`` lies within the scope's years (undated rows never do)."""
+    return year is not None and (scope.year_from is None or year >= scope.year_from) and (
+        scope.year_to is None or year <= scope.year_to)
 
 
 def yearly(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
     """The cards per country and year that ``scope.selected`` selects (``country_iso3``,
-    ``start_year``, ``cards``), from its ledger ``rows``."""
-    keep = rows["counted"] & _window(rows, scope)
-    if scope.climate_only:
-        keep &= rows["climate"]
-    by = rows[keep].groupby(["country_iso3", "start_year"], sort=True)["cards"].sum()
-    out = by.reset_index()
-    return out.astype({"start_year": "int64", "cards": "int64"})
+    ``start_year``, ``cards``), from its ledger ``rows`` (a few hundred: plain Python)."""
+    import pandas as pd
+
+    by: dict[tuple[str, int], int] = {}
+    for country, year, counted, climate, cards in _columns(rows):
+        if counted and _in_window(year, scope) and (climate or not scope.climate_only):
+            key = (country, year)
+            by[key] = by.get(key, 0) + int(cards)
+    keys = sorted(by)
+    return pd.DataFrame({"country_iso3": pd.array([k[0] for k in keys],
+                                                  dtype=rows["country_iso3"].dtype),
+                         "start_year": pd.array([k[1] for k in keys], dtype="int64"),
+                         "cards": pd.array([by[k] for k in keys], dtype="int64")})
 
 
 def left_out(rows: pd.DataFrame, scope: Scope) -> tuple[int, int]:
     """(undated cards, cards of statuses the scope does not count within its years; every
     year when it names none) of the scope, from its ledger ``rows``."""
-    undated = int(rows.loc[rows["start_year"].isna(), "cards"].sum())
     windowed = scope.year_from is not None or scope.year_to is not None
-    in_years = _window(rows, scope) if windowed else rows["cards"].notna()
-    other = int(rows.loc[~rows["counted"] & in_years, "cards"].sum())
+    undated = other = 0
+    for _, year, counted, _, cards in _columns(rows):
+        if year is None:
+            undated += int(cards)
+        if not counted and (_in_window(year, scope) if windowed else True):
+            other += int(cards)
     return undated, other

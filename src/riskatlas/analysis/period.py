@@ -19,6 +19,8 @@ by ``Atlas.outside_period`` (``riskatlas periods --outside``). Everything here i
 
 from __future__ import annotations
 
+import itertools
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -90,34 +92,42 @@ def yearly(basis: ir.Table, keys: Sequence[str] = KEYS) -> ir.Table:
 def rule_of(yearly: pd.DataFrame, rule: PeriodRule, *, keys: Sequence[str] = KEYS,
             year_from: int | None = None, year_to: int | None = None) -> pd.DataFrame:
     """The rule of :func:`periods` over ``yearly`` (``keys``, ``start_year``, ``cards``:
-    one row per key and year with cards), step by step as the expression takes it."""
+    one row per key and year with cards), in plain Python: a few hundred rows, where
+    pandas' steps would cost more than the rule."""
     import pandas as pd
 
     keys = list(keys)
     columns = [*keys, "period_from", "period_to", "years"]
-    if not len(yearly):
-        return pd.DataFrame({c: pd.Series(dtype="object" if c in keys else "int64")
-                             for c in columns})
-    y = yearly.sort_values([*keys, "start_year"], kind="stable").reset_index(drop=True)
-    year = y["start_year"].astype("int64")
-    prev = year.groupby([y[k] for k in keys], sort=False).shift()
-    opens = prev.isna() | (year - prev - 1 > rule.max_gap_years)
-    y["run"] = opens.astype("int64").groupby([y[k] for k in keys], sort=False).cumsum()
-    runs = y.groupby([*keys, "run"], sort=False).agg(
-        run_cards=("cards", "sum"), run_last=("start_year", "max"),
-        median=("cards", "median")).reset_index()
+    counts: dict[tuple[Any, ...], dict[int, int]] = {}
+    for *key, year, cards in zip(*(yearly[c].tolist() for c in [*keys, "start_year",
+                                                                 "cards"]), strict=True):
+        counts.setdefault(tuple(key), {})[int(year)] = int(cards)
+    rows = []
+    for key in sorted(counts):
+        span = _main_span(counts[key], rule)
+        if span is not None:
+            first = span[0] if year_from is None else int(year_from)
+            last = span[1] if year_to is None else int(year_to)
+            rows.append((*key, first, last, last - first + 1))
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.astype({**{k: yearly[k].dtype if len(yearly) else "object" for k in keys},
+                         **{c: "int64" for c in columns[len(keys):]}})
+
+
+def _main_span(cards: dict[int, int], rule: PeriodRule) -> tuple[int, int] | None:
+    """The first and last year of the main run with enough cards (cards per year)."""
+    years = sorted(cards)
+    runs = [[years[0]]]
+    for before, year in itertools.pairwise(years):
+        if year - before - 1 > rule.max_gap_years:
+            runs.append([year])
+        else:
+            runs[-1].append(year)
     # the run with most cards, a tie to the later one
-    best = runs.sort_values([*keys, "run_cards", "run_last"],
-                            ascending=[True] * len(keys) + [False, False], kind="stable")
-    best = best.drop_duplicates(keys)
-    main = y.merge(best[[*keys, "run", "median"]], on=[*keys, "run"])
-    main = main[main["cards"] >= main["median"] * rule.edge_share]
-    span = main.groupby(keys, sort=True)["start_year"].agg(["min", "max"]).reset_index()
-    start = span["min"].astype("int64") if year_from is None else int(year_from)
-    end = span["max"].astype("int64") if year_to is None else int(year_to)
-    span["period_from"], span["period_to"] = start, end
-    span["years"] = span["period_to"] - span["period_from"] + 1
-    return span[columns].astype({c: "int64" for c in columns[len(keys):]})
+    main = max(runs, key=lambda run: (sum(cards[y] for y in run), run[-1]))
+    median = statistics.median(cards[y] for y in main)
+    kept = [y for y in main if cards[y] >= median * rule.edge_share]
+    return (kept[0], kept[-1]) if kept else None
 
 
 def with_period(selected: ir.Table, table: ir.Table, keys: Sequence[str] = KEYS
@@ -155,24 +165,32 @@ def in_period(sums: pa.Table, table: pd.DataFrame, year_from: int | None = None,
 
 def summary(cards: pd.DataFrame, table: pd.DataFrame, keys: Sequence[str] = KEYS
             ) -> pd.DataFrame:
-    """Per country (or ``keys``) with a period in ``table``: the period, the cards inside
-    and the cards outside it with their first and last year, from ``cards`` per key and
-    year (:func:`yearly`; small, pandas)."""
+    """Per country (or ``keys``) with cards and a period in ``table``: the period, the
+    cards inside and the cards outside it with their first and last year, from ``cards``
+    per key and year (:func:`yearly`; small: plain Python)."""
     import pandas as pd
 
     keys = list(keys)
-    y = cards.merge(table[[*keys, "period_from", "period_to"]], on=keys)
-    inside = (y["start_year"] >= y["period_from"]) & (y["start_year"] <= y["period_to"])
-    y = y.assign(inside=y["cards"].where(inside, 0), outside=y["cards"].where(~inside, 0),
-                 outside_year=y["start_year"].where(~inside))
-    by = y.groupby(keys, sort=True).agg(
-        period_from=("period_from", "max"), period_to=("period_to", "max"),
-        cards=("inside", "sum"), outside=("outside", "sum"),
-        outside_from=("outside_year", "min"), outside_to=("outside_year", "max"))
-    by = by.reset_index().astype({"cards": "int64", "outside": "int64"})
-    for column in ("outside_from", "outside_to"):
-        by[column] = pd.array(by[column], dtype="Int64")
-    return by
+    bounds = {tuple(key): (int(lo), int(hi)) for *key, lo, hi in zip(
+        *(table[c].tolist() for c in [*keys, "period_from", "period_to"]), strict=True)}
+    by: dict[tuple[Any, ...], list[Any]] = {}
+    for *key, year, n in zip(*(cards[c].tolist() for c in [*keys, "start_year", "cards"]),
+                             strict=True):
+        period = bounds.get(tuple(key))
+        if period is None:
+            continue
+        row = by.setdefault(tuple(key), [*period, 0, 0, None, None])
+        if period[0] <= year <= period[1]:
+            row[2] += int(n)
+        else:
+            row[3] += int(n)
+            row[4] = year if row[4] is None else min(row[4], year)
+            row[5] = year if row[5] is None else max(row[5], year)
+    columns = ["period_from", "period_to", "cards", "outside", "outside_from", "outside_to"]
+    frame = pd.DataFrame([(*key, *by[key]) for key in sorted(by)], columns=[*keys, *columns])
+    return frame.astype({**{k: cards[k].dtype for k in keys if len(cards)},
+                         "period_from": "int64", "period_to": "int64", "cards": "int64",
+                         "outside": "int64", "outside_from": "Int64", "outside_to": "Int64"})
 
 
 def stamp(summary_rows: pd.DataFrame, rule: PeriodRule) -> dict[str, Any]:
