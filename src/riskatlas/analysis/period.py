@@ -99,9 +99,9 @@ def rule_of(yearly: pd.DataFrame, rule: PeriodRule, *, keys: Sequence[str] = KEY
     keys = list(keys)
     columns = [*keys, "period_from", "period_to", "years"]
     counts: dict[tuple[Any, ...], dict[int, int]] = {}
-    for *key, year, cards in zip(*(yearly[c].tolist() for c in [*keys, "start_year",
-                                                                 "cards"]), strict=True):
-        counts.setdefault(tuple(key), {})[int(year)] = int(cards)
+    for *parts, year, cards in zip(*(yearly[c].tolist() for c in [*keys, "start_year",
+                                                                   "cards"]), strict=True):
+        counts.setdefault(tuple(parts), {})[int(year)] = int(cards)
     rows = []
     for key in sorted(counts):
         span = _main_span(counts[key], rule)
