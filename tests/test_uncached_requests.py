@@ -380,8 +380,9 @@ def test_screen_windows_read_off_every_year_sums_are_the_pass_over_the_cards(nep
 @pytest.mark.shared_data
 def test_profile_windows_read_off_year_sums_are_the_pass_over_the_cards(nepal_db):
     """A served copy keeps the profile's sums per unit × hazard × year of a scope and reads
-    each year window off them: the profile is the same as the window's own pass over the
-    records (no memo), for random scopes, levels, hazard namings and metrics."""
+    each year window off them: the profile and what the climate-related screen leaves out
+    are the same as the window's own pass over the records (no memo), for random scopes,
+    levels, hazard namings and metrics."""
     from riskatlas.analysis.profile import SUM_METRICS
     from riskatlas.store.memo import Memo
 
@@ -403,7 +404,9 @@ def test_profile_windows_read_off_year_sums_are_the_pass_over_the_cards(nepal_db
             calls.append((metrics, dict(rng.choice(bases), year_from=y0, year_to=y1)))
         def profile(metrics, scope):
             try:
-                return atlas.profile(metrics, **scope)
+                return (atlas.profile(metrics, **scope),
+                        atlas.outside_screen(**{k: v for k, v in scope.items()
+                                                if k != "hazard_key"}))
             except EmptyScopeError as exc:  # an empty window is an answer too
                 return str(exc)
 
@@ -414,8 +417,10 @@ def test_profile_windows_read_off_year_sums_are_the_pass_over_the_cards(nepal_db
             if isinstance(expected, str):
                 assert got == expected
                 continue
-            pd.testing.assert_frame_equal(got, expected, obj=str(call))
-            assert got.attrs == expected.attrs
+            for frame, frame_expected in zip(got, expected, strict=True):
+                pd.testing.assert_frame_equal(frame, frame_expected, obj=str(call))
+                assert frame.attrs == frame_expected.attrs
         assert sum(isinstance(p, str) for p in plain) < len(calls) // 2
+        assert any(len(p[1]) for p in plain if not isinstance(p, str))  # earthquakes
         kept_sums = [k for k in atlas.store.memo._values if k[-1][1] == "year_sums"]
         assert 0 < len(kept_sums) < len(calls)  # windows of one scope share its sums

@@ -577,13 +577,21 @@ class Analyses:
         """What the climate-related screen leaves out, per unit (country when ``level`` is
         None) × hazard: records, deaths, directly affected and houses destroyed of the cards
         that are not climate-related, with their share (%) of the unit's whole total."""
-        from riskatlas.analysis.screen import outside_screen
+        import ibis
+
+        from riskatlas.analysis.profile import year_sums
+        from riskatlas.analysis.screen import OUTSIDE_METRICS, outside_screen
 
         sc = self._scope(scope, filters)
         stated = self._stated(sc)
-        frame = self._kept_result(("outside_screen", sc), lambda: sort_rows(
-            outside_screen(self.engine.table("records"), sc).to_pandas(),
-            ["country_iso3", "admin_code", "metric", "hazard"]))
+
+        def compute() -> pd.DataFrame:
+            sums = self._window_sums(year_sums, sc.but(climate_only=False))
+            frame = recipes.run("to_pandas", outside_screen, self.engine.table("records"), sc,
+                                OUTSIDE_METRICS, None if sums is None else ibis.memtable(sums))
+            return sort_rows(frame, ["country_iso3", "admin_code", "metric", "hazard"])
+
+        frame = self._kept_result(("outside_screen", sc), compute)
         return self._result(frame, "outside_screen", sc, lang, stated=stated)
 
     def _kept_result(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:

@@ -36,12 +36,14 @@ def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
 
 
 def year_sums(records: ir.Table, scope: Scope) -> ir.Table:
-    """Per unit × hazard × year of ``scope`` without its years or observation period: the
-    cards (``n_records``) and the sum of every summed metric. Small (units × hazards ×
-    years, whatever the cards): a served copy keeps it once and reads every year window
-    of the scope off it (:func:`riskatlas.analysis.period.in_period`)."""
+    """Per unit × hazard × year × climate-related or not, of ``scope`` without its years or
+    observation period: the cards (``n_records``) and the sum of every summed metric.
+    Small (units × hazards × years, whatever the cards): a served copy keeps it once and
+    reads every year window of the scope off it (:func:`riskatlas.analysis.period.
+    in_period`), for its profiles and what its screen leaves out."""
     scoped = scope.but(year_from=None, year_to=None).selected(records, keep=SUM_METRICS)
-    return scoped.group_by([*GROUP_KEYS, "start_year"]).aggregate(
+    return scoped.group_by([*GROUP_KEYS, "start_year"], climate=scoped.climate_related.
+                           fill_null(False)).aggregate(
         admin_name_=scoped.admin_name.max(), n_records=scoped.count(),
         **{m: scoped[m].sum() for m in SUM_METRICS})
 

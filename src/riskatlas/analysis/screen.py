@@ -369,23 +369,30 @@ OUTSIDE_METRICS = ("records", "deaths", "directly_affected", "houses_destroyed")
 
 
 def outside_screen(records: ir.Table, scope: Scope,
-                   metrics: tuple[str, ...] = OUTSIDE_METRICS) -> ir.Table:
+                   metrics: tuple[str, ...] = OUTSIDE_METRICS,
+                   sums: ir.Table | None = None) -> ir.Table:
     """Per unit × hazard: what the climate-related screen leaves out — each metric summed
     over the unit's cards that are not climate-related (the per-record flag: an earthquake,
     or a landslide an earthquake set off) and its share (%) of the unit's whole total over
-    every hazard (long table: ``metric``, ``value``, ``total``, ``share_pct``; Ibis)."""
+    every hazard (long table: ``metric``, ``value``, ``total``, ``share_pct``; Ibis).
+    ``sums``: the scope's :func:`riskatlas.analysis.profile.year_sums` in its window and
+    period, if at hand: no pass over the records."""
     import ibis
 
-    counts = [m for m in metrics if m != "records"]
-    r = scope.but(climate_only=False).records(records, keep=counts)
-    left = ~r.climate_related.fill_null(False)
-    sums = {m: r.count() if m == "records" else r[m].sum().fill_null(0)
+    if sums is None:
+        r = scope.but(climate_only=False).records(
+            records, keep=[m for m in metrics if m != "records"])
+        r = r.mutate(climate=r.climate_related.fill_null(False), n_records=1,
+                     admin_name_=r.admin_name)
+    else:
+        r = sums
+    left = ~r.climate
+    total = {m: r["n_records" if m == "records" else m].sum().fill_null(0) for m in metrics}
+    outs = {f"out_{m}": r["n_records" if m == "records" else m].sum(where=left).fill_null(0)
             for m in metrics}
-    outs = {f"out_{m}": (left.cast("int64").sum() if m == "records"
-                         else r[m].sum(where=left).fill_null(0)) for m in metrics}
     by = r.group_by([*UNIT_KEYS, "hazard"]).aggregate(
-        admin_name=r.admin_name.max(), period_from=r.period_from.min(),
-        period_to=r.period_to.max(), **sums, **outs)
+        admin_name=r.admin_name_.max(), period_from=r.period_from.min(),
+        period_to=r.period_to.max(), **total, **outs)
     unit = ibis.window(group_by=list(UNIT_KEYS))
     parts = [by.select(*UNIT_KEYS, "admin_name", "hazard", "period_from", "period_to",
                        metric=ibis.literal(m), value=by[f"out_{m}"].cast("float64"),

@@ -258,13 +258,17 @@ def annual_of(analyses: Analyses, scope: Scope) -> pd.DataFrame:
 
 
 def units_of(analyses: Analyses, level: int, country: str | None) -> pd.DataFrame:
-    """The gazetteer of one level, with GeoJSON where boundaries are loaded."""
-    units = analyses.table("admin_units")
-    units = units.filter(units.level == level)
-    if country:
-        units = units.filter(units.country_iso3 == country.upper())
-    return units.select("country_iso3", "code", "name", "centroid_lon", "centroid_lat",
-                        "geometry").order_by(["country_iso3", "code"]).to_pandas()
+    """The gazetteer of one level, with GeoJSON where boundaries are loaded (kept on a
+    served copy: a copy handed out)."""
+    def read() -> pd.DataFrame:
+        units = analyses.table("admin_units")
+        units = units.filter(units.level == level)
+        if country:
+            units = units.filter(units.country_iso3 == country.upper())
+        return units.select("country_iso3", "code", "name", "centroid_lon", "centroid_lat",
+                            "geometry").order_by(["country_iso3", "code"]).to_pandas()
+
+    return kept(analyses, ("units", level, country and country.upper()), read).copy()
 
 
 def records_of(analyses: Analyses, scope: Scope, level: int) -> pd.DataFrame:
