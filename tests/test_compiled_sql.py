@@ -78,8 +78,10 @@ def test_templates_on_nepal_scopes(nepal_db: Path, checked: list[bool]) -> None:
         before = len(checked)
         _analyses(atlas, "NPL", [(1992, 2008)], "002005027", every=False)
     # a shape's template is made at its second query: the third window's are filled in
-    # (a shape first met in the third window is compiled plainly)
-    assert sum(checked[before:]) > 5
+    # (a shape first met in the third window is compiled plainly; the queries that
+    # recipes answer, analysis/recipes.py, are not compiled at all)
+    third = checked[before:]
+    assert len(third) >= 3 and sum(third) >= len(third) - 1
 
 
 def test_literals_and_tables_are_filled_in_as_ibis_writes_them(checked: list[bool]) -> None:
@@ -237,3 +239,37 @@ def test_a_server_saves_its_templates_when_it_stops(
     # the profile's and the screen's indicators (a window of the screen reads the sums of
     # every year, kept on the served copy: one query, no second of its shape)
     assert len(compiled.read_templates(tmp_path / "sql.json")) >= 2
+
+
+_SCREEN_SQL = """
+import ibis
+from riskatlas.analysis import screen
+from riskatlas.analysis.methods import load_methods
+from riskatlas.analysis.scope import Scope
+years = ibis.table({"country_iso3": "string", "admin_code": "string", "hazard": "string",
+                    "start_year": "int64", "unit_name": "string", "cards": "int64",
+                    "unknown_flags": "int64", "with_status": "int64", "approved": "int64",
+                    "period_from": "int64", "period_to": "int64",
+                    **{c: "float64" for c in screen.CORE_COUNTS}}, name="years")
+population = ibis.table({"country_iso3": "string", "admin_code": "string", "level": "int64",
+                         "year": "int64", "population": "float64",
+                         "households": "float64"}, name="population")
+units = ibis.table({"country_iso3": "string", "code": "string", "level": "int64",
+                    "name": "string"}, name="units")
+expr = screen.indicators(years, population, units, Scope(country="NPL", level=2),
+                         load_methods(), False)
+print(ibis.to_sql(expr, dialect="duckdb"))
+"""
+
+
+def test_a_query_compiles_to_one_text_whatever_the_hash_seed() -> None:
+    """The screen's indicators (columns dropped after joins) compile to the same SQL in
+    processes of different hash seeds: a drop of several columns, which Ibis writes in
+    set order, would make a shape's SQL vary and its template never be kept."""
+    texts = set()
+    for seed in ("1", "2", "3", "4"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", _SCREEN_SQL], env=env, text=True,
+                             capture_output=True, timeout=120, check=True)
+        texts.add(run.stdout)
+    assert len(texts) == 1

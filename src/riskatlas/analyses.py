@@ -314,7 +314,13 @@ class Analyses:
                 **filters: Any) -> pd.DataFrame:
         """Each hazard's total and share (%) of every metric, per unit of ``level``
         (country when None); hazards named at ``hazard_key`` (group, hips or term)."""
-        from riskatlas.analysis.profile import check_metrics, profile, year_sums
+        from riskatlas.analysis.profile import (
+            ONLY,
+            SUMMED_METRICS,
+            check_metrics,
+            profile,
+            year_sums,
+        )
 
         metrics = check_metrics(metrics)  # a bad metric says so before an empty scope
         sc = self._scope(scope, filters)
@@ -323,11 +329,18 @@ class Analyses:
         def compute() -> pd.DataFrame:
             import ibis
 
-            tags = self.event_tags(sc) if "events" in metrics else None
+            records = self.engine.table("records")
             sums = self._window_sums(year_sums, sc)
-            frame = recipes.run("to_pandas", profile, self.engine.table("records"), sc,
-                                self.methods, metrics, top, tags,
-                                None if sums is None else ibis.memtable(sums))
+            if "events" in metrics or sums is None:
+                tags = self.event_tags(sc) if "events" in metrics else None
+                frame = recipes.run("to_pandas", profile, records, sc, self.methods,
+                                    metrics, top, tags,
+                                    None if sums is None else ibis.memtable(sums))
+            else:  # a query of every metric over the window's sums, whatever its years
+                frame = recipes.run("to_pandas", profile, records, _no_years(sc),
+                                    self.methods, SUMMED_METRICS, top, None,
+                                    ibis.memtable(sums),
+                                    recipes.Values(ONLY + m for m in metrics))
             return sort_rows(frame, ["country_iso3", "admin_code", "metric", "rank"])
 
         frame = self._kept_result(("profile", metrics, top, sc), compute)
@@ -443,8 +456,10 @@ class Analyses:
             return None
         basis = scope.but(admin=None, hazard=None, climate_only=False)
         key = basis.but(year_from=None, year_to=None).period_key(), self._card_years(basis)
+        # events are formed whatever the level and hazard naming: one shape for all
         return self._kept_table(("event_tags", *key), lambda: recipes.run(
-            "to_pyarrow", event_tags, self.engine.table("records"), scope, self.methods))
+            "to_pyarrow", event_tags, self.engine.table("records"),
+            basis.but(level=None, hazard_key="group"), self.methods))
 
     def _card_years(self, scope: Scope) -> tuple[tuple[str, int, int], ...]:
         """Per country of ``scope``: the first and last year with cards it counts inside
@@ -527,8 +542,9 @@ class Analyses:
                 key = ("analysis.no_climate_records" if sc.climate_only and located
                        else "analysis.empty_screen")
                 raise EmptyScopeError(key, **self._scope_text(sc))
+            # the unit years hold the window: its years do not enter the query
             inputs = (ibis.memtable(rows), self.engine.table("population"),
-                      self.engine.table("admin_units"), sc, self.methods)
+                      self.engine.table("admin_units"), _no_years(sc), self.methods)
             populated = self._memo(("population_rows", sc.level), lambda: sc_mod.
                                    population_rows(self.engine.table("population"), sc.level))
             per_capita = bool(populated) and sc_mod.per_capita(*inputs)
@@ -587,8 +603,9 @@ class Analyses:
 
         def compute() -> pd.DataFrame:
             sums = self._window_sums(year_sums, sc.but(climate_only=False))
-            frame = recipes.run("to_pandas", outside_screen, self.engine.table("records"), sc,
-                                OUTSIDE_METRICS, None if sums is None else ibis.memtable(sums))
+            frame = recipes.run("to_pandas", outside_screen, self.engine.table("records"),
+                                sc if sums is None else _no_years(sc), OUTSIDE_METRICS,
+                                None if sums is None else ibis.memtable(sums))
             return sort_rows(frame, ["country_iso3", "admin_code", "metric", "hazard"])
 
         frame = self._kept_result(("outside_screen", sc), compute)
@@ -624,6 +641,12 @@ class Analyses:
             return used, [*self._left_out(scope, rows), *([outside] if outside else [])]
 
         return self._memo(("provenance", scope.period_key()), compute)
+
+
+def _no_years(scope: Scope) -> Scope:
+    """``scope`` for a query over its window's kept sums, which its years do not enter:
+    without them, every window of a scope is one shape (one recipe)."""
+    return scope.but(year_from=None, year_to=None)
 
 
 def _result_bytes(result: object) -> int:

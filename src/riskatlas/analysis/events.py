@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from riskatlas.analysis.methods import Methods
-from riskatlas.analysis.scope import Scope, hazard_expr
+from riskatlas.analysis.scope import Scope, hazard_expr, without
 from riskatlas.model.schema import IMPACT_FIELDS
 
 if TYPE_CHECKING:  # Ibis loads on first query
@@ -160,11 +160,11 @@ def events(records: ir.Table, methods: Methods, basis: ir.Table | None = None,
         **agg)
     one = ev.level0_units == 1
     epoch = ibis.date(1970, 1, 1)
-    ev = ev.mutate(
+    ev = without(ev.mutate(
         level0_code=ibis.ifelse(one, ev.level0_code, ""),
         level0_name=ibis.ifelse(one, ev.level0_name, ibis.null("string")),
         start_date=_plus_days(epoch, ev.day_from).cast("date"),
-        end_date=_plus_days(epoch, ev.day_to).cast("date")).drop("day_from", "day_to")
+        end_date=_plus_days(epoch, ev.day_to).cast("date")), "day_from", "day_to")
     return ev.join(flags, "event_id")
 
 

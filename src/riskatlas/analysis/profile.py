@@ -22,9 +22,13 @@ SUM_METRICS = ("deaths", "missing", "injured", "directly_affected", "victims", "
                "evacuated", "relocated", "houses_destroyed", "houses_damaged", "losses_local",
                "losses_usd")
 METRICS = ("records", "events", *SUM_METRICS)
+SUMMED_METRICS = ("records", *SUM_METRICS)  # every metric that kept year sums give
 DEFAULT_METRICS = ("records", "deaths", "injured", "directly_affected", "houses_destroyed",
                    "houses_damaged")
 GROUP_KEYS = (*UNIT_KEYS, "hazard")
+# the prefix of the metrics ``profile(only=…)`` keeps: no such literal is one node with the
+# pivot's name of that metric
+ONLY = "m:"
 
 
 def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
@@ -50,13 +54,15 @@ def year_sums(records: ir.Table, scope: Scope) -> ir.Table:
 
 def profile(records: ir.Table, scope: Scope, methods: Methods,
             metrics: Sequence[str] = DEFAULT_METRICS, top: int | None = None,
-            tags: ir.Table | None = None, sums: ir.Table | None = None) -> ir.Table:
+            tags: ir.Table | None = None, sums: ir.Table | None = None,
+            only: Sequence[str] | None = None) -> ir.Table:
     """Long table: one row per unit × metric × hazard with ``value``, ``share_pct``,
     ``rank`` (1 = largest in the unit) and ``records`` (cards behind the value);
     ``tags``: the cards' events (:func:`riskatlas.analysis.risk.event_tags`) if at hand;
     ``sums``: the scope's :func:`year_sums` inside its window and period, with the period
     (:func:`riskatlas.analysis.period.in_period`), if at hand: the metrics' sums are
-    theirs, no pass over the records."""
+    theirs, no pass over the records; ``only``: the rows of these metrics, each prefixed
+    ``m:`` (:data:`ONLY`: one query for any of them, recipes.Values)."""
     import ibis
 
     metrics = check_metrics(metrics)
@@ -77,6 +83,8 @@ def profile(records: ir.Table, scope: Scope, methods: Methods,
                      how="left")
         by = by.mutate(events=by.events.fill_null(0).cast("float64"))
     long = by.pivot_longer(list(metrics), names_to="metric", values_to="value")
+    if only is not None:
+        long = long.filter((ONLY + long.metric).isin(list(only)))
     unit_metric = ibis.window(group_by=[*UNIT_KEYS, "metric"])
     total = long.value.sum().over(unit_metric)
     ranked = ibis.window(group_by=[*UNIT_KEYS, "metric"],

@@ -17,7 +17,7 @@ from riskatlas.analysis.events import EVENT_COLUMNS, card_events, event_flags, e
 from riskatlas.analysis.levels import QUANTITIES, Bootstrap
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.population import unit_population
-from riskatlas.analysis.scope import UNIT_KEYS, Scope
+from riskatlas.analysis.scope import UNIT_KEYS, Scope, without
 from riskatlas.analysis.trend import mann_kendall
 from riskatlas.errors import AnalysisError, MethodsError
 
@@ -78,8 +78,8 @@ def risk(records: ir.Table, population: ir.Table, scope: Scope, methods: Methods
         **{f"{m}_per_year": per[m] / years for m in RISK_METRICS})
     out = out.mutate(aal_usd=out.losses_usd_per_year)
     pop = unit_population(population, scope.level, cov)
-    out = out.join(pop, list(UNIT_KEYS), how="left").drop("country_iso3_right",
-                                                            "admin_code_right")
+    out = without(out.join(pop, list(UNIT_KEYS), how="left"), "country_iso3_right",
+                  "admin_code_right")
     per_100k = {f"{m}_per_100k": ibis.ifelse(out.population > 0,
                                              out[f"{m}_per_year"] * 1e5 / out.population,
                                              ibis.null("float64"))

@@ -20,7 +20,7 @@ import pandas as pd
 
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.population import pop_level, unit_population
-from riskatlas.analysis.scope import UNIT_KEYS, Scope
+from riskatlas.analysis.scope import UNIT_KEYS, Scope, without
 from riskatlas.errors import AnalysisError
 
 if TYPE_CHECKING:  # Ibis loads on first query
@@ -101,12 +101,12 @@ def _unit_totals(uy: ir.Table, population: ir.Table, units: ir.Table, scope: Sco
         directly_affected=uy.directly_affected.sum(),
         houses_lost=uy.houses_destroyed.sum() + w_damaged * uy.houses_damaged.sum())
     grid = _unit_grid(uy, units, scope).cross_join(by.select("hazard").distinct())
-    by = grid.join(by, [*UNIT_KEYS, "hazard"], how="left").drop(
-        "country_iso3_right", "admin_code_right", "hazard_right")
+    by = without(grid.join(by, [*UNIT_KEYS, "hazard"], how="left"),
+                 "country_iso3_right", "admin_code_right", "hazard_right")
     by = by.join(cov, "country_iso3")
     pop = unit_population(population, scope.level, cov)
-    return by.join(pop, list(UNIT_KEYS), how="left").drop("country_iso3_right",
-                                                           "admin_code_right")
+    return without(by.join(pop, list(UNIT_KEYS), how="left"), "country_iso3_right",
+                   "admin_code_right")
 
 
 def indicators(years_table: ir.Table, population: ir.Table, units: ir.Table,
@@ -145,7 +145,7 @@ def indicators(years_table: ir.Table, population: ir.Table, units: ir.Table,
     long = long.select(*UNIT_KEYS, "unit_name", "period_from", "period_to", "years", "hazard",
                        "indicator", "raw", norm=norm)
     joined = long.join(quality(uy), list(UNIT_KEYS), how="left")
-    return joined.drop("country_iso3_right", "admin_code_right")
+    return without(joined, "country_iso3_right", "admin_code_right")
 
 
 def quality(years_table: ir.Table) -> ir.Table:
@@ -156,9 +156,9 @@ def quality(years_table: ir.Table) -> ir.Table:
         years_covered=uy.start_year.nunique(), cards=uy.cards.sum(),
         unknown_flags=uy.unknown_flags.sum(), with_status=uy.with_status.sum(),
         approved=uy.approved.sum())
-    return by.mutate(
+    return without(by.mutate(
         unknown_share=by.unknown_flags / (by.cards * len(CORE_COUNTS)),
-        approved_share=by.approved.cast("float64") / by.with_status.nullif(0)).drop(
+        approved_share=by.approved.cast("float64") / by.with_status.nullif(0)),
         "unknown_flags", "with_status", "approved")
 
 

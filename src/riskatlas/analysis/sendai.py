@@ -17,7 +17,7 @@ import pandas as pd
 
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.population import pop_level, yearly_population
-from riskatlas.analysis.scope import UNIT_KEYS, Scope
+from riskatlas.analysis.scope import UNIT_KEYS, Scope, without
 
 if TYPE_CHECKING:  # Ibis loads on first query
     import ibis.expr.types as ir
@@ -45,8 +45,8 @@ def sendai(records: ir.Table, population: pd.DataFrame, scope: Scope, methods: M
     years = _year_range(scoped) if has_population else range(0)
     pop = ibis.memtable(_with_gdp(yearly_population(population, scope.level, years),
                                   population, scope.level))
-    t = by.join(pop, [*UNIT_KEYS, "year"], how="left").drop(
-        "country_iso3_right", "admin_code_right", "year_right")
+    t = without(by.join(pop, [*UNIT_KEYS, "year"], how="left"),
+                "country_iso3_right", "admin_code_right", "year_right")
     cfg = methods.get("sendai")
     per = float(cfg["per"])
     size = ibis.ifelse((t.households > 0) & (t.population > 0),
