@@ -582,7 +582,7 @@ class Analyses:
 
         if self.store.memo is None:
             return None
-        every = sc.but(year_from=None, year_to=None)
+        every = _no_years(sc)
         kept = self._memo((sums.__qualname__, every), lambda: recipes.run(
             "to_pyarrow", sums, self.engine.table("records"), every),
             weigh=lambda table: int(table.nbytes))
@@ -644,8 +644,9 @@ class Analyses:
 
 
 def _no_years(scope: Scope) -> Scope:
-    """``scope`` for a query over its window's kept sums, which its years do not enter:
-    without them, every window of a scope is one shape (one recipe)."""
+    """``scope`` without its years: the key of the sums kept for all its windows, and the
+    scope of a query over a window's sums, which its years do not enter (every window of
+    a scope one shape, one recipe)."""
     return scope.but(year_from=None, year_to=None)
 
 
