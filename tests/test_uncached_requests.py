@@ -333,6 +333,15 @@ def test_cube_and_drivers_are_those_of_a_pivot_and_a_sort_per_unit():
         assert got == _drivers_per_unit(share, norm, raw, hazards, names), trial
 
 
+def _window(rng: random.Random) -> dict[str, int | None]:
+    """A random year window of Nepal's records (either end may be open)."""
+    y0 = rng.choice([None, *range(1970, 2012)])
+    y1 = rng.choice([None, *range(1975, 2016)])
+    if y0 is not None and y1 is not None and y0 > y1:
+        y0, y1 = y1, y0
+    return {"year_from": y0, "year_to": y1}
+
+
 def _sorted_rows(table) -> pd.DataFrame:
     keys = ["country_iso3", "admin_code", "hazard", "start_year"]
     return table.to_pandas().sort_values(keys).reset_index(drop=True)
@@ -355,11 +364,8 @@ def test_screen_windows_read_off_every_year_sums_are_the_pass_over_the_cards(nep
                  for _ in range(4)]
         scopes = []
         for _ in range(12):  # year windows of a few scopes
-            y0 = rng.choice([None, *range(1970, 2012)])
-            y1 = rng.choice([None, *range(1975, 2016)])
-            if y0 is not None and y1 is not None and y0 > y1:
-                y0, y1 = y1, y0
-            scopes.append(dict(rng.choice(bases), year_from=y0, year_to=y1))
+            window = _window(rng)
+            scopes.append(dict(rng.choice(bases), **window))
         plain = [atlas.screen(**s) for s in scopes]
         atlas.store.memo = Memo()  # as a served copy
         for s, expected in zip(scopes, plain, strict=True):
@@ -396,12 +402,9 @@ def test_profile_windows_read_off_year_sums_are_the_pass_over_the_cards(nepal_db
                       include_unapproved=rng.random() < 0.3) for _ in range(4)]
         calls = []
         for _ in range(12):  # year windows of a few scopes
-            y0 = rng.choice([None, *range(1970, 2012)])
-            y1 = rng.choice([None, *range(1975, 2016)])
-            if y0 is not None and y1 is not None and y0 > y1:
-                y0, y1 = y1, y0
+            window = _window(rng)
             metrics = rng.sample(["records", *SUM_METRICS], rng.randint(1, 4))
-            calls.append((metrics, dict(rng.choice(bases), year_from=y0, year_to=y1)))
+            calls.append((metrics, dict(rng.choice(bases), **window)))
         def profile(metrics, scope):
             try:
                 return (atlas.profile(metrics, **scope),
