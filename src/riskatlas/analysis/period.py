@@ -14,7 +14,9 @@ and unit, the datasets in scope pooled:
 4. ``--from`` / ``--to``, when given, are the start / end whatever the records say.
 
 Cards outside the period are left out of every analysis, counted in its notes and listed
-by ``Atlas.outside_period`` (``riskatlas periods --outside``). Everything here is Ibis.
+by ``Atlas.outside_period`` (``riskatlas periods --outside``). The rule is an Ibis
+expression over the cards (:func:`periods`) and plain Python over their counts per year
+(:func:`rule_of`, a few hundred rows a ledger holds); the tests hold the two equal.
 """
 
 from __future__ import annotations
