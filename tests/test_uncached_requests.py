@@ -379,7 +379,8 @@ def test_screen_windows_read_off_every_year_sums_are_the_pass_over_the_cards(nep
             got = atlas.screen(**s)
             pd.testing.assert_frame_equal(got, expected)
             assert got.attrs == expected.attrs
-        kept_sums = [k for k in atlas.store.memo._values if k[-1][1] == "every_year_sums"]
+        kept_sums = [k for k in atlas.store.memo._values
+                     if k[-1][1] == "riskatlas.analysis.screen.every_year_sums"]
         assert 0 < len(kept_sums) < len(scopes)  # windows of one scope share its sums
 
 
@@ -425,5 +426,6 @@ def test_profile_windows_read_off_year_sums_are_the_pass_over_the_cards(nepal_db
                 assert frame.attrs == frame_expected.attrs
         assert sum(isinstance(p, str) for p in plain) < len(calls) // 2
         assert any(len(p[1]) for p in plain if not isinstance(p, str))  # earthquakes
-        kept_sums = [k for k in atlas.store.memo._values if k[-1][1] == "year_sums"]
+        kept_sums = [k for k in atlas.store.memo._values
+                     if k[-1][1] == "riskatlas.analysis.profile.year_sums"]
         assert 0 < len(kept_sums) < len(calls)  # windows of one scope share its sums

@@ -337,6 +337,7 @@ class Analyses:
                                     metrics, top, tags,
                                     None if sums is None else ibis.memtable(sums))
             else:  # a query of every metric over the window's sums, whatever its years
+                # (the records, unread, name the reader's connection to run it on)
                 frame = recipes.run("to_pandas", profile, records, _no_years(sc),
                                     self.methods, SUMMED_METRICS, top, None,
                                     ibis.memtable(sums),
@@ -583,7 +584,8 @@ class Analyses:
         if self.store.memo is None:
             return None
         every = _no_years(sc)
-        kept = self._memo((sums.__qualname__, every), lambda: recipes.run(
+        name = f"{sums.__module__}.{sums.__qualname__}"
+        kept = self._memo((name, every), lambda: recipes.run(
             "to_pyarrow", sums, self.engine.table("records"), every),
             weigh=lambda table: int(table.nbytes))
         return in_period(kept, self._periods(sc), sc.year_from, sc.year_to)
@@ -644,10 +646,10 @@ class Analyses:
 
 
 def _no_years(scope: Scope) -> Scope:
-    """``scope`` without its years: the key of the sums kept for all its windows, and the
-    scope of a query over a window's sums, which its years do not enter (every window of
-    a scope one shape, one recipe)."""
-    return scope.but(year_from=None, year_to=None)
+    """``scope`` without its years (nor its periods, which follow them): the key of the
+    sums kept for all its windows, and the scope of a query over a window's sums, which
+    neither enters (every window of a scope one shape, one recipe)."""
+    return scope.but(year_from=None, year_to=None, period_table=None)
 
 
 def _result_bytes(result: object) -> int:

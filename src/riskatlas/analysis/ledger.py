@@ -44,7 +44,7 @@ def ledger(records: ir.Table, scope: Scope) -> ir.Table:
                       climate=r.climate_related.fill_null(False)).aggregate(cards=r.count())
 
 
-def _columns(rows: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
+def _rows(rows: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
     """The ledger's rows as tuples (country, year or None, counted, climate, cards)."""
     import pandas as pd
 
@@ -65,7 +65,7 @@ def yearly(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
     import pandas as pd
 
     by: dict[tuple[str, int], int] = {}
-    for country, year, counted, climate, cards in _columns(rows):
+    for country, year, counted, climate, cards in _rows(rows):
         if counted and _in_window(year, scope) and (climate or not scope.climate_only):
             key = (country, year)
             by[key] = by.get(key, 0) + int(cards)
@@ -81,7 +81,7 @@ def left_out(rows: pd.DataFrame, scope: Scope) -> tuple[int, int]:
     year when it names none) of the scope, from its ledger ``rows``."""
     windowed = scope.year_from is not None or scope.year_to is not None
     undated = other = 0
-    for _, year, counted, _, cards in _columns(rows):
+    for _, year, counted, _, cards in _rows(rows):
         if year is None:
             undated += int(cards)
         if not counted and (_in_window(year, scope) if windowed else True):

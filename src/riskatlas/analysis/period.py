@@ -103,7 +103,8 @@ def rule_of(yearly: pd.DataFrame, rule: PeriodRule, *, keys: Sequence[str] = KEY
     counts: dict[tuple[Any, ...], dict[int, int]] = {}
     for *parts, year, cards in zip(*(yearly[c].tolist() for c in [*keys, "start_year",
                                                                    "cards"]), strict=True):
-        counts.setdefault(tuple(parts), {})[int(year)] = int(cards)
+        years = counts.setdefault(tuple(parts), {})
+        years[int(year)] = years.get(int(year), 0) + int(cards)
     rows = []
     for key in sorted(counts):
         span = _main_span(counts[key], rule)
@@ -146,7 +147,8 @@ def in_period(sums: pa.Table, table: pd.DataFrame, year_from: int | None = None,
     as a served copy keeps for every year window of a scope) of the years inside their
     country's period (``table``: :func:`rule_of`) and ``year_from``–``year_to``, with that
     period (``period_from``, ``period_to``): what the window's own pass over the records
-    (:meth:`riskatlas.analysis.scope.Scope.records`) would sum."""
+    (:meth:`riskatlas.analysis.scope.Scope.records`) would sum (floats to rounding: the
+    sums are added in another order)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 

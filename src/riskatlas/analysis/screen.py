@@ -387,9 +387,9 @@ def outside_screen(records: ir.Table, scope: Scope,
     else:
         r = sums
     left = ~r.climate
-    total = {m: r["n_records" if m == "records" else m].sum().fill_null(0) for m in metrics}
-    outs = {f"out_{m}": r["n_records" if m == "records" else m].sum(where=left).fill_null(0)
-            for m in metrics}
+    summed = {m: r["n_records" if m == "records" else m] for m in metrics}
+    total = {m: v.sum().fill_null(0) for m, v in summed.items()}
+    outs = {f"out_{m}": v.sum(where=left).fill_null(0) for m, v in summed.items()}
     by = r.group_by([*UNIT_KEYS, "hazard"]).aggregate(
         admin_name=r.admin_name_.max(), period_from=r.period_from.min(),
         period_to=r.period_to.max(), **total, **outs)

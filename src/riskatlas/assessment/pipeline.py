@@ -268,7 +268,8 @@ def units_of(analyses: Analyses, level: int, country: str | None) -> pd.DataFram
         return units.select("country_iso3", "code", "name", "centroid_lon", "centroid_lat",
                             "geometry").order_by(["country_iso3", "code"]).to_pandas()
 
-    return kept(analyses, ("units", level, country and country.upper()), read).copy()
+    return kept(analyses, ("units", level, country and country.upper()), read,
+                weigh=lambda frame: int(frame.memory_usage(deep=True).sum())).copy()
 
 
 def records_of(analyses: Analyses, scope: Scope, level: int) -> pd.DataFrame:
@@ -341,11 +342,14 @@ def unit_assessment(analyses: Analyses, scope: Scope, code: str, *, lang: str,
         notes=[*screen_notes, *note_texts([risk.attrs, screen.attrs], lang)])
 
 
-def kept(analyses: Analyses, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+def kept(analyses: Analyses, key: tuple[Any, ...], compute: Callable[[], T],
+         weigh: Callable[[T], int] | None = None) -> T:
     """``compute()``, kept in the store's memo when it has one (a served copy, which
-    never changes: every unit page of a scope shares it); else computed each time."""
+    never changes: every unit page of a scope shares it); else computed each time.
+    ``weigh``: the value's bytes, for values kept within the memo's weight limit."""
     memo = analyses.store.memo
-    return compute() if memo is None else memo.get((analyses.engine.name, *key), compute)
+    return compute() if memo is None else memo.get((analyses.engine.name, *key), compute,
+                                                   weigh)
 
 
 def kept_screens(analyses: Analyses, lang: str, scope: Scope
