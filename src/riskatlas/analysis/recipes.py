@@ -150,8 +150,7 @@ def run(how: str, builder: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
             if own != sql:
                 raise RecipeMismatch(f"{builder.__qualname__}: the recipe's SQL differs")
         with compiled.given(sql, described.tables(recipe)):
-            run_by = "execute" if how == "to_pandas" else how
-            return getattr(described.backend, run_by)(recipe.result)
+            return _execute(recipe.result, how, described)
     RECIPES_KEPT.builds += 1
     expr = builder(*args, **kwargs)
     out = _execute(expr, how, described)
@@ -162,8 +161,9 @@ def run(how: str, builder: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
 
 def _execute(expr: Any, how: str, described: Arguments | None) -> Any:
     """``expr`` run by ``how`` on the backend of the arguments' stored tables, when they
-    name one: an expression of in-memory tables only (a window of kept sums) would else
-    run on Ibis' default backend, one connection for every thread."""
+    name one (a recipe's result, an unbound table, names none of its own; an expression
+    of in-memory tables only, a window of kept sums, would else run on Ibis' default
+    backend, one connection for every thread)."""
     if described is None or described.backend is None:
         return getattr(expr, how)()
     return getattr(described.backend, "execute" if how == "to_pandas" else how)(expr)
