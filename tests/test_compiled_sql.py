@@ -140,6 +140,40 @@ def test_one_walk_before_a_query_does_what_ibis_hooks_do() -> None:
     assert con.to_pandas(q.mutate(d=twice(q.v))["d"]).tolist() == [40, 60]
 
 
+def test_a_query_is_submitted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query Ibis fetches (as pandas or Arrow) is parsed and bound once: submitted to
+    DuckDB, not described by ``con.sql`` first; without DuckDB's seam, ``con.sql`` as
+    before. Results are Ibis' own."""
+    import ibis
+    import pandas as pd
+
+    from riskatlas.analysis import submitted
+
+    a = ibis.memtable(pd.DataFrame({"k": [1, 2, 2, None], "v": ["x", None, "z", "w"]}))
+    q = a.group_by("k").aggregate(n=a.count(), v=a.v.max()).order_by("k")
+    plain = ibis.duckdb.connect()
+    expected = plain.to_pandas(q), plain.to_pyarrow(q)
+    con = ibis.duckdb.connect()
+    compiled.install(con)
+    seam, texts = submitted._seam, []
+    assert seam is not None  # the DuckDB of the lock has it
+
+    class Counting:
+        @staticmethod
+        def submit(*args: Any) -> Any:
+            texts.append(args[1])
+            return seam.submit(*args)
+
+    monkeypatch.setattr(submitted, "_seam", Counting)
+    pd.testing.assert_frame_equal(con.to_pandas(q), expected[0])
+    assert con.to_pyarrow(q).equals(expected[1])
+    assert len(texts) == 2 and all(t.startswith("SELECT") for t in texts)
+    monkeypatch.setattr(submitted, "_seam", None)
+    pd.testing.assert_frame_equal(con.to_pandas(q), expected[0])
+    assert len(texts) == 2
+    assert submitted.Submitted(con.con, "SELECT 1 AS one").columns == ["one"]
+
+
 @pytest.fixture
 def kept_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], compiled.Templates]]:
     """``kept_in(path)``: this process's templates replaced by new ones kept in the file

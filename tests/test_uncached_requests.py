@@ -36,7 +36,8 @@ def _every_unit_scored(norm: np.ndarray, w: np.ndarray, methods) -> np.ndarray:
 def test_rank_stability_is_that_of_every_unit_scored():
     methods = load_methods()
     rng = np.random.default_rng(7)
-    pruned = 0
+    pruned = cornered = 0
+    spread = float(methods.get("screen")["stability"]["weight_perturbation"])
     for trial in range(40):
         units, hazards = int(rng.integers(1, 300)), int(rng.integers(1, 12))
         present = rng.uniform(size=(units, hazards, 1)) < rng.uniform()
@@ -50,8 +51,12 @@ def test_rank_stability_is_that_of_every_unit_scored():
         w = rng.uniform(0.1, 2.0, size=4)
         got = screen_module.rank_stability(norm, w, methods)
         assert np.array_equal(got, _every_unit_scored(norm, w, methods)), trial
-        pruned += len(norm) - len(screen_module.contenders(norm, 10))
-    assert pruned > 0  # the test exercised the pruning
+        plain, by_box = (len(screen_module.contenders(norm, 10, *box))
+                         for box in ((), (w, spread)))
+        assert by_box <= plain, trial
+        pruned += len(norm) - plain
+        cornered += plain - by_box
+    assert pruned > 0 and cornered > 0  # the test exercised both bounds
 
 
 def test_contenders_keep_every_unit_with_nan_or_few_units():
@@ -69,7 +74,7 @@ def test_screens_of_real_data_keep_their_stability(nepal_db, monkeypatch):
                 for level in (1, 2) for every in (False, True)]
         assert len(screen_module.contenders(np.zeros((3, 1, 4)), 2)) == 3
         monkeypatch.setattr(screen_module, "contenders",
-                            lambda norm, n, margin=0.0: np.arange(len(norm)))
+                            lambda norm, n, *box, margin=0.0: np.arange(len(norm)))
         slow = [atlas.screen(level=level, all_hazards=every)
                 for level in (1, 2) for every in (False, True)]
     for a, b in zip(fast, slow, strict=True):
@@ -429,3 +434,73 @@ def test_profile_windows_read_off_year_sums_are_the_pass_over_the_cards(nepal_db
         kept_sums = [k for k in atlas.store.memo._values
                      if k[-1][1] == "riskatlas.analysis.profile.year_sums"]
         assert 0 < len(kept_sums) < len(calls)  # windows of one scope share its sums
+
+
+def _badge_of(years, unknown, approved, bounds) -> str:
+    """The data-quality badge of one unit, as the methods state it."""
+    years = 0 if pd.isna(years) else years
+    unknown = 0.0 if pd.isna(unknown) else unknown
+    good, poor = bounds["good"], bounds["poor"]
+    if (years < poor["years"] or unknown > poor["unknown_share"]
+            or (not pd.isna(approved) and approved < poor["approved_share"])):
+        return "C"
+    if (years >= good["years"] and unknown <= good["unknown_share"]
+            and (pd.isna(approved) or approved >= good["approved_share"])):
+        return "A"
+    return "B"
+
+
+def test_badges_and_classes_are_the_rules_unit_by_unit():
+    methods = load_methods()
+    bounds, classes = methods.get("screen")["quality"], methods.classes()
+    rng = np.random.default_rng(11)
+    n = 2_000
+    units = pd.DataFrame({
+        "years_covered": rng.choice([np.nan, 0, 5, 10, 19, 20, 35], size=n),
+        "unknown_share": rng.choice([np.nan, 0.0, 0.1, 0.2, 0.3, 0.31, 1.0], size=n),
+        "approved_share": rng.choice([np.nan, 0.0, 0.5, 0.49, 0.9, 0.95, 1.0], size=n)})
+    got = screen_module._badges(units, bounds)
+    assert list(got) == [_badge_of(*row, bounds) for row in units.itertuples(index=False)]
+    assert set(got) == {"A", "B", "C"}
+    lowers = [lower for _, lower in classes]
+    scores = np.array([np.nan, -1.0, 0.0, 10.0, *lowers, *(np.array(lowers) - 1e-9),
+                       *rng.uniform(0, 10, 500)])
+
+    def class_of(score: float) -> str:
+        return next((name for name, lower in classes if score >= lower), classes[-1][0])
+
+    assert list(screen_module.score_classes(scores, classes)) == list(map(class_of, scores))
+
+
+def test_positions_of_values_missing_or_absent():
+    values = pd.Series(["b", None, "z", "a", "b"], dtype="str")
+    assert list(screen_module._positions(values, ["a", "b", "c"])) == [1, -1, -1, 0, 1]
+    assert list(screen_module._positions(values.iloc[:0], ["a"])) == []
+
+
+@pytest.mark.shared_data
+def test_indicators_normalise_as_the_methods_state(nepal_db):
+    """Per hazard × indicator, x = ln(1 + raw) capped at the percentile of the units'
+    positive x and scaled min–max to 0–10 (aggregated and joined back, not windows)."""
+    from riskatlas.analysis.scope import Scope
+
+    methods = load_methods()
+    q = float(methods.get("screen.cap_percentile"))
+    with riskatlas.open(nepal_db, read_only=True) as atlas:
+        for level, window in ((1, {}), (2, {"year_from": 1990, "year_to": 2005})):
+            scope = screen_module.screen_scope(Scope(country="NPL", level=level, **window),
+                                               methods, all_hazards=True)
+            records = atlas.table("records")
+            years = screen_module.unit_years(records, scope)
+            long = screen_module.indicators(
+                years, atlas.table("population"), atlas.table("admin_units"), scope,
+                methods, False).to_pandas()
+            assert len(long) > 1_000 and long["norm"].between(0, 10 + 1e-9).all()
+            x = np.log1p(long["raw"])
+            positive = x.where(x > 0)
+            group = [long["hazard"], long["indicator"]]
+            cap = positive.groupby(group).transform(lambda s: s.quantile(q)).fillna(0.0)
+            xc = np.minimum(x, cap)
+            lo, hi = xc.groupby(group).transform("min"), xc.groupby(group).transform("max")
+            expected = np.where(hi > lo, (xc - lo) * 10.0 / (hi - lo), 0.0)
+            np.testing.assert_allclose(long["norm"], expected, rtol=1e-12, atol=1e-12)

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from riskatlas.analysis import submitted
+
 SHAPES = 512  # shapes kept per process (SQL of a few KB to a few tens of KB each)
 DEFERRED = 256  # shapes met once whose templates are made at exit (for the file)
 _MARK = "riskatlas~slot~"  # placeholder strings and table names: _MARK + slot number + "~"
@@ -462,6 +464,7 @@ def install(backend: Any, templates: Templates | None = None) -> None:
 
     backend.compile = compile
     backend._run_pre_execute_hooks = pre_execute_hooks(backend)
+    submitted.install(backend)
     backend._riskatlas_templates = templates
     backend._riskatlas_plain = plain
 

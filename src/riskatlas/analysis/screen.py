@@ -13,6 +13,7 @@ stability), so the score and its stability cannot drift apart.
 
 from __future__ import annotations
 
+from itertools import product
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +32,7 @@ CORE_COUNTS = ("deaths", "missing", "injured", "directly_affected", "houses_dest
                "houses_damaged")
 APPROVED = ("validated", "published")
 _FLOOR = 1e-9  # keeps log(10 − x) finite when a hazard scores 10
+_CORNERS = 10  # indicators up to which rank stability bounds scores by the weights' box
 
 
 def screen_scope(scope: Scope, methods: Methods, all_hazards: bool) -> Scope:
@@ -131,16 +133,19 @@ def indicators(years_table: ir.Table, population: ir.Table, units: ir.Table,
     wide = by.select(*UNIT_KEYS, "hazard", "unit_name", "period_from", "period_to", "years",
                      **values)
     long = wide.pivot_longer(list(INDICATORS), names_to="indicator", values_to="raw")
-    x = (long.raw + 1).ln()
-    group = ibis.window(group_by=["hazard", "indicator"])
-    long = long.mutate(x=x)
+    long = long.mutate(x=(long.raw + 1).ln())
+    # per hazard × indicator, aggregated and joined back (a window partitioned by them
+    # sorts every row: 40 of the 85 ms of a level-2 screen of Nepal)
+    group = ["hazard", "indicator"]
     # the cap is a percentile of the units with losses: where most units have none (a
     # gazetteer of villages), a percentile over all of them would be 0 and erase every value
     positive = ibis.ifelse(long.x > 0, long.x, ibis.null("float64"))
-    cap = positive.quantile(float(methods.get("screen.cap_percentile"))).over(group)
-    long = long.mutate(cap=cap.fill_null(0.0))
+    caps = long.group_by(group).aggregate(
+        cap=positive.quantile(float(methods.get("screen.cap_percentile"))).fill_null(0.0))
+    long = long.join(caps, group)
     long = long.mutate(xc=ibis.least(long.x, long.cap))
-    lo, hi = long.xc.min().over(group), long.xc.max().over(group)
+    long = long.join(long.group_by(group).aggregate(lo=long.xc.min(), hi=long.xc.max()), group)
+    lo, hi = long.lo, long.hi
     norm = ibis.ifelse(hi > lo, (long.xc - lo) * 10.0 / (hi - lo), 0.0)
     long = long.select(*UNIT_KEYS, "unit_name", "period_from", "period_to", "years", "hazard",
                        "indicator", "raw", norm=norm)
@@ -197,8 +202,8 @@ def score_units(long: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.Da
     by_hazard = hazard_scores(norm, w)
     units = units.rename(columns={"unit_name": "admin_name"})
     units["score"] = composite(by_hazard)
-    units["hazard_scores"] = [dict(zip(hazards, row.round(4).tolist(), strict=True))
-                              for row in by_hazard]
+    units["hazard_scores"] = [dict(zip(hazards, row, strict=True))
+                              for row in by_hazard.round(4).tolist()]
     units["drivers"] = _drivers(norm, raw, by_hazard, w, hazards, names)
     units["stability"] = rank_stability(norm, w, methods)
     cfg = methods.get("screen")
@@ -213,9 +218,9 @@ def score_units(long: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.Da
     out.loc[~out["recorded"], ["rank", "stability"]] = [pd.NA, np.nan]
     out = out.drop(columns="recorded")
     classes = methods.classes()
-    out["class"] = [score_class(s, classes) for s in out["score"]]
+    out["class"] = score_classes(out["score"].to_numpy(dtype="float64"), classes)
     out["top_hazard"] = [d[0]["hazard"] if d else None for d in out["drivers"]]
-    out["quality"] = [_badge(r, cfg["quality"]) for r in out.itertuples()]
+    out["quality"] = _badges(out, cfg["quality"])
     out["basis"] = "per_capita" if per_capita else "absolute"
     out["top_n"] = int(cfg["top_n"])
     first = ["rank", "country_iso3", "admin_code", "admin_name", "score", "class",
@@ -223,12 +228,13 @@ def score_units(long: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.Da
     return out[first + [c for c in out.columns if c not in first]]
 
 
-def score_class(score: float, classes: list[tuple[str, float]]) -> str:
-    """The class of ``score`` among ``classes`` (:meth:`Methods.classes`)."""
-    for name, lower in classes:
-        if score >= lower:
-            return name
-    return classes[-1][0]
+def score_classes(scores: np.ndarray, classes: list[tuple[str, float]]) -> np.ndarray:
+    """The class of each of ``scores`` among ``classes`` (:meth:`Methods.classes`, highest
+    lower bound first): the first whose lower bound it reaches, else the last."""
+    lowers = np.array([lower for _, lower in classes])
+    reached = scores[:, None] >= lowers  # NaN reaches none: the last class
+    first = np.where(reached.any(axis=1), reached.argmax(axis=1), len(classes) - 1)
+    return np.array([name for name, _ in classes], dtype=object)[first]
 
 
 def _cubes(long: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: list[str],
@@ -238,19 +244,29 @@ def _cubes(long: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: l
     rows = long[long["indicator"].isin(names)]
     u = pd.MultiIndex.from_frame(units[list(UNIT_KEYS)]).get_indexer(
         pd.MultiIndex.from_frame(rows[list(UNIT_KEYS)]))
-    h = pd.Index(hazards).get_indexer(rows["hazard"])
-    i = pd.Index(names).get_indexer(rows["indicator"])
+    h, i = _positions(rows["hazard"], hazards), _positions(rows["indicator"], names)
     cell = (u * len(hazards) + h) * len(names) + i  # the flat index of each row's cell
     located = (u >= 0) & (h >= 0)
     out = []
     for column in columns:
         values = rows[column].to_numpy(dtype="float64", na_value=np.nan)
         valued = np.flatnonzero(located & ~np.isnan(values))
-        cells, first = np.unique(cell[valued], return_index=True)  # a cell's first value
         cube = np.zeros(len(units) * len(hazards) * len(names))
-        cube[cells] = values[valued[first]]
+        cells = cell[valued]
+        if len(cells) and np.bincount(cells).max() > 1:  # a cell's first value
+            cells, first = np.unique(cells, return_index=True)
+            valued = valued[first]
+        cube[cells] = values[valued]
         out.append(cube.reshape(len(units), len(hazards), len(names)))
     return out
+
+
+def _positions(values: pd.Series, among: list[str]) -> np.ndarray:
+    """Each value's position in ``among`` (−1 where absent): looked up once per distinct
+    value (a few hazards or indicators over tens of thousands of rows)."""
+    codes, distinct = pd.factorize(values)
+    found: np.ndarray = np.append(pd.Index(among).get_indexer(distinct), -1)[codes]
+    return found  # a missing value's code −1 takes the appended −1
 
 
 def _drivers(norm: np.ndarray, raw: np.ndarray, by_hazard: np.ndarray, w: np.ndarray,
@@ -270,30 +286,32 @@ def _drivers(norm: np.ndarray, raw: np.ndarray, by_hazard: np.ndarray, w: np.nda
     # per unit, largest first; equal shares (up to float noise, which differs between
     # engines) in the order hazard, indicator
     pairs = np.broadcast_to(np.arange(flat.shape[1]), flat.shape)
-    top = np.lexsort((pairs, -flat.round(9)), axis=-1)[:, :3].tolist()
+    top = np.lexsort((pairs, -flat.round(9)), axis=-1)[:, :3]
     labels = [(hazards[k // len(names)], names[k % len(names)]) for k in range(flat.shape[1])]
-    out = []
-    for shares, raws, scores, order in zip(flat.tolist(), raw_flat.tolist(),
-                                           norm_flat.tolist(), top, strict=True):
-        out.append([{"hazard": labels[k][0], "indicator": labels[k][1],
-                     "share_pct": round(shares[k] * 100, 1), "value": raws[k],
-                     "score": round(scores[k], 2)} for k in order if shares[k] > 0])
-    return out
+    picked = (np.take_along_axis(a, top, axis=1).tolist() for a in (flat, raw_flat, norm_flat))
+    return [[{"hazard": labels[k][0], "indicator": labels[k][1],
+              "share_pct": round(share * 100, 1), "value": value, "score": round(score, 2)}
+             for k, share, value, score in zip(order, shares, values, scores, strict=True)
+             if share > 0]
+            for order, shares, values, scores in zip(top.tolist(), *picked, strict=True)]
 
 
-def _badge(row: Any, bounds: dict[str, dict[str, float]]) -> str:
-    """A if every "good" bound holds, C if any "poor" bound fails, B otherwise."""
-    years = row.years_covered if pd.notna(row.years_covered) else 0
-    unknown = row.unknown_share if pd.notna(row.unknown_share) else 0.0
-    approved = row.approved_share if pd.notna(row.approved_share) else None
+def _badges(units: pd.DataFrame, bounds: dict[str, dict[str, float]]) -> np.ndarray:
+    """Per unit: A if every "good" bound holds, C if any "poor" bound fails, B otherwise
+    (no years or unknown share count as 0; no approved share passes its bounds)."""
+    def column(name: str) -> np.ndarray:
+        values: np.ndarray = units[name].to_numpy(dtype="float64", na_value=np.nan)
+        return values
+
+    years, unknown = np.nan_to_num(column("years_covered")), np.nan_to_num(column("unknown_share"))
+    approved = column("approved_share")
+    no_status = np.isnan(approved)
     good, poor = bounds["good"], bounds["poor"]
-    if (years < poor["years"] or unknown > poor["unknown_share"]
-            or (approved is not None and approved < poor["approved_share"])):
-        return "C"
-    if (years >= good["years"] and unknown <= good["unknown_share"]
-            and (approved is None or approved >= good["approved_share"])):
-        return "A"
-    return "B"
+    fails = ((years < poor["years"]) | (unknown > poor["unknown_share"])
+             | (approved < poor["approved_share"]))  # NaN compares False
+    holds = ((years >= good["years"]) & (unknown <= good["unknown_share"])
+             & (no_status | (approved >= good["approved_share"])))
+    return np.where(fails, "C", np.where(holds, "A", "B"))
 
 
 def rank_stability(norm: np.ndarray, w: np.ndarray, methods: Methods) -> np.ndarray:
@@ -306,7 +324,7 @@ def rank_stability(norm: np.ndarray, w: np.ndarray, methods: Methods) -> np.ndar
     rng = np.random.default_rng(int(cfg["stability"]["seed"]))
     hits = np.zeros(len(norm))
     # only units that can reach the top N in some draw are scored (the others never do)
-    rows = contenders(norm, top_n)
+    rows = contenders(norm, top_n, w, spread)
     cube = norm[rows]
     for start in range(0, draws, 100):  # chunks bound the memory of draws × units × hazards
         weights = w * rng.uniform(1 - spread, 1 + spread, size=(min(100, draws - start), len(w)))
@@ -315,18 +333,29 @@ def rank_stability(norm: np.ndarray, w: np.ndarray, methods: Methods) -> np.ndar
     return hits / draws if draws else hits
 
 
-def contenders(norm: np.ndarray, n: int, margin: float = 1e-6) -> np.ndarray:
-    """The units (indices, in order) that may be in the top ``n`` under some positive
-    weights: a hazard's score is a weighted mean of its indicators, so a unit scores
-    between the composite of its smallest and of its largest indicators (the composite
-    grows with every hazard's score); a unit whose highest possible score stays below
-    the ``n``-th largest lowest score (by ``margin``, far above float noise and the
-    9-decimal rounding of the ranks) is beaten by ``n`` units in every draw. Every unit
-    when ``norm`` holds NaN or has at most ``n`` units."""
+def contenders(norm: np.ndarray, n: int, w: np.ndarray | None = None, spread: float = 0.0,
+               margin: float = 1e-6) -> np.ndarray:
+    """The units (indices, in order) that may be in the top ``n`` under some draw of the
+    weights ``w`` × U(1 − ``spread``, 1 + ``spread``) (any positive weights when ``w`` is
+    None). A hazard's score is a weighted mean of its indicators, a linear-fractional
+    function of the weights: over the box of drawn weights it is smallest and largest at
+    one of the box's corners (2^indicators of them, up to 2^:data:`_CORNERS`; with more,
+    or no ``w``, between its smallest and largest indicator). The composite grows with
+    every hazard's score, so a unit scores between the composites of its hazards'
+    smallest and of their largest scores, and one whose highest stays below the ``n``-th
+    largest lowest (by ``margin``, far above float noise and the 9-decimal rounding of the
+    ranks) is beaten by ``n`` units in every draw. Every unit when ``norm`` holds NaN or
+    has at most ``n`` units."""
     units = len(norm)
     if units <= n or n <= 0 or norm.size == 0 or np.isnan(norm).any():
         return np.arange(units)
-    low, high = composite(norm.min(axis=2)), composite(norm.max(axis=2))
+    low, high = norm.min(axis=2), norm.max(axis=2)
+    if (w is not None and 0 <= spread < 1 and len(w) <= _CORNERS and (w >= 0).all()
+            and w.sum() > 0):
+        corners = w * np.array(list(product((1 - spread, 1 + spread), repeat=len(w))))
+        means = hazard_scores(norm, corners)  # (corner, unit, hazard)
+        low, high = means.min(axis=0), means.max(axis=0)
+    low, high = composite(low), composite(high)
     nth = -np.partition(-low, n - 1)[n - 1]
     rows: np.ndarray = np.flatnonzero(high >= nth - margin)
     return rows
