@@ -11,6 +11,7 @@ import pytest
 
 from conftest import web_client
 from riskatlas.assessment import pipeline
+from riskatlas.services import browse
 
 
 def test_prepared_copy_serves_unit_pages_without_screening_again(
@@ -32,6 +33,13 @@ def test_prepared_copy_serves_unit_pages_without_screening_again(
         assert snapshots.prepared.wait(300)
         prepared_calls = len(calls)
         assert prepared_calls >= 1  # the preparation screened the level once
+        copy = snapshots.acquire()
+        try:  # the record browser's index was built too
+            assert copy.connection.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                [browse.TABLE]).fetchone() == (1,)
+        finally:
+            snapshots.release(copy)
         answer = http.get(url, headers={"accept-language": "en"})
         assert len(calls) == prepared_calls  # the page found the screens in the memo
     assert (answer.status_code, answer.text) == plain

@@ -1,17 +1,20 @@
 """Work done when a served copy opens, before visitors ask (issue 15, item 6: the first
 unit page cold).
 
-A unit's page needs its level's two screens, every unit's peer features and the
-country's events, worked out once per copy and kept in its memo (seconds on a million
-records), and its queries compiled (the SQL of each query shape is kept per process:
-:mod:`riskatlas.analysis.compiled`). Without preparation the first visitor of a country's
-unit pages waits for all of it. So when a copy opens, a background thread prepares the
-countries with the most records (``riskatlas serve``: :data:`COUNTRIES`), as a visitor
-sees them (published cards): the country's hazard profile (every metric of the profile
-page, its events included) and one unit page at the level ``riskatlas assess`` picks
-(screens, peer features, events). Any other unit's page then finds those in the memo and
-its queries' shapes compiled. Requests never wait for the preparation unless they need
-the very value it is computing (the memo computes each value once).
+The record browser needs its index of the copy (a sort of every card, the largest query
+a copy runs: built under load, it could exhaust the copy's memory limit), and a unit's
+page needs its level's two screens, every unit's peer features and the country's events,
+worked out once per copy and kept in its memo (seconds on a million records), and its
+queries compiled (the SQL of each query shape is kept per process:
+:mod:`riskatlas.analysis.compiled`). Without preparation the first visitor of the records
+or of a country's unit pages waits for all of it. So when a copy opens, a background
+thread prepares, as a visitor sees them (published cards), the browser's index and first
+page, and the countries with the most records (``riskatlas serve``: :data:`COUNTRIES`):
+the country's hazard profile (every metric of the profile page, its events included) and
+one unit page at the level ``riskatlas assess`` picks (screens, peer features, events).
+Any other unit's page then finds those in the memo and its queries' shapes compiled.
+Requests never wait for the preparation unless they need the very value it is computing
+(the memo computes each value once).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from riskatlas.assessment import pipeline
 from riskatlas.assessment.value import REPORT_METRICS
 from riskatlas.services.copies import eager, save_templates
 from riskatlas.web.access import restrict
+from riskatlas.web.browse import search
 from riskatlas.web.context import WebSettings
 from riskatlas.web.data import default_level
 from riskatlas.web.snapshot import Copy
@@ -69,6 +73,7 @@ def warm(copy: Copy, settings: WebSettings, countries: int) -> None:
         with Atlas(store, methods=settings.methods) as atlas:
             if not settings.public_all:
                 restrict(atlas)
+            search(atlas)  # the record browser's index and its first page
             with eager():  # the queries' shapes compiled for the requests to come
                 for country in largest(atlas, countries):
                     prepare(atlas, country)
