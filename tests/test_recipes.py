@@ -174,6 +174,26 @@ def _filtered_count(records, scope):
     return r.aggregate(n=r.count())
 
 
+def test_equal_values_have_a_recipe_of_their_own(grenada_db, fresh, monkeypatch):
+    """A one-year window (its two years one literal of the SQL) is a shape of its own,
+    learnt like any other: later one-year windows fill its recipe (``check``: their SQL
+    is their own); a window of two years is another shape."""
+    windows = [(2004, 2004), (2010, 2010), (1990, 1990), (2004, 2005), (2000, 2010)]
+    with riskatlas.open(grenada_db, read_only=True) as atlas:
+        records = atlas.engine.table("records")
+
+        def counts() -> list[int]:
+            return [int(recipes.run("to_pandas", _filtered_count, records, atlas.scope_of(
+                country="GRD", year_from=a, year_to=b)).iloc[0, 0]) for a, b in windows]
+
+        monkeypatch.setenv("RISKATLAS_RECIPES", "off")
+        built = counts()
+        monkeypatch.setenv("RISKATLAS_RECIPES", "check")
+        got = counts()
+    assert (fresh.builds, fresh.hits) == (2, 3)
+    assert got == built and got[0] > 0 and len(set(got)) > 2
+
+
 @given(country=st.text(max_size=4), admin=st.one_of(st.none(), st.text(max_size=4)),
        hazard=st.one_of(st.none(), st.text(max_size=6)),
        years=st.tuples(st.one_of(st.none(), st.integers(-40_000, 40_000)),

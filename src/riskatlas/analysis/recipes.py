@@ -19,7 +19,10 @@ value's width) and every in-memory table by an empty one of its schema. It is ke
 when both builds have one shape, each slot that differs between them holds a sentinel in
 the probe (as it is, or upper-cased, lower-cased or trimmed) and the call's own value
 (likewise transformed) in the call, and the shape's template reproduces the call's SQL.
-Else that argument shape is built every time. ``RISKATLAS_RECIPES=off`` builds every
+Else that argument shape is built every time. Values equal to each other (a one-year
+window's two years, which the compiler makes one literal) are part of the argument shape
+and share a sentinel, so such calls too have a recipe (a probe with two sentinels had
+another shape: they were built every time). ``RISKATLAS_RECIPES=off`` builds every
 time; ``check`` also builds every recipe's call and fails when the SQL differs (the
 tests).
 """
@@ -246,7 +249,7 @@ class Arguments:
         self.leaves: list[Any] = []
         self.methods: tuple[Methods, ...] = ()
         self.backend: Any = None
-        self._same: dict[int, int | None] = {}  # table leaf → an earlier leaf of that table
+        self._same: dict[int, int | None] = {}  # leaf → an earlier leaf it equals (or is)
         self._args, self._kwargs = args, kwargs
         self.key = (builder.__module__, builder.__qualname__,
                     tuple(self._part(a) for a in args),
@@ -298,16 +301,24 @@ class Arguments:
             return ("tuple", *(self._lift(v) for v in value))
         if not _liftable(value):
             return (type(value).__name__, value)
+        # a value equal to an earlier one (a one-year window) may be one node of the
+        # expression: its own shape, probed with the earlier value's sentinel
+        same = next((i for i, v in enumerate(self.leaves)
+                     if not _is_table(v) and type(v) is type(value) and v == value), None)
+        self._same[len(self.leaves)] = same
         self.leaves.append(value)
-        return "str" if isinstance(value, str) else _width(value)
+        kind = "str" if isinstance(value, str) else _width(value)
+        return kind if same is None else (kind, same)
 
     def probe(self) -> tuple[tuple[Any, ...], dict[str, Any], list[Any]]:
         """The arguments with every leaf a sentinel, and those sentinels in order."""
         sentinels: list[Any] = []
         for i, leaf in enumerate(self.leaves):
-            if _is_table(leaf):
-                same = self._same[i]
-                sentinels.append(_empty_like(leaf) if same is None else sentinels[same])
+            same = self._same[i]
+            if same is not None:
+                sentinels.append(sentinels[same])
+            elif _is_table(leaf):
+                sentinels.append(_empty_like(leaf))
             elif isinstance(leaf, str):
                 sentinels.append(f" RiskAtlas~Probe{i}~x ")
             else:
