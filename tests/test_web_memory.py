@@ -103,3 +103,49 @@ def test_workers_share_the_cores_among_their_copies(tmp_path: Path) -> None:
     finally:
         snapshots.release(copy)
         snapshots.close()
+
+
+_FREED = """
+import sys
+import numpy as np
+import pyarrow as pa
+from riskatlas.web import memory
+if sys.argv[1] == "served":
+    memory.for_server()
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096
+block = np.ones(8 << 20, dtype=np.uint8)  # mapped; freeing it raises glibc's threshold
+del block
+block = np.ones(8 << 20, dtype=np.uint8)  # then from the heap, below what follows
+pinned = np.ones(1000)
+before = rss()
+del block
+print(pa.default_memory_pool().backend_name, (before - rss()) >> 20)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="RSS read from /proc")
+def test_a_serving_process_gives_freed_memory_back(grenada_db: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker (``riskatlas serve``) allocates Arrow's buffers with the system allocator
+    and maps large blocks, so what an analysis frees leaves its RSS (web/memory.py)."""
+    import subprocess
+    import sys
+
+    from riskatlas.web import app as web_app
+    from riskatlas.web import memory
+
+    freed = {}
+    for mode in ("plain", "served"):
+        run = subprocess.run([sys.executable, "-c", _FREED, mode], capture_output=True,
+                             text=True, timeout=120, check=True)
+        pool, mb = run.stdout.split()
+        freed[mode] = (pool, int(mb))
+    assert freed["served"] == ("system", 8)
+    assert freed["plain"][1] < 8  # the defaults kept it
+    calls: list[int] = []
+    monkeypatch.setattr(memory, "for_server", lambda: calls.append(1))
+    monkeypatch.setenv("RISKATLAS_DB", str(grenada_db))
+    monkeypatch.setenv("RISKATLAS_WEB_PREPARE", "0")
+    web_app.app_from_environment()
+    assert calls == [1]

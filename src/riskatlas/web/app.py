@@ -20,6 +20,7 @@ from riskatlas.paths import is_postgres
 from riskatlas.services import copies
 from riskatlas.web import (
     errors,
+    memory,
     routes_admin,
     routes_api,
     routes_cards,
@@ -127,6 +128,7 @@ def app_from_environment() -> FastAPI:
     from $RISKATLAS_WEB_SNAPSHOT (set by the command)."""
     import os
 
+    memory.for_server()
     return create_app(os.environ.get("RISKATLAS_DB"),
                       methods=os.environ.get("RISKATLAS_WEB_METHODS") or None,
                       snapshot=os.environ.get("RISKATLAS_WEB_SNAPSHOT", "1") != "0",
