@@ -299,13 +299,9 @@ def _drivers(norm: np.ndarray, raw: np.ndarray, by_hazard: np.ndarray, w: np.nda
 def _badges(units: pd.DataFrame, bounds: dict[str, dict[str, float]]) -> np.ndarray:
     """Per unit: A if every "good" bound holds, C if any "poor" bound fails, B otherwise
     (no years or unknown share count as 0; no approved share passes its bounds)."""
-    def column(name: str) -> np.ndarray:
-        values: np.ndarray = units[name].to_numpy(dtype="float64", na_value=np.nan)
-        return values
-
-    years, unknown = np.nan_to_num(column("years_covered")), np.nan_to_num(column("unknown_share"))
-    approved = column("approved_share")
-    no_status = np.isnan(approved)
+    years, unknown, approved = (units[c].to_numpy(dtype="float64", na_value=np.nan)
+                                for c in ("years_covered", "unknown_share", "approved_share"))
+    years, unknown, no_status = np.nan_to_num(years), np.nan_to_num(unknown), np.isnan(approved)
     good, poor = bounds["good"], bounds["poor"]
     fails = ((years < poor["years"]) | (unknown > poor["unknown_share"])
              | (approved < poor["approved_share"]))  # NaN compares False
