@@ -165,9 +165,15 @@ def test_a_query_is_submitted_once(monkeypatch: pytest.MonkeyPatch) -> None:
             return seam.submit(*args)
 
     monkeypatch.setattr(submitted, "_seam", Counting)
+    binds: list[object] = []
+    bind = seam.bind
+    monkeypatch.setattr(seam, "bind", lambda *a, **k: (binds.append(a), bind(*a, **k))[1])
     pd.testing.assert_frame_equal(con.to_pandas(q), expected[0])
     assert con.to_pyarrow(q).equals(expected[1])
     assert len(texts) == 2 and all(t.startswith("SELECT") for t in texts)
+    assert binds == []  # not described first
+    plain.to_pyarrow(q)
+    assert len(binds) == 1  # Ibis' own way: described, then run
     monkeypatch.setattr(submitted, "_seam", None)
     pd.testing.assert_frame_equal(con.to_pandas(q), expected[0])
     assert len(texts) == 2

@@ -6,6 +6,8 @@ look-up per row (benchmarks/bench_requests.py measures the time)."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import random
 
 import numpy as np
@@ -57,6 +59,26 @@ def test_rank_stability_is_that_of_every_unit_scored():
         pruned += len(norm) - plain
         cornered += plain - by_box
     assert pruned > 0 and cornered > 0  # the test exercised both bounds
+
+
+def test_contenders_keep_every_unit_under_weights_no_bound_holds_for():
+    """Weights that may be drawn negative or are not finite: no unit is left out; a
+    spread of 1 (weights down to 0) or a zero weight still bounds by the indicators."""
+    methods = load_methods()
+    rng = np.random.default_rng(3)
+    norm = rng.uniform(0, 10, size=(60, 3, 4)) * (rng.uniform(size=(60, 3, 1)) < 0.5)
+    w = np.array([1.0, 0.5, 2.0, 1.0])
+    for bad_w, spread in ((w, 1.5), (w, -0.1), (np.array([1.0, 1.0, np.inf, 1.0]), 0.2),
+                          (np.array([1.0, -1.0, 1.0, 1.0]), 0.2), (np.zeros(4), 0.2)):
+        assert len(screen_module.contenders(norm, 10, bad_w, spread)) == 60
+    for ok_w, spread in ((w, 1.0), (np.array([1.0, 0.0, 1.0, 1.0]), 0.2), (w, 0.0)):
+        kept = screen_module.contenders(norm, 10, ok_w, spread)
+        assert 10 <= len(kept) < 60
+    settings = copy.deepcopy(methods.settings)
+    settings["screen"]["stability"]["weight_perturbation"] = 1.5  # draws below zero
+    wide = dataclasses.replace(methods, settings=settings)
+    assert np.array_equal(screen_module.rank_stability(norm, w, wide),
+                          _every_unit_scored(norm, w, wide))
 
 
 def test_contenders_keep_every_unit_with_nan_or_few_units():

@@ -53,8 +53,9 @@ _TRANSFORMS: tuple[Callable[[str], str], ...] = (
 class Values(tuple[str, ...]):
     """Strings a builder takes as values of its query, not of its shape (as a scope's
     are): each a slot of the recipe's SQL, filled in per call; their number is part of
-    the shape. The builder must use each as a literal of its own, equal to no other
-    literal of the query (else the compiler keeps one node for both)."""
+    the shape. The builder must use each as a literal of its own, equal to no constant
+    literal of the query (else the compiler keeps one node for both, and the call is
+    built every time); values equal to each other are part of the shape."""
 
     __slots__ = ()
 
@@ -189,7 +190,7 @@ def learn(own: Arguments, expr: Any, builder: Callable[..., Any], args: tuple[An
         return None
     table = expr.as_table()
     shape, probed = compiled.Shape(table.op()), compiled.Shape(probe.as_table().op())
-    if shape.key != probed.key:  # e.g. two values alike (a one-year window): one node
+    if shape.key != probed.key:  # e.g. a value equal to a constant of the query: one node
         return SEEN
     sources: list[tuple[Any, ...]] = []
     dialect = own.backend.dialect

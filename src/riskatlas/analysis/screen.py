@@ -32,7 +32,9 @@ CORE_COUNTS = ("deaths", "missing", "injured", "directly_affected", "houses_dest
                "houses_damaged")
 APPROVED = ("validated", "published")
 _FLOOR = 1e-9  # keeps log(10 − x) finite when a hazard scores 10
-_CORNERS = 10  # indicators up to which rank stability bounds scores by the weights' box
+# indicators up to which rank stability bounds scores by the corners of the weights' box
+# (2^6 corners × units × hazards: the memory of 64 of its draws)
+_CORNERS = 6
 
 
 def screen_scope(scope: Scope, methods: Methods, all_hazards: bool) -> Scope:
@@ -288,12 +290,17 @@ def _drivers(norm: np.ndarray, raw: np.ndarray, by_hazard: np.ndarray, w: np.nda
     pairs = np.broadcast_to(np.arange(flat.shape[1]), flat.shape)
     top = np.lexsort((pairs, -flat.round(9)), axis=-1)[:, :3]
     labels = [(hazards[k // len(names)], names[k % len(names)]) for k in range(flat.shape[1])]
-    picked = (np.take_along_axis(a, top, axis=1).tolist() for a in (flat, raw_flat, norm_flat))
-    return [[{"hazard": labels[k][0], "indicator": labels[k][1],
-              "share_pct": round(share * 100, 1), "value": value, "score": round(score, 2)}
-             for k, share, value, score in zip(order, shares, values, scores, strict=True)
-             if share > 0]
-            for order, shares, values, scores in zip(top.tolist(), *picked, strict=True)]
+    shares, raws, scores = (np.take_along_axis(a, top, axis=1).tolist()
+                            for a in (flat, raw_flat, norm_flat))
+    out = []
+    for unit, order in enumerate(top.tolist()):
+        out.append([{"hazard": labels[k][0], "indicator": labels[k][1],
+                     "share_pct": round(share * 100, 1), "value": value,
+                     "score": round(score, 2)}
+                    for k, share, value, score in zip(order, shares[unit], raws[unit],
+                                                      scores[unit], strict=True)
+                    if share > 0])
+    return out
 
 
 def _badges(units: pd.DataFrame, bounds: dict[str, dict[str, float]]) -> np.ndarray:
@@ -333,21 +340,23 @@ def contenders(norm: np.ndarray, n: int, w: np.ndarray | None = None, spread: fl
                margin: float = 1e-6) -> np.ndarray:
     """The units (indices, in order) that may be in the top ``n`` under some draw of the
     weights ``w`` × U(1 − ``spread``, 1 + ``spread``) (any positive weights when ``w`` is
-    None). A hazard's score is a weighted mean of its indicators, a linear-fractional
-    function of the weights: over the box of drawn weights it is smallest and largest at
-    one of the box's corners (2^indicators of them, up to 2^:data:`_CORNERS`; with more,
-    or no ``w``, between its smallest and largest indicator). The composite grows with
-    every hazard's score, so a unit scores between the composites of its hazards'
-    smallest and of their largest scores, and one whose highest stays below the ``n``-th
-    largest lowest (by ``margin``, far above float noise and the 9-decimal rounding of the
-    ranks) is beaten by ``n`` units in every draw. Every unit when ``norm`` holds NaN or
-    has at most ``n`` units."""
+    None; every unit when a draw may weigh negatively). A hazard's score is a weighted
+    mean of its indicators, a linear-fractional function of the weights: over the box of
+    drawn weights it is smallest and largest at one of the box's corners (2^indicators of
+    them, up to 2^:data:`_CORNERS`; with more, or no ``w``, between its smallest and
+    largest indicator). The composite grows with every hazard's score, so a unit scores
+    between the composites of its hazards' smallest and of their largest scores, and one
+    whose highest stays below the ``n``-th largest lowest (by ``margin``, far above float
+    noise and the 9-decimal rounding of the ranks) is beaten by ``n`` units in every
+    draw. Every unit when ``norm`` holds NaN or has at most ``n`` units."""
     units = len(norm)
     if units <= n or n <= 0 or norm.size == 0 or np.isnan(norm).any():
         return np.arange(units)
+    if w is not None and not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0
+                              and 0 <= spread <= 1):
+        return np.arange(units)  # draws may weigh negatively: no bound holds
     low, high = norm.min(axis=2), norm.max(axis=2)
-    if (w is not None and 0 <= spread < 1 and len(w) <= _CORNERS and (w >= 0).all()
-            and w.sum() > 0):
+    if w is not None and spread < 1 and len(w) <= _CORNERS:
         corners = w * np.array(list(product((1 - spread, 1 + spread), repeat=len(w))))
         means = hazard_scores(norm, corners)  # (corner, unit, hazard)
         low, high = means.min(axis=0), means.max(axis=0)

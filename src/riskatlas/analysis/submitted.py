@@ -8,18 +8,27 @@ third of the query's time: an event-forming query of 13 KB takes 31 ms against 2
 once. Fetching a large result costs the same either way. So a query fetched as Arrow is
 submitted once (``duckdb._seam.submit``, what the relation's own fetch calls); anything
 else a caller asks of the relation is asked of ``con.sql`` as before, and so is every
-query on a DuckDB without that seam.
+query on a DuckDB without that seam (or whose seam is called otherwise).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-_seam: Any
-try:
-    from duckdb import _seam
-except ImportError:  # another DuckDB: its own relations
-    _seam = None
+
+def _the_seam() -> Any:
+    """DuckDB's ``_seam`` module when it submits as this module calls it (its private
+    API, DuckDB 2), else None: another DuckDB's own relations."""
+    try:
+        from duckdb import _seam as seam
+        parameters = list(inspect.signature(seam.submit).parameters)
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return None
+    return seam if parameters[:4] == ["con", "sql", "values", "format"] else None
+
+
+_seam = _the_seam()
 
 
 class Submitted:
@@ -37,6 +46,8 @@ class Submitted:
         return _seam.submit(self.con, self.text, None, "arrow").arrow_table()
 
     def __getattr__(self, name: str) -> Any:
+        if name in Submitted.__slots__:  # unset (a copy): not the relation's
+            raise AttributeError(name)
         return getattr(self.con.sql(self.text), name)
 
 

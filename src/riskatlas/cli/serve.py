@@ -53,14 +53,12 @@ def serve(
             os.environ["RISKATLAS_WEB_METHODS"] = str(methods.resolve())
         _run_workers(workers, host, port, forwarded_allow_ips)
         return
-    from riskatlas.web import memory
-    from riskatlas.web.app import PREPARE, create_app
+    from riskatlas.web.app import PREPARE, app_for_server
 
-    memory.for_server()
-    uvicorn.run(create_app(url or path, methods=methods, snapshot=snapshot, public_all=public_all,
-                           secure_cookies=secure_cookies, max_upload_mb=max_upload_mb,
-                           prepare=PREPARE),
-                host=host, port=port, **proxy_options(forwarded_allow_ips))
+    app = app_for_server(url or path, methods=methods, snapshot=snapshot,
+                         public_all=public_all, secure_cookies=secure_cookies,
+                         max_upload_mb=max_upload_mb, prepare=PREPARE)
+    uvicorn.run(app, host=host, port=port, **proxy_options(forwarded_allow_ips))
 
 
 def proxy_options(forwarded_allow_ips: str) -> dict[str, Any]:

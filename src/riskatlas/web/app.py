@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -122,14 +123,20 @@ def _first_copy(snapshots: Snapshots) -> None:
         log.warning("no copy of the store at start: %s", exc)
 
 
+def app_for_server(db_path: str | Path | None, **options: Any) -> FastAPI:
+    """:func:`create_app` for a process that serves it (``riskatlas serve``, each of its
+    workers), which gives the memory its analyses free back (:mod:`riskatlas.web.memory`)."""
+    memory.give_freed_memory_back()
+    return create_app(db_path, **options)
+
+
 def app_from_environment() -> FastAPI:
     """The app of a uvicorn worker process (``riskatlas serve --workers N``): the store
     from $RISKATLAS_DB, the methods profile from $RISKATLAS_WEB_METHODS, copies or not
     from $RISKATLAS_WEB_SNAPSHOT (set by the command)."""
     import os
 
-    memory.for_server()
-    return create_app(os.environ.get("RISKATLAS_DB"),
+    return app_for_server(os.environ.get("RISKATLAS_DB"),
                       methods=os.environ.get("RISKATLAS_WEB_METHODS") or None,
                       snapshot=os.environ.get("RISKATLAS_WEB_SNAPSHOT", "1") != "0",
                       public_all=os.environ.get("RISKATLAS_WEB_PUBLIC_ALL") == "1",

@@ -15,7 +15,6 @@ Arrow, 581–606 MB with the fixed threshold as well; 545–574 answers either w
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -24,14 +23,13 @@ MMAP_THRESHOLD = 64 * 1024  # bytes: larger blocks are mapped, and unmapped when
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter (glibc <malloc.h>)
 
 
-def for_server() -> None:
+def give_freed_memory_back() -> None:
     """Allocate as :mod:`this module <riskatlas.web.memory>` says, in this process."""
     import pyarrow as pa
 
     pa.set_memory_pool(pa.system_memory_pool())
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        if not libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD):
+        if not ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD):
             log.debug("mallopt refused the mmap threshold")
     except (OSError, AttributeError):  # no glibc: the allocator's own defaults
         log.debug("no mallopt: memory allocated with the C library's defaults")

@@ -64,8 +64,10 @@ def prepare(atlas: Atlas, country: str) -> None:
 
 
 def warm(copy: Copy, settings: WebSettings, countries: int) -> None:
-    """Prepare the ``countries`` largest countries on ``copy`` (as visitors see them,
-    unless the app shows every card to everyone); failures are logged, never raised."""
+    """Build the record browser's index of ``copy`` and prepare its ``countries`` largest
+    countries (as visitors see them, unless the app shows every card to everyone);
+    failures are logged, never raised. A copy is served while it is prepared: a request
+    that needs what is being computed waits for it."""
     started = time.perf_counter()
     try:
         store = Store(copy.path, read_only=True, memo=copy.memo,
@@ -73,7 +75,10 @@ def warm(copy: Copy, settings: WebSettings, countries: int) -> None:
         with Atlas(store, methods=settings.methods) as atlas:
             if not settings.public_all:
                 restrict(atlas)
-            search(atlas)  # the record browser's index and its first page
+            try:  # the record browser's index and its first page
+                search(atlas)
+            except Exception as exc:  # the countries are prepared all the same
+                log.warning("building the record browser's index failed: %s", exc)
             with eager():  # the queries' shapes compiled for the requests to come
                 for country in largest(atlas, countries):
                     prepare(atlas, country)
