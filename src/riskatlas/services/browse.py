@@ -89,14 +89,26 @@ def _index(store: Store) -> Memo:
 
 
 def _matches(store: Store, published_only: bool, filters: dict[str, Any]) -> Matches:
-    import ibis
-
     expr = matching(store.table(TABLE), **filters)
     if published_only:
         expr = expr.filter(expr.approval_status == "published")
-    sql = str(ibis.to_sql(expr, dialect="duckdb"))
+    sql = _sql(store, expr)
     seqs = index.seq_numbers(store, sql)
     return Matches(sql, len(seqs), np.asarray(seqs[::STRIDE], dtype=np.int64))
+
+
+def _sql(store: Store, expr: Any) -> str:
+    """``expr`` in DuckDB's dialect: on a DuckDB store, through its backend with the SQL
+    kept per filter shape (analysis/compiled.py: a filter differs from the last in its
+    values only, and Ibis' compilation was most of a records page)."""
+    import ibis
+
+    if store.dialect != "duckdb":
+        return str(ibis.to_sql(expr, dialect="duckdb"))
+    from riskatlas.analysis.compiled import install
+
+    install(store.ibis)
+    return str(store.ibis.compile(expr))
 
 
 def search(store: Store, *, page: int = 1, page_size: int = 50,
