@@ -74,6 +74,20 @@ def test_unit_pages_form_the_events_of_their_country_once(nepal_db, monkeypatch)
     assert calls["n"] == 1
 
 
+def test_a_country_profile_forms_its_events_in_its_own_query(grenada_db):
+    """A country's or a level's profile reads the cards' events once: it forms them in its
+    query rather than keep them apart (a query more), and takes them when kept."""
+    with riskatlas.open(grenada_db, read_only=True) as atlas:
+        atlas.store.memo = Memo()
+        sc = atlas.scope(country="GRD", level=1)
+        alone = atlas.profile(["records", "events"], scope=sc)
+        assert not [k for k in atlas.store.memo._values if k[-1][1] == "event_tags"]
+        atlas.risk(scope=sc)  # keeps them
+        assert atlas.event_tags(sc, kept_only=True) is not None
+        after = atlas.profile(["events", "records"], scope=sc)
+    pd.testing.assert_frame_equal(_sorted(after), _sorted(alone))
+
+
 def test_no_memo_no_kept_tables(grenada_db):
     with riskatlas.open(grenada_db, read_only=True) as atlas:
         sc = atlas.scope(country="GRD", level=1, admin="GRD01")

@@ -47,6 +47,17 @@ def test_views_share_the_weights():
     assert ("a", 1) not in memo._values  # the oldest, whichever view kept it
 
 
+def test_peek_reads_what_is_kept_and_never_computes():
+    memo = Memo(limit=2)
+    view = memo.scoped("a")
+    assert view.peek("k") is None
+    view.get("k", lambda: "v")
+    assert view.peek("k") == "v" and memo.peek("k") is None  # each view its own keys
+    memo.get("x", lambda: 1)
+    memo.get("y", lambda: 2)  # over the limit: the oldest, ("a", "k"), out
+    assert view.peek("k") is None and memo.peek("y") == 2
+
+
 CALLS = [("profile", {"metrics": ["records", "deaths", "events"]}),
          ("profile", {"metrics": ["deaths"], "level": 1}),
          ("screen", {"level": 2}), ("screen", {"level": 1, "all_hazards": True}),

@@ -50,6 +50,12 @@ class Memo:
         it is not kept."""
         return self._get((*self.prefix, key), compute, weigh)
 
+    def peek(self, key: Hashable) -> Any:
+        """The value of ``key`` if it is kept (computed and not yet out), else None;
+        never computes."""
+        with self._lock:
+            return self._values.get((*self.prefix, key))
+
     def _get(self, full: tuple[Hashable, ...], compute: Callable[[], T],
              weigh: Callable[[T], int] | None = None) -> T:
         while True:
