@@ -154,22 +154,32 @@ def merged_rows(merged: pd.DataFrame, t: Text) -> list[dict[str, Any]]:
 
 
 def profile_sections(a: Assessment, t: Text) -> list[dict[str, Any]]:
+    """Per metric of the charts with a value: its chart, rows and caption, and the
+    ``period`` and ``records`` the caption states. One filter and sort of the profile, then
+    rows (each frame derived from a result copies its provenance, its ``attrs``)."""
+    frame = a.profile
+    shown = frame[frame["value"] > 0].sort_values(["metric", "rank"], kind="stable")
+    by_metric: dict[str, list[Any]] = {}
+    for r in shown.itertuples(index=False):
+        by_metric.setdefault(r.metric, []).append(r)
     sections = []
     for metric in PROFILE_CHART_METRICS:
-        rows = a.profile[(a.profile["metric"] == metric) & (a.profile["value"] > 0)]
-        if not len(rows):
+        rows = by_metric.get(metric)
+        if not rows:
             continue
-        rows = rows.sort_values("rank")
-        items = [(t.hazard(r.hazard), float(r.share_pct), r.hazard) for r in rows.itertuples()]
+        items = [(t.hazard(r.hazard), float(r.share_pct), r.hazard) for r in rows]
+        period = (f"{min(int(r.period_from) for r in rows)}–"
+                  f"{max(int(r.period_to) for r in rows)}")
+        records = t.num(int(sum(r.records for r in rows)))
         sections.append({
             "key": metric, "metric": t.metric(metric), "chart": svg.bar_chart(
                 items, label=t("report.chart_profile", metric=t.metric(metric))),
             "rows": [{"hazard": t.hazard(r.hazard), "value": t.num(r.value),
                       "share": f"{r.share_pct:.1f}", "records": t.num(r.records)}
-                     for r in rows.itertuples()],
-            "caption": t("report.caption_profile", metric=t.metric(metric),
-                         period=f"{int(rows.period_from.min())}–{int(rows.period_to.max())}",
-                         records=t.num(int(rows["records"].sum())))})
+                     for r in rows],
+            "period": period, "records": records,
+            "caption": t("report.caption_profile", metric=t.metric(metric), period=period,
+                         records=records)})
     return sections
 
 

@@ -155,10 +155,8 @@ def profile(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
     frame = atlas.profile(REPORT_METRICS, lang=lang, scope=whole)
     sections = report.profile_sections(pipeline.profile_assessment(frame, lang), t)
     for p in sections:  # the page cites its own downloads, not the report's workbook
-        rows = frame[(frame["metric"] == p["key"]) & (frame["value"] > 0)]
-        p["caption"] = t("web.profile.caption", metric=p["metric"],
-                         period=f"{int(rows.period_from.min())}–{int(rows.period_to.max())}",
-                         records=t.num(int(rows["records"].sum())))
+        p["caption"] = t("web.profile.caption", metric=p["metric"], period=p["period"],
+                         records=p["records"])
     units = []
     unit_path = unit_paths(request)
     if lvl is not None:
