@@ -298,16 +298,20 @@ def test_profile_page_unit_totals_as_a_loop_over_units_gives_them(nepal_db):
     assert list(_unit_totals(frame.iloc[:0])) == []
 
 
-def _cube_by_pivot(long, units, hazards, names, column):
-    """screen._cubes as it was: a pivot table per column, reindexed."""
-    from riskatlas.analysis.scope import UNIT_KEYS
-
-    wide = long[long["indicator"].isin(names)].pivot_table(
-        index=list(UNIT_KEYS), columns=["hazard", "indicator"], values=column,
-        fill_value=0.0, aggfunc="first")
-    wide = wide.reindex(index=pd.MultiIndex.from_frame(units[list(UNIT_KEYS)]),
-                        columns=pd.MultiIndex.from_product([hazards, names]), fill_value=0.0)
-    return wide.to_numpy(dtype="float64").reshape(len(units), len(hazards), len(names))
+def _cube_by_loop(rows, units, hazards, names, kind):
+    """A cube of screen._cubes, cell by cell: the first row of each unit × hazard."""
+    cube = np.zeros((len(units), len(hazards), len(names)))
+    seen = set()
+    unit_of = {code: k for k, code in enumerate(units["admin_code"])}
+    for r in rows.to_dict("records"):
+        u, h = unit_of.get(r["admin_code"]), r["hazard"]
+        if u is None or h not in hazards or (u, h) in seen:
+            continue
+        seen.add((u, h))
+        for i, n in enumerate(names):
+            value = r[f"{kind}_{n}"]
+            cube[u, hazards.index(h), i] = 0.0 if pd.isna(value) else value
+    return cube
 
 
 def _drivers_per_unit(share_cube, norm, raw, hazards, names):
@@ -323,7 +327,7 @@ def _drivers_per_unit(share_cube, norm, raw, hazards, names):
     return out
 
 
-def test_cube_and_drivers_are_those_of_a_pivot_and_a_sort_per_unit():
+def test_cube_and_drivers_are_those_of_a_loop_and_a_sort_per_unit():
     rng = np.random.default_rng(5)
     names = ["deaths_missing", "directly_affected", "houses_lost", "injured"]
     for trial in range(30):
@@ -331,20 +335,21 @@ def test_cube_and_drivers_are_those_of_a_pivot_and_a_sort_per_unit():
         hazards = [f"h{k}" for k in range(n_hazards)]
         units = pd.DataFrame({"country_iso3": ["NPL"] * n_units,
                               "admin_code": [f"u{k:03d}" for k in range(n_units)]})
-        rows = [(u, h, i, rng.choice([np.nan, 0.0, 1.0, rng.uniform(0, 10)]))
-                for u in units["admin_code"] for h in hazards for i in [*names, "other"]
+        grid = [(u, h) for u in units["admin_code"] for h in [*hazards, "other"]
                 if rng.random() < 0.8]
-        long = pd.DataFrame(rows, columns=["admin_code", "hazard", "indicator", "norm"])
-        long.insert(0, "country_iso3", "NPL")
-        long["raw"] = np.where(rng.random(len(long)) < 0.1, np.nan, long["norm"] * 3)
-        if trial % 2 and len(long):  # combinations given twice, the first value NaN or not
-            again = long.sample(frac=0.3, random_state=trial)
-            again[["norm", "raw"]] = rng.choice([np.nan, 5.0], size=(len(again), 2))
-            long = pd.concat([long, again], ignore_index=True).sample(frac=1.0,
-                                                                      random_state=trial)
-        norm, raw = screen_module._cubes(long, units, hazards, names, ("norm", "raw"))
-        for column, got in (("norm", norm), ("raw", raw)):
-            assert np.array_equal(got, _cube_by_pivot(long, units, hazards, names, column))
+        rows = pd.DataFrame(grid, columns=["admin_code", "hazard"])
+        rows.insert(0, "country_iso3", "NPL")
+        for n in names:
+            rows[f"norm_{n}"] = rng.choice([np.nan, 0.0, 1.0, 7.5], size=len(rows))
+            rows[f"raw_{n}"] = np.where(rng.random(len(rows)) < 0.1, np.nan,
+                                        rows[f"norm_{n}"] * 3)
+        if trial % 2 and len(rows):  # a unit × hazard given twice: its first row counts
+            again = rows.sample(frac=0.3, random_state=trial).assign(norm_injured=5.0)
+            rows = pd.concat([rows, again], ignore_index=True)
+        rows = rows.sample(frac=1.0, random_state=trial)
+        norm, raw = screen_module._cubes(rows, units, hazards, names, ("norm", "raw"))
+        for kind, got in (("norm", norm), ("raw", raw)):
+            assert np.array_equal(got, _cube_by_loop(rows, units, hazards, names, kind))
         if trial % 3 == 0:
             norm = norm.round(0)  # ties between pairs
         w = rng.uniform(0.5, 2, size=len(names))
@@ -514,10 +519,15 @@ def test_indicators_normalise_as_the_methods_state(nepal_db):
                                                methods, all_hazards=True)
             records = atlas.table("records")
             years = screen_module.unit_years(records, scope)
-            long = screen_module.indicators(
+            wide = screen_module.indicators(
                 years, atlas.table("population"), atlas.table("admin_units"), scope,
                 methods, False).to_pandas()
-            assert len(long) > 1_000 and long["norm"].between(0, 10 + 1e-9).all()
+            assert len(wide) > 300
+            # the methods' formula per hazard × indicator, over a long table of them
+            long = pd.concat([wide[["hazard"]].assign(indicator=n, raw=wide[f"raw_{n}"],
+                                                      norm=wide[f"norm_{n}"])
+                              for n in screen_module.INDICATORS], ignore_index=True)
+            assert long["norm"].between(0, 10 + 1e-9).all()
             x = np.log1p(long["raw"])
             positive = x.where(x > 0)
             group = [long["hazard"], long["indicator"]]

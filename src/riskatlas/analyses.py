@@ -569,12 +569,12 @@ class Analyses:
             per_capita = bool(populated) and sc_mod.per_capita(*inputs)
             # Arrow's own conversion: Ibis' converts a value at a time (0.3–0.4 s for the
             # 150,000 rows of a level-2 screen of Nepal, against 20 ms)
-            long_rows = recipes.run("to_pyarrow", sc_mod.indicators, *inputs,
-                                    per_capita).to_pandas()
-            frame = sc_mod.score_units(long_rows, self.methods, per_capita)
+            unit_hazards = recipes.run("to_pyarrow", sc_mod.indicators, *inputs,
+                                       per_capita).to_pandas()
+            frame = sc_mod.score_units(unit_hazards, self.methods, per_capita)
             frame.insert(4, "level", sc.level)
             notes: list[Note] = [] if per_capita else ["analysis.note_absolute"]
-            return frame, notes, sorted(long_rows["hazard"].unique())
+            return frame, notes, sorted(unit_hazards["hazard"].unique())
 
         frame, notes, hazards = self._kept_result(("screen", sc), compute)
         return self._result(frame, "screen", sc, lang, notes, extra={"hazards": [*hazards]})

@@ -115,9 +115,9 @@ def _unit_totals(uy: ir.Table, population: ir.Table, units: ir.Table, scope: Sco
 
 def indicators(years_table: ir.Table, population: ir.Table, units: ir.Table,
                scope: Scope, methods: Methods, per_capita: bool) -> ir.Table:
-    """Long table unit × hazard × indicator with ``raw`` and normalised ``norm`` (0–10),
-    each unit's period and data quality, per capita or not (:func:`per_capita`).
-    ``years_table`` is :func:`unit_years`."""
+    """One row per unit × hazard: each indicator's annual value ``raw_<indicator>`` and
+    its normalised ``norm_<indicator>`` (0–10), the unit's period and data quality, per
+    capita or not (:func:`per_capita`). ``years_table`` is :func:`unit_years`."""
     import ibis
 
     uy = years_table
@@ -131,27 +131,32 @@ def indicators(years_table: ir.Table, population: ir.Table, units: ir.Table,
         if per_capita:
             annual = (annual * 1e3 / households if name == "houses_lost"
                       else annual * 1e5 / by.population)
-        values[name] = annual
+        values[f"raw_{name}"] = annual
     wide = by.select(*UNIT_KEYS, "hazard", "unit_name", "period_from", "period_to", "years",
                      **values)
-    long = wide.pivot_longer(list(INDICATORS), names_to="indicator", values_to="raw")
-    long = long.mutate(x=(long.raw + 1).ln())
-    # per hazard × indicator, aggregated and joined back (a window partitioned by them
-    # sorts every row: 40 of the 85 ms of a level-2 screen of Nepal)
-    group = ["hazard", "indicator"]
-    # the cap is a percentile of the units with losses: where most units have none (a
-    # gazetteer of villages), a percentile over all of them would be 0 and erase every value
-    positive = ibis.ifelse(long.x > 0, long.x, ibis.null("float64"))
-    caps = long.group_by(group).aggregate(
-        cap=positive.quantile(float(methods.get("screen.cap_percentile"))).fill_null(0.0))
-    long = long.join(caps, group)
-    long = long.mutate(xc=ibis.least(long.x, long.cap))
-    long = long.join(long.group_by(group).aggregate(lo=long.xc.min(), hi=long.xc.max()), group)
-    lo, hi = long.lo, long.hi
-    norm = ibis.ifelse(hi > lo, (long.xc - lo) * 10.0 / (hi - lo), 0.0)
-    long = long.select(*UNIT_KEYS, "unit_name", "period_from", "period_to", "years", "hazard",
-                       "indicator", "raw", norm=norm)
-    joined = long.join(quality(uy), list(UNIT_KEYS), how="left")
+    wide = wide.mutate(**{f"x_{n}": (wide[f"raw_{n}"] + 1).ln() for n in INDICATORS})
+    # per hazard, for each indicator: aggregated and joined back (a window partitioned by
+    # hazard sorts every row). The cap is a percentile of the units with losses: where most
+    # units have none (a gazetteer of villages), a percentile over all of them would be 0
+    # and erase every value.
+    q = float(methods.get("screen.cap_percentile"))
+    caps = wide.group_by("hazard").aggregate(**{
+        f"cap_{n}": ibis.ifelse(wide[f"x_{n}"] > 0, wide[f"x_{n}"], ibis.null("float64"))
+        .quantile(q).fill_null(0.0) for n in INDICATORS})
+    wide = wide.join(caps, "hazard")
+    wide = wide.mutate(**{f"xc_{n}": ibis.least(wide[f"x_{n}"], wide[f"cap_{n}"])
+                          for n in INDICATORS})
+    bounds = wide.group_by("hazard").aggregate(**{
+        k: agg for n in INDICATORS for k, agg in ((f"lo_{n}", wide[f"xc_{n}"].min()),
+                                                  (f"hi_{n}", wide[f"xc_{n}"].max()))})
+    wide = wide.join(bounds, "hazard")
+    norms = {}
+    for n in INDICATORS:
+        xc, lo, hi = wide[f"xc_{n}"], wide[f"lo_{n}"], wide[f"hi_{n}"]
+        norms[f"norm_{n}"] = ibis.ifelse(hi > lo, (xc - lo) * 10.0 / (hi - lo), 0.0)
+    wide = wide.select(*UNIT_KEYS, "unit_name", "period_from", "period_to", "years", "hazard",
+                       *values, **norms)
+    joined = wide.join(quality(uy), list(UNIT_KEYS), how="left")
     return without(joined, "country_iso3_right", "admin_code_right")
 
 
@@ -186,20 +191,21 @@ def composite(scores: np.ndarray) -> np.ndarray:
     return clipped
 
 
-def score_units(long: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.DataFrame:
+def score_units(rows: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.DataFrame:
     """One row per unit: rank, score, class, drivers, data quality and rank stability,
-    from the normalised long table of :func:`indicators` (joined with :func:`quality`)."""
+    from the rows (unit × hazard) of :func:`indicators`."""
     weights = methods.indicator_weights()
     unknown = set(weights) - set(INDICATORS)
     if unknown:
         raise AnalysisError("analysis.bad_indicator", indicator=", ".join(sorted(unknown)),
                             indicators=", ".join(INDICATORS))
     names = sorted(weights)  # alphabetical: ties between drivers go by name
-    hazards = sorted(long["hazard"].unique())
-    units = long.drop_duplicates(list(UNIT_KEYS)).sort_values(list(UNIT_KEYS))
-    units = units.drop(columns=["hazard", "indicator", "raw", "norm"]).reset_index(drop=True)
+    hazards = sorted(rows["hazard"].unique())
+    per_row = ["hazard", *(f"{kind}_{n}" for kind in ("raw", "norm") for n in INDICATORS)]
+    units = rows.drop_duplicates(list(UNIT_KEYS)).sort_values(list(UNIT_KEYS))
+    units = units.drop(columns=per_row).reset_index(drop=True)
     units["cards"] = units["cards"].astype("Int64")  # none for a gazetteer unit without any
-    norm, raw = _cubes(long, units, hazards, names, ("norm", "raw"))
+    norm, raw = _cubes(rows, units, hazards, names, ("norm", "raw"))
     w = np.array([weights[n] for n in names], dtype="float64")
     by_hazard = hazard_scores(norm, w)
     units = units.rename(columns={"unit_name": "admin_name"})
@@ -239,26 +245,26 @@ def score_classes(scores: np.ndarray, classes: list[tuple[str, float]]) -> np.nd
     return np.array([name for name, _ in classes], dtype=object)[first]
 
 
-def _cubes(long: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: list[str],
-           columns: tuple[str, ...]) -> list[np.ndarray]:
-    """Each of ``columns`` as an array (unit, hazard, indicator) in the given orders; 0
-    where a combination has no value (the first of several where it has more)."""
-    rows = long[long["indicator"].isin(names)]
+def _cubes(rows: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: list[str],
+           kinds: tuple[str, ...]) -> list[np.ndarray]:
+    """Each of ``kinds`` ("norm", "raw": the columns ``<kind>_<indicator>`` of the rows of
+    :func:`indicators`) as an array (unit, hazard, indicator) in the given orders; 0 where
+    a unit has no row of a hazard or a value is missing (the first row of a unit × hazard
+    given twice)."""
     u = pd.MultiIndex.from_frame(units[list(UNIT_KEYS)]).get_indexer(
         pd.MultiIndex.from_frame(rows[list(UNIT_KEYS)]))
-    h, i = _positions(rows["hazard"], hazards), _positions(rows["indicator"], names)
-    cell = (u * len(hazards) + h) * len(names) + i  # the flat index of each row's cell
-    located = (u >= 0) & (h >= 0)
+    h = _positions(rows["hazard"], hazards)
+    located = np.flatnonzero((u >= 0) & (h >= 0))
+    cells = u[located] * len(hazards) + h[located]
+    if len(cells) and np.bincount(cells).max() > 1:  # a cell's first row
+        cells, first = np.unique(cells, return_index=True)
+        located = located[first]
     out = []
-    for column in columns:
-        values = rows[column].to_numpy(dtype="float64", na_value=np.nan)
-        valued = np.flatnonzero(located & ~np.isnan(values))
-        cube = np.zeros(len(units) * len(hazards) * len(names))
-        cells = cell[valued]
-        if len(cells) and np.bincount(cells).max() > 1:  # a cell's first value
-            cells, first = np.unique(cells, return_index=True)
-            valued = valued[first]
-        cube[cells] = values[valued]
+    for kind in kinds:
+        values = rows[[f"{kind}_{n}" for n in names]].to_numpy(dtype="float64",
+                                                                 na_value=np.nan)
+        cube = np.zeros((len(units) * len(hazards), len(names)))
+        cube[cells] = np.nan_to_num(values[located], nan=0.0)
         out.append(cube.reshape(len(units), len(hazards), len(names)))
     return out
 
