@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from riskatlas.web.serialize import jsonable, rows_of
@@ -36,5 +37,26 @@ def test_rows_of_every_kind_of_column():
     })
     got, expected = rows_of(frame), _per_value(frame)
     assert got == expected
+    assert orjson.dumps(rows_of(frame, for_orjson=True)) == orjson.dumps(expected)
     assert [type(v) for v in got[3].values()] == [type(v) for v in expected[3].values()]
     assert rows_of(frame.iloc[:0]) == []
+
+
+def test_columns_of_plain_values_are_written_as_jsonable_makes_them():
+    """Columns of plain Python values (the screen's drivers and hazard scores) go to orjson
+    as they are; the JSON is that of a call per value, whatever else a column holds."""
+    n = 12
+    frame = pd.DataFrame({
+        "drivers": [[{"hazard": "flood", "share_pct": 12.5, "value": float("nan") if k % 3
+                      else float("inf"), "score": k}] for k in range(n)],
+        "scores": [{"flood": 1.5, "storm": -0.0} for _ in range(n)],
+        "mixed": [1, "a", None, float("nan"), True, [1, 2], (3, 4), {"k": None}, 2.5, "",
+                  -7, {"n": {"m": [float("-inf")]}}],
+        "dated": [{"day": dt.date(2000, 1, 2)}] * n,  # dates: a call per value
+        "stamps": [[pd.Timestamp("2001-01-01")]] * n,
+        "numpy": [{"x": np.int64(3)}] * n,
+        "keys": [{1: "a", 2.5: "b"}] * n,  # keys that are not strings
+    })
+    got, expected = rows_of(frame, for_orjson=True), _per_value(frame)
+    assert orjson.dumps(got) == orjson.dumps(expected)
+    assert rows_of(frame) == expected
