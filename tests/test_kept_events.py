@@ -88,6 +88,24 @@ def test_a_country_profile_forms_its_events_in_its_own_query(grenada_db):
     pd.testing.assert_frame_equal(_sorted(after), _sorted(alone))
 
 
+def test_a_report_forms_the_events_of_its_country_once(grenada_db, monkeypatch):
+    """``riskatlas assess`` (its profiles, risk, return levels, screens and peers) forms
+    the events of its country and period once, whatever reads them first."""
+    monkeypatch.setenv("RISKATLAS_RECIPES", "off")
+    calls = {"n": 0}
+    card_events = events_module.card_events
+
+    def counted(*a, **k):
+        calls["n"] += 1
+        return card_events(*a, **k)
+
+    for module in (events_module, profile_module, risk_module):
+        monkeypatch.setattr(module, "card_events", counted)
+    with riskatlas.open(grenada_db, read_only=True) as atlas:
+        atlas.assess(country="GRD", level=1)
+    assert calls["n"] == 1
+
+
 def test_no_memo_no_kept_tables(grenada_db):
     with riskatlas.open(grenada_db, read_only=True) as atlas:
         sc = atlas.scope(country="GRD", level=1, admin="GRD01")

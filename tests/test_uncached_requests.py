@@ -343,6 +343,8 @@ def test_cube_and_drivers_are_those_of_a_loop_and_a_sort_per_unit():
             rows[f"norm_{n}"] = rng.choice([np.nan, 0.0, 1.0, 7.5], size=len(rows))
             rows[f"raw_{n}"] = np.where(rng.random(len(rows)) < 0.1, np.nan,
                                         rows[f"norm_{n}"] * 3)
+            # a per-capita value over no households is infinite: it stays so
+            rows.loc[rng.random(len(rows)) < 0.05, f"raw_{n}"] = np.inf
         if trial % 2 and len(rows):  # a unit × hazard given twice: its first row counts
             again = rows.sample(frac=0.3, random_state=trial).assign(norm_injured=5.0)
             rows = pd.concat([rows, again], ignore_index=True)
@@ -523,6 +525,10 @@ def test_indicators_normalise_as_the_methods_state(nepal_db):
                 years, atlas.table("population"), atlas.table("admin_units"), scope,
                 methods, False).to_pandas()
             assert len(wide) > 300
+            keys = ["country_iso3", "admin_code", "hazard"]
+            # one row per unit × hazard, for every unit and hazard of the screen
+            assert not wide.duplicated(keys).any()
+            assert len(wide) == wide["admin_code"].nunique() * wide["hazard"].nunique()
             # the methods' formula per hazard × indicator, over a long table of them
             long = pd.concat([wide[["hazard"]].assign(indicator=n, raw=wide[f"raw_{n}"],
                                                       norm=wide[f"norm_{n}"])

@@ -459,10 +459,11 @@ class Analyses:
         whether that event is intensive (:func:`riskatlas.analysis.events.event_tags`),
         when the store keeps a memo (a served copy, a pipeline run) and the scope's country
         and period hold at most :data:`KEPT_CARDS` cards: worked out once per country and
-        period, then an in-memory table that events, profiles (of the country, a level or
-        a unit), risk and return levels join, none forming the events again. Else None:
-        each query forms them itself. ``kept_only``: the tags if the memo holds them
-        already, else None (for an analysis that reads them once)."""
+        period, then an in-memory table that events, a unit's profile, risk and return
+        levels join, none forming the events again (a country's or a level's profile
+        joins them when kept, else forms them in its query). Else None: each query forms
+        them itself. ``kept_only``: the tags if the memo holds them already, else None
+        (for an analysis that reads them once)."""
         import ibis
 
         from riskatlas.analysis.events import event_tags
@@ -568,7 +569,7 @@ class Analyses:
                                    population_rows(self.engine.table("population"), sc.level))
             per_capita = bool(populated) and sc_mod.per_capita(*inputs)
             # Arrow's own conversion: Ibis' converts a value at a time (0.3–0.4 s for the
-            # 150,000 rows of a level-2 screen of Nepal, against 20 ms)
+            # 150,000 rows a level-2 screen of Nepal had, one per indicator, against 20 ms)
             unit_hazards = recipes.run("to_pyarrow", sc_mod.indicators, *inputs,
                                        per_capita).to_pandas()
             frame = sc_mod.score_units(unit_hazards, self.methods, per_capita)

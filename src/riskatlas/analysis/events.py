@@ -173,7 +173,7 @@ def event_tags(records: ir.Table, scope: Scope, methods: Methods) -> ir.Table:
     unit, hazard or climate filter): ``record_id``, ``event_id``, the card's period
     (``day0``, ``day1``) and whether the whole event is ``intensive``. The same for every
     unit and hazard of a country and period: a served copy or a pipeline run works it out
-    once (:meth:`riskatlas.analyses.Analyses.event_tags`) for every analysis."""
+    once (:meth:`riskatlas.analyses.Analyses.event_tags`) for the analyses that share it."""
     basis = scope.but(admin=None, hazard=None, climate_only=False).records(
         records, keep=EVENT_COLUMNS)
     tags = card_events(basis, methods).select("record_id", "event_id", "day0", "day1")

@@ -264,14 +264,15 @@ def _cubes(rows: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: l
         values = rows[[f"{kind}_{n}" for n in names]].to_numpy(dtype="float64",
                                                                  na_value=np.nan)
         cube = np.zeros((len(units) * len(hazards), len(names)))
-        cube[cells] = np.nan_to_num(values[located], nan=0.0)
+        found = values[located]
+        cube[cells] = np.where(np.isnan(found), 0.0, found)  # an infinity stays one
         out.append(cube.reshape(len(units), len(hazards), len(names)))
     return out
 
 
 def _positions(values: pd.Series, among: list[str]) -> np.ndarray:
     """Each value's position in ``among`` (−1 where absent): looked up once per distinct
-    value (a few hazards or indicators over tens of thousands of rows)."""
+    value (a few hazards over tens of thousands of rows)."""
     codes, distinct = pd.factorize(values)
     found: np.ndarray = np.append(pd.Index(among).get_indexer(distinct), -1)[codes]
     return found  # a missing value's code −1 takes the appended −1

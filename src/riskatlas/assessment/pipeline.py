@@ -69,6 +69,7 @@ def assess(analyses: Analyses, scope: Scope, *, lang: str = "en", top: int = 5,
         else:  # the shipped ones, validated once per process
             catalogue, library = catalogues()
         step("profile")
+        analyses.event_tags(whole)  # formed once for the profiles, risk and return levels
         profile = analyses.profile(REPORT_METRICS, lang=lang, scope=whole)
         unit_profile = analyses.profile(REPORT_METRICS, lang=lang, scope=units)
         step("risk")
@@ -300,6 +301,7 @@ def advice_table(analyses: Analyses, scope: Scope, *, top: int | None,
     set), with the shipped catalogues."""
     catalogue, library = catalogues()
     screen = analyses.screen(lang=lang, scope=scope)
+    analyses.event_tags(scope)  # formed once for the profile and the risk
     profile = analyses.profile(REPORT_METRICS, lang=lang, scope=scope)
     risk = analyses.risk(lang=lang, scope=scope)
     frame = advice_frame(advise(screen, profile, risk, catalogue, library, top=top), lang)

@@ -53,8 +53,12 @@ class Memo:
     def peek(self, key: Hashable) -> Any:
         """The value of ``key`` if it is kept (computed and not yet out), else None;
         never computes."""
+        full = (*self.prefix, key)
         with self._lock:
-            return self._values.get((*self.prefix, key))
+            if full not in self._values:
+                return None
+            self._values.move_to_end(full)  # a value read is recently used
+            return self._values[full]
 
     def _get(self, full: tuple[Hashable, ...], compute: Callable[[], T],
              weigh: Callable[[T], int] | None = None) -> T:

@@ -65,7 +65,10 @@ def _column(col: pd.Series, for_orjson: bool) -> list[Any]:
     values = col.tolist()
     if for_orjson:
         try:  # refuses what jsonable would change: dates, numpy and pandas values, keys
-            orjson.dumps(values, option=orjson.OPT_PASSTHROUGH_DATETIME)  # not strings
+            # not strings, dataclasses (an Enum, which no result holds, is written as its
+            # value where jsonable writes its name)
+            orjson.dumps(values, option=orjson.OPT_PASSTHROUGH_DATETIME
+                         | orjson.OPT_PASSTHROUGH_DATACLASS)
         except TypeError:
             pass
         else:

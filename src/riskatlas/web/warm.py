@@ -53,6 +53,7 @@ def prepare(atlas: Atlas, country: str) -> None:
     through one unit page at its default level, the level's screens, the peer features
     and the events."""
     scope = atlas.scope_of(country=country)
+    atlas.event_tags(scope)  # formed once for the profile and the unit page (if kept)
     atlas.profile(REPORT_METRICS, lang="en", scope=scope)
     level = default_level(atlas, scope)
     at_level = scope.but(level=level)
