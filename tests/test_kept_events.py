@@ -49,10 +49,9 @@ def test_kept_events_answer_what_forming_them_answers(grenada_db, scope):
         assert kept[name].attrs == frame.attrs, name
 
 
-def test_unit_pages_form_the_events_of_their_country_once(nepal_db, monkeypatch):
-    """Two districts' profile, risk and return levels on a served copy: the events of the
-    country are formed once (the first unit), not three times a unit (counted as builds
-    of the events: without recipes, whose first call also builds a probe)."""
+def _count_event_forming(monkeypatch) -> dict[str, int]:
+    """``{"n": …}``: how often the events are formed from here on (builds of the events,
+    without recipes, whose first call also builds a probe)."""
     monkeypatch.setenv("RISKATLAS_RECIPES", "off")
     calls = {"n": 0}
     card_events = events_module.card_events
@@ -63,6 +62,13 @@ def test_unit_pages_form_the_events_of_their_country_once(nepal_db, monkeypatch)
 
     for module in (events_module, profile_module, risk_module):
         monkeypatch.setattr(module, "card_events", counted)
+    return calls
+
+
+def test_unit_pages_form_the_events_of_their_country_once(nepal_db, monkeypatch):
+    """Two districts' profile, risk and return levels on a served copy: the events of the
+    country are formed once (the first unit), not three times a unit."""
+    calls = _count_event_forming(monkeypatch)
     with riskatlas.open(nepal_db, read_only=True) as atlas:
         atlas.store.memo = Memo()
         codes = atlas.screen(country="NPL", level=1)["admin_code"].head(2)
@@ -91,16 +97,7 @@ def test_a_country_profile_forms_its_events_in_its_own_query(grenada_db):
 def test_a_report_forms_the_events_of_its_country_once(grenada_db, monkeypatch):
     """``riskatlas assess`` (its profiles, risk, return levels, screens and peers) forms
     the events of its country and period once, whatever reads them first."""
-    monkeypatch.setenv("RISKATLAS_RECIPES", "off")
-    calls = {"n": 0}
-    card_events = events_module.card_events
-
-    def counted(*a, **k):
-        calls["n"] += 1
-        return card_events(*a, **k)
-
-    for module in (events_module, profile_module, risk_module):
-        monkeypatch.setattr(module, "card_events", counted)
+    calls = _count_event_forming(monkeypatch)
     with riskatlas.open(grenada_db, read_only=True) as atlas:
         atlas.assess(country="GRD", level=1)
     assert calls["n"] == 1
