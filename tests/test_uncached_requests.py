@@ -349,7 +349,10 @@ def test_cube_and_drivers_are_those_of_a_loop_and_a_sort_per_unit():
             again = rows.sample(frac=0.3, random_state=trial).assign(norm_injured=5.0)
             rows = pd.concat([rows, again], ignore_index=True)
         rows = rows.sample(frac=1.0, random_state=trial)
-        norm, raw = screen_module._cubes(rows, units, hazards, names, ("norm", "raw"))
+        unit_of = rows["admin_code"].map(
+            {code: k for k, code in enumerate(units["admin_code"])}).to_numpy()
+        norm, raw = screen_module._cubes(rows, unit_of, len(units), hazards, names,
+                                         ("norm", "raw"))
         for kind, got in (("norm", norm), ("raw", raw)):
             assert np.array_equal(got, _cube_by_loop(rows, units, hazards, names, kind))
         if trial % 3 == 0:

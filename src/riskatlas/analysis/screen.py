@@ -202,10 +202,13 @@ def score_units(rows: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.Da
     names = sorted(weights)  # alphabetical: ties between drivers go by name
     hazards = sorted(rows["hazard"].unique())
     per_row = ["hazard", *(f"{kind}_{n}" for kind in ("raw", "norm") for n in INDICATORS)]
-    units = rows.drop_duplicates(list(UNIT_KEYS)).sort_values(list(UNIT_KEYS))
-    units = units.drop(columns=per_row).reset_index(drop=True)
+    # each row's unit, numbered in the units' order (by their keys); a unit's first row
+    # holds its period and data quality
+    unit_of = rows.groupby(list(UNIT_KEYS), sort=True, dropna=False).ngroup().to_numpy()
+    first_rows = np.unique(unit_of, return_index=True)[1]
+    units = rows.iloc[first_rows].drop(columns=per_row).reset_index(drop=True)
     units["cards"] = units["cards"].astype("Int64")  # none for a gazetteer unit without any
-    norm, raw = _cubes(rows, units, hazards, names, ("norm", "raw"))
+    norm, raw = _cubes(rows, unit_of, len(units), hazards, names, ("norm", "raw"))
     w = np.array([weights[n] for n in names], dtype="float64")
     by_hazard = hazard_scores(norm, w)
     units = units.rename(columns={"unit_name": "admin_name"})
@@ -245,14 +248,14 @@ def score_classes(scores: np.ndarray, classes: list[tuple[str, float]]) -> np.nd
     return np.array([name for name, _ in classes], dtype=object)[first]
 
 
-def _cubes(rows: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: list[str],
-           kinds: tuple[str, ...]) -> list[np.ndarray]:
+def _cubes(rows: pd.DataFrame, unit_of: np.ndarray, units: int, hazards: list[str],
+           names: list[str], kinds: tuple[str, ...]) -> list[np.ndarray]:
     """Each of ``kinds`` ("norm", "raw": the columns ``<kind>_<indicator>`` of the rows of
-    :func:`indicators`) as an array (unit, hazard, indicator) in the given orders; 0 where
+    :func:`indicators`) as an array (unit, hazard, indicator), the ``units`` numbered as
+    ``unit_of`` numbers each row's (−1: none) and the others in the given orders; 0 where
     a unit has no row of a hazard or a value is missing (the first row of a unit × hazard
     given twice)."""
-    u = pd.MultiIndex.from_frame(units[list(UNIT_KEYS)]).get_indexer(
-        pd.MultiIndex.from_frame(rows[list(UNIT_KEYS)]))
+    u = unit_of
     h = _positions(rows["hazard"], hazards)
     located = np.flatnonzero((u >= 0) & (h >= 0))
     cells = u[located] * len(hazards) + h[located]
@@ -263,10 +266,10 @@ def _cubes(rows: pd.DataFrame, units: pd.DataFrame, hazards: list[str], names: l
     for kind in kinds:
         values = rows[[f"{kind}_{n}" for n in names]].to_numpy(dtype="float64",
                                                                  na_value=np.nan)
-        cube = np.zeros((len(units) * len(hazards), len(names)))
+        cube = np.zeros((units * len(hazards), len(names)))
         found = values[located]
         cube[cells] = np.where(np.isnan(found), 0.0, found)  # an infinity stays one
-        out.append(cube.reshape(len(units), len(hazards), len(names)))
+        out.append(cube.reshape(units, len(hazards), len(names)))
     return out
 
 
