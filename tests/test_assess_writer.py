@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,11 +55,14 @@ def _pdf_text(pdf: Path) -> tuple[int, str]:
 
 
 @pytest.mark.browser
-def test_a_browser_started_ahead_prints_what_print_to_pdf_prints(tmp_path):
+def test_a_browser_started_ahead_prints_what_print_to_pdf_prints(tmp_path, monkeypatch):
     from conftest import require_chromium
     from riskatlas.report.pdf import Browser, html_to_pdf
 
     require_chromium()
+    profiles = tmp_path / "profiles"  # where the browsers' profile folders go
+    profiles.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(profiles))
     html = tmp_path / "page.html"
     html.write_text(PAGE, encoding="utf-8")
     alone = html_to_pdf(html, tmp_path / "alone.pdf")
@@ -78,7 +82,22 @@ def test_a_browser_started_ahead_prints_what_print_to_pdf_prints(tmp_path):
         for shot in sorted(tmp_path.glob("alone-*.png")):
             other = tmp_path / shot.name.replace("alone", "ahead")
             assert shot.read_bytes() == other.read_bytes(), shot.name
-    assert not browser._profile.exists()  # its profile folder removed
+    assert not any(profiles.iterdir())  # their profile folders removed
+
+
+@pytest.mark.browser
+def test_a_print_out_of_time_is_a_report_error_and_leaves_no_profile(tmp_path, monkeypatch):
+    from conftest import require_chromium
+    from riskatlas.report.pdf import html_to_pdf
+
+    require_chromium()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    html = tmp_path / "page.html"
+    html.write_text(PAGE, encoding="utf-8")
+    with pytest.raises(ReportError) as raised:
+        html_to_pdf(html, tmp_path / "late.pdf", timeout=0.05)
+    assert raised.value.key == "report.pdf_failed" and raised.value.params["reason"] == "0.05 s"
+    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]
 
 
 @pytest.mark.browser

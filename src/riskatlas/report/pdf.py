@@ -17,9 +17,11 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -58,16 +60,39 @@ def html_to_pdf(html: Path, pdf: Path, *, timeout: float = 180,
     chromium = find_chromium()
     if chromium is None:
         raise ReportError("report.no_chromium")
-    with tempfile.TemporaryDirectory(prefix="riskatlas-chromium-") as profile:
-        done = subprocess.run(
+    profile = Path(tempfile.mkdtemp(prefix="riskatlas-chromium-"))
+    process = None
+    try:
+        process = subprocess.Popen(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
-             f"--user-data-dir={profile}", f"--print-to-pdf={pdf}",
-             html.resolve().as_uri()],
-            capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0 or not pdf.exists():
-        lines = [x for x in done.stderr.strip().splitlines() if x.strip()]
-        raise ReportError("report.pdf_failed", reason=lines[-1] if lines else done.returncode)
+             f"--user-data-dir={profile}", f"--print-to-pdf={pdf}", html.resolve().as_uri()],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, process_group=0)
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ReportError("report.pdf_failed", reason=f"{timeout:g} s") from None
+    except OSError as exc:
+        raise ReportError("report.pdf_failed", reason=exc.strerror or exc) from None
+    finally:
+        _end(process, profile)
+    if process.returncode != 0 or not pdf.exists():
+        lines = [x for x in stderr.strip().splitlines() if x.strip()]
+        raise ReportError("report.pdf_failed", reason=lines[-1] if lines else process.returncode)
     return pdf
+
+
+def _end(process: subprocess.Popen[Any] | None, profile: Path) -> None:
+    """Kill what is left of a Chromium's process group and remove its profile, again until
+    it is gone (2 s at most): helpers outliving the browser for a moment, such as its
+    crash handler (in a group of its own, ending by itself), can still write there."""
+    if process is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()  # reaps it and closes its pipes
+    for _ in range(20):
+        shutil.rmtree(profile, ignore_errors=True)
+        if not profile.exists():
+            return
+        time.sleep(0.1)
 
 
 class BrowserError(Exception):
@@ -110,7 +135,8 @@ class Browser:
                     ["/bin/sh", "-c", 'exec "$@" 3<&0 4>&1 </dev/null >/dev/null', "sh",
                      chromium, *FLAGS, "--remote-debugging-pipe",
                      f"--user-data-dir={profile}"],
-                    stdin=to_browser, stdout=from_browser, stderr=log, close_fds=True)
+                    stdin=to_browser, stdout=from_browser, stderr=log, close_fds=True,
+                    process_group=0)
         except OSError:
             for fd in (to_browser, commands, answers, from_browser):
                 os.close(fd)
@@ -238,10 +264,7 @@ class Browser:
             os.close(self._commands)
             self._commands = -1
         self._process.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._reader.join(5)  # its helpers gone too
-        shutil.rmtree(self._profile, ignore_errors=True)
+        self._reader.join(5)
+        _end(self._process, self._profile)
