@@ -459,7 +459,11 @@ def run_config(db: Path, workers: int, args: argparse.Namespace, name: str = "re
         result["ready_s"] = server.wait_ready(args.start_timeout)
         print(f"  server ready in {result['ready_s']:.1f} s (port {server.port})", flush=True)
         result["settled_s"] = server.settle(args.start_timeout * 3)
-        print(f"  server idle after {result['settled_s']:.1f} s more (preparing its copy)",
+        # what a prepared worker holds between requests (its last second idle)
+        result["settled_rss_worker_mb"] = server.sampler.window(
+            time.time() - 1.0, time.time())["peak_rss_worker_mb"]
+        print(f"  server idle after {result['settled_s']:.1f} s more (preparing its copy), "
+              f"RSS per worker then {result['settled_rss_worker_mb'] or 0:,.0f} MB",
               flush=True)
 
         # warm-up: every endpoint once per worker (parallel, so each worker gets some),
@@ -658,7 +662,8 @@ def report(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
               f"{f' thinking {think:g} s on average' if think else ''}, "
               f"{load['wall_s']:.1f} s, "
               f"server peak RSS {c['peak_rss_tree_mb']:,.0f} MB (tree of "
-              f"{c['processes']} processes; per worker {c['peak_rss_worker_mb']:,.0f} MB), "
+              f"{c['processes']} processes; per worker {c['peak_rss_worker_mb']:,.0f} MB, "
+              f"{c.get('settled_rss_worker_mb') or 0:,.0f} MB once prepared), "
               f"server CPU {load['cpu_s']:.1f} s "
               f"({load['server_cores']:.2f} cores), client CPU {load['client_cpu_s']:.1f} s, "
               f"others {load['others_cores']:.2f} cores")

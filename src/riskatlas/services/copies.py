@@ -25,7 +25,11 @@ def connect_copy(path: Path, memory_limit: str, threads: int | None = None
     its queries run on ``threads`` (None: DuckDB's default, every core)."""
     import duckdb
 
-    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
+    # the allocator's background threads give freed memory back to the system: without
+    # them a served worker kept ~180 MB its copy's preparation had freed (437 against
+    # 261 MB of RSS once prepared)
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": memory_limit, "allocator_background_threads": True}
     if threads is not None:
         config["threads"] = threads
     connection = duckdb.connect(str(path), config=config)
