@@ -90,16 +90,25 @@ def card_events(records: ir.Table, methods: Methods, keep: Sequence[str] = ()) -
     d = d.mutate(lo=d.lo.min().over(whole), hi=d.hi.max().over(whole), prefix=prefix,
                  chained=prefix.concat(d.area, "|", d.chain.cast("string"), ibis.ifelse(
                      d.piece > 0, "." + d.piece.cast("string"), "")))
-    r = r.join(d.select(*keys, "lo", "hi", "prefix", "chained"), keys)
-    # a card without an identifier takes its piece's, when the piece carries only one
-    r = r.mutate(own=r.ident.fill_null(ibis.ifelse(r.lo == r.hi, r.lo, ibis.null("string"))))
-    event_id = ibis.cases(
-        (r.own.startswith(GLIDE), r.prefix.concat("glide|", r.own.substr(len(GLIDE)))),
-        (r.own.startswith(NAME), r.chained.concat("|", r.own)),
-        else_=r.chained)
+    # a card without an identifier takes its piece's, when the piece carries only one: its
+    # event is worked out once per period, and only a card with its own per card
+    d = d.mutate(shared_id=_event_id(d, ibis.ifelse(d.lo == d.hi, d.lo, ibis.null("string"))))
+    r = r.join(d.select(*keys, "prefix", "chained", "shared_id"), keys)
+    r = r.mutate(event_id=ibis.ifelse(r.ident.isnull(), r.shared_id, _event_id(r, r.ident)))
     return r.select("record_id", "day0", "day1",
-                    *(k for k in keep if k not in ("record_id", "day0", "day1")),
-                    event_id=event_id)
+                    *(k for k in keep if k not in ("record_id", "day0", "day1", "event_id")),
+                    "event_id")
+
+
+def _event_id(t: ir.Table, own: ir.StringValue) -> ir.StringValue:
+    """The event of a card whose identifier is ``own`` (NULL: none) in the piece of a
+    chain whose ``prefix`` and ``chained`` name are columns of ``t``."""
+    import ibis
+
+    return ibis.cases(
+        (own.startswith(GLIDE), t.prefix.concat("glide|", own.substr(len(GLIDE)))),
+        (own.startswith(NAME), t.chained.concat("|", own)),
+        else_=t.chained)
 
 
 def whole(scope: Scope) -> bool:
