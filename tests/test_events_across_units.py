@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import riskatlas
 from cards import card, store_with
-from riskatlas.analysis.events import card_events, events
+from riskatlas.analysis.events import card_events, event_counts, events
 from riskatlas.analysis.methods import Methods, load_methods
 from riskatlas.analysis.risk import unit_events
 from riskatlas.analysis.scope import Scope
@@ -293,4 +293,17 @@ def test_events_are_the_documented_rule_card_by_card(drawn):
     methods = load_methods()
     got = card_events(table, methods).to_pandas()
     tags = dict(zip(got.record_id, got.event_id, strict=True))
-    assert tags == _reference_events(cards, methods)
+    reference = _reference_events(cards, methods)
+    assert tags == reference
+    # counted per unit × hazard over the cards' distinct periods: the distinct events of
+    # the rule's cards (the profile's events)
+    by = ["country_iso3", "level0_code", "hazard_group"]
+    counts = event_counts(table, methods, by).to_pandas()
+    frame["event"] = frame["record_id"].map(reference)
+    expected = frame.groupby(by, dropna=False)["event"].nunique().reset_index()
+
+    def keyed(rows: pd.DataFrame, n: str) -> dict[tuple[Any, ...], int]:
+        return {tuple(None if pd.isna(v) else v for v in row[:3]): int(row[3])
+                for row in rows[[*by, n]].itertuples(index=False)}
+
+    assert keyed(counts, "events") == keyed(expected, "event")

@@ -44,9 +44,35 @@ EVENT_COLUMNS = ("start_date", "start_month", "date_precision", "glide", "event_
                  "deaths", "houses_destroyed")
 
 
+KEYS = ("k_country", "ev_hazard", "area", "k0", "k1", "tie")  # a card's period (below)
+# what a card brings to the chains of its period
+PERIOD_COLUMNS = ("day0", "day1", "window", "span", "ident")
+
+
 def card_events(records: ir.Table, methods: Methods, keep: Sequence[str] = ()) -> ir.Table:
     """``record_id`` → ``event_id`` (+ the card's period in epoch days) for ``records``,
     with the columns ``keep`` of the cards (no join back to the cards needed)."""
+    r = _periods(records, methods)
+    r = r.join(_chains(r), list(KEYS))
+    r = r.mutate(event_id=_named(r))
+    return r.select("record_id", "day0", "day1",
+                    *(k for k in keep if k not in ("record_id", "day0", "day1", "event_id")),
+                    "event_id")
+
+
+def event_counts(records: ir.Table, methods: Methods, by: Sequence[str]) -> ir.Table:
+    """Distinct events per ``by`` (columns of ``records``): those of :func:`card_events`,
+    worked out over the distinct periods, identifiers and ``by`` of the cards (one pass
+    over them), not card by card."""
+    r = _periods(records, methods)
+    g = r.group_by([*KEYS, *PERIOD_COLUMNS, *by]).aggregate()
+    g = g.join(_chains(g), list(KEYS))
+    g = g.mutate(event_id=_named(g))
+    return g.group_by(list(by)).aggregate(events=g.event_id.nunique())
+
+
+def _periods(records: ir.Table, methods: Methods) -> ir.Table:
+    """The cards with their period (:data:`KEYS`, and :data:`PERIOD_COLUMNS`)."""
     import ibis
 
     r = records.mutate(ev_hazard=hazard_expr(records, "group"))
@@ -66,9 +92,17 @@ def card_events(records: ir.Table, methods: Methods, keep: Sequence[str] = ()) -
     # incomplete, or ends more than the window before it starts, stays a key of its own
     # (``tie``: its record id), in its place in date order.
     shared = r.day0.notnull() & r.day1.notnull() & (r.day0 <= r.day1 + r.window)
-    r = r.mutate(k_country=r.country_iso3.fill_null(""), k0=r.day0.fill_null(0),
-                 k1=r.day1.fill_null(0), tie=ibis.ifelse(shared, "", r.record_id))
-    keys = ["k_country", "ev_hazard", "area", "k0", "k1", "tie"]
+    return r.mutate(k_country=r.country_iso3.fill_null(""), k0=r.day0.fill_null(0),
+                    k1=r.day1.fill_null(0), tie=ibis.ifelse(shared, "", r.record_id))
+
+
+def _chains(r: ir.Table) -> ir.Table:
+    """Per period (:data:`KEYS`) of ``r`` (:func:`_periods`, or its distinct rows): its
+    event's ``prefix`` and ``chained`` name, and ``shared_id``, the event of its cards
+    without an identifier of their own."""
+    import ibis
+
+    keys = list(KEYS)
     d = r.group_by(keys).aggregate(day0=r.day0.min(), day1=r.day1.min(),
                                    window=r.window.min(), span=r.span.min(),
                                    lo=r.ident.min(), hi=r.ident.max())
@@ -93,11 +127,14 @@ def card_events(records: ir.Table, methods: Methods, keep: Sequence[str] = ()) -
     # a card without an identifier takes its piece's, when the piece carries only one: its
     # event is worked out once per period, and only a card with its own per card
     d = d.mutate(shared_id=_event_id(d, ibis.ifelse(d.lo == d.hi, d.lo, ibis.null("string"))))
-    r = r.join(d.select(*keys, "prefix", "chained", "shared_id"), keys)
-    r = r.mutate(event_id=ibis.ifelse(r.ident.isnull(), r.shared_id, _event_id(r, r.ident)))
-    return r.select("record_id", "day0", "day1",
-                    *(k for k in keep if k not in ("record_id", "day0", "day1", "event_id")),
-                    "event_id")
+    return d.select(*keys, "prefix", "chained", "shared_id")
+
+
+def _named(r: ir.Table) -> ir.StringValue:
+    """The event of each card of ``r`` (its period joined to :func:`_chains`)."""
+    import ibis
+
+    return ibis.ifelse(r.ident.isnull(), r.shared_id, _event_id(r, r.ident))
 
 
 def _event_id(t: ir.Table, own: ir.StringValue) -> ir.StringValue:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from riskatlas.analysis.events import EVENT_COLUMNS, card_events, whole
+from riskatlas.analysis.events import EVENT_COLUMNS, card_events, event_counts, whole
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
 from riskatlas.errors import AnalysisError
@@ -108,12 +108,11 @@ def _event_counts(records: ir.Table, scope: Scope, methods: Methods,
     """Distinct events per unit × hazard; events are formed over the whole country and
     period, so an event that crosses units counts once in each unit it touched."""
     scoped = scope.records(records, keep=EVENT_COLUMNS if tags is None else [])
-    if tags is None and whole(scope):  # the cards are the basis: tagged once, no join
-        tagged = card_events(scoped, methods, keep=GROUP_KEYS)
-    else:
-        if tags is None:
-            basis = scope.but(admin=None, hazard=None, climate_only=False).records(
-                records, keep=EVENT_COLUMNS)
-            tags = card_events(basis, methods)
-        tagged = scoped.join(tags.select("record_id", "event_id"), "record_id")
+    if tags is None and whole(scope):  # the cards are the basis: counted once, no join
+        return event_counts(scoped, methods, GROUP_KEYS)
+    if tags is None:
+        basis = scope.but(admin=None, hazard=None, climate_only=False).records(
+            records, keep=EVENT_COLUMNS)
+        tags = card_events(basis, methods)
+    tagged = scoped.join(tags.select("record_id", "event_id"), "record_id")
     return tagged.group_by(GROUP_KEYS).aggregate(events=tagged.event_id.nunique())
