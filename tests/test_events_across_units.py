@@ -213,21 +213,24 @@ def _reference_events(cards: list[dict[str, Any]], methods: Methods) -> dict[str
     wide = methods.get("events.country_wide")
     chains: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for c in cards:
-        day0 = (c["start_date"] - dt.date(1970, 1, 1)).days
-        if c["date_precision"] == "month":
+        if c["start_date"] is None:  # no date: a chain of its own, after the dated ones
+            day0 = day1 = None
+        elif c["date_precision"] == "month":
             nxt = dt.date(c["start_year"] + c["start_month"] // 12, c["start_month"] % 12 + 1, 1)
             day1 = (nxt - dt.date(1970, 1, 1)).days - 1
         elif c["date_precision"] == "year":
             day1 = (dt.date(c["start_year"] + 1, 1, 1) - dt.date(1970, 1, 1)).days - 1
         else:
-            day1 = day0
+            day1 = (c["start_date"] - dt.date(1970, 1, 1)).days
+        if c["start_date"] is not None:
+            day0 = (c["start_date"] - dt.date(1970, 1, 1)).days
         name = " ".join((c["event_name"] or "").split()).lower()
         ident = (f"glide:{c['glide'].strip()}" if (c["glide"] or "").strip()
                  else f"name:{name}" if name else None)
         group = c["hazard_group"]
         country_wide = group in wide["groups"] or any(
             c["hips_code"].startswith(p) for p in wide["hips"])
-        area = "*" if country_wide or ident else c["level0_code"]
+        area = "*" if country_wide or ident else c["level0_code"] or ""
         chains.setdefault((c["country_iso3"], group, area), []).append(
             {**c, "day0": day0, "day1": day1, "ident": ident, "window": window(group),
              "span": span(group)})
@@ -235,17 +238,21 @@ def _reference_events(cards: list[dict[str, Any]], methods: Methods) -> dict[str
     for (country, group, area), members in chains.items():
         # cards sharing a period come together; a card ending long before it starts
         # (none here) would be its own key
-        members.sort(key=lambda m: (m["day0"], m["day1"]))
+        members.sort(key=lambda m: (m["day0"] is None, m["day0"] or 0, m["day1"] or 0,
+                                    "" if m["day0"] is not None else m["record_id"]))
         chain, prev_end = 0, None
         pieces: dict[tuple[int, int], list[dict[str, Any]]] = {}
         for m in members:
-            if prev_end is None or m["day0"] > prev_end + m["window"]:
+            if prev_end is None or m["day0"] is None or m["day0"] > prev_end + m["window"]:
                 chain += 1
-            prev_end = m["day1"] if prev_end is None else max(prev_end, m["day1"])
+            if m["day1"] is not None:
+                prev_end = m["day1"] if prev_end is None else max(prev_end, m["day1"])
             m["chain"] = chain
         for m in members:  # spans count from the chain's earliest sure start
-            start = min(x["day1"] for x in members if x["chain"] == m["chain"])
-            piece = max(0, (m["day0"] - start) // max(m["span"], 1))
+            start = min((x["day1"] for x in members
+                         if x["chain"] == m["chain"] and x["day1"] is not None), default=None)
+            piece = (0 if m["day0"] is None or start is None
+                     else max(0, (m["day0"] - start) // max(m["span"], 1)))
             pieces.setdefault((m["chain"], piece), []).append(m)
         for (chain, piece), part in pieces.items():
             idents = {m["ident"] for m in part if m["ident"]}
@@ -263,29 +270,29 @@ def _reference_events(cards: list[dict[str, Any]], methods: Methods) -> dict[str
 @given(st.lists(st.tuples(
     st.sampled_from([("flood", "FL"), ("storm", "MH0309"), ("storm", "MH0401"),
                      ("earthquake", "GH0101"), ("landslide", "GH0300")]),
-    st.integers(0, 120), st.sampled_from(["day", "day", "month", "year"]),
-    st.sampled_from(["P01", "P02", "P03"]),
+    st.integers(0, 120), st.sampled_from(["day", "day", "month", "year", None]),
+    st.sampled_from(["P01", "P02", "P03", None]),
     st.sampled_from([None, None, None, "G-1", " G-2 "]),
     st.sampled_from([None, None, None, "Ketsana", "ketsana  ", "Parma"]),
     st.sampled_from(["PHL", "PHL", None])),
     min_size=1, max_size=40))
 def test_events_are_the_documented_rule_card_by_card(drawn):
     """Random cards of a country or of none (hazards chained per unit and country-wide,
-    partial dates, GLIDE numbers, event names): the events of the expression are those
-    of the rule applied card by card, the same ids."""
+    partial dates, no date, no unit, GLIDE numbers, event names): the events of the
+    expression are those of the rule applied card by card, the same ids."""
     import ibis
 
     cards = []
     for i, ((group, hips), offset, precision, unit, glide, name, country) in enumerate(drawn):
         day = dt.date(2013, 1, 1) + dt.timedelta(days=offset * 3)
-        start = {"day": day, "month": day.replace(day=1),
-                 "year": day.replace(month=1, day=1)}[precision]
+        start = {"day": day, "month": day.replace(day=1), "year": day.replace(month=1, day=1),
+                 None: None}[precision]
         cards.append({"record_id": f"r{i}", "country_iso3": country, "hazard_group": group,
                       "hazard_term": group, "hips_code": hips, "glide": glide,
                       "event_name": name, "level0_code": unit, "start_date": start,
-                      "start_year": start.year, "start_month": start.month,
+                      "start_year": start and start.year, "start_month": start and start.month,
                       "date_precision": precision})
-    frame = pd.DataFrame(cards)
+    frame = pd.DataFrame(cards).astype({"start_year": "Int64", "start_month": "Int64"})
     types = {c: "string" for c in frame.columns if c not in ("start_date", "start_year",
                                                              "start_month")}
     table = ibis.memtable(frame, schema={**types, "start_date": "date",

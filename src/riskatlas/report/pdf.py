@@ -61,33 +61,76 @@ def html_to_pdf(html: Path, pdf: Path, *, timeout: float = 180,
     if chromium is None:
         raise ReportError("report.no_chromium")
     profile = Path(tempfile.mkdtemp(prefix="riskatlas-chromium-"))
-    process = None
+    log = profile / "stderr.txt"
     try:
-        process = subprocess.Popen(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
-             f"--user-data-dir={profile}", f"--print-to-pdf={pdf}", html.resolve().as_uri()],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, process_group=0)
-        _, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise ReportError("report.pdf_failed", reason=f"{timeout:g} s") from None
-    except OSError as exc:
-        raise ReportError("report.pdf_failed", reason=exc.strerror or exc) from None
+        try:
+            with log.open("wb") as err:
+                process = subprocess.Popen(
+                    [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                     "--no-pdf-header-footer", f"--user-data-dir={profile}",
+                     f"--print-to-pdf={pdf}", html.resolve().as_uri()],
+                    stdout=subprocess.DEVNULL, stderr=err, **OWN_GROUP)
+        except OSError as exc:
+            raise ReportError("report.pdf_failed", reason=exc.strerror or exc) from None
+        try:
+            ended = _ended(process, timeout)
+        finally:
+            code = _end(process)
+        stderr = log.read_text(encoding="utf-8", errors="replace")
     finally:
-        _end(process, profile)
-    if process.returncode != 0 or not pdf.exists():
+        _remove(profile)
+    if not ended:
+        raise ReportError("report.pdf_failed", reason=f"{timeout:g} s")
+    if code != 0 or not pdf.exists():
         lines = [x for x in stderr.strip().splitlines() if x.strip()]
-        raise ReportError("report.pdf_failed", reason=lines[-1] if lines else process.returncode)
+        raise ReportError("report.pdf_failed", reason=lines[-1] if lines else code)
     return pdf
 
 
-def _end(process: subprocess.Popen[Any] | None, profile: Path) -> None:
-    """Kill what is left of a Chromium's process group and remove its profile, again until
-    it is gone (2 s at most): helpers outliving the browser for a moment, such as its
-    crash handler (in a group of its own, ending by itself), can still write there."""
-    if process is not None:
+# Chromium runs in a process group of its own where the system has them, so that what is
+# left of it can be killed at once; its leader is reaped only after that (a group's id,
+# the leader's, is not given to another process while the leader is unreaped)
+GROUPS = hasattr(os, "killpg") and hasattr(os, "waitid")
+OWN_GROUP: dict[str, Any] = {"process_group": 0} if GROUPS else {}
+
+
+def _ended(process: subprocess.Popen[Any], timeout: float) -> bool:
+    """Whether ``process`` ends within ``timeout`` seconds, left unreaped where the system
+    has process groups."""
+    if not GROUPS:
+        try:
+            process.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    deadline = time.monotonic() + timeout
+    while process.returncode is None:  # else reaped already
+        try:
+            if os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                break
+        except ChildProcessError:  # reaped elsewhere
+            break
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _end(process: subprocess.Popen[Any]) -> int:
+    """Kill ``process`` and what is left of its group (its helpers outlive it a moment),
+    then reap it; its exit code. Once it is reaped its group's id may be another's: then
+    nothing is killed."""
+    if not GROUPS:
+        process.kill()
+    elif process.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()  # reaps it and closes its pipes
+    return process.wait()
+
+
+def _remove(profile: Path) -> None:
+    """Remove a Chromium's profile, again until it is gone (2 s at most): its crash
+    handler (in a group of its own, ending by itself) can still write there a moment."""
     for _ in range(20):
         shutil.rmtree(profile, ignore_errors=True)
         if not profile.exists():
@@ -136,7 +179,7 @@ class Browser:
                      chromium, *FLAGS, "--remote-debugging-pipe",
                      f"--user-data-dir={profile}"],
                     stdin=to_browser, stdout=from_browser, stderr=log, close_fds=True,
-                    process_group=0)
+                    **OWN_GROUP)
         except OSError:
             for fd in (to_browser, commands, answers, from_browser):
                 os.close(fd)
@@ -154,7 +197,7 @@ class Browser:
 
     @property
     def alive(self) -> bool:
-        return not self._closed and self._process.poll() is None
+        return not self._closed and not _ended(self._process, 0)
 
     def print_pdf(self, html: Path, pdf: Path, *, timeout: float = 180) -> Path:
         """Print ``html`` to ``pdf`` in a new tab (as ``--print-to-pdf`` does: once the page
@@ -255,16 +298,18 @@ class Browser:
             waiter.set_exception(BrowserError("closed"))
 
     def close(self) -> None:
-        """End the browser (SIGTERM, which it obeys at once; killed after 5 s) and remove
-        its profile."""
+        """End the browser (SIGTERM, which it obeys at once; it and its helpers killed
+        after 5 s) and remove its profile."""
         with self._lock:
             if self._commands < 0:
                 return
             self._closed = True
             os.close(self._commands)
             self._commands = -1
-        self._process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(5)
+        if not _ended(self._process, 0):  # not terminate(), which would reap it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._process.pid, signal.SIGTERM)
+        _ended(self._process, 5)
+        _end(self._process)
         self._reader.join(5)
-        _end(self._process, self._profile)
+        _remove(self._profile)
