@@ -183,7 +183,7 @@ class Browser:
         except OSError:
             for fd in (to_browser, commands, answers, from_browser):
                 os.close(fd)
-            shutil.rmtree(profile, ignore_errors=True)
+            _remove(profile)
             return None
         os.close(to_browser)
         os.close(from_browser)
