@@ -272,44 +272,43 @@ def test_a_server_saves_its_templates_when_it_stops(
     templates = kept_in(tmp_path / "sql.json")
     with web_client(grenada_db, cache=False) as http:
         for year in (1990, 1991, 1992):
-            for analysis in ("profile", "screen"):
+            for analysis in ("profile", "screen", "sendai"):
                 assert http.get(f"/api/{analysis}?country=GRD&level=1&year_from={year}"
                                 ).status_code == 200
         assert templates.hits and not templates._deferred
-    # the profile's and the screen's indicators (a window of the screen reads the sums of
+    # the profile's and the Sendai indicators' (a window of the screen reads the sums of
     # every year, kept on the served copy: one query, no second of its shape)
     assert len(compiled.read_templates(tmp_path / "sql.json")) >= 2
 
 
-_SCREEN_SQL = """
+_JOIN_SQL = """
 import ibis
-from riskatlas.analysis import screen
-from riskatlas.analysis.methods import load_methods
-from riskatlas.analysis.scope import Scope
-years = ibis.table({"country_iso3": "string", "admin_code": "string", "hazard": "string",
-                    "start_year": "int64", "unit_name": "string", "cards": "int64",
-                    "unknown_flags": "int64", "with_status": "int64", "approved": "int64",
-                    "period_from": "int64", "period_to": "int64",
-                    **{c: "float64" for c in screen.CORE_COUNTS}}, name="years")
+from riskatlas.analysis.population import unit_population
+from riskatlas.analysis.scope import without
+keys = ["country_iso3", "admin_code", "hazard"]
+sums = ibis.table({**dict.fromkeys(keys, "string"), "deaths": "float64"}, name="sums")
+grid = ibis.table({**dict.fromkeys(keys, "string"), "unit_name": "string"}, name="grid")
 population = ibis.table({"country_iso3": "string", "admin_code": "string", "level": "int64",
                          "year": "int64", "population": "float64",
                          "households": "float64"}, name="population")
-units = ibis.table({"country_iso3": "string", "code": "string", "level": "int64",
-                    "name": "string"}, name="units")
-expr = screen.indicators(years, population, units, Scope(country="NPL", level=2),
-                         load_methods(), False)
+coverage = ibis.table({"country_iso3": "string", "period_from": "int64",
+                       "period_to": "int64"}, name="coverage")
+by = without(grid.join(sums, keys, how="left"), *(f"{k}_right" for k in keys))
+pop = unit_population(population, 2, coverage)
+expr = without(by.join(pop, keys[:2], how="left"), "country_iso3_right", "admin_code_right")
 print(ibis.to_sql(expr, dialect="duckdb"))
 """
 
 
 def test_a_query_compiles_to_one_text_whatever_the_hash_seed() -> None:
-    """The screen's indicators (columns dropped after joins) compile to the same SQL in
-    processes of different hash seeds: a drop of several columns, which Ibis writes in
-    set order, would make a shape's SQL vary and its template never be kept."""
+    """Columns dropped after joins (:func:`riskatlas.analysis.scope.without`, as risk and
+    the Sendai indicators drop them) compile to the same SQL in processes of different
+    hash seeds: a drop of several columns, which Ibis writes in set order, would make a
+    shape's SQL vary and its template never be kept."""
     texts = set()
     for seed in ("1", "2", "3", "4"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        run = subprocess.run([sys.executable, "-c", _SCREEN_SQL], env=env, text=True,
+        run = subprocess.run([sys.executable, "-c", _JOIN_SQL], env=env, text=True,
                              capture_output=True, timeout=120, check=True)
         texts.add(run.stdout)
     assert len(texts) == 1

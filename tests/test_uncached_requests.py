@@ -298,22 +298,6 @@ def test_profile_page_unit_totals_as_a_loop_over_units_gives_them(nepal_db):
     assert list(_unit_totals(frame.iloc[:0])) == []
 
 
-def _cube_by_loop(rows, units, hazards, names, kind):
-    """A cube of screen._cubes, cell by cell: the first row of each unit × hazard."""
-    cube = np.zeros((len(units), len(hazards), len(names)))
-    seen = set()
-    unit_of = {code: k for k, code in enumerate(units["admin_code"])}
-    for r in rows.to_dict("records"):
-        u, h = unit_of.get(r["admin_code"]), r["hazard"]
-        if u is None or h not in hazards or (u, h) in seen:
-            continue
-        seen.add((u, h))
-        for i, n in enumerate(names):
-            value = r[f"{kind}_{n}"]
-            cube[u, hazards.index(h), i] = 0.0 if pd.isna(value) else value
-    return cube
-
-
 def _drivers_per_unit(share_cube, norm, raw, hazards, names):
     """The drivers as they were found: a sort per unit."""
     flat, norm_flat, raw_flat = (a.reshape(len(a), -1) for a in (share_cube, norm, raw))
@@ -327,34 +311,17 @@ def _drivers_per_unit(share_cube, norm, raw, hazards, names):
     return out
 
 
-def test_cube_and_drivers_are_those_of_a_loop_and_a_sort_per_unit():
+def test_drivers_are_those_of_a_sort_per_unit():
     rng = np.random.default_rng(5)
     names = ["deaths_missing", "directly_affected", "houses_lost", "injured"]
     for trial in range(30):
         n_units, n_hazards = int(rng.integers(1, 40)), int(rng.integers(1, 6))
         hazards = [f"h{k}" for k in range(n_hazards)]
-        units = pd.DataFrame({"country_iso3": ["NPL"] * n_units,
-                              "admin_code": [f"u{k:03d}" for k in range(n_units)]})
-        grid = [(u, h) for u in units["admin_code"] for h in [*hazards, "other"]
-                if rng.random() < 0.8]
-        rows = pd.DataFrame(grid, columns=["admin_code", "hazard"])
-        rows.insert(0, "country_iso3", "NPL")
-        for n in names:
-            rows[f"norm_{n}"] = rng.choice([np.nan, 0.0, 1.0, 7.5], size=len(rows))
-            rows[f"raw_{n}"] = np.where(rng.random(len(rows)) < 0.1, np.nan,
-                                        rows[f"norm_{n}"] * 3)
-            # a per-capita value over no households is infinite: it stays so
-            rows.loc[rng.random(len(rows)) < 0.05, f"raw_{n}"] = np.inf
-        if trial % 2 and len(rows):  # a unit × hazard given twice: its first row counts
-            again = rows.sample(frac=0.3, random_state=trial).assign(norm_injured=5.0)
-            rows = pd.concat([rows, again], ignore_index=True)
-        rows = rows.sample(frac=1.0, random_state=trial)
-        unit_of = rows["admin_code"].map(
-            {code: k for k, code in enumerate(units["admin_code"])}).to_numpy()
-        norm, raw = screen_module._cubes(rows, unit_of, len(units), hazards, names,
-                                         ("norm", "raw"))
-        for kind, got in (("norm", norm), ("raw", raw)):
-            assert np.array_equal(got, _cube_by_loop(rows, units, hazards, names, kind))
+        shape = (n_units, n_hazards, len(names))
+        norm = rng.choice([0.0, 1.0, 7.5], size=shape)
+        raw = norm * 3
+        # a per-capita value over no households is infinite: it stays so
+        raw[rng.random(shape) < 0.05] = np.inf
         if trial % 3 == 0:
             norm = norm.round(0)  # ties between pairs
         w = rng.uniform(0.5, 2, size=len(names))
@@ -504,38 +471,49 @@ def test_badges_and_classes_are_the_rules_unit_by_unit():
     assert list(screen_module.score_classes(scores, classes)) == list(map(class_of, scores))
 
 
-def test_positions_of_values_missing_or_absent():
-    values = pd.Series(["b", None, "z", "a", "b"], dtype="str")
-    assert list(screen_module._positions(values, ["a", "b", "c"])) == [1, -1, -1, 0, 1]
-    assert list(screen_module._positions(values.iloc[:0], ["a"])) == []
-
-
 @pytest.mark.shared_data
 def test_indicators_normalise_as_the_methods_state(nepal_db):
-    """Per hazard × indicator, x = ln(1 + raw) capped at the percentile of the units'
-    positive x and scaled min–max to 0–10 (aggregated and joined back, not windows)."""
+    """Per unit (every unit of the level's gazetteer and of the records) × hazard, each
+    indicator's annual sum, and its score: x = ln(1 + raw) capped at the percentile of the
+    units' positive x and scaled min–max to 0–10 per hazard × indicator (pandas here)."""
     from riskatlas.analysis.scope import Scope
 
     methods = load_methods()
     q = float(methods.get("screen.cap_percentile"))
+    w_damaged = float(methods.get("screen.damaged_house_weight"))
     with riskatlas.open(nepal_db, read_only=True) as atlas:
         for level, window in ((1, {}), (2, {"year_from": 1990, "year_to": 2005})):
             scope = screen_module.screen_scope(Scope(country="NPL", level=level, **window),
                                                methods, all_hazards=True)
-            records = atlas.table("records")
-            years = screen_module.unit_years(records, scope)
-            wide = screen_module.indicators(
-                years, atlas.table("population"), atlas.table("admin_units"), scope,
-                methods, False).to_pandas()
-            assert len(wide) > 300
-            keys = ["country_iso3", "admin_code", "hazard"]
-            # one row per unit × hazard, for every unit and hazard of the screen
-            assert not wide.duplicated(keys).any()
-            assert len(wide) == wide["admin_code"].nunique() * wide["hazard"].nunique()
+            years = screen_module.unit_years(atlas.table("records"), scope).to_pyarrow()
+            units = atlas.table("admin_units")
+            gazetteer = units.filter(units.level == level).to_pyarrow()
+            grid = screen_module.unit_grid(years, gazetteer)
+            got = screen_module.indicators(years, grid, methods)
+            frame = years.to_pandas()
+            codes = set(frame["admin_code"]) | set(gazetteer["code"].to_pylist())
+            assert list(got.units["admin_code"]) == sorted(codes) and len(codes) > 70
+            assert got.hazards == sorted(frame["hazard"].unique()) and not got.per_capita
+            # each indicator's sum over the unit's years, divided by the period's years
+            span = frame["period_to"].max() - frame["period_from"].min() + 1
+            assert (got.units["years"] == span).all()
+            sums = frame.groupby(["admin_code", "hazard"])[list(
+                screen_module.CORE_COUNTS)].sum()
+            expected_raw = np.zeros(got.raw.shape)
+            row_of = {code: k for k, code in enumerate(got.units["admin_code"])}
+            for (code, hazard), r in sums.iterrows():
+                expected_raw[row_of[code], got.hazards.index(hazard)] = [
+                    r["deaths"] + r["missing"], r["injured"], r["directly_affected"],
+                    r["houses_destroyed"] + w_damaged * r["houses_damaged"]]
+            np.testing.assert_allclose(got.raw, expected_raw / span, rtol=1e-12)
             # the methods' formula per hazard × indicator, over a long table of them
-            long = pd.concat([wide[["hazard"]].assign(indicator=n, raw=wide[f"raw_{n}"],
-                                                      norm=wide[f"norm_{n}"])
-                              for n in screen_module.INDICATORS], ignore_index=True)
+            n_units, n_hazards, _ = got.raw.shape
+            hazard = np.repeat(got.hazards, n_units)
+            long = pd.concat([pd.DataFrame({
+                "hazard": hazard, "indicator": n,
+                "raw": got.raw[:, :, i].T.ravel(), "norm": got.norm[:, :, i].T.ravel()})
+                for i, n in enumerate(screen_module.INDICATORS)], ignore_index=True)
+            assert len(long) == n_units * n_hazards * 4
             assert long["norm"].between(0, 10 + 1e-9).all()
             x = np.log1p(long["raw"])
             positive = x.where(x > 0)

@@ -550,6 +550,7 @@ class Analyses:
         import ibis
 
         from riskatlas.analysis import screen as sc_mod
+        from riskatlas.analysis.population import unit_population
 
         sc = self._scope(scope, filters)
         self._stated(sc)  # an empty scope says so
@@ -562,20 +563,17 @@ class Analyses:
                 key = ("analysis.no_climate_records" if sc.climate_only and located
                        else "analysis.empty_screen")
                 raise EmptyScopeError(key, **self._scope_text(sc))
-            # the unit years hold the window: its years do not enter the query
-            inputs = (ibis.memtable(rows), self.engine.table("population"),
-                      self.engine.table("admin_units"), _no_years(sc), self.methods)
-            populated = self._memo(("population_rows", sc.level), lambda: sc_mod.
-                                   population_rows(self.engine.table("population"), sc.level))
-            per_capita = bool(populated) and sc_mod.per_capita(*inputs)
-            # Arrow's own conversion: Ibis' converts a value at a time (0.3–0.4 s for the
-            # 150,000 rows a level-2 screen of Nepal had, one per indicator, against 20 ms)
-            unit_hazards = recipes.run("to_pyarrow", sc_mod.indicators, *inputs,
-                                       per_capita).to_pandas()
-            frame = sc_mod.score_units(unit_hazards, self.methods, per_capita)
+            grid = sc_mod.unit_grid(rows, self._gazetteer(sc))
+            population = None
+            if self._memo(("population_rows", sc.level), lambda: sc_mod.population_rows(
+                    self.engine.table("population"), sc.level)):
+                population = unit_population(self.engine.table("population"), sc.level,
+                                             ibis.memtable(sc_mod.coverage(rows))).to_pyarrow()
+            found = sc_mod.indicators(rows, grid, self.methods, population)
+            frame = sc_mod.score_units(found, self.methods)
             frame.insert(4, "level", sc.level)
-            notes: list[Note] = [] if per_capita else ["analysis.note_absolute"]
-            return frame, notes, sorted(unit_hazards["hazard"].unique())
+            notes: list[Note] = [] if found.per_capita else ["analysis.note_absolute"]
+            return frame, notes, found.hazards
 
         frame, notes, hazards = self._kept_result(("screen", sc), compute)
         return self._result(frame, "screen", sc, lang, notes, extra={"hazards": [*hazards]})
@@ -591,6 +589,21 @@ class Analyses:
             return recipes.run("to_pyarrow", sc_mod.unit_years, self.engine.table("records"),
                                sc)
         return kept.select(list(sc_mod.UNIT_YEAR_COLUMNS))
+
+    def _gazetteer(self, sc: Scope) -> pa.Table | None:
+        """The gazetteer's units of the screen's level (``country_iso3``, ``code``,
+        ``name``), screened at zero where they have no records: for a whole-country scope
+        (else None); kept on a served copy."""
+        if sc.admin is not None or sc.level is None:
+            return None
+        level = sc.level
+
+        def read() -> pa.Table:
+            units = self.engine.table("admin_units")
+            return units.filter(units.level == level).select(
+                "country_iso3", "code", "name").to_pyarrow()
+
+        return self._memo(("gazetteer", level), read)
 
     def _window_sums(self, sums: Callable[[ir.Table, Scope], ir.Table], sc: Scope
                      ) -> pa.Table | None:

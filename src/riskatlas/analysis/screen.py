@@ -5,14 +5,17 @@ people (per 1,000 households for houses lost) where population is loaded for eve
 else absolute, and the result says which. Each indicator is log(1 + x), capped at a
 percentile across the units in scope and scaled min–max to 0–10; a hazard's score is the
 weighted mean of its indicators; hazards combine as 10 − (Π(10 − xₕ))^(1/n) so that one
-extreme hazard dominates. Everything that reads the records or compares units (sums,
-percentile caps, min–max) is Ibis; the weighted means and the composite are numpy over the
-small normalised table, the same code that recomputes them for 1,000 weight draws (rank
-stability), so the score and its stability cannot drift apart.
+extreme hazard dominates. The one pass over the records (sums per unit × hazard × year) is
+Ibis, on any backend; the rest is numpy over those sums, fetched (small: units × hazards ×
+years, whatever the cards), and the same code on every backend: the indicators, their
+caps and min–max, and the weighted means and composite, which rank stability recomputes
+for 1,000 weight draws, so the score and its stability cannot drift apart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import product
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +23,13 @@ import numpy as np
 import pandas as pd
 
 from riskatlas.analysis.methods import Methods
-from riskatlas.analysis.population import pop_level, unit_population
-from riskatlas.analysis.scope import UNIT_KEYS, Scope, without
+from riskatlas.analysis.population import pop_level
+from riskatlas.analysis.scope import UNIT_KEYS, Scope
 from riskatlas.errors import AnalysisError
 
 if TYPE_CHECKING:  # Ibis loads on first query
     import ibis.expr.types as ir
+    import pyarrow as pa
 
 INDICATORS = ("deaths_missing", "injured", "directly_affected", "houses_lost")
 CORE_COUNTS = ("deaths", "missing", "injured", "directly_affected", "houses_destroyed",
@@ -80,98 +84,169 @@ def _year_sums(scoped: ir.Table, **period: ir.Value) -> ir.Table:
 
 def population_rows(population: ir.Table, level: int | None) -> int:
     """The population rows loaded for units of ``level`` (a query; none is the common
-    case, which :func:`per_capita` then need not ask)."""
+    case, which :func:`indicators` then need not be given)."""
     return int(population.filter(population.level == pop_level(level)).count(
         ).to_pyarrow().as_py())
 
 
-def per_capita(years_table: ir.Table, population: ir.Table, units: ir.Table,
-               scope: Scope, methods: Methods) -> bool:
-    """Whether :func:`indicators` are per capita: population loaded for every unit
-    (``years_table`` is :func:`unit_years`; a query)."""
-    by = _unit_totals(years_table, population, units, scope, methods)
-    counts = by.aggregate(n=by.count(), with_pop=(by.population > 0).cast("int64").sum())
-    row = counts.to_pyarrow().to_pylist()[0]
-    return bool(row["n"]) and row["with_pop"] == row["n"]
+@dataclass(frozen=True)
+class Indicators:
+    """The screen's indicators: per unit (``units``, in the order of their keys: name,
+    period and data quality) × hazard (``hazards``, sorted) × indicator (:data:`INDICATORS`),
+    the annual values ``raw`` and their normalised scores ``norm`` (0–10); ``per_capita``:
+    whether the values are per 100,000 people (per 1,000 households for houses lost)."""
+
+    units: pd.DataFrame
+    hazards: list[str]
+    raw: np.ndarray
+    norm: np.ndarray
+    per_capita: bool
 
 
-def _unit_totals(uy: ir.Table, population: ir.Table, units: ir.Table, scope: Scope,
-                 methods: Methods) -> ir.Table:
-    """Per unit × hazard: the indicators' totals, the unit's period and population."""
-    cov = scope.coverage(uy)
+def unit_grid(years: pa.Table, gazetteer: pa.Table | None = None) -> pa.Table:
+    """Every unit in scope, one row each in the order of their keys, with its name (the
+    largest of its names): the units of ``years`` (:func:`unit_years`) and, for a
+    whole-country scope, those of ``gazetteer`` (one level of ``admin_units``: its
+    ``country_iso3``, ``code`` and ``name``) in the same countries, which are screened at
+    zero when they have no records."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = [years.select([*UNIT_KEYS, "unit_name"])]
+    if gazetteer is not None:
+        gaz = gazetteer.filter(pc.is_in(gazetteer["country_iso3"],
+                                        value_set=pc.unique(years["country_iso3"])))
+        parts.append(pa.table([gaz["country_iso3"], gaz["code"], gaz["name"]],
+                              names=parts[0].column_names).cast(parts[0].schema))
+    grid = pa.concat_tables(parts).group_by(list(UNIT_KEYS)).aggregate(
+        [("unit_name", "max")])
+    return grid.select([*UNIT_KEYS, "unit_name_max"]).rename_columns(
+        [*UNIT_KEYS, "unit_name"]).sort_by([(k, "ascending") for k in UNIT_KEYS])
+
+
+def coverage(years: pa.Table) -> pa.Table:
+    """Per country of ``years`` (:func:`unit_years`): the observation period
+    (``period_from``, ``period_to``, ``years``)."""
+    import pyarrow.compute as pc
+
+    cov = years.group_by("country_iso3").aggregate([("period_from", "min"),
+                                                     ("period_to", "max")])
+    start, end = cov["period_from_min"], cov["period_to_max"]
+    return cov.select(["country_iso3"]).append_column("period_from", start).append_column(
+        "period_to", end).append_column(
+        "years", pc.add(pc.subtract(end, start), 1).cast("int64"))
+
+
+def indicators(years: pa.Table, grid: pa.Table, methods: Methods,
+               population: pa.Table | None = None) -> Indicators:
+    """Each indicator's annual value per unit of ``grid`` (:func:`unit_grid`) × hazard of
+    ``years`` (:func:`unit_years`), a unit without records of a hazard at zero, and its
+    score: ln(1 + value) capped at the percentile of the units' positive ones and scaled
+    min–max to 0–10, per hazard. Per capita where ``population`` (per unit:
+    ``population``, ``households``; :func:`riskatlas.analysis.population.unit_population`)
+    holds a positive population for every unit, else absolute."""
+    import pyarrow as pa
+
+    units = grid.num_rows
+    cov = coverage(years)
+    unit_cov = _lookup(grid, cov, ("country_iso3",))
+    period = {c: cov[c].take(pa.array(unit_cov)) for c in ("period_from", "period_to",
+                                                           "years")}
+    sums = years.group_by([*UNIT_KEYS, "hazard"]).aggregate([(c, "sum") for c in CORE_COUNTS])
+    sums = sums.filter(sums["hazard"].is_valid())
+    hazards = sorted(set(sums["hazard"].to_pylist()))
+    u = _lookup(sums, grid, UNIT_KEYS)
+    h = np.searchsorted(np.array(hazards, dtype=object), np.array(
+        sums["hazard"].to_pylist(), dtype=object)) if hazards else np.zeros(0, dtype=int)
+    total = {c: sums[f"{c}_sum"].to_numpy(zero_copy_only=False) for c in CORE_COUNTS}
     w_damaged = float(methods.get("screen.damaged_house_weight"))
-    by = uy.group_by([*UNIT_KEYS, "hazard"]).aggregate(
-        deaths_missing=uy.deaths.sum() + uy.missing.sum(), injured=uy.injured.sum(),
-        directly_affected=uy.directly_affected.sum(),
-        houses_lost=uy.houses_destroyed.sum() + w_damaged * uy.houses_damaged.sum())
-    grid = _unit_grid(uy, units, scope).cross_join(by.select("hazard").distinct())
-    by = without(grid.join(by, [*UNIT_KEYS, "hazard"], how="left"),
-                 "country_iso3_right", "admin_code_right", "hazard_right")
-    by = by.join(cov, "country_iso3")
-    pop = unit_population(population, scope.level, cov)
-    return without(by.join(pop, list(UNIT_KEYS), how="left"), "country_iso3_right",
-                   "admin_code_right")
+    found = np.column_stack([
+        total["deaths"] + total["missing"], total["injured"], total["directly_affected"],
+        total["houses_destroyed"] + total["houses_damaged"] * w_damaged])
+    raw = np.zeros((units, len(hazards), len(INDICATORS)))
+    raw[u, h] = np.nan_to_num(found, nan=0.0)  # a sum over no value is none: 0
+    raw /= period["years"].to_numpy().astype("float64")[:, None, None]
+    per_capita = False
+    if population is not None and units:
+        pop = _lookup(grid, population, UNIT_KEYS)
+        people = _column(population, "population", pop)
+        per_capita = bool((people > 0).all())  # NaN (none loaded) is not
+    if per_capita:
+        size = float(methods.get("sendai.household_size_default"))
+        households = _column(population, "households", pop)
+        households = np.where(np.isnan(households), people / size, households)
+        per = np.array([1e3 if n == "houses_lost" else 1e5 for n in INDICATORS])
+        denominator = np.where(np.array(INDICATORS) == "houses_lost", households[:, None],
+                               people[:, None])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            raw = raw * per / denominator[:, None, :]
+    units_frame = _unit_rows(years, grid, period)
+    return Indicators(units_frame, hazards, raw, _normalised(raw, methods), per_capita)
 
 
-def indicators(years_table: ir.Table, population: ir.Table, units: ir.Table,
-               scope: Scope, methods: Methods, per_capita: bool) -> ir.Table:
-    """One row per unit × hazard: each indicator's annual value ``raw_<indicator>`` and
-    its normalised ``norm_<indicator>`` (0–10), the unit's period and data quality, per
-    capita or not (:func:`per_capita`). ``years_table`` is :func:`unit_years`."""
-    import ibis
-
-    uy = years_table
-    by = _unit_totals(uy, population, units, scope, methods)
-    years = by.years.cast("float64")
-    size = float(methods.get("sendai.household_size_default"))
-    households = ibis.coalesce(by.households, by.population / size)
-    values = {}
-    for name in INDICATORS:
-        annual = by[name].fill_null(0) / years
-        if per_capita:
-            annual = (annual * 1e3 / households if name == "houses_lost"
-                      else annual * 1e5 / by.population)
-        values[f"raw_{name}"] = annual
-    wide = by.select(*UNIT_KEYS, "hazard", "unit_name", "period_from", "period_to", "years",
-                     **values)
-    wide = wide.mutate(**{f"x_{n}": (wide[f"raw_{n}"] + 1).ln() for n in INDICATORS})
-    # per hazard, for each indicator: aggregated and joined back (a window partitioned by
-    # hazard sorts every row). The cap is a percentile of the units with losses: where most
-    # units have none (a gazetteer of villages), a percentile over all of them would be 0
-    # and erase every value.
+def _normalised(raw: np.ndarray, methods: Methods) -> np.ndarray:
+    """Per hazard and indicator: x = ln(1 + raw) capped at the ``screen.cap_percentile``
+    of the units' positive x (linear between order statistics; where most units have no
+    losses, a gazetteer of villages, a percentile over all of them would be 0 and erase
+    every value) and scaled min–max to 0–10 over the units (0 where all are equal)."""
     q = float(methods.get("screen.cap_percentile"))
-    caps = wide.group_by("hazard").aggregate(**{
-        f"cap_{n}": ibis.ifelse(wide[f"x_{n}"] > 0, wide[f"x_{n}"], ibis.null("float64"))
-        .quantile(q).fill_null(0.0) for n in INDICATORS})
-    wide = wide.join(caps, "hazard")
-    wide = wide.mutate(**{f"xc_{n}": ibis.least(wide[f"x_{n}"], wide[f"cap_{n}"])
-                          for n in INDICATORS})
-    bounds = wide.group_by("hazard").aggregate(**{
-        k: agg for n in INDICATORS for k, agg in ((f"lo_{n}", wide[f"xc_{n}"].min()),
-                                                  (f"hi_{n}", wide[f"xc_{n}"].max()))})
-    wide = wide.join(bounds, "hazard")
-    norms = {}
-    for n in INDICATORS:
-        xc, lo, hi = wide[f"xc_{n}"], wide[f"lo_{n}"], wide[f"hi_{n}"]
-        norms[f"norm_{n}"] = ibis.ifelse(hi > lo, (xc - lo) * 10.0 / (hi - lo), 0.0)
-    wide = wide.select(*UNIT_KEYS, "unit_name", "period_from", "period_to", "years", "hazard",
-                       *values, **norms)
-    joined = wide.join(quality(uy), list(UNIT_KEYS), how="left")
-    return without(joined, "country_iso3_right", "admin_code_right")
+    with np.errstate(invalid="ignore"):
+        x = np.log(raw + 1)
+    cap = np.zeros(x.shape[1:])
+    for h, i in np.ndindex(*cap.shape):
+        positive = x[:, h, i][x[:, h, i] > 0]
+        if len(positive):
+            cap[h, i] = np.quantile(positive, q)
+    xc: np.ndarray = np.minimum(x, cap)
+    if not len(xc):
+        return xc
+    lo, hi = np.fmin.reduce(xc, axis=0), np.fmax.reduce(xc, axis=0)  # NaN only if all are
+    spread = hi - lo
+    with np.errstate(invalid="ignore"):
+        norm: np.ndarray = np.where(spread > 0, (xc - lo) * 10.0 / np.where(
+            spread > 0, spread, 1.0), 0.0)
+    return norm
 
 
-def quality(years_table: ir.Table) -> ir.Table:
-    """Per unit: years with records, share of core counts reported as unknown, share of
-    approved cards among cards with an approval status (from :func:`unit_years`)."""
-    uy = years_table
-    by = uy.group_by(list(UNIT_KEYS)).aggregate(
-        years_covered=uy.start_year.nunique(), cards=uy.cards.sum(),
-        unknown_flags=uy.unknown_flags.sum(), with_status=uy.with_status.sum(),
-        approved=uy.approved.sum())
-    return without(by.mutate(
-        unknown_share=by.unknown_flags / (by.cards * len(CORE_COUNTS)),
-        approved_share=by.approved.cast("float64") / by.with_status.nullif(0)),
-        "unknown_flags", "with_status", "approved")
+def _unit_rows(years: pa.Table, grid: pa.Table, period: dict[str, pa.Array]
+               ) -> pd.DataFrame:
+    """Per unit of ``grid``: its name, period and data quality (years with records, share
+    of core counts reported as unknown, share of approved cards among those with an
+    approval status; none for a unit without records)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    by = years.group_by(list(UNIT_KEYS)).aggregate([
+        ("start_year", "count_distinct"), ("cards", "sum"), ("unknown_flags", "sum"),
+        ("with_status", "sum"), ("approved", "sum")])
+    rows = pa.array(_lookup(grid, by, UNIT_KEYS))
+    rows = pc.if_else(pc.less(rows, 0), pa.scalar(None, pa.int64()), rows)
+    cards, unknown = by["cards_sum"].take(rows), by["unknown_flags_sum"].take(rows)
+    with_status = by["with_status_sum"].take(rows)
+    approved = pc.divide(by["approved_sum"].take(rows).cast("float64"),
+                         pc.if_else(pc.equal(with_status, 0), None, with_status))
+    unknown_share = pc.divide(unknown.cast("float64"),
+                              pc.multiply(cards, len(CORE_COUNTS)).cast("float64"))
+    table = pa.table({
+        **{k: grid[k] for k in (*UNIT_KEYS, "unit_name")}, **period,
+        "years_covered": by["start_year_count_distinct"].take(rows), "cards": cards,
+        "unknown_share": unknown_share, "approved_share": approved})
+    return table.to_pandas()
+
+
+def _lookup(table: pa.Table, among: pa.Table, keys: Sequence[str]) -> np.ndarray:
+    """Each row's position in ``among`` by ``keys`` (−1 where absent)."""
+    index = pd.MultiIndex.from_arrays([among[k].to_numpy(zero_copy_only=False) for k in keys])
+    found: np.ndarray = index.get_indexer(pd.MultiIndex.from_arrays(
+        [table[k].to_numpy(zero_copy_only=False) for k in keys]))
+    return found
+
+
+def _column(table: pa.Table, name: str, rows: np.ndarray) -> np.ndarray:
+    """``table[name]`` at ``rows`` as floats, NaN where a row is −1 or the value none."""
+    values = table[name].to_numpy(zero_copy_only=False).astype("float64")
+    return np.where(rows >= 0, values[np.maximum(rows, 0)] if len(values) else np.nan,
+                    np.nan)
 
 
 def hazard_scores(cube: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -191,24 +266,22 @@ def composite(scores: np.ndarray) -> np.ndarray:
     return clipped
 
 
-def score_units(rows: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.DataFrame:
+def score_units(ind: Indicators, methods: Methods) -> pd.DataFrame:
     """One row per unit: rank, score, class, drivers, data quality and rank stability,
-    from the rows (unit × hazard) of :func:`indicators`."""
+    from its :func:`indicators`."""
     weights = methods.indicator_weights()
     unknown = set(weights) - set(INDICATORS)
     if unknown:
         raise AnalysisError("analysis.bad_indicator", indicator=", ".join(sorted(unknown)),
                             indicators=", ".join(INDICATORS))
     names = sorted(weights)  # alphabetical: ties between drivers go by name
-    hazards = sorted(rows["hazard"].unique())
-    per_row = ["hazard", *(f"{kind}_{n}" for kind in ("raw", "norm") for n in INDICATORS)]
-    # each row's unit, numbered in the units' order (by their keys); a unit's first row
-    # holds its period and data quality
-    unit_of = rows.groupby(list(UNIT_KEYS), sort=True, dropna=False).ngroup().to_numpy()
-    first_rows = np.unique(unit_of, return_index=True)[1]
-    units = rows.iloc[first_rows].drop(columns=per_row).reset_index(drop=True)
+    hazards = ind.hazards
+    order = [INDICATORS.index(n) for n in names]
+    # a value that is none (0/0) counts 0; an infinity stays one
+    norm, raw = (np.where(np.isnan(a), 0.0, a) for a in (ind.norm[..., order],
+                                                          ind.raw[..., order]))
+    units = ind.units.copy()
     units["cards"] = units["cards"].astype("Int64")  # none for a gazetteer unit without any
-    norm, raw = _cubes(rows, unit_of, len(units), hazards, names, ("norm", "raw"))
     w = np.array([weights[n] for n in names], dtype="float64")
     by_hazard = hazard_scores(norm, w)
     units = units.rename(columns={"unit_name": "admin_name"})
@@ -232,7 +305,7 @@ def score_units(rows: pd.DataFrame, methods: Methods, per_capita: bool) -> pd.Da
     out["class"] = score_classes(out["score"].to_numpy(dtype="float64"), classes)
     out["top_hazard"] = [d[0]["hazard"] if d else None for d in out["drivers"]]
     out["quality"] = _badges(out, cfg["quality"])
-    out["basis"] = "per_capita" if per_capita else "absolute"
+    out["basis"] = "per_capita" if ind.per_capita else "absolute"
     out["top_n"] = int(cfg["top_n"])
     first = ["rank", "country_iso3", "admin_code", "admin_name", "score", "class",
              "top_hazard", "drivers", "quality", "stability", "top_n"]
@@ -246,39 +319,6 @@ def score_classes(scores: np.ndarray, classes: list[tuple[str, float]]) -> np.nd
     reached = scores[:, None] >= lowers  # NaN reaches none: the last class
     first = np.where(reached.any(axis=1), reached.argmax(axis=1), len(classes) - 1)
     return np.array([name for name, _ in classes], dtype=object)[first]
-
-
-def _cubes(rows: pd.DataFrame, unit_of: np.ndarray, units: int, hazards: list[str],
-           names: list[str], kinds: tuple[str, ...]) -> list[np.ndarray]:
-    """Each of ``kinds`` ("norm", "raw": the columns ``<kind>_<indicator>`` of the rows of
-    :func:`indicators`) as an array (unit, hazard, indicator), the ``units`` numbered as
-    ``unit_of`` numbers each row's (−1: none) and the others in the given orders; 0 where
-    a unit has no row of a hazard or a value is missing (the first row of a unit × hazard
-    given twice)."""
-    u = unit_of
-    h = _positions(rows["hazard"], hazards)
-    located = np.flatnonzero((u >= 0) & (h >= 0))
-    cells = u[located] * len(hazards) + h[located]
-    if len(cells) and np.bincount(cells).max() > 1:  # a cell's first row
-        cells, first = np.unique(cells, return_index=True)
-        located = located[first]
-    out = []
-    for kind in kinds:
-        values = rows[[f"{kind}_{n}" for n in names]].to_numpy(dtype="float64",
-                                                                 na_value=np.nan)
-        cube = np.zeros((units * len(hazards), len(names)))
-        found = values[located]
-        cube[cells] = np.where(np.isnan(found), 0.0, found)  # an infinity stays one
-        out.append(cube.reshape(units, len(hazards), len(names)))
-    return out
-
-
-def _positions(values: pd.Series, among: list[str]) -> np.ndarray:
-    """Each value's position in ``among`` (−1 where absent): looked up once per distinct
-    value (a few hazards over tens of thousands of rows)."""
-    codes, distinct = pd.factorize(values)
-    found: np.ndarray = np.append(pd.Index(among).get_indexer(distinct), -1)[codes]
-    return found  # a missing value's code −1 takes the appended −1
 
 
 def _drivers(norm: np.ndarray, raw: np.ndarray, by_hazard: np.ndarray, w: np.ndarray,
@@ -393,20 +433,6 @@ def top_of(scores: np.ndarray, n: int) -> np.ndarray:
     room = n - above.sum(axis=1, keepdims=True)
     top: np.ndarray = above | (tied & (np.cumsum(tied, axis=1) <= room))
     return top
-
-
-def _unit_grid(uy: ir.Table, units: ir.Table, scope: Scope) -> ir.Table:
-    """Every unit in scope: those with records, and — for a whole-country scope — every
-    unit of the level in the gazetteer (a unit without losses is screened at zero)."""
-    seen = uy.group_by(list(UNIT_KEYS)).aggregate(unit_name=uy.unit_name.max())
-    if scope.admin is not None or scope.level is None:
-        return seen
-    gaz = units.filter(units.level == scope.level)
-    countries = seen.select("country_iso3").distinct()
-    gaz = gaz.join(countries, "country_iso3").select(
-        "country_iso3", admin_code=gaz.code, unit_name=gaz.name)
-    both = seen.union(gaz)
-    return both.group_by(list(UNIT_KEYS)).aggregate(unit_name=both.unit_name.max())
 
 
 OUTSIDE_METRICS = ("records", "deaths", "directly_affected", "houses_destroyed")
