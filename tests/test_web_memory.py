@@ -151,9 +151,34 @@ def test_a_serving_process_gives_freed_memory_back(grenada_db: Path,
         freed[mode] = (pool, int(mb))
     assert freed["served"] == ("system", 8)
     assert freed["plain"][1] < 8  # the defaults kept it
-    calls: list[int] = []
-    monkeypatch.setattr(memory, "give_freed_memory_back", lambda: calls.append(1))
+    calls: list[str] = []
+    monkeypatch.setattr(memory, "give_freed_memory_back", lambda: calls.append("freed"))
+    monkeypatch.setattr(memory, "collect_rarely", lambda: calls.append("collect"))
     monkeypatch.setenv("RISKATLAS_DB", str(grenada_db))
     monkeypatch.setenv("RISKATLAS_WEB_PREPARE", "0")
     web_app.app_from_environment()
-    assert calls == [1]
+    assert calls == ["freed", "collect"]
+
+
+_COLLECT = """
+import gc, json
+from riskatlas.web import memory
+import riskatlas.web.app
+before = gc.get_threshold()
+memory.collect_rarely()
+print(json.dumps([before, gc.get_threshold(), gc.get_freeze_count()]))
+"""
+
+
+def test_a_serving_process_collects_garbage_rarely() -> None:
+    """A worker leaves what it holds once started out of the collector's scans and runs
+    young collections after 20,000 allocations, not Python's 700 (web/memory.py)."""
+    import json
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _COLLECT], capture_output=True, text=True,
+                         timeout=120, check=True)
+    before, after, frozen = json.loads(run.stdout)
+    assert before == [700, 10, 10] and after == [20_000, 20, 20]
+    assert frozen > 10_000  # the modules and what they hold

@@ -125,9 +125,12 @@ def _first_copy(snapshots: Snapshots) -> None:
 
 def app_for_server(db_path: str | Path | None, **options: Any) -> FastAPI:
     """:func:`create_app` for a process that serves it (``riskatlas serve``, each of its
-    workers), which gives the memory its analyses free back (:mod:`riskatlas.web.memory`)."""
+    workers), which gives the memory its analyses free back and collects garbage rarely
+    (:mod:`riskatlas.web.memory`)."""
     memory.give_freed_memory_back()
-    return create_app(db_path, **options)
+    app = create_app(db_path, **options)
+    memory.collect_rarely()
+    return app
 
 
 def app_from_environment() -> FastAPI:
