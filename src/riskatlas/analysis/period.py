@@ -152,11 +152,17 @@ def in_period(sums: pa.Table, table: pd.DataFrame, year_from: int | None = None,
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    bounds = pa.Table.from_pandas(table[[*KEYS, "period_from", "period_to"]],
-                                  preserve_index=False).cast(pa.schema([
-                                      sums.schema.field("country_iso3"),
-                                      ("period_from", pa.int64()), ("period_to", pa.int64())]))
-    joined = sums.join(bounds, list(KEYS))
+    # each row's country's period, looked up (a join of every row costs more; the table
+    # of periods is small: plain lists)
+    (key,) = KEYS
+    countries = pa.array(table[key].tolist(), sums.schema.field(key).type)
+    row = pc.index_in(sums[key], value_set=countries, skip_nulls=True)
+    dated = sums.filter(row.is_valid())
+    row = row.filter(row.is_valid())
+    joined = dated
+    for bound in ("period_from", "period_to"):
+        values = pa.array(table[bound].tolist(), pa.int64())
+        joined = joined.append_column(bound, values.take(row))
     year = joined["start_year"]
     inside = pc.and_(pc.greater_equal(year, joined["period_from"]),
                      pc.less_equal(year, joined["period_to"]))

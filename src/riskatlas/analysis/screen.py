@@ -236,10 +236,20 @@ def _unit_rows(years: pa.Table, grid: pa.Table, period: dict[str, pa.Array]
 
 def _lookup(table: pa.Table, among: pa.Table, keys: Sequence[str]) -> np.ndarray:
     """Each row's position in ``among`` by ``keys`` (−1 where absent)."""
-    index = pd.MultiIndex.from_arrays([among[k].to_numpy(zero_copy_only=False) for k in keys])
-    found: np.ndarray = index.get_indexer(pd.MultiIndex.from_arrays(
-        [table[k].to_numpy(zero_copy_only=False) for k in keys]))
-    return found
+    import pyarrow.compute as pc
+
+    found = pc.index_in(_joined_keys(table, keys),
+                        value_set=_joined_keys(among, keys).combine_chunks())
+    positions: np.ndarray = found.fill_null(-1).to_numpy()
+    return positions
+
+
+def _joined_keys(table: pa.Table, keys: Sequence[str]) -> pa.ChunkedArray:
+    """``keys`` joined into one string per row (a key none is a character no code holds)."""
+    import pyarrow.compute as pc
+
+    return pc.binary_join_element_wise(*(table[k].cast("string") for k in keys), "\x1f",
+                                       null_handling="replace", null_replacement="\x00")
 
 
 def _column(table: pa.Table, name: str, rows: np.ndarray) -> np.ndarray:
