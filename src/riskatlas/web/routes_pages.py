@@ -4,7 +4,6 @@ datasets and record downloads. Pages reuse the report's chart, map and table bui
 
 from __future__ import annotations
 
-import itertools
 import re
 import tempfile
 from collections.abc import Callable, Iterator
@@ -81,19 +80,18 @@ def _unit_totals(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
     if not len(frame):
         return
     group = frame.groupby(keys, sort=False).ngroup().to_numpy()  # numbered as first seen
-    order = np.argsort(group, kind="stable")
-    bounds = np.searchsorted(group[order], np.arange(group.max() + 2))
-    country, code, name, hazard = (frame[k].to_numpy(dtype=object) for k in
+    # each unit's rows together, its first-ranked first (ranks are distinct in a unit)
+    order = np.lexsort((frame["rank"].to_numpy(), group))
+    starts = np.searchsorted(group[order], np.arange(group.max() + 1))
+    first = order[starts]
+    country, code, name, hazard = (frame[k].to_numpy(dtype=object)[first] for k in
                                    ("country_iso3", "admin_code", "admin_name", "hazard"))
     value, records, share = (frame[k].to_numpy() for k in ("value", "records", "share_pct"))
-    rank = frame["rank"].to_numpy()
-    for start, end in itertools.pairwise(bounds):
-        rows = order[start:end]
-        first = rows[np.argmin(rank[rows])]  # rank 1 (ranks are distinct in a unit)
-        yield (country[first], code[first],
-               name[first] if isinstance(name[first], str) else "",
-               float(value[rows].sum()), int(records[rows].sum()), hazard[first],
-               value[first], share[first])
+    totals = np.add.reduceat(value[order], starts).tolist()
+    counts = np.add.reduceat(records[order], starts).tolist()
+    for k, row in enumerate(first.tolist()):
+        yield (country[k], code[k], name[k] if isinstance(name[k], str) else "",
+               float(totals[k]), int(counts[k]), hazard[k], value[row], share[row])
 
 
 OVERVIEW_MAPS = 3  # the overview maps the countries with the most records, up to this many
