@@ -523,3 +523,53 @@ def test_indicators_normalise_as_the_methods_state(nepal_db):
             lo, hi = xc.groupby(group).transform("min"), xc.groupby(group).transform("max")
             expected = np.where(hi > lo, (xc - lo) * 10.0 / (hi - lo), 0.0)
             np.testing.assert_allclose(long["norm"], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_every_countrys_kept_sums_and_ledger_give_each_countrys_results(tmp_path):
+    """A served copy keeps the ledger and the sums of every year once for every country
+    and reads a country's rows off them: each country's profiles, screens, what its screen
+    leaves out and its notes are those of its own queries (no memo), window by window."""
+    from cards import card, store_with
+    from riskatlas.store.memo import Memo
+
+    rng = random.Random(3)
+    events = ["FLOOD", "LANDSLIDE", "EARTHQUAKE", "STORM", "DROUGHT"]
+    db = tmp_path / "three.duckdb"
+    for country in ("LKA", "KHM", "IDN"):
+        cards = [card(k, rng.choice(events), rng.randint(1990, 2012), f"0{rng.randint(1, 5)}",
+                      month=rng.randint(1, 12), deaths=rng.randint(0, 9),
+                      affected=rng.randint(0, 500), destroyed=rng.randint(0, 20))
+                 for k in range(1, 60)]
+        store_with(tmp_path, cards, country=country, name=country, db=db)
+    windows = [{}, {"year_from": 1995, "year_to": 2004}, {"year_to": 1999},
+               {"year_from": 2011}]
+    asks = [(c, w) for c in ("LKA", "KHM", "IDN") for w in windows]
+
+    def results(atlas):
+        out = []
+        for country, window in asks:
+            scope = atlas.scope(country=country, level=0, **window)
+            out.append(atlas.profile(scope=scope))
+            for every in (False, True):
+                try:
+                    out.append(atlas.screen(all_hazards=every, scope=scope))
+                except EmptyScopeError as exc:
+                    out.append(str(exc))
+            out.append(atlas.outside_screen(scope=scope))
+        return out
+
+    with riskatlas.open(db, read_only=True) as atlas:
+        plain = results(atlas)
+        atlas.store.memo = Memo()  # as a served copy
+        kept = results(atlas)
+        # the ledgers and sums kept are every country's
+        keys = [key for (key,) in atlas.store.memo._values if len(key) == 3
+                and (key[1] == "ledger" or key[1].endswith("_sums"))]
+        assert len(keys) >= 3 and all(scope.country is None for _, _, scope in keys)
+    assert len(plain) == len(kept) == 4 * len(asks)
+    for expected, got in zip(plain, kept, strict=True):
+        if isinstance(expected, str):
+            assert got == expected
+            continue
+        pd.testing.assert_frame_equal(got, expected)
+        assert got.attrs == expected.attrs
