@@ -22,9 +22,11 @@ from __future__ import annotations
 import logging
 import time
 
+from riskatlas.analysis.scope import LEVELS
 from riskatlas.api import Atlas, Store
 from riskatlas.assessment import pipeline
 from riskatlas.assessment.value import REPORT_METRICS
+from riskatlas.errors import EmptyScopeError
 from riskatlas.services.copies import eager, save_templates
 from riskatlas.web.access import restrict
 from riskatlas.web.browse import search
@@ -49,12 +51,20 @@ def largest(atlas: Atlas, n: int) -> list[str]:
 
 
 def prepare(atlas: Atlas, country: str) -> None:
-    """What a country's pages share: its hazard profile (the profile page's metrics) and,
-    through one unit page at its default level, the level's screens, the peer features
-    and the events."""
+    """What a country's pages share: its hazard profile (the profile page's metrics), its
+    profile and screens at every level (which keep the sums of every year of each level
+    for every country: :meth:`riskatlas.api.Atlas.profile`) and, through one unit page at
+    its default level, the peer features and the events."""
     scope = atlas.scope_of(country=country)
     atlas.event_tags(scope)  # formed once for the profile and the unit page (if kept)
     atlas.profile(REPORT_METRICS, lang="en", scope=scope)
+    atlas.outside_screen(lang="en", scope=scope)
+    for at_level in (scope.but(level=level) for level in LEVELS):
+        atlas.profile(["records"], lang="en", scope=at_level)
+        try:
+            pipeline.kept_screens(atlas, "en", atlas.ready(at_level))
+        except EmptyScopeError:  # no unit of the level (or no record) to screen
+            continue
     level = default_level(atlas, scope)
     at_level = scope.but(level=level)
     screen, _, _ = pipeline.kept_screens(atlas, "en", atlas.ready(at_level))
