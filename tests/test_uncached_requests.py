@@ -390,10 +390,10 @@ def test_screen_windows_read_off_every_year_sums_are_the_pass_over_the_cards(nep
 
 @pytest.mark.shared_data
 def test_profile_windows_read_off_year_sums_are_the_pass_over_the_cards(nepal_db):
-    """A served copy keeps the profile's sums per unit × hazard × year of a scope and reads
-    each year window off them: the profile and what the climate-related screen leaves out
-    are the same as the window's own pass over the records (no memo), for random scopes,
-    levels, hazard namings and metrics."""
+    """A served copy keeps the profile's sums per unit × hazard × year of a scope (and the
+    periods its events are counted over) and reads each year window off them: the profile
+    and what the climate-related screen leaves out are the same as the window's own pass
+    over the records (no memo), for random scopes, levels, hazard namings and metrics."""
     from riskatlas.analysis.profile import SUM_METRICS
     from riskatlas.store.memo import Memo
 
@@ -408,7 +408,7 @@ def test_profile_windows_read_off_year_sums_are_the_pass_over_the_cards(nepal_db
         calls = []
         for _ in range(12):  # year windows of a few scopes
             window = _window(rng)
-            metrics = rng.sample(["records", *SUM_METRICS], rng.randint(1, 4))
+            metrics = rng.sample(["records", "events", *SUM_METRICS], rng.randint(1, 4))
             calls.append((metrics, dict(rng.choice(bases), **window)))
         def profile(metrics, scope):
             try:
@@ -549,7 +549,7 @@ def test_every_countrys_kept_sums_and_ledger_give_each_countrys_results(tmp_path
         out = []
         for country, window in asks:
             scope = atlas.scope(country=country, level=0, **window)
-            out.append(atlas.profile(scope=scope))
+            out.append(atlas.profile(["records", "events", "deaths"], scope=scope))
             for every in (False, True):
                 try:
                     out.append(atlas.screen(all_hazards=every, scope=scope))
@@ -564,8 +564,9 @@ def test_every_countrys_kept_sums_and_ledger_give_each_countrys_results(tmp_path
         kept = results(atlas)
         # the ledgers and sums kept are every country's
         keys = [key for (key,) in atlas.store.memo._values if len(key) == 3
-                and (key[1] == "ledger" or key[1].endswith("_sums"))]
+                and (key[1] == "ledger" or key[1].endswith(("_sums", "_groups")))]
         assert len(keys) >= 3 and all(scope.country is None for _, _, scope in keys)
+        assert any(name.endswith("event_groups") for _, name, _ in keys)
     assert len(plain) == len(kept) == 4 * len(asks)
     for expected, got in zip(plain, kept, strict=True):
         if isinstance(expected, str):

@@ -335,10 +335,12 @@ class Analyses:
                 **filters: Any) -> pd.DataFrame:
         """Each hazard's total and share (%) of every metric, per unit of ``level``
         (country when None); hazards named at ``hazard_key`` (group, hips or term)."""
+        from riskatlas.analysis.events import whole
         from riskatlas.analysis.profile import (
             ONLY,
             SUMMED_METRICS,
             check_metrics,
+            event_groups,
             profile,
             year_sums,
         )
@@ -360,9 +362,16 @@ class Analyses:
                 # window of Nepal's 386 → 310)
                 tags = (self.event_tags(sc, kept_only=sc.admin is None)
                         if "events" in metrics else None)
+                # without them, a window of a scope whose cards are its events' basis
+                # counts its events over the kept groups of its periods (Nepal's profile
+                # over 1975–2016, 930,466 cards: 183 → ~60 ms, no pass over the cards)
+                groups = (self._window_sums(event_groups, sc, self.methods)
+                          if tags is None and sums is not None and "events" in metrics
+                          and whole(sc) else None)
                 frame = recipes.run("to_pandas", profile, records, sc, self.methods,
                                     metrics, top, tags,
-                                    None if sums is None else ibis.memtable(sums))
+                                    None if sums is None else ibis.memtable(sums), None,
+                                    None if groups is None else ibis.memtable(groups))
             else:  # a query of every metric over the window's sums, whatever its years
                 # (the records, unread, name the reader's connection to run it on)
                 frame = recipes.run("to_pandas", profile, records, _no_years(sc),
@@ -621,9 +630,9 @@ class Analyses:
 
         return self._memo(("gazetteer", level), read)
 
-    def _window_sums(self, sums: Callable[[ir.Table, Scope], ir.Table], sc: Scope
+    def _window_sums(self, sums: Callable[..., ir.Table], sc: Scope, *args: Any
                      ) -> pa.Table | None:
-        """On a served copy, ``sums(records, scope)`` (a table per unit × hazard × year of
+        """On a served copy, ``sums(records, scope, *args)`` (a table per unit × hazard × year of
         the scope without its years: small whatever the cards) fetched once per scope
         (every country's at once: :meth:`_kept_for`) and builder, and the rows of ``sc``'s
         countries, window and observation period read off it
@@ -635,7 +644,7 @@ class Analyses:
         every = self._kept_for(_no_years(sc))
         name = f"{sums.__module__}.{sums.__qualname__}"
         kept = self._memo((name, every), lambda: recipes.run(
-            "to_pyarrow", sums, self.engine.table("records"), every),
+            "to_pyarrow", sums, self.engine.table("records"), every, *args),
             weigh=lambda table: int(table.nbytes))
         # the rows of the scope's countries (those of its periods) in its window
         return in_period(kept, self._periods(sc), sc.year_from, sc.year_to)

@@ -64,9 +64,21 @@ def event_counts(records: ir.Table, methods: Methods, by: Sequence[str]) -> ir.T
     """Distinct events per ``by`` (columns of ``records``): those of :func:`card_events`,
     worked out over the distinct periods, identifiers and ``by`` of the cards (one pass
     over them), not card by card."""
+    return counted(period_groups(records, methods, by), by)
+
+
+def period_groups(records: ir.Table, methods: Methods, by: Sequence[str]) -> ir.Table:
+    """The distinct periods, identifiers and ``by`` of the cards of ``records``: what
+    :func:`counted` counts the events of. With ``start_year`` in ``by``, a year window's
+    are its rows (a served copy keeps them for every window of a scope)."""
     r = _periods(records, methods)
-    g = r.group_by([*KEYS, *PERIOD_COLUMNS, *by]).aggregate()
-    g = g.join(_chains(g), list(KEYS))
+    return r.group_by([*KEYS, *PERIOD_COLUMNS, *by]).aggregate()
+
+
+def counted(groups: ir.Table, by: Sequence[str]) -> ir.Table:
+    """Distinct events per ``by`` of the cards whose :func:`period_groups` are ``groups``
+    (a row more or less of the same period changes nothing)."""
+    g = groups.join(_chains(groups), list(KEYS))
     g = g.mutate(event_id=_named(g))
     return g.group_by(list(by)).aggregate(events=g.event_id.nunique())
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from riskatlas.analysis.events import EVENT_COLUMNS, card_events, event_counts, whole
+from riskatlas.analysis.events import (
+    EVENT_COLUMNS,
+    card_events,
+    counted,
+    event_counts,
+    period_groups,
+    whole,
+)
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
 from riskatlas.errors import AnalysisError
@@ -52,17 +59,30 @@ def year_sums(records: ir.Table, scope: Scope) -> ir.Table:
         **{m: scoped[m].sum() for m in SUM_METRICS})
 
 
+def event_groups(records: ir.Table, scope: Scope, methods: Methods) -> ir.Table:
+    """The :func:`riskatlas.analysis.events.period_groups` of the cards of ``scope``
+    without its years or observation period, per unit, hazard and year: a year window's
+    events are counted over its rows (:func:`riskatlas.analysis.period.in_period`), for
+    a scope whose cards are the basis of its events
+    (:func:`riskatlas.analysis.events.whole`). Small (distinct periods, whatever the
+    cards): a served copy keeps it once for every window."""
+    scoped = scope.but(year_from=None, year_to=None).selected(records, keep=EVENT_COLUMNS)
+    return period_groups(scoped, methods, [*GROUP_KEYS, "start_year"])
+
+
 def profile(records: ir.Table, scope: Scope, methods: Methods,
             metrics: Sequence[str] = DEFAULT_METRICS, top: int | None = None,
             tags: ir.Table | None = None, sums: ir.Table | None = None,
-            only: Sequence[str] | None = None) -> ir.Table:
+            only: Sequence[str] | None = None, groups: ir.Table | None = None) -> ir.Table:
     """Long table: one row per unit × metric × hazard with ``value``, ``share_pct``,
     ``rank`` (1 = largest in the unit) and ``records`` (cards behind the value);
     ``tags``: the cards' events (:func:`riskatlas.analysis.risk.event_tags`) if at hand;
     ``sums``: the scope's :func:`year_sums` inside its window and period, with the period
     (:func:`riskatlas.analysis.period.in_period`), if at hand: the metrics' sums are
     theirs, no pass over the records; ``only``: the rows of these metrics, each prefixed
-    ``m:`` (:data:`ONLY`: one query for any of them, recipes.Values)."""
+    ``m:`` (:data:`ONLY`: one query for any of them, recipes.Values); ``groups``: the
+    :func:`event_groups` of a scope without a unit, hazard or climate filter inside its
+    window and period, if at hand: its events are counted over them."""
     import ibis
 
     metrics = check_metrics(metrics)
@@ -79,7 +99,9 @@ def profile(records: ir.Table, scope: Scope, methods: Methods,
     if "records" in metrics:
         by = by.mutate(records=by.n_records.cast("float64"))
     if "events" in metrics:
-        by = by.join(_event_counts(records, scope, methods, tags), list(GROUP_KEYS),
+        events = (_event_counts(records, scope, methods, tags) if groups is None
+                  else counted(groups, GROUP_KEYS))
+        by = by.join(events, list(GROUP_KEYS),
                      how="left")
         by = by.mutate(events=by.events.fill_null(0).cast("float64"))
     long = by.pivot_longer(list(metrics), names_to="metric", values_to="value")
