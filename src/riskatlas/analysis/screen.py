@@ -286,40 +286,39 @@ def score_units(ind: Indicators, methods: Methods) -> pd.DataFrame:
                             indicators=", ".join(INDICATORS))
     names = sorted(weights)  # alphabetical: ties between drivers go by name
     hazards = ind.hazards
-    order = [INDICATORS.index(n) for n in names]
+    columns = [INDICATORS.index(n) for n in names]
     # a value that is none (0/0) counts 0; an infinity stays one
-    norm, raw = (np.where(np.isnan(a), 0.0, a) for a in (ind.norm[..., order],
-                                                          ind.raw[..., order]))
-    units = ind.units.copy()
-    units["cards"] = units["cards"].astype("Int64")  # none for a gazetteer unit without any
+    norm, raw = (np.where(np.isnan(a), 0.0, a) for a in (ind.norm[..., columns],
+                                                          ind.raw[..., columns]))
     w = np.array([weights[n] for n in names], dtype="float64")
     by_hazard = hazard_scores(norm, w)
-    units = units.rename(columns={"unit_name": "admin_name"})
-    units["score"] = composite(by_hazard)
-    units["hazard_scores"] = [dict(zip(hazards, row, strict=True))
-                              for row in by_hazard.round(4).tolist()]
-    units["drivers"] = _drivers(norm, raw, by_hazard, w, hazards, names)
-    units["stability"] = rank_stability(norm, w, methods)
-    cfg = methods.get("screen")
+    score = composite(by_hazard)
+    stability = rank_stability(norm, w, methods)  # ties go to the earlier unit by its keys
+    cards = ind.units["cards"].astype("Int64")  # none for a gazetteer unit without any
     # ranks are among the units with records; a gazetteer unit without any comes after
-    # them, unranked (its score of 0 says no losses were recorded, not that it is safe)
-    recorded = units["cards"].fillna(0) > 0
-    out = units.assign(tie=units["score"].round(9), recorded=recorded).sort_values(
-        ["recorded", "tie", "country_iso3", "admin_code"],
-        ascending=[False, False, True, True]).drop(columns="tie").reset_index(drop=True)
-    ranks = np.arange(1, len(out) + 1)
-    out.insert(0, "rank", pd.array(np.where(out["recorded"], ranks, 0), dtype="Int64"))
-    out.loc[~out["recorded"], ["rank", "stability"]] = [pd.NA, np.nan]
-    out = out.drop(columns="recorded")
-    classes = methods.classes()
-    out["class"] = score_classes(out["score"].to_numpy(dtype="float64"), classes)
-    out["top_hazard"] = [d[0]["hazard"] if d else None for d in out["drivers"]]
-    out["quality"] = _badges(out, cfg["quality"])
-    out["basis"] = "per_capita" if ind.per_capita else "absolute"
-    out["top_n"] = int(cfg["top_n"])
-    first = ["rank", "country_iso3", "admin_code", "admin_name", "score", "class",
-             "top_hazard", "drivers", "quality", "stability", "top_n"]
-    return out[first + [c for c in out.columns if c not in first]]
+    # them, unranked (its score of 0 says no losses were recorded, not that it is safe).
+    # The units come in the order of their keys: a stable sort keeps it for equal scores.
+    recorded = (cards.fillna(0) > 0).to_numpy(dtype=bool)
+    order = np.lexsort((-score.round(9), ~recorded))
+    units, recorded = ind.units.iloc[order].reset_index(drop=True), recorded[order]
+    drivers = _drivers(norm[order], raw[order], by_hazard[order], w, hazards, names)
+    cfg = methods.get("screen")
+    out = {
+        "rank": pd.arrays.IntegerArray(np.arange(1, len(order) + 1), mask=~recorded),
+        "country_iso3": units["country_iso3"], "admin_code": units["admin_code"],
+        "admin_name": units["unit_name"], "score": score[order],
+        "class": score_classes(score[order], methods.classes()),
+        "top_hazard": [d[0]["hazard"] if d else None for d in drivers],
+        "drivers": drivers, "quality": _badges(units, cfg["quality"]),
+        "stability": np.where(recorded, stability[order], np.nan),
+        "top_n": int(cfg["top_n"]),
+        **{c: units[c] for c in ("period_from", "period_to", "years", "years_covered")},
+        "cards": cards.iloc[order].reset_index(drop=True),
+        "unknown_share": units["unknown_share"], "approved_share": units["approved_share"],
+        "hazard_scores": [dict(zip(hazards, row, strict=True))
+                          for row in by_hazard[order].round(4).tolist()],
+        "basis": "per_capita" if ind.per_capita else "absolute"}
+    return pd.DataFrame(out)
 
 
 def score_classes(scores: np.ndarray, classes: list[tuple[str, float]]) -> np.ndarray:
