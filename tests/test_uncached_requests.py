@@ -418,6 +418,11 @@ def test_profile_windows_read_off_year_sums_are_the_pass_over_the_cards(nepal_db
             except EmptyScopeError as exc:  # an empty window is an answer too
                 return str(exc)
 
+        # windows of scopes whose cards are their events' basis (no unit or hazard):
+        # their events are counted over the kept groups of their periods
+        for level, window in ((None, {"year_from": 1990, "year_to": 2005}),
+                              (1, {"year_to": 1999}), (0, {"year_from": 2008})):
+            calls.append((["events", "deaths"], dict(level=level, **window)))
         plain = [profile(*call) for call in calls]
         atlas.store.memo = Memo()  # as a served copy
         for call, expected in zip(calls, plain, strict=True):
@@ -433,6 +438,8 @@ def test_profile_windows_read_off_year_sums_are_the_pass_over_the_cards(nepal_db
         kept_sums = [k for k in atlas.store.memo._values
                      if k[-1][1] == "riskatlas.analysis.profile.year_sums"]
         assert 0 < len(kept_sums) < len(calls)  # windows of one scope share its sums
+        assert any(k[-1][1] == "riskatlas.analysis.profile.event_groups"
+                   for k in atlas.store.memo._values)
 
 
 def _badge_of(years, unknown, approved, bounds) -> str:
@@ -543,7 +550,8 @@ def test_every_countrys_kept_sums_and_ledger_give_each_countrys_results(tmp_path
         store_with(tmp_path, cards, country=country, name=country, db=db)
     windows = [{}, {"year_from": 1995, "year_to": 2004}, {"year_to": 1999},
                {"year_from": 2011}]
-    asks = [(c, w) for c in ("LKA", "KHM", "IDN") for w in windows]
+    # "" is every country (as the API's empty parameter), "khm" one in lower case
+    asks = [(c, w) for c in ("LKA", "khm", "IDN", "") for w in windows]
 
     def results(atlas):
         out = []
@@ -565,12 +573,47 @@ def test_every_countrys_kept_sums_and_ledger_give_each_countrys_results(tmp_path
         # the ledgers and sums kept are every country's
         keys = [key for (key,) in atlas.store.memo._values if len(key) == 3
                 and (key[1] == "ledger" or key[1].endswith(("_sums", "_groups")))]
-        assert len(keys) >= 3 and all(scope.country is None for _, _, scope in keys)
+        assert len(keys) >= 3 and all(not scope.country for _, _, scope in keys)
         assert any(name.endswith("event_groups") for _, name, _ in keys)
-    assert len(plain) == len(kept) == 4 * len(asks)
-    for expected, got in zip(plain, kept, strict=True):
+        # sums of every country too large to keep: each country keeps its own
+        atlas.store.memo = Memo(weight_limit=1_000)
+        small = results(atlas)
+        assert any(key[1] == "too_large" for (key,) in atlas.store.memo._values)
+    assert len(plain) == len(kept) == len(small) == 4 * len(asks)
+    for expected, got, got_small in zip(plain, kept, small, strict=True):
         if isinstance(expected, str):
-            assert got == expected
+            assert got == got_small == expected
             continue
-        pd.testing.assert_frame_equal(got, expected)
-        assert got.attrs == expected.attrs
+        for frame in (got, got_small):
+            pd.testing.assert_frame_equal(frame, expected)
+            assert frame.attrs == expected.attrs
+
+
+def test_indicators_per_capita_take_people_per_household_where_none_are_reported():
+    """Houses lost are per 1,000 households: those reported, else (none, or 0 for a unit
+    with people) its people over the methods' household size; the rest per 100,000."""
+    import pyarrow as pa
+
+    methods = load_methods()
+    size = float(methods.get("sendai.household_size_default"))
+    w_damaged = float(methods.get("screen.damaged_house_weight"))
+    counts = {c: [float(v)] * 3 for c, v in zip(screen_module.CORE_COUNTS, (4, 1, 2, 30, 6, 8),
+                                                strict=True)}
+    years = pa.table({"country_iso3": ["LKA"] * 3, "admin_code": ["01", "02", "03"],
+                      "hazard": ["flood"] * 3, "start_year": [2000] * 3,
+                      "unit_name": ["A", "B", "C"], "cards": [1, 1, 1],
+                      "unknown_flags": [0, 0, 0], "with_status": [1, 1, 1],
+                      "approved": [1, 1, 1], "period_from": [2000] * 3,
+                      "period_to": [2001] * 3, **counts})
+    population = pa.table({"country_iso3": ["LKA"] * 3, "admin_code": ["01", "02", "03"],
+                           "population": [1_000.0, 2_000.0, 4_000.0],
+                           "households": [100.0, 0.0, None]})
+    got = screen_module.indicators(years, screen_module.unit_grid(years), methods,
+                                   population)
+    assert got.per_capita and got.units["years"].tolist() == [2, 2, 2]
+    lost = (6 + w_damaged * 8) / 2
+    households = np.array([100.0, 2_000 / size, 4_000 / size])
+    np.testing.assert_allclose(got.raw[:, 0, 3], lost * 1e3 / households)
+    np.testing.assert_allclose(got.raw[:, 0, 0], (4 + 1) / 2 * 1e5 / np.array(
+        [1_000.0, 2_000.0, 4_000.0]))
+    assert np.isfinite(got.norm).all()

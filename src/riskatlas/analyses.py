@@ -210,16 +210,19 @@ class Analyses:
             return rows
         return rows[rows["country_iso3"] == str(key.country).upper()].reset_index(drop=True)
 
-    def _kept_for(self, scope: Scope) -> Scope:
-        """The scope whose ledger or sums (:meth:`_window_sums`) a served copy keeps for
-        ``scope``: that of every country, when ``scope`` names one, whose rows are read
-        off it (one query for all countries, instead of one per country: a small
-        country's first page ran three such queries, 4–6 ms each, mostly planning); else
-        ``scope`` itself (not a served copy, or the records without a country)."""
-        if self.store.memo is None or scope.country is None or (
-                scope.country.upper() == NO_COUNTRY):
+    def _kept_for(self, scope: Scope, name: str = "ledger") -> Scope:
+        """The scope whose ledger or sums (``name``: :meth:`_window_sums`) a served copy
+        keeps for ``scope``: that of every country, when ``scope`` names one and no unit or
+        hazard, whose rows are read off it (one query for all countries, instead of one per
+        country: a small country's first page ran three such queries, 4–6 ms each, mostly
+        planning); else ``scope`` itself (not a served copy, the records without a
+        country, a unit's or a hazard's scope, or sums of every country too large to keep:
+        a store of many large countries)."""
+        if (self.store.memo is None or not scope.country or scope.admin or scope.hazard
+                or scope.country.upper() == NO_COUNTRY):
             return scope
-        return scope.but(country=None)
+        every = scope.but(country=None)
+        return scope if self._peek(("too_large", name, every)) else every
 
     def counted_statuses(self, *, include_unapproved: bool = False) -> tuple[str, ...] | None:
         """The approval statuses analyses count: the methods profile's, or every one."""
@@ -363,8 +366,8 @@ class Analyses:
                 tags = (self.event_tags(sc, kept_only=sc.admin is None)
                         if "events" in metrics else None)
                 # without them, a window of a scope whose cards are its events' basis
-                # counts its events over the kept groups of its periods (Nepal's profile
-                # over 1975–2016, 930,466 cards: 183 → ~60 ms, no pass over the cards)
+                # counts its events over the kept groups of its periods, not its cards
+                # (Nepal's profile page over 1975–2017, 930,466 cards: 259 → 126 ms)
                 groups = (self._window_sums(event_groups, sc, self.methods)
                           if tags is None and sums is not None and "events" in metrics
                           and whole(sc) else None)
@@ -605,8 +608,8 @@ class Analyses:
 
     def _unit_years(self, sc: Scope) -> pa.Table:
         """The screen's one pass over the records (:func:`riskatlas.analysis.screen.
-        unit_years`), fetched: a small table the indicators query reads; on a served copy
-        read off the kept sums of every year (:meth:`_window_sums`)."""
+        unit_years`), fetched: a small table the indicators are worked out from; on a
+        served copy read off the kept sums of every year (:meth:`_window_sums`)."""
         from riskatlas.analysis import screen as sc_mod
 
         kept = self._window_sums(sc_mod.every_year_sums, sc)
@@ -641,11 +644,14 @@ class Analyses:
 
         if self.store.memo is None:
             return None
-        every = self._kept_for(_no_years(sc))
         name = f"{sums.__module__}.{sums.__qualname__}"
+        every = self._kept_for(_no_years(sc), name)
         kept = self._memo((name, every), lambda: recipes.run(
             "to_pyarrow", sums, self.engine.table("records"), every, *args),
             weigh=lambda table: int(table.nbytes))
+        if every.country != sc.country and self._peek((name, every)) is None:
+            # too large for the memo: each country keeps its own from now on
+            self._memo(("too_large", name, every), lambda: True)
         # the rows of the scope's countries (those of its periods) in its window
         return in_period(kept, self._periods(sc), sc.year_from, sc.year_to)
 

@@ -89,7 +89,7 @@ def population_rows(population: ir.Table, level: int | None) -> int:
         ).to_pyarrow().as_py())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Indicators:
     """The screen's indicators: per unit (``units``, in the order of their keys: name,
     period and data quality) × hazard (``hazards``, sorted) × indicator (:data:`INDICATORS`),
@@ -155,7 +155,9 @@ def indicators(years: pa.Table, grid: pa.Table, methods: Methods,
     sums = years.group_by([*UNIT_KEYS, "hazard"]).aggregate([(c, "sum") for c in CORE_COUNTS])
     sums = sums.filter(sums["hazard"].is_valid())
     hazards = sorted(set(sums["hazard"].to_pylist()))
-    u = _lookup(sums, grid, UNIT_KEYS)
+    u = _lookup(sums, grid, UNIT_KEYS)  # every unit of the sums is in the grid
+    if (u < 0).any():
+        raise ValueError("indicators: a unit of the sums is not in the grid")
     h = np.searchsorted(np.array(hazards, dtype=object), np.array(
         sums["hazard"].to_pylist(), dtype=object)) if hazards else np.zeros(0, dtype=int)
     total = {c: sums[f"{c}_sum"].to_numpy(zero_copy_only=False) for c in CORE_COUNTS}
@@ -164,7 +166,7 @@ def indicators(years: pa.Table, grid: pa.Table, methods: Methods,
         total["deaths"] + total["missing"], total["injured"], total["directly_affected"],
         total["houses_destroyed"] + total["houses_damaged"] * w_damaged])
     raw = np.zeros((units, len(hazards), len(INDICATORS)))
-    raw[u, h] = np.nan_to_num(found, nan=0.0)  # a sum over no value is none: 0
+    raw[u, h] = np.where(np.isnan(found), 0.0, found)  # a sum over no value is none: 0
     raw /= period["years"].to_numpy().astype("float64")[:, None, None]
     per_capita = False
     if population is not None and units:
@@ -174,7 +176,9 @@ def indicators(years: pa.Table, grid: pa.Table, methods: Methods,
     if per_capita:
         size = float(methods.get("sendai.household_size_default"))
         households = _column(population, "households", pop)
-        households = np.where(np.isnan(households), people / size, households)
+        # none reported (or none: 0, which no unit with people has) → people / household
+        households = np.where(np.isnan(households) | (households <= 0), people / size,
+                              households)
         per = np.array([1e3 if n == "houses_lost" else 1e5 for n in INDICATORS])
         denominator = np.where(np.array(INDICATORS) == "houses_lost", households[:, None],
                                people[:, None])
@@ -208,7 +212,7 @@ def _normalised(raw: np.ndarray, methods: Methods) -> np.ndarray:
     return norm
 
 
-def _unit_rows(years: pa.Table, grid: pa.Table, period: dict[str, pa.Array]
+def _unit_rows(years: pa.Table, grid: pa.Table, period: dict[str, pa.ChunkedArray]
                ) -> pd.DataFrame:
     """Per unit of ``grid``: its name, period and data quality (years with records, share
     of core counts reported as unknown, share of approved cards among those with an

@@ -51,5 +51,6 @@ def give_freed_memory_back() -> None:
 def collect_rarely() -> None:
     """Collect garbage as :mod:`this module <riskatlas.web.memory>` says, in this process:
     call it once the app is made (what the process holds then is never collected)."""
+    gc.collect()  # what is garbage now is not frozen with the rest
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

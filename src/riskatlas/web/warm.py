@@ -10,8 +10,9 @@ queries compiled (the SQL of each query shape is kept per process:
 or of a country's unit pages waits for all of it. So when a copy opens, a background
 thread prepares, as a visitor sees them (published cards), the browser's index and first
 page, and the countries with the most records (``riskatlas serve``: :data:`COUNTRIES`):
-the country's hazard profile (every metric of the profile page, its events included) and
-one unit page at the level ``riskatlas assess`` picks (screens, peer features, events).
+the country's hazard profile (every metric of the profile page, its events included), its
+profile and screens at every level (which keep each level's sums of every year for every
+country) and one unit page at the level ``riskatlas assess`` picks (peer features, events).
 Any other unit's page then finds those in the memo and its queries' shapes compiled.
 Requests never wait for the preparation unless they need the very value it is computing
 (the memo computes each value once).
@@ -19,6 +20,7 @@ Requests never wait for the preparation unless they need the very value it is co
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -61,10 +63,9 @@ def prepare(atlas: Atlas, country: str) -> None:
     atlas.outside_screen(lang="en", scope=scope)
     for at_level in (scope.but(level=level) for level in LEVELS):
         atlas.profile(["records"], lang="en", scope=at_level)
-        try:
+        # a level without units (or records) to screen says so: nothing to prepare
+        with contextlib.suppress(EmptyScopeError):
             pipeline.kept_screens(atlas, "en", atlas.ready(at_level))
-        except EmptyScopeError:  # no unit of the level (or no record) to screen
-            continue
     level = default_level(atlas, scope)
     at_level = scope.but(level=level)
     screen, _, _ = pipeline.kept_screens(atlas, "en", atlas.ready(at_level))
