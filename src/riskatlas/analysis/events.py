@@ -52,9 +52,7 @@ PERIOD_COLUMNS = ("day0", "day1", "window", "span", "ident")
 def card_events(records: ir.Table, methods: Methods, keep: Sequence[str] = ()) -> ir.Table:
     """``record_id`` → ``event_id`` (+ the card's period in epoch days) for ``records``,
     with the columns ``keep`` of the cards (no join back to the cards needed)."""
-    r = _periods(records, methods)
-    r = r.join(_chains(r), list(KEYS))
-    r = r.mutate(event_id=_named(r))
+    r = _with_events(_periods(records, methods))
     return r.select("record_id", "day0", "day1",
                     *(k for k in keep if k not in ("record_id", "day0", "day1", "event_id")),
                     "event_id")
@@ -78,8 +76,7 @@ def period_groups(records: ir.Table, methods: Methods, by: Sequence[str]) -> ir.
 def counted(groups: ir.Table, by: Sequence[str]) -> ir.Table:
     """Distinct events per ``by`` of the cards whose :func:`period_groups` are ``groups``
     (a row more or less of the same period changes nothing)."""
-    g = groups.join(_chains(groups), list(KEYS))
-    g = g.mutate(event_id=_named(g))
+    g = _with_events(groups)
     return g.group_by(list(by)).aggregate(events=g.event_id.nunique())
 
 
@@ -142,11 +139,14 @@ def _chains(r: ir.Table) -> ir.Table:
     return d.select(*keys, "prefix", "chained", "shared_id")
 
 
-def _named(r: ir.Table) -> ir.StringValue:
-    """The event of each card of ``r`` (its period joined to :func:`_chains`)."""
+def _with_events(r: ir.Table) -> ir.Table:
+    """``r`` (:func:`_periods`, or its distinct rows) with each row's ``event_id``: its
+    period joined to :func:`_chains`, a row with an identifier of its own named by it."""
     import ibis
 
-    return ibis.ifelse(r.ident.isnull(), r.shared_id, _event_id(r, r.ident))
+    r = r.join(_chains(r), list(KEYS))
+    return r.mutate(event_id=ibis.ifelse(r.ident.isnull(), r.shared_id,
+                                         _event_id(r, r.ident)))
 
 
 def _event_id(t: ir.Table, own: ir.StringValue) -> ir.StringValue:

@@ -146,6 +146,7 @@ def indicators(years: pa.Table, grid: pa.Table, methods: Methods,
     ``population``, ``households``; :func:`riskatlas.analysis.population.unit_population`)
     holds a positive population for every unit, else absolute."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     units = grid.num_rows
     cov = coverage(years)
@@ -158,8 +159,8 @@ def indicators(years: pa.Table, grid: pa.Table, methods: Methods,
     u = _lookup(sums, grid, UNIT_KEYS)  # every unit of the sums is in the grid
     if (u < 0).any():
         raise ValueError("indicators: a unit of the sums is not in the grid")
-    h = np.searchsorted(np.array(hazards, dtype=object), np.array(
-        sums["hazard"].to_pylist(), dtype=object)) if hazards else np.zeros(0, dtype=int)
+    h = pc.index_in(sums["hazard"], value_set=pa.array(
+        hazards, sums.schema.field("hazard").type)).to_numpy()
     total = {c: sums[f"{c}_sum"].to_numpy(zero_copy_only=False) for c in CORE_COUNTS}
     w_damaged = float(methods.get("screen.damaged_house_weight"))
     found = np.column_stack([
@@ -223,8 +224,7 @@ def _unit_rows(years: pa.Table, grid: pa.Table, period: dict[str, pa.ChunkedArra
     by = years.group_by(list(UNIT_KEYS)).aggregate([
         ("start_year", "count_distinct"), ("cards", "sum"), ("unknown_flags", "sum"),
         ("with_status", "sum"), ("approved", "sum")])
-    rows = pa.array(_lookup(grid, by, UNIT_KEYS))
-    rows = pc.if_else(pc.less(rows, 0), pa.scalar(None, pa.int64()), rows)
+    rows = _found(grid, by, UNIT_KEYS)  # none for a unit without records
     cards, unknown = by["cards_sum"].take(rows), by["unknown_flags_sum"].take(rows)
     with_status = by["with_status_sum"].take(rows)
     approved = pc.divide(by["approved_sum"].take(rows).cast("float64"),
@@ -238,13 +238,17 @@ def _unit_rows(years: pa.Table, grid: pa.Table, period: dict[str, pa.ChunkedArra
     return table.to_pandas()
 
 
-def _lookup(table: pa.Table, among: pa.Table, keys: Sequence[str]) -> np.ndarray:
-    """Each row's position in ``among`` by ``keys`` (−1 where absent)."""
+def _found(table: pa.Table, among: pa.Table, keys: Sequence[str]) -> pa.ChunkedArray:
+    """Each row's position in ``among`` by ``keys`` (none where absent)."""
     import pyarrow.compute as pc
 
-    found = pc.index_in(_joined_keys(table, keys),
-                        value_set=_joined_keys(among, keys).combine_chunks())
-    positions: np.ndarray = found.fill_null(-1).to_numpy()
+    return pc.index_in(_joined_keys(table, keys),
+                       value_set=_joined_keys(among, keys).combine_chunks())
+
+
+def _lookup(table: pa.Table, among: pa.Table, keys: Sequence[str]) -> np.ndarray:
+    """:func:`_found` as numpy, −1 where absent."""
+    positions: np.ndarray = _found(table, among, keys).fill_null(-1).to_numpy()
     return positions
 
 
