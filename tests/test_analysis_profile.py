@@ -92,3 +92,58 @@ def test_events_metric_and_unmapped_term_stays_visible(tmp_path):
 def test_bad_metric_is_a_clear_error(atlas):
     with pytest.raises(AnalysisError, match="Unknown metric 'floods'"):
         atlas.profile(["floods"])
+
+
+def _shaped_by_pandas(by: pd.DataFrame, metrics: list[str], top: int | None) -> pd.DataFrame:
+    """The long profile of unit × hazard rows, a group at a time."""
+    rows = []
+    period = by.groupby("country_iso3").agg(period_from=("period_from", "min"),
+                                            period_to=("period_to", "max"))
+    for (iso, code), unit in by.groupby(["country_iso3", "admin_code"]):
+        for metric in metrics:
+            value = unit["n_records" if metric == "records" else metric].fillna(0)
+            total = value.sum()
+            ranked = unit.assign(value=value.astype(float)).sort_values(
+                ["value", "hazard"], ascending=[False, True])
+            for rank, r in enumerate(ranked.itertuples(), 1):
+                if top is None or rank <= top:
+                    rows.append((iso, code, r.admin_name_, *period.loc[iso], metric, r.hazard,
+                                 r.value, r.value * 100 / total if total > 0 else None,
+                                 rank, r.n_records))
+    return pd.DataFrame(rows, columns=[
+        "country_iso3", "admin_code", "admin_name", "period_from", "period_to", "metric",
+        "hazard", "value", "share_pct", "rank", "records"]).sort_values(
+        ["country_iso3", "admin_code", "metric", "rank"], ignore_index=True)
+
+
+@pytest.mark.parametrize("top", [None, 2])
+def test_shaped_profile_is_that_of_each_unit_and_country(top):
+    """The long form of unit × hazard sums (numpy over every unit at once) is a loop over
+    the units: shares of the unit's total, ranks by value then hazard, each country's own
+    period, the first ``top`` ranks."""
+    import random
+
+    import pyarrow as pa
+
+    from riskatlas.analysis.profile import shaped
+
+    rng = random.Random(2)
+    rows = []
+    for iso, first in (("LKA", 1990), ("KHM", 1995), ("IDN", 1980)):
+        for code in ("", "01", "02"):
+            for hazard in rng.sample(["flood", "storm", "landslide", "drought"], 3):
+                rows.append({"country_iso3": iso, "admin_code": code, "hazard": hazard,
+                             "admin_name_": f"{iso}-{code}" if code else None,
+                             "n_records": rng.randint(1, 9),
+                             "period_from": first + rng.randint(0, 2),
+                             "period_to": 2010 + rng.randint(0, 3),
+                             "deaths": rng.choice([None, 0.0, 2.0, 5.0]),
+                             "events": float(rng.randint(0, 3))})
+    rng.shuffle(rows)
+    by = pa.Table.from_pylist(rows)
+    metrics = ["records", "deaths", "events"]
+    got = shaped(by, metrics, top, level=1)
+    expected = _shaped_by_pandas(pd.DataFrame(rows), metrics, top)
+    assert (got["level"] == 1).all() and len(got) == len(expected) > 0
+    pd.testing.assert_frame_equal(got.drop(columns="level"), expected, check_dtype=False)
+    assert shaped(by.slice(0, 0), metrics, top, level=None).empty

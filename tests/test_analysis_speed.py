@@ -52,10 +52,12 @@ def test_same_answers_as_computing_everything(grenada_db, monkeypatch, scope):
         records, population = atlas.engine.table("records"), atlas.engine.table("population")
         sc = atlas.scope(**scope)
 
+        metrics = ["records", "deaths", "events"]
+
         def answers(s):
             return {
-                "profile": profile.profile(records, s, atlas.methods,
-                                           ["records", "deaths", "events"]).to_pandas(),
+                "profile": profile.shaped(profile.unit_hazards(
+                    records, s, atlas.methods, metrics).to_pyarrow(), metrics, None, s.level),
                 "risk": risk.risk(records, population, s, atlas.methods).to_pandas(),
                 "annual": risk.annual_series(records, s, atlas.methods).to_pandas(),
                 "events": events.events(s.records(records), atlas.methods,

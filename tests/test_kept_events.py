@@ -174,8 +174,8 @@ def test_events_are_formed_from_the_columns_they_read(grenada_db):
         records = atlas.engine.table("records")
         exprs = {"event_tags": events_module.event_tags(records, sc, atlas.methods),
                  "unit_events": risk_module.unit_events(records, sc, atlas.methods),
-                 "profile": profile_module.profile(records, sc, atlas.methods,
-                                                   ["deaths", "events"])}
+                 "profile": profile_module.unit_hazards(records, sc, atlas.methods,
+                                                        ["deaths", "events"])}
         read = {*SCOPE_COLUMNS, *events_module.EVENT_COLUMNS, *risk_module.RISK_METRICS}
         unread = [c for c in records.columns if c not in read]
         assert "raw" in unread and "comments" in unread

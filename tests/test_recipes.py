@@ -75,13 +75,13 @@ def test_a_recipe_builds_nothing(grenada_db, fresh, monkeypatch):
     """After its first call, an argument shape neither builds nor compiles its
     expression."""
     calls = {"n": 0}
-    build = profile_module.profile
+    build = profile_module.unit_hazards
 
     def counted(*a, **k):
         calls["n"] += 1
         return build(*a, **k)
 
-    monkeypatch.setattr(profile_module, "profile", counted)
+    monkeypatch.setattr(profile_module, "unit_hazards", counted)
     with riskatlas.open(grenada_db, read_only=True) as atlas:
         frames = [atlas.profile(["deaths"], country="GRD", level=1, year_from=y)
                   for y in (1990, 2000, 2005)]

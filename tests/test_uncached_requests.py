@@ -337,6 +337,17 @@ def test_drivers_are_those_of_a_sort_per_unit():
         assert got == _drivers_per_unit(share, norm, raw, hazards, names), trial
 
 
+def test_vectorised_rounding_is_pythons_round():
+    """The drivers' shares and scores are rounded as Python's round() rounds each float,
+    halves and floats just off a half included."""
+    rng = np.random.default_rng(8)
+    x = np.concatenate([rng.uniform(0, 100, 5000), np.arange(0, 100, 0.05),
+                        np.arange(0, 10, 0.005), [0.15, 2.675, 0.125, 1e-17, np.inf, 0.0]])
+    for digits in (1, 2):
+        got = screen_module._rounded(x, digits)
+        assert got.tolist() == [round(v, digits) for v in x.tolist()], digits
+
+
 def _window(rng: random.Random) -> dict[str, int | None]:
     """A random year window of Nepal's records (either end may be open)."""
     y0 = rng.choice([None, *range(1970, 2012)])

@@ -18,7 +18,7 @@ from riskatlas.analysis import ledger, recipes
 from riskatlas.analysis.engine import ENGINES, Engine, make_engine
 from riskatlas.analysis.methods import Methods, load_methods
 from riskatlas.analysis.period import PeriodRule, span_text
-from riskatlas.analysis.profile import DEFAULT_METRICS
+from riskatlas.analysis.profile import DEFAULT_METRICS, GROUP_KEYS
 from riskatlas.analysis.results import Note, labelled, sort_rows
 from riskatlas.analysis.scope import NO_COUNTRY, Scope, filter_records
 from riskatlas.errors import EmptyScopeError
@@ -340,11 +340,12 @@ class Analyses:
         (country when None); hazards named at ``hazard_key`` (group, hips or term)."""
         from riskatlas.analysis.events import whole
         from riskatlas.analysis.profile import (
-            ONLY,
-            SUMMED_METRICS,
             check_metrics,
             event_groups,
-            profile,
+            kept_unit_hazards,
+            shaped,
+            unit_hazard_events,
+            unit_hazards,
             year_sums,
         )
 
@@ -356,32 +357,29 @@ class Analyses:
             import ibis
 
             records = self.engine.table("records")
+            # a unit's profile shares the cards' events with its risk and return levels
+            # (a unit page); a country's or a level's reads them alone, so it takes them
+            # only if kept, else forms them in its query
+            tags = (self.event_tags(sc, kept_only=sc.admin is None)
+                    if "events" in metrics else None)
             sums = self._window_sums(year_sums, sc)
-            if "events" in metrics or sums is None:
-                # a unit's profile shares the cards' events with its risk and return
-                # levels (a unit page); a country's or a level's reads them alone, so it
-                # takes them only if kept, else forms them in its query: apart, they cost
-                # a query more (a small country's profile page 117 → 95 ms, a year
-                # window of Nepal's 386 → 310)
-                tags = (self.event_tags(sc, kept_only=sc.admin is None)
-                        if "events" in metrics else None)
-                # without them, a window of a scope whose cards are its events' basis
-                # counts its events over the kept groups of its periods, not its cards
-                # (Nepal's profile page over 1975–2017, 930,466 cards: 259 → 126 ms)
-                groups = (self._window_sums(event_groups, sc, self.methods)
-                          if tags is None and sums is not None and "events" in metrics
-                          and whole(sc) else None)
-                frame = recipes.run("to_pandas", profile, records, sc, self.methods,
-                                    metrics, top, tags,
-                                    None if sums is None else ibis.memtable(sums), None,
-                                    None if groups is None else ibis.memtable(groups))
-            else:  # a query of every metric over the window's sums, whatever its years
-                # (the records, unread, name the reader's connection to run it on)
-                frame = recipes.run("to_pandas", profile, records, _no_years(sc),
-                                    self.methods, SUMMED_METRICS, top, None,
-                                    ibis.memtable(sums),
-                                    recipes.Values(ONLY + m for m in metrics))
-            return sort_rows(frame, ["country_iso3", "admin_code", "metric", "rank"])
+            if sums is None:  # one pass over the records
+                by = recipes.run("to_pyarrow", unit_hazards, records, sc, self.methods,
+                                 metrics, tags)
+            else:  # a served copy: the window's sums, summed (no query), and its events
+                by = kept_unit_hazards(sums, metrics)
+                if "events" in metrics:
+                    # a window of a scope whose cards are its events' basis counts its
+                    # events over the kept groups of its periods, not its cards (Nepal's
+                    # profile page over 1975–2017, 930,466 cards: 259 → 126 ms)
+                    groups = (self._window_sums(event_groups, sc, self.methods)
+                              if tags is None and whole(sc) else None)
+                    events = recipes.run(
+                        "to_pyarrow", unit_hazard_events, records,
+                        sc if groups is None else _no_years(sc), self.methods, tags,
+                        None if groups is None else ibis.memtable(groups))
+                    by = by.join(events, list(GROUP_KEYS), join_type="left outer")
+            return shaped(by, metrics, top, sc.level)
 
         frame = self._kept_result(("profile", metrics, top, sc), compute)
         return self._result(frame, "profile", sc, lang, stated=stated)

@@ -2,7 +2,9 @@
 
 ``share(h) = 100 · Σ m over records of hazard h / Σ m over all records in scope`` per unit,
 for every metric asked. Rows always carry the metric and the period, so "floods 37 %"
-never comes without "of what, when".
+never comes without "of what, when". The one pass over the records (sums per unit ×
+hazard, :func:`unit_hazards`) is Ibis, on any backend, or a served copy's kept sums; the
+long form, shares and ranks are numpy over those rows (:func:`shaped`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from riskatlas.errors import AnalysisError
 
 if TYPE_CHECKING:  # Ibis loads on first query
     import ibis.expr.types as ir
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
 
 SUM_METRICS = ("deaths", "missing", "injured", "directly_affected", "victims", "affected",
                "evacuated", "relocated", "houses_destroyed", "houses_damaged", "losses_local",
@@ -33,9 +38,6 @@ SUMMED_METRICS = ("records", *SUM_METRICS)  # every metric that kept year sums g
 DEFAULT_METRICS = ("records", "deaths", "injured", "directly_affected", "houses_destroyed",
                    "houses_damaged")
 GROUP_KEYS = (*UNIT_KEYS, "hazard")
-# the prefix of the metrics ``profile(only=…)`` keeps: no such literal is one node with the
-# pivot's name of that metric
-ONLY = "m:"
 
 
 def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
@@ -70,59 +72,112 @@ def event_groups(records: ir.Table, scope: Scope, methods: Methods) -> ir.Table:
     return period_groups(scoped, methods, [*GROUP_KEYS, "start_year"])
 
 
-def profile(records: ir.Table, scope: Scope, methods: Methods,
-            metrics: Sequence[str] = DEFAULT_METRICS, top: int | None = None,
-            tags: ir.Table | None = None, sums: ir.Table | None = None,
-            only: Sequence[str] | None = None, groups: ir.Table | None = None) -> ir.Table:
-    """Long table: one row per unit × metric × hazard with ``value``, ``share_pct``,
-    ``rank`` (1 = largest in the unit) and ``records`` (cards behind the value);
-    ``tags``: the cards' events (:func:`riskatlas.analysis.risk.event_tags`) if at hand;
-    ``sums``: the scope's :func:`year_sums` inside its window and period, with the period
-    (:func:`riskatlas.analysis.period.in_period`), if at hand: the metrics' sums are
-    theirs, no pass over the records; ``only``: the rows of these metrics, each prefixed
-    ``m:`` (:data:`ONLY`: one query for any of them, recipes.Values); ``groups``: the
-    :func:`event_groups` of a scope without a unit, hazard or climate filter inside its
-    window and period, if at hand: its events are counted over them."""
-    import ibis
-
+def unit_hazards(records: ir.Table, scope: Scope, methods: Methods,
+                 metrics: Sequence[str] = DEFAULT_METRICS, tags: ir.Table | None = None
+                 ) -> ir.Table:
+    """Per unit × hazard of ``scope`` (one pass over the records): the unit's name
+    (``admin_name_``), the cards (``n_records``), the observation period
+    (``period_from``, ``period_to``), the sum of each summed metric of ``metrics`` and,
+    when asked, the ``events`` (:func:`unit_hazard_events`): what :func:`shaped` makes the
+    profile of. ``tags``: the cards' events (:func:`riskatlas.analysis.risk.event_tags`)
+    if at hand."""
     metrics = check_metrics(metrics)
     summed = [m for m in metrics if m in SUM_METRICS]
-    if sums is None:
-        scoped = scope.records(records, keep=summed)
-        name, cards = scoped.admin_name.max(), scoped.count()
-    else:
-        scoped = sums
-        name, cards = sums.admin_name_.max(), sums.n_records.sum()
+    scoped = scope.records(records, keep=summed)
     by = scoped.group_by(GROUP_KEYS).aggregate(
-        admin_name_=name, n_records=cards,
-        **{m: scoped[m].sum().fill_null(0).cast("float64") for m in summed})
-    if "records" in metrics:
-        by = by.mutate(records=by.n_records.cast("float64"))
+        admin_name_=scoped.admin_name.max(), n_records=scoped.count(),
+        period_from=scoped.period_from.min(), period_to=scoped.period_to.max(),
+        **{m: scoped[m].sum() for m in summed})
     if "events" in metrics:
-        events = (_event_counts(records, scope, methods, tags) if groups is None
-                  else counted(groups, GROUP_KEYS))
-        by = by.join(events, list(GROUP_KEYS),
-                     how="left")
-        by = by.mutate(events=by.events.fill_null(0).cast("float64"))
-    long = by.pivot_longer(list(metrics), names_to="metric", values_to="value")
-    if only is not None:
-        long = long.filter((ONLY + long.metric).isin(list(only)))
-    unit_metric = ibis.window(group_by=[*UNIT_KEYS, "metric"])
-    total = long.value.sum().over(unit_metric)
-    ranked = ibis.window(group_by=[*UNIT_KEYS, "metric"],
-                         order_by=[ibis.desc("value"), "hazard"])
-    long = long.mutate(
-        share_pct=ibis.ifelse(total > 0, long.value * 100.0 / total, ibis.null("float64")),
-        rank=ibis.row_number().over(ranked) + 1)
+        events = unit_hazard_events(records, scope, methods, tags)
+        by = by.join(events, list(GROUP_KEYS), how="left")
+    return by
+
+
+def unit_hazard_events(records: ir.Table, scope: Scope, methods: Methods,
+                tags: ir.Table | None = None, groups: ir.Table | None = None) -> ir.Table:
+    """Distinct events per unit × hazard of ``scope``; ``groups``: the
+    :func:`event_groups` of a scope without a unit, hazard or climate filter inside its
+    window and period, if at hand: its events are counted over them, not its cards."""
+    if groups is not None:
+        return counted(groups, GROUP_KEYS)
+    return _event_counts(records, scope, methods, tags)
+
+
+def kept_unit_hazards(sums: pa.Table, metrics: Sequence[str]) -> pa.Table:
+    """:func:`unit_hazards` (events aside) of ``sums``, the :func:`year_sums` of a scope
+    inside its window and period (:func:`riskatlas.analysis.period.in_period`), as a
+    served copy keeps them: summed over the years, no query run."""
+    summed = [m for m in check_metrics(metrics) if m in SUM_METRICS]
+    aggregates = [("admin_name_", "max"), ("n_records", "sum"), ("period_from", "min"),
+                  ("period_to", "max"), *((m, "sum") for m in summed)]
+    by = sums.group_by(list(GROUP_KEYS), use_threads=False).aggregate(aggregates)
+    own = {f"{c}_{how}": c for c, how in aggregates}  # Arrow names them deaths_sum
+    return by.rename_columns([own.get(c, c) for c in by.column_names])
+
+
+def shaped(by: pa.Table, metrics: Sequence[str], top: int | None,
+           level: int | None) -> pd.DataFrame:
+    """The profile of ``by`` (:func:`unit_hazards`, fetched): one row per unit × metric ×
+    hazard with ``value``, ``share_pct`` (of the unit's total of the metric; none when
+    that is 0), ``rank`` (1 = largest in the unit, ties by hazard), ``records`` (cards
+    behind the value) and the country's observation period, sorted by unit, metric and
+    rank; ``top``: the first ``top`` ranks of each unit and metric. numpy and Arrow over
+    the rows, whatever summed them (a frame's every step costs more on so few rows)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    metrics = check_metrics(metrics)
+    n, k = by.num_rows, len(metrics)
+    unit = _codes(pc.binary_join_element_wise(*(by[c] for c in UNIT_KEYS), "\x1f"))
+    country = _codes(by["country_iso3"])
+    hazard = pc.rank(by["hazard"], tiebreaker="dense").to_numpy()  # ties go by hazard
+    place = np.arange(n)
+    values, shares, ranks = [], [], []
+    for metric in metrics:
+        value = np.nan_to_num(by["n_records" if metric == "records" else metric]
+                              .to_numpy(zero_copy_only=False).astype("float64"))
+        total = np.bincount(unit, weights=value)[unit] if n else value
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shares.append(np.where(total > 0, value * 100.0 / total, np.nan))
+        # rank: the place in the unit, largest value first
+        order = np.lexsort((hazard, -value, unit))
+        first = np.r_[True, unit[order][1:] != unit[order][:-1]] if n else place > 0
+        rank = np.empty(n, dtype="int64")
+        rank[order] = place - np.maximum.accumulate(np.where(first, place, 0)) + 1
+        values.append(value)
+        ranks.append(rank)
+    periods = {}
+    for bound, extreme in (("period_from", np.minimum), ("period_to", np.maximum)):
+        years = by[bound].to_numpy(zero_copy_only=False).astype("int64")
+        per_country = np.zeros(country.max(initial=-1) + 1, dtype="int64")
+        per_country[country[::-1]] = years[::-1]  # a row's own, then the extreme
+        extreme.at(per_country, country, years)
+        periods[bound] = np.tile(per_country[country], k)
+    rows = pa.array(np.tile(place, k))
+    out = pa.table({
+        **{c: by[c].take(rows) for c in UNIT_KEYS},
+        "admin_name": by["admin_name_"].take(rows), **periods,
+        "metric": pa.array(np.repeat(np.array(metrics, dtype=object), n), pa.string()),
+        "hazard": by["hazard"].take(rows),
+        "value": np.concatenate(values), "share_pct": pa.array(
+            np.concatenate(shares), from_pandas=True),  # NaN: none
+        "rank": np.concatenate(ranks), "records": by["n_records"].take(rows).cast("int64")})
     if top is not None:
-        long = long.filter(long.rank <= top)
-    cov = scope.coverage(scoped)
-    out = long.join(cov, "country_iso3")
-    return out.select("country_iso3", "admin_code", admin_name=out.admin_name_,
-                      level=ibis.literal(scope.level, type="int64"),
-                      period_from=out.period_from, period_to=out.period_to,
-                      metric=out.metric, hazard=out.hazard, value=out.value,
-                      share_pct=out.share_pct, rank=out.rank, records=out.n_records)
+        out = out.filter(pc.less_equal(out["rank"], top))
+    frame = out.sort_by([(c, "ascending") for c in (*UNIT_KEYS, "metric", "rank")]).to_pandas()
+    frame.insert(3, "level", None if level is None else level)
+    return frame
+
+
+def _codes(values: pa.ChunkedArray) -> np.ndarray:
+    """A code per distinct value of ``values``, for each of them (0, 1, … in order of
+    appearance)."""
+    import numpy as np
+
+    encoded = values.combine_chunks().dictionary_encode()
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype="int64")
 
 
 def _event_counts(records: ir.Table, scope: Scope, methods: Methods,

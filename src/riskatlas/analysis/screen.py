@@ -292,6 +292,8 @@ def score_units(ind: Indicators, methods: Methods) -> pd.DataFrame:
     if unknown:
         raise AnalysisError("analysis.bad_indicator", indicator=", ".join(sorted(unknown)),
                             indicators=", ".join(INDICATORS))
+    import pyarrow as pa
+
     names = sorted(weights)  # alphabetical: ties between drivers go by name
     hazards = ind.hazards
     columns = [INDICATORS.index(n) for n in names]
@@ -323,8 +325,8 @@ def score_units(ind: Indicators, methods: Methods) -> pd.DataFrame:
         **{c: units[c] for c in ("period_from", "period_to", "years", "years_covered")},
         "cards": cards.iloc[order].reset_index(drop=True),
         "unknown_share": units["unknown_share"], "approved_share": units["approved_share"],
-        "hazard_scores": [dict(zip(hazards, row, strict=True))
-                          for row in by_hazard[order].round(4).tolist()],
+        "hazard_scores": pa.StructArray.from_arrays(
+            [pa.array(c) for c in by_hazard[order].round(4).T], names=hazards).to_pylist(),
         "basis": "per_capita" if ind.per_capita else "absolute"}
     return pd.DataFrame(out)
 
@@ -345,6 +347,8 @@ def _drivers(norm: np.ndarray, raw: np.ndarray, by_hazard: np.ndarray, w: np.nda
     The composite is 10·(1 − exp(−D/n)) with D = Σₕ −ln(1 − xₕ/10), so hazard h carries
     the share −ln(1 − xₕ/10) / D; inside a hazard, indicators share by weight × value.
     """
+    import pyarrow as pa
+
     d = -np.log(np.maximum(1 - by_hazard / 10, _FLOOR / 10))
     total = d.sum(axis=1, keepdims=True)
     d_share = np.divide(d, total, out=np.zeros_like(d), where=total > 0)
@@ -356,17 +360,33 @@ def _drivers(norm: np.ndarray, raw: np.ndarray, by_hazard: np.ndarray, w: np.nda
     # engines) in the order hazard, indicator
     pairs = np.broadcast_to(np.arange(flat.shape[1]), flat.shape)
     top = np.lexsort((pairs, -flat.round(9)), axis=-1)[:, :3]
-    labels = [(hazards[k // len(names)], names[k % len(names)]) for k in range(flat.shape[1])]
-    shares, raws, scores = (np.take_along_axis(a, top, axis=1).tolist()
-                            for a in (flat, raw_flat, norm_flat))
-    out = []
-    for unit, order in enumerate(top.tolist()):
-        out.append([{"hazard": labels[k][0], "indicator": labels[k][1],
-                     "share_pct": round(share * 100, 1), "value": value,
-                     "score": round(score, 2)}
-                    for k, share, value, score in zip(order, shares[unit], raws[unit],
-                                                      scores[unit], strict=True)
-                    if share > 0])
+    shares, raws, scores = (np.take_along_axis(a, top, axis=1) for a in (flat, raw_flat, norm_flat))
+    # a unit's pairs with a share, largest first: the leading ones of its row, built as
+    # Arrow lists of structs (one pass in C, not a dict at a time)
+    kept = (shares > 0).ravel()
+    pair = top.ravel()[kept]
+    offsets = np.concatenate([[0], np.cumsum((shares > 0).sum(axis=1))]).astype("int32")
+    drivers = pa.StructArray.from_arrays(
+        [pa.array(np.array(hazards, dtype=object)[pair // len(names)]),
+         pa.array(np.array(names, dtype=object)[pair % len(names)]),
+         pa.array(_rounded(shares.ravel()[kept] * 100, 1)), pa.array(raws.ravel()[kept]),
+         pa.array(_rounded(scores.ravel()[kept], 2))],
+        names=["hazard", "indicator", "share_pct", "value", "score"])
+    listed: list[list[dict[str, Any]]] = pa.ListArray.from_arrays(
+        pa.array(offsets), drivers).to_pylist()
+    return listed
+
+
+def _rounded(x: np.ndarray, digits: int) -> np.ndarray:
+    """``x`` rounded as Python's ``round`` rounds each float (half to even, on its exact
+    value): numpy's scaled rounding, exact but within float noise of a half, where
+    ``round`` itself decides."""
+    scaled = x * 10.0 ** digits
+    out = np.round(scaled) / 10.0 ** digits
+    with np.errstate(invalid="ignore"):  # an infinity is no half
+        near = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    if near.any():
+        out[near] = [round(v, digits) for v in x[near].tolist()]
     return out
 
 
