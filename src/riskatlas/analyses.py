@@ -658,20 +658,17 @@ class Analyses:
         """What the climate-related screen leaves out, per unit (country when ``level`` is
         None) × hazard: records, deaths, directly affected and houses destroyed of the cards
         that are not climate-related, with their share (%) of the unit's whole total."""
-        import ibis
-
         from riskatlas.analysis.profile import year_sums
-        from riskatlas.analysis.screen import OUTSIDE_METRICS, outside_screen
+        from riskatlas.analysis.screen import kept_outside_sums, outside_screen, outside_sums
 
         sc = self._scope(scope, filters)
         stated = self._stated(sc)
 
         def compute() -> pd.DataFrame:
             sums = self._window_sums(year_sums, sc.but(climate_only=False))
-            frame = recipes.run("to_pandas", outside_screen, self.engine.table("records"),
-                                sc if sums is None else _no_years(sc), OUTSIDE_METRICS,
-                                None if sums is None else ibis.memtable(sums))
-            return sort_rows(frame, ["country_iso3", "admin_code", "metric", "hazard"])
+            by = (recipes.run("to_pyarrow", outside_sums, self.engine.table("records"), sc)
+                  if sums is None else kept_outside_sums(sums))
+            return outside_screen(by)
 
         frame = self._kept_result(("outside_screen", sc), compute)
         return self._result(frame, "outside_screen", sc, lang, stated=stated)

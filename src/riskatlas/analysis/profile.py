@@ -22,11 +22,11 @@ from riskatlas.analysis.events import (
 )
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
+from riskatlas.analysis.tables import codes, floats, grouped, unit_codes
 from riskatlas.errors import AnalysisError
 
 if TYPE_CHECKING:  # Ibis loads on first query
     import ibis.expr.types as ir
-    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -109,11 +109,9 @@ def kept_unit_hazards(sums: pa.Table, metrics: Sequence[str]) -> pa.Table:
     inside its window and period (:func:`riskatlas.analysis.period.in_period`), as a
     served copy keeps them: summed over the years, no query run."""
     summed = [m for m in check_metrics(metrics) if m in SUM_METRICS]
-    aggregates = [("admin_name_", "max"), ("n_records", "sum"), ("period_from", "min"),
-                  ("period_to", "max"), *((m, "sum") for m in summed)]
-    by = sums.group_by(list(GROUP_KEYS), use_threads=False).aggregate(aggregates)
-    own = {f"{c}_{how}": c for c, how in aggregates}  # Arrow names them deaths_sum
-    return by.rename_columns([own.get(c, c) for c in by.column_names])
+    return grouped(sums, GROUP_KEYS, [
+        ("admin_name_", "max"), ("n_records", "sum"), ("period_from", "min"),
+        ("period_to", "max"), *((m, "sum") for m in summed)])
 
 
 def shaped(by: pa.Table, metrics: Sequence[str], top: int | None,
@@ -130,14 +128,12 @@ def shaped(by: pa.Table, metrics: Sequence[str], top: int | None,
 
     metrics = check_metrics(metrics)
     n, k = by.num_rows, len(metrics)
-    unit = _codes(pc.binary_join_element_wise(*(by[c] for c in UNIT_KEYS), "\x1f"))
-    country = _codes(by["country_iso3"])
+    unit, country = unit_codes(by), codes(by["country_iso3"])
     hazard = pc.rank(by["hazard"], tiebreaker="dense").to_numpy()  # ties go by hazard
     place = np.arange(n)
     values, shares, ranks = [], [], []
     for metric in metrics:
-        value = np.nan_to_num(by["n_records" if metric == "records" else metric]
-                              .to_numpy(zero_copy_only=False).astype("float64"))
+        value = floats(by, "n_records" if metric == "records" else metric)
         total = np.bincount(unit, weights=value)[unit] if n else value
         with np.errstate(divide="ignore", invalid="ignore"):
             shares.append(np.where(total > 0, value * 100.0 / total, np.nan))
@@ -169,15 +165,6 @@ def shaped(by: pa.Table, metrics: Sequence[str], top: int | None,
     frame = out.sort_by([(c, "ascending") for c in (*UNIT_KEYS, "metric", "rank")]).to_pandas()
     frame.insert(3, "level", None if level is None else level)
     return frame
-
-
-def _codes(values: pa.ChunkedArray) -> np.ndarray:
-    """A code per distinct value of ``values``, for each of them (0, 1, … in order of
-    appearance)."""
-    import numpy as np
-
-    encoded = values.combine_chunks().dictionary_encode()
-    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype="int64")
 
 
 def _event_counts(records: ir.Table, scope: Scope, methods: Methods,

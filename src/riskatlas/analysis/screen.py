@@ -25,6 +25,7 @@ import pandas as pd
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.population import pop_level
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
+from riskatlas.analysis.tables import floats, grouped, unit_codes
 from riskatlas.errors import AnalysisError
 
 if TYPE_CHECKING:  # Ibis loads on first query
@@ -475,36 +476,67 @@ def top_of(scores: np.ndarray, n: int) -> np.ndarray:
 OUTSIDE_METRICS = ("records", "deaths", "directly_affected", "houses_destroyed")
 
 
-def outside_screen(records: ir.Table, scope: Scope,
-                   metrics: tuple[str, ...] = OUTSIDE_METRICS,
-                   sums: ir.Table | None = None) -> ir.Table:
-    """Per unit × hazard: what the climate-related screen leaves out — each metric summed
-    over the unit's cards that are not climate-related (the per-record flag: an earthquake,
-    or a landslide an earthquake set off) and its share (%) of the unit's whole total over
-    every hazard (long table: ``metric``, ``value``, ``total``, ``share_pct``; Ibis).
-    ``sums``: the scope's :func:`riskatlas.analysis.profile.year_sums` in its window and
-    period, if at hand: no pass over the records."""
-    import ibis
-
-    if sums is None:
-        r = scope.but(climate_only=False).records(
-            records, keep=[m for m in metrics if m != "records"])
-        r = r.mutate(climate=r.climate_related.fill_null(False), n_records=1,
-                     admin_name_=r.admin_name)
-    else:
-        r = sums
-    left = ~r.climate
+def outside_sums(records: ir.Table, scope: Scope,
+                 metrics: Sequence[str] = OUTSIDE_METRICS) -> ir.Table:
+    """Per unit × hazard of ``scope`` (every hazard, one pass over the records): the
+    unit's name (``admin_name_``) and period, each metric's total and ``out_<metric>``,
+    its sum over the cards that are not climate-related (the per-record flag: an
+    earthquake, or a landslide an earthquake set off): what :func:`outside_screen`
+    shapes."""
+    r = scope.but(climate_only=False).records(
+        records, keep=[m for m in metrics if m != "records"])
+    r = r.mutate(n_records=1)
+    left = ~r.climate_related.fill_null(False)
     summed = {m: r["n_records" if m == "records" else m] for m in metrics}
-    total = {m: v.sum().fill_null(0) for m, v in summed.items()}
-    outs = {f"out_{m}": v.sum(where=left).fill_null(0) for m, v in summed.items()}
-    by = r.group_by([*UNIT_KEYS, "hazard"]).aggregate(
-        admin_name=r.admin_name_.max(), period_from=r.period_from.min(),
-        period_to=r.period_to.max(), **total, **outs)
-    unit = ibis.window(group_by=list(UNIT_KEYS))
-    parts = [by.select(*UNIT_KEYS, "admin_name", "hazard", "period_from", "period_to",
-                       metric=ibis.literal(m), value=by[f"out_{m}"].cast("float64"),
-                       total=by[m].sum().over(unit).cast("float64")) for m in metrics]
-    long = ibis.union(*parts)
-    long = long.filter(long.value > 0)
-    return long.mutate(share_pct=ibis.ifelse(long.total > 0, long.value * 100.0 / long.total,
-                                             0.0))
+    return r.group_by([*UNIT_KEYS, "hazard"]).aggregate(
+        admin_name_=r.admin_name.max(), period_from=r.period_from.min(),
+        period_to=r.period_to.max(), **{m: v.sum() for m, v in summed.items()},
+        **{f"out_{m}": v.sum(where=left) for m, v in summed.items()})
+
+
+def kept_outside_sums(sums: pa.Table, metrics: Sequence[str] = OUTSIDE_METRICS) -> pa.Table:
+    """:func:`outside_sums` of ``sums``, the :func:`riskatlas.analysis.profile.year_sums`
+    of a scope inside its window and period, as a served copy keeps them: no query run."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for m in metrics:
+        column = sums["n_records" if m == "records" else m]
+        if m == "records":
+            sums = sums.append_column(m, column)
+        sums = sums.append_column(f"out_{m}", pc.if_else(
+            sums["climate"], pa.scalar(None, column.type), column))
+    return grouped(sums, [*UNIT_KEYS, "hazard"], [
+        ("admin_name_", "max"), ("period_from", "min"), ("period_to", "max"),
+        *((m, "sum") for m in metrics), *((f"out_{m}", "sum") for m in metrics)])
+
+
+def outside_screen(by: pa.Table, metrics: Sequence[str] = OUTSIDE_METRICS) -> pd.DataFrame:
+    """What the climate-related screen leaves out, from ``by`` (:func:`outside_sums`,
+    fetched): one row per unit × hazard × metric with a value left out (``value``), the
+    unit's ``total`` over every hazard and the value's share of it (%), sorted by unit,
+    metric and hazard. numpy over the rows, whatever summed them."""
+    import pyarrow as pa
+
+    unit = unit_codes(by)
+    rows, values, totals = [], [], []
+    for m in metrics:
+        value = floats(by, f"out_{m}")
+        total = np.bincount(unit, weights=floats(by, m), minlength=len(by))[unit]
+        kept = np.flatnonzero(value > 0)
+        rows.append(kept)
+        values.append(value[kept])
+        totals.append(total[kept])
+    row = pa.array(np.concatenate(rows))
+    value, total = np.concatenate(values), np.concatenate(totals)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(total > 0, value * 100.0 / total, 0.0)
+    out = pa.table({
+        **{c: by[c].take(row) for c in UNIT_KEYS}, "admin_name": by["admin_name_"].take(row),
+        "hazard": by["hazard"].take(row),
+        **{c: by[c].take(row).cast("int64") for c in ("period_from", "period_to")},
+        "metric": pa.array(np.repeat(np.array(metrics, dtype=object),
+                                     [len(r) for r in rows]), pa.string()),
+        "value": value, "total": total, "share_pct": share})
+    keys = (*UNIT_KEYS, "metric", "hazard")
+    return out.sort_by([(c, "ascending") for c in keys]).to_pandas()
