@@ -183,12 +183,12 @@ def test_a_screen_of_thousands_of_units_is_paged(nepal_db: Path):
     """Nepal's level-2 screen: the page shows 100 ranks at a time with previous and next
     links, the pages together list every ranked unit of the API once, in rank order, and a
     page beyond the last shows the last."""
-    from riskatlas.web.routes_pages import SCREEN_ROWS
+    from riskatlas.web.routes_pages import PAGE_ROWS
 
     with web_client(nepal_db) as client:
         api = client.get("/api/screen?country=NPL&level=2").json()["rows"]
         ranks = sorted(r["rank"] for r in api if r["rank"] is not None)
-        pages = -(-len(ranks) // SCREEN_ROWS)
+        pages = -(-len(ranks) // PAGE_ROWS)
         assert pages >= 3
         shown = []
         for page in range(1, pages + 1):
@@ -196,7 +196,7 @@ def test_a_screen_of_thousands_of_units_is_paged(nepal_db: Path):
                               headers={"Accept-Language": "zh-TW"}).text
             table = html[html.index('<table class="screen"'):html.index("</table>")]
             got = [int(r) for r in re.findall(r'<tr[^>]*><td class="num">(\d+)</td>', table)]
-            assert len(got) == (SCREEN_ROWS if page < pages else len(ranks) - len(shown))
+            assert len(got) == (PAGE_ROWS if page < pages else len(ranks) - len(shown))
             shown += got
             assert ('rel="prev"' in html) == (page > 1)
             assert ('rel="next"' in html) == (page < pages)
@@ -206,4 +206,31 @@ def test_a_screen_of_thousands_of_units_is_paged(nepal_db: Path):
         beyond = client.get(f"/screen?country=NPL&level=2&page={10**30}").text
         assert f"Page {pages} of {pages}" in beyond
         small = client.get("/screen?country=NPL&level=0").text
+        assert 'class="pager"' not in small
+
+
+@pytest.mark.shared_data
+def test_a_profile_of_thousands_of_units_is_paged(nepal_db: Path):
+    """Nepal's level-2 profile page lists 100 units at a time, largest total first; the
+    pages together list every unit of the API's profile once."""
+    from riskatlas.web.routes_pages import PAGE_ROWS
+
+    with web_client(nepal_db) as client:
+        rows = client.get("/api/profile?country=NPL&level=2&metric=deaths").json()["rows"]
+        units = {r["admin_code"] for r in rows}
+        pages = -(-len(units) // PAGE_ROWS)
+        assert pages >= 3
+        codes, totals = [], []
+        for page in range(1, pages + 1):
+            html = client.get(f"/profile?country=NPL&level=2&metric=deaths&page={page}").text
+            body = html[html.index('<section id="units">'):html.index("</section>")]
+            got = re.findall(r'<td class="code">([^<]*)</td><td class="num">([\d,.]+)</td>',
+                             body)
+            assert len(got) == (PAGE_ROWS if page < pages else len(units) - len(codes))
+            codes += [code for code, _ in got]
+            totals += [float(total.replace(",", "")) for _, total in got]
+            assert ('rel="next"' in html) == (page < pages)
+            assert f"Units {len(codes) - len(got) + 1}–{len(codes)} of {len(units)}" in html
+        assert sorted(codes) == sorted(units) and totals == sorted(totals, reverse=True)
+        small = client.get("/profile?country=NPL&level=0&metric=deaths").text
         assert 'class="pager"' not in small

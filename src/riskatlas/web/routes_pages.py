@@ -41,9 +41,9 @@ router = APIRouter(include_in_schema=False)
 AtlasDep = Annotated[Atlas, Depends(get_atlas)]
 Lang = Annotated[str, Depends(language)]
 PAGE_SIZE = 50
-# units per page of the screen's table (a level of thousands of units is paged;
-# /api/screen and the report's annex list every one)
-SCREEN_ROWS = 100
+# units per page of the screen's and the profile's tables (a level of thousands of units
+# is paged; /api/screen, /api/profile and the report's annex list every one)
+PAGE_ROWS = 100
 DOWNLOADS = {"csv": "text/csv; charset=utf-8",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -144,7 +144,7 @@ def overview(request: Request, atlas: AtlasDep, lang: Lang) -> HTMLResponse:
 
 @router.get("/profile", response_class=HTMLResponse)
 def profile(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
-            metric: str = "deaths") -> HTMLResponse:
+            metric: str = "deaths", page: int = 1) -> HTMLResponse:
     t = Text(lang)
     choices = data.countries(atlas)
     iso = (scope.country or (choices[0] if choices else "")).upper()
@@ -155,25 +155,29 @@ def profile(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
     for p in sections:  # the page cites its own downloads, not the report's workbook
         p["caption"] = t("web.profile.caption", metric=p["metric"], period=p["period"],
                          records=p["records"])
-    units = []
-    unit_path = unit_paths(request)
+    totals = []
     if lvl is not None:
         by_unit = atlas.profile([metric], lang=lang, scope=whole.but(level=lvl))
-        for c, code, name, total, records, top, value, share in _unit_totals(by_unit):
-            units.append({"name": name or code or t("web.profile.unlocated"), "code": code,
-                          "url": unit_path(c, code) if code else None, "total": total,
-                          "records": records, "top": t.hazard(top) if value > 0 else "—",
-                          "share": f"{share:.1f}" if value > 0 else "—"})
-        units.sort(key=lambda u: (-u["total"], str(u["name"])))
-        for u in units:
-            u["total"] = t.num(u["total"])
+        totals = sorted(_unit_totals(by_unit), key=lambda u: (-u[3], u[2] or u[1] or ""))
+    pages = max(1, -(-len(totals) // PAGE_ROWS))
+    page = min(max(1, page), pages)
+    first = (page - 1) * PAGE_ROWS
+    unit_path = unit_paths(request)
+    units = [{"name": name or code or t("web.profile.unlocated"), "code": code,
+              "url": unit_path(c, code) if code else None, "total": t.num(total),
+              "records": records, "top": t.hazard(top) if value > 0 else "—",
+              "share": f"{share:.1f}" if value > 0 else "—"}
+             for c, code, name, total, records, top, value, share
+             in totals[first:first + PAGE_ROWS]]
     period = ""
     if len(frame):
         period = f"{int(frame['period_from'].min())}–{int(frame['period_to'].max())}"
     return render(request, "profile.html.j2", sections=sections, units=units,
                   countries=[(c, country_name(c, lang)) for c in choices], country=iso,
                   level=lvl, year_from=y0, year_to=y1, metric=metric, period=period,
-                  metrics=REPORT_METRICS, place=country_name(iso, lang) if iso else "")
+                  metrics=REPORT_METRICS, place=country_name(iso, lang) if iso else "",
+                  page=page, pages=pages, first=first + 1, last=first + len(units),
+                  listed=len(totals))
 
 
 @router.get("/screen", response_class=HTMLResponse)
@@ -190,10 +194,10 @@ def screen(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
     a = pipeline.screen_assessment(atlas, scope.but(level=lvl), lang=lang, top=top,
                                    all_hazards=all_hazards)
     ranked = report.ranked_units(a)
-    pages = max(1, -(-len(ranked) // SCREEN_ROWS))
+    pages = max(1, -(-len(ranked) // PAGE_ROWS))
     page = min(max(1, page), pages)
-    first = (page - 1) * SCREEN_ROWS
-    shown = ranked.iloc[first:first + SCREEN_ROWS]
+    first = (page - 1) * PAGE_ROWS
+    shown = ranked.iloc[first:first + PAGE_ROWS]
     rows = report.screen_rows(a, t, shown)
     unit_path = unit_paths(request)
     for row, iso3 in zip(rows, shown["country_iso3"], strict=True):
