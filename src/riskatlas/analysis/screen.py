@@ -40,6 +40,7 @@ _FLOOR = 1e-9  # keeps log(10 − x) finite when a hazard scores 10
 # indicators up to which rank stability bounds scores by the corners of the weights' box
 # (2^6 corners × units × hazards: the memory of 64 of its draws)
 _CORNERS = 6
+_DRAW_CELLS = 2_000_000  # draws × units × hazards scored at once by rank stability (16 MB)
 
 
 def screen_scope(scope: Scope, methods: Methods, all_hazards: bool) -> Scope:
@@ -417,8 +418,11 @@ def rank_stability(norm: np.ndarray, w: np.ndarray, methods: Methods) -> np.ndar
     # only units that can reach the top N in some draw are scored (the others never do)
     rows = contenders(norm, top_n, w, spread)
     cube = norm[rows]
-    for start in range(0, draws, 100):  # chunks bound the memory of draws × units × hazards
-        weights = w * rng.uniform(1 - spread, 1 + spread, size=(min(100, draws - start), len(w)))
+    # chunks of draws bound the memory of draws × units × hazards (the draws come from the
+    # generator in the same order whatever their chunks)
+    step = max(1, _DRAW_CELLS // max(1, cube.shape[0] * cube.shape[1]))
+    for start in range(0, draws, step):
+        weights = w * rng.uniform(1 - spread, 1 + spread, size=(min(step, draws - start), len(w)))
         scores = composite(hazard_scores(cube, weights)).round(9)
         hits[rows] += top_of(scores, top_n).sum(axis=0)
     return hits / draws if draws else hits
