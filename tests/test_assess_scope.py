@@ -185,3 +185,25 @@ def test_one_drivers_text_for_every_view():
     assert drivers_text(drivers, "en", sep="; ", percent="%") == (
         "Flood · deaths + missing 62%; LLUVIAS · houses lost 38%")
     assert drivers_text([], "en") == ""
+
+
+def test_the_level_chosen_is_the_shallowest_with_ten_units(tmp_path):
+    """The cities or districts of the data: the shallowest level with 10 units with
+    records in the scope's country and years (else the deepest with any), the same with
+    a memo (a served copy) as without, per year window."""
+    from riskatlas.assessment.pipeline import choose_level
+    from riskatlas.store.memo import Memo
+
+    # 4 provinces throughout; 12 districts before 2000, 3 in 2005, none in 2008
+    cards = [card(k, "FLOOD", 1990 + k % 10, f"0{k % 4}", l1=f"0{k % 4}{k % 12:02d}")
+             for k in range(1, 40)]
+    cards += [card(100 + k, "FLOOD", 2005, f"0{k % 4}", l1=f"0{k % 3}99") for k in range(9)]
+    cards += [card(200 + k, "FLOOD", 2008, f"0{k % 4}") for k in range(9)]
+    db = store_with(tmp_path, cards)
+    expected = {(None, None): 1, (1990, 1999): 1, (2000, None): 1, (2006, None): 0}
+    for memo in (None, Memo()):
+        with riskatlas.open(db, read_only=True) as atlas:
+            atlas.store.memo = memo
+            for (y0, y1), level in expected.items():
+                scope = atlas.scope_of(country="LKA", year_from=y0, year_to=y1)
+                assert choose_level(atlas, scope) == level, (y0, y1, memo)

@@ -23,7 +23,8 @@ from riskatlas.advice.catalogue import CaseLibrary, Catalogue, load_cases, load_
 from riskatlas.advice.engine import advice_frame, advise
 from riskatlas.advice.peers import PeerRules, peers
 from riskatlas.analysis.results import note_texts
-from riskatlas.analysis.scope import NO_COUNTRY, Scope, filter_records
+from riskatlas.analysis.scope import LEVELS, NO_COUNTRY, UNIT_KEYS, Scope, filter_records
+from riskatlas.analysis.tables import rows_in
 from riskatlas.assessment.linking import LinkingSection
 from riskatlas.assessment.linking import section as linking_section
 from riskatlas.assessment.national import with_national
@@ -194,10 +195,14 @@ def linking_notes(linking: LinkingSection | None, lang: str) -> list[str]:
 def choose_level(analyses: Analyses, scope: Scope) -> int:
     """The shallowest admin level with at least 10 units with records (else the deepest
     level with any): the "cities or districts" of the data."""
-    counts = {}
-    for level in (0, 1, 2):
-        r = analyses.records(limit=None, columns=[f"level{level}_code"], **scope.filters())
-        counts[level] = r[f"level{level}_code"].dropna().nunique()
+    def count() -> dict[int, int]:  # one query for every level (kept on a served copy)
+        r = filter_records(analyses.table("records"), **scope.filters())
+        (row,) = r.aggregate(**{f"units{lv}": r[f"level{lv}_code"].nunique()
+                                for lv in LEVELS}).to_pyarrow().to_pylist()
+        return {lv: int(row[f"units{lv}"] or 0) for lv in LEVELS}
+
+    counts = kept(analyses, ("units_per_level", *scope.filters().items()), count)
+    for level in LEVELS:
         if counts[level] >= MIN_UNITS_FOR_LEVEL:
             return level
     with_units = [lv for lv, n in counts.items() if n]
@@ -220,14 +225,14 @@ def screens(analyses: Analyses, lang: str, scope: Scope
     if not screen.attrs["scope"]["climate_only"]:
         return screen, pd.DataFrame(), []
     every = analyses.screen(all_hazards=True, lang=lang, scope=scope)
-    columns = every[["country_iso3", "admin_code", "rank", "score"]].rename(
-        columns={"rank": "all_hazards_rank", "score": "all_hazards_score"})
-    merged = screen.merge(columns, on=["country_iso3", "admin_code"], how="left")
-    merged.attrs = screen.attrs
-    climate = screen[["country_iso3", "admin_code", "rank"]].rename(
-        columns={"rank": "climate_rank"})
-    every_with = every.merge(climate, on=["country_iso3", "admin_code"], how="left")
-    every_with.attrs = every.attrs
+    # each unit's place in the other screen, looked up
+    in_every, in_screen = (rows_in(a, b, UNIT_KEYS) for a, b in ((screen, every),
+                                                                 (every, screen)))
+    merged = screen.assign(
+        all_hazards_rank=every["rank"].array.take(in_every, allow_fill=True),
+        all_hazards_score=every["score"].array.take(in_every, allow_fill=True))
+    every_with = every.assign(
+        climate_rank=screen["rank"].array.take(in_screen, allow_fill=True))
     return merged, every_with, []
 
 
