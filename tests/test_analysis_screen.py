@@ -96,3 +96,33 @@ def test_bad_methods_file_is_named(tmp_path):
     bad.write_text("screen:\n  weights: {}\n")
     with pytest.raises(MethodsError, match=r"unknown setting 'screen\.weights'"):
         riskatlas.open(tmp_path / "x.duckdb", methods=bad)
+
+
+@pytest.mark.shared_data
+def test_a_screens_ranks_alone_are_its_own(nepal_db):
+    """What a page shows of the all-hazard screen, its ranks and scores worked out alone,
+    is the screen's own, with a memo (read off a kept screen, or kept alone) and without;
+    the screen page's climate screen with them is the one with the whole screen's."""
+    import pandas as pd
+
+    from riskatlas.assessment.pipeline import screens
+    from riskatlas.store.memo import Memo
+
+    scopes = [dict(level=2), dict(level=1, year_from=1990, year_to=2005),
+              dict(level=2, year_to=1985)]
+    for memo in (None, Memo()):
+        with riskatlas.open(nepal_db, read_only=True) as atlas:
+            atlas.store.memo = memo
+            for s in scopes:
+                scope = atlas.scope(**s)
+                first = atlas.screen_ranks(all_hazards=True, scope=scope)
+                whole = atlas.screen(all_hazards=True, scope=scope)
+                again = atlas.screen_ranks(all_hazards=True, scope=scope)
+                for got in (first, again):
+                    pd.testing.assert_frame_equal(
+                        got, whole[["rank", "country_iso3", "admin_code", "score"]])
+                assert first["rank"].notna().sum() > 10
+                paged, _, _ = screens(atlas, "zh-TW", scope, every_ranked=True)
+                full, _, _ = screens(atlas, "zh-TW", scope)
+                pd.testing.assert_frame_equal(paged, full)
+                assert paged["all_hazards_rank"].notna().any()

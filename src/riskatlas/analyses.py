@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # Ibis and pandas load on first query, not for an import
     import pandas as pd
     import pyarrow as pa
 
+    from riskatlas.analysis.screen import Indicators
+
 
 # for the views: the engine names, the caption of a period and of return levels
 __all__ = ["DEFAULT_METRICS", "ENGINES", "OUTSIDE_COLUMNS", "PERIOD_SCHEMA", "Analyses",
@@ -573,29 +575,12 @@ class Analyses:
                scope: Scope | None = None, **filters: Any) -> pd.DataFrame:
         """Units ranked by a composite risk index with class, drivers, data quality and
         rank stability; climate-related hazards unless ``all_hazards``."""
-        import ibis
-
         from riskatlas.analysis import screen as sc_mod
-        from riskatlas.analysis.population import unit_population
 
-        sc = self._scope(scope, filters)
-        self._stated(sc)  # an empty scope says so
-        sc = sc_mod.screen_scope(sc, self.methods, all_hazards)
+        sc = self._screen_scope(scope, filters, all_hazards)
 
         def compute() -> tuple[pd.DataFrame, list[Note], list[str]]:
-            rows = self._unit_years(sc)
-            if not rows.num_rows:  # records, none screened
-                located = self._unit_years(sc.but(climate_only=False)).num_rows
-                key = ("analysis.no_climate_records" if sc.climate_only and located
-                       else "analysis.empty_screen")
-                raise EmptyScopeError(key, **self._scope_text(sc))
-            grid = sc_mod.unit_grid(rows, self._gazetteer(sc))
-            population = None
-            if self._memo(("population_rows", sc.level), lambda: sc_mod.population_rows(
-                    self.engine.table("population"), sc.level)):
-                population = unit_population(self.engine.table("population"), sc.level,
-                                             ibis.memtable(sc_mod.coverage(rows))).to_pyarrow()
-            found = sc_mod.indicators(rows, grid, self.methods, population)
+            found = self._indicators(sc)
             frame = sc_mod.score_units(found, self.methods)
             frame.insert(4, "level", sc.level)
             notes: list[Note] = [] if found.per_capita else ["analysis.note_absolute"]
@@ -603,6 +588,52 @@ class Analyses:
 
         frame, notes, hazards = self._kept_result(("screen", sc), compute)
         return self._result(frame, "screen", sc, lang, notes, extra={"hazards": [*hazards]})
+
+    def screen_ranks(self, *, all_hazards: bool = False, scope: Scope | None = None,
+                     **filters: Any) -> pd.DataFrame:
+        """Each unit's ``rank`` and ``score`` in :meth:`screen` (with ``country_iso3`` and
+        ``admin_code``), nothing else worked out (what a page shows of a second screen);
+        read off the screen when a served copy keeps it."""
+        from riskatlas.analysis import screen as sc_mod
+
+        sc = self._screen_scope(scope, filters, all_hazards)
+        kept = self._peek(("result", "screen", sc))
+        if kept is not None:
+            return kept[0][["rank", "country_iso3", "admin_code", "score"]]
+        return self._kept_result(("screen_ranks", sc), lambda: sc_mod.unit_ranks(
+            self._indicators(sc), self.methods))
+
+    def _screen_scope(self, scope: Scope | None, filters: dict[str, Any],
+                      all_hazards: bool) -> Scope:
+        """The scope of a screen (its level, climate filter and hazard naming), once an
+        empty scope has said so."""
+        from riskatlas.analysis import screen as sc_mod
+
+        sc = self._scope(scope, filters)
+        self._stated(sc)  # an empty scope says so
+        return sc_mod.screen_scope(sc, self.methods, all_hazards)
+
+    def _indicators(self, sc: Scope) -> Indicators:
+        """The screen's indicators of the units of ``sc`` (:func:`riskatlas.analysis.
+        screen.indicators`); a scope with records but none screened says why."""
+        import ibis
+
+        from riskatlas.analysis import screen as sc_mod
+        from riskatlas.analysis.population import unit_population
+
+        rows = self._unit_years(sc)
+        if not rows.num_rows:  # records, none screened
+            located = self._unit_years(sc.but(climate_only=False)).num_rows
+            key = ("analysis.no_climate_records" if sc.climate_only and located
+                   else "analysis.empty_screen")
+            raise EmptyScopeError(key, **self._scope_text(sc))
+        grid = sc_mod.unit_grid(rows, self._gazetteer(sc))
+        population = None
+        if self._memo(("population_rows", sc.level), lambda: sc_mod.population_rows(
+                self.engine.table("population"), sc.level)):
+            population = unit_population(self.engine.table("population"), sc.level,
+                                         ibis.memtable(sc_mod.coverage(rows))).to_pyarrow()
+        return sc_mod.indicators(rows, grid, self.methods, population)
 
     def _unit_years(self, sc: Scope) -> pa.Table:
         """The screen's one pass over the records (:func:`riskatlas.analysis.screen.

@@ -286,18 +286,27 @@ def composite(scores: np.ndarray) -> np.ndarray:
     return clipped
 
 
-def score_units(ind: Indicators, methods: Methods) -> pd.DataFrame:
-    """One row per unit: rank, score, class, drivers, data quality and rank stability,
-    from its :func:`indicators`."""
+@dataclass(frozen=True)
+class _Scored:
+    """The weighted scores of the units of :class:`Indicators` and their rank order."""
+
+    names: list[str]  # the weighted indicators, alphabetical (ties between drivers)
+    w: np.ndarray  # their weights
+    norm: np.ndarray  # (unit, hazard, indicator) scaled 0–10, none as 0
+    raw: np.ndarray  # the same, unscaled
+    by_hazard: np.ndarray  # (unit, hazard) weighted means
+    score: np.ndarray  # per unit, the composite
+    order: np.ndarray  # the units in rank order
+    recorded: np.ndarray  # per unit in rank order: holds records (ranked)
+
+
+def _scored(ind: Indicators, methods: Methods) -> _Scored:
     weights = methods.indicator_weights()
     unknown = set(weights) - set(INDICATORS)
     if unknown:
         raise AnalysisError("analysis.bad_indicator", indicator=", ".join(sorted(unknown)),
                             indicators=", ".join(INDICATORS))
-    import pyarrow as pa
-
-    names = sorted(weights)  # alphabetical: ties between drivers go by name
-    hazards = ind.hazards
+    names = sorted(weights)
     columns = [INDICATORS.index(n) for n in names]
     # a value that is none (0/0) counts 0; an infinity stays one
     norm, raw = (np.where(np.isnan(a), 0.0, a) for a in (ind.norm[..., columns],
@@ -305,21 +314,42 @@ def score_units(ind: Indicators, methods: Methods) -> pd.DataFrame:
     w = np.array([weights[n] for n in names], dtype="float64")
     by_hazard = hazard_scores(norm, w)
     score = composite(by_hazard)
-    stability = rank_stability(norm, w, methods)  # ties go to the earlier unit by its keys
-    cards = ind.units["cards"].astype("Int64")  # none for a gazetteer unit without any
     # ranks are among the units with records; a gazetteer unit without any comes after
     # them, unranked (its score of 0 says no losses were recorded, not that it is safe).
     # The units come in the order of their keys: a stable sort keeps it for equal scores.
-    recorded = (cards.fillna(0) > 0).to_numpy(dtype=bool)
+    recorded = ind.units["cards"].fillna(0).to_numpy(dtype="float64") > 0
     order = np.lexsort((-score.round(9), ~recorded))
-    units, recorded = ind.units.iloc[order].reset_index(drop=True), recorded[order]
-    drivers = _drivers(norm[order], raw[order], by_hazard[order], w, hazards, names)
+    return _Scored(names, w, norm, raw, by_hazard, score, order, recorded[order])
+
+
+def unit_ranks(ind: Indicators, methods: Methods) -> pd.DataFrame:
+    """The keys, rank and score of :func:`score_units`'s rows, alone (what a page shows of
+    a second screen: no drivers, classes or stability worked out)."""
+    s = _scored(ind, methods)
+    units = ind.units.iloc[s.order].reset_index(drop=True)
+    return pd.DataFrame({
+        "rank": pd.arrays.IntegerArray(np.arange(1, len(s.order) + 1), mask=~s.recorded),
+        "country_iso3": units["country_iso3"], "admin_code": units["admin_code"],
+        "score": s.score[s.order]})
+
+
+def score_units(ind: Indicators, methods: Methods) -> pd.DataFrame:
+    """One row per unit: rank, score, class, drivers, data quality and rank stability,
+    from its :func:`indicators`."""
+    import pyarrow as pa
+
+    s = _scored(ind, methods)
+    order, recorded, hazards = s.order, s.recorded, ind.hazards
+    stability = rank_stability(s.norm, s.w, methods)  # ties go to the earlier unit by its keys
+    cards = ind.units["cards"].astype("Int64")  # none for a gazetteer unit without any
+    units = ind.units.iloc[order].reset_index(drop=True)
+    drivers = _drivers(s.norm[order], s.raw[order], s.by_hazard[order], s.w, hazards, s.names)
     cfg = methods.get("screen")
     out = {
         "rank": pd.arrays.IntegerArray(np.arange(1, len(order) + 1), mask=~recorded),
         "country_iso3": units["country_iso3"], "admin_code": units["admin_code"],
-        "admin_name": units["unit_name"], "score": score[order],
-        "class": score_classes(score[order], methods.classes()),
+        "admin_name": units["unit_name"], "score": s.score[order],
+        "class": score_classes(s.score[order], methods.classes()),
         "top_hazard": [d[0]["hazard"] if d else None for d in drivers],
         "drivers": drivers, "quality": _badges(units, cfg["quality"]),
         "stability": np.where(recorded, stability[order], np.nan),
@@ -328,7 +358,7 @@ def score_units(ind: Indicators, methods: Methods) -> pd.DataFrame:
         "cards": cards.iloc[order].reset_index(drop=True),
         "unknown_share": units["unknown_share"], "approved_share": units["approved_share"],
         "hazard_scores": pa.StructArray.from_arrays(
-            [pa.array(c) for c in by_hazard[order].round(4).T], names=hazards).to_pylist(),
+            [pa.array(c) for c in s.by_hazard[order].round(4).T], names=hazards).to_pylist(),
         "basis": "per_capita" if ind.per_capita else "absolute"}
     return pd.DataFrame(out)
 

@@ -209,12 +209,13 @@ def choose_level(analyses: Analyses, scope: Scope) -> int:
     return max(with_units) if with_units else 0
 
 
-def screens(analyses: Analyses, lang: str, scope: Scope
+def screens(analyses: Analyses, lang: str, scope: Scope, *, every_ranked: bool = False
             ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The screen of the methods profile (climate-related hazards) with each unit's
     all-hazard rank and score next to its own (``all_hazards_rank``, ``all_hazards_score``),
     the all-hazard screen, and notes. Where no climate-related hazard is recorded, the
-    all-hazard screen stands in, and a note says so."""
+    all-hazard screen stands in, and a note says so. ``every_ranked``: of the all-hazard
+    screen, its ranks and scores only (what a page shows of it)."""
     try:
         screen = analyses.screen(lang=lang, scope=scope)
     except EmptyScopeError as exc:
@@ -224,7 +225,8 @@ def screens(analyses: Analyses, lang: str, scope: Scope
         return every, pd.DataFrame(), [translate("report.screen_every_hazard", lang)]
     if not screen.attrs["scope"]["climate_only"]:
         return screen, pd.DataFrame(), []
-    every = analyses.screen(all_hazards=True, lang=lang, scope=scope)
+    every = (analyses.screen_ranks(all_hazards=True, scope=scope) if every_ranked
+             else analyses.screen(all_hazards=True, lang=lang, scope=scope))
     # each unit's place in the other screen, looked up
     in_every, in_screen = (rows_in(a, b, UNIT_KEYS) for a, b in ((screen, every),
                                                                  (every, screen)))
@@ -373,12 +375,13 @@ def kept_screens(analyses: Analyses, lang: str, scope: Scope
 def screen_assessment(analyses: Analyses, scope: Scope, *, lang: str, top: int,
                       all_hazards: bool = False) -> Assessment:
     """An :class:`Assessment` with the screen of ``scope`` (its level set) and the
-    gazetteer of its level, so that the report's ``screen_rows`` and ``maps`` render it."""
+    gazetteer of its level, so that the report's ``screen_rows`` and ``maps`` render it;
+    of the all-hazard screen, the ranks and scores (a page shows no more of it)."""
     every, notes = pd.DataFrame(), list[str]()
     if all_hazards:
         screen = analyses.screen(all_hazards=True, lang=lang, scope=scope)
     else:
-        screen, every, notes = screens(analyses, lang, scope)
+        screen, every, notes = screens(analyses, lang, scope, every_ranked=True)
     outside = (analyses.outside_screen(lang=lang, scope=scope.but(level=None)) if len(every)
                else pd.DataFrame())
     level = scope.level or 0
