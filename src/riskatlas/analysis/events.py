@@ -122,15 +122,20 @@ def _chains(r: ir.Table) -> ir.Table:
              | (d.day0 > d.prev_end + d.window)).cast("int64")
     d = d.mutate(chain=opens.cumsum(group_by=keys[:3], order_by=order))
     # spans count from the chain's earliest sure start: a card dated to the month only may
-    # have started on the month's last day
-    first = d.day1.min().over(ibis.window(group_by=[*keys[:3], "chain"]))
-    piece = ((d.day0 - first) // d.span.clip(lower=1)).clip(lower=0)
+    # have started on the month's last day. A chain's and a piece's own values are summed
+    # per chain or piece and joined back: a window over them costs DuckDB more (Nepal's
+    # events over 9,991 periods: 56 → 40 ms)
+    chain = [*keys[:3], "chain"]
+    d = d.join(d.group_by(chain).aggregate(first=d.day1.min()), chain)
+    piece = ((d.day0 - d.first) // d.span.clip(lower=1)).clip(lower=0)
     d = d.mutate(piece=piece.fill_null(0).cast("int64"))
     # the identifiers a piece of a chain carries, and its event's name without one: worked
     # out over the distinct periods, each card then only joins its period's
-    whole = ibis.window(group_by=[*keys[:3], "chain", "piece"])
+    whole = [*chain, "piece"]
+    d = d.drop("lo", "hi").join(d.group_by(whole).aggregate(lo=d.lo.min(), hi=d.hi.max()),
+                                whole)
     prefix = ibis.literal("").concat(d.k_country, "|", d.ev_hazard, "|")
-    d = d.mutate(lo=d.lo.min().over(whole), hi=d.hi.max().over(whole), prefix=prefix,
+    d = d.mutate(prefix=prefix,
                  chained=prefix.concat(d.area, "|", d.chain.cast("string"), ibis.ifelse(
                      d.piece > 0, "." + d.piece.cast("string"), "")))
     # a card without an identifier takes its piece's, when the piece carries only one: its
