@@ -143,32 +143,6 @@ def test_sentinels_show_how_each_value_reaches_the_sql(grenada_db, fresh, monkey
         assert got[0] == got[2] and got[1] == got[3] and got[0] + got[1] > 0
 
 
-def _hazards_counted(records, scope, wanted):
-    """A builder taking query values (``recipes.Values``), each its own literal."""
-    r = records.filter(records.country_iso3 == scope.country)
-    r = r.filter(("h:" + r.hazard_group.fill_null("")).isin(list(wanted)))
-    return r.aggregate(n=r.count())
-
-
-def test_values_are_slots_of_one_recipe(grenada_db, fresh, monkeypatch):
-    """Other values of a ``Values`` argument fill the first call's recipe (their SQL is
-    each call's own: ``check``); another number of them is another shape."""
-    monkeypatch.setenv("RISKATLAS_RECIPES", "check")
-    with riskatlas.open(grenada_db, read_only=True) as atlas:
-        records = atlas.engine.table("records")
-        scope = atlas.scope_of(country="GRD")
-        asked = [("flood",), ("storm",), ("landslide",), ("flood", "storm")]
-        got = [int(recipes.run("to_pandas", _hazards_counted, records, scope,
-                               recipes.Values(f"h:{h}" for h in hazards)).iloc[0, 0])
-               for hazards in asked]
-        groups = atlas.records(limit=None, columns=["hazard_group"], country="GRD")
-    assert fresh.hits == 2 and fresh.builds == 2
-    counts = groups["hazard_group"].value_counts()
-    assert got == [int(counts.get(h, 0)) for h in ("flood", "storm", "landslide")] + [
-        int(counts.get("flood", 0) + counts.get("storm", 0))]
-    assert got[0] > 0
-
-
 def _filtered_count(records, scope):
     r = scope.selected(records, [])
     return r.aggregate(n=r.count())

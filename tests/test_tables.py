@@ -17,6 +17,9 @@ def test_rows_in_is_a_left_merges_look_up():
     got = rows_in(left, right, ["country_iso3", "admin_code"])
     merged = left.merge(right.reset_index(), on=["country_iso3", "admin_code"], how="left")
     assert got.tolist() == merged["index"].fillna(-1).astype(int).tolist() == [2, 1, 0, -1, -1]
+    # a key with a value none matches nothing, not another key with one
+    nones = pd.DataFrame({"country_iso3": [None, None], "admin_code": ["01", "02"]})
+    assert rows_in(nones, nones, ["country_iso3", "admin_code"]).tolist() == [-1, -1]
 
 
 def test_grouped_sums_are_pandas_sums():
@@ -36,3 +39,4 @@ def test_grouped_sums_are_pandas_sums():
 
 def test_codes_number_values_as_first_seen():
     assert codes(pa.array(["b", "a", "b", "c", "a"])).tolist() == [0, 1, 0, 2, 1]
+    assert codes(pa.array(["a", None, "a", None])).tolist() == [0, 1, 0, 1]

@@ -600,8 +600,9 @@ class Analyses:
         kept = self._peek(("result", "screen", sc))
         if kept is not None:
             return kept[0][["rank", "country_iso3", "admin_code", "score"]]
-        return self._kept_result(("screen_ranks", sc), lambda: sc_mod.unit_ranks(
+        ranks: pd.DataFrame = self._kept_result(("screen_ranks", sc), lambda: sc_mod.unit_ranks(
             self._indicators(sc), self.methods))
+        return ranks.copy(deep=False)  # not the kept frame itself
 
     def _screen_scope(self, scope: Scope | None, filters: dict[str, Any],
                       all_hazards: bool) -> Scope:

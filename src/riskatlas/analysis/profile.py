@@ -34,7 +34,6 @@ SUM_METRICS = ("deaths", "missing", "injured", "directly_affected", "victims", "
                "evacuated", "relocated", "houses_destroyed", "houses_damaged", "losses_local",
                "losses_usd")
 METRICS = ("records", "events", *SUM_METRICS)
-SUMMED_METRICS = ("records", *SUM_METRICS)  # every metric that kept year sums give
 DEFAULT_METRICS = ("records", "deaths", "injured", "directly_affected", "houses_destroyed",
                    "houses_damaged")
 GROUP_KEYS = (*UNIT_KEYS, "hazard")
@@ -87,7 +86,7 @@ def unit_hazards(records: ir.Table, scope: Scope, methods: Methods,
     by = scoped.group_by(GROUP_KEYS).aggregate(
         admin_name_=scoped.admin_name.max(), n_records=scoped.count(),
         period_from=scoped.period_from.min(), period_to=scoped.period_to.max(),
-        **{m: scoped[m].sum() for m in summed})
+        **{m: scoped[m].sum().cast("float64") for m in summed})  # no int64 overflow
     if "events" in metrics:
         events = unit_hazard_events(records, scope, methods, tags)
         by = by.join(events, list(GROUP_KEYS), how="left")
@@ -95,7 +94,8 @@ def unit_hazards(records: ir.Table, scope: Scope, methods: Methods,
 
 
 def unit_hazard_events(records: ir.Table, scope: Scope, methods: Methods,
-                tags: ir.Table | None = None, groups: ir.Table | None = None) -> ir.Table:
+                       tags: ir.Table | None = None, groups: ir.Table | None = None
+                       ) -> ir.Table:
     """Distinct events per unit × hazard of ``scope``; ``groups``: the
     :func:`event_groups` of a scope without a unit, hazard or climate filter inside its
     window and period, if at hand: its events are counted over them, not its cards."""
@@ -129,7 +129,7 @@ def shaped(by: pa.Table, metrics: Sequence[str], top: int | None,
     metrics = check_metrics(metrics)
     n, k = by.num_rows, len(metrics)
     unit, country = unit_codes(by), codes(by["country_iso3"])
-    hazard = pc.rank(by["hazard"], tiebreaker="dense").to_numpy()  # ties go by hazard
+    hazard_order = pc.rank(by["hazard"], tiebreaker="dense").to_numpy()  # ties by hazard
     place = np.arange(n)
     values, shares, ranks = [], [], []
     for metric in metrics:
@@ -138,17 +138,18 @@ def shaped(by: pa.Table, metrics: Sequence[str], top: int | None,
         with np.errstate(divide="ignore", invalid="ignore"):
             shares.append(np.where(total > 0, value * 100.0 / total, np.nan))
         # rank: the place in the unit, largest value first
-        order = np.lexsort((hazard, -value, unit))
+        order = np.lexsort((hazard_order, -value, unit))
         first = np.r_[True, unit[order][1:] != unit[order][:-1]] if n else place > 0
         rank = np.empty(n, dtype="int64")
         rank[order] = place - np.maximum.accumulate(np.where(first, place, 0)) + 1
         values.append(value)
         ranks.append(rank)
     periods = {}
-    for bound, extreme in (("period_from", np.minimum), ("period_to", np.maximum)):
+    countries = country.max(initial=-1) + 1
+    for bound, extreme, start in (("period_from", np.minimum, np.iinfo("int64").max),
+                                  ("period_to", np.maximum, np.iinfo("int64").min)):
         years = by[bound].to_numpy(zero_copy_only=False).astype("int64")
-        per_country = np.zeros(country.max(initial=-1) + 1, dtype="int64")
-        per_country[country[::-1]] = years[::-1]  # a row's own, then the extreme
+        per_country = np.full(countries, start, dtype="int64")
         extreme.at(per_country, country, years)
         periods[bound] = np.tile(per_country[country], k)
     rows = pa.array(np.tile(place, k))
@@ -163,7 +164,8 @@ def shaped(by: pa.Table, metrics: Sequence[str], top: int | None,
     if top is not None:
         out = out.filter(pc.less_equal(out["rank"], top))
     frame = out.sort_by([(c, "ascending") for c in (*UNIT_KEYS, "metric", "rank")]).to_pandas()
-    frame.insert(3, "level", None if level is None else level)
+    frame.insert(3, "level", np.array([], "int64") if not len(frame)
+                 else None if level is None else level)
     return frame
 
 

@@ -50,16 +50,6 @@ _TRANSFORMS: tuple[Callable[[str], str], ...] = (
     lambda s: s.strip().upper())
 
 
-class Values(tuple[str, ...]):
-    """Strings a builder takes as values of its query, not of its shape (as a scope's
-    are): each a slot of the recipe's SQL, filled in per call; their number is part of
-    the shape. The builder must use each as a literal of its own, equal to no constant
-    literal of the query (else the compiler keeps one node for both, and the call is
-    built every time); values equal to each other are part of the shape."""
-
-    __slots__ = ()
-
-
 class Unsupported(Exception):
     """An argument a recipe cannot describe: the call is built as before."""
 
@@ -283,8 +273,6 @@ class Arguments:
         if isinstance(a, Methods):
             self.methods = (*self.methods, a)
             return ("methods", id(a))
-        if isinstance(a, Values):
-            return ("values", *(self._lift(v) for v in a))
         if isinstance(a, list | tuple):
             return (type(a).__name__, *(self._part(x) for x in a))
         raise Unsupported(type(a).__name__)
@@ -375,8 +363,6 @@ class _Swap:
             return replace(a, **changes)
         if isinstance(a, ir.Table) and isinstance(a.op(), ops.InMemoryTable):
             return next(self._next)
-        if isinstance(a, Values):
-            return Values(self._lifted(v) for v in a)
         if isinstance(a, list | tuple):
             return type(a)(self.arg(x) for x in a)
         return a

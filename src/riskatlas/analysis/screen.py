@@ -411,8 +411,9 @@ def _drivers(norm: np.ndarray, raw: np.ndarray, by_hazard: np.ndarray, w: np.nda
 
 def _rounded(x: np.ndarray, digits: int) -> np.ndarray:
     """``x`` rounded as Python's ``round`` rounds each float (half to even, on its exact
-    value): numpy's scaled rounding, exact but within float noise of a half, where
-    ``round`` itself decides."""
+    value), for values far below 2⁵² / 10^digits (shares, scores): numpy's scaled
+    rounding, which gives the same except for a value within float noise of a half,
+    which ``round`` itself rounds."""
     scaled = x * 10.0 ** digits
     out = np.round(scaled) / 10.0 ** digits
     with np.errstate(invalid="ignore"):  # an infinity is no half
@@ -524,8 +525,9 @@ def outside_sums(records: ir.Table, scope: Scope,
     summed = {m: r["n_records" if m == "records" else m] for m in metrics}
     return r.group_by([*UNIT_KEYS, "hazard"]).aggregate(
         admin_name_=r.admin_name.max(), period_from=r.period_from.min(),
-        period_to=r.period_to.max(), **{m: v.sum() for m, v in summed.items()},
-        **{f"out_{m}": v.sum(where=left) for m, v in summed.items()})
+        period_to=r.period_to.max(),  # in floats: no int64 overflow
+        **{m: v.sum().cast("float64") for m, v in summed.items()},
+        **{f"out_{m}": v.sum(where=left).cast("float64") for m, v in summed.items()})
 
 
 def kept_outside_sums(sums: pa.Table, metrics: Sequence[str] = OUTSIDE_METRICS) -> pa.Table:
@@ -556,7 +558,7 @@ def outside_screen(by: pa.Table, metrics: Sequence[str] = OUTSIDE_METRICS) -> pd
     rows, values, totals = [], [], []
     for m in metrics:
         value = floats(by, f"out_{m}")
-        total = np.bincount(unit, weights=floats(by, m), minlength=len(by))[unit]
+        total = np.bincount(unit, weights=floats(by, m)).astype("float64")[unit]
         kept = np.flatnonzero(value > 0)
         rows.append(kept)
         values.append(value[kept])

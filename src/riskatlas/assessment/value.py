@@ -45,7 +45,8 @@ class Assessment:
     notes: list[str] = field(default_factory=list)  # in ``lang``
     statuses: tuple[str, ...] | None = None  # approval statuses counted (None: every one)
     # every hazard: the all-hazard screen next to the climate-related one (empty when the
-    # screen already counts every hazard), and what the climate screen leaves out
+    # screen already counts every hazard; a page's holds its ranks and scores only:
+    # pipeline.screen_assessment), and what the climate screen leaves out
     all_screen: pd.DataFrame = field(default_factory=pd.DataFrame)
     outside: pd.DataFrame = field(default_factory=pd.DataFrame)       # whole scope
     unit_outside: pd.DataFrame = field(default_factory=pd.DataFrame)  # per unit

@@ -156,14 +156,15 @@ def profile(request: Request, atlas: AtlasDep, lang: Lang, scope: PageScope,
         p["caption"] = t("web.profile.caption", metric=p["metric"], period=p["period"],
                          records=p["records"])
     totals = []
+    unlocated = t("web.profile.unlocated")
     if lvl is not None:
         by_unit = atlas.profile([metric], lang=lang, scope=whole.but(level=lvl))
-        totals = sorted(_unit_totals(by_unit), key=lambda u: (-u[3], u[2] or u[1] or ""))
+        totals = sorted(_unit_totals(by_unit), key=lambda u: (-u[3], u[2] or u[1] or unlocated))
     pages = max(1, -(-len(totals) // PAGE_ROWS))
     page = min(max(1, page), pages)
     first = (page - 1) * PAGE_ROWS
     unit_path = unit_paths(request)
-    units = [{"name": name or code or t("web.profile.unlocated"), "code": code,
+    units = [{"name": name or code or unlocated, "code": code,
               "url": unit_path(c, code) if code else None, "total": t.num(total),
               "records": records, "top": t.hazard(top) if value > 0 else "—",
               "share": f"{share:.1f}" if value > 0 else "—"}
