@@ -210,7 +210,10 @@ class Analyses:
             "to_pandas", ledger.ledger, self.engine.table("records"), kept))
         if kept is key:
             return rows
-        return rows[rows["country_iso3"] == str(key.country).upper()].reset_index(drop=True)
+        country = str(key.country).upper()  # its rows, read off once (read-only)
+        mine: pd.DataFrame = self._memo(("country_ledger", key), lambda: rows[
+            rows["country_iso3"] == country].reset_index(drop=True))
+        return mine
 
     def _kept_for(self, scope: Scope, name: str = "ledger") -> Scope:
         """The scope whose ledger or sums (``name``: :meth:`_window_sums`) a served copy

@@ -96,7 +96,6 @@ def rule_of(yearly: pd.DataFrame, rule: PeriodRule, *, keys: Sequence[str] = KEY
     """The rule of :func:`periods` over ``yearly`` (``keys``, ``start_year``, ``cards``:
     one row per key and year with cards), in plain Python: a few hundred rows, where
     pandas' steps would cost more than the rule."""
-    import pandas as pd
 
     keys = list(keys)
     columns = [*keys, "period_from", "period_to", "years"]
@@ -112,8 +111,7 @@ def rule_of(yearly: pd.DataFrame, rule: PeriodRule, *, keys: Sequence[str] = KEY
             first = span[0] if year_from is None else int(year_from)
             last = span[1] if year_to is None else int(year_to)
             rows.append((*key, first, last, last - first + 1))
-    frame = pd.DataFrame(rows, columns=columns)
-    return frame.astype({**{k: yearly[k].dtype if len(yearly) else "object" for k in keys},
+    return _frame(rows, {**{k: yearly[k].dtype if len(yearly) else object for k in keys},
                          **{c: "int64" for c in columns[len(keys):]}})
 
 
@@ -178,7 +176,6 @@ def summary(cards: pd.DataFrame, table: pd.DataFrame, keys: Sequence[str] = KEYS
     """Per country (or ``keys``) with cards and a period in ``table``: the period, the
     cards inside and the cards outside it with their first and last year, from ``cards``
     per key and year (:func:`yearly`; small: plain Python)."""
-    import pandas as pd
 
     keys = list(keys)
     bounds = {tuple(key): (int(lo), int(hi)) for *key, lo, hi in zip(
@@ -196,11 +193,22 @@ def summary(cards: pd.DataFrame, table: pd.DataFrame, keys: Sequence[str] = KEYS
             row[3] += int(n)
             row[4] = year if row[4] is None else min(row[4], year)
             row[5] = year if row[5] is None else max(row[5], year)
-    columns = ["period_from", "period_to", "cards", "outside", "outside_from", "outside_to"]
-    frame = pd.DataFrame([(*key, *by[key]) for key in sorted(by)], columns=[*keys, *columns])
-    return frame.astype({**{k: cards[k].dtype for k in keys if len(cards)},
-                         "period_from": "int64", "period_to": "int64", "cards": "int64",
-                         "outside": "int64", "outside_from": "Int64", "outside_to": "Int64"})
+    return _frame([(*key, *by[key]) for key in sorted(by)], {
+        **{k: cards[k].dtype if len(cards) else object for k in keys},
+        "period_from": "int64", "period_to": "int64", "cards": "int64", "outside": "int64",
+        "outside_from": "Int64", "outside_to": "Int64"})
+
+
+def _frame(rows: list[tuple[Any, ...]], dtypes: dict[str, Any]) -> pd.DataFrame:
+    """``rows`` as a frame of the columns and types of ``dtypes``, built a column at a time
+    (converting a frame's every column after costs more than the rows: a few hundred)."""
+    import numpy as np
+    import pandas as pd
+
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(dtypes)
+    return pd.DataFrame({name: np.array(values, dtype=dtype) if dtype in ("int64", object)
+                         else pd.array(list(values), dtype=dtype)
+                         for (name, dtype), values in zip(dtypes.items(), columns, strict=True)})
 
 
 def stamp(summary_rows: pd.DataFrame, rule: PeriodRule) -> dict[str, Any]:
