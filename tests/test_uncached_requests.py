@@ -544,9 +544,10 @@ def test_indicators_normalise_as_the_methods_state(nepal_db):
 
 
 def test_every_countrys_kept_sums_and_ledger_give_each_countrys_results(tmp_path):
-    """A served copy keeps the ledger and the sums of every year once for every country
-    and reads a country's rows off them: each country's profiles, screens, what its screen
-    leaves out and its notes are those of its own queries (no memo), window by window."""
+    """A served copy keeps the ledger, the sums of every year and the events over every
+    year once for every country and reads a country's rows off them: each country's
+    profiles, screens, what its screen leaves out and its notes are those of its own
+    queries (no memo), window by window."""
     from cards import card, store_with
     from riskatlas.store.memo import Memo
 
@@ -586,6 +587,9 @@ def test_every_countrys_kept_sums_and_ledger_give_each_countrys_results(tmp_path
                 and (key[1] == "ledger" or key[1].endswith(("_sums", "_groups")))]
         assert len(keys) >= 3 and all(not scope.country for _, _, scope in keys)
         assert any(name.endswith("event_groups") for _, name, _ in keys)
+        # and, over every year, the events of every country (each country's read off)
+        assert any(len(key) == 3 and key[1] == "profile.events" and not key[2].country
+                   for (key,) in atlas.store.memo._values)
         # sums of every country too large to keep: each country keeps its own
         atlas.store.memo = Memo(weight_limit=1_000)
         small = results(atlas)

@@ -343,13 +343,10 @@ class Analyses:
                 **filters: Any) -> pd.DataFrame:
         """Each hazard's total and share (%) of every metric, per unit of ``level``
         (country when None); hazards named at ``hazard_key`` (group, hips or term)."""
-        from riskatlas.analysis.events import whole
         from riskatlas.analysis.profile import (
             check_metrics,
-            event_groups,
             kept_unit_hazards,
             shaped,
-            unit_hazard_events,
             unit_hazards,
             year_sums,
         )
@@ -359,9 +356,6 @@ class Analyses:
         stated = self._stated(sc)
 
         def compute() -> pd.DataFrame:
-            import ibis
-
-            records = self.engine.table("records")
             # a unit's profile shares the cards' events with its risk and return levels
             # (a unit page); a country's or a level's reads them alone, so it takes them
             # only if kept, else forms them in its query
@@ -369,25 +363,50 @@ class Analyses:
                     if "events" in metrics else None)
             sums = self._window_sums(year_sums, sc)
             if sums is None:  # one pass over the records
-                by = recipes.run("to_pyarrow", unit_hazards, records, sc, self.methods,
-                                 metrics, tags)
+                by = recipes.run("to_pyarrow", unit_hazards, self.engine.table("records"),
+                                 sc, self.methods, metrics, tags)
             else:  # a served copy: the window's sums, summed (no query), and its events
                 by = kept_unit_hazards(sums, metrics)
                 if "events" in metrics:
-                    # a window of a scope whose cards are its events' basis counts its
-                    # events over the kept groups of its periods, not its cards (Nepal's
-                    # profile page over 1975–2017, 930,466 cards: 259 → 126 ms)
-                    groups = (self._window_sums(event_groups, sc, self.methods)
-                              if tags is None and whole(sc) else None)
-                    events = recipes.run(
-                        "to_pyarrow", unit_hazard_events, records,
-                        sc if groups is None else _no_years(sc), self.methods, tags,
-                        None if groups is None else ibis.memtable(groups))
-                    by = by.join(events, list(GROUP_KEYS), join_type="left outer")
+                    by = by.join(self._kept_events(sc, tags), list(GROUP_KEYS),
+                                 join_type="left outer")
             return shaped(by, metrics, top, sc.level)
 
         frame = self._kept_result(("profile", metrics, top, sc), compute)
         return self._result(frame, "profile", sc, lang, stated=stated)
+
+    def _kept_events(self, sc: Scope, tags: ir.Table | None) -> pa.Table:
+        """On a served copy: the distinct events per unit × hazard of a profile of ``sc``
+        (:func:`riskatlas.analysis.profile.unit_hazard_events`). A scope whose cards are
+        its events' basis counts them over the kept groups of its periods, not its cards
+        (Nepal's profile page over 1975–2017, 930,466 cards: 259 → 126 ms); over every
+        year, those of every country are counted once (:meth:`_kept_for`) and each
+        country's read off them: a country's first profile page runs no query."""
+        import ibis
+        import pyarrow.compute as pc
+
+        from riskatlas.analysis.events import whole
+        from riskatlas.analysis.profile import event_groups, unit_hazard_events
+
+        records = self.engine.table("records")
+        if tags is not None or not whole(sc):
+            return recipes.run("to_pyarrow", unit_hazard_events, records, sc, self.methods,
+                               tags)
+
+        def counted(scope: Scope) -> pa.Table:
+            groups = self._window_sums(event_groups, scope, self.methods)
+            return recipes.run("to_pyarrow", unit_hazard_events, records, _no_years(scope),
+                               self.methods, None, ibis.memtable(groups))
+
+        name = "profile.events"
+        every = self._kept_for(_no_years(sc), name)
+        if sc.year_from is not None or sc.year_to is not None or every.country == sc.country:
+            return counted(sc)  # a window, or no country's rows to read off every country's
+        kept = self._memo((name, every), lambda: counted(every),
+                          weigh=lambda table: int(table.nbytes))
+        if self._peek((name, every)) is None:  # too large to keep: each its own from now
+            self._memo(("too_large", name, every), lambda: True)
+        return kept.filter(pc.equal(kept["country_iso3"], str(sc.country).upper()))
 
     def events(self, *, lang: str = "en", scope: Scope | None = None,
                **filters: Any) -> pd.DataFrame:
