@@ -57,7 +57,8 @@ def test_recipes_answer_what_building_answers(sendai_db, fresh, monkeypatch):
     with riskatlas.open(sendai_db, read_only=True) as atlas:
         atlas.store.memo = Memo()  # kept event tags: in-memory tables enter the SQL
         kept = _answers(atlas)
-    assert fresh.hits > len(SCOPES) // 2  # profiles and event tags
+    # the windows' events and the event tags: most queries answered by a recipe
+    assert fresh.hits > fresh.builds > 0, (fresh.hits, fresh.builds)
     monkeypatch.setenv("RISKATLAS_RECIPES", "off")
     with riskatlas.open(sendai_db, read_only=True) as atlas:
         atlas.store.memo = Memo()
