@@ -402,11 +402,18 @@ class Analyses:
         every = self._kept_for(_no_years(sc), name)
         if sc.year_from is not None or sc.year_to is not None or every.country == sc.country:
             return counted(sc)  # a window, or no country's rows to read off every country's
-        kept = self._memo((name, every), lambda: counted(every),
-                          weigh=lambda table: int(table.nbytes))
-        if self._peek((name, every)) is None:  # too large to keep: each its own from now
-            self._memo(("too_large", name, every), lambda: True)
+        kept = self._kept_across(name, every, lambda: counted(every))
         return kept.filter(pc.equal(kept["country_iso3"], str(sc.country).upper()))
+
+    def _kept_across(self, name: str, scope: Scope, compute: Callable[[], pa.Table]
+                     ) -> pa.Table:
+        """``compute()``, a table of ``scope`` kept under ``name`` within the memo's weight
+        limit; one of every country (:meth:`_kept_for`) too large to keep makes each
+        country keep its own from then on."""
+        table = self._memo((name, scope), compute, weigh=lambda t: int(t.nbytes))
+        if not scope.country and self._peek((name, scope)) is None:
+            self._memo(("too_large", name, scope), lambda: True)
+        return table
 
     def events(self, *, lang: str = "en", scope: Scope | None = None,
                **filters: Any) -> pd.DataFrame:
@@ -698,12 +705,8 @@ class Analyses:
             return None
         name = f"{sums.__module__}.{sums.__qualname__}"
         every = self._kept_for(_no_years(sc), name)
-        kept = self._memo((name, every), lambda: recipes.run(
-            "to_pyarrow", sums, self.engine.table("records"), every, *args),
-            weigh=lambda table: int(table.nbytes))
-        if every.country != sc.country and self._peek((name, every)) is None:
-            # too large for the memo: each country keeps its own from now on
-            self._memo(("too_large", name, every), lambda: True)
+        kept = self._kept_across(name, every, lambda: recipes.run(
+            "to_pyarrow", sums, self.engine.table("records"), every, *args))
         # the rows of the scope's countries (those of its periods) in its window
         return in_period(kept, self._periods(sc), sc.year_from, sc.year_to)
 

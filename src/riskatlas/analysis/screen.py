@@ -25,7 +25,7 @@ import pandas as pd
 from riskatlas.analysis.methods import Methods
 from riskatlas.analysis.population import pop_level
 from riskatlas.analysis.scope import UNIT_KEYS, Scope
-from riskatlas.analysis.tables import floats, grouped, unit_codes
+from riskatlas.analysis.tables import floats, found, grouped, lookup, unit_codes
 from riskatlas.errors import AnalysisError
 
 if TYPE_CHECKING:  # Ibis loads on first query
@@ -120,10 +120,8 @@ def unit_grid(years: pa.Table, gazetteer: pa.Table | None = None) -> pa.Table:
                                         value_set=pc.unique(years["country_iso3"])))
         parts.append(pa.table([gaz["country_iso3"], gaz["code"], gaz["name"]],
                               names=parts[0].column_names).cast(parts[0].schema))
-    grid = pa.concat_tables(parts).group_by(list(UNIT_KEYS)).aggregate(
-        [("unit_name", "max")])
-    return grid.select([*UNIT_KEYS, "unit_name_max"]).rename_columns(
-        [*UNIT_KEYS, "unit_name"]).sort_by([(k, "ascending") for k in UNIT_KEYS])
+    grid = grouped(pa.concat_tables(parts), UNIT_KEYS, [("unit_name", "max")])
+    return grid.sort_by([(k, "ascending") for k in UNIT_KEYS])
 
 
 def coverage(years: pa.Table) -> pa.Table:
@@ -131,12 +129,9 @@ def coverage(years: pa.Table) -> pa.Table:
     (``period_from``, ``period_to``, ``years``)."""
     import pyarrow.compute as pc
 
-    cov = years.group_by("country_iso3").aggregate([("period_from", "min"),
-                                                     ("period_to", "max")])
-    start, end = cov["period_from_min"], cov["period_to_max"]
-    return cov.select(["country_iso3"]).append_column("period_from", start).append_column(
-        "period_to", end).append_column(
-        "years", pc.add(pc.subtract(end, start), 1).cast("int64"))
+    cov = grouped(years, ["country_iso3"], [("period_from", "min"), ("period_to", "max")])
+    return cov.append_column("years", pc.add(pc.subtract(
+        cov["period_to"], cov["period_from"]), 1).cast("int64"))
 
 
 def indicators(years: pa.Table, grid: pa.Table, methods: Methods,
@@ -152,18 +147,18 @@ def indicators(years: pa.Table, grid: pa.Table, methods: Methods,
 
     units = grid.num_rows
     cov = coverage(years)
-    unit_cov = _lookup(grid, cov, ("country_iso3",))
+    unit_cov = lookup(grid, cov, ("country_iso3",))
     period = {c: cov[c].take(pa.array(unit_cov)) for c in ("period_from", "period_to",
                                                            "years")}
-    sums = years.group_by([*UNIT_KEYS, "hazard"]).aggregate([(c, "sum") for c in CORE_COUNTS])
+    sums = grouped(years, [*UNIT_KEYS, "hazard"], [(c, "sum") for c in CORE_COUNTS])
     sums = sums.filter(sums["hazard"].is_valid())
     hazards = sorted(set(sums["hazard"].to_pylist()))
-    u = _lookup(sums, grid, UNIT_KEYS)  # every unit of the sums is in the grid
+    u = lookup(sums, grid, UNIT_KEYS)  # every unit of the sums is in the grid
     if (u < 0).any():
         raise ValueError("indicators: a unit of the sums is not in the grid")
     h = pc.index_in(sums["hazard"], value_set=pa.array(
         hazards, sums.schema.field("hazard").type)).to_numpy()
-    total = {c: sums[f"{c}_sum"].to_numpy(zero_copy_only=False) for c in CORE_COUNTS}
+    total = {c: sums[c].to_numpy(zero_copy_only=False) for c in CORE_COUNTS}
     w_damaged = float(methods.get("screen.damaged_house_weight"))
     found = np.column_stack([
         total["deaths"] + total["missing"], total["injured"], total["directly_affected"],
@@ -173,7 +168,7 @@ def indicators(years: pa.Table, grid: pa.Table, methods: Methods,
     raw /= period["years"].to_numpy().astype("float64")[:, None, None]
     per_capita = False
     if population is not None and units:
-        pop = _lookup(grid, population, UNIT_KEYS)
+        pop = lookup(grid, population, UNIT_KEYS)
         people = _column(population, "population", pop)
         per_capita = bool((people > 0).all())  # NaN (none loaded) is not
     if per_capita:
@@ -223,43 +218,21 @@ def _unit_rows(years: pa.Table, grid: pa.Table, period: dict[str, pa.ChunkedArra
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    by = years.group_by(list(UNIT_KEYS)).aggregate([
+    by = grouped(years, UNIT_KEYS, [
         ("start_year", "count_distinct"), ("cards", "sum"), ("unknown_flags", "sum"),
         ("with_status", "sum"), ("approved", "sum")])
-    rows = _found(grid, by, UNIT_KEYS)  # none for a unit without records
-    cards, unknown = by["cards_sum"].take(rows), by["unknown_flags_sum"].take(rows)
-    with_status = by["with_status_sum"].take(rows)
-    approved = pc.divide(by["approved_sum"].take(rows).cast("float64"),
+    rows = found(grid, by, UNIT_KEYS)  # none for a unit without records
+    cards, unknown = by["cards"].take(rows), by["unknown_flags"].take(rows)
+    with_status = by["with_status"].take(rows)
+    approved = pc.divide(by["approved"].take(rows).cast("float64"),
                          pc.if_else(pc.equal(with_status, 0), None, with_status))
     unknown_share = pc.divide(unknown.cast("float64"),
                               pc.multiply(cards, len(CORE_COUNTS)).cast("float64"))
     table = pa.table({
         **{k: grid[k] for k in (*UNIT_KEYS, "unit_name")}, **period,
-        "years_covered": by["start_year_count_distinct"].take(rows), "cards": cards,
+        "years_covered": by["start_year"].take(rows), "cards": cards,
         "unknown_share": unknown_share, "approved_share": approved})
     return table.to_pandas()
-
-
-def _found(table: pa.Table, among: pa.Table, keys: Sequence[str]) -> pa.ChunkedArray:
-    """Each row's position in ``among`` by ``keys`` (none where absent)."""
-    import pyarrow.compute as pc
-
-    return pc.index_in(_joined_keys(table, keys),
-                       value_set=_joined_keys(among, keys).combine_chunks())
-
-
-def _lookup(table: pa.Table, among: pa.Table, keys: Sequence[str]) -> np.ndarray:
-    """:func:`_found` as numpy, −1 where absent."""
-    positions: np.ndarray = _found(table, among, keys).fill_null(-1).to_numpy()
-    return positions
-
-
-def _joined_keys(table: pa.Table, keys: Sequence[str]) -> pa.ChunkedArray:
-    """``keys`` joined into one string per row (a key none is a character no code holds)."""
-    import pyarrow.compute as pc
-
-    return pc.binary_join_element_wise(*(table[k].cast("string") for k in keys), "\x1f",
-                                       null_handling="replace", null_replacement="\x00")
 
 
 def _column(table: pa.Table, name: str, rows: np.ndarray) -> np.ndarray:
